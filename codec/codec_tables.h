@@ -176,6 +176,7 @@ enum codec_bit_mask {
 };
 
 typedef struct codec_bit {
+  codec_bitset_t set;
   uint32_t mask;
   const char *name;        /* short upper-case name, as in traces */
   const char *description;

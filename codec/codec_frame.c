@@ -1,0 +1,325 @@
+/*
+ * codec_frame: websocket payload <-> Message.
+ *
+ * DESIGN: decoding is two passes.  codec_wire_check walks the bytes against
+ * the descriptors and stops at the first fault with a message a person can
+ * act on (protobuf-c's unpacker only says "failed"); then protobuf-c unpacks.
+ * The check also enforces what proto3 parsers enforce and protobuf-c does not:
+ * valid UTF-8 in string fields, field numbers in range, no groups.  It
+ * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.
+ */
+#include "codec_frame.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t frame_header[CODEC_FRAME_HEADER_LEN] = {0, 0, 0, 1};
+
+static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *errstr, size_t errstr_size, const char *fmt, ...) {
+  if (errstr && errstr_size) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+const char *codec_framing_subprotocol(codec_framing_t framing) {
+  return framing == CODEC_FRAMING_NONE ? "openapinoframing" : "openapi";
+}
+
+int codec_framing_from_subprotocol(const char *name, codec_framing_t *framing) {
+  if (name && strcmp(name, "openapi") == 0)
+    *framing = CODEC_FRAMING_OPENAPI;
+  else if (name && strcmp(name, "openapinoframing") == 0)
+    *framing = CODEC_FRAMING_NONE;
+  else
+    return -1;
+  return 0;
+}
+
+/* ---- wire check ---- */
+
+/* The field path so far, kept on the stack and printed only on error. */
+struct path {
+  const struct path *up;
+  const ProtobufCMessageDescriptor *desc;
+  const ProtobufCFieldDescriptor *field;
+};
+
+static void path_print(const struct path *p, char *buf, size_t size, size_t *len) {
+  if (!p)
+    return;
+  path_print(p->up, buf, size, len);
+  if (*len >= size)
+    return;
+  int w;
+  if (!p->up)
+    w = snprintf(buf + *len, size - *len, "%s", p->desc->short_name);
+  else
+    w = snprintf(buf + *len, size - *len, ".%s", p->up->field->name);
+  if (w > 0)
+    *len += (size_t)w;
+}
+
+struct walk {
+  const uint8_t *base; /* start of the whole buffer, for offsets */
+  char *errstr;
+  size_t errstr_size;
+};
+
+static int walk_fail(const struct walk *w, const struct path *p, const char *field,
+                     unsigned number, const uint8_t *at, const char *what) {
+  char where[256];
+  size_t len = 0;
+  where[0] = '\0';
+  path_print(p, where, sizeof where, &len);
+  if (field)
+    return fail(w->errstr, w->errstr_size, "%s.%s (%u): %s at offset %zu", where, field,
+                number, what, (size_t)(at - w->base));
+  if (number)
+    return fail(w->errstr, w->errstr_size, "%s field %u: %s at offset %zu", where, number,
+                what, (size_t)(at - w->base));
+  return fail(w->errstr, w->errstr_size, "%s: %s at offset %zu", where, what,
+              (size_t)(at - w->base));
+}
+
+/* Reads a base-128 varint; 0 on success, -1 when truncated or over 10 bytes. */
+static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+  const uint8_t *p = *pp;
+  uint64_t v = 0;
+  for (unsigned shift = 0; shift < 70; shift += 7) {
+    if (p >= end)
+      return -1;
+    uint8_t b = *p++;
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *pp = p;
+      *out = v;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2, cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3, cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (i + len > n)
+      return 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += len;
+  }
+  return 1;
+}
+
+static int wire_type_of(const ProtobufCFieldDescriptor *f) {
+  switch (f->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_BOOL:
+  case PROTOBUF_C_TYPE_ENUM:
+    return 0;
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return 1;
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_FLOAT:
+    return 5;
+  default:
+    return 2;
+  }
+}
+
+static const char *const wire_names[8] = {"varint", "fixed64", "length-delimited",
+                                          "group start", "group end", "fixed32",
+                                          "wire type 6", "wire type 7"};
+
+static int walk_message(const struct walk *w, const struct path *up,
+                        const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+                        const uint8_t *end, unsigned depth) {
+  /* here.field is set just before descending, so a child's path reads
+   * parent.field; it is only read while printing an error. */
+  struct path here = {up, desc, NULL};
+  const struct path *cur = &here;
+  if (depth > CODEC_MAX_DEPTH)
+    return walk_fail(w, up, NULL, 0, p, "nesting too deep");
+  while (p < end) {
+    const uint8_t *at = p;
+    uint64_t tag, v;
+    if (read_varint(&p, end, &tag) < 0)
+      return walk_fail(w, cur, NULL, 0, at, "truncated or overlong field tag");
+    uint64_t number = tag >> 3;
+    unsigned wt = (unsigned)(tag & 7);
+    if (number == 0 || number > 536870911u)
+      return walk_fail(w, cur, NULL, 0, at, "field number out of range");
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
+    const char *fname = f ? f->name : NULL;
+    if (f) {
+      int want = wire_type_of(f);
+      int packed_ok = f->label == PROTOBUF_C_LABEL_REPEATED && want != 2 && wt == 2;
+      if ((int)wt != want && !packed_ok) {
+        char what[96];
+        snprintf(what, sizeof what, "wire type %s where %s was expected", wire_names[wt],
+                 wire_names[want]);
+        return walk_fail(w, cur, fname, (unsigned)number, at, what);
+      }
+    }
+    switch (wt) {
+    case 0:
+      if (read_varint(&p, end, &v) < 0)
+        return walk_fail(w, cur, fname, (unsigned)number, at, "truncated or overlong varint");
+      break;
+    case 1:
+    case 5: {
+      size_t need = wt == 1 ? 8 : 4;
+      if ((size_t)(end - p) < need)
+        return walk_fail(w, cur, fname, (unsigned)number, at, "truncated fixed-width value");
+      p += need;
+      break;
+    }
+    case 2: {
+      if (read_varint(&p, end, &v) < 0)
+        return walk_fail(w, cur, fname, (unsigned)number, at, "truncated length");
+      if (v > (uint64_t)(end - p)) {
+        char what[96];
+        snprintf(what, sizeof what, "length %llu runs past the end (%zu bytes left)",
+                 (unsigned long long)v, (size_t)(end - p));
+        return walk_fail(w, cur, fname, (unsigned)number, at, what);
+      }
+      const uint8_t *body = p;
+      p += v;
+      if (!f)
+        break;
+      if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        here.field = f;
+        if (walk_message(w, cur, f->descriptor, body, p, depth + 1) < 0)
+          return -1;
+      } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+        if (!utf8_valid(body, (size_t)v))
+          return walk_fail(w, cur, fname, (unsigned)number, at, "string is not valid UTF-8");
+      } else if (f->type != PROTOBUF_C_TYPE_BYTES) {
+        /* packed repeated varints: every element must be whole */
+        const uint8_t *q = body;
+        while (q < p)
+          if (read_varint(&q, p, &v) < 0)
+            return walk_fail(w, cur, fname, (unsigned)number, at, "truncated packed varint");
+      }
+      break;
+    }
+    default:
+      return walk_fail(w, cur, fname, (unsigned)number, at,
+                       wt == 3 || wt == 4 ? "groups are not used by proto3"
+                                          : "invalid wire type");
+    }
+  }
+  return 0;
+}
+
+int codec_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+                     char *errstr, size_t errstr_size) {
+  struct walk w = {buf, errstr, errstr_size};
+  return walk_message(&w, NULL, desc, buf, buf + len, 0);
+}
+
+/* ---- frames ---- */
+
+int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
+                       size_t max_payload, Message **msg, char *errstr, size_t errstr_size) {
+  *msg = NULL;
+  if (!max_payload)
+    max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
+  if (framing == CODEC_FRAMING_OPENAPI) {
+    if (len < CODEC_FRAME_HEADER_LEN)
+      return fail(errstr, errstr_size,
+                  "frame of %zu bytes is shorter than the 4-octet header", len);
+    if (memcmp(buf, frame_header, CODEC_FRAME_HEADER_LEN) != 0)
+      return fail(errstr, errstr_size,
+                  "bad framing header %02x %02x %02x %02x (expected 00 00 00 01)", buf[0],
+                  buf[1], buf[2], buf[3]);
+    buf += CODEC_FRAME_HEADER_LEN;
+    len -= CODEC_FRAME_HEADER_LEN;
+  }
+  if (len > max_payload)
+    return fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes",
+                len, max_payload);
+  if (codec_wire_check(&message__descriptor, buf, len, errstr, errstr_size) < 0)
+    return -1;
+  *msg = message__unpack(NULL, len, buf);
+  if (!*msg) /* the check passed, so only memory can be short here */
+    return fail(errstr, errstr_size, "protobuf unpack failed (out of memory?)");
+  return 0;
+}
+
+int codec_frame_encode(const Message *msg, codec_framing_t framing, size_t max_payload,
+                       size_t headroom, uint8_t **alloc, size_t *len, char *errstr,
+                       size_t errstr_size) {
+  *alloc = NULL;
+  *len = 0;
+  if (!max_payload)
+    max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
+  if (msg->payload_case == MESSAGE__PAYLOAD__NOT_SET)
+    return fail(errstr, errstr_size, "Message has no payload set");
+  size_t size = message__get_packed_size(msg);
+  if (size > max_payload)
+    return fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes",
+                size, max_payload);
+  size_t hdr = framing == CODEC_FRAMING_OPENAPI ? CODEC_FRAME_HEADER_LEN : 0;
+  uint8_t *b = malloc(headroom + hdr + size + 1); /* +1: never malloc(0) */
+  if (!b)
+    return fail(errstr, errstr_size, "out of memory");
+  memcpy(b + headroom, frame_header, hdr);
+  message__pack(msg, b + headroom + hdr);
+  *alloc = b;
+  *len = hdr + size;
+  return 0;
+}
+
+void codec_message_free(Message *msg) {
+  if (msg)
+    message__free_unpacked(msg, NULL);
+}
+
+const char *codec_message_kind(const Message *msg) {
+  if (msg->payload_case == MESSAGE__PAYLOAD__NOT_SET)
+    return "none";
+  const ProtobufCFieldDescriptor *f =
+      protobuf_c_message_descriptor_get_field(&message__descriptor, msg->payload_case);
+  return f ? f->name : "unknown";
+}
