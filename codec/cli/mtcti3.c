@@ -230,34 +230,31 @@ static void report(const char *cmd, size_t lineno, const char *errstr) {
 }
 
 /*
- * All of stdin into a malloc'd buffer (caller frees), reading at most `limit`
- * bytes (0: no limit) so that a too-large input is noticed without holding it
- * all.  0, or -1 with errstr filled.
+ * All of stdin into a malloc'd buffer (caller frees), NUL-terminated for text.
+ * 0, or -1 with errstr filled.
  */
-static int read_all(FILE *in, size_t limit, uint8_t **data, size_t *len, char *errstr,
-                    size_t errstr_size) {
-  size_t cap = 0, n = 0, want, got;
+static int read_all(FILE *in, uint8_t **data, size_t *len, char *errstr, size_t errstr_size) {
+  size_t cap = 0, n = 0, got;
   uint8_t *buf = NULL, *grown;
   int rc = -1;
 
   for (;;) {
     if (n == cap) {
+      if (cap > SIZE_MAX / 4) {
+        snprintf(errstr, errstr_size, "stdin is too large");
+        goto out;
+      }
       cap = cap ? cap * 2 : 65536;
-      grown = realloc(buf, cap + 1); /* +1: room for a NUL for text */
+      grown = realloc(buf, cap + 1);
       if (!grown) {
         snprintf(errstr, errstr_size, "out of memory reading stdin");
         goto out;
       }
       buf = grown;
     }
-    want = cap - n;
-    if (limit && want > limit - n)
-      want = limit - n;
-    if (want == 0)
-      break;
-    got = fread(buf + n, 1, want, in);
+    got = fread(buf + n, 1, cap - n, in);
     n += got;
-    if (got < want) {
+    if (got == 0) {
       if (ferror(in)) {
         snprintf(errstr, errstr_size, "reading stdin: %s", strerror(errno));
         goto out;
@@ -362,7 +359,7 @@ static int decode_run(const cli_subcommand_t *sub, int argc, char **argv) {
   decode_opts_t opts = {0, 0, 0, 0};
   char errstr[CLI_ERRSTR_SIZE];
   char *line = NULL, *text;
-  size_t cap = 0, lineno = 0, len, plen, limit;
+  size_t cap = 0, lineno = 0, len, plen;
   uint8_t *payload = NULL;
   ssize_t got;
   int failed = 0, rc;
@@ -372,11 +369,8 @@ static int decode_run(const cli_subcommand_t *sub, int argc, char **argv) {
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 
   if (!opts.hex) {
-    /* Read one byte past the largest acceptable frame so that the codec sees
-     * (and names) an oversize payload without us holding all of it. */
-    limit = (opts.max_payload ? opts.max_payload : CODEC_MAX_PAYLOAD_DEFAULT) +
-            CODEC_FRAME_HEADER_LEN + 1;
-    if (read_all(stdin, limit, &payload, &plen, errstr, sizeof(errstr)) < 0 ||
+    /* All of it, even past --max-payload, so that the codec names the true size. */
+    if (read_all(stdin, &payload, &plen, errstr, sizeof(errstr)) < 0 ||
         decode_payload(&opts, payload, plen, errstr, sizeof(errstr)) < 0) {
       report(sub->name, 0, errstr);
       failed = 1;
@@ -480,7 +474,7 @@ static int encode_run(const cli_subcommand_t *sub, int argc, char **argv) {
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 
   if (!opts.hex) {
-    if (read_all(stdin, 0, &all, &len, errstr, sizeof(errstr)) < 0 ||
+    if (read_all(stdin, &all, &len, errstr, sizeof(errstr)) < 0 ||
         encode_json(&opts, (const char *)all, len, errstr, sizeof(errstr)) < 0) {
       report(sub->name, 0, errstr);
       failed = 1;
