@@ -47,6 +47,7 @@ typedef struct cli_subcommand cli_subcommand_t;
 
 struct cli_subcommand {
   const char *name;
+  const char *args;         /* operands after [options] for --help ("[COMMAND]"), or "" */
   const char *summary;      /* one line, for `mtcti3 --help` */
   const char *description;  /* paragraph(s) for `mtcti3 NAME --help` */
   const cli_option_t *options; /* terminated by a row with name NULL */
@@ -63,7 +64,8 @@ struct cli_subcommand {
  * Parse argv[1..] against sub->options into the struct at `opts` (already
  * holding the defaults).  --help / -h prints the subcommand's help.  Returns
  * 0 to go on, 1 when help was printed (exit 0), -1 after printing a usage
- * error to stderr (exit 2).  No positional arguments are accepted.
+ * error to stderr (exit 2).  Operands are refused; a subcommand that takes
+ * some reads them itself before calling this.
  */
 int cli_parse_options(const cli_subcommand_t *sub, int argc, char **argv, void *opts);
 

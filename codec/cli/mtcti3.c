@@ -40,8 +40,8 @@ void cli_print_help(const cli_subcommand_t *sub) {
   char left[64];
   size_t i;
 
-  printf("Usage: %s %s [options]\n\n%s\n\n%s\n\nOptions:\n", CLI_PROG, sub->name, sub->summary,
-         sub->description);
+  printf("Usage: %s %s [options]%s%s\n\n%s\n\n%s\n\nOptions:\n", CLI_PROG, sub->name,
+         sub->args[0] ? " " : "", sub->args, sub->summary, sub->description);
   for (opt = sub->options; opt && opt->name; opt++) {
     if (opt->arg)
       snprintf(left, sizeof(left), "--%s %s", opt->name, opt->arg);
@@ -513,21 +513,21 @@ static int help_run(const cli_subcommand_t *sub, int argc, char **argv);
 static const cli_option_t no_options[] = {{NULL, 0, NULL, 0, NULL, NULL, 0}};
 
 static const cli_subcommand_t cli_subcommands[] = {
-  {"decode", "Decode MTCTI3 websocket payloads to JSON or spec-style text.",
+  {"decode", "", "Decode MTCTI3 websocket payloads to JSON or spec-style text.",
    "Reads payloads from stdin: with --hex one payload per line as hex digits (spaces\n"
    "between bytes and blank lines are fine), otherwise all of stdin as one binary\n"
    "payload.  Prints each decoded Message to stdout, in input order.  A payload that\n"
    "cannot be decoded gives one line on stderr naming its input line; the rest are\n"
    "still decoded, and the exit status is 1.",
    decode_options, decode_run},
-  {"encode", "Encode JSON Messages (proto3 JSON) as MTCTI3 websocket payloads.",
+  {"encode", "", "Encode JSON Messages (proto3 JSON) as MTCTI3 websocket payloads.",
    "With --hex reads one JSON Message per line (blank lines skipped) and prints each\n"
    "payload as one line of lowercase hex.  Without --hex reads all of stdin as one\n"
    "JSON Message (it may span lines) and writes the payload's raw bytes.  A message\n"
    "that cannot be encoded gives one line on stderr naming its input line; the rest\n"
    "are still encoded, and the exit status is 1.",
    encode_options, encode_run},
-  {"help", "Show the commands, or one command's options.",
+  {"help", "[COMMAND]", "Show the commands, or one command's options.",
    "mtcti3 help [COMMAND] is the same as mtcti3 --help or mtcti3 COMMAND --help.",
    no_options, help_run},
 };
