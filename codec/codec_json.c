@@ -855,6 +855,7 @@ static int json_parse_message(json_parse_ctx_t *ctx, const json_t *json,
 {
   unsigned char *seen = NULL;
   const char *key;
+  size_t key_len;
   json_t *value;
   int rc = -1;
 
@@ -867,8 +868,9 @@ static int json_parse_message(json_parse_ctx_t *ctx, const json_t *json,
     json_fail(ctx, "out of memory");
     goto done;
   }
-  json_object_foreach((json_t *)json, key, value) {
-    int f = json_find_field(desc, key);
+  json_object_keylen_foreach((json_t *)json, key, key_len, value) {
+    /* A key with a NUL inside (jansson allows one) names no field. */
+    int f = strlen(key) == key_len ? json_find_field(desc, key) : -1;
     const ProtobufCFieldDescriptor *fd;
     size_t old;
 

@@ -765,6 +765,19 @@ static void test_parse_rejects(void)
     json_decref(json);
   }
 
+  /* A key with a NUL inside names no field. */
+  {
+    json_t *json = json_object();
+    ProtobufCMessage *out = NULL;
+    char err[128];
+
+    json_object_setn_new(json, "requestid\0x", 11, json_integer(1));
+    CHECK(codec_json_to_pb(json, &request_response__descriptor, &out, err,
+                           sizeof(err)) == -1);
+    CHECK_STR(err, "requestid: unknown field");
+    json_decref(json);
+  }
+
   /* Small or missing error buffers are safe. */
   {
     char tiny[8];
