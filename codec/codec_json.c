@@ -32,8 +32,7 @@
 /* ---------------------------------------------------------------------- */
 
 /* Size of one element of a repeated field's array, as protobuf-c lays it out. */
-static size_t json_elem_size(ProtobufCType type)
-{
+static size_t json_elem_size(ProtobufCType type) {
   switch (type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
@@ -64,8 +63,7 @@ static size_t json_elem_size(ProtobufCType type)
   return 0;
 }
 
-static void *json_member(const void *msg, unsigned offset)
-{
+static void *json_member(const void *msg, unsigned offset) {
   return (char *)msg + offset;
 }
 
@@ -80,8 +78,7 @@ static json_t *json_msg_from_pb(const ProtobufCMessage *msg);
 
 /* Length of the valid UTF-8 sequence at s (jansson's rules: no overlongs,
  * no surrogates, nothing above U+10FFFF), or 0 when it is not valid. */
-static size_t json_utf8_seq(const unsigned char *s, size_t left)
-{
+static size_t json_utf8_seq(const unsigned char *s, size_t left) {
   unsigned char c = s[0];
   size_t n, i;
   unsigned char lo = 0x80, hi = 0xbf;
@@ -120,8 +117,7 @@ static size_t json_utf8_seq(const unsigned char *s, size_t left)
  * U+FFFD rather than failing the whole message: NULL then means only "out of
  * memory", as the header promises.
  */
-static json_t *json_string_from_pb(const char *str)
-{
+static json_t *json_string_from_pb(const char *str) {
   const unsigned char *s = (const unsigned char *)(str ? str : "");
   size_t len = strlen((const char *)s), i = 0, o = 0, n;
   char *fixed;
@@ -153,8 +149,7 @@ static json_t *json_string_from_pb(const char *str)
 }
 
 /* Standard base64 with padding, as the official printer writes bytes. */
-static json_t *json_bytes_from_pb(const ProtobufCBinaryData *bd)
-{
+static json_t *json_bytes_from_pb(const ProtobufCBinaryData *bd) {
   size_t i, o = 0, len = bd->data ? bd->len : 0;
   char *text;
   json_t *out;
@@ -189,8 +184,7 @@ static json_t *json_bytes_from_pb(const ProtobufCBinaryData *bd)
 }
 
 /* NaN and the infinities are strings in proto3 JSON; other values numbers. */
-static json_t *json_real_from_pb(double d)
-{
+static json_t *json_real_from_pb(double d) {
   if (isnan(d))
     return json_string("NaN");
   if (isinf(d))
@@ -199,8 +193,7 @@ static json_t *json_real_from_pb(double d)
 }
 
 /* One value of field `fd` stored at `slot` (a singular member or an array cell). */
-static json_t *json_value_from_pb(const ProtobufCFieldDescriptor *fd, const void *slot)
-{
+static json_t *json_value_from_pb(const ProtobufCFieldDescriptor *fd, const void *slot) {
   char num[32];
 
   switch (fd->type) {
@@ -247,8 +240,7 @@ static json_t *json_value_from_pb(const ProtobufCFieldDescriptor *fd, const void
 }
 
 /* Whether a proto3 implicit-presence value is its default (and so omitted). */
-static int json_is_default(const ProtobufCFieldDescriptor *fd, const void *slot)
-{
+static int json_is_default(const ProtobufCFieldDescriptor *fd, const void *slot) {
   switch (fd->type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
@@ -296,8 +288,7 @@ static int json_is_default(const ProtobufCFieldDescriptor *fd, const void *slot)
  * presence proto3 field when it is not the default.
  */
 static int json_field_present(const ProtobufCMessage *msg,
-                              const ProtobufCFieldDescriptor *fd, const void *slot)
-{
+                              const ProtobufCFieldDescriptor *fd, const void *slot) {
   int pointer = fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_MESSAGE;
 
   if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
@@ -318,8 +309,7 @@ static int json_field_present(const ProtobufCMessage *msg,
   }
 }
 
-static json_t *json_msg_from_pb(const ProtobufCMessage *msg)
-{
+static json_t *json_msg_from_pb(const ProtobufCMessage *msg) {
   const ProtobufCMessageDescriptor *desc = msg->descriptor;
   json_t *obj = json_object();
   unsigned f;
@@ -364,15 +354,13 @@ fail:
   return NULL;
 }
 
-json_t *codec_json_from_pb(const ProtobufCMessage *msg)
-{
+json_t *codec_json_from_pb(const ProtobufCMessage *msg) {
   if (!msg || !msg->descriptor)
     return NULL;
   return json_msg_from_pb(msg);
 }
 
-char *codec_json_print(const Message *msg)
-{
+char *codec_json_print(const Message *msg) {
   json_t *obj;
   char *text;
 
@@ -402,11 +390,10 @@ static int json_parse_message(json_parse_ctx_t *ctx, const json_t *json,
                               const ProtobufCMessageDescriptor *desc,
                               ProtobufCMessage *msg, int depth);
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
 static int json_fail(json_parse_ctx_t *ctx, const char *fmt, ...)
-{
+    __attribute__((format(printf, 2, 3)));
+
+static int json_fail(json_parse_ctx_t *ctx, const char *fmt, ...) {
   char what[200];
   va_list ap;
 
@@ -421,8 +408,7 @@ static int json_fail(json_parse_ctx_t *ctx, const char *fmt, ...)
 
 /* Append ".name" (or "name" at the root) or "[i]" to the path; returns the
  * old length for json_path_pop.  A path too long for the buffer is cut. */
-static size_t json_path_push(json_parse_ctx_t *ctx, const char *name, long index)
-{
+static size_t json_path_push(json_parse_ctx_t *ctx, const char *name, long index) {
   size_t old = ctx->path_len, room = sizeof(ctx->path) - old;
   int n;
 
@@ -436,14 +422,12 @@ static size_t json_path_push(json_parse_ctx_t *ctx, const char *name, long index
   return old;
 }
 
-static void json_path_pop(json_parse_ctx_t *ctx, size_t old)
-{
+static void json_path_pop(json_parse_ctx_t *ctx, size_t old) {
   ctx->path_len = old;
   ctx->path[old] = '\0';
 }
 
-static const char *json_kind(const json_t *v)
-{
+static const char *json_kind(const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_OBJECT:
     return "an object";
@@ -466,8 +450,7 @@ static const char *json_kind(const json_t *v)
 
 /* Whether `key` is `name` in protoc's lowerCamelCase json_name: each '_' is
  * dropped and the letter after it upper-cased; nothing else changes. */
-static int json_key_is_camel(const char *key, const char *name)
-{
+static int json_key_is_camel(const char *key, const char *name) {
   int upper_next = 0;
 
   for (; *name; name++) {
@@ -488,8 +471,7 @@ static int json_key_is_camel(const char *key, const char *name)
 }
 
 /* Index of the field named `key` (original name or json_name), or -1. */
-static int json_find_field(const ProtobufCMessageDescriptor *desc, const char *key)
-{
+static int json_find_field(const ProtobufCMessageDescriptor *desc, const char *key) {
   unsigned f;
 
   for (f = 0; f < desc->n_fields; f++)
@@ -502,8 +484,7 @@ static int json_find_field(const ProtobufCMessageDescriptor *desc, const char *k
 }
 
 /* A decimal integer string: optional '-', then digits only. */
-static int json_decimal_ok(const char *s)
-{
+static int json_decimal_ok(const char *s) {
   if (*s == '-')
     s++;
   if (!*s)
@@ -519,8 +500,7 @@ static int json_decimal_ok(const char *s)
  * real (1.0, 1e3: the official parser takes those) or a decimal string.
  */
 static int json_get_signed(json_parse_ctx_t *ctx, const json_t *v, long long min,
-                           long long max, const char *type, long long *out)
-{
+                           long long max, const char *type, long long *out) {
   long long x;
 
   if (json_is_integer(v)) {
@@ -555,8 +535,7 @@ static int json_get_signed(json_parse_ctx_t *ctx, const json_t *v, long long min
 /* An unsigned integer no greater than max; same accepted forms as signed. */
 static int json_get_unsigned(json_parse_ctx_t *ctx, const json_t *v,
                              unsigned long long max, const char *type,
-                             unsigned long long *out)
-{
+                             unsigned long long *out) {
   unsigned long long x;
 
   if (json_is_integer(v)) {
@@ -600,8 +579,7 @@ static int json_get_unsigned(json_parse_ctx_t *ctx, const json_t *v,
 /* A float or double: a JSON number, "NaN", "Infinity", "-Infinity" or a
  * numeric string.  Finite values beyond a float's range are refused. */
 static int json_get_real(json_parse_ctx_t *ctx, const json_t *v, int is_float,
-                         double *out)
-{
+                         double *out) {
   double d;
 
   if (json_is_number(v)) {
@@ -633,8 +611,7 @@ static int json_get_real(json_parse_ctx_t *ctx, const json_t *v, int is_float,
   return 0;
 }
 
-static int json_b64_value(unsigned char c)
-{
+static int json_b64_value(unsigned char c) {
   if (c >= 'A' && c <= 'Z')
     return c - 'A';
   if (c >= 'a' && c <= 'z')
@@ -649,8 +626,7 @@ static int json_b64_value(unsigned char c)
 }
 
 /* Base64, standard or URL-safe alphabet, padded or not, into bd (malloc'd). */
-static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinaryData *bd)
-{
+static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinaryData *bd) {
   const char *s;
   size_t len, pad = 0, i, o = 0;
   uint32_t acc = 0;
@@ -696,8 +672,7 @@ static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinar
 
 /* One enum value: a name of the enum, or any int32 (proto3 enums are open). */
 static int json_get_enum(json_parse_ctx_t *ctx, const ProtobufCFieldDescriptor *fd,
-                         const json_t *v, int32_t *out)
-{
+                         const json_t *v, int32_t *out) {
   const ProtobufCEnumDescriptor *ed = fd->descriptor;
   long long x;
 
@@ -727,8 +702,7 @@ static int json_get_enum(json_parse_ctx_t *ctx, const ProtobufCFieldDescriptor *
  * they own memory, so that freeing the enclosing message cleans up on error.
  */
 static int json_parse_value(json_parse_ctx_t *ctx, const ProtobufCFieldDescriptor *fd,
-                            const json_t *v, void *slot, int depth)
-{
+                            const json_t *v, void *slot, int depth) {
   long long s;
   unsigned long long u;
   double d;
@@ -818,8 +792,7 @@ static int json_parse_value(json_parse_ctx_t *ctx, const ProtobufCFieldDescripto
 }
 
 static int json_parse_repeated(json_parse_ctx_t *ctx, const ProtobufCFieldDescriptor *fd,
-                               const json_t *v, ProtobufCMessage *msg, int depth)
-{
+                               const json_t *v, ProtobufCMessage *msg, int depth) {
   size_t *count = json_member(msg, fd->quantifier_offset);
   char **arr = json_member(msg, fd->offset);
   size_t n, i, esize = json_elem_size(fd->type);
@@ -851,8 +824,7 @@ static int json_parse_repeated(json_parse_ctx_t *ctx, const ProtobufCFieldDescri
 /* Fill `msg` (initialised, owned by the caller) from the JSON object. */
 static int json_parse_message(json_parse_ctx_t *ctx, const json_t *json,
                               const ProtobufCMessageDescriptor *desc,
-                              ProtobufCMessage *msg, int depth)
-{
+                              ProtobufCMessage *msg, int depth) {
   unsigned char *seen = NULL;
   const char *key;
   size_t key_len;
@@ -928,8 +900,7 @@ done:
 }
 
 int codec_json_to_pb(const json_t *json, const ProtobufCMessageDescriptor *desc,
-                     ProtobufCMessage **out, char *errstr, size_t errstr_size)
-{
+                     ProtobufCMessage **out, char *errstr, size_t errstr_size) {
   json_parse_ctx_t ctx;
   ProtobufCMessage *msg = NULL;
 
@@ -963,8 +934,7 @@ fail:
 }
 
 int codec_json_parse(const char *text, size_t len, Message **msg, char *errstr,
-                     size_t errstr_size)
-{
+                     size_t errstr_size) {
   json_error_t jerr;
   json_t *json;
   ProtobufCMessage *out = NULL;

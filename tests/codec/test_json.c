@@ -49,15 +49,13 @@ static int passed;
     passed++;                                                                   \
   } while (0)
 
-static void msg_free(void *msg)
-{
+static void msg_free(void *msg) {
   if (msg)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
 /* Parse, or fail the test showing the parser's error. */
-static Message *parse_ok(const char *text, int line)
-{
+static Message *parse_ok(const char *text, int line) {
   char err[256] = "";
   Message *msg = NULL;
 
@@ -71,8 +69,7 @@ static Message *parse_ok(const char *text, int line)
 #define PARSE_OK(text) parse_ok((text), __LINE__)
 
 /* Parse expecting a failure whose message contains `want`. */
-static void parse_bad(const char *text, const char *want, int line)
-{
+static void parse_bad(const char *text, const char *want, int line) {
   char err[256] = "";
   Message *msg = (Message *)(uintptr_t)1;
 
@@ -90,8 +87,7 @@ static void parse_bad(const char *text, const char *want, int line)
 #define PARSE_BAD(text, want) parse_bad((text), (want), __LINE__)
 
 /* JSON text -> Message -> JSON text must give `want` back. */
-static void reprint(const char *text, const char *want, int line)
-{
+static void reprint(const char *text, const char *want, int line) {
   Message *msg = parse_ok(text, line);
   char *out = codec_json_print(msg);
 
@@ -106,8 +102,7 @@ static void reprint(const char *text, const char *want, int line)
 }
 #define REPRINT(text, want) reprint((text), (want), __LINE__)
 
-static char *hex(const uint8_t *buf, size_t len)
-{
+static char *hex(const uint8_t *buf, size_t len) {
   char *s = malloc(len * 3 + 1), *p = s;
   size_t i;
 
@@ -118,8 +113,7 @@ static char *hex(const uint8_t *buf, size_t len)
 }
 
 /* Packed bytes of a message, as hex text (malloc'd). */
-static char *pack_hex(const ProtobufCMessage *msg)
-{
+static char *pack_hex(const ProtobufCMessage *msg) {
   size_t len = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = malloc(len ? len : 1);
   char *s;
@@ -130,8 +124,7 @@ static char *pack_hex(const ProtobufCMessage *msg)
   return s;
 }
 
-static char *dump(const ProtobufCMessage *msg)
-{
+static char *dump(const ProtobufCMessage *msg) {
   json_t *json = codec_json_from_pb(msg);
   char *s;
 
@@ -150,8 +143,7 @@ static const char golden_json[] =
 static const uint8_t golden_pb[] = {0x1a, 0x0c, 0x08, 0x01, 0x10, 0x01, 0x18,
                                     0x90, 0x1c, 0xc2, 0x02, 0x02, 0x08, 0x07};
 
-static void test_golden(void)
-{
+static void test_golden(void) {
   Message msg = MESSAGE__INIT, *back;
   Subscribe sub = SUBSCRIBE__INIT;
   SubscribeLines lines = SUBSCRIBE_LINES__INIT;
@@ -206,8 +198,7 @@ static const ProtobufCMessageDescriptor *types[MAX_TYPES];
 static size_t n_types;
 
 /* Every message type reachable from Message. */
-static void collect_types(const ProtobufCMessageDescriptor *desc)
-{
+static void collect_types(const ProtobufCMessageDescriptor *desc) {
   size_t i;
   unsigned f;
 
@@ -223,8 +214,7 @@ static void collect_types(const ProtobufCMessageDescriptor *desc)
 
 static unsigned counter; /* makes every filled value distinct */
 
-static void *slot_of(void *msg, unsigned offset)
-{
+static void *slot_of(void *msg, unsigned offset) {
   return (char *)msg + offset;
 }
 
@@ -233,8 +223,7 @@ static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *desc,
 
 /* A distinctive non-default value of field `fd` into `slot`. */
 static void fill_value(const ProtobufCFieldDescriptor *fd, void *slot, unsigned variant,
-                       int depth)
-{
+                       int depth) {
   unsigned c = ++counter;
 
   switch (fd->type) {
@@ -303,8 +292,7 @@ static void fill_value(const ProtobufCFieldDescriptor *fd, void *slot, unsigned 
 
 /* The members of the oneof that field index f belongs to: first and count. */
 static void oneof_members(const ProtobufCMessageDescriptor *desc, unsigned f,
-                          unsigned *first, unsigned *count)
-{
+                          unsigned *first, unsigned *count) {
   unsigned i, qo = desc->fields[f].quantifier_offset;
 
   *first = desc->n_fields;
@@ -320,8 +308,7 @@ static void oneof_members(const ProtobufCMessageDescriptor *desc, unsigned f,
 }
 
 /* Largest oneof of a message (1 when it has none): the variants to build. */
-static unsigned max_oneof(const ProtobufCMessageDescriptor *desc)
-{
+static unsigned max_oneof(const ProtobufCMessageDescriptor *desc) {
   unsigned f, first, count, max = 1;
 
   for (f = 0; f < desc->n_fields; f++) {
@@ -337,8 +324,7 @@ static unsigned max_oneof(const ProtobufCMessageDescriptor *desc)
 /* A malloc'd message of type desc with every field set; oneof member
  * `variant % members` of each oneof is the one chosen. */
 static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *desc,
-                                      unsigned variant, int depth)
-{
+                                      unsigned variant, int depth) {
   ProtobufCMessage *msg = malloc(desc->sizeof_message);
   unsigned f;
 
@@ -389,8 +375,7 @@ static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *desc,
 
 /* Keys the printer must emit for a filled message: every field but the
  * oneof members not chosen. */
-static size_t expected_keys(const ProtobufCMessageDescriptor *desc)
-{
+static size_t expected_keys(const ProtobufCMessageDescriptor *desc) {
   size_t n = 0;
   unsigned f, first, count;
 
@@ -405,8 +390,7 @@ static size_t expected_keys(const ProtobufCMessageDescriptor *desc)
   return n;
 }
 
-static void test_every_type(void)
-{
+static void test_every_type(void) {
   size_t t;
   unsigned variants_run = 0;
 
@@ -473,8 +457,7 @@ static void test_every_type(void)
 /* Printing details                                                       */
 /* ---------------------------------------------------------------------- */
 
-static void test_print_details(void)
-{
+static void test_print_details(void) {
   /* Defaults are left out; a set but empty submessage is printed. */
   REPRINT("{\"subscribe\":{\"requestid\":0,\"label\":\"\",\"lines\":{\"flags\":0}}}",
           "{\"subscribe\":{\"lines\":{}}}");
@@ -553,8 +536,7 @@ static void test_print_details(void)
 /* What the parser accepts                                                */
 /* ---------------------------------------------------------------------- */
 
-static void test_parse_accepts(void)
-{
+static void test_parse_accepts(void) {
   Message *msg;
   char *h;
 
@@ -662,8 +644,7 @@ static void test_parse_accepts(void)
 /* What the parser refuses                                                */
 /* ---------------------------------------------------------------------- */
 
-static void test_parse_rejects(void)
-{
+static void test_parse_rejects(void) {
   /* Wrong types, named by field path. */
   PARSE_BAD("{\"subscribe\":{\"lines\":{\"flags\":\"x\"}}}",
             "subscribe.lines.flags: expected an integer, got a string");
@@ -793,8 +774,7 @@ static void test_parse_rejects(void)
 
 /* Every prefix of a rich message's JSON, and single-byte mutations of it:
  * parse or fail cleanly, never crash or leak (the sanitizer build checks). */
-static void test_mangled_input(void)
-{
+static void test_mangled_input(void) {
   ProtobufCMessage *orig = fill_message(&message__descriptor, 7, 0);
   char *text = dump(orig), *copy;
   size_t len = strlen(text), i, ok = 0, bad = 0;
@@ -832,8 +812,7 @@ static void test_mangled_input(void)
   msg_free(orig);
 }
 
-int main(void)
-{
+int main(void) {
   test_golden();
   test_every_type();
   test_print_details();
