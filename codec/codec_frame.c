@@ -5,7 +5,8 @@
  * the descriptors and stops at the first fault with a message a person can
  * act on (protobuf-c's unpacker only says "failed"); then protobuf-c unpacks.
  * The check also enforces what proto3 parsers enforce and protobuf-c does not:
- * valid UTF-8 in string fields, field numbers in range, no groups.  It
+ * valid UTF-8 in string fields, field numbers in range, no groups; and it
+ * refuses a NUL inside a string, which protobuf-c would silently truncate.  It
  * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.
  */
 #include "codec_frame.h"
@@ -234,6 +235,9 @@ static int walk_message(const struct walk *w, const struct path *up,
       } else if (f->type == PROTOBUF_C_TYPE_STRING) {
         if (!utf8_valid(body, (size_t)v))
           return walk_fail(w, cur, fname, (unsigned)number, at, "string is not valid UTF-8");
+        /* protobuf-c keeps strings NUL-terminated: refuse rather than truncate */
+        if (memchr(body, 0, (size_t)v))
+          return walk_fail(w, cur, fname, (unsigned)number, at, "string contains a NUL byte");
       } else if (f->type != PROTOBUF_C_TYPE_BYTES) {
         /* packed repeated varints: every element must be whole */
         const uint8_t *q = body;

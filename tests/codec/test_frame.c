@@ -159,6 +159,10 @@ static void test_malformed(void) {
   const uint8_t bad_utf8[] = {0x0a, 0x04, 0x1a, 0x02, 0xc3, 0x28};
   expect_bad(bad_utf8, sizeof bad_utf8, CODEC_FRAMING_NONE, 0,
              "Message.response.additional (3): string is not valid UTF-8 at offset 2");
+  /* a NUL inside a string would be truncated by protobuf-c: refused */
+  const uint8_t nul_str[] = {0x0a, 0x04, 0x1a, 0x02, 0x41, 0x00};
+  expect_bad(nul_str, sizeof nul_str, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string contains a NUL byte at offset 2");
   /* a fixed64 unknown field cut short */
   const uint8_t trunc_fixed[] = {0x79, 0x01, 0x02};
   expect_bad(trunc_fixed, sizeof trunc_fixed, CODEC_FRAMING_NONE, 0,
