@@ -18,6 +18,9 @@ BUILD = pathlib.Path(os.environ.get("MTCTI3_BUILD_DIR", TOP / "build"))
 sys.path.insert(0, str(WORK / "py"))
 sys.path.insert(0, str(TOP / "tests" / "lib"))
 
+# Real Kafka/Redis services (tests/lib/fixtures.py): kafka, redis_server, ...
+from fixtures import *  # noqa: E402,F401,F403
+
 
 @pytest.fixture(scope="session")
 def build_dir():
