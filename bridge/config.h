@@ -1,0 +1,172 @@
+/*
+ * config: every setting of the bridge, in one table.
+ *
+ * DESIGN.  CONFIG_SETTINGS below is the only list of settings.  It drives the
+ * config file parser, the environment (MTCTI3_<NAME in upper case>), the
+ * command-line flags (--<name>=<value>), --help, the markdown reference in
+ * docs/bridge.md (--help-markdown prints it) and validation.  Precedence:
+ * default < config file < environment < flag.  Settings named kafka.<prop>
+ * are not in the table: they go straight to rd_kafka_conf_set.  Secrets
+ * (flag SECRET) are refused on the command line and never printed.  Runs
+ * once at start, before any connection; pure apart from reading the files.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+
+typedef enum config_type {
+  CONFIG_STR,  /* any string */
+  CONFIG_INT,  /* decimal or 0x hex, within [min, max] */
+  CONFIG_BOOL, /* true/false, yes/no, on/off, 1/0 */
+  CONFIG_ENUM  /* one of the '|'-separated choices in `choices` */
+} config_type_t;
+
+#define CONFIG_REQUIRED 0x1 /* must end up non-empty */
+#define CONFIG_SECRET 0x2   /* never from the command line, never printed */
+#define CONFIG_NOENV 0x4    /* no environment variable */
+
+/*
+ * X(name, type, field, default, min, max, choices, flags, help).  `field` is
+ * the member of config_t that receives the value (char * for STR and ENUM,
+ * long for INT, int for BOOL).
+ */
+#define CONFIG_SETTINGS(X)                                                                       \
+  X(config, CONFIG_STR, config_file, "", 0, 0, NULL, 0,                                          \
+    "Config file: one `name = value` per line, # starts a comment")                              \
+  X(ipo_url, CONFIG_STR, ipo_url, "", 0, 0, NULL, CONFIG_REQUIRED,                               \
+    "IP Office websocket URLs, comma-separated, tried in turn (wss://host:port/path)")           \
+  X(ipo_user, CONFIG_STR, ipo_user, "", 0, 0, NULL, CONFIG_REQUIRED,                             \
+    "Service user name for HTTP Basic auth")                                                     \
+  X(ipo_password, CONFIG_STR, ipo_password, "", 0, 0, NULL, CONFIG_SECRET,                       \
+    "Service user password (environment or config file only)")                                   \
+  X(ipo_password_file, CONFIG_STR, ipo_password_file, "", 0, 0, NULL, 0,                         \
+    "File holding the service user password (first line)")                                       \
+  X(ipo_ca_file, CONFIG_STR, ipo_ca_file, "", 0, 0, NULL, 0,                                     \
+    "CA certificate file (PEM) for the IP Office; empty: the system store")                      \
+  X(tls_verify, CONFIG_BOOL, tls_verify, "true", 0, 0, NULL, 0,                                  \
+    "Verify the IP Office certificate; false logs a warning at every connect")                   \
+  X(ipo_subprotocol, CONFIG_ENUM, ipo_subprotocol, "openapi", 0, 0, "openapi|openapinoframing", 0, \
+    "Websocket subprotocol")                                                                     \
+  X(ping_interval, CONFIG_INT, ping_interval, "20", 1, 3600, NULL, 0,                            \
+    "Seconds of silence before a websocket ping")                                                \
+  X(ping_timeout, CONFIG_INT, ping_timeout, "60", 2, 7200, NULL, 0,                              \
+    "Seconds of silence (no pong either) before the link is dropped")                             \
+  X(reconnect_min_ms, CONFIG_INT, reconnect_min_ms, "500", 10, 600000, NULL, 0,                  \
+    "First reconnect delay; doubles at each failure, with jitter")                               \
+  X(reconnect_max_ms, CONFIG_INT, reconnect_max_ms, "30000", 10, 3600000, NULL, 0,               \
+    "Longest reconnect delay")                                                                   \
+  X(pbx_id, CONFIG_STR, pbx_id, "ipo", 0, 0, NULL, 0,                                            \
+    "Name of this PBX in events (source.pbx, ce_source, ce_id, Redis keys)")                     \
+  X(topic_prefix, CONFIG_STR, topic_prefix, "mtcti3.", 0, 0, NULL, 0,                            \
+    "Prefix of every topic (calls, presence, queues, lines, bridge)")                            \
+  X(kafka_bootstrap, CONFIG_STR, kafka_bootstrap, "", 0, 0, NULL, CONFIG_REQUIRED,               \
+    "Kafka bootstrap servers, or `embedded` for an in-process mock cluster (demo only)")         \
+  X(kafka_partitions, CONFIG_INT, kafka_partitions, "3", 1, 10000, NULL, 0,                      \
+    "Partitions of the topics the bridge creates")                                               \
+  X(kafka_replication, CONFIG_INT, kafka_replication, "-1", -1, 32, NULL, 0,                     \
+    "Replication factor of the topics the bridge creates (-1: broker default)")                  \
+  X(kafka_create_topics, CONFIG_BOOL, kafka_create_topics, "true", 0, 0, NULL, 0,                \
+    "Create the topics at start (presence, queues, lines compacted)")                            \
+  X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
+    "Redis for the last known state (redis://host:port[/db]); empty: keep state in memory only") \
+  X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
+    "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
+  X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
+    "SubscribeUser.ccflags (PRIMARY CONFERENCE DIALINFO CALLDATA)")                              \
+  X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, 0,                         \
+    "SubscribeQueue.flags (MAILBOX MEMBERS)")                                                    \
+  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x41", 0, 0x7fffffff, NULL, 0,                    \
+    "SubscribeQueue.ccflags (PRIMARY QUEUE)")                                                    \
+  X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, 0,                   \
+    "SubscribePresence.flags (VMCOUNT)")                                                         \
+  X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, 0,                                  \
+    "Subscribe to the park server when the PBX offers it")                                       \
+  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x1", 0, 0x7fffffff, NULL, 0,           \
+    "SubscribeParkServer.ccflags")                                                               \
+  X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, 0,                \
+    "Subscription timeout in seconds; refreshed at 80% of it")                                   \
+  X(subscribe_window, CONFIG_INT, subscribe_window, "64", 1, 100000, NULL, 0,                    \
+    "Subscribe requests in flight at most (paces thousands of subscribes)")                      \
+  X(request_timeout_ms, CONFIG_INT, request_timeout_ms, "10000", 100, 600000, NULL, 0,           \
+    "A subscribe with no RequestResponse by then is retried")                                    \
+  X(resync_grace_ms, CONFIG_INT, resync_grace_ms, "2000", 0, 600000, NULL, 0,                    \
+    "After a (re)subscription, calls not reported again within this time are deleted")           \
+  X(http_listen, CONFIG_STR, http_listen, "127.0.0.1:9464", 0, 0, NULL, 0,                       \
+    "Address of /metrics, /healthz, /readyz (host:port; port 0 picks one; empty disables)")     \
+  X(ready_file, CONFIG_STR, ready_file, "", 0, 0, NULL, 0,                                       \
+    "Write a JSON file with the HTTP port and Kafka bootstrap once running")                    \
+  X(log_level, CONFIG_ENUM, log_level, "info", 0, 0, "error|warn|info|debug", 0, "Log level")      \
+  X(log_format, CONFIG_ENUM, log_format, "text", 0, 0, "text|json", 0, "Log line format")         \
+  X(debug, CONFIG_STR, debug, "", 0, 0, NULL, 0,                                                  \
+    "Debug contexts, comma-separated: all,main,config,pbx,subs,snapshot,event,kafka,redis,http,cmd")
+
+typedef struct config_kv {
+  char *name; /* without the "kafka." prefix */
+  char *value;
+} config_kv_t;
+
+/* The settings, typed.  Strings are owned by the config_t. */
+typedef struct config {
+  char *config_file;
+  char *ipo_url;
+  char *ipo_user;
+  char *ipo_password;
+  char *ipo_password_file;
+  char *ipo_ca_file;
+  int tls_verify;
+  char *ipo_subprotocol;
+  long ping_interval;
+  long ping_timeout;
+  long reconnect_min_ms;
+  long reconnect_max_ms;
+  char *pbx_id;
+  char *topic_prefix;
+  char *kafka_bootstrap;
+  long kafka_partitions;
+  long kafka_replication;
+  int kafka_create_topics;
+  char *redis_url;
+  long user_flags;
+  long user_ccflags;
+  long queue_flags;
+  long queue_ccflags;
+  long presence_flags;
+  int parkserver;
+  long parkserver_ccflags;
+  long subscribe_timeout;
+  long subscribe_window;
+  long request_timeout_ms;
+  long resync_grace_ms;
+  char *http_listen;
+  char *ready_file;
+  char *log_level;
+  char *log_format;
+  char *debug;
+  /* kafka.<prop> settings, in the order given (later ones win in librdkafka) */
+  config_kv_t *kafka;
+  size_t kafka_count;
+} config_t;
+
+typedef enum config_action {
+  CONFIG_RUN = 0,   /* run the bridge */
+  CONFIG_EXIT_OK,   /* --help, --version, --check-config: done, exit 0 */
+} config_action_t;
+
+/*
+ * Build the configuration from defaults, the config file, `envp` (NULL-ended
+ * "NAME=value" strings, normally environ) and argv.  0 and *config (free with
+ * config_destroy) and *action; or -1 with a one-line errstr naming the
+ * setting ("ipo_url: missing (set MTCTI3_IPO_URL, --ipo_url or ipo_url in the
+ * config file)").  --help and --help-markdown print to `out`.
+ */
+int config_load(int argc, char **argv, char **envp, void *out, config_t **config,
+                config_action_t *action, char *errstr, size_t errstr_size);
+void config_destroy(config_t *config);
+
+/* Print the --help text (FILE *out). */
+void config_print_help(void *out, const char *prog);
+/* Print the settings as a markdown table (FILE *out). */
+void config_print_markdown(void *out);
+
+#endif

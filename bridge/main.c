@@ -1,0 +1,298 @@
+/*
+ * mtcti3-bridge: an IP Office's lines, users, queues and calls as change
+ * events in Kafka.
+ *
+ * DESIGN.  One thread, one libwebsockets event loop.  Follow a Notify
+ * forward through the files:
+ *
+ *   pbx_link.c     websocket to the PBX: TLS, Basic auth, ping, reconnect
+ *   subs.c         subscriptions: Lines, users, queues, presence, park server
+ *   ingest.c       the hub: Notify -> snap -> event -> store -> kafka_sink -> NotifyAck
+ *   snap.c         last known state of every entity, and the diff
+ *   event.c        Debezium envelope, CloudEvents headers, topics and keys
+ *   state_store.c  the state in Redis, restored at start
+ *   kafka_sink.c   idempotent producer, delivery reports, backlog
+ *   http.c         /metrics, /healthz, /readyz
+ *
+ * with config.c (the settings table), blog.c (logs) and metrics.c beside
+ * them.  This file builds the stages, in order, wires them to the loop
+ * (librdkafka wakes it through a pipe, timers are lws_sul), runs it until
+ * SIGINT or SIGTERM, and takes everything down through one exit path.
+ * Exit status: 0 after a signal, 1 on a fatal runtime error, 2 on a bad
+ * configuration (before any connection).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "blog.h"
+#include "config.h"
+#include "http.h"
+#include "ingest.h"
+#include "kafka_sink.h"
+#include "metrics.h"
+#include "pbx_link.h"
+#include "state_store.h"
+
+extern char **environ;
+
+typedef struct bridge {
+  config_t *config;
+  state_store_t *store;
+  ingest_t *ingest;
+  kafka_sink_t *sink;
+  pbx_link_t *link;
+  http_t *http;
+  struct lws_context *context;
+  struct lws_vhost *pbx_vhost, *http_vhost;
+  struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the Kafka pipe */
+  struct lws_protocols http_protocols[2]; /* http vhost */
+  lws_sorted_usec_list_t sul_tick;
+  int fatal;
+} bridge_t;
+
+static volatile sig_atomic_t bridge_stop;
+static struct lws_context *bridge_signal_context;
+
+static void bridge_on_signal(int sig) {
+  bridge_stop = 1;
+  if (bridge_signal_context)
+    lws_cancel_service(bridge_signal_context);
+}
+
+/* The Kafka pipe, adopted as a raw file: librdkafka has something for us. */
+static int bridge_kafka_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                                 size_t len) {
+  bridge_t *bridge = (bridge_t *)lws_get_protocol(wsi)->user;
+  if (reason == LWS_CALLBACK_RAW_RX_FILE && bridge) {
+    char errstr[512];
+    if (ingest_kafka_poll(bridge->ingest, errstr, sizeof(errstr)) != 0) {
+      BLOG_E(KAFKA, NULL, "%s", errstr);
+      bridge->fatal = 1;
+      bridge_stop = 1;
+    }
+  }
+  return 0;
+}
+
+static void bridge_tick(lws_sorted_usec_list_t *sul) {
+  bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
+  char errstr[512];
+  if (ingest_kafka_poll(bridge->ingest, errstr, sizeof(errstr)) != 0) {
+    BLOG_E(KAFKA, NULL, "%s", errstr);
+    bridge->fatal = 1;
+    bridge_stop = 1;
+  }
+  ingest_tick(bridge->ingest, ingest_now_ms());
+  lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
+}
+
+static int bridge_ready(void *opaque, char *why, size_t why_size) {
+  bridge_t *bridge = opaque;
+  return ingest_ready(bridge->ingest, why, why_size);
+}
+
+static void bridge_lws_log(int level, const char *line) {
+  char msg[512];
+  snprintf(msg, sizeof(msg), "%s", line);
+  msg[strcspn(msg, "\n")] = '\0';
+  blog_write(BLOG_CTX_PBX, "lws", level & LLL_ERR ? BLOG_WARN : BLOG_DEBUG, "%s", msg);
+}
+
+static int bridge_write_ready_file(bridge_t *bridge, int http_port, char *errstr, size_t errstr_size) {
+  char tmp[1024];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", bridge->config->ready_file);
+  FILE *fp = fopen(tmp, "w");
+  if (!fp) {
+    snprintf(errstr, errstr_size, "ready_file: cannot write \"%.200s\": %s", tmp, strerror(errno));
+    return -1;
+  }
+  json_t *ready = json_pack("{s:i,s:s,s:i}", "http_port", http_port, "kafka_bootstrap",
+                            kafka_sink_bootstrap(bridge->sink), "pid", (int)getpid());
+  json_dumpf(ready, fp, JSON_COMPACT);
+  json_decref(ready);
+  fclose(fp);
+  if (rename(tmp, bridge->config->ready_file) != 0) {
+    snprintf(errstr, errstr_size, "ready_file: cannot rename to \"%s\": %s", bridge->config->ready_file,
+             strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Build every stage; 0, or -1 with errstr (the caller tears down). */
+static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
+  const config_t *config = bridge->config;
+  bridge->store = state_store_new(config, errstr, errstr_size);
+  if (!bridge->store)
+    return -1;
+  bridge->ingest = ingest_new(config, bridge->store, errstr, errstr_size);
+  if (!bridge->ingest)
+    return -1;
+  bridge->sink = kafka_sink_new(config, ingest_delivered, bridge->ingest, errstr, errstr_size);
+  if (!bridge->sink)
+    return -1;
+  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
+  if (!bridge->link)
+    return -1;
+  bridge->http = http_new(bridge_ready, bridge);
+  if (!bridge->http)
+    return -1;
+  ingest_attach(bridge->ingest, bridge->link, bridge->sink);
+
+  if (config->kafka_create_topics) {
+    char err[512];
+    if (kafka_sink_create_topics(bridge->sink, 10000, err, sizeof(err)) != 0)
+      BLOG_W(KAFKA, NULL, "%s; continuing (the broker may create topics itself)", err);
+  }
+  if (ingest_restore(bridge->ingest, errstr, errstr_size) != 0)
+    return -1;
+
+  /* the loop */
+  pbx_link_protocol(bridge->link, &bridge->protocols[0]);
+  bridge->protocols[1].name = "mtcti3-kafka";
+  bridge->protocols[1].callback = bridge_kafka_callback;
+  bridge->protocols[1].user = bridge;
+  http_protocol(bridge->http, &bridge->http_protocols[0]);
+  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
+
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof(info));
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = bridge->protocols;
+  info.gid = -1;
+  info.uid = -1;
+  bridge->context = lws_create_context(&info);
+  if (!bridge->context) {
+    snprintf(errstr, errstr_size, "libwebsockets: cannot create the context");
+    return -1;
+  }
+  bridge_signal_context = bridge->context;
+
+  memset(&info, 0, sizeof(info));
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = bridge->protocols;
+  info.vhost_name = "pbx";
+  pbx_link_vhost_info(bridge->link, &info);
+  bridge->pbx_vhost = lws_create_vhost(bridge->context, &info);
+  if (!bridge->pbx_vhost) {
+    snprintf(errstr, errstr_size, "ipo_ca_file: cannot set up TLS with \"%s\"",
+             config->ipo_ca_file[0] ? config->ipo_ca_file : "the system store");
+    return -1;
+  }
+
+  int http_port = 0;
+  if (config->http_listen[0]) {
+    char host[256];
+    const char *colon = strrchr(config->http_listen, ':');
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - config->http_listen), config->http_listen);
+    memset(&info, 0, sizeof(info));
+    info.port = atoi(colon + 1);
+    info.iface = host[0] ? host : NULL;
+    info.protocols = bridge->http_protocols;
+    info.vhost_name = "http";
+    bridge->http_vhost = lws_create_vhost(bridge->context, &info);
+    if (!bridge->http_vhost) {
+      snprintf(errstr, errstr_size, "http_listen: cannot listen on %s", config->http_listen);
+      return -1;
+    }
+    http_port = lws_get_vhost_listen_port(bridge->http_vhost);
+    BLOG_I(HTTP, NULL, "serving /metrics, /healthz, /readyz on http://%s:%d/", host[0] ? host : "*", http_port);
+  }
+
+  lws_sock_file_fd_type fd;
+  fd.filefd = kafka_sink_fd(bridge->sink);
+  if (!lws_adopt_descriptor_vhost(bridge->pbx_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "mtcti3-kafka", NULL)) {
+    snprintf(errstr, errstr_size, "libwebsockets: cannot watch the Kafka queue");
+    return -1;
+  }
+  lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
+
+  if (config->ready_file[0] && bridge_write_ready_file(bridge, http_port, errstr, errstr_size) != 0)
+    return -1;
+  pbx_link_start(bridge->link, bridge->context, bridge->pbx_vhost);
+  return 0;
+}
+
+/* Take everything down; safe on a half-built bridge. */
+static void bridge_stop_all(bridge_t *bridge) {
+  if (bridge->ingest && bridge->sink && bridge->link) {
+    ingest_lifecycle(bridge->ingest, "stopped", NULL);
+    pbx_link_stop(bridge->link);
+    if (bridge->context)
+      for (int i = 0; i < 5; i++)
+        lws_service(bridge->context, 0);
+    size_t left = kafka_sink_flush(bridge->sink, 5000);
+    if (left)
+      BLOG_W(KAFKA, NULL, "%zu events not confirmed at exit (the PBX sends them again: they were not acknowledged)", left);
+  }
+  if (bridge->context) {
+    lws_sul_cancel(&bridge->sul_tick);
+    bridge_signal_context = NULL;
+    lws_context_destroy(bridge->context);
+  }
+  kafka_sink_destroy(bridge->sink);
+  pbx_link_destroy(bridge->link);
+  ingest_destroy(bridge->ingest);
+  state_store_destroy(bridge->store);
+  http_destroy(bridge->http);
+  config_destroy(bridge->config);
+}
+
+int main(int argc, char **argv) {
+  bridge_t bridge;
+  config_action_t action;
+  char errstr[512];
+  int status = 0;
+  memset(&bridge, 0, sizeof(bridge));
+
+  if (config_load(argc, argv, environ, stdout, &bridge.config, &action, errstr, sizeof(errstr)) != 0) {
+    fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
+    return 2;
+  }
+  if (action == CONFIG_EXIT_OK) {
+    config_destroy(bridge.config);
+    return 0;
+  }
+  blog_level_t level = BLOG_INFO;
+  unsigned debug_mask = 0;
+  blog_level_parse(bridge.config->log_level, &level);
+  if (blog_debug_parse(bridge.config->debug, &debug_mask, errstr, sizeof(errstr)) != 0) {
+    fprintf(stderr, "mtcti3-bridge: debug: %s\n", errstr);
+    config_destroy(bridge.config);
+    return 2;
+  }
+  blog_setup(level, strcmp(bridge.config->log_format, "json") == 0, debug_mask);
+  srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = bridge_on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  BLOG_I(MAIN, bridge.config->pbx_id, "mtcti3-bridge %s starting", MTCTI3_VERSION);
+  if (bridge_start(&bridge, errstr, sizeof(errstr)) != 0) {
+    BLOG_E(MAIN, bridge.config->pbx_id, "%s", errstr);
+    status = 1;
+    goto done;
+  }
+  while (!bridge_stop) {
+    if (lws_service(bridge.context, 0) < 0)
+      break;
+  }
+  status = bridge.fatal ? 1 : 0;
+  BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
+done:
+  bridge_stop_all(&bridge);
+  return status;
+}

@@ -1,0 +1,97 @@
+/*
+ * metrics: Prometheus text exposition of the table in metrics.h.
+ */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+  const char *name, *type, *help;
+} metrics_rows[] = {
+#define METRICS_X_ROW(e, n, t, h) {n, t, h},
+    METRICS_TABLE(METRICS_X_ROW)
+#undef METRICS_X_ROW
+};
+
+static const char *const metrics_topic_names[METRICS_TOPICS] = {"lines", "presence", "queues", "calls",
+                                                                "bridge"};
+static const double metrics_buckets[] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000, 30000};
+#define METRICS_NB (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
+
+static struct {
+  int64_t values[METRICS__COUNT];
+  uint64_t produced[METRICS_TOPICS];
+  uint64_t buckets[METRICS_NB];
+  uint64_t latency_count;
+  double latency_sum;
+  const char *sub_states[METRICS_SUB_STATES];
+  size_t sub_counts[METRICS_SUB_STATES];
+  size_t entities[4];
+} metrics;
+
+void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
+void metrics_set(metrics_id_t id, int64_t value) { metrics.values[id] = value; }
+int64_t metrics_get(metrics_id_t id) { return metrics.values[id]; }
+
+void metrics_event_delivered(int topic_index, double latency_ms) {
+  if (topic_index >= 0 && topic_index < METRICS_TOPICS)
+    metrics.produced[topic_index]++;
+  for (size_t i = 0; i < METRICS_NB; i++)
+    if (latency_ms <= metrics_buckets[i])
+      metrics.buckets[i]++;
+  metrics.latency_count++;
+  metrics.latency_sum += latency_ms;
+}
+
+void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
+                           const size_t counts[METRICS_SUB_STATES]) {
+  for (int i = 0; i < METRICS_SUB_STATES; i++) {
+    metrics.sub_states[i] = state_names[i];
+    metrics.sub_counts[i] = counts[i];
+  }
+}
+
+void metrics_entities(const size_t counts[4]) { memcpy(metrics.entities, counts, sizeof(metrics.entities)); }
+
+char *metrics_render(size_t *len) {
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *fp = open_memstream(&buf, &size);
+  if (!fp)
+    return NULL;
+  for (int i = 0; i < METRICS__COUNT; i++) {
+    fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", metrics_rows[i].name, metrics_rows[i].help,
+            metrics_rows[i].name, metrics_rows[i].type, metrics_rows[i].name,
+            (long long)metrics.values[i]);
+  }
+  fprintf(fp, "# HELP mtcti3_bridge_events_produced_total Events confirmed by Kafka, per topic\n"
+              "# TYPE mtcti3_bridge_events_produced_total counter\n");
+  for (int i = 0; i < METRICS_TOPICS; i++)
+    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_names[i],
+            (unsigned long long)metrics.produced[i]);
+  fprintf(fp, "# HELP mtcti3_bridge_kafka_delivery_latency_ms From produce to delivery report\n"
+              "# TYPE mtcti3_bridge_kafka_delivery_latency_ms histogram\n");
+  for (size_t i = 0; i < METRICS_NB; i++)
+    fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_bucket{le=\"%g\"} %llu\n", metrics_buckets[i],
+            (unsigned long long)metrics.buckets[i]);
+  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_bucket{le=\"+Inf\"} %llu\n",
+          (unsigned long long)metrics.latency_count);
+  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_sum %g\n", metrics.latency_sum);
+  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_count %llu\n",
+          (unsigned long long)metrics.latency_count);
+  fprintf(fp, "# HELP mtcti3_bridge_subscriptions Subscriptions to the PBX, per state\n"
+              "# TYPE mtcti3_bridge_subscriptions gauge\n");
+  for (int i = 0; i < METRICS_SUB_STATES; i++)
+    if (metrics.sub_states[i])
+      fprintf(fp, "mtcti3_bridge_subscriptions{state=\"%s\"} %zu\n", metrics.sub_states[i],
+              metrics.sub_counts[i]);
+  fprintf(fp, "# HELP mtcti3_bridge_entities Entities in the last known state, per topic\n"
+              "# TYPE mtcti3_bridge_entities gauge\n");
+  for (int i = 0; i < 4; i++)
+    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_names[i], metrics.entities[i]);
+  fclose(fp);
+  *len = size;
+  return buf;
+}

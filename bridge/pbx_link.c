@@ -1,0 +1,387 @@
+/*
+ * pbx_link: libwebsockets client for the MTCTI3 websocket.  See pbx_link.h.
+ */
+#include "pbx_link.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "blog.h"
+#include "codec_frame.h"
+#include "metrics.h"
+
+typedef struct pbx_frame {
+  struct pbx_frame *next;
+  uint8_t *alloc; /* LWS_PRE headroom + payload */
+  size_t len;
+} pbx_frame_t;
+
+struct pbx_link {
+  const config_t *config;
+  pbx_link_handlers_t handlers;
+  void *opaque;
+  struct lws_context *context;
+  struct lws_vhost *vhost;
+  struct lws *wsi;
+  codec_framing_t framing;
+  char **urls;
+  size_t n_urls, url_index;
+  char *auth;            /* "Basic <base64>" */
+  unsigned attempt;      /* failures since the last good connection */
+  int up, stopping, dropping;
+  uint64_t generation;
+  lws_sorted_usec_list_t sul_reconnect;
+  lws_retry_bo_t retry;
+  uint8_t *rx;           /* a message being reassembled from fragments */
+  size_t rx_len, rx_size;
+  pbx_frame_t *tx_head, *tx_tail;
+  size_t tx_bytes;
+  char inst[64];
+};
+
+static void pbx_link_connect(lws_sorted_usec_list_t *sul);
+
+static void pbx_link_tx_clear(pbx_link_t *link) {
+  for (pbx_frame_t *f = link->tx_head, *next; f; f = next) {
+    next = f->next;
+    free(f->alloc);
+    free(f);
+  }
+  link->tx_head = link->tx_tail = NULL;
+  link->tx_bytes = 0;
+}
+
+static void pbx_link_schedule(pbx_link_t *link) {
+  if (link->stopping)
+    return;
+  long base = link->config->reconnect_min_ms;
+  for (unsigned i = 0; i < link->attempt && base < link->config->reconnect_max_ms; i++)
+    base *= 2;
+  if (base > link->config->reconnect_max_ms)
+    base = link->config->reconnect_max_ms;
+  /* jitter: half fixed, half random */
+  long delay = base / 2 + (long)(random() % (base / 2 + 1));
+  link->attempt++;
+  BLOG_I(PBX, link->inst, "reconnecting in %ld ms to %s", delay, link->urls[link->url_index]);
+  lws_sul_schedule(link->context, 0, &link->sul_reconnect, pbx_link_connect, (lws_usec_t)delay * 1000);
+}
+
+static void pbx_link_down(pbx_link_t *link, const char *reason) {
+  int was_up = link->up;
+  link->wsi = NULL;
+  link->up = 0;
+  link->rx_len = 0;
+  pbx_link_tx_clear(link);
+  metrics_set(METRICS_CONNECTED, 0);
+  if (was_up)
+    BLOG_W(PBX, link->inst, "disconnected from %s: %s", link->urls[link->url_index], reason);
+  else
+    BLOG_W(PBX, link->inst, "cannot connect to %s: %s", link->urls[link->url_index], reason);
+  if (!was_up || link->n_urls > 1)
+    link->url_index = (link->url_index + 1) % link->n_urls;
+  if (link->handlers.disconnected)
+    link->handlers.disconnected(link->opaque, reason, was_up);
+  pbx_link_schedule(link);
+}
+
+static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
+  pbx_link_t *link = lws_container_of(sul, pbx_link_t, sul_reconnect);
+  if (link->stopping || link->wsi)
+    return;
+  char url[1024];
+  const char *prot, *address, *path;
+  int port;
+  snprintf(url, sizeof(url), "%s", link->urls[link->url_index]);
+  if (lws_parse_uri(url, &prot, &address, &port, &path) != 0) {
+    pbx_link_down(link, "unparsable URL");
+    return;
+  }
+  int tls = strcasecmp(prot, "wss") == 0;
+  char full_path[1024];
+  snprintf(full_path, sizeof(full_path), "%s%s", path[0] == '/' ? "" : "/", path);
+
+  struct lws_client_connect_info info;
+  memset(&info, 0, sizeof(info));
+  info.context = link->context;
+  info.vhost = link->vhost;
+  info.address = address;
+  info.port = port;
+  info.path = full_path;
+  info.host = address;
+  info.origin = address;
+  info.protocol = codec_framing_subprotocol(link->framing);
+  info.local_protocol_name = "mtcti3-pbx";
+  info.ietf_version_or_minus_one = -1;
+  info.opaque_user_data = link;
+  info.pwsi = &link->wsi;
+  info.retry_and_idle_policy = &link->retry;
+  if (tls) {
+    info.ssl_connection = LCCSCF_USE_SSL;
+    if (!link->config->tls_verify) {
+      info.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                             LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+      BLOG_W(PBX, link->inst,
+             "tls_verify=false: the certificate of %s is not checked; anyone on the path can "
+             "impersonate the PBX",
+             address);
+    }
+  } else {
+    BLOG_W(PBX, link->inst, "%s is not TLS (ws://): credentials and events travel in clear",
+           link->urls[link->url_index]);
+  }
+  metrics_add(METRICS_RECONNECTS, 1);
+  BLOG_I(PBX, link->inst, "connecting to %s://%s:%d%s (subprotocol %s)", prot, address, port,
+         full_path, info.protocol);
+  if (!lws_client_connect_via_info(&info)) {
+    link->wsi = NULL;
+    pbx_link_down(link, "connect failed at once");
+  }
+}
+
+static int pbx_link_rx(pbx_link_t *link, struct lws *wsi, const void *in, size_t len) {
+  if (lws_is_first_fragment(wsi))
+    link->rx_len = 0;
+  if (link->rx_len + len > CODEC_MAX_PAYLOAD_DEFAULT + CODEC_FRAME_HEADER_LEN) {
+    BLOG_E(PBX, link->inst, "message larger than %zu bytes: dropping the connection",
+           (size_t)CODEC_MAX_PAYLOAD_DEFAULT);
+    return -1;
+  }
+  if (link->rx_len + len > link->rx_size) {
+    size_t size = link->rx_size ? link->rx_size : 4096;
+    while (size < link->rx_len + len)
+      size *= 2;
+    uint8_t *grown = realloc(link->rx, size);
+    if (!grown)
+      return -1;
+    link->rx = grown;
+    link->rx_size = size;
+  }
+  memcpy(link->rx + link->rx_len, in, len);
+  link->rx_len += len;
+  if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+    return 0;
+
+  Message *msg = NULL;
+  char errstr[256];
+  if (codec_frame_decode(link->rx, link->rx_len, link->framing, 0, &msg, errstr, sizeof(errstr)) != 0) {
+    metrics_add(METRICS_DECODE_ERRORS, 1);
+    BLOG_W(PBX, link->inst, "undecodable frame of %zu bytes ignored: %s", link->rx_len, errstr);
+    link->rx_len = 0;
+    return 0;
+  }
+  link->rx_len = 0;
+  if (link->handlers.message)
+    link->handlers.message(link->opaque, msg);
+  codec_message_free(msg);
+  return 0;
+}
+
+static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                             size_t len) {
+  pbx_link_t *link = lws_get_opaque_user_data(wsi);
+  switch (reason) {
+  case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+    unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+    if (!link || lws_add_http_header_by_name(wsi, (const unsigned char *)"authorization:",
+                                             (const unsigned char *)link->auth, (int)strlen(link->auth),
+                                             p, end))
+      return -1;
+    break;
+  }
+  case LWS_CALLBACK_CLIENT_ESTABLISHED:
+    if (!link)
+      break;
+    link->up = 1;
+    link->attempt = 0;
+    link->generation++;
+    metrics_set(METRICS_CONNECTED, 1);
+    BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
+    if (link->handlers.connected)
+      link->handlers.connected(link->opaque, link->urls[link->url_index], link->generation);
+    break;
+  case LWS_CALLBACK_CLIENT_RECEIVE:
+    if (link && pbx_link_rx(link, wsi, in, len) != 0)
+      return -1;
+    break;
+  case LWS_CALLBACK_CLIENT_WRITEABLE: {
+    if (!link)
+      break;
+    if (link->stopping || link->dropping)
+      return -1;
+    pbx_frame_t *frame = link->tx_head;
+    if (!frame)
+      break;
+    int n = lws_write(wsi, frame->alloc + LWS_PRE, frame->len, LWS_WRITE_BINARY);
+    if (n < (int)frame->len) {
+      BLOG_W(PBX, link->inst, "write failed: dropping the connection");
+      return -1;
+    }
+    link->tx_head = frame->next;
+    if (!link->tx_head)
+      link->tx_tail = NULL;
+    link->tx_bytes -= frame->len;
+    free(frame->alloc);
+    free(frame);
+    if (link->tx_head)
+      lws_callback_on_writable(wsi);
+    break;
+  }
+  case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    if (link && link->wsi == wsi)
+      pbx_link_down(link, in ? (const char *)in : "connection error");
+    break;
+  case LWS_CALLBACK_CLIENT_CLOSED:
+    if (link && link->wsi == wsi) {
+      const char *why = link->dropping ? "dropped on request" : "closed";
+      link->dropping = 0;
+      if (link->stopping) {
+        link->wsi = NULL;
+        link->up = 0;
+        break;
+      }
+      pbx_link_down(link, why);
+    }
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+void pbx_link_protocol(pbx_link_t *link, struct lws_protocols *protocol) {
+  memset(protocol, 0, sizeof(*protocol));
+  protocol->name = "mtcti3-pbx";
+  protocol->callback = pbx_link_callback;
+  protocol->rx_buffer_size = 65536;
+  protocol->user = link;
+}
+
+void pbx_link_vhost_info(pbx_link_t *link, struct lws_context_creation_info *info) {
+  if (link->config->ipo_ca_file[0])
+    info->client_ssl_ca_filepath = link->config->ipo_ca_file;
+  info->retry_and_idle_policy = &link->retry;
+}
+
+pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
+                         char *errstr, size_t errstr_size) {
+  pbx_link_t *link = calloc(1, sizeof(*link));
+  if (!link) {
+    snprintf(errstr, errstr_size, "pbx: out of memory");
+    return NULL;
+  }
+  link->config = config;
+  link->handlers = *handlers;
+  link->opaque = opaque;
+  snprintf(link->inst, sizeof(link->inst), "%s", config->pbx_id);
+  if (codec_framing_from_subprotocol(config->ipo_subprotocol, &link->framing) != 0) {
+    snprintf(errstr, errstr_size, "ipo_subprotocol: unknown \"%s\"", config->ipo_subprotocol);
+    goto fail;
+  }
+  char *urls = strdup(config->ipo_url);
+  if (!urls)
+    goto oom;
+  for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+    char **grown = realloc(link->urls, (link->n_urls + 1) * sizeof(*grown));
+    if (!grown || !(grown[link->n_urls] = strdup(u))) {
+      if (grown)
+        link->urls = grown;
+      free(urls);
+      goto oom;
+    }
+    link->urls = grown;
+    link->n_urls++;
+  }
+  free(urls);
+  if (!link->n_urls) {
+    snprintf(errstr, errstr_size, "ipo_url: no URL");
+    goto fail;
+  }
+  /* "Basic " + base64(user:password) */
+  size_t plain_len = strlen(config->ipo_user) + 1 + strlen(config->ipo_password);
+  char *plain = malloc(plain_len + 1);
+  link->auth = malloc(6 + plain_len * 4 / 3 + 8);
+  if (!plain || !link->auth) {
+    free(plain);
+    goto oom;
+  }
+  snprintf(plain, plain_len + 1, "%s:%s", config->ipo_user, config->ipo_password);
+  memcpy(link->auth, "Basic ", 6);
+  lws_b64_encode_string(plain, (int)plain_len, link->auth + 6, (int)(plain_len * 4 / 3 + 8));
+  memset(plain, 0, plain_len);
+  free(plain);
+  link->retry.secs_since_valid_ping = (uint16_t)config->ping_interval;
+  link->retry.secs_since_valid_hangup = (uint16_t)config->ping_timeout;
+  return link;
+oom:
+  snprintf(errstr, errstr_size, "pbx: out of memory");
+fail:
+  pbx_link_destroy(link);
+  return NULL;
+}
+
+void pbx_link_start(pbx_link_t *link, struct lws_context *context, struct lws_vhost *vhost) {
+  link->context = context;
+  link->vhost = vhost;
+  lws_sul_schedule(context, 0, &link->sul_reconnect, pbx_link_connect, 1);
+}
+
+void pbx_link_stop(pbx_link_t *link) {
+  if (!link)
+    return;
+  link->stopping = 1;
+  if (link->context)
+    lws_sul_cancel(&link->sul_reconnect);
+  if (link->wsi)
+    lws_callback_on_writable(link->wsi);
+}
+
+void pbx_link_drop(pbx_link_t *link) {
+  if (link->wsi) {
+    link->dropping = 1;
+    lws_callback_on_writable(link->wsi);
+  }
+}
+
+int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t errstr_size) {
+  if (!link->up || !link->wsi) {
+    snprintf(errstr, errstr_size, "not connected");
+    return -1;
+  }
+  pbx_frame_t *frame = calloc(1, sizeof(*frame));
+  if (!frame) {
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+  }
+  if (codec_frame_encode(msg, link->framing, 0, LWS_PRE, &frame->alloc, &frame->len, errstr,
+                         errstr_size) != 0) {
+    free(frame);
+    return -1;
+  }
+  if (link->tx_tail)
+    link->tx_tail->next = frame;
+  else
+    link->tx_head = frame;
+  link->tx_tail = frame;
+  link->tx_bytes += frame->len;
+  lws_callback_on_writable(link->wsi);
+  return 0;
+}
+
+int pbx_link_is_up(const pbx_link_t *link) { return link && link->up; }
+size_t pbx_link_queued(const pbx_link_t *link) { return link->tx_bytes; }
+
+void pbx_link_destroy(pbx_link_t *link) {
+  if (!link)
+    return;
+  pbx_link_tx_clear(link);
+  for (size_t i = 0; i < link->n_urls; i++)
+    free(link->urls[i]);
+  free(link->urls);
+  if (link->auth) {
+    memset(link->auth, 0, strlen(link->auth));
+    free(link->auth);
+  }
+  free(link->rx);
+  free(link);
+}

@@ -1,0 +1,694 @@
+/*
+ * snap: snapshot state and diff.  See snap.h for the design.
+ */
+#include "snap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec_ids.h"
+#include "codec_tables.h"
+#include "strmap.h"
+
+/* ---- kinds ---- */
+
+static const struct {
+  const char *name, *topic;
+  int compacted;
+} snap_kinds[] = {
+#define SNAP_X_ROW(e, n, t, c) {n, t, c},
+    SNAP_KINDS(SNAP_X_ROW)
+#undef SNAP_X_ROW
+};
+
+const char *snap_kind_name(snap_kind_t kind) { return snap_kinds[kind].name; }
+const char *snap_kind_topic(snap_kind_t kind) { return snap_kinds[kind].topic; }
+int snap_kind_compacted(snap_kind_t kind) { return snap_kinds[kind].compacted; }
+
+static const char *const snap_line_kinds[] = {"user", "queue", "parkserver"};
+const char *snap_line_kind_name(snap_line_kind_t kind) { return snap_line_kinds[kind]; }
+
+static int snap_line_kind_parse(const char *name, snap_line_kind_t *kind) {
+  for (int i = 0; i < 3; i++) {
+    if (strcmp(name, snap_line_kinds[i]) == 0) {
+      *kind = (snap_line_kind_t)i;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Phone states of the presence subscription (the spec's Table 1). */
+static const char *const snap_phonestates[] = {"idle",   "dialling", "ringing", "acw",    "connected",
+                                               "logout", "fault",    "recover", "unknown"};
+
+const char *snap_phonestate_name(int phonestate) {
+  if (phonestate < 0 || phonestate >= (int)(sizeof(snap_phonestates) / sizeof(snap_phonestates[0])))
+    return "unknown";
+  return snap_phonestates[phonestate];
+}
+
+/* ---- entities ---- */
+
+typedef struct snap_entity {
+  char *id;
+  snap_kind_t kind;
+  char *key;
+  uint64_t seq;
+  json_t *state; /* NULL once deleted (the seq is kept for users, queues, lines) */
+  snap_line_kind_t line_kind;
+  char *line_guid;
+  char *line_extn;
+  int32_t callid; /* calls */
+  char *gcid;     /* calls: hex, or "" */
+  int unconfirmed;
+} snap_entity_t;
+
+struct snap {
+  snap_change_cb *cb;
+  void *opaque;
+  strmap_t entities; /* id -> entity */
+  strmap_t callids;  /* "<line guid>/<callid>" -> call entity */
+  size_t counts[SNAP__KIND_COUNT];
+};
+
+static void snap_entity_free(void *p) {
+  snap_entity_t *entity = p;
+  if (!entity)
+    return;
+  free(entity->id);
+  free(entity->key);
+  free(entity->line_guid);
+  free(entity->line_extn);
+  free(entity->gcid);
+  json_decref(entity->state);
+  free(entity);
+}
+
+snap_t *snap_new(snap_change_cb *cb, void *opaque) {
+  snap_t *snap = calloc(1, sizeof(*snap));
+  if (!snap)
+    return NULL;
+  snap->cb = cb;
+  snap->opaque = opaque;
+  return snap;
+}
+
+void snap_destroy(snap_t *snap) {
+  if (!snap)
+    return;
+  strmap_clear(&snap->callids, NULL);
+  strmap_clear(&snap->entities, snap_entity_free);
+  free(snap);
+}
+
+size_t snap_count(const snap_t *snap, snap_kind_t kind) { return snap->counts[kind]; }
+
+static snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, const char *key,
+                                      snap_line_kind_t line_kind, const char *line_guid,
+                                      const char *line_extn) {
+  snap_entity_t *entity = calloc(1, sizeof(*entity));
+  if (!entity)
+    return NULL;
+  entity->kind = kind;
+  entity->id = strdup(id);
+  entity->key = strdup(key);
+  entity->line_kind = line_kind;
+  entity->line_guid = strdup(line_guid ? line_guid : "");
+  entity->line_extn = strdup(line_extn ? line_extn : "");
+  entity->gcid = strdup("");
+  if (!entity->id || !entity->key || !entity->line_guid || !entity->line_extn || !entity->gcid ||
+      strmap_put(&snap->entities, id, entity) != 0) {
+    snap_entity_free(entity);
+    return NULL;
+  }
+  return entity;
+}
+
+static void snap_set_str(char **field, const char *value) {
+  char *copy = strdup(value ? value : "");
+  if (copy) {
+    free(*field);
+    *field = copy;
+  }
+}
+
+static void snap_callid_key(const char *line_guid, int32_t callid, char *out, size_t size) {
+  snprintf(out, size, "%s/%d", line_guid, callid);
+}
+
+/* Names of the top-level fields that differ, in `after`'s order then `before`'s. */
+static json_t *snap_diff(const json_t *before, const json_t *after) {
+  json_t *changed = json_array();
+  const char *name;
+  json_t *value;
+  json_object_foreach((json_t *)after, name, value) {
+    json_t *old = json_object_get(before, name);
+    if (!old || !json_equal(old, value))
+      json_array_append_new(changed, json_string(name));
+  }
+  json_object_foreach((json_t *)before, name, value) {
+    if (!json_object_get(after, name))
+      json_array_append_new(changed, json_string(name));
+  }
+  return changed;
+}
+
+/*
+ * Move `entity` to state `after` (a reference this function takes) and report
+ * the change.  op 0 means: 'u' with the changed fields, nothing if none.
+ */
+static void snap_emit(snap_t *snap, snap_entity_t *entity, char op, json_t *after, json_t *lost) {
+  json_t *before = entity->state, *changed = NULL;
+  if (op == 0) {
+    changed = snap_diff(before, after);
+    if (json_array_size(changed) == 0) {
+      json_decref(changed);
+      json_decref(after);
+      return;
+    }
+    op = 'u';
+  }
+  if (!before && after)
+    snap->counts[entity->kind]++;
+  else if (before && !after)
+    snap->counts[entity->kind]--;
+  entity->seq++;
+  entity->state = after;
+  entity->unconfirmed = 0;
+  snap_change_t change = {
+      .kind = entity->kind,
+      .op = op,
+      .entity_id = entity->id,
+      .key = entity->key,
+      .seq = entity->seq,
+      .before = op == 'c' || op == 'r' ? NULL : before,
+      .after = after,
+      .changed = changed,
+      .lost = lost,
+      .line = {entity->line_kind, entity->line_guid, entity->line_extn},
+  };
+  snap->cb(snap->opaque, &change);
+  json_decref(before);
+  json_decref(changed);
+}
+
+/* ---- normalization ---- */
+
+static json_t *snap_bits_names(codec_bitset_t set, uint32_t value) {
+  json_t *names = json_array();
+  size_t count;
+  const codec_bit_t *bits = codec_bits(set, &count);
+  uint32_t named = 0;
+  for (size_t i = 0; i < count; i++) {
+    named |= bits[i].mask;
+    if (value & bits[i].mask)
+      json_array_append_new(names, json_string(bits[i].name));
+  }
+  if (value & ~named) {
+    char hex[16];
+    snprintf(hex, sizeof(hex), "0x%x", value & ~named);
+    json_array_append_new(names, json_string(hex));
+  }
+  return names;
+}
+
+static json_t *snap_value(const ProtobufCFieldDescriptor *field, const void *member) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+    return json_integer(*(const int32_t *)member);
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+    return json_integer(*(const uint32_t *)member);
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+    return json_integer(*(const int64_t *)member);
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+    return json_integer((json_int_t) * (const uint64_t *)member);
+  case PROTOBUF_C_TYPE_FLOAT:
+    return json_real(*(const float *)member);
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return json_real(*(const double *)member);
+  case PROTOBUF_C_TYPE_BOOL:
+    return json_boolean(*(const protobuf_c_boolean *)member);
+  case PROTOBUF_C_TYPE_ENUM: {
+    int v = *(const int *)member;
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(field->descriptor, v);
+    return ev ? json_string(ev->name) : json_integer(v);
+  }
+  case PROTOBUF_C_TYPE_STRING: {
+    const char *s = *(char *const *)member;
+    return json_string(s ? s : "");
+  }
+  case PROTOBUF_C_TYPE_BYTES: {
+    const ProtobufCBinaryData *b = member;
+    char text[512];
+    if (strcmp(field->name, "guid") == 0 && b->len == CODEC_GUID_LEN)
+      codec_guid_format(b->data, b->len, text, sizeof(text));
+    else if (b->len * 2 + 1 <= sizeof(text))
+      codec_hex_format(b->data, b->len, text, sizeof(text));
+    else
+      snprintf(text, sizeof(text), "(%zu bytes)", b->len);
+    return json_string(text);
+  }
+  case PROTOBUF_C_TYPE_MESSAGE: {
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+    return sub ? snap_pb_to_json(sub) : json_null();
+  }
+  }
+  return json_null();
+}
+
+static size_t snap_elem_size(const ProtobufCFieldDescriptor *field) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_FLOAT:
+    return 4;
+  case PROTOBUF_C_TYPE_ENUM:
+    return sizeof(int);
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return 8;
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(void *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  }
+  return 0;
+}
+
+json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
+  const ProtobufCMessageDescriptor *desc = msg->descriptor;
+  json_t *out = json_object();
+  for (unsigned i = 0; i < desc->n_fields; i++) {
+    const ProtobufCFieldDescriptor *field = &desc->fields[i];
+    const char *base = (const char *)msg;
+    json_t *value;
+    if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      if (*(const uint32_t *)(base + field->quantifier_offset) != field->id)
+        continue;
+      value = snap_value(field, base + field->offset);
+    } else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(base + field->quantifier_offset);
+      const char *arr = *(char *const *)(base + field->offset);
+      value = json_array();
+      for (size_t k = 0; k < n; k++)
+        json_array_append_new(value, snap_value(field, arr + k * snap_elem_size(field)));
+    } else {
+      value = snap_value(field, base + field->offset);
+    }
+    json_object_set_new(out, field->name, value);
+    if (strcmp(field->name, "featuresavailable") == 0) {
+      uint32_t v = *(const uint32_t *)(base + field->offset);
+      if (desc == &call_info__descriptor)
+        json_object_set_new(out, "featuresavailable_names", snap_bits_names(CODEC_BITS_CALL_FEATURES, v));
+      else if (desc == &notify_user__descriptor)
+        json_object_set_new(out, "featuresavailable_names", snap_bits_names(CODEC_BITS_USER_FEATURES, v));
+    }
+  }
+  return out;
+}
+
+/* ---- lines, users, queues ---- */
+
+static void snap_entity_id(char *out, size_t size, const char *kind, const char *guid) {
+  snprintf(out, size, "%s:%s", kind, guid);
+}
+
+static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost);
+
+/* Delete every call of a line (the line is gone). */
+static void snap_line_calls_delete(snap_t *snap, const char *line_guid, const char *why) {
+  snap_entity_t **victims = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < snap->entities.size; i++) {
+    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+      snap_entity_t *entity = node->value;
+      if (entity->kind == SNAP_CALL && entity->state && strcmp(entity->line_guid, line_guid) == 0) {
+        snap_entity_t **grown = realloc(victims, (n + 1) * sizeof(*grown));
+        if (!grown)
+          break;
+        victims = grown;
+        victims[n++] = entity;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", victims[i]->callid,
+                             "referencecallid", 0, "reason", 0, "thisenddropped", 0, "description",
+                             why, "synthetic", 1);
+    snap_delete(snap, victims[i], lost);
+    json_decref(lost);
+  }
+  free(victims);
+}
+
+/* Report a delete; a call is then forgotten, other kinds keep their seq. */
+static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
+  if (!entity->state)
+    return;
+  snap_emit(snap, entity, 'd', NULL, lost);
+  if (entity->kind == SNAP_CALL) {
+    char ck[128];
+    snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
+    if (strmap_get(&snap->callids, ck) == entity)
+      strmap_del(&snap->callids, ck);
+    char *id = strdup(entity->id);
+    strmap_del(&snap->entities, entity->id);
+    snap_entity_free(entity);
+    free(id);
+  }
+}
+
+static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const ProtobufCBinaryData *guid_bytes,
+                             const char *extn, const char *name, char op_new) {
+  char guid[64], id[96];
+  codec_guid_format(guid_bytes->data, guid_bytes->len, guid, sizeof(guid));
+  snap_entity_id(id, sizeof(id), "line", guid);
+  snap_entity_t *entity = strmap_get(&snap->entities, id);
+  if (!entity && !(entity = snap_entity_new(snap, SNAP_LINE, id, guid, kind, guid, extn)))
+    return;
+  entity->unconfirmed = 0;
+  entity->line_kind = kind;
+  snap_set_str(&entity->line_extn, extn);
+  json_t *after = json_pack("{s:s,s:s,s:s,s:s}", "kind", snap_line_kind_name(kind), "guid", guid,
+                            "extn", extn ? extn : "", "name", name ? name : "");
+  snap_emit(snap, entity, entity->state ? 0 : op_new, after, NULL);
+  /* keep the user's or queue's line extension current */
+  char sub[96];
+  snap_entity_id(sub, sizeof(sub), kind == SNAP_LINE_USER ? "user" : "queue", guid);
+  snap_entity_t *owner = strmap_get(&snap->entities, sub);
+  if (owner)
+    snap_set_str(&owner->line_extn, extn);
+}
+
+static void snap_line_remove(snap_t *snap, snap_entity_t *line) {
+  char sub[96];
+  snap_entity_id(sub, sizeof(sub), line->line_kind == SNAP_LINE_USER ? "user" : "queue", line->key);
+  snap_line_calls_delete(snap, line->key, "line deleted");
+  snap_entity_t *owner = strmap_get(&snap->entities, sub);
+  if (owner)
+    snap_delete(snap, owner, NULL);
+  snap_delete(snap, line, NULL);
+}
+
+void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full) {
+  char op_new = full ? 'r' : 'c';
+  if (full) { /* everything not listed again is gone */
+    for (size_t i = 0; i < snap->entities.size; i++)
+      for (strmap_node_t *n = snap->entities.buckets[i]; n; n = n->next)
+        if (((snap_entity_t *)n->value)->kind == SNAP_LINE)
+          ((snap_entity_t *)n->value)->unconfirmed = 1;
+  }
+  for (size_t i = 0; i < lines->n_adduser; i++)
+    snap_line_upsert(snap, SNAP_LINE_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn,
+                     lines->adduser[i]->name, op_new);
+  for (size_t i = 0; i < lines->n_addqueue; i++)
+    snap_line_upsert(snap, SNAP_LINE_QUEUE, &lines->addqueue[i]->guid, lines->addqueue[i]->extn,
+                     lines->addqueue[i]->name, op_new);
+  for (size_t i = 0; i < lines->n_changeuser; i++)
+    snap_line_upsert(snap, SNAP_LINE_USER, &lines->changeuser[i]->guid, lines->changeuser[i]->extn,
+                     lines->changeuser[i]->name, op_new);
+  for (size_t i = 0; i < lines->n_changequeue; i++)
+    snap_line_upsert(snap, SNAP_LINE_QUEUE, &lines->changequeue[i]->guid,
+                     lines->changequeue[i]->extn, lines->changequeue[i]->name, op_new);
+  for (size_t k = 0; k < lines->n_deleteuser + lines->n_deletequeue; k++) {
+    const ProtobufCBinaryData *g = k < lines->n_deleteuser
+                                       ? &lines->deleteuser[k]->guid
+                                       : &lines->deletequeue[k - lines->n_deleteuser]->guid;
+    char guid[64], id[96];
+    codec_guid_format(g->data, g->len, guid, sizeof(guid));
+    snap_entity_id(id, sizeof(id), "line", guid);
+    snap_entity_t *line = strmap_get(&snap->entities, id);
+    if (line)
+      snap_line_remove(snap, line);
+  }
+  if (full) {
+    snap_entity_t **gone = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < snap->entities.size; i++) {
+      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+        snap_entity_t *e = node->value;
+        if (e->kind == SNAP_LINE && e->unconfirmed && e->state) {
+          snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
+          if (!grown)
+            break;
+          gone = grown;
+          gone[n++] = e;
+        }
+      }
+    }
+    for (size_t i = 0; i < n; i++)
+      snap_line_remove(snap, gone[i]);
+    free(gone);
+  }
+}
+
+/* The line entity of `guid`, for its extension. */
+static const char *snap_line_extn(snap_t *snap, const char *guid) {
+  char id[96];
+  snap_entity_id(id, sizeof(id), "line", guid);
+  snap_entity_t *line = strmap_get(&snap->entities, id);
+  return line && line->state ? line->line_extn : "";
+}
+
+static snap_entity_t *snap_owner(snap_t *snap, snap_kind_t kind, const char *guid) {
+  char id[96];
+  snap_entity_id(id, sizeof(id), kind == SNAP_USER ? "user" : "queue", guid);
+  snap_entity_t *entity = strmap_get(&snap->entities, id);
+  if (!entity)
+    entity = snap_entity_new(snap, kind, id, guid, kind == SNAP_USER ? SNAP_LINE_USER : SNAP_LINE_QUEUE,
+                             guid, snap_line_extn(snap, guid));
+  return entity;
+}
+
+void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot) {
+  snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
+  if (!entity)
+    return;
+  json_t *after = json_pack("{s:s}", "guid", guid);
+  json_t *pb = snap_pb_to_json(&user->base);
+  json_object_update(after, pb);
+  json_decref(pb);
+  json_t *ps = entity->state ? json_object_get(entity->state, "phonestate") : NULL;
+  json_t *psn = entity->state ? json_object_get(entity->state, "phonestate_name") : NULL;
+  json_object_set(after, "phonestate", ps ? ps : json_null());
+  json_object_set(after, "phonestate_name", psn ? psn : json_null());
+  if (user->extn && *user->extn)
+    snap_set_str(&entity->line_extn, user->extn);
+  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+}
+
+void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot) {
+  snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
+  if (!entity)
+    return;
+  json_t *after = entity->state ? json_deep_copy(entity->state) : json_pack("{s:s}", "guid", guid);
+  json_object_set_new(after, "phonestate", json_integer(entry->phonestate));
+  json_object_set_new(after, "phonestate_name", json_string(snap_phonestate_name(entry->phonestate)));
+  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+}
+
+void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot) {
+  snap_entity_t *entity = snap_owner(snap, SNAP_QUEUE, guid);
+  if (!entity)
+    return;
+  json_t *after = json_pack("{s:s}", "guid", guid);
+  json_t *pb = snap_pb_to_json(&queue->base);
+  json_object_update(after, pb);
+  json_decref(pb);
+  if (queue->extn && *queue->extn)
+    snap_set_str(&entity->line_extn, queue->extn);
+  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+}
+
+/* ---- calls ---- */
+
+static snap_entity_t *snap_call_find(snap_t *snap, const snap_line_t *line, const CallInfo *ci,
+                                     const char *gcid) {
+  char ck[128];
+  snap_callid_key(line->guid, ci->callid, ck, sizeof(ck));
+  snap_entity_t *entity = strmap_get(&snap->callids, ck);
+  if (entity)
+    return entity;
+  if (!*gcid)
+    return NULL;
+  /* a call known from before a resubscription, under a new callid */
+  char id[256];
+  snprintf(id, sizeof(id), "call:%s:%s", line->guid, gcid);
+  entity = strmap_get(&snap->entities, id);
+  if (entity && entity->unconfirmed) {
+    char old[128];
+    snap_callid_key(line->guid, entity->callid, old, sizeof(old));
+    if (strmap_get(&snap->callids, old) == entity)
+      strmap_del(&snap->callids, old);
+    entity->callid = ci->callid;
+    strmap_put(&snap->callids, ck, entity);
+    return entity;
+  }
+  return NULL;
+}
+
+static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo *ci) {
+  char gcid[256] = "";
+  if (ci->gcid.len && ci->gcid.len * 2 + 1 <= sizeof(gcid))
+    codec_hex_format(ci->gcid.data, ci->gcid.len, gcid, sizeof(gcid));
+  snap_entity_t *entity = snap_call_find(snap, line, ci, gcid);
+  if (!entity) {
+    char id[320], key[256], ck[128];
+    if (*gcid) {
+      snprintf(id, sizeof(id), "call:%s:%s", line->guid, gcid);
+      if (strmap_get(&snap->entities, id)) /* same gcid twice on a line */
+        snprintf(id, sizeof(id), "call:%s:%s:%d", line->guid, gcid, ci->callid);
+      snprintf(key, sizeof(key), "%s", gcid);
+    } else {
+      snprintf(id, sizeof(id), "call:%s:cid%d", line->guid, ci->callid);
+      snprintf(key, sizeof(key), "%s:%d", line->guid, ci->callid);
+    }
+    entity = snap_entity_new(snap, SNAP_CALL, id, key, line->kind, line->guid, line->extn);
+    if (!entity)
+      return;
+    entity->callid = ci->callid;
+    snap_set_str(&entity->gcid, gcid);
+    snap_callid_key(line->guid, ci->callid, ck, sizeof(ck));
+    strmap_put(&snap->callids, ck, entity);
+  }
+  entity->unconfirmed = 0;
+  snap_set_str(&entity->line_extn, line->extn);
+  snap_emit(snap, entity, entity->state ? 0 : 'c', snap_pb_to_json(&ci->base), NULL);
+}
+
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc) {
+  for (size_t i = 0; i < cc->n_callinfo; i++)
+    snap_call_info(snap, line, cc->callinfo[i]);
+  for (size_t i = 0; i < cc->n_calllost; i++) {
+    const CallLost *cl = cc->calllost[i];
+    char ck[128];
+    snap_callid_key(line->guid, cl->callid, ck, sizeof(ck));
+    snap_entity_t *entity = strmap_get(&snap->callids, ck);
+    if (!entity)
+      continue; /* never reported (a MakeCall failing at once): nothing to delete */
+    json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", cl->callid, "referencecallid",
+                             cl->referencecallid, "reason", cl->reason, "thisenddropped",
+                             cl->thisenddropped, "description", cl->description ? cl->description : "",
+                             "synthetic", 0);
+    snap_delete(snap, entity, lost);
+    json_decref(lost);
+  }
+}
+
+void snap_line_resync_begin(snap_t *snap, const char *line_guid) {
+  for (size_t i = 0; i < snap->entities.size; i++) {
+    for (strmap_node_t *n = snap->entities.buckets[i]; n; n = n->next) {
+      snap_entity_t *e = n->value;
+      if (e->kind == SNAP_CALL && strcmp(e->line_guid, line_guid) == 0)
+        e->unconfirmed = 1;
+    }
+  }
+}
+
+size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
+  snap_entity_t **gone = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < snap->entities.size; i++) {
+    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+      snap_entity_t *e = node->value;
+      if (e->kind == SNAP_CALL && e->unconfirmed && e->state && strcmp(e->line_guid, line_guid) == 0) {
+        snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
+        if (!grown)
+          break;
+        gone = grown;
+        gone[n++] = e;
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", gone[i]->callid, "referencecallid",
+                             0, "reason", 0, "thisenddropped", 0, "description",
+                             "ended while the bridge was not connected", "synthetic", 1);
+    snap_delete(snap, gone[i], lost);
+    json_decref(lost);
+  }
+  free(gone);
+  return n;
+}
+
+/* ---- store records ---- */
+
+json_t *snap_record(const snap_t *snap, const snap_change_t *change) {
+  (void)snap;
+  if (change->kind == SNAP_CALL && change->op == 'd')
+    return NULL;
+  snap_entity_t *entity = strmap_get(&snap->entities, change->entity_id);
+  if (!entity)
+    return NULL;
+  return json_pack("{s:s,s:s,s:I,s:O,s:{s:s,s:s,s:s},s:i,s:s}", "kind", snap_kind_name(entity->kind),
+                   "key", entity->key, "seq", (json_int_t)entity->seq, "state",
+                   entity->state ? entity->state : json_null(), "line", "kind",
+                   snap_line_kind_name(entity->line_kind), "guid", entity->line_guid, "extn",
+                   entity->line_extn, "callid", entity->callid, "gcid", entity->gcid);
+}
+
+int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
+                 size_t errstr_size) {
+  const char *kind_name = NULL, *key = NULL, *line_kind_name = NULL, *line_guid = NULL,
+             *line_extn = NULL, *gcid = "";
+  json_int_t seq = 0;
+  int callid = 0;
+  json_t *state = NULL;
+  json_error_t jerr;
+  if (json_unpack_ex((json_t *)record, &jerr, 0, "{s:s,s:s,s:I,s:o,s:{s:s,s:s,s:s},s?i,s?s}", "kind",
+                     &kind_name, "key", &key, "seq", &seq, "state", &state, "line", "kind",
+                     &line_kind_name, "guid", &line_guid, "extn", &line_extn, "callid", &callid,
+                     "gcid", &gcid) != 0) {
+    snprintf(errstr, errstr_size, "%s: bad record: %s", entity_id, jerr.text);
+    return -1;
+  }
+  snap_kind_t kind = SNAP__KIND_COUNT;
+  for (int k = 0; k < SNAP__KIND_COUNT; k++)
+    if (strcmp(kind_name, snap_kinds[k].name) == 0)
+      kind = (snap_kind_t)k;
+  snap_line_kind_t line_kind;
+  if (kind == SNAP__KIND_COUNT || snap_line_kind_parse(line_kind_name, &line_kind) != 0) {
+    snprintf(errstr, errstr_size, "%s: bad record: unknown kind", entity_id);
+    return -1;
+  }
+  if (strmap_get(&snap->entities, entity_id)) {
+    snprintf(errstr, errstr_size, "%s: restored twice", entity_id);
+    return -1;
+  }
+  snap_entity_t *entity = snap_entity_new(snap, kind, entity_id, key, line_kind, line_guid, line_extn);
+  if (!entity) {
+    snprintf(errstr, errstr_size, "%s: out of memory", entity_id);
+    return -1;
+  }
+  entity->seq = (uint64_t)seq;
+  entity->state = json_is_null(state) ? NULL : json_incref(state);
+  if (entity->state)
+    snap->counts[kind]++;
+  entity->callid = callid;
+  snap_set_str(&entity->gcid, gcid);
+  entity->unconfirmed = 1;
+  if (kind == SNAP_CALL) {
+    char ck[128];
+    snap_callid_key(line_guid, callid, ck, sizeof(ck));
+    strmap_put(&snap->callids, ck, entity);
+  }
+  return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * snap: the last known snapshot of every line, user, queue and call, and the
+ * diff that turns each new snapshot into change records.
+ *
+ * DESIGN.  Pure: fed decoded MTCTI3 payloads (NotifyLines, NotifyUser,
+ * NotifyPresentity, NotifyQueue, NotifyCallControl) by the ingest stage, it
+ * compares each with the entity's last state and reports every difference
+ * through a callback, one snap_change_t per changed entity; a payload that
+ * changes nothing reports nothing.  Entities and their topics:
+ *
+ *   line   "line:<guid>"              lines     key guid     {kind, guid, extn, name}
+ *   user   "user:<guid>"              presence  key guid     NotifyUser + phone state
+ *   queue  "queue:<guid>"             queues    key guid     NotifyQueue
+ *   call   "call:<line guid>:<gcid>"  calls     key gcid     CallInfo (one per line and call)
+ *
+ * A state is the normalized full snapshot (snap_pb_to_json): every field,
+ * defaults included, enums by name, GUIDs as UUIDs, gcid as hex,
+ * featuresavailable as a number plus a list of names.  Each entity carries
+ * `seq`, growing by one with each of its changes.  A call keeps its identity
+ * across a resubscription that gives it a new callid: it is matched by line
+ * and gcid.  After a line is (re)subscribed, its known calls are marked
+ * unconfirmed (snap_line_resync_begin); snap_line_resync_end deletes those
+ * the PBX did not report again, so a call that ended during an outage gets
+ * its delete.  snap_record/snap_restore carry the state to and from a store.
+ * Single-threaded, no I/O.
+ */
+#ifndef SNAP_H
+#define SNAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ipo_mtcti3.pb-c.h"
+
+/* X(enum suffix, entity name, topic suffix, compacted) */
+#define SNAP_KINDS(X)                   \
+  X(LINE, "line", "lines", 1)           \
+  X(USER, "presence", "presence", 1)    \
+  X(QUEUE, "queue", "queues", 1)        \
+  X(CALL, "call", "calls", 0)
+
+typedef enum snap_kind {
+#define SNAP_X_ENUM(e, n, t, c) SNAP_##e,
+  SNAP_KINDS(SNAP_X_ENUM)
+#undef SNAP_X_ENUM
+  SNAP__KIND_COUNT
+} snap_kind_t;
+
+const char *snap_kind_name(snap_kind_t kind);  /* "call" */
+const char *snap_kind_topic(snap_kind_t kind); /* "calls" (without prefix) */
+int snap_kind_compacted(snap_kind_t kind);
+
+typedef enum snap_line_kind { SNAP_LINE_USER = 0, SNAP_LINE_QUEUE = 1, SNAP_LINE_PARK = 2 } snap_line_kind_t;
+const char *snap_line_kind_name(snap_line_kind_t kind); /* "user", "queue", "parkserver" */
+
+/* The line an entity belongs to (for a user or queue: itself). */
+typedef struct snap_line {
+  snap_line_kind_t kind;
+  const char *guid; /* UUID text; "" for the park server */
+  const char *extn;
+} snap_line_t;
+
+/* One change, valid during the callback only. */
+typedef struct snap_change {
+  snap_kind_t kind;
+  char op;               /* 'c' create, 'u' update, 'd' delete, 'r' snapshot read */
+  const char *entity_id; /* "call:<guid>:<gcid>" */
+  const char *key;       /* Kafka key */
+  uint64_t seq;
+  const json_t *before;  /* NULL for c and r */
+  const json_t *after;   /* NULL for d */
+  const json_t *changed; /* array of field names; NULL for c, r, d */
+  const json_t *lost;    /* for a call's d: {callid, referencecallid, reason, thisenddropped, description} */
+  snap_line_t line;
+} snap_change_t;
+
+typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
+
+typedef struct snap snap_t;
+
+snap_t *snap_new(snap_change_cb *cb, void *opaque);
+void snap_destroy(snap_t *snap);
+
+/*
+ * A NotifyLines.  `full` (the first Notify of a lines subscription) holds
+ * every line: known lines missing from it are deleted, with their user or
+ * queue and calls.  New lines are 'r' when full, else 'c'.
+ */
+void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full);
+/* A NotifyUser of the user line `guid`; `snapshot` makes a new entity 'r'. */
+void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot);
+/* A presence entry of the user `guid`: merges phone state into the user. */
+void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot);
+/* A NotifyQueue of the queue line `guid`. */
+void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot);
+/* Calls on a line: CallInfo creates or updates, CallLost deletes. */
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc);
+
+/* Mark the line's calls unconfirmed (its subscription starts afresh). */
+void snap_line_resync_begin(snap_t *snap, const char *line_guid);
+/* Delete the line's calls still unconfirmed; returns how many. */
+size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
+
+/* Counts, for metrics. */
+size_t snap_count(const snap_t *snap, snap_kind_t kind);
+
+/*
+ * The state an entity holds after `change`, for a store: a new reference, or
+ * NULL when the entity is gone for good (a deleted call).
+ */
+json_t *snap_record(const snap_t *snap, const snap_change_t *change);
+/* Load one entity from a record of snap_record; 0 or -1 with errstr. */
+int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
+                 size_t errstr_size);
+
+/*
+ * The normalized JSON of any MTCTI3 message: every field with its value or
+ * default, enums by name, bytes fields `guid` as UUID, other bytes as hex,
+ * featuresavailable also as `featuresavailable_names`.  New reference.
+ */
+json_t *snap_pb_to_json(const ProtobufCMessage *msg);
+
+/* Phone state name (presence): "idle", "dialling", ..., or "unknown". */
+const char *snap_phonestate_name(int phonestate);
+
+#endif

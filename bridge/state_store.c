@@ -1,0 +1,271 @@
+/*
+ * state_store: Redis persistence of the snapshot state.  See state_store.h.
+ */
+#include "state_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis.h>
+
+#include "blog.h"
+#include "metrics.h"
+
+struct state_store {
+  redisContext *redis;
+  char host[256];
+  int port, db;
+  char password[256];
+  char state_key[256], pending_key[256];
+  size_t queued; /* commands appended, replies not read */
+  long long pending_seq;
+  int healthy;
+};
+
+static int state_store_parse_url(state_store_t *store, const char *url, char *errstr, size_t errstr_size) {
+  const char *p = url + strlen("redis://");
+  const char *at = strchr(p, '@');
+  if (at) {
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    const char *pw = colon ? colon + 1 : p;
+    snprintf(store->password, sizeof(store->password), "%.*s", (int)(at - pw), pw);
+    p = at + 1;
+  }
+  const char *slash = strchr(p, '/');
+  const char *colon = strchr(p, ':');
+  size_t host_len = colon && (!slash || colon < slash) ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
+  snprintf(store->host, sizeof(store->host), "%.*s", (int)host_len, p);
+  store->port = colon && (!slash || colon < slash) ? atoi(colon + 1) : 6379;
+  store->db = slash && slash[1] ? atoi(slash + 1) : 0;
+  if (!store->host[0] || store->port <= 0 || store->port > 65535) {
+    snprintf(errstr, errstr_size, "redis_url: cannot parse \"%s\"", url);
+    return -1;
+  }
+  return 0;
+}
+
+static void state_store_drop(state_store_t *store) {
+  if (store->redis)
+    redisFree(store->redis);
+  store->redis = NULL;
+  store->queued = 0;
+  store->healthy = 0;
+}
+
+static int state_store_connect(state_store_t *store, char *errstr, size_t errstr_size) {
+  struct timeval tv = {2, 0};
+  state_store_drop(store);
+  store->redis = redisConnectWithTimeout(store->host, store->port, tv);
+  if (!store->redis || store->redis->err) {
+    snprintf(errstr, errstr_size, "redis %s:%d: %s", store->host, store->port,
+             store->redis ? store->redis->errstr : "out of memory");
+    state_store_drop(store);
+    return -1;
+  }
+  redisSetTimeout(store->redis, tv);
+  redisReply *reply = NULL;
+  if (store->password[0]) {
+    reply = redisCommand(store->redis, "AUTH %s", store->password);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+      snprintf(errstr, errstr_size, "redis %s:%d: AUTH failed", store->host, store->port);
+      goto fail;
+    }
+    freeReplyObject(reply);
+  }
+  if (store->db) {
+    reply = redisCommand(store->redis, "SELECT %d", store->db);
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+      snprintf(errstr, errstr_size, "redis %s:%d: SELECT %d failed", store->host, store->port, store->db);
+      goto fail;
+    }
+    freeReplyObject(reply);
+  }
+  store->healthy = 1;
+  return 0;
+fail:
+  if (reply)
+    freeReplyObject(reply);
+  state_store_drop(store);
+  return -1;
+}
+
+state_store_t *state_store_new(const config_t *config, char *errstr, size_t errstr_size) {
+  state_store_t *store = calloc(1, sizeof(*store));
+  if (!store) {
+    snprintf(errstr, errstr_size, "redis: out of memory");
+    return NULL;
+  }
+  if (!config->redis_url[0])
+    return store;
+  if (state_store_parse_url(store, config->redis_url, errstr, errstr_size) != 0) {
+    free(store);
+    return NULL;
+  }
+  snprintf(store->state_key, sizeof(store->state_key), "mtcti3:%s:state", config->pbx_id);
+  snprintf(store->pending_key, sizeof(store->pending_key), "mtcti3:%s:pending", config->pbx_id);
+  return store;
+}
+
+void state_store_destroy(state_store_t *store) {
+  if (!store)
+    return;
+  state_store_flush(store);
+  state_store_drop(store);
+  memset(store->password, 0, sizeof(store->password));
+  free(store);
+}
+
+int state_store_enabled(const state_store_t *store) { return store && store->host[0]; }
+int state_store_healthy(const state_store_t *store) { return !state_store_enabled(store) || store->healthy; }
+
+static int state_store_pending_cmp(const void *a, const void *b) {
+  json_int_t na = json_integer_value(json_object_get(*(json_t *const *)a, "n"));
+  json_int_t nb = json_integer_value(json_object_get(*(json_t *const *)b, "n"));
+  return na < nb ? -1 : na > nb;
+}
+
+int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_t *entities,
+                     char *errstr, size_t errstr_size) {
+  *pending = json_array();
+  *entities = 0;
+  if (!state_store_enabled(store))
+    return 0;
+  if (state_store_connect(store, errstr, errstr_size) != 0)
+    return -1;
+  redisReply *reply = redisCommand(store->redis, "HGETALL %s", store->state_key);
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    snprintf(errstr, errstr_size, "redis HGETALL %s failed", store->state_key);
+    if (reply)
+      freeReplyObject(reply);
+    return -1;
+  }
+  for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+    json_error_t jerr;
+    json_t *record = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, &jerr);
+    char err[256];
+    if (!record || snap_restore(snap, reply->element[i]->str, record, err, sizeof(err)) != 0)
+      BLOG_W(REDIS, NULL, "ignoring stored state of %s: %s", reply->element[i]->str,
+             record ? err : jerr.text);
+    else
+      (*entities)++;
+    json_decref(record);
+  }
+  freeReplyObject(reply);
+
+  reply = redisCommand(store->redis, "HGETALL %s", store->pending_key);
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    snprintf(errstr, errstr_size, "redis HGETALL %s failed", store->pending_key);
+    if (reply)
+      freeReplyObject(reply);
+    return -1;
+  }
+  size_t n = reply->elements / 2, k = 0;
+  json_t **records = calloc(n ? n : 1, sizeof(*records));
+  for (size_t i = 0; records && i + 1 < reply->elements; i += 2) {
+    json_t *record = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, NULL);
+    if (record) {
+      json_int_t seq = json_integer_value(json_object_get(record, "n"));
+      if (seq > store->pending_seq)
+        store->pending_seq = seq;
+      records[k++] = record;
+    }
+  }
+  freeReplyObject(reply);
+  if (records) {
+    qsort(records, k, sizeof(*records), state_store_pending_cmp);
+    for (size_t i = 0; i < k; i++)
+      json_array_append_new(*pending, records[i]);
+    free(records);
+  }
+  return 0;
+}
+
+static void state_store_append(state_store_t *store, const char *fmt, const char *a, const char *b,
+                               size_t blen) {
+  if (!state_store_enabled(store))
+    return;
+  if (!store->redis) {
+    char errstr[256];
+    if (state_store_connect(store, errstr, sizeof(errstr)) != 0) {
+      metrics_add(METRICS_REDIS_ERRORS, 1);
+      return;
+    }
+    BLOG_I(REDIS, NULL, "connected to %s:%d", store->host, store->port);
+  }
+  int rc = b ? redisAppendCommand(store->redis, fmt, a, b, blen) : redisAppendCommand(store->redis, fmt, a);
+  if (rc == REDIS_OK)
+    store->queued++;
+  else
+    metrics_add(METRICS_REDIS_ERRORS, 1);
+}
+
+void state_store_put(state_store_t *store, const char *entity_id, const json_t *record) {
+  if (!state_store_enabled(store))
+    return;
+  char *text = json_dumps(record, JSON_COMPACT);
+  if (!text)
+    return;
+  char fmt[300];
+  snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->state_key);
+  state_store_append(store, fmt, entity_id, text, strlen(text));
+  free(text);
+}
+
+void state_store_del(state_store_t *store, const char *entity_id) {
+  if (!state_store_enabled(store))
+    return;
+  char fmt[300];
+  snprintf(fmt, sizeof(fmt), "HDEL %s %%s", store->state_key);
+  state_store_append(store, fmt, entity_id, NULL, 0);
+}
+
+void state_store_pending_add(state_store_t *store, const event_t *event) {
+  if (!state_store_enabled(store))
+    return;
+  json_t *record = event_to_record(event);
+  if (!record)
+    return;
+  json_object_set_new(record, "n", json_integer(++store->pending_seq));
+  char *text = json_dumps(record, JSON_COMPACT);
+  json_decref(record);
+  if (!text)
+    return;
+  char fmt[300];
+  snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->pending_key);
+  state_store_append(store, fmt, event->ce_id, text, strlen(text));
+  free(text);
+}
+
+void state_store_pending_del(state_store_t *store, const char *ce_id) {
+  if (!state_store_enabled(store))
+    return;
+  char fmt[300];
+  snprintf(fmt, sizeof(fmt), "HDEL %s %%s", store->pending_key);
+  state_store_append(store, fmt, ce_id, NULL, 0);
+}
+
+int state_store_flush(state_store_t *store) {
+  if (!state_store_enabled(store) || !store->redis || !store->queued)
+    return 0;
+  int rc = 0;
+  while (store->queued) {
+    redisReply *reply = NULL;
+    if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK) {
+      BLOG_W(REDIS, NULL, "redis %s:%d: %s; %zu writes lost, reconnecting at the next write",
+             store->host, store->port, store->redis->errstr, store->queued);
+      metrics_add(METRICS_REDIS_ERRORS, (int64_t)store->queued);
+      state_store_drop(store);
+      return -1;
+    }
+    store->queued--;
+    if (reply->type == REDIS_REPLY_ERROR) {
+      metrics_add(METRICS_REDIS_ERRORS, 1);
+      rc = -1;
+    }
+    freeReplyObject(reply);
+  }
+  store->healthy = 1;
+  return rc;
+}

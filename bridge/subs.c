@@ -1,0 +1,660 @@
+/*
+ * subs: subscription manager.  See subs.h for the design.
+ */
+#include "subs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blog.h"
+#include "codec_ids.h"
+#include "codec_tables.h"
+#include "metrics.h"
+#include "strmap.h"
+
+typedef enum subs_state { SUBS_WAITING, SUBS_REQUESTED, SUBS_ACTIVE, SUBS_FAILED } subs_state_t;
+static const char *const subs_state_name[] = {"waiting", "requested", "active", "failed"};
+static const char *const subs_kind_name[] = {"lines", "user", "queue", "presence", "parkserver"};
+
+typedef enum subs_req { SUBS_REQ_NONE, SUBS_REQ_SUBSCRIBE, SUBS_REQ_REFRESH } subs_req_t;
+
+/*
+ * RequestResponse codes after which a retry can help (the PBX was busy or
+ * slow); every other error leaves the subscription failed until the next
+ * connection or Lines change.
+ */
+static const int subs_retryable[] = {
+    MTCTISESS_ERRUNKNOWN,      MTCTISESS_TOOMANY,        MTCTISESS_SERVICE_NOT_AVAILABLE,
+    MTCTISESS_REQUESTFAILED,   MTCTISESS_REQUESTTIMEOUT, MTCTISESS_SUBSCRIPTION_INVALID_ID,
+    MTCTISESS_PRESENCE_ERRUNKNOWN,
+};
+
+typedef struct subs_entry {
+  subs_kind_t kind;
+  int32_t subscribe_id;
+  char guid[64]; /* UUID text, "parkserver", "" for lines and presence */
+  uint8_t guid_bytes[CODEC_GUID_LEN];
+  size_t guid_len;
+  char extn[64];
+  int32_t lref; /* users: reference in the presence subscription */
+  subs_state_t state;
+  subs_req_t want;  /* queued for this request */
+  subs_req_t doing; /* the request in flight */
+  int32_t requestid;
+  int64_t deadline_ms, retry_at_ms, refresh_at_ms, settle_at_ms;
+  unsigned failures;
+  int notified, settled;
+  struct subs_entry *fifo_next;
+} subs_entry_t;
+
+struct subs {
+  const config_t *config;
+  subs_handlers_t handlers;
+  void *opaque;
+  strmap_t by_id;   /* "<subscribe_id>" -> entry */
+  strmap_t by_guid; /* guid -> user or queue entry */
+  strmap_t by_lref; /* "<lref>" -> user entry */
+  strmap_t requests; /* "<requestid>" -> entry */
+  subs_entry_t *lines, *presence, *park;
+  subs_entry_t *fifo_head, *fifo_tail;
+  size_t inflight;
+  int32_t next_subscribe_id, next_requestid, next_lref;
+  int connected, lines_seen, resync_reported;
+};
+
+static void subs_key(char *out, size_t size, int32_t n) { snprintf(out, size, "%d", n); }
+
+subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *opaque) {
+  subs_t *subs = calloc(1, sizeof(*subs));
+  if (!subs)
+    return NULL;
+  subs->config = config;
+  subs->handlers = *handlers;
+  subs->opaque = opaque;
+  subs->next_subscribe_id = 1;
+  subs->next_requestid = 1;
+  subs->next_lref = 1;
+  return subs;
+}
+
+static void subs_clear(subs_t *subs) {
+  strmap_clear(&subs->requests, NULL);
+  strmap_clear(&subs->by_guid, NULL);
+  strmap_clear(&subs->by_lref, NULL);
+  strmap_clear(&subs->by_id, free);
+  subs->lines = subs->presence = subs->park = NULL;
+  subs->fifo_head = subs->fifo_tail = NULL;
+  subs->inflight = 0;
+  subs->lines_seen = subs->resync_reported = 0;
+}
+
+void subs_destroy(subs_t *subs) {
+  if (!subs)
+    return;
+  subs_clear(subs);
+  free(subs);
+}
+
+static void subs_enqueue(subs_t *subs, subs_entry_t *entry, subs_req_t want) {
+  if (entry->want != SUBS_REQ_NONE) { /* already queued: a subscribe beats a refresh */
+    if (want == SUBS_REQ_SUBSCRIBE)
+      entry->want = want;
+    return;
+  }
+  entry->want = want;
+  entry->fifo_next = NULL;
+  if (subs->fifo_tail)
+    subs->fifo_tail->fifo_next = entry;
+  else
+    subs->fifo_head = entry;
+  subs->fifo_tail = entry;
+}
+
+static void subs_fifo_remove(subs_t *subs, subs_entry_t *entry) {
+  subs_entry_t *prev = NULL;
+  for (subs_entry_t *e = subs->fifo_head; e; prev = e, e = e->fifo_next) {
+    if (e == entry) {
+      if (prev)
+        prev->fifo_next = e->fifo_next;
+      else
+        subs->fifo_head = e->fifo_next;
+      if (subs->fifo_tail == e)
+        subs->fifo_tail = prev;
+      break;
+    }
+  }
+  entry->want = SUBS_REQ_NONE;
+}
+
+static void subs_request_forget(subs_t *subs, subs_entry_t *entry) {
+  if (entry->doing == SUBS_REQ_NONE)
+    return;
+  char k[16];
+  subs_key(k, sizeof(k), entry->requestid);
+  if (strmap_get(&subs->requests, k) == entry)
+    strmap_del(&subs->requests, k);
+  entry->doing = SUBS_REQ_NONE;
+  subs->inflight--;
+}
+
+static subs_entry_t *subs_entry_new(subs_t *subs, subs_kind_t kind) {
+  subs_entry_t *entry = calloc(1, sizeof(*entry));
+  char k[16];
+  if (!entry)
+    return NULL;
+  entry->kind = kind;
+  entry->subscribe_id = subs->next_subscribe_id++;
+  subs_key(k, sizeof(k), entry->subscribe_id);
+  if (strmap_put(&subs->by_id, k, entry) != 0) {
+    free(entry);
+    return NULL;
+  }
+  return entry;
+}
+
+/* A fresh subscription for an entry (new subscribe_id), queued. */
+static void subs_restart(subs_t *subs, subs_entry_t *entry) {
+  char k[16];
+  subs_request_forget(subs, entry);
+  subs_key(k, sizeof(k), entry->subscribe_id);
+  strmap_del(&subs->by_id, k);
+  entry->subscribe_id = subs->next_subscribe_id++;
+  subs_key(k, sizeof(k), entry->subscribe_id);
+  strmap_put(&subs->by_id, k, entry);
+  entry->state = SUBS_WAITING;
+  entry->notified = entry->settled = 0;
+  if (entry->kind == SUBS_USER || entry->kind == SUBS_QUEUE || entry->kind == SUBS_PARKSERVER)
+    subs->handlers.line_fresh(subs->opaque, entry->guid);
+  subs_enqueue(subs, entry, SUBS_REQ_SUBSCRIBE);
+  subs->resync_reported = 0;
+}
+
+static void subs_presence_fill(subs_t *subs, SubscribePresence *sp, Presentity ***entries) {
+  size_t n = 0;
+  *entries = calloc(subs->by_lref.count ? subs->by_lref.count : 1, sizeof(Presentity *));
+  Presentity *items = calloc(subs->by_lref.count ? subs->by_lref.count : 1, sizeof(Presentity));
+  if (!*entries || !items) {
+    free(*entries);
+    free(items);
+    *entries = NULL;
+    return;
+  }
+  STRMAP_FOREACH(&subs->by_lref, node) {
+    subs_entry_t *user = node->value;
+    if (!user->extn[0])
+      continue;
+    presentity__init(&items[n]);
+    items[n].presentity = user->extn;
+    items[n].lref = user->lref;
+    (*entries)[n] = &items[n];
+    n++;
+  }
+  sp->n_entry = n;
+  sp->entry = *entries;
+}
+
+/* Send the entry's queued request. */
+static int subs_send(subs_t *subs, subs_entry_t *entry, subs_req_t req, int64_t now_ms) {
+  Message msg = MESSAGE__INIT;
+  Subscribe sub = SUBSCRIBE__INIT;
+  SubscribeLines lines = SUBSCRIBE_LINES__INIT;
+  SubscribeUser user = SUBSCRIBE_USER__INIT;
+  SubscribeQueue queue = SUBSCRIBE_QUEUE__INIT;
+  SubscribePresence presence = SUBSCRIBE_PRESENCE__INIT;
+  SubscribeParkServer park = SUBSCRIBE_PARK_SERVER__INIT;
+  Presentity **entries = NULL;
+  const config_t *config = subs->config;
+
+  msg.payload_case = MESSAGE__PAYLOAD_SUBSCRIBE;
+  msg.subscribe = &sub;
+  sub.requestid = subs->next_requestid++;
+  if (subs->next_requestid <= 0)
+    subs->next_requestid = 1;
+  sub.subscribe_id = entry->subscribe_id;
+  sub.timeout = (int32_t)config->subscribe_timeout;
+  if (req == SUBS_REQ_SUBSCRIBE) {
+    switch (entry->kind) {
+    case SUBS_LINES:
+      sub.payload_case = SUBSCRIBE__PAYLOAD_LINES;
+      sub.lines = &lines;
+      lines.flags = CODEC_LF_USERS | CODEC_LF_QUEUES | CODEC_LF_PARKSERVER;
+      break;
+    case SUBS_USER:
+      sub.payload_case = SUBSCRIBE__PAYLOAD_USER;
+      sub.user = &user;
+      user.guid.data = entry->guid_bytes;
+      user.guid.len = entry->guid_len;
+      user.flags = (int32_t)config->user_flags;
+      user.ccflags = (int32_t)config->user_ccflags;
+      break;
+    case SUBS_QUEUE:
+      sub.payload_case = SUBSCRIBE__PAYLOAD_QUEUE;
+      sub.queue = &queue;
+      queue.guid.data = entry->guid_bytes;
+      queue.guid.len = entry->guid_len;
+      queue.flags = (int32_t)config->queue_flags;
+      queue.ccflags = (int32_t)config->queue_ccflags;
+      break;
+    case SUBS_PRESENCE:
+      sub.payload_case = SUBSCRIBE__PAYLOAD_PRESENCE;
+      sub.presence = &presence;
+      presence.flags = (int32_t)config->presence_flags;
+      subs_presence_fill(subs, &presence, &entries);
+      break;
+    case SUBS_PARKSERVER:
+      sub.payload_case = SUBSCRIBE__PAYLOAD_PARKSERVER;
+      sub.parkserver = &park;
+      park.ccflags = (int32_t)config->parkserver_ccflags;
+      break;
+    }
+  }
+  int rc = subs->handlers.send(subs->opaque, &msg);
+  if (entries) {
+    free(entries[0]);
+    free(entries);
+  }
+  if (rc != 0)
+    return -1;
+  char k[16];
+  subs_key(k, sizeof(k), sub.requestid);
+  strmap_put(&subs->requests, k, entry);
+  entry->requestid = sub.requestid;
+  entry->doing = req;
+  entry->deadline_ms = now_ms + subs->config->request_timeout_ms;
+  if (req == SUBS_REQ_SUBSCRIBE)
+    entry->state = SUBS_REQUESTED;
+  subs->inflight++;
+  BLOG_D(SUBS, subs_kind_name[entry->kind], "%s subscribe_id=%d requestid=%d %s",
+         req == SUBS_REQ_SUBSCRIBE ? "subscribe" : "refresh", entry->subscribe_id, sub.requestid,
+         entry->guid);
+  return 0;
+}
+
+static void subs_pump(subs_t *subs, int64_t now_ms) {
+  while (subs->connected && subs->fifo_head && subs->inflight < (size_t)subs->config->subscribe_window) {
+    subs_entry_t *entry = subs->fifo_head;
+    subs->fifo_head = entry->fifo_next;
+    if (!subs->fifo_head)
+      subs->fifo_tail = NULL;
+    subs_req_t want = entry->want;
+    entry->want = SUBS_REQ_NONE;
+    if (entry->doing != SUBS_REQ_NONE) /* a request is still out: supersede it */
+      subs_request_forget(subs, entry);
+    if (subs_send(subs, entry, want, now_ms) != 0) {
+      subs_enqueue(subs, entry, want); /* link down: the next connection starts over anyway */
+      break;
+    }
+  }
+}
+
+void subs_connected(subs_t *subs, int64_t now_ms) {
+  subs_clear(subs);
+  subs->connected = 1;
+  subs->lines = subs_entry_new(subs, SUBS_LINES);
+  if (subs->lines)
+    subs_enqueue(subs, subs->lines, SUBS_REQ_SUBSCRIBE);
+  subs_pump(subs, now_ms);
+}
+
+void subs_disconnected(subs_t *subs) {
+  subs->connected = 0;
+  subs_clear(subs);
+}
+
+int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_t *target) {
+  char k[16];
+  subs_key(k, sizeof(k), subscribe_id);
+  subs_entry_t *entry = strmap_get(&subs->by_id, k);
+  if (!entry)
+    return -1;
+  target->kind = entry->kind;
+  target->guid = entry->guid;
+  target->extn = entry->extn;
+  target->first = !entry->notified;
+  entry->notified = 1;
+  if (entry->state == SUBS_REQUESTED && entry->doing == SUBS_REQ_SUBSCRIBE) {
+    /* the Notify may overtake the RequestResponse */
+  }
+  if (!entry->settled && entry->settle_at_ms < now_ms + subs->config->resync_grace_ms)
+    entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
+  return 0;
+}
+
+const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentity, const char **extn) {
+  char k[16];
+  subs_entry_t *user = NULL;
+  if (lref) {
+    subs_key(k, sizeof(k), lref);
+    user = strmap_get(&subs->by_lref, k);
+  }
+  if (!user && presentity && *presentity) {
+    STRMAP_FOREACH(&subs->by_lref, node) {
+      subs_entry_t *u = node->value;
+      if (strcmp(u->extn, presentity) == 0) {
+        user = u;
+        break;
+      }
+    }
+  }
+  if (!user)
+    return NULL;
+  if (extn)
+    *extn = user->extn;
+  return user->guid;
+}
+
+/* Add or remove one presentity on the live presence subscription. */
+static void subs_presence_update(subs_t *subs, subs_entry_t *user, int add) {
+  if (!subs->presence || subs->presence->state == SUBS_WAITING || !user->extn[0])
+    return;
+  if (subs->presence->want == SUBS_REQ_SUBSCRIBE)
+    return; /* the queued subscribe will list the current users */
+  Message msg = MESSAGE__INIT;
+  SubscribeCmd cmd = SUBSCRIBE_CMD__INIT;
+  UpdatePresence update = UPDATE_PRESENCE__INIT;
+  Presentity p = PRESENTITY__INIT, *list[1] = {&p};
+  msg.payload_case = MESSAGE__PAYLOAD_SUBSCRIBECMD;
+  msg.subscribecmd = &cmd;
+  cmd.subscribe_id = subs->presence->subscribe_id;
+  cmd.payload_case = SUBSCRIBE_CMD__PAYLOAD_PRESENCE;
+  cmd.presence = &update;
+  p.presentity = user->extn;
+  p.lref = user->lref;
+  if (add) {
+    update.n_add = 1;
+    update.add = list;
+  } else {
+    update.n_remove = 1;
+    update.remove = list;
+  }
+  subs->handlers.send(subs->opaque, &msg);
+}
+
+static void subs_line_add(subs_t *subs, subs_kind_t kind, const ProtobufCBinaryData *guid,
+                          const char *extn) {
+  char text[64];
+  codec_guid_format(guid->data, guid->len, text, sizeof(text));
+  subs_entry_t *entry = strmap_get(&subs->by_guid, text);
+  if (entry) { /* known: a change of extension or name */
+    if (strcmp(entry->extn, extn ? extn : "") != 0) {
+      if (kind == SUBS_USER)
+        subs_presence_update(subs, entry, 0);
+      snprintf(entry->extn, sizeof(entry->extn), "%s", extn ? extn : "");
+      if (kind == SUBS_USER)
+        subs_presence_update(subs, entry, 1);
+    }
+    return;
+  }
+  entry = subs_entry_new(subs, kind);
+  if (!entry)
+    return;
+  snprintf(entry->guid, sizeof(entry->guid), "%s", text);
+  entry->guid_len = guid->len < CODEC_GUID_LEN ? guid->len : CODEC_GUID_LEN;
+  memcpy(entry->guid_bytes, guid->data, entry->guid_len);
+  snprintf(entry->extn, sizeof(entry->extn), "%s", extn ? extn : "");
+  strmap_put(&subs->by_guid, entry->guid, entry);
+  if (kind == SUBS_USER) {
+    char k[16];
+    entry->lref = subs->next_lref++;
+    subs_key(k, sizeof(k), entry->lref);
+    strmap_put(&subs->by_lref, k, entry);
+    subs_presence_update(subs, entry, 1);
+  }
+  subs->handlers.line_fresh(subs->opaque, entry->guid);
+  subs_enqueue(subs, entry, SUBS_REQ_SUBSCRIBE);
+}
+
+/* End the subscription of a line that is gone, and forget it. */
+static void subs_line_remove(subs_t *subs, subs_entry_t *entry) {
+  char k[16];
+  if (entry->state == SUBS_REQUESTED || entry->state == SUBS_ACTIVE) {
+    Message msg = MESSAGE__INIT;
+    SubscribeEnd end = SUBSCRIBE_END__INIT;
+    msg.payload_case = MESSAGE__PAYLOAD_SUBSCRIBEEND;
+    msg.subscribeend = &end;
+    end.requestid = subs->next_requestid++;
+    end.subscribe_id = entry->subscribe_id;
+    end.reason = "line deleted";
+    subs->handlers.send(subs->opaque, &msg);
+  }
+  if (entry->kind == SUBS_USER) {
+    subs_presence_update(subs, entry, 0);
+    subs_key(k, sizeof(k), entry->lref);
+    strmap_del(&subs->by_lref, k);
+  }
+  subs_request_forget(subs, entry);
+  if (entry->want != SUBS_REQ_NONE)
+    subs_fifo_remove(subs, entry);
+  strmap_del(&subs->by_guid, entry->guid);
+  subs_key(k, sizeof(k), entry->subscribe_id);
+  strmap_del(&subs->by_id, k);
+  BLOG_I(SUBS, subs_kind_name[entry->kind], "line %s (%s) deleted: subscription ended", entry->guid,
+         entry->extn);
+  free(entry);
+}
+
+void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms) {
+  strmap_t listed = STRMAP_INIT;
+  char text[64];
+  for (size_t i = 0; i < lines->n_adduser; i++)
+    subs_line_add(subs, SUBS_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn);
+  for (size_t i = 0; i < lines->n_addqueue; i++)
+    subs_line_add(subs, SUBS_QUEUE, &lines->addqueue[i]->guid, lines->addqueue[i]->extn);
+  for (size_t i = 0; i < lines->n_changeuser; i++)
+    subs_line_add(subs, SUBS_USER, &lines->changeuser[i]->guid, lines->changeuser[i]->extn);
+  for (size_t i = 0; i < lines->n_changequeue; i++)
+    subs_line_add(subs, SUBS_QUEUE, &lines->changequeue[i]->guid, lines->changequeue[i]->extn);
+  for (size_t i = 0; i < lines->n_deleteuser + lines->n_deletequeue; i++) {
+    const ProtobufCBinaryData *g = i < lines->n_deleteuser
+                                       ? &lines->deleteuser[i]->guid
+                                       : &lines->deletequeue[i - lines->n_deleteuser]->guid;
+    codec_guid_format(g->data, g->len, text, sizeof(text));
+    subs_entry_t *entry = strmap_get(&subs->by_guid, text);
+    if (entry)
+      subs_line_remove(subs, entry);
+  }
+  if (full) {
+    /* lines not listed in a full Notify are gone */
+    for (size_t i = 0; i < lines->n_adduser; i++) {
+      codec_guid_format(lines->adduser[i]->guid.data, lines->adduser[i]->guid.len, text, sizeof(text));
+      strmap_put(&listed, text, subs);
+    }
+    for (size_t i = 0; i < lines->n_addqueue; i++) {
+      codec_guid_format(lines->addqueue[i]->guid.data, lines->addqueue[i]->guid.len, text, sizeof(text));
+      strmap_put(&listed, text, subs);
+    }
+    subs_entry_t **gone = NULL;
+    size_t n = 0;
+    STRMAP_FOREACH(&subs->by_guid, node) {
+      if (!strmap_get(&listed, node->key)) {
+        subs_entry_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
+        if (grown) {
+          gone = grown;
+          gone[n++] = node->value;
+        }
+      }
+    }
+    for (size_t i = 0; i < n; i++)
+      subs_line_remove(subs, gone[i]);
+    free(gone);
+    strmap_clear(&listed, NULL);
+    subs->lines_seen = 1;
+    if (!subs->presence && subs->by_lref.count) {
+      subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
+      if (subs->presence)
+        subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
+    }
+  } else if (!subs->presence && subs->by_lref.count && subs->lines_seen) {
+    subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
+    if (subs->presence)
+      subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
+  }
+  if ((lines->flags & CODEC_LN_PARKSERVER) && subs->config->parkserver && !subs->park) {
+    subs->park = subs_entry_new(subs, SUBS_PARKSERVER);
+    if (subs->park) {
+      snprintf(subs->park->guid, sizeof(subs->park->guid), "parkserver");
+      subs->handlers.line_fresh(subs->opaque, subs->park->guid);
+      subs_enqueue(subs, subs->park, SUBS_REQ_SUBSCRIBE);
+    }
+  }
+  subs_pump(subs, now_ms);
+}
+
+static int subs_is_retryable(int code) {
+  for (size_t i = 0; i < sizeof(subs_retryable) / sizeof(subs_retryable[0]); i++)
+    if (subs_retryable[i] == code)
+      return 1;
+  return 0;
+}
+
+static int64_t subs_backoff_ms(unsigned failures) {
+  int64_t delay = 1000;
+  for (unsigned i = 1; i < failures && delay < 60000; i++)
+    delay *= 2;
+  if (delay > 60000)
+    delay = 60000;
+  return delay / 2 + random() % (delay / 2 + 1);
+}
+
+static void subs_failed(subs_t *subs, subs_entry_t *entry, int code, const char *why, int64_t now_ms) {
+  subs_req_t doing = entry->doing;
+  subs_request_forget(subs, entry);
+  entry->failures++;
+  metrics_add(METRICS_REQUEST_ERRORS, 1);
+  if (code == MTCTISESS_SUBSCRIPTION_INVALID_ID && doing == SUBS_REQ_REFRESH) {
+    BLOG_W(SUBS, subs_kind_name[entry->kind], "refresh of subscribe_id=%d %s refused (%s): subscribing afresh",
+           entry->subscribe_id, entry->guid, codec_result_name(code));
+    subs_restart(subs, entry);
+    return;
+  }
+  if (code < 0 || subs_is_retryable(code)) {
+    entry->state = SUBS_FAILED;
+    entry->retry_at_ms = now_ms + subs_backoff_ms(entry->failures);
+    BLOG_W(SUBS, subs_kind_name[entry->kind], "%s subscribe_id=%d %s failed: %s; retry in %lld ms",
+           doing == SUBS_REQ_REFRESH ? "refresh of" : "subscribe", entry->subscribe_id, entry->guid, why,
+           (long long)(entry->retry_at_ms - now_ms));
+  } else {
+    entry->state = SUBS_FAILED;
+    entry->retry_at_ms = 0;
+    entry->settled = 1;
+    BLOG_E(SUBS, subs_kind_name[entry->kind], "subscribe_id=%d %s failed: %s; not retried",
+           entry->subscribe_id, entry->guid, why);
+  }
+}
+
+int subs_response(subs_t *subs, const RequestResponse *response, int64_t now_ms) {
+  char k[16];
+  subs_key(k, sizeof(k), response->requestid);
+  subs_entry_t *entry = strmap_get(&subs->requests, k);
+  if (!entry) {
+    if (response->result != 0)
+      BLOG_W(SUBS, NULL, "requestid=%d: %s (%d)%s%s", response->requestid,
+             codec_result_name(response->result), response->result,
+             response->additional && *response->additional ? ": " : "",
+             response->additional ? response->additional : "");
+    return -1;
+  }
+  if (response->result != 0) {
+    char why[256];
+    snprintf(why, sizeof(why), "%s (%d)%s%s", codec_result_name(response->result), response->result,
+             response->additional && *response->additional ? ": " : "",
+             response->additional ? response->additional : "");
+    subs_failed(subs, entry, response->result, why, now_ms);
+  } else {
+    subs_req_t doing = entry->doing;
+    subs_request_forget(subs, entry);
+    entry->failures = 0;
+    entry->state = SUBS_ACTIVE;
+    entry->refresh_at_ms = now_ms + subs->config->subscribe_timeout * 800;
+    if (doing == SUBS_REQ_SUBSCRIBE) {
+      if (entry->settle_at_ms < now_ms + subs->config->resync_grace_ms)
+        entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
+      BLOG_D(SUBS, subs_kind_name[entry->kind], "subscribe_id=%d %s active", entry->subscribe_id,
+             entry->guid);
+    }
+  }
+  subs_pump(subs, now_ms);
+  return 0;
+}
+
+void subs_terminated(subs_t *subs, const SubscribeTerminated *terminated, int64_t now_ms) {
+  char k[16];
+  subs_key(k, sizeof(k), terminated->subscribe_id);
+  subs_entry_t *entry = strmap_get(&subs->by_id, k);
+  metrics_add(METRICS_SUBSCRIBE_TERMINATED, 1);
+  if (!entry) {
+    BLOG_W(SUBS, NULL, "SubscribeTerminated for unknown subscribe_id=%d", terminated->subscribe_id);
+    return;
+  }
+  BLOG_W(SUBS, subs_kind_name[entry->kind], "subscribe_id=%d %s terminated by the PBX%s%s: subscribing afresh",
+         entry->subscribe_id, entry->guid, terminated->reason && *terminated->reason ? ": " : "",
+         terminated->reason ? terminated->reason : "");
+  if (entry->kind == SUBS_LINES)
+    subs->lines_seen = 0;
+  subs_restart(subs, entry);
+  subs_pump(subs, now_ms);
+}
+
+void subs_tick(subs_t *subs, int64_t now_ms) {
+  if (!subs->connected)
+    return;
+  size_t active = 0, failed = 0, pending = 0;
+  subs_entry_t **settle = NULL;
+  size_t n_settle = 0;
+  STRMAP_FOREACH(&subs->by_id, node) {
+    subs_entry_t *entry = node->value;
+    if (entry->doing != SUBS_REQ_NONE && now_ms >= entry->deadline_ms) {
+      subs_failed(subs, entry, -1, "no RequestResponse in time", now_ms);
+    }
+    if (entry->state == SUBS_FAILED && entry->retry_at_ms && now_ms >= entry->retry_at_ms &&
+        entry->want == SUBS_REQ_NONE) {
+      entry->retry_at_ms = 0;
+      entry->state = SUBS_WAITING;
+      subs_enqueue(subs, entry, SUBS_REQ_SUBSCRIBE);
+    }
+    if (entry->state == SUBS_ACTIVE && entry->doing == SUBS_REQ_NONE && entry->want == SUBS_REQ_NONE &&
+        now_ms >= entry->refresh_at_ms)
+      subs_enqueue(subs, entry, SUBS_REQ_REFRESH);
+    if (entry->state == SUBS_ACTIVE && !entry->settled) {
+      if (entry->kind == SUBS_LINES || entry->kind == SUBS_PRESENCE) {
+        entry->settled = 1;
+      } else if (now_ms >= entry->settle_at_ms) {
+        subs_entry_t **grown = realloc(settle, (n_settle + 1) * sizeof(*grown));
+        if (grown) {
+          settle = grown;
+          settle[n_settle++] = entry;
+        }
+      }
+    }
+    if (entry->state == SUBS_ACTIVE && entry->settled)
+      active++;
+    else if (entry->state == SUBS_FAILED && !entry->retry_at_ms)
+      failed++;
+    else
+      pending++;
+  }
+  for (size_t i = 0; i < n_settle; i++) {
+    subs_entry_t *entry = settle[i];
+    if (subs->handlers.line_settled(subs->opaque, entry->guid, entry->subscribe_id) == 0)
+      entry->settled = 1;
+    else
+      entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
+  }
+  free(settle);
+  subs_pump(subs, now_ms);
+  if (!subs->resync_reported && subs->lines_seen && pending == n_settle && n_settle == 0 &&
+      subs->fifo_head == NULL) {
+    subs->resync_reported = 1;
+    subs->handlers.resync_done(subs->opaque, active, failed);
+  }
+}
+
+void subs_counts(const subs_t *subs, size_t counts[4]) {
+  memset(counts, 0, 4 * sizeof(size_t));
+  STRMAP_FOREACH(&subs->by_id, node) counts[((subs_entry_t *)node->value)->state]++;
+}
+
+const char *const *subs_state_names(void) { return subs_state_name; }
+
+int subs_resynced(const subs_t *subs) { return subs->connected && subs->resync_reported; }

@@ -1,0 +1,81 @@
+/*
+ * subs: the subscriptions the bridge keeps on the PBX.
+ *
+ * DESIGN.  Runs on the event loop.  On every connection it subscribes to
+ * Lines (flags 7); the lines it learns start one user or queue subscription
+ * each (flags and ccflags from the config), one presence subscription
+ * listing every user's extension, and the park server when offered.  Lines
+ * adds, deletes and changes start, end or relabel subscriptions.  Requests
+ * are paced: at most `subscribe_window` wait for their RequestResponse; the
+ * rest wait in a FIFO.  Active subscriptions are refreshed at 80% of their
+ * timeout.  A RequestResponse error is logged by name (codec_result_name),
+ * counted, and retried with backoff when the code says a retry can help;
+ * SubscribeTerminated starts a fresh subscription.  Fed by the ingest stage
+ * (responses, terminations, lines), it sends through a callback (the PBX
+ * link), tells the ingest stage when a line's subscription starts afresh
+ * (its calls become unconfirmed) and when it has settled (unconfirmed calls
+ * are deleted), and when the whole resync is done.
+ */
+#ifndef SUBS_H
+#define SUBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ipo_mtcti3.pb-c.h"
+#include "snap.h"
+
+typedef struct subs subs_t;
+
+typedef enum subs_kind { SUBS_LINES, SUBS_USER, SUBS_QUEUE, SUBS_PRESENCE, SUBS_PARKSERVER } subs_kind_t;
+
+typedef struct subs_handlers {
+  /* Send a message to the PBX; 0 or -1. */
+  int (*send)(void *opaque, const Message *msg);
+  /* The line's subscription starts afresh (user, queue, park server). */
+  void (*line_fresh)(void *opaque, const char *line_guid);
+  /* The line's subscription is active and quiet: 0 settled, 1 ask again later. */
+  int (*line_settled)(void *opaque, const char *line_guid, int32_t subscribe_id);
+  /* Every subscription of this connection is active (or failed for good). */
+  void (*resync_done)(void *opaque, size_t active, size_t failed);
+} subs_handlers_t;
+
+/* What a Notify's subscribe_id refers to. */
+typedef struct subs_target {
+  subs_kind_t kind;
+  const char *guid; /* user or queue GUID (UUID text); "parkserver" for the park server */
+  const char *extn;
+  int first;        /* first Notify on this subscription (a snapshot) */
+} subs_target_t;
+
+subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *opaque);
+void subs_destroy(subs_t *subs);
+
+/* The link is up: forget every old subscription, subscribe to Lines. */
+void subs_connected(subs_t *subs, int64_t now_ms);
+/* The link is down: every subscription is void. */
+void subs_disconnected(subs_t *subs);
+
+/* Find the subscription of a Notify; 0 and *target, -1 when unknown. */
+int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_t *target);
+/* The user GUID of a presence entry (by lref, else by extension); NULL if unknown. */
+const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentity, const char **extn);
+
+/* A NotifyLines; `full` for the first on the lines subscription. */
+void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms);
+/* A RequestResponse; 0 when it was ours. */
+int subs_response(subs_t *subs, const RequestResponse *response, int64_t now_ms);
+/* A SubscribeTerminated. */
+void subs_terminated(subs_t *subs, const SubscribeTerminated *terminated, int64_t now_ms);
+
+/* Timers: requests timed out, retries due, refreshes due, lines settled. */
+void subs_tick(subs_t *subs, int64_t now_ms);
+
+/* Counts per state (waiting, requested, active, failed), for metrics and /readyz. */
+void subs_counts(const subs_t *subs, size_t counts[4]);
+const char *const *subs_state_names(void);
+/* Whether the resync of the current connection is done. */
+int subs_resynced(const subs_t *subs);
+
+#endif
