@@ -1,0 +1,217 @@
+/*
+ * test_config: the settings table and its three sources.
+ *
+ *   01 defaults, and the environment variables the issue names
+ *   02 precedence: flag > environment > config file > default
+ *   03 kafka.<prop> pass through from the file and the flags, in order
+ *   04 bad or missing settings: one line naming the setting
+ *   05 secrets: refused on the command line; read from a password file
+ *   06 --help lists every setting with its default; --check-config
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+
+static char err[512];
+static char outbuf[16384];
+
+static int load(char **argv, char **envp, config_t **config, config_action_t *action) {
+  int argc = 0;
+  while (argv[argc])
+    argc++;
+  FILE *out = fmemopen(outbuf, sizeof(outbuf), "w");
+  err[0] = '\0';
+  int rc = config_load(argc, argv, envp, out, config, action, err, sizeof(err));
+  fclose(out);
+  return rc;
+}
+
+#define BASE_ENV "MTCTI3_IPO_URL=wss://pbx.example:8443/tapi", "MTCTI3_IPO_USER=svc", "MTCTI3_IPO_PASSWORD=pw", \
+                 "MTCTI3_KAFKA_BOOTSTRAP=k1:9092"
+
+static void s01_defaults_and_env(void) {
+  char *argv[] = {"bridge", NULL};
+  char *envp[] = {BASE_ENV, "MTCTI3_IPO_CA_FILE=/dev/null", "MTCTI3_REDIS_URL=redis://127.0.0.1:6379/2",
+                  "MTCTI3_PBX_ID=ipo-hq", "MTCTI3_TOPIC_PREFIX=acme.", "UNRELATED=1", NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), 0);
+  CHECK_INT(a, CONFIG_RUN);
+  CHECK_STR(c->ipo_url, "wss://pbx.example:8443/tapi");
+  CHECK_STR(c->ipo_user, "svc");
+  CHECK_STR(c->ipo_password, "pw");
+  CHECK_STR(c->ipo_ca_file, "/dev/null");
+  CHECK_STR(c->kafka_bootstrap, "k1:9092");
+  CHECK_STR(c->redis_url, "redis://127.0.0.1:6379/2");
+  CHECK_STR(c->pbx_id, "ipo-hq");
+  CHECK_STR(c->topic_prefix, "acme.");
+  CHECK_INT(c->tls_verify, 1);
+  CHECK_INT(c->user_ccflags, 0x99);
+  CHECK_INT(c->subscribe_window, 64);
+  CHECK_STR(c->ipo_subprotocol, "openapi");
+  CHECK_INT(c->kafka_count, 0);
+  config_destroy(c);
+}
+
+static const char *write_file(const char *name, const char *text) {
+  static char path[256];
+  snprintf(path, sizeof(path), "/tmp/test_config_%d_%s", (int)getpid(), name);
+  FILE *fp = fopen(path, "w");
+  fputs(text, fp);
+  fclose(fp);
+  return path;
+}
+
+static void s02_precedence(void) {
+  const char *file = write_file("a.conf", "# comment\n"
+                                          "pbx_id = from-file\n"
+                                          "topic_prefix = \"file.\"\n"
+                                          "subscribe_window = 8\n"
+                                          "tls_verify = no\n"
+                                          "kafka.linger.ms = 50\n");
+  char flag[300];
+  snprintf(flag, sizeof(flag), "--config=%s", file);
+  char *argv[] = {"bridge", flag, "--pbx_id=from-flag", "--subscribe-window", "16", NULL};
+  char *envp[] = {BASE_ENV, "MTCTI3_PBX_ID=from-env", "MTCTI3_TOPIC_PREFIX=env.", NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), 0);
+  CHECK_STR(c->pbx_id, "from-flag");
+  CHECK_STR(c->topic_prefix, "env.");
+  CHECK_INT(c->subscribe_window, 16);
+  CHECK_INT(c->tls_verify, 0);
+  CHECK_STR(c->config_file, file);
+  config_destroy(c);
+  unlink(file);
+}
+
+static void s03_kafka_passthrough(void) {
+  const char *file = write_file("k.conf", "kafka.security.protocol = SASL_SSL\nkafka.sasl.mechanism=PLAIN\n");
+  char *envp[] = {BASE_ENV, NULL};
+  char flag[300];
+  snprintf(flag, sizeof(flag), "--config=%s", file);
+  char *argv[] = {"bridge", flag, "--kafka.linger.ms=20", "--kafka.client.id", "x-1", NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), 0);
+  CHECK_INT(c->kafka_count, 4);
+  if (c->kafka_count == 4) {
+    CHECK_STR(c->kafka[0].name, "security.protocol");
+    CHECK_STR(c->kafka[0].value, "SASL_SSL");
+    CHECK_STR(c->kafka[1].name, "sasl.mechanism");
+    CHECK_STR(c->kafka[1].value, "PLAIN");
+    CHECK_STR(c->kafka[2].name, "linger.ms");
+    CHECK_STR(c->kafka[2].value, "20");
+    CHECK_STR(c->kafka[3].name, "client.id");
+    CHECK_STR(c->kafka[3].value, "x-1");
+  }
+  config_destroy(c);
+  unlink(file);
+}
+
+static void expect_error(char **argv, char **envp, const char *want) {
+  config_t *c = (config_t *)1;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), -1);
+  CHECK(c == NULL);
+  CHECK_STR(err, want);
+}
+
+static void s04_errors(void) {
+  char *none[] = {NULL};
+  char *argv[] = {"bridge", NULL};
+  expect_error(argv, none, "ipo_url: missing (set MTCTI3_IPO_URL, --ipo_url or ipo_url in the config file)");
+  char *no_kafka[] = {"MTCTI3_IPO_URL=wss://a/", "MTCTI3_IPO_USER=u", "MTCTI3_IPO_PASSWORD=p", NULL};
+  expect_error(argv, no_kafka,
+               "kafka_bootstrap: missing (set MTCTI3_KAFKA_BOOTSTRAP, --kafka_bootstrap or kafka_bootstrap in the config file)");
+  char *env[] = {BASE_ENV, NULL};
+  char *a1[] = {"bridge", "--ping_interval=0", NULL};
+  expect_error(a1, env, "ping_interval: 0 is out of range [1, 3600]");
+  char *a2[] = {"bridge", "--tls_verify=maybe", NULL};
+  expect_error(a2, env, "tls_verify: \"maybe\" is not a boolean (true/false)");
+  char *a3[] = {"bridge", "--log_format=xml", NULL};
+  expect_error(a3, env, "log_format: \"xml\" is not one of text|json");
+  char *a4[] = {"bridge", "--no_such_thing=1", NULL};
+  expect_error(a4, env, "no_such_thing: unknown setting (see --help)");
+  char *a5[] = {"bridge", "--ipo_url=https://pbx/", NULL};
+  expect_error(a5, env, "ipo_url: \"https://pbx/\" is not a ws:// or wss:// URL with a host");
+  char *a6[] = {"bridge", "--ipo_ca_file=/nonexistent/ca.pem", NULL};
+  expect_error(a6, env, "ipo_ca_file: cannot open \"/nonexistent/ca.pem\": No such file or directory");
+  char *a7[] = {"bridge", "--redis_url=localhost:6379", NULL};
+  expect_error(a7, env, "redis_url: \"localhost:6379\" is not a redis:// URL");
+  char *a8[] = {"bridge", "stray", NULL};
+  expect_error(a8, env, "stray: unexpected argument (flags are --name=value)");
+  char *a9[] = {"bridge", "--pbx_id=a b", NULL};
+  expect_error(a9, env, "pbx_id: \"a b\" may hold only A-Za-z0-9._-");
+  const char *file = write_file("bad.conf", "pbx_id = x\nnot a setting line\n");
+  char flag[300], want[400];
+  snprintf(flag, sizeof(flag), "--config=%s", file);
+  snprintf(want, sizeof(want), "config: %s:2: expected `name = value`", file);
+  char *a10[] = {"bridge", flag, NULL};
+  expect_error(a10, env, want);
+  unlink(file);
+  char *a11[] = {"bridge", "--reconnect_min_ms=5000", "--reconnect_max_ms=1000", NULL};
+  expect_error(a11, env, "reconnect_max_ms: 1000 is less than reconnect_min_ms (5000)");
+}
+
+static void s05_secrets(void) {
+  char *env[] = {"MTCTI3_IPO_URL=wss://a/", "MTCTI3_IPO_USER=u", "MTCTI3_KAFKA_BOOTSTRAP=k:1", NULL};
+  char *a1[] = {"bridge", "--ipo_password=hunter2", NULL};
+  expect_error(a1, env,
+               "ipo_password: not accepted on the command line (use MTCTI3_IPO_PASSWORD, "
+               "MTCTI3_IPO_PASSWORD_FILE or the config file)");
+  CHECK(strstr(err, "hunter2") == NULL);
+  const char *file = write_file("pw", "s3cret\nsecond line ignored\n");
+  char flag[300];
+  snprintf(flag, sizeof(flag), "--ipo_password_file=%s", file);
+  char *a2[] = {"bridge", flag, NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(a2, env, &c, &a), 0);
+  CHECK_STR(c->ipo_password, "s3cret");
+  config_destroy(c);
+  unlink(file);
+  char *a3[] = {"bridge", NULL};
+  expect_error(a3, env, "ipo_password: missing (set MTCTI3_IPO_PASSWORD or MTCTI3_IPO_PASSWORD_FILE)");
+}
+
+static void s06_help(void) {
+  char *none[] = {NULL};
+  char *argv[] = {"bridge", "--help", NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, none, &c, &a), 0);
+  CHECK_INT(a, CONFIG_EXIT_OK);
+  config_destroy(c);
+  static const char *const names[] = {"ipo_url", "ipo_user", "ipo_password", "ipo_password_file",
+                                      "ipo_ca_file", "tls_verify", "kafka_bootstrap", "redis_url",
+                                      "pbx_id", "topic_prefix", "subscribe_window", "http_listen"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    char flag[64];
+    snprintf(flag, sizeof(flag), "--%s ", names[i]);
+    CHECK(strstr(outbuf, flag) != NULL);
+  }
+  CHECK(strstr(outbuf, "env MTCTI3_IPO_PASSWORD_FILE, default: (empty)") != NULL);
+  CHECK(strstr(outbuf, "env MTCTI3_TOPIC_PREFIX, default: mtcti3.") != NULL);
+  CHECK(strstr(outbuf, "env MTCTI3_USER_CCFLAGS, default: 0x99") != NULL);
+  char *env[] = {BASE_ENV, NULL};
+  char *chk[] = {"bridge", "--check-config", NULL};
+  CHECK_INT(load(chk, env, &c, &a), 0);
+  CHECK_INT(a, CONFIG_EXIT_OK);
+  CHECK_STR(outbuf, "configuration ok\n");
+  config_destroy(c);
+}
+
+int main(void) {
+  s01_defaults_and_env();
+  s02_precedence();
+  s03_kafka_passthrough();
+  s04_errors();
+  s05_secrets();
+  s06_help();
+  return check_done();
+}

@@ -1,0 +1,441 @@
+/*
+ * test_snap: the snapshot state and its diff, as scenarios.
+ *
+ *   01 a user's first Notify is a snapshot read; the same Notify again says nothing
+ *   02 one changed field: one update naming exactly that field
+ *   03 presence merges the phone state into the user
+ *   04 a call's life: create, update, CallLost delete carrying the reason
+ *   05 a resubscription renumbers a call: matched by line and gcid
+ *   06 a call that ended while disconnected is deleted at resync end
+ *   07 Lines: full lists, adds, changes, deletes cascade to the user and its calls
+ *   08 state recorded and restored: nothing unchanged is announced, seq continues
+ *   09 queues, and a call without gcid keyed by line and callid
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "snap.h"
+
+#define MAXC 64
+
+typedef struct captured {
+  char op;
+  char id[160], key[160];
+  unsigned long long seq;
+  char *changed, *before, *after, *lost;
+} captured_t;
+
+static captured_t changes[MAXC];
+static int n_changes;
+
+static char *dump(const json_t *j) { return j ? json_dumps(j, JSON_COMPACT) : strdup("null"); }
+
+static void reset(void) {
+  for (int i = 0; i < n_changes; i++) {
+    free(changes[i].changed);
+    free(changes[i].before);
+    free(changes[i].after);
+    free(changes[i].lost);
+  }
+  memset(changes, 0, sizeof(changes));
+  n_changes = 0;
+}
+
+static snap_t *recorded_snap; /* for snap_record in the callback */
+static json_t *records;       /* entity id -> last record */
+
+static void capture(void *opaque, const snap_change_t *c) {
+  captured_t *x = &changes[n_changes++];
+  x->op = c->op;
+  snprintf(x->id, sizeof(x->id), "%s", c->entity_id);
+  snprintf(x->key, sizeof(x->key), "%s", c->key);
+  x->seq = (unsigned long long)c->seq;
+  x->changed = dump(c->changed);
+  x->before = dump(c->before);
+  x->after = dump(c->after);
+  x->lost = dump(c->lost);
+  if (records && recorded_snap) {
+    json_t *r = snap_record(recorded_snap, c);
+    if (r)
+      json_object_set_new(records, c->entity_id, r);
+    else
+      json_object_del(records, c->entity_id);
+  }
+}
+
+static const char *field(const char *json_text, const char *name) {
+  static char out[256];
+  json_t *j = json_loads(json_text, 0, NULL);
+  json_t *v = json_object_get(j, name);
+  char *t = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  snprintf(out, sizeof(out), "%s", t ? t : "(absent)");
+  free(t);
+  json_decref(j);
+  return out;
+}
+
+static uint8_t G1[16] = {0xdc, 0x51, 0xba, 0x00, 0x08, 0xa3, 0x11, 0xdd,
+                         0x80, 0x53, 0x00, 0x50, 0x56, 0x9f, 0x6e, 0xf8};
+static uint8_t G2[16] = {0x11, 0x11, 0x11, 0x11, 0x22, 0x22, 0x33, 0x33,
+                         0x44, 0x44, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55};
+#define G1S "dc51ba00-08a3-11dd-8053-0050569f6ef8"
+#define G2S "11111111-2222-3333-4444-555555555555"
+#define Q1S "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeee01"
+static uint8_t GCID[9] = {0x01, 0xc0, 0xa8, 0x2a, 0x0b, 0x00, 0x00, 0x03, 0xec};
+
+static void user_init(NotifyUser *u, const char *extn, int dnd) {
+  notify_user__init(u);
+  u->extn = (char *)extn;
+  u->name = "Bergkamp";
+  u->featuresavailable = 0x43; /* VALID SAC MAKECALL */
+  u->dnd = dnd;
+}
+
+static void s01_user_snapshot(snap_t *snap) {
+  NotifyUser u;
+  user_init(&u, "2002", 0);
+  snap_user_apply(snap, G1S, &u, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_STR(changes[0].id, "user:" G1S);
+  CHECK_STR(changes[0].key, G1S);
+  CHECK_INT(changes[0].seq, 1);
+  CHECK_STR(changes[0].before, "null");
+  CHECK_STR(changes[0].changed, "null");
+  CHECK_STR(field(changes[0].after, "guid"), "\"" G1S "\"");
+  CHECK_STR(field(changes[0].after, "extn"), "\"2002\"");
+  CHECK_STR(field(changes[0].after, "dnd"), "false");
+  CHECK_STR(field(changes[0].after, "fwdunumber"), "\"\"");
+  CHECK_STR(field(changes[0].after, "absence"), "null");
+  CHECK_STR(field(changes[0].after, "featuresavailable"), "67");
+  CHECK_STR(field(changes[0].after, "featuresavailable_names"), "[\"VALID\",\"SAC\",\"MAKECALL\"]");
+  CHECK_STR(field(changes[0].after, "phonestate"), "null");
+  reset();
+  snap_user_apply(snap, G1S, &u, 0);
+  CHECK_INT(n_changes, 0);
+  CHECK_INT(snap_count(snap, SNAP_USER), 1);
+}
+
+static void s02_user_update(snap_t *snap) {
+  NotifyUser u;
+  user_init(&u, "2002", 1);
+  snap_user_apply(snap, G1S, &u, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_INT(changes[0].seq, 2);
+  CHECK_STR(changes[0].changed, "[\"dnd\"]");
+  CHECK_STR(field(changes[0].before, "dnd"), "false");
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  reset();
+  Absence a = ABSENCE__INIT;
+  a.msg = 11;
+  a.str = "at lunch";
+  u.absence = &a;
+  snap_user_apply(snap, G1S, &u, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].changed, "[\"absence\"]");
+  CHECK_STR(field(changes[0].after, "absence"), "{\"msg\":11,\"str\":\"at lunch\"}");
+  CHECK_INT(changes[0].seq, 3);
+  reset();
+}
+
+static void s03_presence(snap_t *snap) {
+  NotifyPresentity p = NOTIFY_PRESENTITY__INIT;
+  p.presentity = "2002";
+  p.lref = 1;
+  p.phonestate = 4;
+  snap_presence_apply(snap, G1S, &p, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"phonestate\",\"phonestate_name\"]");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "\"connected\"");
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  reset();
+  snap_presence_apply(snap, G1S, &p, 0);
+  CHECK_INT(n_changes, 0);
+  /* a user Notify keeps the phone state it does not carry */
+  NotifyUser u;
+  user_init(&u, "2002", 0);
+  snap_user_apply(snap, G1S, &u, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].changed, "[\"dnd\",\"absence\"]");
+  CHECK_STR(field(changes[0].after, "phonestate"), "4");
+  reset();
+}
+
+static void call_init(CallInfo *ci, int callid, int state, int with_gcid) {
+  call_info__init(ci);
+  ci->callid = callid;
+  ci->state = state;
+  ci->direction = CALL_INFO__DIRECTION__INBOUND;
+  ci->featuresavailable = 0x23;
+  if (with_gcid) {
+    ci->gcid.data = GCID;
+    ci->gcid.len = sizeof(GCID);
+  }
+  ci->calledparty = "2002";
+}
+
+static void apply_calls(snap_t *snap, const snap_line_t *line, CallInfo *ci, CallLost *cl) {
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  CallInfo *cis[1] = {ci};
+  CallLost *cls[1] = {cl};
+  if (ci) {
+    cc.n_callinfo = 1;
+    cc.callinfo = cis;
+  }
+  if (cl) {
+    cc.n_calllost = 1;
+    cc.calllost = cls;
+  }
+  snap_calls_apply(snap, line, &cc);
+}
+
+static const snap_line_t LINE1 = {SNAP_LINE_USER, G1S, "2002"};
+
+static void s04_call_life(snap_t *snap) {
+  CallInfo ci;
+  call_init(&ci, 1, CALL_INFO__STATE__RINGING, 1);
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
+  CHECK_STR(changes[0].key, "01c0a82a0b000003ec");
+  CHECK_INT(changes[0].seq, 1);
+  CHECK_STR(field(changes[0].after, "state"), "\"RINGING\"");
+  CHECK_STR(field(changes[0].after, "gcid"), "\"01c0a82a0b000003ec\"");
+  CHECK_STR(field(changes[0].after, "featuresavailable_names"), "[\"DROP\",\"ANSWER\",\"REDIRECT\"]");
+  CHECK_STR(field(changes[0].after, "callingparty"), "null");
+  CHECK_STR(field(changes[0].after, "localinfo"), "[]");
+  reset();
+  apply_calls(snap, &LINE1, &ci, NULL); /* same again */
+  CHECK_INT(n_changes, 0);
+  call_init(&ci, 1, CALL_INFO__STATE__CONNECTED, 1);
+  ci.featuresavailable = 0x5;
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_INT(changes[0].seq, 2);
+  CHECK_STR(changes[0].changed, "[\"state\",\"featuresavailable\",\"featuresavailable_names\"]");
+  CHECK_STR(field(changes[0].before, "state"), "\"RINGING\"");
+  CHECK_STR(field(changes[0].after, "state"), "\"CONNECTED\"");
+  CHECK_INT(snap_count(snap, SNAP_CALL), 1);
+  reset();
+}
+
+static void s05_resubscription(snap_t *snap) {
+  snap_line_resync_begin(snap, G1S);
+  CallInfo ci;
+  call_init(&ci, 7, CALL_INFO__STATE__CONNECTED, 1);
+  ci.featuresavailable = 0x5;
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
+  CHECK_STR(changes[0].changed, "[\"callid\"]");
+  CHECK_INT(changes[0].seq, 3);
+  reset();
+  CHECK_INT(snap_line_resync_end(snap, G1S), 0);
+  CHECK_INT(n_changes, 0);
+  CallLost cl = CALL_LOST__INIT;
+  cl.callid = 7;
+  cl.reason = 16;
+  cl.thisenddropped = 1;
+  cl.description = "Normal";
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'd');
+  CHECK_INT(changes[0].seq, 4);
+  CHECK_STR(changes[0].after, "null");
+  CHECK_STR(field(changes[0].before, "callid"), "7");
+  CHECK_STR(changes[0].lost, "{\"callid\":7,\"referencecallid\":0,\"reason\":16,\"thisenddropped\":true,"
+                             "\"description\":\"Normal\",\"synthetic\":false}");
+  CHECK_INT(snap_count(snap, SNAP_CALL), 0);
+  reset();
+  apply_calls(snap, &LINE1, NULL, &cl); /* lost twice: nothing */
+  CHECK_INT(n_changes, 0);
+}
+
+static void s06_ended_while_down(snap_t *snap) {
+  CallInfo ci;
+  call_init(&ci, 9, CALL_INFO__STATE__CONNECTED, 0);
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].id, "call:" G1S ":cid9");
+  CHECK_STR(changes[0].key, G1S ":9");
+  reset();
+  snap_line_resync_begin(snap, G1S);
+  CHECK_INT(snap_line_resync_end(snap, G1S), 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'd');
+  CHECK_INT(changes[0].seq, 2);
+  CHECK_STR(field(changes[0].lost, "synthetic"), "true");
+  CHECK_STR(field(changes[0].lost, "description"), "\"ended while the bridge was not connected\"");
+  reset();
+}
+
+static void lines_user(LinesUser *lu, uint8_t *guid, const char *extn, const char *name) {
+  lines_user__init(lu);
+  lu->guid.data = guid;
+  lu->guid.len = 16;
+  lu->extn = (char *)extn;
+  lu->name = (char *)name;
+}
+
+static void s07_lines(snap_t *snap) {
+  LinesUser u1, u2;
+  LinesUser *adds[2] = {&u1, &u2};
+  lines_user(&u1, G1, "2002", "Bergkamp");
+  lines_user(&u2, G2, "2003", "Larsen");
+  NotifyLines nl = NOTIFY_LINES__INIT;
+  nl.n_adduser = 2;
+  nl.adduser = adds;
+  snap_lines_apply(snap, &nl, 1);
+  CHECK_INT(n_changes, 2);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_STR(changes[0].id, "line:" G1S);
+  CHECK_STR(changes[0].after, "{\"kind\":\"user\",\"guid\":\"" G1S "\",\"extn\":\"2002\",\"name\":\"Bergkamp\"}");
+  reset();
+  /* the same full list: nothing */
+  snap_lines_apply(snap, &nl, 1);
+  CHECK_INT(n_changes, 0);
+  /* a rename */
+  NotifyLines ch = NOTIFY_LINES__INIT;
+  LinesUser u2b, *chs[1] = {&u2b};
+  lines_user(&u2b, G2, "2003", "Larsen J");
+  ch.n_changeuser = 1;
+  ch.changeuser = chs;
+  snap_lines_apply(snap, &ch, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"name\"]");
+  reset();
+  /* a call on user 1, then a full list without user 1 */
+  CallInfo ci;
+  call_init(&ci, 3, CALL_INFO__STATE__RINGING, 1);
+  apply_calls(snap, &LINE1, &ci, NULL);
+  reset();
+  NotifyLines only2 = NOTIFY_LINES__INIT;
+  LinesUser *one[1] = {&u2b};
+  only2.n_adduser = 1;
+  only2.adduser = one;
+  snap_lines_apply(snap, &only2, 1);
+  CHECK_INT(n_changes, 3);
+  CHECK_INT(changes[0].op, 'd');
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
+  CHECK_STR(field(changes[0].lost, "description"), "\"line deleted\"");
+  CHECK_INT(changes[1].op, 'd');
+  CHECK_STR(changes[1].id, "user:" G1S);
+  CHECK_INT(changes[1].seq, 6);
+  CHECK_INT(changes[2].op, 'd');
+  CHECK_STR(changes[2].id, "line:" G1S);
+  CHECK_INT(changes[2].seq, 2);
+  CHECK_INT(snap_count(snap, SNAP_USER), 0);
+  CHECK_INT(snap_count(snap, SNAP_LINE), 1);
+  reset();
+  /* the user comes back: its seq continues after the delete */
+  nl.n_adduser = 1;
+  snap_lines_apply(snap, &nl, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
+  CHECK_INT(changes[0].seq, 3);
+  reset();
+}
+
+static void s08_restore(void) {
+  records = json_object();
+  snap_t *a = snap_new(capture, NULL);
+  recorded_snap = a;
+  NotifyUser u;
+  user_init(&u, "2002", 0);
+  snap_user_apply(a, G1S, &u, 1);
+  CallInfo ci;
+  call_init(&ci, 1, CALL_INFO__STATE__CONNECTED, 1);
+  apply_calls(a, &LINE1, &ci, NULL);
+  reset();
+  recorded_snap = NULL;
+  CHECK_INT(json_object_size(records), 2);
+
+  snap_t *b = snap_new(capture, NULL);
+  const char *id;
+  json_t *rec;
+  char err[256] = "";
+  json_object_foreach(records, id, rec) CHECK_INT(snap_restore(b, id, rec, err, sizeof(err)), 0);
+  CHECK_INT(snap_count(b, SNAP_USER), 1);
+  CHECK_INT(snap_count(b, SNAP_CALL), 1);
+  snap_user_apply(b, G1S, &u, 1); /* the fresh snapshot after restart: unchanged */
+  CHECK_INT(n_changes, 0);
+  u.dnd = 1;
+  snap_user_apply(b, G1S, &u, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].seq, 2);
+  reset();
+  /* the call was not reported again after the restart: it is deleted */
+  CHECK_INT(snap_line_resync_end(b, G1S), 1);
+  CHECK_INT(changes[0].op, 'd');
+  CHECK_INT(changes[0].seq, 2);
+  reset();
+  CHECK_INT(snap_restore(b, "user:x", json_object_get(records, "user:" G1S), err, sizeof(err)), 0);
+  CHECK_INT(snap_restore(b, "user:x", json_object_get(records, "user:" G1S), err, sizeof(err)), -1);
+  CHECK_STR(err, "user:x: restored twice");
+  json_t *bad = json_pack("{s:s}", "kind", "user");
+  CHECK_INT(snap_restore(b, "user:y", bad, err, sizeof(err)), -1);
+  CHECK(strncmp(err, "user:y: bad record:", 19) == 0);
+  json_decref(bad);
+  snap_destroy(a);
+  snap_destroy(b);
+  json_decref(records);
+  records = NULL;
+}
+
+static void s09_queue(snap_t *snap) {
+  NotifyQueue q = NOTIFY_QUEUE__INIT;
+  QueueMember m1 = QUEUE_MEMBER__INIT, *ms[1] = {&m1};
+  QueueMembers members = QUEUE_MEMBERS__INIT;
+  m1.extn = "2002";
+  members.n_member = 1;
+  members.member = ms;
+  q.extn = "300";
+  q.name = "Sales";
+  q.servicemode = NOTIFY_QUEUE__SERVICE_MODE__Active;
+  q.queuemembers = &members;
+  snap_queue_apply(snap, Q1S, &q, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].id, "queue:" Q1S);
+  CHECK_STR(field(changes[0].after, "servicemode"), "\"Active\"");
+  CHECK_STR(field(changes[0].after, "queuemembers"), "{\"member\":[{\"extn\":\"2002\",\"disabled\":false}]}");
+  reset();
+  m1.disabled = 1;
+  snap_queue_apply(snap, Q1S, &q, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].changed, "[\"queuemembers\"]");
+  reset();
+  snap_line_t qline = {SNAP_LINE_QUEUE, Q1S, "300"};
+  CallInfo ci;
+  call_init(&ci, 5, CALL_INFO__STATE__QUEUEING, 1);
+  apply_calls(snap, &qline, &ci, NULL);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].id, "call:" Q1S ":01c0a82a0b000003ec");
+  CHECK_STR(changes[0].key, "01c0a82a0b000003ec"); /* same key as the user's leg: one partition */
+  reset();
+}
+
+int main(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  s01_user_snapshot(snap);
+  reset();
+  s02_user_update(snap);
+  s03_presence(snap);
+  s04_call_life(snap);
+  s05_resubscription(snap);
+  s06_ended_while_down(snap);
+  s07_lines(snap);
+  snap_destroy(snap);
+  s08_restore();
+  snap = snap_new(capture, NULL);
+  s09_queue(snap);
+  snap_destroy(snap);
+  reset();
+  return check_done();
+}
