@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "blog.h"
 #include "codec_frame.h"
@@ -30,6 +31,7 @@ struct pbx_link {
   char *auth;            /* "Basic <base64>" */
   unsigned attempt;      /* failures since the last good connection */
   int up, stopping, dropping;
+  struct timespec up_since;
   uint64_t generation;
   lws_sorted_usec_list_t sul_reconnect;
   lws_retry_bo_t retry;
@@ -69,6 +71,12 @@ static void pbx_link_schedule(pbx_link_t *link) {
 
 static void pbx_link_down(pbx_link_t *link, const char *reason) {
   int was_up = link->up;
+  if (was_up) { /* a connection that held a while resets the backoff */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - link->up_since.tv_sec >= 10)
+      link->attempt = 0;
+  }
   link->wsi = NULL;
   link->up = 0;
   link->rx_len = 0;
@@ -193,7 +201,7 @@ static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, 
     if (!link)
       break;
     link->up = 1;
-    link->attempt = 0;
+    clock_gettime(CLOCK_MONOTONIC, &link->up_since);
     link->generation++;
     metrics_set(METRICS_CONNECTED, 1);
     BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
