@@ -1,0 +1,195 @@
+/*
+ * ipo-sim: an Avaya IP Office simulator speaking MTCTI3 (docs/sim.md).
+ *
+ * DESIGN: main wires the modules together and runs the one service thread:
+ * options -> TLS material -> model -> lws context -> call engine ->
+ * subscriptions -> load generator -> control API -> listeners -> ready file
+ * -> serve until SIGINT/SIGTERM.  The model announces changes to the call
+ * engine and the subscriptions; the call engine announces leg changes to the
+ * subscriptions.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim_calls.h"
+#include "sim_ctl.h"
+#include "sim_log.h"
+#include "sim_model.h"
+#include "sim_opts.h"
+#include "sim_server.h"
+#include "sim_subs.h"
+#include "sim_tls.h"
+#include "sim_traffic.h"
+
+static sim_server_t *the_server;
+
+static void on_signal(int sig) {
+  (void)sig;
+  if (the_server)
+    sim_server_stop(the_server);
+}
+
+typedef struct app {
+  sim_calls_t *calls;
+  sim_subs_t *subs;
+} app_t;
+
+static void model_observer(void *ctx, sim_model_event_t ev, void *record) {
+  app_t *app = ctx;
+  if (app->calls)
+    sim_calls_model_event(app->calls, ev, record);
+  if (app->subs)
+    sim_subs_model_event(app->subs, ev, record);
+}
+
+static void leg_observer(void *ctx, const sim_leg_event_t *ev) {
+  sim_subs_leg_event(ctx, ev);
+}
+
+/* Write the ready file atomically: clients poll for it and must never read half of it. */
+static int write_ready(const char *path, int wss_port, int ctl_port, const char *ca_file,
+                       char *errstr, size_t errstr_size) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  json_t *o = json_pack("{s:i,s:i,s:s,s:i}", "wss_port", wss_port, "control_port", ctl_port,
+                        "ca_file", ca_file ? ca_file : "", "pid", (int)getpid());
+  if (!o || json_dump_file(o, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0) {
+    snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
+    json_decref(o);
+    unlink(tmp);
+    return -1;
+  }
+  json_decref(o);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  sim_opts_t opts;
+  char errstr[512];
+  char listen_addr[128], ctl_addr[128], tls_dir[1024] = "", cert[1100], key[1100], ca[4200] = "";
+  int listen_port, ctl_port, rc = 1;
+  sim_log_level_t level;
+  sim_model_t *model = NULL;
+  sim_server_t *server = NULL;
+  sim_ctl_t *ctl = NULL;
+  sim_traffic_t *traffic = NULL;
+  app_t app = {NULL, NULL};
+
+  if (sim_opts_parse(&opts, argc, argv, errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: %s\n", errstr);
+    return 2;
+  }
+  if (opts.help) {
+    sim_opts_usage(stdout, "ipo-sim");
+    return 0;
+  }
+  if (opts.version) {
+    printf("ipo-sim %s\n", MTCTI3_VERSION);
+    return 0;
+  }
+  if (sim_log_level_parse(opts.log_level, &level)) {
+    fprintf(stderr, "ipo-sim: --log-level: '%s' is not error, warn, info or debug\n", opts.log_level);
+    return 2;
+  }
+  sim_log_set_level(level);
+  if (sim_opts_split_addr(opts.listen, listen_addr, sizeof listen_addr, &listen_port) ||
+      sim_opts_split_addr(opts.control, ctl_addr, sizeof ctl_addr, &ctl_port)) {
+    fprintf(stderr, "ipo-sim: --listen and --control take ADDR:PORT\n");
+    return 2;
+  }
+  if (sim_opts_load_password(&opts, errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: %s\n", errstr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  /* TLS material: given, or generated into a directory. */
+  if (opts.cert) {
+    snprintf(cert, sizeof cert, "%s", opts.cert);
+    snprintf(key, sizeof key, "%s", opts.key);
+  } else {
+    if (opts.tls_dir) {
+      snprintf(tls_dir, sizeof tls_dir, "%s", opts.tls_dir);
+    } else {
+      const char *tmpdir = getenv("TMPDIR");
+      snprintf(tls_dir, sizeof tls_dir, "%s/ipo-sim-tls-XXXXXX", tmpdir && *tmpdir ? tmpdir : "/tmp");
+      if (!mkdtemp(tls_dir)) {
+        fprintf(stderr, "ipo-sim: %s: %s\n", tls_dir, strerror(errno));
+        return 1;
+      }
+    }
+    if (sim_tls_ensure(tls_dir, errstr, sizeof errstr)) {
+      fprintf(stderr, "ipo-sim: TLS: %s\n", errstr);
+      return 1;
+    }
+    snprintf(cert, sizeof cert, "%s/server.pem", tls_dir);
+    snprintf(key, sizeof key, "%s/server.key", tls_dir);
+    /* Clients get an absolute path to the CA in the ready file. */
+    char abs[4096];
+    snprintf(ca, sizeof ca, "%s/ca.pem", realpath(tls_dir, abs) ? abs : tls_dir);
+  }
+
+  if (opts.model_file ? sim_model_load(opts.model_file, &model, errstr, sizeof errstr)
+                      : sim_model_generate(opts.users, opts.queues, (unsigned)opts.seed, &model,
+                                           errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: model: %s\n", errstr);
+    goto done;
+  }
+
+  sim_server_config_t cfg = {listen_addr, listen_port, ctl_addr, ctl_port, cert, key,
+                             opts.insecure_plain_ws, opts.max_connections,
+                             (size_t)opts.max_payload, opts.service_user, opts.password};
+  if (sim_server_new(&cfg, &server, errstr, sizeof errstr) ||
+      sim_calls_new(model, sim_server_lws(server), opts.ring_ms, &app.calls, errstr, sizeof errstr) ||
+      sim_subs_new(model, app.calls, sim_server_lws(server), &app.subs, errstr, sizeof errstr) ||
+      sim_traffic_new(model, app.calls, sim_server_lws(server), (unsigned)opts.seed, opts.ring_ms,
+                      &traffic, errstr, sizeof errstr) ||
+      sim_ctl_new(model, app.calls, app.subs, &ctl, errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: %s\n", errstr);
+    goto done;
+  }
+  sim_model_observe(model, model_observer, &app);
+  sim_calls_observe(app.calls, leg_observer, app.subs);
+  sim_ctl_set_server(ctl, server);
+  sim_ctl_set_traffic(ctl, traffic);
+  if (sim_server_start(server, model, app.subs, sim_ctl_http_protocol(), ctl, errstr,
+                       sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: %s\n", errstr);
+    goto done;
+  }
+  if (opts.scenario && sim_traffic_scenario(traffic, ctl, opts.scenario, errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: scenario: %s\n", errstr);
+    goto done;
+  }
+  if (opts.calls_per_second > 0)
+    sim_traffic_set_rate(traffic, opts.calls_per_second);
+  sim_log(SIM_LOG_INFO, "main", "ipo-sim %s: %zu users, %zu queues, service user '%s'%s%s",
+          MTCTI3_VERSION, sim_model_user_count(model), sim_model_queue_count(model),
+          opts.service_user, ca[0] ? ", CA " : "", ca);
+  if (opts.ready_file && write_ready(opts.ready_file, sim_server_wss_port(server),
+                                     sim_server_control_port(server), ca, errstr, sizeof errstr)) {
+    fprintf(stderr, "ipo-sim: ready file: %s\n", errstr);
+    goto done;
+  }
+  the_server = server;
+  signal(SIGINT, on_signal);
+  signal(SIGTERM, on_signal);
+  rc = sim_server_run(server) ? 1 : 0;
+  sim_log(SIM_LOG_INFO, "main", "stopping");
+done:
+  the_server = NULL;
+  /* The context first: closing connections still reaches the subscriptions. */
+  sim_server_free(server);
+  sim_traffic_free(traffic);
+  sim_ctl_free(ctl);
+  sim_subs_free(app.subs);
+  app.subs = NULL;
+  sim_calls_free(app.calls);
+  app.calls = NULL;
+  sim_model_free(model);
+  return rc;
+}

@@ -1,0 +1,491 @@
+/*
+ * sim_server: see sim_server.h.
+ */
+#include "sim_server.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+
+#include "codec_frame.h"
+#include "codec_tables.h"
+#include "sim_general.h"
+#include "sim_log.h"
+
+#define OUTQ_MAX 4096   /* messages queued for one client before we give up on it */
+#define MTCTI3_PATH "/tpkt/openapi"
+
+typedef struct outmsg {
+  uint8_t *alloc;
+  size_t len;
+} outmsg_t;
+
+typedef struct conn {
+  lws_dll2_t list;
+  sim_server_t *server;
+  struct lws *wsi;
+  int id;
+  codec_framing_t framing;
+  sim_subs_conn_t *subs;
+  outmsg_t *q;
+  size_t q_head, q_count;
+  uint8_t *rx;
+  size_t rx_len, rx_cap;
+  int closing;
+  enum lws_close_status close_status;
+} conn_t;
+
+typedef struct pss {
+  conn_t *conn;
+} pss_t;
+
+struct sim_server {
+  sim_server_config_t cfg;
+  struct lws_context *lws;
+  struct lws_vhost *wss, *ctl;
+  sim_model_t *model;
+  sim_subs_t *subs;
+  lws_dll2_owner_t conns;
+  int next_conn_id;
+  int paused;
+  volatile sig_atomic_t stop;
+  unsigned long msgs_in, msgs_out, bad_in, refused_auth, refused_limit, dropped;
+  char expected_auth[600];
+};
+
+/* ---- sending ---- */
+
+static int conn_send(void *ctx, const Message *msg) {
+  conn_t *c = ctx;
+  sim_server_t *s = c->server;
+  char errstr[256];
+  uint8_t *alloc = NULL;
+  size_t len = 0;
+  if (c->closing)
+    return -1;
+  if (c->q_count == OUTQ_MAX) {
+    /* A client that stopped reading: close rather than grow without bound. */
+    sim_log(SIM_LOG_WARN, "server", "conn %d: output queue full, closing", c->id);
+    c->closing = 1;
+    c->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    lws_callback_on_writable(c->wsi);
+    return -1;
+  }
+  if (codec_frame_encode(msg, c->framing, s->cfg.max_payload, LWS_PRE, &alloc, &len, errstr,
+                         sizeof errstr) != 0) {
+    sim_log(SIM_LOG_ERROR, "server", "conn %d: cannot encode %s: %s", c->id,
+            codec_message_kind(msg), errstr);
+    return -1;
+  }
+  sim_log_message(c->id, "->", msg);
+  c->q[(c->q_head + c->q_count++) % OUTQ_MAX] = (outmsg_t){alloc, len};
+  s->msgs_out++;
+  lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+static int conn_writable(conn_t *c) {
+  if (c->closing) {
+    lws_close_reason(c->wsi, c->close_status, NULL, 0);
+    return -1;
+  }
+  if (!c->q_count)
+    return 0;
+  outmsg_t m = c->q[c->q_head];
+  c->q_head = (c->q_head + 1) % OUTQ_MAX;
+  c->q_count--;
+  int n = lws_write(c->wsi, m.alloc + LWS_PRE, m.len, LWS_WRITE_BINARY);
+  free(m.alloc);
+  if (n < (int)m.len)
+    return -1;
+  if (c->q_count)
+    lws_callback_on_writable(c->wsi);
+  return 0;
+}
+
+/* ---- receiving ---- */
+
+static void conn_message(conn_t *c) {
+  sim_server_t *s = c->server;
+  char errstr[256];
+  Message *msg = NULL;
+  s->msgs_in++;
+  if (codec_frame_decode(c->rx, c->rx_len, c->framing, s->cfg.max_payload, &msg, errstr,
+                         sizeof errstr) != 0) {
+    /* No requestid can be known: answer 0 with UNPACKERR and carry on. */
+    s->bad_in++;
+    sim_log(SIM_LOG_WARN, "server", "conn %d: undecodable message (%zu bytes): %s", c->id,
+            c->rx_len, errstr);
+    RequestResponse rr = REQUEST_RESPONSE__INIT;
+    Message out = MESSAGE__INIT;
+    rr.result = MTCTISESS_UNPACKERR;
+    rr.additional = errstr;
+    out.payload_case = MESSAGE__PAYLOAD_RESPONSE;
+    out.response = &rr;
+    conn_send(c, &out);
+    return;
+  }
+  sim_log_message(c->id, "<-", msg);
+  if (s->paused && msg->payload_case != MESSAGE__PAYLOAD_NOTIFYACK) {
+    sim_log(SIM_LOG_INFO, "server", "conn %d: paused, ignoring %s", c->id,
+            codec_message_kind(msg));
+    codec_message_free(msg);
+    return;
+  }
+  switch (msg->payload_case) {
+  case MESSAGE__PAYLOAD_SUBSCRIBE:
+  case MESSAGE__PAYLOAD_SUBSCRIBECMD:
+  case MESSAGE__PAYLOAD_SUBSCRIBEEND:
+  case MESSAGE__PAYLOAD_NOTIFYACK:
+    sim_subs_handle(c->subs, msg);
+    break;
+  case MESSAGE__PAYLOAD_GENERALCMD:
+    sim_general_handle(s->model, msg->generalcmd, conn_send, c);
+    break;
+  default:
+    /* Messages only IP Office sends, or nothing at all: ignored, as the spec says. */
+    sim_log(SIM_LOG_WARN, "server", "conn %d: ignoring a %s message", c->id,
+            codec_message_kind(msg));
+    break;
+  }
+  codec_message_free(msg);
+}
+
+static int conn_receive(conn_t *c, const void *in, size_t len) {
+  sim_server_t *s = c->server;
+  size_t limit = s->cfg.max_payload + CODEC_FRAME_HEADER_LEN;
+  if (c->rx_len + len > limit) {
+    sim_log(SIM_LOG_WARN, "server", "conn %d: message over %zu bytes, closing", c->id, limit);
+    s->bad_in++;
+    lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+    return -1;
+  }
+  if (c->rx_len + len > c->rx_cap) {
+    size_t cap = c->rx_cap ? c->rx_cap : 4096;
+    while (cap < c->rx_len + len)
+      cap *= 2;
+    uint8_t *n = realloc(c->rx, cap);
+    if (!n)
+      return -1;
+    c->rx = n;
+    c->rx_cap = cap;
+  }
+  memcpy(c->rx + c->rx_len, in, len);
+  c->rx_len += len;
+  if (lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi)) {
+    conn_message(c);
+    c->rx_len = 0;
+  }
+  return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void conn_free(conn_t *c) {
+  if (!c)
+    return;
+  sim_subs_conn_free(c->subs);
+  while (c->q_count) {
+    free(c->q[c->q_head].alloc);
+    c->q_head = (c->q_head + 1) % OUTQ_MAX;
+    c->q_count--;
+  }
+  lws_dll2_remove(&c->list);
+  free(c->q);
+  free(c->rx);
+  free(c);
+}
+
+static conn_t *conn_new(sim_server_t *s, struct lws *wsi, codec_framing_t framing) {
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->server = s;
+  c->wsi = wsi;
+  c->id = ++s->next_conn_id;
+  c->framing = framing;
+  c->q = calloc(OUTQ_MAX, sizeof *c->q);
+  c->subs = sim_subs_conn_new(s->subs, c->id, conn_send, c);
+  lws_dll2_add_tail(&c->list, &s->conns);
+  if (!c->q || !c->subs) {
+    conn_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+/* ---- the upgrade gate ---- */
+
+/*
+ * Refuse an upgrade with a bodiless HTTP/1.1 response.  Written by hand: at
+ * this point lws has not recorded the request's HTTP version and would
+ * answer HTTP/1.0, which websocket clients reject.
+ */
+static int http_reply(struct lws *wsi, unsigned int status, const char *reason,
+                      const char *extra_header) {
+  unsigned char buf[LWS_PRE + 512];
+  int n = snprintf((char *)buf + LWS_PRE, sizeof buf - LWS_PRE,
+                   "HTTP/1.1 %u %s\r\n%s%sContent-Length: 0\r\nConnection: close\r\n\r\n",
+                   status, reason, extra_header ? extra_header : "", extra_header ? "\r\n" : "");
+  if (n <= 0 || (size_t)n >= sizeof buf - LWS_PRE)
+    return -1;
+  if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) < 0)
+    return -1;
+  return 1;
+}
+
+static int check_upgrade(sim_server_t *s, struct lws *wsi) {
+  char uri[256] = "", proto[128] = "", auth[600] = "";
+  codec_framing_t framing;
+  if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, MTCTI3_PATH) != 0) {
+    sim_log(SIM_LOG_INFO, "server", "upgrade refused: path '%s'", uri);
+    return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "Not Found", NULL);
+  }
+  lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+  size_t alen = strlen(auth), elen = strlen(s->expected_auth);
+  if (alen != elen || CRYPTO_memcmp(auth, s->expected_auth, elen) != 0) {
+    s->refused_auth++;
+    sim_log(SIM_LOG_INFO, "server", "upgrade refused: %s credentials", alen ? "wrong" : "no");
+    return http_reply(wsi, HTTP_STATUS_UNAUTHORIZED, "Unauthorized",
+                      "WWW-Authenticate: Basic realm=\"IPOffice\"");
+  }
+  lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL);
+  if (codec_framing_from_subprotocol(proto, &framing) != 0) {
+    sim_log(SIM_LOG_INFO, "server", "upgrade refused: subprotocol '%s'", proto);
+    return http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "Bad Request", NULL);
+  }
+  if ((int)s->conns.count >= s->cfg.max_connections) {
+    s->refused_limit++;
+    sim_log(SIM_LOG_WARN, "server", "upgrade refused: %d connections already",
+            (int)s->conns.count);
+    return http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", NULL);
+  }
+  return 0;
+}
+
+/* Our state hangs off the vhost; some callbacks come without one. */
+static sim_server_t *server_of(struct lws *wsi) {
+  struct lws_vhost *vh = lws_get_vhost(wsi);
+  return vh ? lws_vhost_user(vh) : NULL;
+}
+
+/* protocols[0] of the MTCTI3 vhost: plain HTTP requests and the upgrade gate. */
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len) {
+  sim_server_t *s;
+  switch (reason) {
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    s = server_of(wsi);
+    return s ? check_upgrade(s, wsi) : -1;
+  case LWS_CALLBACK_HTTP:
+    /* Only the websocket lives here. */
+    if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+      return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+  default:
+    break;
+  }
+  return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static int cb_mtcti3(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len) {
+  sim_server_t *s;
+  pss_t *pss = user;
+  switch (reason) {
+  case LWS_CALLBACK_ESTABLISHED: {
+    if (!(s = server_of(wsi)))
+      return -1;
+    codec_framing_t framing = CODEC_FRAMING_OPENAPI;
+    char peer[64] = "";
+    codec_framing_from_subprotocol(lws_get_protocol(wsi)->name, &framing);
+    if ((int)s->conns.count >= s->cfg.max_connections)
+      return -1;
+    pss->conn = conn_new(s, wsi, framing);
+    if (!pss->conn)
+      return -1;
+    lws_get_peer_simple(wsi, peer, sizeof peer);
+    sim_log(SIM_LOG_INFO, "server", "conn %d: MTCTI3 session from %s (%s), %d open",
+            pss->conn->id, peer, lws_get_protocol(wsi)->name, (int)s->conns.count);
+    return 0;
+  }
+  case LWS_CALLBACK_RECEIVE:
+    return pss->conn ? conn_receive(pss->conn, in, len) : -1;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    return pss->conn ? conn_writable(pss->conn) : -1;
+  case LWS_CALLBACK_CLOSED:
+    if (pss->conn) {
+      sim_log(SIM_LOG_INFO, "server", "conn %d: closed", pss->conn->id);
+      conn_free(pss->conn);
+      pss->conn = NULL;
+    }
+    return 0;
+  default:
+    break;
+  }
+  return 0;
+}
+
+static const struct lws_protocols wss_protocols[] = {
+    {"http", cb_http, 0, 0, 0, NULL, 0},
+    {"openapi", cb_mtcti3, sizeof(pss_t), 65536, 0, NULL, 0},
+    {"openapinoframing", cb_mtcti3, sizeof(pss_t), 65536, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* ---- public ---- */
+
+int sim_server_new(const sim_server_config_t *cfg, sim_server_t **server, char *errstr,
+                   size_t errstr_size) {
+  struct lws_context_creation_info info;
+  char plain[512];
+  sim_server_t *s = calloc(1, sizeof *s);
+  *server = NULL;
+  if (!s) {
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+  }
+  s->cfg = *cfg;
+  snprintf(plain, sizeof plain, "%s:%s", cfg->service_user, cfg->password);
+  memcpy(s->expected_auth, "Basic ", 6);
+  if (lws_b64_encode_string(plain, (int)strlen(plain), s->expected_auth + 6,
+                            (int)sizeof s->expected_auth - 6) < 0) {
+    snprintf(errstr, errstr_size, "service user credentials too long");
+    goto fail;
+  }
+  lws_set_log_level(sim_log_enabled(SIM_LOG_DEBUG) ? LLL_ERR | LLL_WARN : LLL_ERR, NULL);
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.user = s;
+  s->lws = lws_create_context(&info);
+  if (!s->lws) {
+    snprintf(errstr, errstr_size, "lws_create_context failed");
+    goto fail;
+  }
+  *server = s;
+  return 0;
+fail:
+  free(s);
+  return -1;
+}
+
+struct lws_context *sim_server_lws(sim_server_t *s) { return s->lws; }
+
+static int is_loopback(const char *addr) {
+  return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+         strcmp(addr, "localhost") == 0;
+}
+
+int sim_server_start(sim_server_t *s, sim_model_t *model, sim_subs_t *subs,
+                     const struct lws_protocols *ctl_protocol, void *ctl_user, char *errstr,
+                     size_t errstr_size) {
+  struct lws_context_creation_info info;
+  static struct lws_protocols ctl_protocols[2];
+  s->model = model;
+  s->subs = subs;
+
+  memset(&info, 0, sizeof info);
+  info.vhost_name = "mtcti3";
+  info.port = s->cfg.listen_port; /* 0: any free port */
+  info.iface = strcmp(s->cfg.listen_addr, "0.0.0.0") == 0 ? NULL : s->cfg.listen_addr;
+  info.protocols = wss_protocols;
+  info.ssl_cert_filepath = s->cfg.cert_file;
+  info.ssl_private_key_filepath = s->cfg.key_file;
+  info.alpn = "http/1.1";
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_VALIDATE_UTF8;
+  if (s->cfg.insecure_plain_ws)
+    info.options |= LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+                    LWS_SERVER_OPTION_ALLOW_HTTP_ON_HTTPS_LISTENER;
+  info.user = s;
+  s->wss = lws_create_vhost(s->lws, &info);
+  if (!s->wss) {
+    snprintf(errstr, errstr_size, "cannot listen on %s:%d (TLS with %s)", s->cfg.listen_addr,
+             s->cfg.listen_port, s->cfg.cert_file);
+    return -1;
+  }
+  if (!is_loopback(s->cfg.control_addr)) {
+    snprintf(errstr, errstr_size, "--control must be a loopback address, not %s",
+             s->cfg.control_addr);
+    return -1;
+  }
+  ctl_protocols[0] = *ctl_protocol;
+  memset(&ctl_protocols[1], 0, sizeof ctl_protocols[1]);
+  memset(&info, 0, sizeof info);
+  info.vhost_name = "control";
+  info.port = s->cfg.control_port;
+  info.iface = s->cfg.control_addr;
+  info.protocols = ctl_protocols;
+  info.user = ctl_user;
+  s->ctl = lws_create_vhost(s->lws, &info);
+  if (!s->ctl) {
+    snprintf(errstr, errstr_size, "cannot listen on %s:%d (control)", s->cfg.control_addr,
+             s->cfg.control_port);
+    return -1;
+  }
+  sim_log(SIM_LOG_INFO, "server", "MTCTI3 on %s://%s:%d%s, control on http://%s:%d",
+          s->cfg.insecure_plain_ws ? "wss+ws" : "wss", s->cfg.listen_addr,
+          sim_server_wss_port(s), MTCTI3_PATH, s->cfg.control_addr, sim_server_control_port(s));
+  return 0;
+}
+
+int sim_server_wss_port(const sim_server_t *s) {
+  return s->wss ? lws_get_vhost_listen_port(s->wss) : -1;
+}
+int sim_server_control_port(const sim_server_t *s) {
+  return s->ctl ? lws_get_vhost_listen_port(s->ctl) : -1;
+}
+
+int sim_server_run(sim_server_t *s) {
+  while (!s->stop)
+    if (lws_service(s->lws, 0) < 0)
+      return -1;
+  return 0;
+}
+
+void sim_server_stop(sim_server_t *s) {
+  s->stop = 1;
+  lws_cancel_service(s->lws);
+}
+
+void sim_server_free(sim_server_t *s) {
+  if (!s)
+    return;
+  if (s->lws)
+    lws_context_destroy(s->lws);
+  while (s->conns.head)
+    conn_free(lws_container_of(s->conns.head, conn_t, list));
+  free(s);
+}
+
+int sim_server_drop_all(sim_server_t *s) {
+  int n = 0;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
+    conn_t *c = lws_container_of(d, conn_t, list);
+    if (!c->closing) {
+      c->closing = 1;
+      c->close_status = LWS_CLOSE_STATUS_GOINGAWAY;
+      lws_callback_on_writable(c->wsi);
+      n++;
+    }
+  } lws_end_foreach_dll(d);
+  s->dropped += (unsigned long)n;
+  sim_log(SIM_LOG_INFO, "server", "dropping %d MTCTI3 connections", n);
+  return n;
+}
+
+void sim_server_pause(sim_server_t *s, int on) {
+  s->paused = on;
+  sim_log(SIM_LOG_INFO, "server", "requests %s", on ? "paused" : "resumed");
+}
+
+json_t *sim_server_stats(sim_server_t *s) {
+  return json_pack("{s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "connections", (int)s->conns.count,
+                   "paused", s->paused, "messages_in", (json_int_t)s->msgs_in, "messages_out",
+                   (json_int_t)s->msgs_out, "bad_messages", (json_int_t)s->bad_in,
+                   "refused_auth", (json_int_t)s->refused_auth, "refused_limit",
+                   (json_int_t)s->refused_limit, "dropped", (json_int_t)s->dropped);
+}

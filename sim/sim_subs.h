@@ -1,0 +1,59 @@
+/*
+ * sim_subs: MTCTI3 subscriptions: Lines, User, Queue, Presence, ParkServer
+ * and RefreshWrapper, with the spec's mechanics.
+ *
+ * DESIGN: each connection owns a table of subscriptions.  Changes in the
+ * model and the call engine only mark subscriptions dirty (a user's config,
+ * a lines entry, a presentity, a call leg); a zero-delay timer then sends at
+ * most one Notify per subscription, built from the state at that moment.  A
+ * subscription with an unacknowledged Notify sends nothing more until its
+ * NotifyAck arrives, and what changed meanwhile folds into the next snapshot
+ * (snapshots, not transitions).  Requests with a requestid get a
+ * RequestResponse with the spec's result codes.  Expiry and server-side
+ * termination send SubscribeTerminated.  Runs on the service thread; sends
+ * through the connection's send callback.
+ */
+#ifndef SIM_SUBS_H
+#define SIM_SUBS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "ipo_mtcti3.pb-c.h"
+#include "sim_calls.h"
+#include "sim_model.h"
+
+struct lws_context;
+
+typedef struct sim_subs sim_subs_t;
+typedef struct sim_subs_conn sim_subs_conn_t;
+
+/* Queue one message for the connection; 0, or -1 when the connection is failing. */
+typedef int (*sim_subs_send_fn)(void *ctx, const Message *msg);
+
+/* The subscription engine; *subs owned by the caller (sim_subs_free). */
+int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
+                 sim_subs_t **subs, char *errstr, size_t errstr_size);
+void sim_subs_free(sim_subs_t *subs);
+
+/* A connection's table; freed with sim_subs_conn_free when the connection ends. */
+sim_subs_conn_t *sim_subs_conn_new(sim_subs_t *subs, int conn_id, sim_subs_send_fn send,
+                                   void *ctx);
+void sim_subs_conn_free(sim_subs_conn_t *conn);
+
+/* A Subscribe, SubscribeCmd, SubscribeEnd or NotifyAck from the client. */
+void sim_subs_handle(sim_subs_conn_t *conn, const Message *msg);
+
+/* Terminate subscription `id` on every connection (0 = all); how many ended. */
+int sim_subs_terminate(sim_subs_t *subs, int id, const char *reason);
+
+/* Observers of the model and the call engine. */
+void sim_subs_model_event(sim_subs_t *subs, int ev, void *record);
+void sim_subs_leg_event(sim_subs_t *subs, const sim_leg_event_t *ev);
+
+/* Counters and the subscriptions of every connection, for GET /stats. */
+json_t *sim_subs_json(sim_subs_t *subs);
+size_t sim_subs_count(const sim_subs_t *subs);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * sim_traffic: calls nobody has to make by hand: the load generator and
+ * scripted scenarios.
+ *
+ * DESIGN: the load generator starts trunk calls at a configured rate (with
+ * exponential gaps from the seeded PRNG, so a seed gives the same sequence)
+ * and plays each one through a plan drawn from a realistic mix: answered,
+ * held and resumed, blind transferred, queued, abandoned, unanswered.  Each
+ * plan acts through the call engine exactly as a person at a phone would.
+ * A scenario file is a list of timed control commands (the control API's
+ * routes), run through sim_ctl_execute, with values saved from one step's
+ * answer usable in later steps.  Timers are lws_sul on the service thread.
+ */
+#ifndef SIM_TRAFFIC_H
+#define SIM_TRAFFIC_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "sim_calls.h"
+#include "sim_ctl.h"
+#include "sim_model.h"
+
+struct lws_context;
+
+/* *traffic owned by the caller (sim_traffic_free). */
+int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
+                    unsigned seed, int ring_ms, sim_traffic_t **traffic, char *errstr,
+                    size_t errstr_size);
+void sim_traffic_free(sim_traffic_t *traffic);
+/* Calls per second of the load generator (0 stops it). */
+void sim_traffic_set_rate(sim_traffic_t *traffic, double calls_per_second);
+/* Load and start a scenario file (format in docs/sim.md). */
+int sim_traffic_scenario(sim_traffic_t *traffic, sim_ctl_t *ctl, const char *path, char *errstr,
+                         size_t errstr_size);
+/* Start a scenario given as JSON (POST /scenario). */
+int sim_traffic_scenario_json(sim_traffic_t *traffic, sim_ctl_t *ctl, const json_t *scenario,
+                              char *errstr, size_t errstr_size);
+json_t *sim_traffic_stats(sim_traffic_t *traffic);
+
+#endif
