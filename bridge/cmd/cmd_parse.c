@@ -37,14 +37,14 @@ void cmd_parse_config_init(cmd_parse_config_t *conf) {
 __attribute__((format(printf, 3, 4)))
 #endif
 static int refuse(cmd_refusal_t *refusal, cmd_reason_t code, const char *fmt, ...) {
-  char text[sizeof(refusal->reason)];
+  char text[sizeof(refusal->reason) - 24];
   va_list ap;
 
   va_start(ap, fmt);
   vsnprintf(text, sizeof(text), fmt, ap);
   va_end(ap);
   refusal->code = code;
-  snprintf(refusal->reason, sizeof(refusal->reason), "%s: %s", cmd_reason_name(code), text);
+  snprintf(refusal->reason, sizeof(refusal->reason), "%.20s: %s", cmd_reason_name(code), text);
   return -1;
 }
 
@@ -278,7 +278,7 @@ static int args_cross_check(const cmd_action_t *action, const json_t *args,
 
 static int args_check(const cmd_action_t *action, json_t *in, json_t **out,
                       cmd_refusal_t *refusal) {
-  json_t *args = json_object(), *v, *norm;
+  json_t *args = json_object(), *v, *norm = NULL;
   const char *key;
   size_t i;
 
