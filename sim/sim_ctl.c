@@ -391,11 +391,15 @@ typedef struct http_pss {
   char *resp;
   size_t resp_len;
   int status;
+  int responded; /* lws may still report body completion for an empty POST */
 } http_pss_t;
 
 static int http_respond(struct lws *wsi, http_pss_t *h, sim_ctl_t *ctl) {
   json_t *body = NULL, *resp = NULL;
   json_error_t jerr;
+  if (h->responded)
+    return 0;
+  h->responded = 1;
   if (h->body_len) {
     body = json_loadb(h->body, h->body_len, 0, &jerr);
     if (!body) {

@@ -187,10 +187,11 @@ class Mtcti3Client:
         return getattr(m, kind)
 
     async def expect_silence(self, seconds, predicate=lambda m: True):
-        """Assert that no (matching) message arrives for `seconds`."""
+        """Assert that no (matching) message arrives during the next `seconds`."""
+        start = len(self.received)
         deadline = time.monotonic() + seconds
         while True:
-            for m in self._pending:
+            for m in self.received[start:]:
                 if predicate(m):
                     raise AssertionError(f"unexpected message: {m}")
             left = deadline - time.monotonic()
@@ -208,6 +209,7 @@ class Mtcti3Client:
             try:
                 await self._read_one(deadline - time.monotonic())
             except websockets.exceptions.ConnectionClosed:
+                self.closed = (self.ws.close_code, self.ws.close_reason)
                 return self.closed
             except asyncio.TimeoutError:
                 break
