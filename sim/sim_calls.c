@@ -683,8 +683,9 @@ struct action_def {
   unsigned kinds;      /* line types, from the spec's "Line types" */
   int argmin, argmax;  /* arg1 length limits in characters; argmax < 0: not checked */
   int notfound;        /* result when the call cannot be found */
-  avail_fn avail;      /* allowed in the leg's current state? */
+  avail_fn avail;      /* offered (featuresavailable) in the leg's current state? */
   run_fn run;
+  avail_fn allowed;    /* when set: allowed though not offered (NULL: as avail) */
 };
 
 static int live(int state) {
@@ -750,6 +751,10 @@ static int av_muteon(sim_calls_t *c, const leg_t *l) { return av_conf(c, l) && !
 static int av_muteoff(sim_calls_t *c, const leg_t *l) { return av_conf(c, l) && l->mute; }
 static int av_priority(sim_calls_t *c, const leg_t *l) { return queue_phase(l->state); }
 static int av_finish(sim_calls_t *c, const leg_t *l) { return live(l->state); }
+/* "A brutal function [that] should not normally be offered" to a user line. */
+static int av_forceclear(sim_calls_t *c, const leg_t *l) {
+  return l->kind != SIM_LINE_USER && live(l->state);
+}
 static int av_page(sim_calls_t *c, const leg_t *l) { return l->pagecall && l->state == S(CONNECTED); }
 
 /* Put leg l's place in its call to target: the blind transfer and redirect. */
@@ -1261,36 +1266,36 @@ static int run_answerpage(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
 
 #define A(x) CALL_FUNCTION__ACTION__##x
 static const action_def_t action_table[] = {
-    {A(DropCall), CODEC_CF_DROP, K_ALL, 0, -1, MTCTISESS_NOTFOUND, av_drop, run_drop},
-    {A(AnswerCall), CODEC_CF_ANSWER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_answer, run_answer},
-    {A(HoldCall), CODEC_CF_HOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_hold, run_hold},
-    {A(UnHoldCall), CODEC_CF_UNHOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_unhold, run_unhold},
-    {A(BlindTransfer), CODEC_CF_BLINDXFER, K_ALL, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_blind, run_blind},
-    {A(Redirect), CODEC_CF_REDIRECT, K_USER | K_QUEUE, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_redirect, run_blind},
-    {A(Dial), CODEC_CF_DIAL, K_USER, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_dial, run_dial},
-    {A(Park), CODEC_CF_PARK, K_USER | K_QUEUE, 1, 9, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_park, run_park},
-    {A(SetupTransfer), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupxfer},
-    {A(SetupConf), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupconf},
-    {A(CompleteTransfer), CODEC_CF_COMPLETEXFER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_cxfer, run_cxfer},
-    {A(CompleteConf), CODEC_CF_COMPLETECONF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_cconf, run_cconf},
-    {A(AddToConf), CODEC_CF_ADDTOCONF, K_USER | K_QUEUE, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_conf, run_addtoconf},
-    {A(MemberFunction), CODEC_CF_ADMINCONFMEMBER, K_USER | K_QUEUE, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_conf, run_member},
-    {A(SetTag), CODEC_CF_TAG, K_ALL, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_tag},
-    {A(SetAccountCode), CODEC_CF_ACCT, K_USER | K_QUEUE, 0, 15, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_acct},
-    {A(PushToEC500), CODEC_CF_EC500, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_ec500, run_ec500},
-    {A(GenerateDigits), CODEC_CF_DIGITS, K_USER, 1, 32, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_connected, run_digits},
-    {A(AnswerPage), 0, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_page, run_answerpage},
-    {A(ForceClear), CODEC_CF_FORCECLEAR, K_ALL, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_drop, run_forceclear},
-    {A(SetAuthCode), CODEC_CF_AUTH, K_USER, 0, 15, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_auth},
-    {A(CallRecordingOn), CODEC_CF_RECON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_recon, run_recording},
-    {A(CallRecordingOff), CODEC_CF_RECOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_recoff, run_recording},
-    {A(PrivacyOn), CODEC_CF_PRIVON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_privon, run_privacy},
-    {A(PrivacyOff), CODEC_CF_PRIVOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_privoff, run_privacy},
-    {A(MuteOn), CODEC_CF_MUTEON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_muteon, run_mute},
-    {A(MuteOff), CODEC_CF_MUTEOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_muteoff, run_mute},
-    {A(AgentRecordingControl), CODEC_CF_RECPAUSE, K_USER | K_QUEUE, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_connected, run_agentrec},
-    {A(SetPriority), CODEC_CF_PRIORITY, K_QUEUE, 1, 1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_priority, run_priority},
-    {A(Finish), CODEC_CF_FINISH, K_QUEUE, 0, 1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_finish, run_finish},
+    {A(DropCall), CODEC_CF_DROP, K_ALL, 0, -1, MTCTISESS_NOTFOUND, av_drop, run_drop, NULL},
+    {A(AnswerCall), CODEC_CF_ANSWER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_answer, run_answer, NULL},
+    {A(HoldCall), CODEC_CF_HOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_hold, run_hold, NULL},
+    {A(UnHoldCall), CODEC_CF_UNHOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_unhold, run_unhold, NULL},
+    {A(BlindTransfer), CODEC_CF_BLINDXFER, K_ALL, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_blind, run_blind, NULL},
+    {A(Redirect), CODEC_CF_REDIRECT, K_USER | K_QUEUE, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_redirect, run_blind, NULL},
+    {A(Dial), CODEC_CF_DIAL, K_USER, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_dial, run_dial, NULL},
+    {A(Park), CODEC_CF_PARK, K_USER | K_QUEUE, 1, 9, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_park, run_park, NULL},
+    {A(SetupTransfer), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupxfer, NULL},
+    {A(SetupConf), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupconf, NULL},
+    {A(CompleteTransfer), CODEC_CF_COMPLETEXFER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_cxfer, run_cxfer, NULL},
+    {A(CompleteConf), CODEC_CF_COMPLETECONF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_cconf, run_cconf, NULL},
+    {A(AddToConf), CODEC_CF_ADDTOCONF, K_USER | K_QUEUE, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_conf, run_addtoconf, NULL},
+    {A(MemberFunction), CODEC_CF_ADMINCONFMEMBER, K_USER | K_QUEUE, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_conf, run_member, NULL},
+    {A(SetTag), CODEC_CF_TAG, K_ALL, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_tag, NULL},
+    {A(SetAccountCode), CODEC_CF_ACCT, K_USER | K_QUEUE, 0, 15, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_acct, NULL},
+    {A(PushToEC500), CODEC_CF_EC500, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_ec500, run_ec500, NULL},
+    {A(GenerateDigits), CODEC_CF_DIGITS, K_USER, 1, 32, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_connected, run_digits, NULL},
+    {A(AnswerPage), 0, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_page, run_answerpage, NULL},
+    {A(ForceClear), CODEC_CF_FORCECLEAR, K_ALL, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_forceclear, run_forceclear, av_drop},
+    {A(SetAuthCode), CODEC_CF_AUTH, K_USER, 0, 15, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_tag, run_auth, NULL},
+    {A(CallRecordingOn), CODEC_CF_RECON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_recon, run_recording, NULL},
+    {A(CallRecordingOff), CODEC_CF_RECOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_recoff, run_recording, NULL},
+    {A(PrivacyOn), CODEC_CF_PRIVON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_privon, run_privacy, NULL},
+    {A(PrivacyOff), CODEC_CF_PRIVOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_privoff, run_privacy, NULL},
+    {A(MuteOn), CODEC_CF_MUTEON, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_muteon, run_mute, NULL},
+    {A(MuteOff), CODEC_CF_MUTEOFF, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_muteoff, run_mute, NULL},
+    {A(AgentRecordingControl), CODEC_CF_RECPAUSE, K_USER | K_QUEUE, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_connected, run_agentrec, NULL},
+    {A(SetPriority), CODEC_CF_PRIORITY, K_QUEUE, 1, 1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_priority, run_priority, NULL},
+    {A(Finish), CODEC_CF_FINISH, K_QUEUE, 0, 1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_finish, run_finish, NULL},
 };
 #undef A
 #define N_ACTIONS (sizeof action_table / sizeof action_table[0])
@@ -1347,7 +1352,7 @@ int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owne
     return MTCTISESS_CALLCONTROL_ALREADYDONE;
   if (cf->action == CALL_FUNCTION__ACTION__UnHoldCall && l->state == S(CONNECTED))
     return MTCTISESS_CALLCONTROL_ALREADYDONE;
-  if (!d->avail(c, l))
+  if (!(d->allowed ? d->allowed : d->avail)(c, l))
     return MTCTISESS_CALLCONTROL_INVALIDCALLSTATE;
   CallFunction copy = *cf;
   copy.arg1 = (char *)arg;
