@@ -184,6 +184,8 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, v
 static void kafka_sink_error(rd_kafka_t *rk, int err, const char *reason, void *ctx) {
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     BLOG_E(KAFKA, NULL, "fatal: %s", reason);
+  } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
+    BLOG_D(KAFKA, NULL, "%s", reason); /* librdkafka's own log line says it already */
   } else {
     BLOG_W(KAFKA, NULL, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
   }

@@ -312,12 +312,11 @@ int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_
   target->guid = entry->guid;
   target->extn = entry->extn;
   target->first = !entry->notified;
-  entry->notified = 1;
-  if (entry->state == SUBS_REQUESTED && entry->doing == SUBS_REQ_SUBSCRIBE) {
-    /* the Notify may overtake the RequestResponse */
-  }
-  if (!entry->settled && entry->settle_at_ms < now_ms + subs->config->resync_grace_ms)
+  /* the first Notify (the snapshot) restarts the grace; later ones do not,
+     so a busy line settles too */
+  if (!entry->notified && !entry->settled)
     entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
+  entry->notified = 1;
   return 0;
 }
 

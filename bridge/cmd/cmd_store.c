@@ -3,6 +3,7 @@
  */
 #include "cmd_store.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -600,4 +601,95 @@ json_t *cmd_store_duplicate_json(const char *id, const json_t *record) {
   out = cmd_result_json(&result);
   json_decref(data_json);
   return out;
+}
+
+/* ---- a client's watcher of one command's channel ---- */
+
+struct cmd_store_watch {
+  cmd_store_t store; /* its URL, credentials and connection */
+  char channel[CMD_STORE_KEY_MAX];
+};
+
+int cmd_store_watch_new(const cmd_store_config_t *conf, const char *id, cmd_store_watch_t **out,
+                        char *errstr, size_t errstr_size) {
+  cmd_store_watch_t *watch = calloc(1, sizeof(*watch));
+  const char *argv[2];
+  redisReply *reply;
+
+  *out = NULL;
+  if (!watch)
+    return store_error(errstr, errstr_size, "out of memory");
+  if (store_parse_url(&watch->store, conf->url, errstr, errstr_size) < 0)
+    goto fail;
+  watch->store.timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 500;
+  cmd_store_key(conf->pbx_id, "cmd", id, watch->channel, sizeof(watch->channel));
+  argv[0] = "SUBSCRIBE";
+  argv[1] = watch->channel;
+  reply = store_command(&watch->store, 2, argv, errstr, errstr_size);
+  if (!reply)
+    goto fail;
+  freeReplyObject(reply);
+  *out = watch;
+  return 0;
+
+fail:
+  cmd_store_watch_destroy(watch);
+  return -1;
+}
+
+static int64_t store_now_ms(void) {
+  struct timeval tv;
+
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int cmd_store_watch_wait(cmd_store_watch_t *watch, int wait_ms, char **result_json, char *errstr,
+                         size_t errstr_size) {
+  int64_t deadline = store_now_ms() + wait_ms;
+  redisReply *reply;
+  struct timeval tv = {0, 200 * 1000};
+  json_t *json;
+  int final;
+
+  *result_json = NULL;
+  if (!watch->store.redis)
+    return store_error(errstr, errstr_size, "redis: not connected");
+  redisSetTimeout(watch->store.redis, tv);
+  while (store_now_ms() < deadline) {
+    reply = NULL;
+    if (redisGetReply(watch->store.redis, (void **)&reply) != REDIS_OK) {
+      if (watch->store.redis->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        /* A read timeout: hiredis marks the context failed; it cannot be reused. */
+        watch->store.redis->err = 0;
+        watch->store.redis->errstr[0] = '\0';
+        continue;
+      }
+      return store_error(errstr, errstr_size, "redis: %s", watch->store.redis->errstr);
+    }
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+        reply->element[2]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "message") == 0) {
+      json = json_loadb(reply->element[2]->str, reply->element[2]->len, 0, NULL);
+      final = json && strcmp(json_string_value(json_object_get(json, "status")) ?
+                             json_string_value(json_object_get(json, "status")) : "accepted",
+                             "accepted") != 0;
+      json_decref(json);
+      if (final) {
+        *result_json = strndup(reply->element[2]->str, reply->element[2]->len);
+        freeReplyObject(reply);
+        return *result_json ? 1 : store_error(errstr, errstr_size, "out of memory");
+      }
+    }
+    freeReplyObject(reply);
+  }
+  return 0;
+}
+
+void cmd_store_watch_destroy(cmd_store_watch_t *watch) {
+  if (!watch)
+    return;
+  store_drop(&watch->store);
+  memset(watch->store.password, 0, sizeof(watch->store.password));
+  free(watch);
 }

@@ -131,6 +131,20 @@ int cmd_store_expired(cmd_store_t *store, int64_t now_ms, cmd_store_expired_t *o
  */
 json_t *cmd_store_duplicate_json(const char *id, const json_t *record);
 
+/*
+ * A watcher for one command's channel, for clients (mtcti3 command): connect
+ * and SUBSCRIBE before the command is produced, then wait.  Its own
+ * connection, since a subscribed connection runs no other command.
+ */
+typedef struct cmd_store_watch cmd_store_watch_t;
+
+int cmd_store_watch_new(const cmd_store_config_t *conf, const char *id, cmd_store_watch_t **watch,
+                        char *errstr, size_t errstr_size);
+/* 1 and *result_json (malloc'd) for a final result; 0 when wait_ms passed; -1 on error. */
+int cmd_store_watch_wait(cmd_store_watch_t *watch, int wait_ms, char **result_json,
+                         char *errstr, size_t errstr_size);
+void cmd_store_watch_destroy(cmd_store_watch_t *watch);
+
 /* Key and channel names, for tests and tools: "mtcti3:<pbx>:cmd:<id>". */
 void cmd_store_key(const char *pbx_id, const char *kind, const char *id, char *out, size_t size);
 
