@@ -527,6 +527,16 @@ static const cli_subcommand_t cli_subcommands[] = {
    "that cannot be encoded gives one line on stderr naming its input line; the rest\n"
    "are still encoded, and the exit status is 1.",
    encode_options, encode_run},
+#ifdef MTCTI3_CLI_COMMAND
+  {"command", "[JSON | -]", "Send one command to the bridge through Kafka and print its result.",
+   "Sends one command (the JSON operand, stdin for '-', or built from --action and the\n"
+   "other flags) to <prefix>commands and waits for its result on\n"
+   "<prefix>command-results (or --reply-to), or on its Redis channel with --redis.\n"
+   "Prints the result JSON.  Exit status: 0 succeeded, 1 another outcome or an error,\n"
+   "2 bad usage or a command the bridge would refuse, 3 no result in time.\n"
+   "-X PROP=VALUE passes a librdkafka property through.  See docs/commands.md.",
+   cli_command_options, cli_command_run},
+#endif
   {"help", "[COMMAND]", "Show the commands, or one command's options.",
    "mtcti3 help [COMMAND] is the same as mtcti3 --help or mtcti3 COMMAND --help.",
    no_options, help_run},
