@@ -247,6 +247,15 @@ static int kafka_sink_set(rd_kafka_conf_t *conf, const char *name, const char *v
   return 0;
 }
 
+int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
+    rc = kafka_sink_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
+  rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
 static int kafka_sink_embedded(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
   char err[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();

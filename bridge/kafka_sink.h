@@ -29,6 +29,8 @@ typedef struct kafka_sink kafka_sink_t;
 /* An event of kafka_sink_produce is in Kafka; `opaque` is the one given. */
 typedef void(kafka_sink_delivered_cb)(void *ctx, void *opaque);
 
+/* Check the kafka.<prop> settings against librdkafka, before anything starts; 0 or -1. */
+int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size);
 kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *delivered, void *ctx,
                              char *errstr, size_t errstr_size);
 /* Create the topics (compacted ones as such); existing topics are fine.  Blocking, at start. */

@@ -262,6 +262,11 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
+  if (kafka_sink_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
+    fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
+    config_destroy(bridge.config);
+    return 2;
+  }
   blog_level_t level = BLOG_INFO;
   unsigned debug_mask = 0;
   blog_level_parse(bridge.config->log_level, &level);
