@@ -39,9 +39,15 @@ struct ingest {
   subs_t *subs;
   event_ctx_t event_ctx;
   uint64_t generation; /* current link connection, 0 when down */
-  /* the batch being built: events of one Notify (or one timer action) */
-  event_t *batch;
+  /* events of this loop turn: recorded in the store, then produced at its end */
+  struct ingest_pending_event {
+    event_t event;
+    ingest_gate_t *gate;
+  } *batch;
   size_t batch_len, batch_size;
+  ingest_gate_t *cur_gate; /* the Notify being applied, NULL otherwise */
+  void (*request_flush)(void *opaque);
+  void *flush_opaque;
   event_origin_t origin;
   size_t gates_open;
   strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
@@ -68,7 +74,7 @@ static int64_t ingest_mono_ms(void) {
 static void ingest_batch_add(ingest_t *ingest, event_t *event) {
   if (ingest->batch_len == ingest->batch_size) {
     size_t size = ingest->batch_size ? ingest->batch_size * 2 : 64;
-    event_t *grown = realloc(ingest->batch, size * sizeof(*grown));
+    struct ingest_pending_event *grown = realloc(ingest->batch, size * sizeof(*grown));
     if (!grown) {
       BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
       event_clear(event);
@@ -77,7 +83,13 @@ static void ingest_batch_add(ingest_t *ingest, event_t *event) {
     ingest->batch = grown;
     ingest->batch_size = size;
   }
-  ingest->batch[ingest->batch_len++] = *event;
+  if (ingest->batch_len == 0 && ingest->request_flush)
+    ingest->request_flush(ingest->flush_opaque);
+  ingest->batch[ingest->batch_len].event = *event;
+  ingest->batch[ingest->batch_len].gate = ingest->cur_gate;
+  if (ingest->cur_gate)
+    ingest->cur_gate->pending++;
+  ingest->batch_len++;
 }
 
 static void ingest_gate_sub_adjust(ingest_t *ingest, int32_t subscribe_id, int delta) {
@@ -119,34 +131,40 @@ static void ingest_gate_release(ingest_t *ingest, ingest_gate_t *gate) {
     ingest_gate_done(ingest, gate);
 }
 
-/* Flush the store, then produce the batch with `gate` (may be NULL). */
-static void ingest_batch_produce(ingest_t *ingest, ingest_gate_t *gate) {
-  if (ingest->batch_len)
-    state_store_flush(ingest->store);
-  for (size_t i = 0; i < ingest->batch_len; i++) {
-    event_t *event = &ingest->batch[i];
+/*
+ * The end of a loop turn: flush the store (one round trip for every event of
+ * the turn), then hand the events to Kafka.  An event that cannot be handed
+ * over releases its gate at once (logged: it is lost, which only a fatal
+ * producer state causes).
+ */
+void ingest_flush(ingest_t *ingest) {
+  if (!ingest->batch_len)
+    return;
+  state_store_flush(ingest->store);
+  size_t n = ingest->batch_len;
+  ingest->batch_len = 0;
+  for (size_t i = 0; i < n; i++) {
+    event_t *event = &ingest->batch[i].event;
+    ingest_gate_t *gate = ingest->batch[i].gate;
     ingest_ev_t *ev = calloc(1, sizeof(*ev));
     char errstr[256];
     if (ev && (ev->ce_id = strdup(event->ce_id)) != NULL) {
       ev->gate = gate;
-      if (gate)
-        gate->pending++;
-      if (kafka_sink_produce(ingest->sink, event, ev, errstr, sizeof(errstr)) != 0) {
+      if (kafka_sink_produce(ingest->sink, event, ev, errstr, sizeof(errstr)) == 0) {
+        BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
+        gate = NULL; /* released by the delivery report */
+      } else {
         BLOG_E(KAFKA, event->topic, "event %s not produced: %s", event->ce_id, errstr);
-        if (gate)
-          gate->pending--;
         free(ev->ce_id);
         free(ev);
-      } else {
-        BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
       }
     } else {
       BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
       free(ev);
     }
+    ingest_gate_release(ingest, gate);
     event_clear(event);
   }
-  ingest->batch_len = 0;
 }
 
 void ingest_delivered(void *ctx, void *opaque) {
@@ -189,8 +207,10 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
   char errstr[256];
   if (event_render_bridge(&ingest->event_ctx, type, ingest->boot_id, ++ingest->lifecycle_seq,
                           ingest_now_ms(), detail, &event, errstr, sizeof(errstr)) == 0) {
+    ingest_gate_t *gate = ingest->cur_gate;
+    ingest->cur_gate = NULL;
     ingest_batch_add(ingest, &event);
-    ingest_batch_produce(ingest, NULL);
+    ingest->cur_gate = gate;
   } else {
     BLOG_E(EVENT, "bridge", "%s", errstr);
   }
@@ -226,7 +246,6 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
     metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
     BLOG_I(SNAPSHOT, line_guid, "%zu call(s) ended while not connected: deleted", n);
   }
-  ingest_batch_produce(ingest, NULL);
   return 0;
 }
 
@@ -296,6 +315,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     return;
   }
   ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.first, ingest_now_ms()};
+  ingest->cur_gate = gate;
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
     if (target.kind == SUBS_LINES) {
@@ -334,8 +354,10 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   default:
     break; /* park server availability, refresh wrapper: nothing to report */
   }
-  ingest_batch_produce(ingest, gate);
-  ingest_gate_release(ingest, gate);
+  ingest->cur_gate = NULL;
+  ingest_gate_release(ingest, gate); /* the hold: acks now if nothing changed */
+  if (ingest->batch_len >= 10000)
+    ingest_flush(ingest);
 }
 
 static void ingest_message(void *opaque, const Message *msg) {
@@ -384,16 +406,19 @@ oom:
   return NULL;
 }
 
-void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink) {
+void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
+                   void (*request_flush)(void *opaque), void *opaque) {
   ingest->link = link;
   ingest->sink = sink;
+  ingest->request_flush = request_flush;
+  ingest->flush_opaque = opaque;
 }
 
 void ingest_destroy(ingest_t *ingest) {
   if (!ingest)
     return;
   for (size_t i = 0; i < ingest->batch_len; i++)
-    event_clear(&ingest->batch[i]);
+    event_clear(&ingest->batch[i].event);
   free(ingest->batch);
   subs_destroy(ingest->subs);
   snap_destroy(ingest->snap);
@@ -441,6 +466,7 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
+  ingest_flush(ingest);
   state_store_flush(ingest->store);
 }
 

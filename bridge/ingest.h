@@ -5,8 +5,9 @@
  * DESIGN.  The hub of the event loop.  pbx_link hands it every decoded
  * Message.  RequestResponse and SubscribeTerminated go to subs; a Notify is
  * applied to the snapshot state (snap), and every change it causes is
- * rendered (event), recorded in the state store, then produced (kafka_sink)
- * with a gate for that Notify as opaque.  The gate counts the Notify's
+ * rendered (event) and queued; at the end of the loop turn the turn's events
+ * are recorded in the state store (one round trip) and then produced
+ * (kafka_sink), each with its Notify's gate as opaque.  The gate counts the Notify's
  * events not yet confirmed by Kafka; when it reaches zero, and the link is
  * still the one the Notify came on, the NotifyAck is sent.  Because the PBX
  * sends a subscription's next Notify only after the last was acknowledged,
@@ -31,8 +32,15 @@
 typedef struct ingest ingest_t;
 
 ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr, size_t errstr_size);
-/* Wire the link and sink (created with ingest's handlers). */
-void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink);
+/*
+ * Wire the link and sink (created with ingest's handlers).  request_flush is
+ * called when a turn's first event is queued: the loop then calls
+ * ingest_flush at the end of the turn.
+ */
+void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
+                   void (*request_flush)(void *opaque), void *opaque);
+/* Record the turn's events in the store, then produce them. */
+void ingest_flush(ingest_t *ingest);
 void ingest_destroy(ingest_t *ingest);
 
 /* Handlers for pbx_link. */

@@ -54,6 +54,7 @@ typedef struct bridge {
   struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the Kafka pipe */
   struct lws_protocols http_protocols[2]; /* http vhost */
   lws_sorted_usec_list_t sul_tick;
+  lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued */
   int fatal;
 } bridge_t;
 
@@ -91,6 +92,17 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
   }
   ingest_tick(bridge->ingest, ingest_now_ms());
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
+}
+
+static void bridge_flush(lws_sorted_usec_list_t *sul) {
+  bridge_t *bridge = lws_container_of(sul, bridge_t, sul_flush);
+  ingest_flush(bridge->ingest);
+}
+
+static void bridge_request_flush(void *opaque) {
+  bridge_t *bridge = opaque;
+  if (bridge->context)
+    lws_sul_schedule(bridge->context, 0, &bridge->sul_flush, bridge_flush, 1);
 }
 
 static int bridge_ready(void *opaque, char *why, size_t why_size) {
@@ -144,7 +156,7 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   bridge->http = http_new(bridge_ready, bridge);
   if (!bridge->http)
     return -1;
-  ingest_attach(bridge->ingest, bridge->link, bridge->sink);
+  ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
 
   if (config->kafka_create_topics) {
     char err[512];
@@ -215,6 +227,7 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
     return -1;
   }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
+  ingest_flush(bridge->ingest); /* the restored pending events and "started" */
 
   if (config->ready_file[0] && bridge_write_ready_file(bridge, http_port, errstr, errstr_size) != 0)
     return -1;
@@ -226,6 +239,7 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
 static void bridge_stop_all(bridge_t *bridge) {
   if (bridge->ingest && bridge->sink && bridge->link) {
     ingest_lifecycle(bridge->ingest, "stopped", NULL);
+    ingest_flush(bridge->ingest);
     pbx_link_stop(bridge->link);
     if (bridge->context)
       for (int i = 0; i < 5; i++)
@@ -236,6 +250,7 @@ static void bridge_stop_all(bridge_t *bridge) {
   }
   if (bridge->context) {
     lws_sul_cancel(&bridge->sul_tick);
+    lws_sul_cancel(&bridge->sul_flush);
     bridge_signal_context = NULL;
     lws_context_destroy(bridge->context);
   }
