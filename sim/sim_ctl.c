@@ -449,6 +449,8 @@ static int cb_ctl(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     return http_respond(wsi, h, ctl);
   }
   case LWS_CALLBACK_HTTP_BODY:
+    if (!len)
+      return 0;
     if (h->body_len + len > BODY_MAX)
       return -1;
     {

@@ -66,7 +66,8 @@ class Sim:
         self.url = f"wss://127.0.0.1:{self.wss_port}/tpkt/openapi"
 
     def tail(self, n=4000):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_bytes()[-n:].decode(errors="replace")
 
     def ctl(self, method, path, body=None, expect=None):
