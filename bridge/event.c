@@ -176,12 +176,29 @@ oom:
   return -1;
 }
 
-json_t *event_to_record(const event_t *event) {
+char *event_record_text(const event_t *event, long long n, size_t *len) {
   json_t *headers = json_array();
   for (size_t i = 0; i < event->n_headers; i++)
     json_array_append_new(headers, json_pack("[ss]", event->headers[i].name, event->headers[i].value));
-  return json_pack("{s:s,s:s,s:s?,s:o,s:s,s:i}", "topic", event->topic, "key", event->key, "value",
-                   event->value, "headers", headers, "ce_id", event->ce_id, "kind", event->kind);
+  json_t *head = json_pack("{s:s,s:s,s:s,s:i,s:I,s:o,s:b}", "topic", event->topic, "key", event->key,
+                           "ce_id", event->ce_id, "kind", event->kind, "n", (json_int_t)n, "headers",
+                           headers, "tombstone", event->value == NULL);
+  char *line = head ? json_dumps(head, JSON_COMPACT) : NULL;
+  json_decref(head);
+  if (!line)
+    return NULL;
+  size_t head_len = strlen(line), value_len = event->value ? event->value_len : 0;
+  char *text = malloc(head_len + 1 + value_len + 1);
+  if (text) {
+    memcpy(text, line, head_len);
+    text[head_len] = '\n';
+    if (value_len)
+      memcpy(text + head_len + 1, event->value, value_len);
+    text[head_len + 1 + value_len] = '\0';
+    *len = head_len + 1 + value_len;
+  }
+  free(line);
+  return text;
 }
 
 /* Header names are static strings; map a stored name back to one. */
@@ -194,24 +211,39 @@ static const char *event_header_name(const char *name) {
   return NULL;
 }
 
-int event_from_record(const json_t *record, event_t *event, char *errstr, size_t errstr_size) {
-  const char *topic, *key, *value = NULL, *ce_id;
+int event_from_record_text(const char *text, size_t len, event_t *event, long long *n, char *errstr,
+                           size_t errstr_size) {
+  const char *topic, *key, *ce_id;
   json_t *headers;
-  int kind = -1;
+  int kind = -1, tombstone = 0;
+  json_int_t number = 0;
   json_error_t jerr;
   memset(event, 0, sizeof(*event));
-  if (json_unpack_ex((json_t *)record, &jerr, 0, "{s:s,s:s,s?s,s:o,s:s,s?i}", "topic", &topic, "key",
-                     &key, "value", &value, "headers", &headers, "ce_id", &ce_id, "kind", &kind) != 0) {
+  const char *nl = memchr(text, '\n', len);
+  json_t *head = nl ? json_loadb(text, (size_t)(nl - text), 0, &jerr) : NULL;
+  if (!head) {
+    snprintf(errstr, errstr_size, "stored event: %s", nl ? jerr.text : "no header line");
+    return -1;
+  }
+  if (json_unpack_ex(head, &jerr, 0, "{s:s,s:s,s:s,s:o,s?i,s?I,s?b}", "topic", &topic, "key", &key,
+                     "ce_id", &ce_id, "headers", &headers, "kind", &kind, "n", &number, "tombstone",
+                     &tombstone) != 0) {
     snprintf(errstr, errstr_size, "stored event: %s", jerr.text);
+    json_decref(head);
     return -1;
   }
   event->topic = strdup(topic);
   event->key = strdup(key);
   event->ce_id = strdup(ce_id);
   event->kind = kind;
-  if (value) {
-    event->value = strdup(value);
-    event->value_len = strlen(value);
+  if (!tombstone) {
+    size_t value_len = len - (size_t)(nl + 1 - text);
+    event->value = malloc(value_len + 1);
+    if (event->value) {
+      memcpy(event->value, nl + 1, value_len);
+      event->value[value_len] = '\0';
+      event->value_len = value_len;
+    }
   }
   size_t i;
   json_t *pair;
@@ -221,7 +253,10 @@ int event_from_record(const json_t *record, event_t *event, char *errstr, size_t
     if (name && hv)
       event_header_add(event, name, hv);
   }
-  if (!event->topic || !event->key || !event->ce_id || (value && !event->value)) {
+  json_decref(head);
+  if (n)
+    *n = number;
+  if (!event->topic || !event->key || !event->ce_id || (!tombstone && !event->value)) {
     event_clear(event);
     snprintf(errstr, errstr_size, "stored event: out of memory");
     return -1;

@@ -83,9 +83,15 @@ int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_i
                         int64_t ts_ms, const json_t *detail, event_t *event, char *errstr,
                         size_t errstr_size);
 
-/* Move an event out of a message copy into a JSON record and back (for the store). */
-json_t *event_to_record(const event_t *event);
-int event_from_record(const json_t *record, event_t *event, char *errstr, size_t errstr_size);
+/*
+ * An event as a store record: one line of JSON (topic, key, ce_id, kind, n,
+ * headers, tombstone), a newline, then the value as produced (no second
+ * encoding of the payload).  malloc'd, caller frees; NULL when out of memory.
+ */
+char *event_record_text(const event_t *event, long long n, size_t *len);
+/* Parse a record of event_record_text; 0 and *event (and *n), or -1 with errstr. */
+int event_from_record_text(const char *text, size_t len, event_t *event, long long *n, char *errstr,
+                           size_t errstr_size);
 
 void event_clear(event_t *event);
 

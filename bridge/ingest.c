@@ -185,12 +185,14 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
     BLOG_E(EVENT, change->entity_id, "%s", errstr);
     return;
   }
-  json_t *record = snap_record(ingest->snap, change);
-  if (record)
-    state_store_put(ingest->store, change->entity_id, record);
-  else
-    state_store_del(ingest->store, change->entity_id);
-  json_decref(record);
+  if (state_store_enabled(ingest->store)) {
+    json_t *record = snap_record(ingest->snap, change, 0);
+    if (record)
+      state_store_put(ingest->store, change->entity_id, record, &event);
+    else
+      state_store_del(ingest->store, change->entity_id);
+    json_decref(record);
+  }
   BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
   state_store_pending_add(ingest->store, &event);
   ingest_batch_add(ingest, &event);
@@ -440,7 +442,8 @@ int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
   json_array_foreach(pending, i, record) {
     event_t event;
     char err[256];
-    if (event_from_record(record, &event, err, sizeof(err)) == 0) {
+    if (event_from_record_text(json_string_value(record), json_string_length(record), &event, NULL, err,
+                               sizeof(err)) == 0) {
       ingest_batch_add(ingest, &event);
       replayed++;
     } else {

@@ -631,18 +631,20 @@ size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
 
 /* ---- store records ---- */
 
-json_t *snap_record(const snap_t *snap, const snap_change_t *change) {
+json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state) {
   (void)snap;
   if (change->kind == SNAP_CALL && change->op == 'd')
     return NULL;
   snap_entity_t *entity = strmap_get(&snap->entities, change->entity_id);
   if (!entity)
     return NULL;
-  return json_pack("{s:s,s:s,s:I,s:O,s:{s:s,s:s,s:s},s:i,s:s}", "kind", snap_kind_name(entity->kind),
-                   "key", entity->key, "seq", (json_int_t)entity->seq, "state",
-                   entity->state ? entity->state : json_null(), "line", "kind",
-                   snap_line_kind_name(entity->line_kind), "guid", entity->line_guid, "extn",
-                   entity->line_extn, "callid", entity->callid, "gcid", entity->gcid);
+  json_t *record = json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s},s:i,s:s}", "kind", snap_kind_name(entity->kind),
+                             "key", entity->key, "seq", (json_int_t)entity->seq, "line", "kind",
+                             snap_line_kind_name(entity->line_kind), "guid", entity->line_guid, "extn",
+                             entity->line_extn, "callid", entity->callid, "gcid", entity->gcid);
+  if (record && with_state)
+    json_object_set(record, "state", entity->state ? entity->state : json_null());
+  return record;
 }
 
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,

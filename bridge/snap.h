@@ -107,11 +107,13 @@ size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 
 /*
- * The state an entity holds after `change`, for a store: a new reference, or
- * NULL when the entity is gone for good (a deleted call).
+ * What a store keeps of an entity after `change`: a new reference, or NULL
+ * when the entity is gone for good (a deleted call).  Its state is the
+ * change's `after`, included when with_state (else the store keeps it
+ * beside, in the event it already has rendered).
  */
-json_t *snap_record(const snap_t *snap, const snap_change_t *change);
-/* Load one entity from a record of snap_record; 0 or -1 with errstr. */
+json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state);
+/* Load one entity from a record of snap_record (with its "state"); 0 or -1 with errstr. */
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
                  size_t errstr_size);
 

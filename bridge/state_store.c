@@ -142,15 +142,23 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
     return -1;
   }
   for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-    json_error_t jerr;
-    json_t *record = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, &jerr);
-    char err[256];
-    if (!record || snap_restore(snap, reply->element[i]->str, record, err, sizeof(err)) != 0)
-      BLOG_W(REDIS, NULL, "ignoring stored state of %s: %s", reply->element[i]->str,
-             record ? err : jerr.text);
+    const char *id = reply->element[i]->str, *text = reply->element[i + 1]->str;
+    size_t len = reply->element[i + 1]->len;
+    const char *nl = memchr(text, '\n', len);
+    json_error_t jerr = {0};
+    json_t *record = nl ? json_loadb(text, (size_t)(nl - text), 0, &jerr) : NULL;
+    json_t *last = nl ? json_loadb(nl + 1, len - (size_t)(nl + 1 - text), 0, &jerr) : NULL;
+    char err[256] = "";
+    if (record && last) {
+      json_t *after = json_object_get(last, "after");
+      json_object_set(record, "state", after ? after : json_null());
+    }
+    if (!record || !last || snap_restore(snap, id, record, err, sizeof(err)) != 0)
+      BLOG_W(REDIS, NULL, "ignoring stored state of %s: %s", id, err[0] ? err : nl ? jerr.text : "no header");
     else
       (*entities)++;
     json_decref(record);
+    json_decref(last);
   }
   freeReplyObject(reply);
 
@@ -164,19 +172,27 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
   size_t n = reply->elements / 2, k = 0;
   json_t **records = calloc(n ? n : 1, sizeof(*records));
   for (size_t i = 0; records && i + 1 < reply->elements; i += 2) {
-    json_t *record = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, NULL);
-    if (record) {
-      json_int_t seq = json_integer_value(json_object_get(record, "n"));
-      if (seq > store->pending_seq)
-        store->pending_seq = seq;
-      records[k++] = record;
+    event_t event;
+    long long seq = 0;
+    char err[256];
+    if (event_from_record_text(reply->element[i + 1]->str, reply->element[i + 1]->len, &event, &seq, err,
+                               sizeof(err)) != 0) {
+      BLOG_W(REDIS, NULL, "ignoring stored event %s: %s", reply->element[i]->str, err);
+      continue;
     }
+    event_clear(&event);
+    if (seq > store->pending_seq)
+      store->pending_seq = seq;
+    records[k++] = json_pack("{s:I,s:s%}", "n", (json_int_t)seq, "text", reply->element[i + 1]->str,
+                             reply->element[i + 1]->len);
   }
   freeReplyObject(reply);
   if (records) {
     qsort(records, k, sizeof(*records), state_store_pending_cmp);
-    for (size_t i = 0; i < k; i++)
-      json_array_append_new(*pending, records[i]);
+    for (size_t i = 0; i < k; i++) {
+      json_array_append(*pending, json_object_get(records[i], "text"));
+      json_decref(records[i]);
+    }
     free(records);
   }
   return 0;
@@ -201,16 +217,26 @@ static void state_store_append(state_store_t *store, const char *fmt, const char
     metrics_add(METRICS_REDIS_ERRORS, 1);
 }
 
-void state_store_put(state_store_t *store, const char *entity_id, const json_t *record) {
+void state_store_put(state_store_t *store, const char *entity_id, const json_t *record,
+                     const event_t *event) {
   if (!state_store_enabled(store))
     return;
-  char *text = json_dumps(record, JSON_COMPACT);
-  if (!text)
+  char *head = json_dumps(record, JSON_COMPACT);
+  if (!head)
     return;
-  char fmt[300];
-  snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->state_key);
-  state_store_append(store, fmt, entity_id, text, strlen(text));
+  size_t head_len = strlen(head), value_len = event->value ? event->value_len : 0;
+  char *text = malloc(head_len + 1 + value_len);
+  if (text) {
+    memcpy(text, head, head_len);
+    text[head_len] = '\n';
+    if (value_len)
+      memcpy(text + head_len + 1, event->value, value_len);
+    char fmt[300];
+    snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->state_key);
+    state_store_append(store, fmt, entity_id, text, head_len + 1 + value_len);
+  }
   free(text);
+  free(head);
 }
 
 void state_store_del(state_store_t *store, const char *entity_id) {
@@ -224,17 +250,13 @@ void state_store_del(state_store_t *store, const char *entity_id) {
 void state_store_pending_add(state_store_t *store, const event_t *event) {
   if (!state_store_enabled(store))
     return;
-  json_t *record = event_to_record(event);
-  if (!record)
-    return;
-  json_object_set_new(record, "n", json_integer(++store->pending_seq));
-  char *text = json_dumps(record, JSON_COMPACT);
-  json_decref(record);
+  size_t len = 0;
+  char *text = event_record_text(event, ++store->pending_seq, &len);
   if (!text)
     return;
   char fmt[300];
   snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->pending_key);
-  state_store_append(store, fmt, event->ce_id, text, strlen(text));
+  state_store_append(store, fmt, event->ce_id, text, len);
   free(text);
 }
 

@@ -3,8 +3,9 @@
  * Redis so that a restarted bridge forgets nothing.
  *
  * DESIGN.  Two hashes per PBX: mtcti3:<pbx>:state (entity id -> the record
- * of snap_record: seq and full state) and mtcti3:<pbx>:pending (ce_id -> the
- * rendered event, until Kafka confirms it).  The ingest stage queues writes
+ * of snap_record on one line, a newline, then the entity's last event, whose
+ * `after` is its state) and mtcti3:<pbx>:pending (ce_id -> the rendered event
+ * as event_record_text, until Kafka confirms it).  The ingest stage queues writes
  * while it handles a Notify and calls state_store_flush before producing
  * the Notify's events, so whatever reaches Kafka is known to Redis first.
  * At start, state_store_load restores every entity into the snapshot state
@@ -34,14 +35,16 @@ int state_store_enabled(const state_store_t *store);
 
 /*
  * Restore every entity into `snap` and return the pending events (a JSON
- * array of event records, oldest first; new reference).  0, or -1 with errstr
- * when Redis cannot be read.
+ * array of strings, each an event_record_text, oldest first; new reference).
+ * 0, or -1 with errstr when Redis cannot be read.
  */
 int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_t *entities,
                      char *errstr, size_t errstr_size);
 
 /* Queue writes (sent by state_store_flush). */
-void state_store_put(state_store_t *store, const char *entity_id, const json_t *record);
+/* The entity's record (snap_record without state) and the event carrying its state. */
+void state_store_put(state_store_t *store, const char *entity_id, const json_t *record,
+                     const event_t *event);
 void state_store_del(state_store_t *store, const char *entity_id);
 void state_store_pending_add(state_store_t *store, const event_t *event);
 void state_store_pending_del(state_store_t *store, const char *ce_id);

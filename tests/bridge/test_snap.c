@@ -56,7 +56,7 @@ static void capture(void *opaque, const snap_change_t *c) {
   x->after = dump(c->after);
   x->lost = dump(c->lost);
   if (records && recorded_snap) {
-    json_t *r = snap_record(recorded_snap, c);
+    json_t *r = snap_record(recorded_snap, c, 1);
     if (r)
       json_object_set_new(records, c->entity_id, r);
     else
