@@ -455,6 +455,50 @@ static void origin_progress(call_t *call, leg_t *a, int offered, int failedcause
   (void)call;
 }
 
+static void noanswer_cb(lws_sorted_usec_list_t *sul);
+
+/*
+ * Offer a call made straight to user u (not through a queue): forwarding
+ * unconditional first, then the user's phone, then voicemail.  Returns 1
+ * when something rings, 2 when voicemail answered, 0 when busy.
+ */
+static int offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
+  party_t up;
+  user_party(u, &up);
+  if (u->fwdu && (u->fwdtovm || u->fwdunumber[0])) {
+    sim_user_t *fu = NULL;
+    sim_queue_t *fq = NULL;
+    const char *ext = NULL;
+    tgt_t t = u->fwdtovm ? TGT_NONE : resolve(c, u->fwdunumber, &fu, &fq, &ext);
+    leg_t *b = NULL;
+    if (t == TGT_USER && fu != u)
+      b = offer_user(c, call, fu, &up);
+    else if (t == TGT_EXTERNAL)
+      b = offer_external(c, call, ext);
+    if (b) {
+      b->orig_called = up;
+      return 1;
+    }
+    if (u->fwdtovm && u->voicemail) {
+      to_voicemail(call, u);
+      return 2;
+    }
+  }
+  if (offer_user(c, call, u, NULL)) {
+    /* Unanswered for the user's no-answer time: voicemail takes it. */
+    if (u->voicemail)
+      lws_sul_schedule(c->lws, 0, &call->sul_ring, noanswer_cb,
+                       (lws_usec_t)(u->noanswertime > 0 ? u->noanswertime : 15) * LWS_US_PER_SEC);
+    return 1;
+  }
+  if (u->voicemail && u->loggedinextn[0]) {
+    to_voicemail(call, u);
+    return 2;
+  }
+  (void)a;
+  return 0;
+}
+
 /* Route the call to `target` for originator a. */
 static void route(sim_calls_t *c, call_t *call, leg_t *a, const char *target) {
   sim_user_t *u = NULL;
@@ -463,13 +507,12 @@ static void route(sim_calls_t *c, call_t *call, leg_t *a, const char *target) {
   snprintf(a->called, sizeof a->called, "%s", target);
   switch (resolve(c, target, &u, &q, &ext)) {
   case TGT_USER: {
-    leg_t *b = offer_user(c, call, u, NULL);
-    if (!b && u->voicemail && u->loggedinextn[0]) {
-      to_voicemail(call, u);
+    int r = offer_direct(c, call, a, u);
+    if (r == 2) {
       a->state = S(CONNECTED);
       return;
     }
-    origin_progress(call, a, b != NULL, 0);
+    origin_progress(call, a, r == 1, 0);
     return;
   }
   case TGT_QUEUE:
@@ -564,6 +607,30 @@ static void distribute(sim_calls_t *c, call_t *call) {
                      (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
   }
   queue_sync(c, call);
+  touch_call(call);
+}
+
+/* A direct call rang out: voicemail answers it. */
+static void noanswer_cb(lws_sorted_usec_list_t *sul) {
+  call_t *call = lws_container_of(sul, call_t, sul_ring);
+  sim_calls_t *c = call->calls;
+  leg_t *ringing = NULL;
+  int n = 0;
+  if (call->queued)
+    return;
+  for (leg_t *l = call->legs; l; l = l->next)
+    if (l->role == ROLE_B && l->kind == SIM_LINE_USER && l->state == S(RINGING)) {
+      ringing = l;
+      n++;
+    }
+  sim_user_t *u = ringing ? leg_user(c, ringing) : NULL;
+  if (n != 1 || !u || !u->voicemail)
+    return;
+  leg_end(c, ringing, 0);
+  to_voicemail(call, u);
+  for (leg_t *o = call->legs; o; o = o->next)
+    if (o->role == ROLE_A && o->state == S(RINGBACK))
+      o->state = S(CONNECTED);
   touch_call(call);
 }
 
@@ -1510,12 +1577,10 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const char *from, const char *name, 
   codec_hex_format(call->gcid, GCID_LEN, gcid_hex, size);
   int ok;
   if (t == TGT_USER) {
-    ok = offer_user(c, call, u, NULL) != NULL;
-    if (!ok && u->voicemail && u->loggedinextn[0]) {
-      to_voicemail(call, u);
+    int r = offer_direct(c, call, a, u);
+    if (r == 2)
       a->state = S(CONNECTED);
-      ok = 1;
-    }
+    ok = r != 0;
   } else {
     ok = offer_queue(c, call, q) == 0;
   }

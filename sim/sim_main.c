@@ -87,6 +87,13 @@ int main(int argc, char **argv) {
     sim_opts_usage(stdout, "ipo-sim");
     return 0;
   }
+  if (opts.help_markdown) {
+    printf("### Options\n\n");
+    sim_opts_markdown(stdout);
+    printf("\n### Control API\n\n");
+    sim_ctl_markdown(stdout);
+    return 0;
+  }
   if (opts.version) {
     printf("ipo-sim %s\n", MTCTI3_VERSION);
     return 0;

@@ -47,6 +47,8 @@ static const opt_def_t opt_table[] = {
     {"ring-ms", "MS", OPT_INT, O(ring_ms), "1500", "how long simulated far ends and load-generator phones take to answer"},
     {"log-level", "LEVEL", OPT_STR, O(log_level), "info", "error, warn, info or debug (debug logs every MTCTI3 message)"},
     {"help", NULL, OPT_FLAG, O(help), NULL, "print this help and exit"},
+    {"help-markdown", NULL, OPT_FLAG, O(help_markdown), NULL,
+     "print the option and control API tables as Markdown (docs/sim.md) and exit"},
     {"version", NULL, OPT_FLAG, O(version), NULL, "print the version and exit"},
 };
 #undef O

@@ -36,6 +36,7 @@ typedef struct sim_opts {
   char *log_level;
   int ring_ms;            /* load generator and trunk far ends: how long to ring */
   int help;
+  int help_markdown;
   int version;
   char password[256];    /* filled by sim_opts_load_password */
 } sim_opts_t;
