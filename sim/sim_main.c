@@ -189,14 +189,20 @@ int main(int argc, char **argv) {
   sim_log(SIM_LOG_INFO, "main", "stopping");
 done:
   the_server = NULL;
-  /* The context first: closing connections still reaches the subscriptions. */
-  sim_server_free(server);
+  /*
+   * Timers live in the lws context: everything that schedules them stops
+   * before it goes.  Connections close while the context is destroyed and
+   * still reach the subscriptions, which are freed last.
+   */
   sim_traffic_free(traffic);
   sim_ctl_free(ctl);
-  sim_subs_free(app.subs);
-  app.subs = NULL;
+  if (app.subs)
+    sim_subs_quiesce(app.subs);
   sim_calls_free(app.calls);
   app.calls = NULL;
+  sim_server_free(server);
+  sim_subs_free(app.subs);
+  app.subs = NULL;
   sim_model_free(model);
   return rc;
 }

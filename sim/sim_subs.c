@@ -88,6 +88,7 @@ struct sim_subs {
   lws_dll2_owner_t conns;
   lws_sorted_usec_list_t sul_flush;
   int flush_pending;
+  int stopping;
   int round;
   unsigned long notifies, acks, requests;
 };
@@ -115,7 +116,7 @@ static char *ac_str(struct lwsac **ac, const char *s) {
 static void flush_cb(lws_sorted_usec_list_t *sul);
 
 static void schedule_flush(sim_subs_t *s) {
-  if (s->flush_pending)
+  if (s->flush_pending || s->stopping)
     return;
   s->flush_pending = 1;
   lws_sul_schedule(s->lws, 0, &s->sul_flush, flush_cb, 1);
@@ -208,7 +209,7 @@ static void expire_cb(lws_sorted_usec_list_t *sul) {
 
 static void arm_expiry(sim_subs_t *s, sub_t *x) {
   lws_sul_cancel(&x->sul_expire);
-  if (x->timeout > 0)
+  if (x->timeout > 0 && !s->stopping)
     lws_sul_schedule(s->lws, 0, &x->sul_expire, expire_cb, (lws_usec_t)x->timeout * LWS_US_PER_SEC);
 }
 
@@ -1123,6 +1124,17 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
   s->lws = lws;
   *subs = s;
   return 0;
+}
+
+void sim_subs_quiesce(sim_subs_t *s) {
+  s->stopping = 1;
+  lws_sul_cancel(&s->sul_flush);
+  s->flush_pending = 0;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
+    sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
+    for (sub_t *x = conn->head; x; x = x->next)
+      lws_sul_cancel(&x->sul_expire);
+  } lws_end_foreach_dll(d);
 }
 
 void sim_subs_free(sim_subs_t *s) {

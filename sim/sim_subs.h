@@ -37,6 +37,9 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
                  sim_subs_t **subs, char *errstr, size_t errstr_size);
 void sim_subs_free(sim_subs_t *subs);
 
+/* Before the lws context goes: cancel timers and schedule no more (shutdown). */
+void sim_subs_quiesce(sim_subs_t *subs);
+
 /* A connection's table; freed with sim_subs_conn_free when the connection ends. */
 sim_subs_conn_t *sim_subs_conn_new(sim_subs_t *subs, int conn_id, sim_subs_send_fn send,
                                    void *ctx);
