@@ -31,6 +31,7 @@ typedef struct party {
   char number[40];
   char name[64];
   int nametype;
+  int withheld;   /* presented without number or name */
 } party_t;
 
 struct call;
@@ -183,6 +184,7 @@ static leg_t *origin(const call_t *call) {
 }
 
 static void user_party(const sim_user_t *u, party_t *p) {
+  memset(p, 0, sizeof *p);
   snprintf(p->number, sizeof p->number, "%s", u->extn);
   snprintf(p->name, sizeof p->name, "%s", u->name);
   p->nametype = 5;
@@ -1476,6 +1478,10 @@ int sim_calls_make(sim_calls_t *c, sim_user_t *u, const char *target, int type,
       snprintf(a->tag, sizeof a->tag, "%.127s", adv->tag);
     a->privacy = adv->privacy;
     a->withholdcli = adv->withholdcli;
+    /* What the called party sees: another CLI, or none. */
+    if (adv->explicitcli && *adv->explicitcli)
+      snprintf(a->self.number, sizeof a->self.number, "%s", adv->explicitcli);
+    a->self.withheld = adv->withholdcli && !adv->allowcli;
   }
   a->pagecall = type == 104;
   hold_others(c, a);
@@ -1484,7 +1490,7 @@ int sim_calls_make(sim_calls_t *c, sim_user_t *u, const char *target, int type,
   else
     a->state = S(DIALTONE);
   if (adv) {
-    for (leg_t *o = call->legs; o; o = o->next) {
+    for (leg_t *o = a->next; o; o = o->next) {
       snprintf(o->acct, sizeof o->acct, "%s", a->acct);
       snprintf(o->tag, sizeof o->tag, "%s", a->tag);
       if (o != a && type == 104)
@@ -1676,8 +1682,9 @@ static PartyInfo *ac_party(struct lwsac **ac, const party_t *p) {
   if (!pi)
     return NULL;
   party_info__init(pi);
-  pi->number = ac_str(ac, p->number);
-  pi->name = ac_str(ac, p->name);
+  pi->withheld = p->withheld;
+  pi->number = ac_str(ac, p->withheld ? "" : p->number);
+  pi->name = ac_str(ac, p->withheld ? "" : p->name);
   pi->nametype = p->nametype;
   return pi;
 }

@@ -550,3 +550,80 @@ def test_queue_actions(sim, pb):
         await q.until(lambda l: cid in l.lost)
         await c.close()
     run(body())
+
+
+def test_makecall_advanced_options(sim, pb):
+    st = pb.CallInfo
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2001", 1)
+        b = await user_line(sim, pb, c, "2002", 2)
+        d = await user_line(sim, pb, c, "2003", 3)
+        assert await a.make("2002", 11, advanced={"accountcode": "1002", "authcode": "9002",
+                                                  "tag": "vip", "explicitcli": "5550100",
+                                                  "privacy": True}) == SUCCESS
+        await b.until(lambda l: l.calls)
+        cb = only(b.calls)
+        assert cb.callingparty.number == "5550100" and cb.tag == "vip"
+        assert cb.accountcode == "1002"
+        await a.until(lambda l: l.calls)
+        ca = only(a.calls)
+        assert (ca.referencecallid, ca.tag, ca.accountcode) == (11, "vip", "1002")
+        assert await a.make("2003", 12, advanced={"withholdcli": True}) == SUCCESS
+        await d.until(lambda l: l.calls)
+        cd = only(d.calls)
+        assert cd.callingparty.withheld and cd.callingparty.number == ""
+        # A page call is marked as one on the paged side.
+        assert await b.make("2004", 13, type=104) == SUCCESS
+        await b.until(lambda l: any(ci.pagecall for ci in l.calls.values()))
+        assert st.RINGBACK in [ci.state for ci in b.calls.values()]
+        await c.close()
+    run(body())
+
+
+def test_forwarding_and_no_answer_to_voicemail(sim, pb):
+    st = pb.CallInfo
+    sim.ctl("PATCH", "/users/2012", {"fwdu": True, "fwdunumber": "2013"}, expect=200)
+    sim.ctl("PATCH", "/users/2014", {"noanswertime": 1}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        f = await user_line(sim, pb, c, "2013", 1)
+        n = await user_line(sim, pb, c, "2014", 2)
+        sim.ctl("POST", "/trunk/call", {"to": "2012"}, expect=200)
+        await f.until(lambda l: l.calls)
+        ci = only(f.calls)
+        assert ci.state == st.RINGING and ci.originalcalledparty.number == "2012"
+        _, out = sim.ctl("POST", "/trunk/call", {"to": "2014"}, expect=200)
+        await n.until(lambda l: l.calls)
+        cid = only(n.calls).callid
+        await n.until(lambda l: cid in l.lost, timeout=3)        # rang out to voicemail
+        legs = [leg for call in sim.ctl("GET", "/calls")[1]["calls"] if call["gcid"] == out["gcid"]
+                for leg in call["legs"]]
+        assert ("voicemail", "CONNECTED") in [(x["line"], x["state"]) for x in legs]
+        await c.close()
+    run(body())
+
+
+def test_ec500_and_agent_recording(sim, pb):
+    st = pb.CallInfo
+    sim.ctl("PATCH", "/users/2015", {"ec500": True}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2015", 1)
+        sim.ctl("POST", "/trunk/call", {"to": "2015"}, expect=200)
+        sim.ctl("POST", "/phone/2015/answer", {}, expect=200)
+        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
+        cid = only(a.calls).callid
+        assert a.calls[cid].featuresavailable & F["EC500"]
+        assert await a.fn(32, cid) == BADFORMATTING                       # no agentrecording
+        assert await a.fn(32, cid, agentrecording={"pause": True}) == SUCCESS
+        await a.until(lambda l: l.calls[cid].recordingpaused)
+        assert await a.fn(EC500, cid) == SUCCESS
+        await a.until(lambda l: cid in l.lost)
+        legs = sim.ctl("GET", "/calls")[1]["calls"][0]["legs"]
+        assert [x["line"] for x in legs] == ["trunk", "trunk"]           # caller and the mobile
+        await c.close()
+    run(body())
