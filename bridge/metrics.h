@@ -34,7 +34,13 @@
   X(DECODE_ERRORS, "mtcti3_bridge_decode_errors_total", "counter", "Frames that did not decode") \
   X(RESYNC_DELETES, "mtcti3_bridge_resync_deletes_total", "counter",                             \
     "Calls deleted because they ended while the bridge was not connected")                        \
-  X(REDIS_ERRORS, "mtcti3_bridge_redis_errors_total", "counter", "Redis command failures")
+  X(REDIS_ERRORS, "mtcti3_bridge_redis_errors_total", "counter", "Redis command failures")        \
+  X(SUBSCRIBE_INFLIGHT, "mtcti3_bridge_subscribe_requests_inflight", "gauge",                    \
+    "Subscribe requests waiting for their RequestResponse (at most subscribe_window)")            \
+  X(SUBSCRIBE_INFLIGHT_PEAK, "mtcti3_bridge_subscribe_requests_inflight_peak", "gauge",          \
+    "Most subscribe requests ever waiting at once")                                              \
+  X(SUBSCRIBE_QUEUED, "mtcti3_bridge_subscribe_requests_queued", "gauge",                        \
+    "Subscribe and refresh requests waiting for room in the window")
 
 typedef enum metrics_id {
 #define METRICS_X_ENUM(e, n, t, h) METRICS_##e,

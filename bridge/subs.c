@@ -86,6 +86,7 @@ static void subs_clear(subs_t *subs) {
   subs->lines = subs->presence = subs->park = NULL;
   subs->fifo_head = subs->fifo_tail = NULL;
   subs->inflight = 0;
+  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, 0);
   subs->lines_seen = subs->resync_reported = 0;
 }
 
@@ -136,6 +137,7 @@ static void subs_request_forget(subs_t *subs, subs_entry_t *entry) {
     strmap_del(&subs->requests, k);
   entry->doing = SUBS_REQ_NONE;
   subs->inflight--;
+  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
 }
 
 static subs_entry_t *subs_entry_new(subs_t *subs, subs_kind_t kind) {
@@ -265,6 +267,9 @@ static int subs_send(subs_t *subs, subs_entry_t *entry, subs_req_t req, int64_t 
   if (req == SUBS_REQ_SUBSCRIBE)
     entry->state = SUBS_REQUESTED;
   subs->inflight++;
+  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
+  if ((int64_t)subs->inflight > metrics_get(METRICS_SUBSCRIBE_INFLIGHT_PEAK))
+    metrics_set(METRICS_SUBSCRIBE_INFLIGHT_PEAK, (int64_t)subs->inflight);
   BLOG_D(SUBS, subs_kind_name[entry->kind], "%s subscribe_id=%d requestid=%d %s",
          req == SUBS_REQ_SUBSCRIBE ? "subscribe" : "refresh", entry->subscribe_id, sub.requestid,
          entry->guid);
@@ -650,6 +655,10 @@ void subs_tick(subs_t *subs, int64_t now_ms) {
 }
 
 void subs_counts(const subs_t *subs, size_t counts[4]) {
+  size_t queued = 0;
+  for (const subs_entry_t *e = subs->fifo_head; e; e = e->fifo_next)
+    queued++;
+  metrics_set(METRICS_SUBSCRIBE_QUEUED, (int64_t)queued);
   memset(counts, 0, 4 * sizeof(size_t));
   STRMAP_FOREACH(&subs->by_id, node) counts[((subs_entry_t *)node->value)->state]++;
 }
