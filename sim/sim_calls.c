@@ -1558,8 +1558,9 @@ int sim_calls_gcid_user_leg(sim_calls_t *c, const char *gcid_hex, uint32_t mask,
   return 0;
 }
 
-int sim_calls_trunk_inbound(sim_calls_t *c, const char *from, const char *name, const char *to,
-                            char *gcid_hex, size_t size) {
+int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gcid_hex,
+                            size_t size) {
+  const char *from = tc->from, *name = tc->name, *to = tc->to, *did = tc->did;
   sim_user_t *u = NULL;
   sim_queue_t *q = NULL;
   const char *ext = NULL;
@@ -1579,7 +1580,9 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const char *from, const char *name, 
   a->state = S(RINGBACK);
   a->direction = CALL_INFO__DIRECTION__OUTBOUND;
   call->trunk = 1;
-  snprintf(call->did, sizeof call->did, "%s", to);
+  if (!did || !*did)
+    did = sim_model_trunk_count(c->model) ? sim_model_trunk_at(c->model, 0) : to;
+  snprintf(call->did, sizeof call->did, "%s", did);
   codec_hex_format(call->gcid, GCID_LEN, gcid_hex, size);
   int ok;
   if (t == TGT_USER) {

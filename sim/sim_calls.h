@@ -96,9 +96,17 @@ int sim_calls_user_leg(sim_calls_t *calls, const sim_user_t *user, uint32_t stat
 int sim_calls_gcid_user_leg(sim_calls_t *calls, const char *gcid_hex, uint32_t state_mask,
                             uint8_t owner[SIM_GUID_LEN]);
 
-/* An inbound trunk call from `from` to a user or queue extension; gcid into gcid_hex. */
-int sim_calls_trunk_inbound(sim_calls_t *calls, const char *from, const char *name,
-                            const char *to, char *gcid_hex, size_t gcid_hex_size);
+/* An inbound trunk call: who calls, the user or queue extension it reaches, the DID dialled. */
+typedef struct sim_trunk_call {
+  const char *from;  /* caller's number (NULL: a default) */
+  const char *name;  /* caller's name (NULL: a default) */
+  const char *to;    /* user or queue extension */
+  const char *did;   /* number dialled on the trunk (NULL: the model's first trunk, else to) */
+} sim_trunk_call_t;
+
+/* Place an inbound trunk call; its gcid into gcid_hex.  MTCTISESS code. */
+int sim_calls_trunk_inbound(sim_calls_t *calls, const sim_trunk_call_t *tc, char *gcid_hex,
+                            size_t gcid_hex_size);
 /* The trunk far end of call gcid_hex hangs up / answers; MTCTISESS code. */
 int sim_calls_trunk_hangup(sim_calls_t *calls, const char *gcid_hex);
 int sim_calls_trunk_answer(sim_calls_t *calls, const char *gcid_hex);

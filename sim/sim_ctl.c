@@ -229,8 +229,8 @@ static int h_trunk_call(req_t *r, json_t **out) {
   const char *to = body_str(r, "to");
   if (!to)
     return error(out, 400, "%s", "'to' (an extension or queue) is required");
-  int rc = sim_calls_trunk_inbound(r->ctl->calls, body_str(r, "from"), body_str(r, "name"), to,
-                                   gcid, sizeof gcid);
+  sim_trunk_call_t tc = {body_str(r, "from"), body_str(r, "name"), to, body_str(r, "did")};
+  int rc = sim_calls_trunk_inbound(r->ctl->calls, &tc, gcid, sizeof gcid);
   if (rc == MTCTISESS_CALLCONTROL_TARGETNOTFOUND)
     return error(out, 404, "no user or queue %s", to);
   return result(out, rc, rc == MTCTISESS_SUCCESS ? json_pack("{s:s}", "gcid", gcid) : NULL);
@@ -320,7 +320,7 @@ static const route_t routes[] = {
     {"POST", "/phone/{extn}/transfer", h_transfer, "{\"to\":\"2003\"}", "blind transfer the connected call"},
     {"POST", "/phone/{extn}/park", h_park, "{\"slot\":\"1\"}", "park the connected call"},
     {"POST", "/phone/{extn}/unpark", h_unpark, "{\"slot\":\"1\"}", "pick up a parked call"},
-    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\"}", "an inbound trunk call to a user or queue; returns its gcid"},
+    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\",\"did\":\"01707120000\"}", "an inbound trunk call to a user or queue (from, name, did optional); returns its gcid"},
     {"POST", "/trunk/answer", h_trunk_answer, "{\"gcid\":\"017f00000100000001\"}", "the far end of an outbound call answers now"},
     {"POST", "/trunk/hangup", h_trunk_hangup, "{\"gcid\":\"017f00000100000001\"}", "the trunk party hangs up"},
     {"POST", "/calls/clear", h_calls_clear, NULL, "clear every call"},

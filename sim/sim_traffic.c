@@ -185,7 +185,10 @@ static void start_call(sim_traffic_t *t) {
   char from[32];
   size_t nt = sim_model_trunk_count(t->model);
   snprintf(from, sizeof from, "0%d", rnd(t, 100000000, 999999999));
-  int rc = sim_calls_trunk_inbound(t->calls, from, nt ? "Caller" : NULL, to, g->gcid, sizeof g->gcid);
+  /* Callers dial the trunks' numbers in turn. */
+  sim_trunk_call_t tc = {from, "Caller", to,
+                         nt ? sim_model_trunk_at(t->model, (size_t)rnd(t, 0, (int)nt - 1)) : NULL};
+  int rc = sim_calls_trunk_inbound(t->calls, &tc, g->gcid, sizeof g->gcid);
   t->started[k]++;
   if (rc != MTCTISESS_SUCCESS) {
     t->failed++;

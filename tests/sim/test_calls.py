@@ -142,7 +142,7 @@ def test_trunk_inbound_to_user_and_caller_hangs_up(sim, pb):
         assert ci.gcid.hex() == out["gcid"]
         assert (ci.state, ci.callingparty.number, ci.callingparty.name) == (
             st.RINGING, "01707123456", "Caller")
-        assert ci.trunkinfo.did == "2003" and ci.calldata.language
+        assert ci.trunkinfo.did == sim.model()["trunks"][0] and ci.calldata.language
         sim.ctl("POST", "/phone/2003/answer", {}, expect=200)
         await u.until(lambda l: l.state(ci.callid) == st.CONNECTED)
         assert u.calls[ci.callid].connectedparty.number == "01707123456"

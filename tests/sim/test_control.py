@@ -129,3 +129,18 @@ def test_removed_user_ends_its_calls_and_subscriptions(sim, pb):
         assert cid
         await c.close()
     run(body())
+
+
+def test_docs_list_every_option_and_route():
+    """docs/sim.md carries the tables the binary prints, so they cannot disagree."""
+    import pathlib
+    import subprocess
+    from simlib import TOP, binary
+    out = subprocess.run([str(binary("ipo-sim")), "--help-markdown"], capture_output=True,
+                         text=True, timeout=10).stdout
+    doc = (TOP / "docs" / "sim.md").read_text()
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(rows) > 40
+    missing = [r for r in rows if r not in doc]
+    assert not missing, missing
+    assert pathlib.Path(TOP / "docs" / "sim.md").exists()
