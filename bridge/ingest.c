@@ -316,7 +316,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     ingest_gate_release(ingest, gate);
     return;
   }
-  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.first, ingest_now_ms()};
+  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, ingest_now_ms()};
   ingest->cur_gate = gate;
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
@@ -327,18 +327,18 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     break;
   case NOTIFY__PAYLOAD_USER:
     if (target.kind == SUBS_USER)
-      snap_user_apply(ingest->snap, target.guid, notify->user, target.first);
+      snap_user_apply(ingest->snap, target.guid, notify->user, target.snapshot);
     break;
   case NOTIFY__PAYLOAD_QUEUE:
     if (target.kind == SUBS_QUEUE)
-      snap_queue_apply(ingest->snap, target.guid, notify->queue, target.first);
+      snap_queue_apply(ingest->snap, target.guid, notify->queue, target.snapshot);
     break;
   case NOTIFY__PAYLOAD_PRESENCE:
     for (size_t i = 0; i < notify->presence->n_entry; i++) {
       const NotifyPresentity *entry = notify->presence->entry[i];
       const char *guid = subs_presence_user(ingest->subs, entry->lref, entry->presentity, NULL);
       if (guid)
-        snap_presence_apply(ingest->snap, guid, entry, target.first);
+        snap_presence_apply(ingest->snap, guid, entry, target.snapshot);
       else
         BLOG_D(SNAPSHOT, NULL, "presence entry lref=%d %s: no such user", entry->lref,
                entry->presentity ? entry->presentity : "");

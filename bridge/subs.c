@@ -45,6 +45,7 @@ typedef struct subs_entry {
   int64_t deadline_ms, retry_at_ms, refresh_at_ms, settle_at_ms;
   unsigned failures;
   int notified, settled;
+  int initial; /* from the connection's first Lines list (or lines, presence, park) */
   struct subs_entry *fifo_next;
 } subs_entry_t;
 
@@ -298,6 +299,8 @@ void subs_connected(subs_t *subs, int64_t now_ms) {
   subs->connected = 1;
   subs->lines = subs_entry_new(subs, SUBS_LINES);
   if (subs->lines)
+    subs->lines->initial = 1;
+  if (subs->lines)
     subs_enqueue(subs, subs->lines, SUBS_REQ_SUBSCRIBE);
   subs_pump(subs, now_ms);
 }
@@ -317,6 +320,7 @@ int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_
   target->guid = entry->guid;
   target->extn = entry->extn;
   target->first = !entry->notified;
+  target->snapshot = target->first && entry->initial;
   /* the first Notify (the snapshot) restarts the grace; later ones do not,
      so a busy line settles too */
   if (!entry->notified && !entry->settled)
@@ -376,7 +380,7 @@ static void subs_presence_update(subs_t *subs, subs_entry_t *user, int add) {
 }
 
 static void subs_line_add(subs_t *subs, subs_kind_t kind, const ProtobufCBinaryData *guid,
-                          const char *extn) {
+                          const char *extn, int initial) {
   char text[64];
   codec_guid_format(guid->data, guid->len, text, sizeof(text));
   subs_entry_t *entry = strmap_get(&subs->by_guid, text);
@@ -397,6 +401,7 @@ static void subs_line_add(subs_t *subs, subs_kind_t kind, const ProtobufCBinaryD
   entry->guid_len = guid->len < CODEC_GUID_LEN ? guid->len : CODEC_GUID_LEN;
   memcpy(entry->guid_bytes, guid->data, entry->guid_len);
   snprintf(entry->extn, sizeof(entry->extn), "%s", extn ? extn : "");
+  entry->initial = initial;
   strmap_put(&subs->by_guid, entry->guid, entry);
   if (kind == SUBS_USER) {
     char k[16];
@@ -442,13 +447,13 @@ void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms
   strmap_t listed = STRMAP_INIT;
   char text[64];
   for (size_t i = 0; i < lines->n_adduser; i++)
-    subs_line_add(subs, SUBS_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn);
+    subs_line_add(subs, SUBS_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn, full);
   for (size_t i = 0; i < lines->n_addqueue; i++)
-    subs_line_add(subs, SUBS_QUEUE, &lines->addqueue[i]->guid, lines->addqueue[i]->extn);
+    subs_line_add(subs, SUBS_QUEUE, &lines->addqueue[i]->guid, lines->addqueue[i]->extn, full);
   for (size_t i = 0; i < lines->n_changeuser; i++)
-    subs_line_add(subs, SUBS_USER, &lines->changeuser[i]->guid, lines->changeuser[i]->extn);
+    subs_line_add(subs, SUBS_USER, &lines->changeuser[i]->guid, lines->changeuser[i]->extn, full);
   for (size_t i = 0; i < lines->n_changequeue; i++)
-    subs_line_add(subs, SUBS_QUEUE, &lines->changequeue[i]->guid, lines->changequeue[i]->extn);
+    subs_line_add(subs, SUBS_QUEUE, &lines->changequeue[i]->guid, lines->changequeue[i]->extn, full);
   for (size_t i = 0; i < lines->n_deleteuser + lines->n_deletequeue; i++) {
     const ProtobufCBinaryData *g = i < lines->n_deleteuser
                                        ? &lines->deleteuser[i]->guid
@@ -497,6 +502,7 @@ void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms
   if ((lines->flags & CODEC_LN_PARKSERVER) && subs->config->parkserver && !subs->park) {
     subs->park = subs_entry_new(subs, SUBS_PARKSERVER);
     if (subs->park) {
+      subs->park->initial = 1;
       snprintf(subs->park->guid, sizeof(subs->park->guid), "parkserver");
       subs->handlers.line_fresh(subs->opaque, subs->park->guid);
       subs_enqueue(subs, subs->park, SUBS_REQ_SUBSCRIBE);

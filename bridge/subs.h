@@ -46,7 +46,9 @@ typedef struct subs_target {
   subs_kind_t kind;
   const char *guid; /* user or queue GUID (UUID text); "parkserver" for the park server */
   const char *extn;
-  int first;        /* first Notify on this subscription (a snapshot) */
+  int first;        /* first Notify on this subscription */
+  int snapshot;     /* first, and the line was in the connection's initial Lines list:
+                       new entities are snapshot reads ('r'), else creates ('c') */
 } subs_target_t;
 
 subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *opaque);

@@ -158,6 +158,7 @@ def test_lines_added_and_deleted(sim, make_bridge, make_events):
     events.wait(lambda evs: events.of("lines", entity=f"line:{g}", op="c")
                 and events.of("presence", entity=f"user:{g}"), 15, "new line and its user")
     assert events.of("lines", entity=f"line:{g}")[0].after == {"kind": "user", "guid": g, "extn": "2101", "name": "Ann"}
+    assert events.of("presence", entity=f"user:{g}")[0].op == "c", "a user added later is created, not read"
     wait_for(lambda: bridge.metrics()['mtcti3_bridge_subscriptions{state="active"}'] == active + 1, 10,
              what="a subscription for the new user")
     # the new user's calls are reported
