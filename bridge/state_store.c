@@ -13,7 +13,16 @@
 #include "blog.h"
 #include "metrics.h"
 
+/* Consecutive writes of one kind to one hash, sent as one HSET or HDEL. */
+typedef struct state_store_cmd {
+  int open, del;
+  size_t argc, cap;
+  char **argv;
+  size_t *argvlen;
+} state_store_cmd_t;
+
 struct state_store {
+  state_store_cmd_t cmds[2]; /* 0: the state hash, 1: the pending hash */
   redisContext *redis;
   char host[256];
   int port, db;
@@ -46,7 +55,16 @@ static int state_store_parse_url(state_store_t *store, const char *url, char *er
   return 0;
 }
 
+static void state_store_cmd_free(state_store_cmd_t *cmd) {
+  for (size_t i = 0; i < cmd->argc; i++)
+    free(cmd->argv[i]);
+  cmd->argc = 0;
+  cmd->open = 0;
+}
+
 static void state_store_drop(state_store_t *store) {
+  state_store_cmd_free(&store->cmds[0]);
+  state_store_cmd_free(&store->cmds[1]);
   if (store->redis)
     redisFree(store->redis);
   store->redis = NULL;
@@ -113,6 +131,10 @@ void state_store_destroy(state_store_t *store) {
     return;
   state_store_flush(store);
   state_store_drop(store);
+  for (int i = 0; i < 2; i++) {
+    free(store->cmds[i].argv);
+    free(store->cmds[i].argvlen);
+  }
   memset(store->password, 0, sizeof(store->password));
   free(store);
 }
@@ -198,8 +220,48 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
   return 0;
 }
 
-static void state_store_append(state_store_t *store, const char *fmt, const char *a, const char *b,
-                               size_t blen) {
+/* Hand the open command of `hash` to hiredis's output buffer. */
+static void state_store_close(state_store_t *store, int hash) {
+  state_store_cmd_t *cmd = &store->cmds[hash];
+  if (!cmd->open)
+    return;
+  if (store->redis &&
+      redisAppendCommandArgv(store->redis, (int)cmd->argc, (const char **)cmd->argv, cmd->argvlen) == REDIS_OK)
+    store->queued++;
+  else
+    metrics_add(METRICS_REDIS_ERRORS, 1);
+  state_store_cmd_free(cmd);
+}
+
+static int state_store_arg(state_store_cmd_t *cmd, const char *data, size_t len) {
+  if (cmd->argc == cmd->cap) {
+    size_t cap = cmd->cap ? cmd->cap * 2 : 64;
+    char **argv = realloc(cmd->argv, cap * sizeof(*argv));
+    if (argv)
+      cmd->argv = argv;
+    size_t *argvlen = realloc(cmd->argvlen, cap * sizeof(*argvlen));
+    if (argvlen)
+      cmd->argvlen = argvlen;
+    if (!argv || !argvlen)
+      return -1;
+    cmd->cap = cap;
+  }
+  char *copy = malloc(len + 1);
+  if (!copy)
+    return -1;
+  memcpy(copy, data, len);
+  copy[len] = '\0';
+  cmd->argv[cmd->argc] = copy;
+  cmd->argvlen[cmd->argc++] = len;
+  return 0;
+}
+
+/*
+ * Queue HSET field value (value non-NULL) or HDEL field on a hash.  Runs of
+ * the same kind on the same hash become one command; order is kept.
+ */
+static void state_store_append(state_store_t *store, int hash, const char *field, const char *value,
+                               size_t value_len) {
   if (!state_store_enabled(store))
     return;
   if (!store->redis) {
@@ -210,11 +272,23 @@ static void state_store_append(state_store_t *store, const char *fmt, const char
     }
     BLOG_I(REDIS, NULL, "connected to %s:%d", store->host, store->port);
   }
-  int rc = b ? redisAppendCommand(store->redis, fmt, a, b, blen) : redisAppendCommand(store->redis, fmt, a);
-  if (rc == REDIS_OK)
-    store->queued++;
-  else
-    metrics_add(METRICS_REDIS_ERRORS, 1);
+  state_store_cmd_t *cmd = &store->cmds[hash];
+  int del = value == NULL;
+  if (cmd->open && (cmd->del != del || cmd->argc >= 2000))
+    state_store_close(store, hash);
+  if (!cmd->open) {
+    const char *key = hash ? store->pending_key : store->state_key;
+    cmd->open = 1;
+    cmd->del = del;
+    if (state_store_arg(cmd, del ? "HDEL" : "HSET", 4) || state_store_arg(cmd, key, strlen(key)))
+      goto oom;
+  }
+  if (state_store_arg(cmd, field, strlen(field)) || (!del && state_store_arg(cmd, value, value_len)))
+    goto oom;
+  return;
+oom:
+  metrics_add(METRICS_REDIS_ERRORS, 1);
+  state_store_cmd_free(cmd);
 }
 
 void state_store_put(state_store_t *store, const char *entity_id, const json_t *record,
@@ -231,9 +305,7 @@ void state_store_put(state_store_t *store, const char *entity_id, const json_t *
     text[head_len] = '\n';
     if (value_len)
       memcpy(text + head_len + 1, event->value, value_len);
-    char fmt[300];
-    snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->state_key);
-    state_store_append(store, fmt, entity_id, text, head_len + 1 + value_len);
+    state_store_append(store, 0, entity_id, text, head_len + 1 + value_len);
   }
   free(text);
   free(head);
@@ -242,9 +314,7 @@ void state_store_put(state_store_t *store, const char *entity_id, const json_t *
 void state_store_del(state_store_t *store, const char *entity_id) {
   if (!state_store_enabled(store))
     return;
-  char fmt[300];
-  snprintf(fmt, sizeof(fmt), "HDEL %s %%s", store->state_key);
-  state_store_append(store, fmt, entity_id, NULL, 0);
+  state_store_append(store, 0, entity_id, NULL, 0);
 }
 
 void state_store_pending_add(state_store_t *store, const event_t *event) {
@@ -254,22 +324,22 @@ void state_store_pending_add(state_store_t *store, const event_t *event) {
   char *text = event_record_text(event, ++store->pending_seq, &len);
   if (!text)
     return;
-  char fmt[300];
-  snprintf(fmt, sizeof(fmt), "HSET %s %%s %%b", store->pending_key);
-  state_store_append(store, fmt, event->ce_id, text, len);
+  state_store_append(store, 1, event->ce_id, text, len);
   free(text);
 }
 
 void state_store_pending_del(state_store_t *store, const char *ce_id) {
   if (!state_store_enabled(store))
     return;
-  char fmt[300];
-  snprintf(fmt, sizeof(fmt), "HDEL %s %%s", store->pending_key);
-  state_store_append(store, fmt, ce_id, NULL, 0);
+  state_store_append(store, 1, ce_id, NULL, 0);
 }
 
 int state_store_flush(state_store_t *store) {
-  if (!state_store_enabled(store) || !store->redis || !store->queued)
+  if (!state_store_enabled(store) || !store->redis)
+    return 0;
+  state_store_close(store, 0);
+  state_store_close(store, 1);
+  if (!store->queued)
     return 0;
   int rc = 0;
   while (store->queued) {

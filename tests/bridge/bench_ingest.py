@@ -62,12 +62,13 @@ def main():
     ap.add_argument("--queues", type=int, default=300)
     ap.add_argument("--cps", type=float, default=400)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--no-redis", action="store_true", help="run the bridge without Redis")
     args = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-bridge-"))
     kafka = KafkaBroker(work / "kafka").start()
     redis = RedisServer(work / "redis").start()
     sim = Sim(work / "sim", users=args.users, queues=args.queues, seed=3).start()
-    bridge = Bridge(work / "bridge", sim, kafka.bootstrap, redis_url=redis.url,
+    bridge = Bridge(work / "bridge", sim, kafka.bootstrap, redis_url="" if args.no_redis else redis.url,
                     extra=["--log_level=warn"])
     try:
         t0 = time.monotonic()
@@ -109,7 +110,7 @@ def main():
         kcat_rate = 100000 / (time.monotonic() - t)
 
         result = {
-            "users": args.users, "queues": args.queues, "cps": args.cps,
+            "users": args.users, "queues": args.queues, "cps": args.cps, "redis": not args.no_redis,
             "subscribed_s": round(subscribed_s, 2),
             "notifies_per_s": round(notifies), "events_per_s": round(produced),
             "latency_p50_ms_le": p50, "latency_p99_ms_le": p99,
