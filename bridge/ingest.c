@@ -167,10 +167,11 @@ void ingest_flush(ingest_t *ingest) {
   }
 }
 
-void ingest_delivered(void *ctx, void *opaque) {
+void ingest_delivered(void *ctx, void *opaque, int delivered) {
   ingest_t *ingest = ctx;
   ingest_ev_t *ev = opaque;
-  state_store_pending_del(ingest->store, ev->ce_id);
+  if (delivered)
+    state_store_pending_del(ingest->store, ev->ce_id);
   ingest_gate_release(ingest, ev->gate);
   free(ev->ce_id);
   free(ev);

@@ -46,7 +46,7 @@ void ingest_destroy(ingest_t *ingest);
 /* Handlers for pbx_link. */
 extern const pbx_link_handlers_t ingest_link_handlers;
 /* Delivery callback for kafka_sink (ctx = the ingest). */
-void ingest_delivered(void *ctx, void *opaque);
+void ingest_delivered(void *ctx, void *opaque, int delivered);
 
 /* Restore the last known state and produce the events still pending; at start. */
 int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size);

@@ -164,7 +164,9 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, v
   sink->inflight--;
   metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)sink->inflight);
   if (sink->closing) {
+    void *opaque = msg->opaque;
     kafka_sink_msg_free(msg);
+    sink->delivered(sink->ctx, opaque, 0);
     return;
   }
   if (rkmessage->err) {
@@ -178,7 +180,7 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, v
   metrics_event_delivered(msg->topic_index, (double)(kafka_sink_now_us() - msg->t0_us) / 1000.0);
   void *opaque = msg->opaque;
   kafka_sink_msg_free(msg);
-  sink->delivered(sink->ctx, opaque);
+  sink->delivered(sink->ctx, opaque, 1);
 }
 
 static void kafka_sink_error(rd_kafka_t *rk, int err, const char *reason, void *ctx) {
@@ -425,8 +427,12 @@ void kafka_sink_destroy(kafka_sink_t *sink) {
     return;
   for (kafka_sink_msg_t *m = sink->backlog_head, *next; m; m = next) {
     next = m->next;
+    void *opaque = m->opaque;
     kafka_sink_msg_free(m);
+    if (sink->delivered)
+      sink->delivered(sink->ctx, opaque, 0);
   }
+  sink->backlog_head = sink->backlog_tail = NULL;
   if (sink->mainq)
     rd_kafka_queue_destroy(sink->mainq);
   sink->closing = 1;

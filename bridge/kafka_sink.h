@@ -26,8 +26,13 @@
 
 typedef struct kafka_sink kafka_sink_t;
 
-/* An event of kafka_sink_produce is in Kafka; `opaque` is the one given. */
-typedef void(kafka_sink_delivered_cb)(void *ctx, void *opaque);
+/*
+ * An event of kafka_sink_produce is done; `opaque` is the one given.
+ * delivered 1: Kafka has it.  delivered 0: the sink is being destroyed and
+ * the event was never confirmed (it stays pending in the store).  Called
+ * exactly once per event.
+ */
+typedef void(kafka_sink_delivered_cb)(void *ctx, void *opaque, int delivered);
 
 /* Check the kafka.<prop> settings against librdkafka, before anything starts; 0 or -1. */
 int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size);
