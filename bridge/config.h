@@ -70,6 +70,8 @@ typedef enum config_type {
     "Create the topics at start (presence, queues, lines compacted)")                            \
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
     "Redis for the last known state (redis://host:port[/db]); empty: keep state in memory only") \
+  X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
+    "Without Redis: restore users, queues and lines by reading back the compacted topics at start") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
   X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
@@ -127,6 +129,7 @@ typedef struct config {
   long kafka_replication;
   int kafka_create_topics;
   char *redis_url;
+  int state_from_topics;
   long user_flags;
   long user_ccflags;
   long queue_flags;

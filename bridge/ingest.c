@@ -12,6 +12,7 @@
 #include "codec_frame.h"
 #include "codec_tables.h"
 #include "event.h"
+#include "kafka_restore.h"
 #include "metrics.h"
 #include "snap.h"
 #include "strmap.h"
@@ -432,8 +433,16 @@ void ingest_destroy(ingest_t *ingest) {
 int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
   json_t *pending = NULL;
   size_t entities = 0;
-  if (!state_store_enabled(ingest->store))
+  if (!state_store_enabled(ingest->store)) {
+    if (!ingest->config->state_from_topics || strcmp(ingest->config->kafka_bootstrap, "embedded") == 0)
+      return 0;
+    if (kafka_restore_run(ingest->config, ingest->snap, 60000, &entities, errstr, errstr_size) != 0)
+      return -1;
+    BLOG_I(KAFKA, NULL, "restored %zu entities from the compacted topics", entities);
+    ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
+                                                  "replayed_events", (json_int_t)0, "state_from", "topics"));
     return 0;
+  }
   if (state_store_load(ingest->store, ingest->snap, &pending, &entities, errstr, errstr_size) != 0) {
     json_decref(pending);
     return -1;

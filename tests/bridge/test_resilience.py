@@ -108,3 +108,24 @@ def test_bridge_killed_while_kafka_down(tmp_path, kafka, redis_server, make_brid
         check_sequences(events.all)
     finally:
         sim.stop()
+
+
+def test_restart_without_redis_reads_back_topics(sim, make_bridge, make_events):
+    """Without Redis, a restarted bridge restores users, queues and lines from
+    its compacted topics: only what changed meanwhile is announced."""
+    bridge = make_bridge(sim).start()
+    events = make_events(bridge)
+    events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
+    assert bridge.stop() == 0
+    sim.ctl("PATCH", "/users/2002", {"dnd": True})
+    g = next(u["guid"] for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2002")
+    bridge.start()
+    assert "restored" in bridge.log_path.read_text()
+    events.wait(lambda evs: events.lifecycle().count("resync_finished") >= 2, 30)
+    events.poll(2)
+    upd = [e for e in events.of("presence", entity=f"user:{g}") if e.value["op"] == "u" and "dnd" in e.changed]
+    assert len(upd) == 1 and upd[0].changed == ["dnd"]
+    assert all(len([x for x in events.of("lines", entity=e.entity)]) == 1 for e in events.of("lines"))
+    assert all(len([x for x in events.of("queues", entity=e.entity)]) == 1 for e in events.of("queues"))
+    validate_all(events.all)
+    check_sequences(events.all)
