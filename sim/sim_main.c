@@ -26,9 +26,10 @@
 #include "sim_traffic.h"
 
 static sim_server_t *the_server;
+static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) {
-  (void)sig;
+  stop_signal = sig;
   if (the_server)
     sim_server_stop(the_server);
 }
@@ -186,7 +187,8 @@ int main(int argc, char **argv) {
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   rc = sim_server_run(server) ? 1 : 0;
-  sim_log(SIM_LOG_INFO, "main", "stopping");
+  sim_log(SIM_LOG_INFO, "main", "stopping (%s)",
+          stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "service failure");
 done:
   the_server = NULL;
   /*

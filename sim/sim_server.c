@@ -440,9 +440,20 @@ int sim_server_control_port(const sim_server_t *s) {
 }
 
 int sim_server_run(sim_server_t *s) {
-  while (!s->stop)
-    if (lws_service(s->lws, 0) < 0)
+  int failures = 0;
+  while (!s->stop) {
+    int n = lws_service(s->lws, 0);
+    if (n >= 0) {
+      failures = 0;
+      continue;
+    }
+    /* One bad turn (a client vanishing mid-write) must not end the PBX. */
+    sim_log(SIM_LOG_WARN, "server", "lws_service returned %d", n);
+    if (++failures == 100) {
+      sim_log(SIM_LOG_ERROR, "server", "lws_service keeps failing, giving up");
       return -1;
+    }
+  }
   return 0;
 }
 
