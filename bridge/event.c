@@ -69,6 +69,42 @@ static int event_ce_headers(const event_ctx_t *ctx, event_t *event, const char *
   return 0;
 }
 
+/*
+ * Compact ASCII JSON text of `root`, malloc'd, in one allocation: rendered
+ * into a scratch buffer first (json_dumps would grow its own by doubling, a
+ * dozen reallocations for a 2 KiB event).  The scratch buffer is the event
+ * stage's own; the stage runs on one thread.
+ */
+static char *event_dump(const json_t *root, size_t *len) {
+  static char *scratch;
+  static size_t scratch_size;
+  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII;
+  size_t n = scratch ? json_dumpb(root, scratch, scratch_size, flags) : (size_t)-1;
+  if (n == 0)
+    return NULL;
+  if (!scratch || n > scratch_size) {
+    size_t size = scratch_size ? scratch_size : 16384;
+    if (scratch)
+      while (size < n)
+        size *= 2;
+    char *grown = realloc(scratch, size);
+    if (!grown)
+      return NULL;
+    scratch = grown;
+    scratch_size = size;
+    n = json_dumpb(root, scratch, scratch_size, flags);
+    if (n == 0 || n > scratch_size)
+      return NULL;
+  }
+  char *text = malloc(n + 1);
+  if (!text)
+    return NULL;
+  memcpy(text, scratch, n);
+  text[n] = '\0';
+  *len = n;
+  return text;
+}
+
 /* Field names of an object, as a JSON array. */
 static json_t *event_keys(const json_t *obj) {
   json_t *names = json_array();
@@ -102,12 +138,13 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
                            "changed", changed, "seq", (json_int_t)change->seq);
   if (root && change->lost)
     json_object_set(root, "calllost", (json_t *)change->lost);
-  char *text = root ? json_dumps(root, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+  size_t text_len = 0;
+  char *text = root ? event_dump(root, &text_len) : NULL;
   json_decref(root);
   if (!text)
     goto oom;
   event->value = text;
-  event->value_len = strlen(text);
+  event->value_len = text_len;
   event->topic = strdup(topic);
   event->key = strdup(change->key);
   event->ce_id = strdup(ce_id);

@@ -499,7 +499,8 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
   snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
   if (!entity)
     return;
-  json_t *after = entity->state ? json_deep_copy(entity->state) : json_pack("{s:s}", "guid", guid);
+  /* shallow: states are never changed in place, so the copy may share children */
+  json_t *after = entity->state ? json_copy(entity->state) : json_pack("{s:s}", "guid", guid);
   json_object_set_new(after, "phonestate", json_integer(entry->phonestate));
   json_object_set_new(after, "phonestate_name", json_string(snap_phonestate_name(entry->phonestate)));
   snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
