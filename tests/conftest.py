@@ -1,22 +1,19 @@
-"""Shared pytest fixtures: where the build is, and the Python protobuf module
-generated from proto/ipo_mtcti3.proto (an independent proto3 implementation).
-
-Environment:
-  MTCTI3_BUILD_DIR  the CMake build tree holding the binaries (default: build)
-  MTCTI3_TEST_WORK  scratch space (default: tests/.work)
+"""Shared pytest fixtures: where the build is, the Python protobuf module
+generated from proto/ipo_mtcti3.proto (an independent proto3 implementation),
+and the real Kafka/Redis services.  Paths and helpers live in
+tests/lib/testenv.py; import them from there, not from conftest.
 """
-import os
-import sys
 import pathlib
+import sys
 
 import pytest
 
-TOP = pathlib.Path(__file__).resolve().parent.parent
-WORK = pathlib.Path(os.environ.get("MTCTI3_TEST_WORK", TOP / "tests" / ".work"))
-BUILD = pathlib.Path(os.environ.get("MTCTI3_BUILD_DIR", TOP / "build"))
+_lib = pathlib.Path(__file__).resolve().parent / "lib"
+sys.path.insert(0, str(_lib))
+
+from testenv import BUILD, TOP, WORK, binary  # noqa: E402,F401
 
 sys.path.insert(0, str(WORK / "py"))
-sys.path.insert(0, str(TOP / "tests" / "lib"))
 
 # Real Kafka/Redis services (tests/lib/fixtures.py): kafka, redis_server, ...
 from fixtures import *  # noqa: E402,F401,F403
@@ -31,11 +28,3 @@ def build_dir():
 def pb():
     import ipo_mtcti3_pb2
     return ipo_mtcti3_pb2
-
-
-def binary(name):
-    """Path of a built binary, searched in the build tree."""
-    for p in BUILD.rglob(name):
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-    raise FileNotFoundError(f"{name} not built under {BUILD}")

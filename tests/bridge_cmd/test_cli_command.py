@@ -14,7 +14,7 @@ import pytest
 import redis as redislib
 from confluent_kafka import Consumer, Producer
 
-from conftest import TOP, binary
+from testenv import TOP, binary
 
 RESULT_SCHEMA = json.loads((TOP / "schemas" / "command-result.schema.json").read_text())
 

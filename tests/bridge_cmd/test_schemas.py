@@ -6,7 +6,7 @@ import json
 import jsonschema
 import pytest
 
-from conftest import TOP
+from testenv import TOP
 
 COMMAND = json.loads((TOP / "schemas" / "command.schema.json").read_text())
 RESULT = json.loads((TOP / "schemas" / "command-result.schema.json").read_text())

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from google.protobuf import json_format
 
-from conftest import binary
+from testenv import binary
 
 GOLDEN_HEX = "000000011a0c0801100118901cc202020807"
 GOLDEN_JSON = '{"subscribe":{"requestid":1,"subscribe_id":1,"timeout":3600,"lines":{"flags":7}}}'

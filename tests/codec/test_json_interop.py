@@ -20,7 +20,7 @@ import subprocess
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor as FD
 
-from conftest import binary
+from testenv import binary
 
 SEED = 0x3C713
 COUNT = 500
