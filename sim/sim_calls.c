@@ -158,16 +158,7 @@ static int in_conference(const call_t *call) {
   return con >= 3;
 }
 
-static int user_legs(sim_calls_t *c, const sim_user_t *u) {
-  int n = 0;
-  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&c->calls)) {
-    call_t *call = lws_container_of(d, call_t, list);
-    for (leg_t *l = call->legs; l; l = l->next)
-      if (l->kind == SIM_LINE_USER && memcmp(l->owner, u->guid, SIM_GUID_LEN) == 0)
-        n++;
-  } lws_end_foreach_dll(d);
-  return n;
-}
+static int user_legs(sim_calls_t *c, const sim_user_t *u) { return u->n_legs; }
 
 static leg_t *queue_leg(const call_t *call) {
   for (leg_t *l = call->legs; l; l = l->next)
@@ -223,6 +214,11 @@ static leg_t *leg_new(call_t *call, role_t role, sim_line_kind_t kind, const uin
   if (owner)
     memcpy(l->owner, owner, SIM_GUID_LEN);
   l->created_ms = now_ms();
+  if (kind == SIM_LINE_USER) {
+    sim_user_t *u = sim_model_user_by_guid(call->calls->model, l->owner, SIM_GUID_LEN);
+    if (u)
+      u->n_legs++;
+  }
   leg_t **pp = &call->legs;
   while (*pp)
     pp = &(*pp)->next;
@@ -253,17 +249,16 @@ static void call_free(call_t *call) {
 /* The leg ends: CallLost to its observers, and the user is idle again. */
 static void leg_end(sim_calls_t *c, leg_t *l, int thisend) {
   sim_user_t *u = leg_user(c, l);
-  if (u)
+  if (u) {
     u->idle_since_ms = now_ms();
-  /* Whoever was related to this leg loses the relation. */
-  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&c->calls)) {
-    call_t *call = lws_container_of(d, call_t, list);
-    for (leg_t *o = call->legs; o; o = o->next)
-      if (o->related == l->id) {
-        o->related = 0;
-        touch(c, o);
-      }
-  } lws_end_foreach_dll(d);
+    u->n_legs--;
+  }
+  /* Relations are mutual: the other leg loses its relation too. */
+  leg_t *o = l->related ? leg_find(c, l->related) : NULL;
+  if (o && o->related == l->id) {
+    o->related = 0;
+    touch(c, o);
+  }
   l->state = S(DISCONNECTED);
   emit(c, l, 1, thisend);
   leg_unlink(l);

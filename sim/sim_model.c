@@ -30,12 +30,82 @@ struct sim_model {
   char trunks[MAX_CODES][32];
   size_t n_trunks;
   uint64_t guid_state;
+  /* Hash indexes (open addressing, slot = position + 1), rebuilt on every add, remove or rename. */
+  uint32_t *ix_user_guid, *ix_user_extn, *ix_queue_guid, *ix_queue_extn;
+  size_t ix_cap;
   struct {
     sim_model_observer_fn fn;
     void *ctx;
   } observers[MAX_OBSERVERS];
   int n_observers;
 };
+
+/* ---- indexes ---- */
+
+static uint32_t hash_bytes(const void *key, size_t len) {
+  const uint8_t *p = key;
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
+static void ix_put(uint32_t *ix, size_t cap, const void *key, size_t len, uint32_t pos) {
+  size_t i = hash_bytes(key, len) & (cap - 1);
+  while (ix[i])
+    i = (i + 1) & (cap - 1);
+  ix[i] = pos + 1;
+}
+
+/* Rebuild every index; on allocation failure lookups fall back to scanning. */
+static void reindex(sim_model_t *m) {
+  size_t need = 64;
+  while (need < 2 * (m->n_users + m->n_queues) + 2)
+    need *= 2;
+  if (need != m->ix_cap || !m->ix_user_guid) {
+    free(m->ix_user_guid);
+    m->ix_user_guid = calloc(4 * need, sizeof *m->ix_user_guid);
+    m->ix_cap = m->ix_user_guid ? need : 0;
+  } else {
+    memset(m->ix_user_guid, 0, 4 * need * sizeof *m->ix_user_guid);
+  }
+  if (!m->ix_cap)
+    return;
+  m->ix_user_extn = m->ix_user_guid + need;
+  m->ix_queue_guid = m->ix_user_extn + need;
+  m->ix_queue_extn = m->ix_queue_guid + need;
+  for (size_t i = 0; i < m->n_users; i++) {
+    ix_put(m->ix_user_guid, need, m->users[i]->guid, SIM_GUID_LEN, (uint32_t)i);
+    ix_put(m->ix_user_extn, need, m->users[i]->extn, strlen(m->users[i]->extn), (uint32_t)i);
+  }
+  for (size_t i = 0; i < m->n_queues; i++) {
+    ix_put(m->ix_queue_guid, need, m->queues[i]->guid, SIM_GUID_LEN, (uint32_t)i);
+    ix_put(m->ix_queue_extn, need, m->queues[i]->extn, strlen(m->queues[i]->extn), (uint32_t)i);
+  }
+}
+
+/* Position of the record whose key matches, via index ix; -1 when absent. */
+#define IX_FIND(m, ix, arr, n, field, key, len, cmp)                                    \
+  do {                                                                                    \
+    if (!(m)->ix_cap) {                                                                   \
+      for (size_t k_ = 0; k_ < (n); k_++)                                                 \
+        if (cmp((arr)[k_]->field, key, len) == 0)                                         \
+          return (arr)[k_];                                                               \
+      return NULL;                                                                        \
+    }                                                                                     \
+    size_t i_ = hash_bytes(key, len) & ((m)->ix_cap - 1);                                 \
+    while ((ix)[i_]) {                                                                    \
+      size_t p_ = (ix)[i_] - 1;                                                           \
+      if (p_ < (n) && cmp((arr)[p_]->field, key, len) == 0)                               \
+        return (arr)[p_];                                                                 \
+      i_ = (i_ + 1) & ((m)->ix_cap - 1);                                                  \
+    }                                                                                     \
+    return NULL;                                                                          \
+  } while (0)
+
+static int extn_cmp(const char *a, const char *b, size_t len) {
+  return strlen(a) == len && memcmp(a, b, len) == 0 ? 0 : 1;
+}
 
 /* ---- field tables: JSON <-> record ---- */
 
@@ -276,6 +346,7 @@ int sim_model_user_add(sim_model_t *model, const json_t *fields, sim_user_t **us
     snprintf(errstr, errstr_size, "out of memory");
     goto fail;
   }
+  reindex(model);
   if (user)
     *user = u;
   sim_model_notify(model, SIM_EV_USER_ADDED, u);
@@ -318,6 +389,7 @@ int sim_model_queue_add(sim_model_t *model, const json_t *fields, sim_queue_t **
     snprintf(errstr, errstr_size, "out of memory");
     goto fail;
   }
+  reindex(model);
   if (queue)
     *queue = q;
   sim_model_notify(model, SIM_EV_QUEUE_ADDED, q);
@@ -344,6 +416,7 @@ int sim_model_user_patch(sim_model_t *model, sim_user_t *user, const json_t *fie
     return -1;
   }
   *user = copy;
+  reindex(model);
   sim_model_notify(model, renamed ? SIM_EV_USER_RENAMED : SIM_EV_USER_CHANGED, user);
   return 0;
 }
@@ -369,6 +442,7 @@ int sim_model_queue_patch(sim_model_t *model, sim_queue_t *queue, const json_t *
     return -1;
   }
   *queue = copy;
+  reindex(model);
   sim_model_notify(model, renamed ? SIM_EV_QUEUE_RENAMED : SIM_EV_QUEUE_CHANGED, queue);
   return 0;
 }
@@ -381,6 +455,7 @@ void sim_model_user_remove(sim_model_t *model, sim_user_t *user) {
     memmove(&model->users[i], &model->users[i + 1], (model->n_users - i - 1) * sizeof user);
     model->n_users--;
     free(user);
+    reindex(model);
     return;
   }
 }
@@ -393,6 +468,7 @@ void sim_model_queue_remove(sim_model_t *model, sim_queue_t *queue) {
     memmove(&model->queues[i], &model->queues[i + 1], (model->n_queues - i - 1) * sizeof queue);
     model->n_queues--;
     free(queue);
+    reindex(model);
     return;
   }
 }
@@ -605,6 +681,7 @@ int sim_model_generate(int users, int queues, unsigned seed, sim_model_t **model
     snprintf(m->auth_codes[m->n_auth_codes++], 16, "%d", 9001 + i);
   for (int i = 0; i < 4; i++)
     snprintf(m->trunks[m->n_trunks++], 32, "0170712%04d", 3456 + i);
+  reindex(m);
   *model = m;
   return 0;
 fail:
@@ -621,6 +698,7 @@ void sim_model_free(sim_model_t *model) {
     free(model->queues[i]);
   free(model->users);
   free(model->queues);
+  free(model->ix_user_guid);
   free(model);
 }
 
@@ -643,17 +721,15 @@ size_t sim_model_queue_count(const sim_model_t *m) { return m->n_queues; }
 sim_queue_t *sim_model_queue_at(const sim_model_t *m, size_t i) { return i < m->n_queues ? m->queues[i] : NULL; }
 
 sim_user_t *sim_model_user_by_extn(const sim_model_t *m, const char *extn) {
-  for (size_t i = 0; extn && i < m->n_users; i++)
-    if (strcmp(m->users[i]->extn, extn) == 0)
-      return m->users[i];
-  return NULL;
+  if (!extn)
+    return NULL;
+  IX_FIND(m, m->ix_user_extn, m->users, m->n_users, extn, extn, strlen(extn), extn_cmp);
 }
 
 sim_user_t *sim_model_user_by_guid(const sim_model_t *m, const uint8_t *guid, size_t len) {
-  for (size_t i = 0; len == SIM_GUID_LEN && i < m->n_users; i++)
-    if (memcmp(m->users[i]->guid, guid, SIM_GUID_LEN) == 0)
-      return m->users[i];
-  return NULL;
+  if (!guid || len != SIM_GUID_LEN)
+    return NULL;
+  IX_FIND(m, m->ix_user_guid, m->users, m->n_users, guid, guid, SIM_GUID_LEN, memcmp);
 }
 
 sim_user_t *sim_model_user_by_presentity(const sim_model_t *m, const char *p) {
@@ -679,17 +755,15 @@ sim_user_t *sim_model_user_at_extn(const sim_model_t *m, const char *extn) {
 }
 
 sim_queue_t *sim_model_queue_by_extn(const sim_model_t *m, const char *extn) {
-  for (size_t i = 0; extn && i < m->n_queues; i++)
-    if (strcmp(m->queues[i]->extn, extn) == 0)
-      return m->queues[i];
-  return NULL;
+  if (!extn)
+    return NULL;
+  IX_FIND(m, m->ix_queue_extn, m->queues, m->n_queues, extn, extn, strlen(extn), extn_cmp);
 }
 
 sim_queue_t *sim_model_queue_by_guid(const sim_model_t *m, const uint8_t *guid, size_t len) {
-  for (size_t i = 0; len == SIM_GUID_LEN && i < m->n_queues; i++)
-    if (memcmp(m->queues[i]->guid, guid, SIM_GUID_LEN) == 0)
-      return m->queues[i];
-  return NULL;
+  if (!guid || len != SIM_GUID_LEN)
+    return NULL;
+  IX_FIND(m, m->ix_queue_guid, m->queues, m->n_queues, guid, guid, SIM_GUID_LEN, memcmp);
 }
 
 sim_queue_t *sim_model_queue_by_name(const sim_model_t *m, const char *name) {

@@ -51,6 +51,7 @@ typedef struct sim_user {
   char dnd_exc[SIM_MAX_DND_EXC][32];
   /* Run-time state, not configuration. */
   int app_handlers;        /* subscriptions with ACTIVAPP set */
+  int n_legs;              /* call appearances in use (kept by sim_calls) */
   int64_t idle_since_ms;   /* for ring mode "ring idle" */
 } sim_user_t;
 

@@ -50,6 +50,7 @@ typedef struct pres_entry {
 
 typedef struct sub {
   struct sub *next;
+  lws_dll2_t by_line;  /* in the bucket of its user or queue, or the park/presence list */
   sim_subs_conn_t *conn;
   int id;
   sub_kind_t kind;
@@ -81,7 +82,11 @@ struct sim_subs_conn {
   int refresh_due;
 };
 
+#define LINE_BUCKETS 1024
+
 struct sim_subs {
+  lws_dll2_owner_t buckets[LINE_BUCKETS]; /* user and queue subscriptions by guid */
+  lws_dll2_owner_t park_subs, presence_subs;
   sim_model_t *model;
   sim_calls_t *calls;
   struct lws_context *lws;
@@ -169,7 +174,25 @@ static void app_handlers_changed(sim_subs_t *s, const uint8_t *guid, int delta) 
     sim_model_notify(s->model, SIM_EV_USER_CHANGED, u);
 }
 
+static lws_dll2_owner_t *bucket(sim_subs_t *s, const uint8_t *guid) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (int i = 0; i < SIM_GUID_LEN; i++)
+    h = (h ^ guid[i]) * 16777619u;
+  return &s->buckets[h % LINE_BUCKETS];
+}
+
+/* File a new subscription where leg events will look for it. */
+static void sub_index(sim_subs_t *s, sub_t *x) {
+  if (x->kind == K_USER || x->kind == K_QUEUE)
+    lws_dll2_add_tail(&x->by_line, bucket(s, x->guid));
+  else if (x->kind == K_PARK)
+    lws_dll2_add_tail(&x->by_line, &s->park_subs);
+  else if (x->kind == K_PRESENCE)
+    lws_dll2_add_tail(&x->by_line, &s->presence_subs);
+}
+
 static void sub_free(sub_t *x) {
+  lws_dll2_remove(&x->by_line);
   lws_sul_cancel(&x->sul_expire);
   free(x->lines);
   free(x->pres);
@@ -525,13 +548,25 @@ static int calls_pending(const sub_t *x) {
   return 0;
 }
 
+/* Anything to tell on x?  Cheap: asked of every subscription every round. */
+static int sub_has_content(const sim_subs_conn_t *conn, const sub_t *x) {
+  switch (x->kind) {
+  case K_LINES:
+    return x->first || x->n_lines;
+  case K_REFRESH:
+    return conn->refresh_due;
+  default:
+    return x->first || x->cfg_dirty || calls_pending(x);
+  }
+}
+
 /* Send the next Notify of subscription x if one is due; 1 when sent. */
 static int sub_flush(sim_subs_t *s, sim_subs_conn_t *conn, sub_t *x) {
   struct lwsac *ac = NULL;
   Notify *n;
   Message msg = MESSAGE__INIT;
   int sent = 0;
-  if (x->awaiting)
+  if (x->awaiting || !sub_has_content(conn, x))
     return 0;
   n = lwsac_use_zero(&ac, sizeof *n, 4096);
   if (!n)
@@ -763,6 +798,7 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
   x->next = conn->head;
   conn->head = x;
   conn->count++;
+  sub_index(s, x);
   arm_expiry(s, x);
   *out = x;
   return MTCTISESS_SUCCESS;
@@ -1009,43 +1045,48 @@ void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
   schedule_flush(s);
 }
 
+static void track_event(sub_t *x, const sim_leg_event_t *ev) {
+  int lost = ev->lost;
+  /* Ephemeral queue subscriptions see calls only while they queue. */
+  if (x->kind == K_QUEUE && (x->ccflags & CODEC_CC_EPHEMERAL) && !lost &&
+      ev->state != CALL_INFO__STATE__QUEUEING && ev->state != CALL_INFO__STATE__RINGING &&
+      ev->state != CALL_INFO__STATE__RETARGETING) {
+    if (!track_get(x, ev->callid, 0))
+      return;
+    lost = 1;
+  }
+  track_t *t = track_get(x, ev->callid, 1);
+  if (!t)
+    return;
+  t->refid = ev->refid;
+  if (lost) {
+    t->lost = 1;
+    t->thisend = ev->thisenddropped;
+  } else {
+    t->dirty = 1;
+  }
+}
+
 void sim_subs_leg_event(sim_subs_t *s, const sim_leg_event_t *ev) {
-  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
-    sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
-    for (sub_t *x = conn->head; x; x = x->next) {
-      if (x->kind == K_PRESENCE && ev->kind == SIM_LINE_USER) {
-        sim_user_t *u = sim_model_user_by_guid(s->model, ev->owner, SIM_GUID_LEN);
-        if (u)
-          presence_mark(x, u);
-        continue;
-      }
-      int match = (x->kind == K_USER && ev->kind == SIM_LINE_USER && x->ccflags &&
-                   memcmp(x->guid, ev->owner, SIM_GUID_LEN) == 0) ||
-                  (x->kind == K_QUEUE && ev->kind == SIM_LINE_QUEUE && x->ccflags &&
-                   memcmp(x->guid, ev->owner, SIM_GUID_LEN) == 0) ||
-                  (x->kind == K_PARK && ev->kind == SIM_LINE_PARK);
-      if (!match)
-        continue;
-      int lost = ev->lost;
-      /* Ephemeral queue subscriptions see calls only while they queue. */
-      if (x->kind == K_QUEUE && (x->ccflags & CODEC_CC_EPHEMERAL) && !lost &&
-          ev->state != CALL_INFO__STATE__QUEUEING && ev->state != CALL_INFO__STATE__RINGING &&
-          ev->state != CALL_INFO__STATE__RETARGETING) {
-        if (!track_get(x, ev->callid, 0))
-          continue;
-        lost = 1;
-      }
-      track_t *t = track_get(x, ev->callid, 1);
-      if (!t)
-        continue;
-      t->refid = ev->refid;
-      if (lost) {
-        t->lost = 1;
-        t->thisend = ev->thisenddropped;
-      } else {
-        t->dirty = 1;
-      }
-    }
+  if (ev->kind == SIM_LINE_USER && s->presence_subs.count) {
+    sim_user_t *u = sim_model_user_by_guid(s->model, ev->owner, SIM_GUID_LEN);
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
+      if (u)
+        presence_mark(lws_container_of(d, sub_t, by_line), u);
+    } lws_end_foreach_dll(d);
+  }
+  lws_dll2_owner_t *list = ev->kind == SIM_LINE_PARK ? &s->park_subs
+                           : ev->owner ? bucket(s, ev->owner) : NULL;
+  if (!list)
+    return;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(list)) {
+    sub_t *x = lws_container_of(d, sub_t, by_line);
+    int match = x->kind == K_PARK ||
+                (x->ccflags && memcmp(x->guid, ev->owner, SIM_GUID_LEN) == 0 &&
+                 ((x->kind == K_USER && ev->kind == SIM_LINE_USER) ||
+                  (x->kind == K_QUEUE && ev->kind == SIM_LINE_QUEUE)));
+    if (match)
+      track_event(x, ev);
   } lws_end_foreach_dll(d);
   schedule_flush(s);
 }
