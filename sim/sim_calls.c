@@ -68,6 +68,7 @@ typedef struct call {
   char did[32];
   lws_sorted_usec_list_t sul_ring;   /* queue: no-answer timeout / retarget */
   lws_sorted_usec_list_t sul_far;    /* trunk far end answering */
+  lws_sorted_usec_list_t sul_vm;     /* queue: voicemail after voicemailtime */
   int64_t created_ms;
 } call_t;
 
@@ -235,6 +236,7 @@ static void leg_unlink(leg_t *l) {
 }
 
 static void call_free(call_t *call) {
+  lws_sul_cancel(&call->sul_vm);
   lws_sul_cancel(&call->sul_ring);
   lws_sul_cancel(&call->sul_far);
   lws_dll2_remove(&call->list);
@@ -368,16 +370,18 @@ static int dnd_blocks(const sim_user_t *u, const party_t *from) {
   return 1;
 }
 
-/* A voicemail far end answers in place of a user. */
-static void to_voicemail(call_t *call, const sim_user_t *u) {
+/* A voicemail far end answers in place of a user or queue (extn). */
+static void to_voicemail_of(call_t *call, const char *extn) {
   leg_t *vm = leg_new(call, ROLE_B, SIM_LINE_VM, NULL);
   if (!vm)
     return;
-  snprintf(vm->self.number, sizeof vm->self.number, "VM:%s", u->extn);
+  snprintf(vm->self.number, sizeof vm->self.number, "VM:%s", extn);
   snprintf(vm->self.name, sizeof vm->self.name, "Voicemail");
   vm->self.nametype = 5;
   vm->state = S(CONNECTED);
 }
+
+static void to_voicemail(call_t *call, const sim_user_t *u) { to_voicemail_of(call, u->extn); }
 
 /* Offer the call to user u: a ringing leg, or busy (0 returned, nothing added). */
 static leg_t *offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party_t *orig_called) {
@@ -417,6 +421,8 @@ static void queue_party(const sim_queue_t *q, party_t *p) {
   p->nametype = 5;
 }
 
+static void queue_vm_cb(lws_sorted_usec_list_t *sul);
+
 /* Put the call into queue q (the first queue also gets the observer leg). */
 static int offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
   if (q->servicemode == NOTIFY_QUEUE__SERVICE_MODE__OOS ||
@@ -433,6 +439,10 @@ static int offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
     ql->direction = CALL_INFO__DIRECTION__INBOUND;
   }
   ql->state = S(QUEUEING);
+  /* The queue's voicemail takes calls nobody answered within voicemailtime. */
+  if (q->voicemail && q->voicemailtime > 0)
+    lws_sul_schedule(c->lws, 0, &call->sul_vm, queue_vm_cb,
+                     (lws_usec_t)q->voicemailtime * LWS_US_PER_SEC);
   distribute(c, call);
   return 0;
 }
@@ -541,7 +551,9 @@ static void queue_sync(sim_calls_t *c, call_t *call) {
     if (l->role == ROLE_B && is_active(l->state) && !agent)
       agent = l;
   if (agent)
-    ql->state = agent->state == S(CONNECTED) ? S(CONNECTED) : S(ONHOLD);
+    ql->state = agent->kind == SIM_LINE_VM        ? S(ANSWEREDBYVOICEMAIL)
+                : agent->state == S(CONNECTED) ? S(CONNECTED)
+                                               : S(ONHOLD);
   else if (ring)
     ql->state = S(RINGING);
   else if (call->queued)
@@ -628,6 +640,29 @@ static void noanswer_cb(lws_sorted_usec_list_t *sul) {
   for (leg_t *o = call->legs; o; o = o->next)
     if (o->role == ROLE_A && o->state == S(RINGBACK))
       o->state = S(CONNECTED);
+  touch_call(call);
+}
+
+/* Still queued after the queue's voicemailtime: its voicemail answers. */
+static void queue_vm_cb(lws_sorted_usec_list_t *sul) {
+  call_t *call = lws_container_of(sul, call_t, sul_vm);
+  sim_calls_t *c = call->calls;
+  sim_queue_t *q = sim_model_queue_by_guid(c->model, call->dist_queue, SIM_GUID_LEN);
+  if (!call->queued || !q)
+    return;
+  for (leg_t *l = call->legs, *n; l; l = n) {
+    n = l->next;
+    if (l->role == ROLE_B && l->state == S(RINGING))
+      leg_end(c, l, 0);
+  }
+  lws_sul_cancel(&call->sul_ring);
+  call->queued = 0;
+  call->retargeting = 0;
+  to_voicemail_of(call, q->extn);
+  for (leg_t *o = call->legs; o; o = o->next)
+    if (o->role == ROLE_A && o->state == S(RINGBACK))
+      o->state = S(CONNECTED);
+  queue_sync(c, call);
   touch_call(call);
 }
 

@@ -307,3 +307,21 @@ def test_refreshwrapper_and_parkserver(sim, pb):
         assert n.refreshwrapper.dummy > 0
         await c.close()
     run(body())
+def test_lines_queue_rename_and_members_notify(sim, pb):
+    q = sim.queue("5002")
+
+    async def body():
+        c = await sim.client(pb, auto_ack=True)
+        await c.subscribe(requestid=1, subscribe_id=1, lines={"flags": 2})
+        await c.wait_notify(1, "lines")
+        await c.subscribe(requestid=2, subscribe_id=2, queue={"guid": guid_bytes(q["guid"]), "flags": 2})
+        await c.wait_notify(2, "queue")
+        sim.ctl("PATCH", "/queues/5002", {"name": "Renamed"}, expect=200)
+        n = await c.wait_notify(1, "lines")
+        assert [(x.guid, x.name) for x in n.lines.changequeue] == [(guid_bytes(q["guid"]), "Renamed")]
+        assert (await c.wait_notify(2, "queue")).queue.name == "Renamed"
+        sim.ctl("PATCH", "/queues/5002", {"members": [{"extn": "2001", "disabled": True}]}, expect=200)
+        n = await c.wait_notify(2, "queue")
+        assert [(m.extn, m.disabled) for m in n.queue.queuemembers.member] == [("2001", True)]
+        await c.close()
+    run(body())

@@ -627,3 +627,22 @@ def test_ec500_and_agent_recording(sim, pb):
         assert [x["line"] for x in legs] == ["trunk", "trunk"]           # caller and the mobile
         await c.close()
     run(body())
+
+
+def test_queue_voicemail_after_voicemailtime(sim, pb):
+    st = pb.CallInfo
+    members = [m["extn"] for m in sim.queue("5003")["members"]]
+    for m in members:
+        sim.ctl("PATCH", f"/users/{m}", {"dnd": True}, expect=200)
+    sim.ctl("PATCH", "/queues/5003", {"voicemail": True, "voicemailtime": 1}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        q = await queue_line(sim, pb, c, "5003", 1)
+        sim.ctl("POST", "/trunk/call", {"to": "5003"}, expect=200)
+        await q.until(lambda l: l.calls and only(l.calls).state == st.QUEUEING)
+        cid = only(q.calls).callid
+        await q.until(lambda l: l.state(cid) == st.ANSWEREDBYVOICEMAIL, timeout=3)
+        assert q.calls[cid].connectedparty.number == "VM:5003"
+        await c.close()
+    run(body())
