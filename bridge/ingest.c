@@ -233,6 +233,11 @@ static int ingest_subs_send(void *opaque, const Message *msg) {
   return 0;
 }
 
+static int32_t ingest_subs_requestid(void *opaque) {
+  ingest_t *ingest = opaque;
+  return pbx_link_requestid(ingest->link);
+}
+
 static void ingest_line_fresh(void *opaque, const char *line_guid) {
   ingest_t *ingest = opaque;
   snap_line_resync_begin(ingest->snap, line_guid);
@@ -271,6 +276,7 @@ static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
 
 static const subs_handlers_t ingest_subs_handlers = {
     .send = ingest_subs_send,
+    .requestid = ingest_subs_requestid,
     .line_fresh = ingest_line_fresh,
     .line_settled = ingest_line_settled,
     .resync_done = ingest_resync_done,
@@ -372,6 +378,7 @@ static void ingest_message(void *opaque, const Message *msg) {
     ingest_notify(ingest, msg->notify);
     break;
   case MESSAGE__PAYLOAD_RESPONSE:
+    /* a response subs does not know belongs to another stage (issue #5's commands) */
     subs_response(ingest->subs, msg->response, now);
     break;
   case MESSAGE__PAYLOAD_SUBSCRIBETERMINATED:
@@ -434,8 +441,11 @@ int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
   json_t *pending = NULL;
   size_t entities = 0;
   if (!state_store_enabled(ingest->store)) {
-    if (!ingest->config->state_from_topics || strcmp(ingest->config->kafka_bootstrap, "embedded") == 0)
+    if (!ingest->config->state_from_topics || strcmp(ingest->config->kafka_bootstrap, "embedded") == 0) {
+      ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)0,
+                                                    "replayed_events", (json_int_t)0, "state_from", "none"));
       return 0;
+    }
     if (kafka_restore_run(ingest->config, ingest->snap, 60000, &entities, errstr, errstr_size) != 0)
       return -1;
     BLOG_I(KAFKA, NULL, "restored %zu entities from the compacted topics", entities);
@@ -464,8 +474,8 @@ int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
   BLOG_I(REDIS, NULL, "restored %zu entities; producing again %zu events not confirmed before", entities,
          replayed);
   ingest_lifecycle(ingest, "started",
-                   json_pack("{s:I,s:I}", "restored_entities", (json_int_t)entities, "replayed_events",
-                             (json_int_t)replayed));
+                   json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)entities, "replayed_events",
+                             (json_int_t)replayed, "state_from", "redis"));
   return 0;
 }
 

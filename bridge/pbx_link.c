@@ -33,6 +33,7 @@ struct pbx_link {
   int up, stopping, dropping;
   struct timespec up_since;
   uint64_t generation;
+  int32_t next_requestid; /* per connection */
   lws_sorted_usec_list_t sul_reconnect;
   lws_retry_bo_t retry;
   uint8_t *rx;           /* a message being reassembled from fragments */
@@ -201,6 +202,7 @@ static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, 
     if (!link)
       break;
     link->up = 1;
+    link->next_requestid = 1;
     clock_gettime(CLOCK_MONOTONIC, &link->up_since);
     link->generation++;
     metrics_set(METRICS_CONNECTED, 1);
@@ -377,6 +379,12 @@ int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t err
 }
 
 int pbx_link_is_up(const pbx_link_t *link) { return link && link->up; }
+
+int32_t pbx_link_requestid(pbx_link_t *link) {
+  if (link->next_requestid <= 0) /* wrapped after 2^31 requests on one connection */
+    link->next_requestid = 1;
+  return link->next_requestid++;
+}
 size_t pbx_link_queued(const pbx_link_t *link) { return link->tx_bytes; }
 
 void pbx_link_destroy(pbx_link_t *link) {

@@ -46,6 +46,8 @@ void pbx_link_drop(pbx_link_t *link);
 /* Queue one message; 0, or -1 with errstr (not connected, encode failed). */
 int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t errstr_size);
 int pbx_link_is_up(const pbx_link_t *link);
+/* A requestid not used before on the current connection (1, 2, ...; every stage draws here). */
+int32_t pbx_link_requestid(pbx_link_t *link);
 /* Bytes queued for sending. */
 size_t pbx_link_queued(const pbx_link_t *link);
 void pbx_link_destroy(pbx_link_t *link);

@@ -60,7 +60,7 @@ struct subs {
   subs_entry_t *lines, *presence, *park;
   subs_entry_t *fifo_head, *fifo_tail;
   size_t inflight;
-  int32_t next_subscribe_id, next_requestid, next_lref;
+  int32_t next_subscribe_id, next_lref;
   int connected, lines_seen, resync_reported;
 };
 
@@ -74,7 +74,6 @@ subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *
   subs->handlers = *handlers;
   subs->opaque = opaque;
   subs->next_subscribe_id = 1;
-  subs->next_requestid = 1;
   subs->next_lref = 1;
   return subs;
 }
@@ -211,9 +210,7 @@ static int subs_send(subs_t *subs, subs_entry_t *entry, subs_req_t req, int64_t 
 
   msg.payload_case = MESSAGE__PAYLOAD_SUBSCRIBE;
   msg.subscribe = &sub;
-  sub.requestid = subs->next_requestid++;
-  if (subs->next_requestid <= 0)
-    subs->next_requestid = 1;
+  sub.requestid = subs->handlers.requestid(subs->opaque);
   sub.subscribe_id = entry->subscribe_id;
   sub.timeout = (int32_t)config->subscribe_timeout;
   if (req == SUBS_REQ_SUBSCRIBE) {
@@ -422,7 +419,7 @@ static void subs_line_remove(subs_t *subs, subs_entry_t *entry) {
     SubscribeEnd end = SUBSCRIBE_END__INIT;
     msg.payload_case = MESSAGE__PAYLOAD_SUBSCRIBEEND;
     msg.subscribeend = &end;
-    end.requestid = subs->next_requestid++;
+    end.requestid = subs->handlers.requestid(subs->opaque);
     end.subscribe_id = entry->subscribe_id;
     end.reason = "line deleted";
     subs->handlers.send(subs->opaque, &msg);
@@ -670,5 +667,23 @@ void subs_counts(const subs_t *subs, size_t counts[4]) {
 }
 
 const char *const *subs_state_names(void) { return subs_state_name; }
+
+int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind) {
+  const subs_entry_t *entry = strmap_get(&subs->by_guid, guid_or_extn);
+  if (!entry) {
+    STRMAP_FOREACH(&subs->by_guid, node) {
+      const subs_entry_t *e = node->value;
+      if (strcmp(e->extn, guid_or_extn) == 0) {
+        entry = e;
+        break;
+      }
+    }
+  }
+  if (!entry || entry->state != SUBS_ACTIVE)
+    return 0;
+  if (kind)
+    *kind = entry->kind;
+  return entry->subscribe_id;
+}
 
 int subs_resynced(const subs_t *subs) { return subs->connected && subs->resync_reported; }

@@ -33,6 +33,8 @@ typedef enum subs_kind { SUBS_LINES, SUBS_USER, SUBS_QUEUE, SUBS_PRESENCE, SUBS_
 typedef struct subs_handlers {
   /* Send a message to the PBX; 0 or -1. */
   int (*send)(void *opaque, const Message *msg);
+  /* A requestid not used before on this connection (shared with other stages). */
+  int32_t (*requestid)(void *opaque);
   /* The line's subscription starts afresh (user, queue, park server). */
   void (*line_fresh)(void *opaque, const char *line_guid);
   /* The line's subscription is active and quiet: 0 settled, 1 ask again later. */
@@ -77,6 +79,11 @@ void subs_tick(subs_t *subs, int64_t now_ms);
 /* Counts per state (waiting, requested, active, failed), for metrics and /readyz. */
 void subs_counts(const subs_t *subs, size_t counts[4]);
 const char *const *subs_state_names(void);
+/*
+ * The live subscription of a user or queue line, by GUID or extension, for
+ * stages that send SubscribeCmd on it (issue #5's commands); 0 when none.
+ */
+int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind);
 /* Whether the resync of the current connection is done. */
 int subs_resynced(const subs_t *subs);
 

@@ -49,7 +49,7 @@ def test_initial_snapshot(sim, make_bridge, make_events):
     lines = {e.key: e.after for e in events.of("lines")}
     assert all(lines[u["guid"]]["kind"] == "user" for u in m["users"])
     assert all(lines[q["guid"]]["kind"] == "queue" for q in m["queues"])
-    assert events.lifecycle()[:2] == ["connected", "resync_started"]
+    assert events.lifecycle()[:3] == ["started", "connected", "resync_started"]
     validate_all(events.all)
     check_sequences(events.all)
     metrics = bridge.metrics()
@@ -224,7 +224,7 @@ def test_pbx_drop_and_resync(sim, make_bridge, make_events):
     upd = [e for e in events.of("presence", entity=f"user:{g5}", op="u") if "dnd" in e.changed]
     assert len(upd) == 1 and upd[0].changed == ["dnd"]
     life = events.lifecycle()
-    assert life[:2] == ["connected", "resync_started"]
+    assert life[:3] == ["started", "connected", "resync_started"]
     assert "disconnected" in life and life.count("connected") == 2
     # nothing unchanged was announced again: no second r for users or lines
     assert all(len(events.of("lines", entity=e.entity)) == 1 for e in events.of("lines", op="r"))
