@@ -434,7 +434,8 @@ class KafkaBroker(_Process):
         self._write_config()
         if not (self.data_dir / "meta.properties").exists():
             cmd = self._java_cmd("kafka.tools.StorageTool", "format",
-                                 "-t", self.cluster_id,
+                                 # one argument: an id may start with "-"
+                                 f"--cluster-id={self.cluster_id}",
                                  "-c", str(self.config_path))
             # A short-lived tool: the C1 compiler alone starts faster.
             cmd[1:1] = ["-XX:TieredStopAtLevel=1"]
