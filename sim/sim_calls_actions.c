@@ -605,7 +605,23 @@ static int run_finish(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
   if (*cf->arg1 && strcmp(cf->arg1, "1"))
     return MTCTISESS_CALLCONTROL_BADFORMATTING;
   /* Every client watching the queue stops seeing the call; the call goes on. */
+  call_t *call = l->call;
+  int other_queue = memcmp(call->dist_queue, l->owner, SIM_GUID_LEN) != 0;
   calls_leg_end(c, l, 0);
+  /* "1": report at once on the queue the call is in now, if that is another. */
+  sim_queue_t *q = sim_model_queue_by_guid(c->model, call->dist_queue, SIM_GUID_LEN);
+  if (strcmp(cf->arg1, "1") == 0 && other_queue && q) {
+    leg_t *ql = calls_leg_new(call, ROLE_OBS, SIM_LINE_QUEUE, q->guid);
+    if (ql) {
+      snprintf(ql->self.number, sizeof ql->self.number, "%s", q->extn);
+      snprintf(ql->self.name, sizeof ql->self.name, "%s", q->name);
+      ql->self.nametype = 5;
+      ql->direction = CALL_INFO__DIRECTION__INBOUND;
+      ql->state = S(QUEUEING);
+      calls_queue_sync(c, call);
+      calls_touch(c, ql);
+    }
+  }
   return MTCTISESS_SUCCESS;
 }
 

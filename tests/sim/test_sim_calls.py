@@ -646,3 +646,42 @@ def test_queue_voicemail_after_voicemailtime(sim, pb):
         assert q.calls[cid].connectedparty.number == "VM:5003"
         await c.close()
     run(body())
+
+
+def test_queue_transfer_reported_on_first_queue_until_finish(sim, pb):
+    async def body():
+        c = await sim.client(pb)
+        a = await queue_line(sim, pb, c, "5001", 1, ccflags=1)
+        b = await queue_line(sim, pb, c, "5002", 2, ccflags=1)
+        _, out = sim.ctl("POST", "/trunk/call", {"to": "5001"}, expect=200)
+        await a.until(lambda l: l.calls)
+        cid = only(a.calls).callid
+        assert await a.fn(BLIND, cid, arg1="5002") == SUCCESS
+        await a.cc()
+        await c.expect_silence(0.4, lambda m: m.WhichOneof("payload") == "notify"
+                               and m.notify.subscribe_id == 2)
+        assert await a.fn(FINISH, cid, arg1="1") == SUCCESS
+        await a.until(lambda l: cid in l.lost)
+        await b.until(lambda l: l.calls)
+        assert only(b.calls).gcid.hex() == out["gcid"]
+        await c.close()
+    run(body())
+
+
+def test_ccflags_select_callinfo_detail(sim, pb):
+    """A field appears only when a ccflags bit asks for it."""
+    async def body():
+        c = await sim.client(pb)
+        bare = await queue_line(sim, pb, c, "5001", 1, ccflags=0x1)
+        full = await queue_line(sim, pb, c, "5001", 2, ccflags=0x4E0FF)
+        sim.ctl("POST", "/trunk/call", {"to": "5001"}, expect=200)
+        await bare.until(lambda l: l.calls)
+        await full.until(lambda l: l.calls)
+        b, f = only(bare.calls), only(full.calls)
+        for field in ("remoteinfo", "trunkinfo", "queueinfo", "calldata", "targets", "ucid"):
+            assert not b.HasField(field), field
+            assert f.HasField(field), field
+        assert not b.localinfo and f.localinfo
+        assert b.callingparty.number == f.callingparty.number and b.state == f.state
+        await c.close()
+    run(body())

@@ -37,6 +37,10 @@ def test_golden_vector_framed(sim, pb):
         assert len(n.lines.adduser) == 20 and len(n.lines.addqueue) == 3
         await c.close()
     run(body())
+    # Every message in and out is in the debug log, in the codec's text rendering.
+    log = sim.tail(1 << 20)
+    assert "<- Message { subscribe { requestid=1 subscribe_id=1 timeout=3600 lines { flags=0x7 } } }" in log
+    assert "-> Message { response { requestid=1 } }" in log
 
 
 def test_noframing_subprotocol(sim, pb):
