@@ -25,9 +25,12 @@ def user_guid(sim, extn):
     return next(u["guid"] for u in model(sim)["users"] if u["extn"] == extn)
 
 
-def test_initial_snapshot(sim, make_bridge, make_events):
+def test_initial_snapshot(sim, kafka, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
+    for topic, policy in (("presence", "compact"), ("queues", "compact"), ("lines", "compact"),
+                          ("calls", "delete"), ("bridge", "delete")):
+        assert kafka.topic_config(bridge.prefix + topic)["cleanup.policy"] == policy, topic
     m = model(sim)
     users = {u["guid"] for u in m["users"]}
     queues = {q["guid"] for q in m["queues"]}
