@@ -32,13 +32,11 @@ SCHEMA_OF = {"calls": "event-call.schema.json", "presence": "event-presence.sche
 
 
 def find_binary(name: str, env: str) -> str:
+    """The binary named by the environment variable `env`, else the build tree's."""
     if os.environ.get(env):
         return os.environ[env]
-    build = pathlib.Path(os.environ.get("MTCTI3_BUILD_DIR", TOP / "build"))
-    for p in build.rglob(name):
-        if p.is_file() and os.access(p, os.X_OK):
-            return str(p)
-    raise FileNotFoundError(f"{name} not built under {build} (or set {env})")
+    import testenv
+    return str(testenv.binary(name))
 
 
 class Sim:
