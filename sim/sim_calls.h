@@ -119,7 +119,7 @@ int sim_calls_phonestate(sim_calls_t *calls, const sim_user_t *user);
 size_t sim_calls_line_legs(sim_calls_t *calls, sim_line_kind_t kind, const uint8_t *owner,
                            int *callids, size_t max);
 size_t sim_calls_count(const sim_calls_t *calls);
-/* Every call and leg, for GET /calls. */
+/* Every call and leg, for GET /calls (a new reference). */
 json_t *sim_calls_json(sim_calls_t *calls);
 /* Clear every call (CallLost on every leg). */
 void sim_calls_clear_all(sim_calls_t *calls);

@@ -130,6 +130,7 @@ int sim_model_queue_patch(sim_model_t *model, sim_queue_t *queue, const json_t *
 /* Remove (notifies REMOVED first, then frees the record). */
 void sim_model_user_remove(sim_model_t *model, sim_user_t *user);
 void sim_model_queue_remove(sim_model_t *model, sim_queue_t *queue);
+/* One record as JSON, in the load format (a new reference). */
 json_t *sim_model_user_json(const sim_user_t *user);
 json_t *sim_model_queue_json(const sim_queue_t *queue);
 

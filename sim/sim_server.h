@@ -64,6 +64,7 @@ void sim_server_free(sim_server_t *server);
 int sim_server_drop_all(sim_server_t *server);
 /* Stop (1) or resume (0) answering requests: they are read and ignored. */
 void sim_server_pause(sim_server_t *server, int on);
+/* Connection and message counters (a new reference). */
 json_t *sim_server_stats(sim_server_t *server);
 
 #endif

@@ -55,7 +55,7 @@ int sim_subs_terminate(sim_subs_t *subs, int id, const char *reason);
 void sim_subs_model_event(sim_subs_t *subs, int ev, void *record);
 void sim_subs_leg_event(sim_subs_t *subs, const sim_leg_event_t *ev);
 
-/* Counters and the subscriptions of every connection, for GET /stats. */
+/* Counters and the subscriptions of every connection, for GET /stats (a new reference). */
 json_t *sim_subs_json(sim_subs_t *subs);
 size_t sim_subs_count(const sim_subs_t *subs);
 

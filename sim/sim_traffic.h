@@ -37,6 +37,7 @@ int sim_traffic_scenario(sim_traffic_t *traffic, sim_ctl_t *ctl, const char *pat
 /* Start a scenario given as JSON (POST /scenario). */
 int sim_traffic_scenario_json(sim_traffic_t *traffic, sim_ctl_t *ctl, const json_t *scenario,
                               char *errstr, size_t errstr_size);
+/* Rate, plans started, scenario progress (a new reference). */
 json_t *sim_traffic_stats(sim_traffic_t *traffic);
 
 #endif
