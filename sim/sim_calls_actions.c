@@ -456,10 +456,20 @@ static int run_addtoconf(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
   const char *ext = NULL;
   tgt_t t = calls_resolve(c, cf->arg1, &u, &q, &ext);
   leg_t *b = NULL;
-  if (t == TGT_USER)
+  if (t == TGT_NONE) {
+    /* The spec's normal case: a member in state FAILED, to be dropped later. */
+    b = calls_leg_new(l->call, ROLE_B, SIM_LINE_TRUNK, NULL);
+    if (!b)
+      return MTCTISESS_REQUESTFAILED;
+    snprintf(b->self.number, sizeof b->self.number, "%s", cf->arg1);
+    b->state = S(FAILED);
+    b->failedcause = CALL_INFO__FAILED_CAUSE__UNALLOCATEDNUMBER;
+  } else if (t == TGT_USER) {
     b = calls_offer_user(c, l->call, u, NULL);
-  else if (t == TGT_EXTERNAL)
+  } else if (t == TGT_EXTERNAL) {
     b = calls_offer_external(c, l->call, ext);
+  }
+  /* A destination that exists but cannot be reached (busy, DND, a queue). */
   if (!b)
     return MTCTISESS_CALLCONTROL_TARGETNOTFOUND;
   calls_touch_call(l->call);

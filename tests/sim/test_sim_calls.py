@@ -441,7 +441,13 @@ def test_conference_and_members(sim, pb):
         members = {m.connectedparty.number: m.lref for m in conf.conferencemember}
         assert set(members) == {"01707123456", "2002"}
         assert await a.fn(ADDTOCONF, first.callid, arg1="2003") == SUCCESS
-        assert await a.fn(ADDTOCONF, first.callid, arg1="55") == TARGETNOTFOUND
+        # An invalid number still succeeds: a FAILED member appears (spec: AddToConference).
+        assert await a.fn(ADDTOCONF, first.callid, arg1="55") == SUCCESS
+        await a.until(lambda l: any(m.state == st.FAILED for m in l.calls[first.callid].conferencemember))
+        failed = [m.lref for m in a.calls[first.callid].conferencemember if m.state == st.FAILED][0]
+        assert await a.fn(MEMBERFN, first.callid, memberfunctiondata={"lref": failed, "action": 1}) == SUCCESS
+        sim.ctl("PATCH", "/users/2004", {"dnd": True}, expect=200)
+        assert await a.fn(ADDTOCONF, first.callid, arg1="2004") == TARGETNOTFOUND
         assert await a.fn(MEMBERFN, first.callid, memberfunctiondata={"lref": 99999, "action": 2}) == OTHERNOTFOUND
         assert await a.fn(MEMBERFN, first.callid,
                           memberfunctiondata={"lref": members["2002"], "action": 2}) == SUCCESS
