@@ -82,7 +82,10 @@ int sim_calls_unpark(sim_calls_t *calls, sim_user_t *user, const char *parkid, i
  */
 int sim_calls_function(sim_calls_t *calls, sim_line_kind_t kind, const uint8_t *owner,
                        int callid, int refid, const CallFunction *cf);
-/* The same with just an action and argument (control API, load generator). */
+/*
+ * The same with just an action and argument, done by the person at the phone
+ * (control API, load generator): a POTS phone can be answered this way.
+ */
 int sim_calls_action(sim_calls_t *calls, sim_line_kind_t kind, const uint8_t *owner, int callid,
                      int action, const char *arg1);
 

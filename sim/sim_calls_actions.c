@@ -47,7 +47,12 @@ int calls_queue_phase(int state) {
 }
 
 static int av_drop(sim_calls_t *c, const leg_t *l) { return live(l->state); }
-static int av_answer(sim_calls_t *c, const leg_t *l) { return l->state == S(RINGING); }
+/* A ringing POTS phone cannot be answered through CTI: not offered. */
+static int av_answer(sim_calls_t *c, const leg_t *l) {
+  const sim_user_t *u = calls_leg_user(c, l);
+  return l->state == S(RINGING) && !(u && u->pots);
+}
+static int av_ringing(sim_calls_t *c, const leg_t *l) { return l->state == S(RINGING); }
 static int av_hold(sim_calls_t *c, const leg_t *l) { return l->state == S(CONNECTED); }
 static int av_unhold(sim_calls_t *c, const leg_t *l) {
   return l->state == S(ONHOLD) || l->state == S(ONHOLDPENDTRANSFER) || l->state == S(ONHOLDPENDCONF);
@@ -644,7 +649,7 @@ static int run_answerpage(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
 #define A(x) CALL_FUNCTION__ACTION__##x
 static const action_def_t action_table[] = {
     {A(DropCall), CODEC_CF_DROP, K_ALL, 0, -1, MTCTISESS_NOTFOUND, av_drop, run_drop, NULL},
-    {A(AnswerCall), CODEC_CF_ANSWER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_answer, run_answer, NULL},
+    {A(AnswerCall), CODEC_CF_ANSWER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_answer, run_answer, av_ringing},
     {A(HoldCall), CODEC_CF_HOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_hold, run_hold, NULL},
     {A(UnHoldCall), CODEC_CF_UNHOLD, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_unhold, run_unhold, NULL},
     {A(BlindTransfer), CODEC_CF_BLINDXFER, K_ALL, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_blind, run_blind, NULL},
@@ -696,8 +701,9 @@ int calls_features(sim_calls_t *c, const leg_t *l) {
 
 /* ---- public commands ---- */
 
-int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int callid,
-                       int refid, const CallFunction *cf) {
+/* One CallFunction; by_cti: from MTCTI3 rather than a person at the phone. */
+static int dispatch(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int callid,
+                    int refid, const CallFunction *cf, int by_cti) {
   const action_def_t *d = action_lookup(cf->action);
   leg_t *l = NULL;
   if (callid)
@@ -731,6 +737,10 @@ int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owne
     return MTCTISESS_CALLCONTROL_ALREADYDONE;
   if (!(d->allowed ? d->allowed : d->avail)(c, l))
     return MTCTISESS_CALLCONTROL_INVALIDCALLSTATE;
+  /* CTI cannot lift the handset of an analogue phone; its user can. */
+  const sim_user_t *u = calls_leg_user(c, l);
+  if (by_cti && cf->action == CALL_FUNCTION__ACTION__AnswerCall && u && u->pots)
+    return MTCTISESS_CALLCONTROL_CANTBEDONE;
   CallFunction copy = *cf;
   copy.arg1 = (char *)arg;
   return d->run(c, l, &copy);
@@ -741,5 +751,10 @@ int sim_calls_action(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner,
   CallFunction cf = CALL_FUNCTION__INIT;
   cf.action = action;
   cf.arg1 = (char *)(arg1 ? arg1 : "");
-  return sim_calls_function(c, kind, owner, callid, 0, &cf);
+  return dispatch(c, kind, owner, callid, 0, &cf, 0);
+}
+
+int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int callid,
+                       int refid, const CallFunction *cf) {
+  return dispatch(c, kind, owner, callid, refid, cf, 1);
 }

@@ -123,7 +123,7 @@ typedef struct field {
 #define UB(f) {#f, F_BOOL, offsetof(sim_user_t, f), 0, 0}
 static const field_t user_fields[] = {
     US(extn, 1), US(name, 1), US(fullname, 0), US(email, 0), US(language, 0),
-    UI(featuresavailable), UB(voicemail), UB(dnd), UB(barred), UB(xdirectory), UB(extnfault),
+    UI(featuresavailable), UB(voicemail), UB(dnd), UB(barred), UB(xdirectory), UB(extnfault), UB(pots),
     UB(ec500), US(mobile, 0), UB(fwdu), UB(fwdb), UB(fwdna), UB(fwdhg), UB(fwdtovm),
     UB(offswitch), US(fwdunumber, 0), US(fwdbnumber, 0), UB(absence_set), UI(absence_msg),
     US(absence_str, 0), US(app, 0), UI(mb_new), UI(mb_old), UI(mb_saved), US(loggedinextn, 0),

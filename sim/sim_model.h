@@ -35,6 +35,7 @@ typedef struct sim_user {
   int barred;
   int xdirectory;
   int extnfault;
+  int pots;                /* an analogue phone: CTI cannot take it off hook */
   int ec500;
   char mobile[32];         /* twinning destination for EC500 */
   int fwdu, fwdb, fwdna, fwdhg, fwdtovm, offswitch;

@@ -691,3 +691,21 @@ def test_ccflags_select_callinfo_detail(sim, pb):
         assert b.callingparty.number == f.callingparty.number and b.state == f.state
         await c.close()
     run(body())
+
+
+def test_pots_phone_cannot_be_answered_by_cti(sim, pb):
+    st = pb.CallInfo
+    sim.ctl("PATCH", "/users/2016", {"pots": True}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        u = await user_line(sim, pb, c, "2016", 1)
+        sim.ctl("POST", "/trunk/call", {"to": "2016"}, expect=200)
+        await u.until(lambda l: l.calls)
+        ci = only(u.calls)
+        assert ci.state == st.RINGING and ci.featuresavailable == F["DROP"] | F["REDIRECT"]
+        assert await u.fn(ANSWER, ci.callid) == 610            # CANTBEDONE
+        sim.ctl("POST", "/phone/2016/answer", {}, expect=200)  # the person lifts the handset
+        await u.until(lambda l: l.state(ci.callid) == st.CONNECTED)
+        await c.close()
+    run(body())
