@@ -9,27 +9,7 @@
 #include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
-
-static int passed, failed;
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (cond)                                                                  \
-      passed++;                                                                \
-    else {                                                                     \
-      failed++;                                                                \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
-#define CHECK_STR(a, b)                                                                  \
-  do {                                                                                   \
-    const char *a_ = (a), *b_ = (b);                                                     \
-    if (a_ && b_ && strcmp(a_, b_) == 0)                                                 \
-      passed++;                                                                          \
-    else {                                                                               \
-      failed++;                                                                          \
-      fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, a_ ? a_ : "(null)", b_); \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 static const uint8_t golden[] = {0x1a, 0x0c, 0x08, 0x01, 0x10, 0x01, 0x18,
                                  0x90, 0x1c, 0xc2, 0x02, 0x02, 0x08, 0x07};
@@ -281,6 +261,5 @@ int main(void) {
   test_subprotocols();
   test_tables();
   test_ids();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  CHECK_DONE();
 }

@@ -15,39 +15,7 @@
 
 #include "codec_json.h"
 
-static int passed;
-
-#define CHECK(cond)                                                             \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
-      exit(1);                                                                  \
-    }                                                                           \
-    passed++;                                                                   \
-  } while (0)
-
-#define CHECK_STR(got, want)                                                    \
-  do {                                                                          \
-    const char *got_ = (got), *want_ = (want);                                  \
-    if (!got_ || strcmp(got_, want_) != 0) {                                    \
-      fprintf(stderr, "%s:%d: got  %s\n%*s want %s\n", __FILE__, __LINE__,      \
-              got_ ? got_ : "(null)", (int)strlen(__FILE__) + 6, "", want_);    \
-      exit(1);                                                                  \
-    }                                                                           \
-    passed++;                                                                   \
-  } while (0)
-
-/* The error text contains `want`. */
-#define CHECK_HAS(got, want)                                                    \
-  do {                                                                          \
-    const char *got_ = (got), *want_ = (want);                                  \
-    if (!strstr(got_, want_)) {                                                 \
-      fprintf(stderr, "%s:%d: error \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, \
-              got_, want_);                                                     \
-      exit(1);                                                                  \
-    }                                                                           \
-    passed++;                                                                   \
-  } while (0)
+#include "check.h"
 
 static void msg_free(void *msg) {
   if (msg)
@@ -819,6 +787,5 @@ int main(void) {
   test_parse_accepts();
   test_parse_rejects();
   test_mangled_input();
-  printf("%d passed, 0 failed\n", passed);
-  return 0;
+  CHECK_DONE();
 }

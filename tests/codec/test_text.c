@@ -15,17 +15,7 @@
 #include "codec_text.h"
 #include "ipo_mtcti3.pb-c.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                  \
-  do {                                                                               \
-    if (cond) {                                                                      \
-      passed++;                                                                      \
-    } else {                                                                         \
-      failed++;                                                                      \
-      fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);             \
-    }                                                                                \
-  } while (0)
+#include "check.h"
 
 /* Render `msg` and compare with `want`; prints both on a mismatch. */
 static void expect_text(int line, const void *msg, int multiline, const char *want) {
@@ -484,6 +474,5 @@ int main(void) {
   test_presence_entries();
   test_huge_string();
   test_unpacked();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  CHECK_DONE();
 }

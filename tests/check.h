@@ -1,9 +1,10 @@
 /*
- * check.h: the tiny assertion kit of the bridge_cmd unit tests.  Each test
- * counts its checks and ends with "N passed, 0 failed" (exit 1 on failure).
+ * check.h: the tiny assertion kit of every C unit test.  A test counts its
+ * checks, goes on after a failure (so one run shows every fault), and ends
+ * with CHECK_DONE(): "N passed, M failed", exit 1 when any failed.
  */
-#ifndef BRIDGE_CMD_CHECK_H
-#define BRIDGE_CMD_CHECK_H
+#ifndef TESTS_CHECK_H
+#define TESTS_CHECK_H
 
 #include <stdio.h>
 #include <string.h>
@@ -30,6 +31,19 @@ static int passed, failed;
       fprintf(stderr, "%s:%d: got\n  %s\nwant\n  %s\n", __FILE__, __LINE__, a_ ? a_ : "(null)", \
               b_ ? b_ : "(null)");                                                           \
     }                                                                                        \
+  } while (0)
+
+/* `got` contains `want` (error messages whose tail may vary). */
+#define CHECK_HAS(got, want)                                                        \
+  do {                                                                              \
+    const char *g_ = (got), *w_ = (want);                                           \
+    if (g_ && w_ && strstr(g_, w_))                                                 \
+      passed++;                                                                     \
+    else {                                                                          \
+      failed++;                                                                     \
+      fprintf(stderr, "%s:%d: \"%s\" lacks \"%s\"\n", __FILE__, __LINE__,          \
+              g_ ? g_ : "(null)", w_ ? w_ : "(null)");                              \
+    }                                                                               \
   } while (0)
 
 #define CHECK_DONE()                                          \
