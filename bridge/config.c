@@ -149,6 +149,10 @@ static int config_apply(config_t *config, const char *name, size_t name_len, con
   if (name_len > 6 && strncmp(name, "kafka.", 6) == 0) {
     char prop[256];
     snprintf(prop, sizeof(prop), "%.*s", (int)(name_len - 6), name + 6);
+    if (origin == ORIGIN_FLAG && (strstr(prop, "password") || strstr(prop, "secret"))) {
+      snprintf(errstr, errstr_size, "kafka.%s: not accepted on the command line (use the config file)", prop);
+      return -1;
+    }
     return config_kafka_add(config, prop, value, errstr, errstr_size);
   }
   const config_setting_t *setting = config_find(name, name_len);

@@ -165,6 +165,10 @@ static void s05_secrets(void) {
                "ipo_password: not accepted on the command line (use MTCTI3_IPO_PASSWORD, "
                "MTCTI3_IPO_PASSWORD_FILE or the config file)");
   CHECK(strstr(err, "hunter2") == NULL);
+  char *a4[] = {"bridge", "--kafka.sasl.password=hunter2", NULL};
+  char *env_ok[] = {"MTCTI3_IPO_URL=wss://a/", "MTCTI3_IPO_USER=u", "MTCTI3_IPO_PASSWORD=p",
+                    "MTCTI3_KAFKA_BOOTSTRAP=k:1", NULL};
+  expect_error(a4, env_ok, "kafka.sasl.password: not accepted on the command line (use the config file)");
   const char *file = write_file("pw", "s3cret\nsecond line ignored\n");
   char flag[300];
   snprintf(flag, sizeof(flag), "--ipo_password_file=%s", file);
