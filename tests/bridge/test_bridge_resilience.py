@@ -131,3 +131,29 @@ def test_restart_without_redis_reads_back_topics(sim, make_bridge, make_events):
     assert all(len([x for x in events.of("queues", entity=e.entity)]) == 1 for e in events.of("queues"))
     validate_all(events.all)
     check_sequences(events.all)
+
+
+def test_librdkafka_queue_full_backlog(tmp_path, kafka, make_bridge, make_events):
+    """When librdkafka's queue is full, events wait in order in the bridge's
+    backlog, /readyz says so, and everything drains once the broker is back."""
+    sim = Sim(tmp_path / "sim", users=10, queues=2, seed=5).start()
+    try:
+        bridge = make_bridge(sim, extra=["--kafka.queue.buffering.max.messages=3"]).start()
+        events = make_events(bridge)
+        with kafka.stopped():
+            for extn in ("2001", "2002", "2003", "2004"):
+                sim.ctl("POST", "/trunk/call", {"to": extn})
+            wait_for(lambda: bridge.metrics()["mtcti3_bridge_events_backlog"] > 0, 20, what="a backlog")
+            status, why = bridge.http("/readyz")
+            assert status == 503 and "Kafka is not keeping up" in why
+            sim.ctl("POST", "/calls/clear")
+            time.sleep(1)
+        wait_for(lambda: bridge.metrics()["mtcti3_bridge_events_backlog"] == 0
+                 and bridge.metrics()["mtcti3_bridge_events_inflight"] == 0, 60, what="drained")
+        events.wait(lambda evs: calls_all_ended(events), 30, "every call deleted")
+        validate_all(events.all)
+        check_sequences(events.all)
+        ids = [e.headers["ce_id"] for e in events.all if not e.tombstone]
+        assert len(ids) == len(set(ids))
+    finally:
+        sim.stop()
