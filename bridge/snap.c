@@ -369,10 +369,8 @@ static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
     snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
     if (strmap_get(&snap->callids, ck) == entity)
       strmap_del(&snap->callids, ck);
-    char *id = strdup(entity->id);
     strmap_del(&snap->entities, entity->id);
     snap_entity_free(entity);
-    free(id);
   }
 }
 
