@@ -49,6 +49,8 @@ struct ingest {
   ingest_gate_t *cur_gate; /* the Notify being applied, NULL otherwise */
   void (*request_flush)(void *opaque);
   void *flush_opaque;
+  ingest_other_cb *other; /* the command stage, when there is one */
+  void *other_opaque;
   event_origin_t origin;
   size_t gates_open;
   strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
@@ -379,7 +381,17 @@ static void ingest_message(void *opaque, const Message *msg) {
     break;
   case MESSAGE__PAYLOAD_RESPONSE:
     /* a response subs does not know belongs to another stage (issue #5's commands) */
-    subs_response(ingest->subs, msg->response, now);
+    if (subs_response(ingest->subs, msg->response, now) == 0)
+      break;
+    if (ingest->other)
+      ingest->other(ingest->other_opaque, msg);
+    else if (msg->response->result != 0)
+      BLOG_W(PBX, NULL, "requestid=%d: %s (%d)", msg->response->requestid,
+             codec_result_name(msg->response->result), msg->response->result);
+    break;
+  case MESSAGE__PAYLOAD_GENERALDATA:
+    if (ingest->other)
+      ingest->other(ingest->other_opaque, msg);
     break;
   case MESSAGE__PAYLOAD_SUBSCRIBETERMINATED:
     subs_terminated(ingest->subs, msg->subscribeterminated, now);
@@ -517,3 +529,8 @@ int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
 }
 
 size_t ingest_acks_pending(const ingest_t *ingest) { return ingest->gates_open; }
+
+void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque) {
+  ingest->other = cb;
+  ingest->other_opaque = opaque;
+}

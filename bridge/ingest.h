@@ -57,6 +57,13 @@ int ingest_kafka_poll(ingest_t *ingest, char *errstr, size_t errstr_size);
 /* Lifecycle event on the bridge topic (type as in event_render_bridge). */
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stolen, may be NULL */);
 
+/*
+ * Messages for another stage (issue #5's command source): RequestResponses
+ * whose requestid subs does not own, and GeneralData.  Borrowed for the call.
+ */
+typedef void(ingest_other_cb)(void *opaque, const Message *msg);
+void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque);
+
 /* For /readyz: connected, resynced, Kafka not blocked. */
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
 /* Notifies waiting for their events' delivery. */

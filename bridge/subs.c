@@ -556,7 +556,7 @@ int subs_response(subs_t *subs, const RequestResponse *response, int64_t now_ms)
   subs_entry_t *entry = strmap_get(&subs->requests, k);
   if (!entry) {
     if (response->result != 0)
-      BLOG_W(SUBS, NULL, "requestid=%d: %s (%d)%s%s", response->requestid,
+      BLOG_D(SUBS, NULL, "requestid=%d (not a subscription's): %s (%d)%s%s", response->requestid,
              codec_result_name(response->result), response->result,
              response->additional && *response->additional ? ": " : "",
              response->additional ? response->additional : "");
