@@ -105,6 +105,15 @@ void snap_destroy(snap_t *snap) {
 
 size_t snap_count(const snap_t *snap, snap_kind_t kind) { return snap->counts[kind]; }
 
+static void snap_callid_key(const char *line_guid, int32_t callid, char *out, size_t size);
+
+const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid) {
+  char ck[128];
+  snap_callid_key(line_guid, callid, ck, sizeof(ck));
+  const snap_entity_t *entity = strmap_get(&snap->callids, ck);
+  return entity ? entity->state : NULL;
+}
+
 static snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, const char *key,
                                       snap_line_kind_t line_kind, const char *line_guid,
                                       const char *line_extn) {

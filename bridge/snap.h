@@ -103,6 +103,13 @@ void snap_line_resync_begin(snap_t *snap, const char *line_guid);
 /* Delete the line's calls still unconfirmed; returns how many. */
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
 
+/*
+ * The last known state of a call on a line (by its current callid), borrowed;
+ * NULL when unknown.  For the command stage: a call function is offered only
+ * when its featuresavailable bit is set.
+ */
+const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid);
+
 /* Counts, for metrics. */
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 

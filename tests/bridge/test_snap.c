@@ -221,6 +221,10 @@ static void s04_call_life(snap_t *snap) {
   CHECK_STR(field(changes[0].before, "state"), "\"RINGING\"");
   CHECK_STR(field(changes[0].after, "state"), "\"CONNECTED\"");
   CHECK_INT(snap_count(snap, SNAP_CALL), 1);
+  const json_t *state = snap_call_state(snap, G1S, 1);
+  CHECK(state != NULL && json_integer_value(json_object_get(state, "featuresavailable")) == 5);
+  CHECK(snap_call_state(snap, G1S, 2) == NULL);
+  CHECK(snap_call_state(snap, G2S, 1) == NULL);
   reset();
 }
 
