@@ -31,7 +31,7 @@ static Message *parse_ok(const char *text, int line) {
     fprintf(stderr, "%s:%d: parse of %s failed: %s\n", __FILE__, line, text, err);
     exit(1);
   }
-  passed++;
+  check_passed++;
   return msg;
 }
 #define PARSE_OK(text) parse_ok((text), __LINE__)
@@ -50,7 +50,7 @@ static void parse_bad(const char *text, const char *want, int line) {
             text, err, want);
     exit(1);
   }
-  passed++;
+  check_passed++;
 }
 #define PARSE_BAD(text, want) parse_bad((text), (want), __LINE__)
 
@@ -64,7 +64,7 @@ static void reprint(const char *text, const char *want, int line) {
             out ? out : "(null)", want);
     exit(1);
   }
-  passed++;
+  check_passed++;
   free(out);
   msg_free(msg);
 }

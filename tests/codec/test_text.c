@@ -22,9 +22,9 @@ static void expect_text(int line, const void *msg, int multiline, const char *wa
   char *got = codec_text_print((const ProtobufCMessage *)msg, multiline);
 
   if (got && strcmp(got, want) == 0) {
-    passed++;
+    check_passed++;
   } else {
-    failed++;
+    check_failed++;
     fprintf(stderr, "%s:%d: FAILED\n  want: %s\n  got:  %s\n", __FILE__, line, want,
             got ? got : "(NULL)");
   }
@@ -363,9 +363,9 @@ static void test_string_escaping(void) {
     end.reason = (char *)cases[i].in;
     got = codec_text_print(&end.base, 0);
     if (got && strcmp(got, cases[i].out) == 0) {
-      passed++;
+      check_passed++;
     } else {
-      failed++;
+      check_failed++;
       fprintf(stderr, "%s: case %zu FAILED\n  want: %s\n  got:  %s\n", __func__, i,
               cases[i].out, got ? got : "(NULL)");
     }
