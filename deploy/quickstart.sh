@@ -1,33 +1,77 @@
 #!/usr/bin/env bash
-# The quickstart: from a fresh Debian 12 machine, install, build and show the
-# project working.  Today it builds everything and shows the codec on the
-# specification's golden vector, both ways, and a notify rendered as the
-# spec's traces are; the demo grows with the bridge (issue 4).
+# The quickstart, from a fresh Debian 12 machine: installs the packages,
+# builds, then runs a demo IP Office (ipo-sim, with live call traffic),
+# redis-server and mtcti3-bridge on embedded Kafka, and prints the change
+# events as they arrive (kcat).  Everything listens on 127.0.0.1.
+#
+#   deploy/quickstart.sh                       # runs 60 s, then stops
+#   QUICKSTART_SECONDS=0 deploy/quickstart.sh  # until Ctrl-C
+#   QUICKSTART_CPS=5 deploy/quickstart.sh      # calls per second
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${MTCTI3_BUILD_DIR:-$top/build-release}
+work=$(mktemp -d /tmp/mtcti3-quickstart.XXXXXX)
+cps=${QUICKSTART_CPS:-2}
+secs=${QUICKSTART_SECONDS:-60}
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "logs kept in $work"
+}
+trap cleanup EXIT INT TERM
 
-deploy/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build -j"$(nproc)" >/dev/null
-cli=build/codec/mtcti3
+"$top/deploy/install-deps.sh"
+gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
+cmake -S "$top" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" --target mtcti3-bridge ipo-sim mtcti3 -j"$(nproc)" >/dev/null
 
-golden=000000011a0c0801100118901cc202020807
-echo "== The spec's golden vector: a Lines subscription, as websocket payload hex"
-echo "$golden"
+echo "== the codec on the spec's golden vector (a Lines subscription)"
+echo 000000011a0c0801100118901cc202020807 | "$build/codec/mtcti3" decode --hex
+echo 000000011a0c0801100118901cc202020807 | "$build/codec/mtcti3" decode --hex --format line
 echo
-echo "== mtcti3 decode --hex (proto3 JSON)"
-json=$(echo "$golden" | "$cli" decode --hex)
-echo "$json"
-echo
-echo "== mtcti3 decode --hex --format text (as the spec's traces print it)"
-echo "$golden" | "$cli" decode --hex --format text
-echo
-echo "== mtcti3 encode --hex (back to the same bytes)"
-back=$(echo "$json" | "$cli" encode --hex)
-echo "$back"
-[ "$back" = "$golden" ] && echo "round trip: identical"
-echo
-echo "== An incoming call notify, from JSON to the wire and back to text"
-echo '{"notify":{"subscribe_id":7000,"notify_id":1,"callcontrol":{"refreshinstance":1,"callinfo":[{"callid":1,"state":"RINGING","direction":"INBOUND","gcid":"AcCoKgsAAAPs","featuresavailable":35,"callingparty":{"number":"61001","name":"Agent 61001","nametype":5}}]}}}' \
-  | "$cli" encode --hex | "$cli" decode --hex --format text
+wait_file() { for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "no $1" >&2; exit 1; }
+json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# A free loopback port for Redis, chosen now (the others pick their own).
+redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+pids+=($!)
+
+export IPO_SIM_PASSWORD=demo-password
+"$build/sim/ipo-sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --ready-file "$work/sim.json" \
+  --tls-dir "$work/tls" --users 20 --queues 3 --calls-per-second "$cps" >"$work/sim.log" 2>&1 &
+pids+=($!)
+wait_file "$work/sim.json"
+
+export MTCTI3_IPO_URL="wss://127.0.0.1:$(json "$work/sim.json" wss_port)/tpkt/openapi"
+export MTCTI3_IPO_USER=mtcti3 MTCTI3_IPO_PASSWORD=$IPO_SIM_PASSWORD
+export MTCTI3_IPO_CA_FILE=$(json "$work/sim.json" ca_file)
+export MTCTI3_KAFKA_BOOTSTRAP=embedded MTCTI3_REDIS_URL="redis://127.0.0.1:$redis_port/0"
+export MTCTI3_PBX_ID=demo
+"$build/bridge/mtcti3-bridge" --ready_file="$work/bridge.json" --http_listen=127.0.0.1:0 \
+  >"$work/bridge.out" 2>"$work/bridge.log" &
+pids+=($!)
+wait_file "$work/bridge.json"
+bootstrap=$(json "$work/bridge.json" kafka_bootstrap)
+echo "ipo-sim control: http://127.0.0.1:$(json "$work/sim.json" control_port)/  (try: curl -XPOST .../trunk/call -d '{\"to\":\"2001\"}')"
+echo "bridge metrics:  http://127.0.0.1:$(json "$work/bridge.json" http_port)/metrics"
+echo "embedded Kafka:  $bootstrap  (kcat -C -b $bootstrap -t mtcti3.calls)"
+echo "---- events for ${secs}s (topic key: op seq changed; 0 = until Ctrl-C) ----"
+run=(); [ "$secs" -gt 0 ] && run=(timeout "$secs")
+"${run[@]}" kcat -C -b "$bootstrap" -G "quickstart-$$" mtcti3.calls mtcti3.presence mtcti3.queues mtcti3.lines mtcti3.bridge \
+  -o beginning -q -f '%t %k: %s\n' -X topic.metadata.refresh.interval.ms=1000 2>/dev/null |
+  python3 -u -c '
+import json, sys
+for line in sys.stdin:
+    head, _, body = line.partition(": ")
+    try:
+        e = json.loads(body)
+    except ValueError:
+        print(head, "(tombstone)" if not body.strip() else body.strip()[:80]); continue
+    if "op" in e:
+        extra = " ".join(e["changed"]) if e["op"] == "u" else ""
+        print("%s: %s seq=%s %s" % (head, e["op"], e["seq"], extra))
+    else:
+        print("%s: %s" % (head, e.get("type")))
+' || true
