@@ -900,6 +900,8 @@ int sim_calls_phonestate(sim_calls_t *c, const sim_user_t *u) {
     return 5;
   if (u->extnfault)
     return 6;
+  if (!u->n_legs)
+    return 0; /* idle: no need to look through every call */
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&c->calls)) {
     call_t *call = lws_container_of(d, call_t, list);
     for (leg_t *l = call->legs; l; l = l->next) {

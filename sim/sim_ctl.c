@@ -277,9 +277,15 @@ static int h_pause(req_t *r, json_t **out) {
 
 static int h_traffic(req_t *r, json_t **out) {
   json_t *cps = json_object_get(r->body, "calls_per_second");
-  if (!r->ctl->traffic || !json_is_number(cps) || json_number_value(cps) < 0)
-    return error(out, 400, "%s", "'calls_per_second' (a number >= 0) is required");
-  sim_traffic_set_rate(r->ctl->traffic, json_number_value(cps));
+  json_t *churn = json_object_get(r->body, "user_changes_per_second");
+  if (!r->ctl->traffic || (!cps && !churn) || (cps && (!json_is_number(cps) || json_number_value(cps) < 0)) ||
+      (churn && (!json_is_number(churn) || json_number_value(churn) < 0)))
+    return error(out, 400, "%s",
+                 "'calls_per_second' and/or 'user_changes_per_second' (numbers >= 0) are required");
+  if (cps)
+    sim_traffic_set_rate(r->ctl->traffic, json_number_value(cps));
+  if (churn)
+    sim_traffic_set_churn(r->ctl->traffic, json_number_value(churn));
   *out = sim_traffic_stats(r->ctl->traffic);
   return 200;
 }
@@ -327,7 +333,8 @@ static const route_t routes[] = {
     {"POST", "/connections/drop", h_drop, NULL, "close every MTCTI3 connection, as a reboot would"},
     {"POST", "/subscriptions/{id}/terminate", h_terminate, "{\"reason\":\"test\"}", "send SubscribeTerminated for subscription id on every connection (0: all)"},
     {"POST", "/requests/pause", h_pause, "{\"on\":true}", "stop (or resume) answering MTCTI3 requests; NotifyAcks still count"},
-    {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5}", "set the load generator's rate"},
+    {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5,\"user_changes_per_second\":0}",
+     "set the load generator's rates: new calls, and user changes (DND, app presence, absence, voicemail)"},
     {"POST", "/scenario", h_scenario, "{\"steps\":[{\"at_ms\":0,\"method\":\"POST\",\"path\":\"/trunk/call\",\"body\":{\"to\":\"2001\"},\"save\":\"c1\"}]}", "run a scenario (as --scenario)"},
 };
 

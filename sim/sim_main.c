@@ -175,6 +175,8 @@ int main(int argc, char **argv) {
   }
   if (opts.calls_per_second > 0)
     sim_traffic_set_rate(traffic, opts.calls_per_second);
+  if (opts.user_changes_per_second > 0)
+    sim_traffic_set_churn(traffic, opts.user_changes_per_second);
   sim_log(SIM_LOG_INFO, "main", "ipo-sim %s: %zu users, %zu queues, service user '%s'%s%s",
           MTCTI3_VERSION, sim_model_user_count(model), sim_model_queue_count(model),
           opts.service_user, ca[0] ? ", CA " : "", ca);

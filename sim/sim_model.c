@@ -736,6 +736,9 @@ sim_user_t *sim_model_user_by_presentity(const sim_model_t *m, const char *p) {
   uint8_t g[SIM_GUID_LEN];
   if (!p || !*p)
     return NULL;
+  sim_user_t *by_extn = sim_model_user_by_extn(m, p); /* the usual presentity, indexed */
+  if (by_extn)
+    return by_extn;
   for (size_t i = 0; i < m->n_users; i++) {
     sim_user_t *u = m->users[i];
     if (strcmp(u->extn, p) == 0 || strcmp(u->name, p) == 0 ||

@@ -41,6 +41,7 @@ static const opt_def_t opt_table[] = {
     {"insecure-plain-ws", NULL, OPT_FLAG, O(insecure_plain_ws), NULL,
      "TEST ONLY: also accept plain ws:// (a real IP Office refuses plain HTTP)"},
     {"calls-per-second", "R", OPT_DOUBLE, O(calls_per_second), "0", "load generator: new calls per second (0 = off)"},
+    {"user-changes-per-second", "R", OPT_DOUBLE, O(user_changes_per_second), "0", "load generator: user changes per second (DND, app presence, absence, voicemail; 0 = off)"},
     {"scenario", "FILE", OPT_STR, O(scenario), NULL, "run the timed steps of a scenario file (see docs/sim.md)"},
     {"max-connections", "N", OPT_INT, O(max_connections), "10", "MTCTI3 connections allowed at once (IP Office: 10)"},
     {"max-payload", "BYTES", OPT_INT, O(max_payload), "1048576", "largest websocket message accepted; larger closes the connection (1009)"},

@@ -30,6 +30,7 @@ typedef struct sim_opts {
   char *tls_dir;
   int insecure_plain_ws;
   double calls_per_second;
+  double user_changes_per_second;
   char *scenario;
   int max_connections;
   int max_payload;

@@ -48,9 +48,13 @@ typedef struct pres_entry {
   char last[160]; /* signature of what was last sent, to send only real changes */
 } pres_entry_t;
 
+#define SUB_ID_BUCKETS 4096
+
 typedef struct sub {
   struct sub *next;
+  struct sub *next_by_id; /* in the connection's id buckets */
   lws_dll2_t by_line;  /* in the bucket of its user or queue, or the park/presence list */
+  lws_dll2_t due;      /* in the connection's due list: may have something to notify */
   sim_subs_conn_t *conn;
   int id;
   sub_kind_t kind;
@@ -64,6 +68,9 @@ typedef struct sub {
   size_t n_lines, cap_lines;
   pres_entry_t *pres;
   size_t n_pres, cap_pres;
+  uint32_t *pres_ix;   /* open addressing: entry index + 1 by the lower-case presentity's hash */
+  size_t pres_ix_size; /* 0: to rebuild (entries changed) */
+  size_t n_pres_long;  /* entries of 32+ characters: marked by any user's change */
   track_t *tracks;
   size_t n_tracks, cap_tracks;
   int activapp;
@@ -77,6 +84,8 @@ struct sim_subs_conn {
   sim_subs_send_fn send;
   void *ctx;
   sub_t *head;
+  sub_t *by_id[SUB_ID_BUCKETS];
+  lws_dll2_owner_t due; /* subscriptions that may have a Notify to send */
   size_t count;
   int round_sent;    /* something was notified in this flush round (RefreshWrapper) */
   int refresh_due;
@@ -139,11 +148,21 @@ static void respond(sim_subs_conn_t *conn, int requestid, int result) {
   conn->send(conn->ctx, &msg);
 }
 
+static sub_t **sub_id_slot(sim_subs_conn_t *conn, int id) {
+  return &conn->by_id[(unsigned)id % SUB_ID_BUCKETS];
+}
+
 static sub_t *sub_find(sim_subs_conn_t *conn, int id) {
-  for (sub_t *x = conn->head; x; x = x->next)
+  for (sub_t *x = *sub_id_slot(conn, id); x; x = x->next_by_id)
     if (x->id == id)
       return x;
   return NULL;
+}
+
+/* x may have something to tell: look at it in the next flush round. */
+static void sub_due(sub_t *x) {
+  if (lws_dll2_is_detached(&x->due))
+    lws_dll2_add_tail(&x->due, &x->conn->due);
 }
 
 static track_t *track_get(sub_t *x, int callid, int create) {
@@ -193,6 +212,8 @@ static void sub_index(sim_subs_t *s, sub_t *x) {
 
 static void sub_free(sub_t *x) {
   lws_dll2_remove(&x->by_line);
+  lws_dll2_remove(&x->due);
+  free(x->pres_ix);
   lws_sul_cancel(&x->sul_expire);
   free(x->lines);
   free(x->pres);
@@ -204,6 +225,11 @@ static void sub_remove(sim_subs_conn_t *conn, sub_t *x) {
   for (sub_t **pp = &conn->head; *pp; pp = &(*pp)->next)
     if (*pp == x) {
       *pp = x->next;
+      break;
+    }
+  for (sub_t **pp = sub_id_slot(conn, x->id); *pp; pp = &(*pp)->next_by_id)
+    if (*pp == x) {
+      *pp = x->next_by_id;
       break;
     }
   conn->count--;
@@ -642,7 +668,18 @@ static void flush_cb(lws_sorted_usec_list_t *sul) {
     sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
     sub_t *rw = NULL;
     int any = 0;
-    for (sub_t *x = conn->head; x; x = x->next) {
+    /*
+     * Only the subscriptions marked due since the last round: a change, an
+     * ack or a new subscription put them there.  One still waiting for its
+     * ack leaves the list; the ack brings it back.
+     */
+    lws_dll2_owner_t due = conn->due;
+    memset(&conn->due, 0, sizeof conn->due);
+    for (lws_dll2_t *e = due.head; e; e = e->next)
+      e->owner = &due;
+    while (due.head) {
+      sub_t *x = lws_container_of(due.head, sub_t, due);
+      lws_dll2_remove(&x->due);
       if (x->kind == K_REFRESH) {
         rw = x;
         continue;
@@ -650,14 +687,25 @@ static void flush_cb(lws_sorted_usec_list_t *sul) {
       any |= sub_flush(s, conn, x);
     }
     /* RefreshWrapper: one Notify after each round that notified anything. */
+    if (!rw)
+      for (sub_t *x = conn->head; x && any; x = x->next)
+        if (x->kind == K_REFRESH)
+          rw = x;
     if (rw && any)
       conn->refresh_due = 1;
-    if (rw)
+    if (rw && (any || conn->refresh_due))
       sub_flush(s, conn, rw);
   } lws_end_foreach_dll_safe(d, d1);
 }
 
 /* ---- subscribing ---- */
+
+/* The entries changed: the index is rebuilt when next needed. */
+static void presence_ix_drop(sub_t *x) {
+  free(x->pres_ix);
+  x->pres_ix = NULL;
+  x->pres_ix_size = 0;
+}
 
 static int presence_add(sub_t *x, const Presentity *p) {
   if (!p->presentity && !p->lref)
@@ -674,6 +722,7 @@ static int presence_add(sub_t *x, const Presentity *p) {
     x->pres = arr;
     e = &x->pres[x->n_pres++];
   }
+  presence_ix_drop(x);
   memset(e, 0, sizeof *e);
   snprintf(e->presentity, sizeof e->presentity, "%s", p->presentity ? p->presentity : "");
   e->lref = p->lref;
@@ -687,6 +736,7 @@ static int presence_remove(sub_t *x, const Presentity *p) {
     if ((p->lref && e->lref == p->lref) ||
         (!p->lref && p->presentity && strcmp(p->presentity, e->presentity) == 0)) {
       x->pres[i] = x->pres[--x->n_pres];
+      presence_ix_drop(x);
       return MTCTISESS_SUCCESS;
     }
   }
@@ -797,7 +847,10 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
   }
   x->next = conn->head;
   conn->head = x;
+  x->next_by_id = *sub_id_slot(conn, x->id);
+  *sub_id_slot(conn, x->id) = x;
   conn->count++;
+  sub_due(x);
   sub_index(s, x);
   arm_expiry(s, x);
   *out = x;
@@ -891,6 +944,7 @@ static void on_subscribecmd(sim_subs_t *s, sim_subs_conn_t *conn, const Subscrib
     for (size_t i = 0; i < sc->presence->n_add && rc == MTCTISESS_SUCCESS; i++)
       rc = presence_add(x, sc->presence->add[i]);
     x->cfg_dirty = 1;
+    sub_due(x);
     break;
   case SUBSCRIBE_CMD__PAYLOAD_CALLCONTROL:
     rc = on_callcontrol(s, x, sc->callcontrol);
@@ -945,6 +999,7 @@ void sim_subs_handle(sim_subs_conn_t *conn, const Message *msg) {
     s->acks++;
     if (x && x->awaiting && x->awaiting == msg->notifyack->notify_id) {
       x->awaiting = 0;
+      sub_due(x);
       schedule_flush(s);
     } else {
       sim_log(SIM_LOG_WARN, "subs", "conn %d: NotifyAck %d/%d matches no outstanding Notify",
@@ -978,6 +1033,7 @@ static void lines_mark(sub_t *x, const uint8_t *guid, const char *extn, const ch
       p->op = OP_DEL;
     snprintf(p->extn, sizeof p->extn, "%s", extn);
     snprintf(p->name, sizeof p->name, "%s", name);
+    sub_due(x);
     return;
   }
   lines_pending_t *arr = grow(x->lines, &x->cap_lines, x->n_lines, sizeof *arr);
@@ -990,17 +1046,68 @@ static void lines_mark(sub_t *x, const uint8_t *guid, const char *extn, const ch
   snprintf(p->name, sizeof p->name, "%s", name);
   p->is_queue = is_queue;
   p->op = op;
+  sub_due(x);
 }
 
-static void presence_mark(sub_t *x, const sim_user_t *u) {
+static uint32_t presence_hash(const char *p) {
+  uint32_t h = 2166136261u; /* FNV-1a of the lower-case text */
+  for (; *p; p++)
+    h = (h ^ (uint8_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
+  return h;
+}
+
+/* Index the entries by presentity (a change is then a lookup, not a scan of thousands). */
+static int presence_ix_build(sub_t *x) {
+  size_t size = 64;
+  while (size < x->n_pres * 2)
+    size *= 2;
+  uint32_t *ix = calloc(size, sizeof *ix);
+  if (!ix)
+    return -1;
+  x->n_pres_long = 0;
   for (size_t i = 0; i < x->n_pres; i++) {
-    pres_entry_t *e = &x->pres[i];
-    if (strcmp(e->presentity, u->extn) == 0 || strcmp(e->presentity, u->name) == 0 ||
-        strcasecmp(e->presentity, u->email) == 0 || strlen(e->presentity) >= 32) {
-      e->dirty = 1;
-      x->cfg_dirty = 1;
+    if (strlen(x->pres[i].presentity) >= 32)
+      x->n_pres_long++;
+    size_t k = presence_hash(x->pres[i].presentity) & (size - 1);
+    while (ix[k])
+      k = (k + 1) & (size - 1);
+    ix[k] = (uint32_t)i + 1;
+  }
+  x->pres_ix = ix;
+  x->pres_ix_size = size;
+  return 0;
+}
+
+static void presence_dirty(sub_t *x, pres_entry_t *e) {
+  e->dirty = 1;
+  x->cfg_dirty = 1;
+  sub_due(x);
+}
+
+/*
+ * Mark the entries naming u (by extension, name or e-mail, and any of 32+
+ * characters, a GUID maybe) for the next presence Notify.
+ */
+static void presence_mark(sub_t *x, const sim_user_t *u) {
+  if (!x->pres_ix_size && presence_ix_build(x) != 0) {
+    for (size_t i = 0; i < x->n_pres; i++) /* no memory for the index: the slow way */
+      presence_dirty(x, &x->pres[i]);
+    return;
+  }
+  const char *names[3] = {u->extn, u->name, u->email};
+  size_t mask = x->pres_ix_size - 1;
+  for (int n = 0; n < 3; n++) {
+    if (!names[n][0])
+      continue;
+    for (size_t k = presence_hash(names[n]) & mask; x->pres_ix[k]; k = (k + 1) & mask) {
+      pres_entry_t *e = &x->pres[x->pres_ix[k] - 1];
+      if (n < 2 ? strcmp(e->presentity, names[n]) == 0 : strcasecmp(e->presentity, names[n]) == 0)
+        presence_dirty(x, e);
     }
   }
+  for (size_t i = 0; x->n_pres_long && i < x->n_pres; i++)
+    if (strlen(x->pres[i].presentity) >= 32)
+      presence_dirty(x, &x->pres[i]);
 }
 
 void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
@@ -1008,6 +1115,22 @@ void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
   const uint8_t *guid = is_queue ? ((sim_queue_t *)record)->guid : ((sim_user_t *)record)->guid;
   const char *extn = is_queue ? ((sim_queue_t *)record)->extn : ((sim_user_t *)record)->extn;
   const char *name = is_queue ? ((sim_queue_t *)record)->name : ((sim_user_t *)record)->name;
+  if (ev == SIM_EV_USER_CHANGED || ev == SIM_EV_QUEUE_CHANGED) {
+    /* The common case, at load: only that line's subscriptions and presence care. */
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(bucket(s, guid))) {
+      sub_t *x = lws_container_of(d, sub_t, by_line);
+      if ((x->kind == K_QUEUE) == is_queue && memcmp(x->guid, guid, SIM_GUID_LEN) == 0) {
+        x->cfg_dirty = 1;
+        sub_due(x);
+      }
+    } lws_end_foreach_dll(d);
+    if (!is_queue)
+      lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
+        presence_mark(lws_container_of(d, sub_t, by_line), record);
+      } lws_end_foreach_dll(d);
+    schedule_flush(s);
+    return;
+  }
   lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&s->conns)) {
     sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
     for (sub_t *x = conn->head, *nx; x; x = nx) {
@@ -1031,6 +1154,7 @@ void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
           terminate(conn, x, "deleted");
         } else {
           x->cfg_dirty = 1;
+          sub_due(x);
         }
         break;
       case K_PRESENCE:
@@ -1065,6 +1189,7 @@ static void track_event(sub_t *x, const sim_leg_event_t *ev) {
   } else {
     t->dirty = 1;
   }
+  sub_due(x);
 }
 
 void sim_subs_leg_event(sim_subs_t *s, const sim_leg_event_t *ev) {

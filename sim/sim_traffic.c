@@ -60,6 +60,12 @@ struct sim_traffic {
   lws_dll2_owner_t active;
   unsigned long started[N_MIX];
   unsigned long failed;
+  /* Presence churn: users changing DND, app presence, absence, voicemail. */
+  double churn_rate;
+  double churn_carry;
+  int64_t churn_last_us;
+  lws_sorted_usec_list_t sul_churn;
+  unsigned long changes;
   /* The running scenario. */
   sim_ctl_t *ctl;
   json_t *scenario;
@@ -233,6 +239,64 @@ void sim_traffic_set_rate(sim_traffic_t *t, double cps) {
   sim_log(SIM_LOG_INFO, "traffic", "load generator at %.2f calls/s", cps);
 }
 
+/* ---- presence churn ---- */
+
+#define CHURN_TICK_MS 5
+
+static const char *const churn_apps[] = {"", "Available", "In a meeting", "Lunch", "Back at 3",
+                                         "Working from home"};
+
+/* One person changes one thing, as at the phone or in the app. */
+static void churn_one(sim_traffic_t *t) {
+  size_t nu = sim_model_user_count(t->model);
+  if (!nu)
+    return;
+  sim_user_t *u = sim_model_user_at(t->model, (size_t)rnd(t, 0, (int)nu - 1));
+  switch (rnd(t, 0, 3)) {
+  case 0:
+    u->dnd = !u->dnd;
+    break;
+  case 1:
+    snprintf(u->app, sizeof u->app, "%s",
+             churn_apps[rnd(t, 0, (int)(sizeof churn_apps / sizeof churn_apps[0]) - 1)]);
+    break;
+  case 2:
+    u->absence_set = !u->absence_set;
+    u->absence_msg = u->absence_set ? rnd(t, 1, 20) : 0;
+    break;
+  default:
+    u->mb_new = u->mb_new >= 9 ? 0 : u->mb_new + 1;
+    break;
+  }
+  t->changes++;
+  sim_model_notify(t->model, SIM_EV_USER_CHANGED, u);
+}
+
+static void churn_tick(lws_sorted_usec_list_t *sul) {
+  sim_traffic_t *t = lws_container_of(sul, sim_traffic_t, sul_churn);
+  if (t->churn_rate <= 0)
+    return;
+  int64_t now = (int64_t)lws_now_usecs();
+  t->churn_carry += t->churn_rate * (double)(now - t->churn_last_us) / 1e6;
+  t->churn_last_us = now;
+  if (t->churn_carry > t->churn_rate) /* a stalled loop does not make up for lost time */
+    t->churn_carry = t->churn_rate;
+  for (; t->churn_carry >= 1; t->churn_carry -= 1)
+    churn_one(t);
+  lws_sul_schedule(t->lws, 0, &t->sul_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
+}
+
+void sim_traffic_set_churn(sim_traffic_t *t, double changes_per_second) {
+  t->churn_rate = changes_per_second;
+  lws_sul_cancel(&t->sul_churn);
+  if (changes_per_second > 0) {
+    t->churn_last_us = (int64_t)lws_now_usecs();
+    t->churn_carry = 0;
+    lws_sul_schedule(t->lws, 0, &t->sul_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
+  }
+  sim_log(SIM_LOG_INFO, "traffic", "presence churn at %.0f user changes/s", changes_per_second);
+}
+
 /* ---- scenarios ---- */
 
 /* Replace ${name} with saved values in every string of a JSON value (in place). */
@@ -374,8 +438,9 @@ json_t *sim_traffic_stats(sim_traffic_t *t) {
   json_t *started = json_object();
   for (size_t k = 0; k < N_MIX; k++)
     json_object_set_new(started, mix[k].name, json_integer((json_int_t)t->started[k]));
-  return json_pack("{s:f,s:o,s:I,s:I,s:I,s:I}", "calls_per_second", t->rate, "started", started,
-                   "failed", (json_int_t)t->failed, "active", (json_int_t)t->active.count,
+  return json_pack("{s:f,s:f,s:I,s:o,s:I,s:I,s:I,s:I}", "calls_per_second", t->rate,
+                   "user_changes_per_second", t->churn_rate, "user_changes", (json_int_t)t->changes,
+                   "started", started, "failed", (json_int_t)t->failed, "active", (json_int_t)t->active.count,
                    "scenario_steps_run", (json_int_t)t->steps_run, "scenario_steps_failed",
                    (json_int_t)t->steps_failed);
 }
@@ -403,6 +468,7 @@ void sim_traffic_free(sim_traffic_t *t) {
     return;
   lws_sul_cancel(&t->sul_gen);
   lws_sul_cancel(&t->sul_scen);
+  lws_sul_cancel(&t->sul_churn);
   while (t->active.head)
     gen_free(lws_container_of(t->active.head, gen_call_t, list));
   json_decref(t->scenario);

@@ -9,7 +9,8 @@
  * plan acts through the call engine exactly as a person at a phone would.
  * A scenario file is a list of timed control commands (the control API's
  * routes), run through sim_ctl_execute, with values saved from one step's
- * answer usable in later steps.  Timers are lws_sul on the service thread.
+ * answer usable in later steps.  Presence churn changes users' DND, app
+ * presence, absence and voicemail counts at a configured rate.  Timers are lws_sul on the service thread.
  */
 #ifndef SIM_TRAFFIC_H
 #define SIM_TRAFFIC_H
@@ -31,6 +32,12 @@ int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *
 void sim_traffic_free(sim_traffic_t *traffic);
 /* Calls per second of the load generator (0 stops it). */
 void sim_traffic_set_rate(sim_traffic_t *traffic, double calls_per_second);
+/*
+ * Presence churn: user changes per second (0 stops it), each a random user
+ * toggling DND or absence, changing app presence or voicemail count; for
+ * the benchmark, thousands a second across thousands of subscriptions.
+ */
+void sim_traffic_set_churn(sim_traffic_t *traffic, double changes_per_second);
 /* Load and start a scenario file (format in docs/sim.md). */
 int sim_traffic_scenario(sim_traffic_t *traffic, sim_ctl_t *ctl, const char *path, char *errstr,
                          size_t errstr_size);
