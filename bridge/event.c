@@ -69,50 +69,104 @@ static int event_ce_headers(const event_ctx_t *ctx, event_t *event, const char *
   return 0;
 }
 
-/*
- * Compact ASCII JSON text of `root`, malloc'd, in one allocation: rendered
- * into a scratch buffer first (json_dumps would grow its own by doubling, a
- * dozen reallocations for a 2 KiB event).  The scratch buffer is the event
- * stage's own; the stage runs on one thread.
- */
-static char *event_dump(const json_t *root, size_t *len) {
-  static char *scratch;
-  static size_t scratch_size;
-  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII;
-  size_t n = scratch ? json_dumpb(root, scratch, scratch_size, flags) : (size_t)-1;
-  if (n == 0)
-    return NULL;
-  if (!scratch || n > scratch_size) {
-    size_t size = scratch_size ? scratch_size : 16384;
-    if (scratch)
-      while (size < n)
-        size *= 2;
-    char *grown = realloc(scratch, size);
-    if (!grown)
-      return NULL;
-    scratch = grown;
-    scratch_size = size;
-    n = json_dumpb(root, scratch, scratch_size, flags);
-    if (n == 0 || n > scratch_size)
-      return NULL;
+/* ---- the envelope, written by hand: the states come as text already ---- */
+
+/* A growing text buffer; on failure `failed` is set and nothing more is written. */
+typedef struct event_buf {
+  char *data;
+  size_t len, size;
+  int failed;
+} event_buf_t;
+
+static void event_buf_put(event_buf_t *b, const char *text, size_t n) {
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->size) {
+    size_t size = b->size ? b->size : 4096;
+    while (size < b->len + n + 1)
+      size *= 2;
+    char *grown = realloc(b->data, size);
+    if (!grown) {
+      b->failed = 1;
+      return;
+    }
+    b->data = grown;
+    b->size = size;
   }
-  char *text = malloc(n + 1);
-  if (!text)
-    return NULL;
-  memcpy(text, scratch, n);
-  text[n] = '\0';
-  *len = n;
-  return text;
+  memcpy(b->data + b->len, text, n);
+  b->len += n;
+  b->data[b->len] = '\0';
 }
 
-/* Field names of an object, as a JSON array. */
-static json_t *event_keys(const json_t *obj) {
-  json_t *names = json_array();
-  const char *name;
-  json_t *value;
-  json_object_foreach((json_t *)obj, name, value) json_array_append_new(names, json_string(name));
-  return names;
+static void event_buf_str(event_buf_t *b, const char *text) { event_buf_put(b, text, strlen(text)); }
+
+static void event_buf_int(event_buf_t *b, long long v) {
+  char num[32];
+  int n = snprintf(num, sizeof(num), "%lld", v);
+  event_buf_put(b, num, (size_t)n);
 }
+
+/* A JSON value as jansson writes it (compact, ASCII). */
+static void event_buf_json(event_buf_t *b, const json_t *value) {
+  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY;
+  char small[512];
+  size_t n = json_dumpb(value, small, sizeof(small), flags);
+  if (n == 0) {
+    b->failed = 1;
+  } else if (n <= sizeof(small)) {
+    event_buf_put(b, small, n);
+  } else {
+    char *text = json_dumps(value, flags);
+    if (text)
+      event_buf_str(b, text);
+    else
+      b->failed = 1;
+    free(text);
+  }
+}
+
+/* A JSON string: printable ASCII without quote or backslash is copied, anything else goes through jansson. */
+static void event_buf_jstr(event_buf_t *b, const char *text) {
+  const unsigned char *p = (const unsigned char *)text;
+  while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+    p++;
+  if (*p == '\0') {
+    event_buf_put(b, "\"", 1);
+    event_buf_put(b, text, (size_t)(p - (const unsigned char *)text));
+    event_buf_put(b, "\"", 1);
+    return;
+  }
+  json_t *str = json_string(text);
+  if (!str)
+    str = json_stringn_nocheck(text, strlen(text)); /* not UTF-8: as jansson would have kept it */
+  if (str)
+    event_buf_json(b, str);
+  else
+    b->failed = 1;
+  json_decref(str);
+}
+
+/* "name": then a value. */
+static void event_buf_key(event_buf_t *b, const char *name) {
+  if (b->len > 1) /* after "{": the first member has no comma */
+    event_buf_put(b, ",", 1);
+  event_buf_put(b, "\"", 1);
+  event_buf_str(b, name);
+  event_buf_put(b, "\":", 2);
+}
+
+/* A state: its text when snap has it, else the tree rendered. */
+static void event_buf_state(event_buf_t *b, const json_t *state, const char *text, size_t len) {
+  if (!state)
+    event_buf_put(b, "null", 4);
+  else if (text)
+    event_buf_put(b, text, len);
+  else
+    event_buf_json(b, state);
+}
+
+/* The scratch buffer of the event stage (one thread); the value is copied out of it. */
+static event_buf_t event_scratch;
 
 int event_render(const event_ctx_t *ctx, const snap_change_t *change, const event_origin_t *origin,
                  event_t *event, char *errstr, size_t errstr_size) {
@@ -124,27 +178,77 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
   snprintf(type, sizeof(type), "mtcti3.%s.%s", snap_kind_name(change->kind), event_op_word(change->op));
   char op[2] = {change->op, '\0'};
 
-  json_t *changed = change->changed ? json_incref((json_t *)change->changed)
-                                    : event_keys(change->after ? change->after : change->before);
-  json_t *source = json_pack(
-      "{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:i}", "version", ctx->version, "connector", "mtcti3",
-      "name", ctx->pbx_id, "pbx", ctx->pbx_id, "ts_ms", (json_int_t)origin->ts_ms, "snapshot",
-      origin->snapshot ? "true" : "false", "entity", change->entity_id, "line_kind",
-      snap_line_kind_name(change->line.kind), "line_guid", change->line.guid, "line_extn",
-      change->line.extn ? change->line.extn : "", "subscribe_id", origin->subscribe_id, "notify_id",
-      origin->notify_id);
-  json_t *root = json_pack("{s:O?,s:O?,s:s,s:I,s:o,s:o,s:I}", "before", change->before, "after",
-                           change->after, "op", op, "ts_ms", (json_int_t)origin->ts_ms, "source", source,
-                           "changed", changed, "seq", (json_int_t)change->seq);
-  if (root && change->lost)
-    json_object_set(root, "calllost", (json_t *)change->lost);
-  size_t text_len = 0;
-  char *text = root ? event_dump(root, &text_len) : NULL;
-  json_decref(root);
-  if (!text)
+  /* {"before","after","op","ts_ms","source":{...},"changed","seq"[,"calllost"]}, the order jansson kept */
+  event_buf_t *b = &event_scratch;
+  b->len = 0;
+  b->failed = 0;
+  event_buf_put(b, "{", 1);
+  event_buf_key(b, "before");
+  event_buf_state(b, change->before, change->before_text, change->before_len);
+  event_buf_key(b, "after");
+  event_buf_state(b, change->after, change->after_text, change->after_len);
+  event_buf_key(b, "op");
+  event_buf_jstr(b, op);
+  event_buf_key(b, "ts_ms");
+  event_buf_int(b, (long long)origin->ts_ms);
+  event_buf_key(b, "source");
+  event_buf_str(b, "{\"version\":");
+  event_buf_jstr(b, ctx->version);
+  event_buf_str(b, ",\"connector\":\"mtcti3\",\"name\":");
+  event_buf_jstr(b, ctx->pbx_id);
+  event_buf_str(b, ",\"pbx\":");
+  event_buf_jstr(b, ctx->pbx_id);
+  event_buf_str(b, ",\"ts_ms\":");
+  event_buf_int(b, (long long)origin->ts_ms);
+  event_buf_str(b, origin->snapshot ? ",\"snapshot\":\"true\",\"entity\":" : ",\"snapshot\":\"false\",\"entity\":");
+  event_buf_jstr(b, change->entity_id);
+  event_buf_str(b, ",\"line_kind\":");
+  event_buf_jstr(b, snap_line_kind_name(change->line.kind));
+  event_buf_str(b, ",\"line_guid\":");
+  event_buf_jstr(b, change->line.guid);
+  event_buf_str(b, ",\"line_extn\":");
+  event_buf_jstr(b, change->line.extn ? change->line.extn : "");
+  event_buf_str(b, ",\"subscribe_id\":");
+  event_buf_int(b, origin->subscribe_id);
+  event_buf_str(b, ",\"notify_id\":");
+  event_buf_int(b, origin->notify_id);
+  event_buf_put(b, "}", 1);
+  event_buf_key(b, "changed");
+  event_buf_put(b, "[", 1);
+  if (change->changed) {
+    size_t i;
+    json_t *name;
+    json_array_foreach((json_t *)change->changed, i, name) {
+      if (i)
+        event_buf_put(b, ",", 1);
+      event_buf_jstr(b, json_string_value(name));
+    }
+  } else { /* c, r, d: every field */
+    const char *name;
+    json_t *value;
+    int first = 1;
+    json_object_foreach((json_t *)(change->after ? change->after : change->before), name, value) {
+      if (!first)
+        event_buf_put(b, ",", 1);
+      first = 0;
+      event_buf_jstr(b, name);
+    }
+  }
+  event_buf_put(b, "]", 1);
+  event_buf_key(b, "seq");
+  event_buf_int(b, (long long)change->seq);
+  if (change->lost) {
+    event_buf_key(b, "calllost");
+    event_buf_json(b, change->lost);
+  }
+  event_buf_put(b, "}", 1);
+  if (b->failed)
     goto oom;
-  event->value = text;
-  event->value_len = text_len;
+  event->value = malloc(b->len + 1);
+  if (!event->value)
+    goto oom;
+  memcpy(event->value, b->data, b->len + 1);
+  event->value_len = b->len;
   event->topic = strdup(topic);
   event->key = strdup(change->key);
   event->ce_id = strdup(ce_id);
@@ -214,28 +318,34 @@ oom:
 }
 
 char *event_record_text(const event_t *event, long long n, size_t *len) {
-  json_t *headers = json_array();
-  for (size_t i = 0; i < event->n_headers; i++)
-    json_array_append_new(headers, json_pack("[ss]", event->headers[i].name, event->headers[i].value));
-  json_t *head = json_pack("{s:s,s:s,s:s,s:i,s:I,s:o,s:b}", "topic", event->topic, "key", event->key,
-                           "ce_id", event->ce_id, "kind", event->kind, "n", (json_int_t)n, "headers",
-                           headers, "tombstone", event->value == NULL);
-  char *line = head ? json_dumps(head, JSON_COMPACT) : NULL;
-  json_decref(head);
-  if (!line)
-    return NULL;
-  size_t head_len = strlen(line), value_len = event->value ? event->value_len : 0;
-  char *text = malloc(head_len + 1 + value_len + 1);
-  if (text) {
-    memcpy(text, line, head_len);
-    text[head_len] = '\n';
-    if (value_len)
-      memcpy(text + head_len + 1, event->value, value_len);
-    text[head_len + 1 + value_len] = '\0';
-    *len = head_len + 1 + value_len;
+  event_buf_t b = {0};
+  event_buf_str(&b, "{\"topic\":");
+  event_buf_jstr(&b, event->topic);
+  event_buf_str(&b, ",\"key\":");
+  event_buf_jstr(&b, event->key);
+  event_buf_str(&b, ",\"ce_id\":");
+  event_buf_jstr(&b, event->ce_id);
+  event_buf_str(&b, ",\"kind\":");
+  event_buf_int(&b, event->kind);
+  event_buf_str(&b, ",\"n\":");
+  event_buf_int(&b, n);
+  event_buf_str(&b, ",\"headers\":[");
+  for (size_t i = 0; i < event->n_headers; i++) {
+    event_buf_str(&b, i ? ",[" : "[");
+    event_buf_jstr(&b, event->headers[i].name);
+    event_buf_put(&b, ",", 1);
+    event_buf_jstr(&b, event->headers[i].value);
+    event_buf_put(&b, "]", 1);
   }
-  free(line);
-  return text;
+  event_buf_str(&b, event->value ? "],\"tombstone\":false}\n" : "],\"tombstone\":true}\n");
+  if (event->value)
+    event_buf_put(&b, event->value, event->value_len);
+  if (b.failed) {
+    free(b.data);
+    return NULL;
+  }
+  *len = b.len;
+  return b.data;
 }
 
 /* Header names are static strings; map a stored name back to one. */

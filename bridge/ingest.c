@@ -23,6 +23,7 @@ typedef struct ingest_gate {
   int32_t subscribe_id, notify_id;
   uint64_t generation; /* link connection the Notify came on */
   size_t pending;      /* events not yet delivered (+1 while still producing) */
+  int64_t t0_us;       /* arrival, for the notify-to-ack latency */
 } ingest_gate_t;
 
 /* One produced event's opaque. */
@@ -66,11 +67,13 @@ int64_t ingest_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t ingest_mono_ms(void) {
+static int64_t ingest_mono_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static int64_t ingest_mono_ms(void) { return ingest_mono_us() / 1000; }
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
 
@@ -117,6 +120,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     char errstr[256];
     if (pbx_link_send(ingest->link, &msg, errstr, sizeof(errstr)) == 0) {
       metrics_add(METRICS_NOTIFY_ACKS, 1);
+      metrics_notify_acked((double)(ingest_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);
     } else {
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d not sent: %s", gate->subscribe_id,
@@ -317,6 +321,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   gate->notify_id = notify->notify_id;
   gate->generation = ingest->generation;
   gate->pending = 1; /* held while producing */
+  gate->t0_us = ingest_mono_us();
   ingest->gates_open++;
   ingest_gate_sub_adjust(ingest, notify->subscribe_id, +1);
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);

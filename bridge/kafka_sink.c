@@ -88,7 +88,8 @@ static int kafka_sink_try(kafka_sink_t *sink, kafka_sink_msg_t *msg, char *errst
   rd_kafka_headers_t *headers = msg->headers ? rd_kafka_headers_copy(msg->headers) : NULL;
   rd_kafka_resp_err_t err = rd_kafka_producev(
       sink->rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_KEY(msg->key, strlen(msg->key)),
-      RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      /* no copy: msg keeps the value until the delivery report (and for a retry) */
+      RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_MSGFLAGS(0),
       RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     sink->inflight++;

@@ -17,15 +17,19 @@ static const struct {
 
 static const char *const metrics_topic_names[METRICS_TOPICS] = {"lines", "presence", "queues", "calls",
                                                                 "bridge"};
-static const double metrics_buckets[] = {1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 5000, 30000};
+static const double metrics_buckets[] = {0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 250, 500, 1000, 5000, 30000};
 #define METRICS_NB (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
+
+typedef struct metrics_histogram {
+  uint64_t buckets[METRICS_NB]; /* not cumulative: the first bucket that holds the value */
+  uint64_t count;
+  double sum;
+} metrics_histogram_t;
 
 static struct {
   int64_t values[METRICS__COUNT];
   uint64_t produced[METRICS_TOPICS];
-  uint64_t buckets[METRICS_NB];
-  uint64_t latency_count;
-  double latency_sum;
+  metrics_histogram_t delivery, ack;
   const char *sub_states[METRICS_SUB_STATES];
   size_t sub_counts[METRICS_SUB_STATES];
   size_t entities[4];
@@ -35,14 +39,34 @@ void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; 
 void metrics_set(metrics_id_t id, int64_t value) { metrics.values[id] = value; }
 int64_t metrics_get(metrics_id_t id) { return metrics.values[id]; }
 
+static void metrics_observe(metrics_histogram_t *h, double ms) {
+  size_t i = 0;
+  while (i < METRICS_NB && ms > metrics_buckets[i])
+    i++;
+  if (i < METRICS_NB)
+    h->buckets[i]++;
+  h->count++;
+  h->sum += ms;
+}
+
 void metrics_event_delivered(int topic_index, double latency_ms) {
   if (topic_index >= 0 && topic_index < METRICS_TOPICS)
     metrics.produced[topic_index]++;
-  for (size_t i = 0; i < METRICS_NB; i++)
-    if (latency_ms <= metrics_buckets[i])
-      metrics.buckets[i]++;
-  metrics.latency_count++;
-  metrics.latency_sum += latency_ms;
+  metrics_observe(&metrics.delivery, latency_ms);
+}
+
+void metrics_notify_acked(double latency_ms) { metrics_observe(&metrics.ack, latency_ms); }
+
+static void metrics_render_histogram(FILE *fp, const char *name, const char *help,
+                                     const metrics_histogram_t *h) {
+  fprintf(fp, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < METRICS_NB; i++) {
+    cumulative += h->buckets[i];
+    fprintf(fp, "%s_bucket{le=\"%g\"} %llu\n", name, metrics_buckets[i], (unsigned long long)cumulative);
+  }
+  fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+  fprintf(fp, "%s_sum %g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
 }
 
 void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
@@ -71,16 +95,11 @@ char *metrics_render(size_t *len) {
   for (int i = 0; i < METRICS_TOPICS; i++)
     fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_names[i],
             (unsigned long long)metrics.produced[i]);
-  fprintf(fp, "# HELP mtcti3_bridge_kafka_delivery_latency_ms From produce to delivery report\n"
-              "# TYPE mtcti3_bridge_kafka_delivery_latency_ms histogram\n");
-  for (size_t i = 0; i < METRICS_NB; i++)
-    fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_bucket{le=\"%g\"} %llu\n", metrics_buckets[i],
-            (unsigned long long)metrics.buckets[i]);
-  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_bucket{le=\"+Inf\"} %llu\n",
-          (unsigned long long)metrics.latency_count);
-  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_sum %g\n", metrics.latency_sum);
-  fprintf(fp, "mtcti3_bridge_kafka_delivery_latency_ms_count %llu\n",
-          (unsigned long long)metrics.latency_count);
+  metrics_render_histogram(fp, "mtcti3_bridge_kafka_delivery_latency_ms",
+                           "From produce to delivery report, per event", &metrics.delivery);
+  metrics_render_histogram(fp, "mtcti3_bridge_notify_ack_latency_ms",
+                           "From a Notify's arrival to its NotifyAck (every event it caused confirmed by Kafka)",
+                           &metrics.ack);
   fprintf(fp, "# HELP mtcti3_bridge_subscriptions Subscriptions to the PBX, per state\n"
               "# TYPE mtcti3_bridge_subscriptions gauge\n");
   for (int i = 0; i < METRICS_SUB_STATES; i++)

@@ -58,6 +58,8 @@ void metrics_set(metrics_id_t id, int64_t value);
 int64_t metrics_get(metrics_id_t id);
 /* An event delivered to `topic_index` (snap kind, or 4 for bridge). */
 void metrics_event_delivered(int topic_index, double latency_ms);
+/* A NotifyAck sent, latency_ms after its Notify arrived. */
+void metrics_notify_acked(double latency_ms);
 /* Subscriptions per state, set by the subscriptions stage. */
 void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
                            const size_t counts[METRICS_SUB_STATES]);

@@ -57,6 +57,8 @@ typedef struct snap_entity {
   char *key;
   uint64_t seq;
   json_t *state; /* NULL once deleted (the seq is kept for users, queues, lines) */
+  char *text;    /* state as compact ASCII JSON, once rendered (NULL: not yet) */
+  size_t text_len;
   snap_line_kind_t line_kind;
   char *line_guid;
   char *line_extn;
@@ -82,6 +84,7 @@ static void snap_entity_free(void *p) {
   free(entity->line_guid);
   free(entity->line_extn);
   free(entity->gcid);
+  free(entity->text);
   json_decref(entity->state);
   free(entity);
 }
@@ -165,6 +168,39 @@ static json_t *snap_diff(const json_t *before, const json_t *after) {
 }
 
 /*
+ * Compact ASCII JSON text of a state, malloc'd (*len set), NULL when out of
+ * memory.  Rendered into a scratch buffer first (json_dumps would grow its
+ * own by doubling); snap runs on one thread.
+ */
+static char *snap_text(const json_t *state, size_t *len) {
+  static char *scratch;
+  static size_t scratch_size;
+  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII;
+  size_t n = scratch ? json_dumpb(state, scratch, scratch_size, flags) : 0;
+  if (!scratch || n > scratch_size) {
+    size_t size = scratch_size ? scratch_size : 8192;
+    while (size < n)
+      size *= 2;
+    char *grown = realloc(scratch, size);
+    if (!grown)
+      return NULL;
+    scratch = grown;
+    scratch_size = size;
+    n = json_dumpb(state, scratch, scratch_size, flags);
+    if (n > scratch_size)
+      return NULL;
+  }
+  if (n == 0)
+    return NULL;
+  char *text = malloc(n);
+  if (text) {
+    memcpy(text, scratch, n);
+    *len = n;
+  }
+  return text;
+}
+
+/*
  * Move `entity` to state `after` (a reference this function takes) and report
  * the change.  op 0 means: 'u' with the changed fields, nothing if none.
  */
@@ -183,8 +219,17 @@ static void snap_emit(snap_t *snap, snap_entity_t *entity, char op, json_t *afte
     snap->counts[entity->kind]++;
   else if (before && !after)
     snap->counts[entity->kind]--;
+  /* the texts: the old state's (rendered now if it was restored), the new one's */
+  if (before && !entity->text)
+    entity->text = snap_text(before, &entity->text_len);
+  size_t after_len = 0;
+  char *after_text = after ? snap_text(after, &after_len) : NULL;
+  char *before_text = entity->text;
+  size_t before_len = entity->text_len;
   entity->seq++;
   entity->state = after;
+  entity->text = after_text;
+  entity->text_len = after_len;
   entity->unconfirmed = 0;
   snap_change_t change = {
       .kind = entity->kind,
@@ -197,8 +242,15 @@ static void snap_emit(snap_t *snap, snap_entity_t *entity, char op, json_t *afte
       .changed = changed,
       .lost = lost,
       .line = {entity->line_kind, entity->line_guid, entity->line_extn},
+      .before_text = op == 'c' || op == 'r' ? NULL : before_text,
+      .before_len = before_len,
+      .after_text = after_text,
+      .after_len = after_len,
   };
+  if ((change.before && !change.before_text) || (after && !after_text))
+    change.before_text = change.after_text = NULL; /* out of memory: event renders the trees */
   snap->cb(snap->opaque, &change);
+  free(before_text);
   json_decref(before);
   json_decref(changed);
 }
@@ -505,6 +557,10 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot) {
   snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
   if (!entity)
+    return;
+  /* The entry carries only the phone state here: the same one changes nothing (no copy, no diff). */
+  json_t *ps = entity->state ? json_object_get(entity->state, "phonestate") : NULL;
+  if (json_is_integer(ps) && json_integer_value(ps) == entry->phonestate)
     return;
   /* shallow: states are never changed in place, so the copy may share children */
   json_t *after = entity->state ? json_copy(entity->state) : json_pack("{s:s}", "guid", guid);

@@ -74,6 +74,14 @@ typedef struct snap_change {
   const json_t *changed; /* array of field names; NULL for c, r, d */
   const json_t *lost;    /* for a call's d: {callid, referencecallid, reason, thisenddropped, description} */
   snap_line_t line;
+  /*
+   * before and after as compact ASCII JSON text (not NUL-terminated), when
+   * snap has them: each state is serialized once, when it becomes the
+   * entity's state, and serves as the next event's before.  NULL: render
+   * the json_t.
+   */
+  const char *before_text, *after_text;
+  size_t before_len, after_len;
 } snap_change_t;
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
