@@ -283,6 +283,11 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
     }
     fclose(ca);
   }
+  if (config->commands_default_timeout_ms > config->commands_max_timeout_ms) {
+    snprintf(errstr, errstr_size, "commands_default_timeout_ms: %ld exceeds commands_max_timeout_ms (%ld)",
+             config->commands_default_timeout_ms, config->commands_max_timeout_ms);
+    return -1;
+  }
   if (config->reconnect_max_ms < config->reconnect_min_ms) {
     snprintf(errstr, errstr_size, "reconnect_max_ms: %ld is less than reconnect_min_ms (%ld)",
              config->reconnect_max_ms, config->reconnect_min_ms);

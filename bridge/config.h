@@ -94,6 +94,22 @@ typedef enum config_type {
     "A subscribe with no RequestResponse by then is retried")                                    \
   X(resync_grace_ms, CONFIG_INT, resync_grace_ms, "2000", 0, 600000, NULL, 0,                    \
     "After a (re)subscription, calls not reported again within this time are deleted")           \
+  X(commands, CONFIG_BOOL, commands, "true", 0, 0, NULL, 0,                                      \
+    "Consume <prefix>commands and run them on the PBX (needs redis_url)")                      \
+  X(commands_group, CONFIG_STR, commands_group, "", 0, 0, NULL, 0,                               \
+    "Consumer group of the command topic; empty: mtcti3-bridge-<pbx_id>")                       \
+  X(commands_policy_file, CONFIG_STR, commands_policy_file, "", 0, 0, NULL, 0,                   \
+    "Policy file of allow-lists (actions, users, queues); empty: everything allowed")            \
+  X(commands_default_timeout_ms, CONFIG_INT, commands_default_timeout_ms, "10000", 100, 3600000, \
+    NULL, 0, "Deadline of a command that names no timeout_ms")                                   \
+  X(commands_max_timeout_ms, CONFIG_INT, commands_max_timeout_ms, "300000", 100, 3600000, NULL, 0, \
+    "Largest timeout_ms a command may ask for")                                                  \
+  X(commands_result_ttl_ms, CONFIG_INT, commands_result_ttl_ms, "86400000", 1000, 2592000000L,   \
+    NULL, 0, "How long a command's outcome stays in Redis (mtcti3:<pbx>:cmd:<id>)")             \
+  X(commands_idempotency_ttl_ms, CONFIG_INT, commands_idempotency_ttl_ms, "86400000", 1000,      \
+    2592000000L, NULL, 0, "How long a command id is remembered: a repeat within it is a duplicate") \
+  X(commands_max_bytes, CONFIG_INT, commands_max_bytes, "65536", 256, 1048576, NULL, 0,          \
+    "Largest command message accepted (larger ones are rejected, too_big)")                     \
   X(http_listen, CONFIG_STR, http_listen, "127.0.0.1:9464", 0, 0, NULL, 0,                       \
     "Address of /metrics, /healthz, /readyz (host:port; port 0 picks one; empty disables)")     \
   X(ready_file, CONFIG_STR, ready_file, "", 0, 0, NULL, 0,                                       \
@@ -141,6 +157,14 @@ typedef struct config {
   long subscribe_window;
   long request_timeout_ms;
   long resync_grace_ms;
+  int commands;
+  char *commands_group;
+  char *commands_policy_file;
+  long commands_default_timeout_ms;
+  long commands_max_timeout_ms;
+  long commands_result_ttl_ms;
+  long commands_idempotency_ttl_ms;
+  long commands_max_bytes;
   char *http_listen;
   char *ready_file;
   char *log_level;

@@ -539,3 +539,15 @@ void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque) {
   ingest->other = cb;
   ingest->other_opaque = opaque;
 }
+
+const snap_t *ingest_snap(const ingest_t *ingest) { return ingest->snap; }
+const subs_t *ingest_subs(const ingest_t *ingest) { return ingest->subs; }
+
+size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid) {
+  ingest->origin = (event_origin_t){0, 0, 1, ingest_now_ms()};
+  ingest_gate_t *gate = ingest->cur_gate;
+  ingest->cur_gate = NULL;
+  size_t n = snap_reemit(ingest->snap, kind_mask, line_guid);
+  ingest->cur_gate = gate;
+  return n;
+}

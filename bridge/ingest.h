@@ -15,8 +15,12 @@
  * Every gate completes exactly once: on its last delivery report.  The
  * ingest stage also emits the bridge's lifecycle events (connected,
  * resync_started, resync_finished, disconnected) and turns a line's settled
- * resubscription into deletes for calls that ended meanwhile.  A command
- * source (issue #5) will plug in beside it on the same loop.
+ * resubscription into deletes for calls that ended meanwhile.  The command
+ * source (cmd_source.c) plugs in beside it: RequestResponses subs does not
+ * own (the commands' requestids, >= PBX_LINK_REQUESTID_LIMIT) and every
+ * GeneralData go to its ingest_set_other callback; it reads the snapshot
+ * state and subscriptions to resolve targets, and asks for snapshots to be
+ * emitted again.
  */
 #ifndef INGEST_H
 #define INGEST_H
@@ -27,7 +31,9 @@
 #include "config.h"
 #include "kafka_sink.h"
 #include "pbx_link.h"
+#include "snap.h"
 #include "state_store.h"
+#include "subs.h"
 
 typedef struct ingest ingest_t;
 
@@ -68,6 +74,16 @@ void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque);
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
 /* Notifies waiting for their events' delivery. */
 size_t ingest_acks_pending(const ingest_t *ingest);
+
+/* The snapshot state and the subscriptions, read-only, for resolving a command's target. */
+const snap_t *ingest_snap(const ingest_t *ingest);
+const subs_t *ingest_subs(const ingest_t *ingest);
+/*
+ * Emit the current state again as 'r' events (snap_reemit: kind_mask of
+ * 1 << snap_kind_t, line_guid NULL for every line); they go to Kafka with
+ * the turn's other events.  Returns how many.
+ */
+size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid);
 
 int64_t ingest_now_ms(void);
 

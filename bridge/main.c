@@ -12,6 +12,7 @@
  *   event.c        Debezium envelope, CloudEvents headers, topics and keys
  *   state_store.c  the state in Redis, restored at start
  *   kafka_sink.c   idempotent producer, delivery reports, backlog
+ *   cmd_source.c   the command topic -> MTCTI3 requests -> results (Redis, Kafka)
  *   http.c         /metrics, /healthz, /readyz
  *
  * with config.c (the settings table), blog.c (logs) and metrics.c beside
@@ -32,6 +33,7 @@
 #include <libwebsockets.h>
 
 #include "blog.h"
+#include "cmd_source.h"
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
@@ -48,13 +50,15 @@ typedef struct bridge {
   ingest_t *ingest;
   kafka_sink_t *sink;
   pbx_link_t *link;
+  cmd_source_t *cmd; /* NULL when commands are off */
   http_t *http;
   struct lws_context *context;
   struct lws_vhost *pbx_vhost, *http_vhost;
-  struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the Kafka pipe */
+  struct lws_protocols protocols[4];      /* pbx vhost: the PBX link, the Kafka pipe, the command pipe */
   struct lws_protocols http_protocols[2]; /* http vhost */
   lws_sorted_usec_list_t sul_tick;
   lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued */
+  lws_sorted_usec_list_t sul_cmd;   /* the command source has more messages to serve */
   int fatal;
 } bridge_t;
 
@@ -82,6 +86,36 @@ static int bridge_kafka_callback(struct lws *wsi, enum lws_callback_reasons reas
   return 0;
 }
 
+static void bridge_cmd_more(lws_sorted_usec_list_t *sul);
+
+/* Serve the command source; more to do soon when it stopped at its batch limit. */
+static void bridge_cmd_poll(bridge_t *bridge) {
+  char errstr[512];
+  if (!bridge->cmd)
+    return;
+  int rc = cmd_source_poll(bridge->cmd, errstr, sizeof(errstr));
+  if (rc < 0) {
+    BLOG_E(CMD, NULL, "%s", errstr);
+    bridge->fatal = 1;
+    bridge_stop = 1;
+  } else if (rc > 0) {
+    lws_sul_schedule(bridge->context, 0, &bridge->sul_cmd, bridge_cmd_more, 1);
+  }
+}
+
+static void bridge_cmd_more(lws_sorted_usec_list_t *sul) {
+  bridge_cmd_poll(lws_container_of(sul, bridge_t, sul_cmd));
+}
+
+/* The command pipe: the command consumer or the results producer has something. */
+static int bridge_cmd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                               size_t len) {
+  bridge_t *bridge = (bridge_t *)lws_get_protocol(wsi)->user;
+  if (reason == LWS_CALLBACK_RAW_RX_FILE && bridge)
+    bridge_cmd_poll(bridge);
+  return 0;
+}
+
 static void bridge_tick(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
   char errstr[512];
@@ -91,6 +125,10 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
     bridge_stop = 1;
   }
   ingest_tick(bridge->ingest, ingest_now_ms());
+  if (bridge->cmd) {
+    bridge_cmd_poll(bridge);
+    cmd_source_tick(bridge->cmd, ingest_now_ms());
+  }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
 
@@ -153,6 +191,9 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
   if (!bridge->link)
     return -1;
+  if (cmd_source_new(config, kafka_sink_bootstrap(bridge->sink), bridge->ingest, bridge->link, &bridge->cmd,
+                     errstr, errstr_size) != 0)
+    return -1;
   bridge->http = http_new(bridge_ready, bridge);
   if (!bridge->http)
     return -1;
@@ -163,6 +204,11 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
     if (kafka_sink_create_topics(bridge->sink, 10000, err, sizeof(err)) != 0)
       BLOG_W(KAFKA, NULL, "%s; continuing (the broker may create topics itself)", err);
   }
+  if (bridge->cmd) {
+    char err[512];
+    if (cmd_source_create_topics(bridge->cmd, 10000, err, sizeof(err)) != 0)
+      BLOG_W(CMD, NULL, "%s; continuing", err);
+  }
   if (ingest_restore(bridge->ingest, errstr, errstr_size) != 0)
     return -1;
 
@@ -171,6 +217,9 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   bridge->protocols[1].name = "mtcti3-kafka";
   bridge->protocols[1].callback = bridge_kafka_callback;
   bridge->protocols[1].user = bridge;
+  bridge->protocols[2].name = "mtcti3-cmd";
+  bridge->protocols[2].callback = bridge_cmd_callback;
+  bridge->protocols[2].user = bridge;
   http_protocol(bridge->http, &bridge->http_protocols[0]);
   lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
 
@@ -226,6 +275,13 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "libwebsockets: cannot watch the Kafka queue");
     return -1;
   }
+  if (bridge->cmd) {
+    fd.filefd = cmd_source_fd(bridge->cmd);
+    if (!lws_adopt_descriptor_vhost(bridge->pbx_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "mtcti3-cmd", NULL)) {
+      snprintf(errstr, errstr_size, "libwebsockets: cannot watch the command queue");
+      return -1;
+    }
+  }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
   ingest_flush(bridge->ingest); /* the restored pending events and "started" */
 
@@ -237,6 +293,7 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
 
 /* Take everything down; safe on a half-built bridge. */
 static void bridge_stop_all(bridge_t *bridge) {
+  cmd_source_stop(bridge->cmd, 3000);
   if (bridge->ingest && bridge->sink && bridge->link) {
     ingest_lifecycle(bridge->ingest, "stopped", NULL);
     ingest_flush(bridge->ingest);
@@ -251,9 +308,11 @@ static void bridge_stop_all(bridge_t *bridge) {
   if (bridge->context) {
     lws_sul_cancel(&bridge->sul_tick);
     lws_sul_cancel(&bridge->sul_flush);
+    lws_sul_cancel(&bridge->sul_cmd);
     bridge_signal_context = NULL;
     lws_context_destroy(bridge->context);
   }
+  cmd_source_destroy(bridge->cmd);
   kafka_sink_destroy(bridge->sink);
   pbx_link_destroy(bridge->link);
   ingest_destroy(bridge->ingest);

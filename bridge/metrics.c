@@ -33,6 +33,11 @@ static struct {
   const char *sub_states[METRICS_SUB_STATES];
   size_t sub_counts[METRICS_SUB_STATES];
   size_t entities[4];
+  const char *cmd_status_names[METRICS_CMD_STATUSES];
+  uint64_t cmd_done[METRICS_CMD_STATUSES];
+  uint64_t cmd_buckets[METRICS_NB];
+  uint64_t cmd_rt_count;
+  double cmd_rt_sum;
 } metrics;
 
 void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
@@ -79,6 +84,20 @@ void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
 
 void metrics_entities(const size_t counts[4]) { memcpy(metrics.entities, counts, sizeof(metrics.entities)); }
 
+void metrics_command_done(int status, const char *name, double round_trip_ms) {
+  if (status >= 0 && status < METRICS_CMD_STATUSES) {
+    metrics.cmd_status_names[status] = name;
+    metrics.cmd_done[status]++;
+  }
+  if (round_trip_ms < 0)
+    return;
+  for (size_t i = 0; i < METRICS_NB; i++)
+    if (round_trip_ms <= metrics_buckets[i])
+      metrics.cmd_buckets[i]++;
+  metrics.cmd_rt_count++;
+  metrics.cmd_rt_sum += round_trip_ms;
+}
+
 char *metrics_render(size_t *len) {
   char *buf = NULL;
   size_t size = 0;
@@ -110,6 +129,21 @@ char *metrics_render(size_t *len) {
               "# TYPE mtcti3_bridge_entities gauge\n");
   for (int i = 0; i < 4; i++)
     fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_names[i], metrics.entities[i]);
+  fprintf(fp, "# HELP mtcti3_bridge_commands_total Commands completed, per final status\n"
+              "# TYPE mtcti3_bridge_commands_total counter\n");
+  for (int i = 0; i < METRICS_CMD_STATUSES; i++)
+    if (metrics.cmd_status_names[i])
+      fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
+              (unsigned long long)metrics.cmd_done[i]);
+  fprintf(fp, "# HELP mtcti3_bridge_command_round_trip_ms From a command's receipt to the PBX's answer "
+              "(or its timeout)\n# TYPE mtcti3_bridge_command_round_trip_ms histogram\n");
+  for (size_t i = 0; i < METRICS_NB; i++)
+    fprintf(fp, "mtcti3_bridge_command_round_trip_ms_bucket{le=\"%g\"} %llu\n", metrics_buckets[i],
+            (unsigned long long)metrics.cmd_buckets[i]);
+  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_bucket{le=\"+Inf\"} %llu\n",
+          (unsigned long long)metrics.cmd_rt_count);
+  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_sum %g\n", metrics.cmd_rt_sum);
+  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_count %llu\n", (unsigned long long)metrics.cmd_rt_count);
   fclose(fp);
   *len = size;
   return buf;

@@ -40,7 +40,13 @@
   X(SUBSCRIBE_INFLIGHT_PEAK, "mtcti3_bridge_subscribe_requests_inflight_peak", "gauge",          \
     "Most subscribe requests ever waiting at once")                                              \
   X(SUBSCRIBE_QUEUED, "mtcti3_bridge_subscribe_requests_queued", "gauge",                        \
-    "Subscribe and refresh requests waiting for room in the window")
+    "Subscribe and refresh requests waiting for room in the window")                             \
+  X(COMMANDS_RECEIVED, "mtcti3_bridge_commands_received_total", "counter",                       \
+    "Messages read from the command topic")                                                       \
+  X(COMMANDS_INFLIGHT, "mtcti3_bridge_commands_inflight", "gauge",                               \
+    "Commands read and not yet completed (claimed, waiting, sent or result unconfirmed)")        \
+  X(COMMANDS_PAUSED, "mtcti3_bridge_commands_paused", "gauge",                                   \
+    "1 while the command topic is paused (Redis unreachable)")
 
 typedef enum metrics_id {
 #define METRICS_X_ENUM(e, n, t, h) METRICS_##e,
@@ -50,6 +56,7 @@ typedef enum metrics_id {
 } metrics_id_t;
 
 /* Label sets. */
+#define METRICS_CMD_STATUSES 8 /* cmd_status_t values */
 #define METRICS_TOPICS 5 /* calls, presence, queues, lines (snap kinds) + bridge */
 #define METRICS_SUB_STATES 4
 
@@ -65,6 +72,13 @@ void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
                            const size_t counts[METRICS_SUB_STATES]);
 /* Entities known per kind (snap kinds). */
 void metrics_entities(const size_t counts[4]);
+
+/*
+ * A command completed with status `status` (named `name`, an index below
+ * METRICS_CMD_STATUSES); round_trip_ms >= 0 for a command the PBX answered
+ * or that timed out (from receipt to outcome), else -1.
+ */
+void metrics_command_done(int status, const char *name, double round_trip_ms);
 
 /* The whole exposition text; malloc'd, caller frees. */
 char *metrics_render(size_t *len);

@@ -381,8 +381,8 @@ int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t err
 int pbx_link_is_up(const pbx_link_t *link) { return link && link->up; }
 
 int32_t pbx_link_requestid(pbx_link_t *link) {
-  if (link->next_requestid <= 0) /* wrapped after 2^31 requests on one connection */
-    link->next_requestid = 1;
+  if (link->next_requestid <= 0 || link->next_requestid >= PBX_LINK_REQUESTID_LIMIT)
+    link->next_requestid = 1; /* wraps below the commands' range */
   return link->next_requestid++;
 }
 size_t pbx_link_queued(const pbx_link_t *link) { return link->tx_bytes; }

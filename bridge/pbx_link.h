@@ -46,7 +46,13 @@ void pbx_link_drop(pbx_link_t *link);
 /* Queue one message; 0, or -1 with errstr (not connected, encode failed). */
 int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t errstr_size);
 int pbx_link_is_up(const pbx_link_t *link);
-/* A requestid not used before on the current connection (1, 2, ...; every stage draws here). */
+/*
+ * The link's requestids (Subscribe, SubscribeEnd, ...) stay below 2^30; the
+ * range above belongs to the commands (cmd_store_next_requestid), whose
+ * RequestResponses and GeneralData the ingest stage routes to cmd_source.
+ */
+#define PBX_LINK_REQUESTID_LIMIT 0x40000000
+/* A requestid not used before on the current connection (1, 2, ... < 2^30). */
 int32_t pbx_link_requestid(pbx_link_t *link);
 /* Bytes queued for sending. */
 size_t pbx_link_queued(const pbx_link_t *link);

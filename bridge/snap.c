@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "codec_ids.h"
 #include "codec_tables.h"
@@ -690,6 +691,87 @@ size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
     json_decref(lost);
   }
   free(gone);
+  return n;
+}
+
+/* ---- lookups and re-emission ---- */
+
+int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, snap_line_t *line) {
+  if (!name || !*name)
+    return 0;
+  for (size_t i = 0; i < snap->entities.size; i++) {
+    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+      const snap_entity_t *e = node->value;
+      if (e->kind != SNAP_LINE || !e->state || e->line_kind != kind)
+        continue;
+      const char *qname = json_string_value(json_object_get(e->state, "name"));
+      if (strcasecmp(e->key, name) == 0 || (e->line_extn[0] && strcmp(e->line_extn, name) == 0) ||
+          (kind == SNAP_LINE_QUEUE && qname && *qname && strcmp(qname, name) == 0)) {
+        line->kind = e->line_kind;
+        line->guid = e->key;
+        line->extn = e->line_extn;
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+static uint32_t snap_state_u32(const json_t *state, const char *field) {
+  return (uint32_t)json_integer_value(json_object_get(state, field));
+}
+
+int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
+                           int32_t *callid, uint32_t *features, uint32_t *features2) {
+  const snap_entity_t *found = NULL;
+  if (!by_reference) {
+    char ck[128];
+    snap_callid_key(line_guid, value, ck, sizeof(ck));
+    found = strmap_get(&snap->callids, ck);
+  } else {
+    for (size_t i = 0; !found && i < snap->entities.size; i++)
+      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+        const snap_entity_t *e = node->value;
+        if (e->kind == SNAP_CALL && e->state && strcmp(e->line_guid, line_guid) == 0 &&
+            json_integer_value(json_object_get(e->state, "referencecallid")) == value) {
+          found = e;
+          break;
+        }
+      }
+  }
+  if (!found || !found->state)
+    return 0;
+  *callid = found->callid;
+  *features = snap_state_u32(found->state, "featuresavailable");
+  *features2 = snap_state_u32(found->state, "featuresavailable2");
+  return 1;
+}
+
+int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features) {
+  char id[96];
+  snap_entity_id(id, sizeof(id), "user", guid);
+  const snap_entity_t *e = strmap_get(&snap->entities, id);
+  if (!e || !e->state || !json_object_get(e->state, "featuresavailable"))
+    return 0;
+  *features = snap_state_u32(e->state, "featuresavailable");
+  return 1;
+}
+
+size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
+  size_t n = 0;
+  for (int kind = 0; kind < SNAP__KIND_COUNT; kind++) {
+    if (!(kind_mask & (1u << kind)))
+      continue;
+    for (size_t i = 0; i < snap->entities.size; i++) {
+      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
+        snap_entity_t *e = node->value;
+        if ((int)e->kind != kind || !e->state || (line_guid && strcasecmp(e->line_guid, line_guid) != 0))
+          continue;
+        snap_emit(snap, e, 'r', json_incref(e->state), NULL);
+        n++;
+      }
+    }
+  }
   return n;
 }
 

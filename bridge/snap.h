@@ -118,6 +118,30 @@ size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
  */
 const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid);
 
+/* ---- lookups and re-emission, for the command source (issue #5) ---- */
+
+/*
+ * A user or queue line by GUID (UUID text, any case), extension or, for a
+ * queue, name.  1 and *line (strings borrowed until the next change), or 0.
+ */
+int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, snap_line_t *line);
+/*
+ * A call known on the line `line_guid`, by callid (by_reference 0) or by
+ * referencecallid (1).  1 with its current callid and featuresavailable
+ * words, or 0.
+ */
+int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
+                           int32_t *callid, uint32_t *features, uint32_t *features2);
+/* The user's NotifyUser.featuresavailable: 1 and *features, or 0 when not known yet. */
+int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features);
+/*
+ * Report every known entity again as an 'r' change (its seq grows, its state
+ * is unchanged), for consumers that start late.  kind_mask: bits (1 << kind);
+ * line_guid: only that line's entities (the line, its user or queue, its
+ * calls), NULL for all.  Returns how many were reported.
+ */
+size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
+
 /* Counts, for metrics. */
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 

@@ -310,7 +310,7 @@ typedef struct route {
 static const route_t routes[] = {
     {"GET", "/model", h_model, NULL, "the model in the --model file format, plus the live calls"},
     {"GET", "/calls", h_calls, NULL, "every call: gcid and legs (callid, line, state, role)"},
-    {"GET", "/stats", h_stats, NULL, "counters: connections, messages, notifies, subscriptions, calls"},
+    {"GET", "/stats", h_stats, NULL, "counters: connections, messages, requests handled (server.subscribecmds, server.generalcmds), notifies, subscriptions, calls"},
     {"POST", "/users", h_user_add, "{\"extn\":\"2101\",\"name\":\"Ann\"}", "add a user (any model field; guid generated when absent); lines subscribers get adduser"},
     {"PATCH", "/users/{extn}", h_user_patch, "{\"name\":\"Renamed\",\"dnd\":true}", "change fields (rename: changeuser; others: user notify)"},
     {"DELETE", "/users/{extn}", h_user_del, NULL, "remove a user (deleteuser; its subscriptions are terminated)"},

@@ -54,6 +54,7 @@ struct sim_server {
   int paused;
   volatile sig_atomic_t stop;
   unsigned long msgs_in, msgs_out, bad_in, refused_auth, refused_limit, dropped;
+  unsigned long subscribecmds, generalcmds; /* requests handled (not while paused) */
   char expected_auth[600];
 };
 
@@ -144,6 +145,10 @@ static void conn_message(conn_t *c) {
     codec_message_free(msg);
     return;
   }
+  if (msg->payload_case == MESSAGE__PAYLOAD_SUBSCRIBECMD)
+    s->subscribecmds++;
+  else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALCMD)
+    s->generalcmds++;
   switch (msg->payload_case) {
   case MESSAGE__PAYLOAD_SUBSCRIBE:
   case MESSAGE__PAYLOAD_SUBSCRIBECMD:
@@ -502,9 +507,10 @@ void sim_server_pause(sim_server_t *s, int on) {
 }
 
 json_t *sim_server_stats(sim_server_t *s) {
-  return json_pack("{s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "connections", (int)s->conns.count,
+  return json_pack("{s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections", (int)s->conns.count,
                    "paused", s->paused, "messages_in", (json_int_t)s->msgs_in, "messages_out",
                    (json_int_t)s->msgs_out, "bad_messages", (json_int_t)s->bad_in,
                    "refused_auth", (json_int_t)s->refused_auth, "refused_limit",
-                   (json_int_t)s->refused_limit, "dropped", (json_int_t)s->dropped);
+                   (json_int_t)s->refused_limit, "dropped", (json_int_t)s->dropped, "subscribecmds",
+                   (json_int_t)s->subscribecmds, "generalcmds", (json_int_t)s->generalcmds);
 }

@@ -24,17 +24,18 @@ struct cmd_store {
   char pbx_id[128];
   int timeout_ms;
   int64_t ttl_ms;
+  int64_t claim_ttl_ms;
 };
 
 /*
- * KEYS: claim, record, inflight.  ARGV: claim value, ttl, id, action,
- * received_ms, deadline_ms.  1 when claimed, else the record (HGETALL).
+ * KEYS: claim, record, inflight.  ARGV: claim value, claim ttl, id, action,
+ * received_ms, deadline_ms, record ttl.  1 when claimed, else the record (HGETALL).
  */
 static const char claim_script[] =
   "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then\n"
   "  redis.call('HSET', KEYS[2], 'id', ARGV[3], 'status', 'received', 'action', ARGV[4],\n"
   "             'received_ms', ARGV[5], 'deadline_ms', ARGV[6])\n"
-  "  redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
+  "  redis.call('PEXPIRE', KEYS[2], ARGV[7])\n"
   "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[3])\n"
   "  return 1\n"
   "end\n"
@@ -222,6 +223,7 @@ int cmd_store_new(const cmd_store_config_t *conf, cmd_store_t **out, char *errst
   snprintf(store->pbx_id, sizeof(store->pbx_id), "%s", conf->pbx_id);
   store->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 500;
   store->ttl_ms = conf->ttl_ms > 0 ? conf->ttl_ms : 24LL * 3600 * 1000;
+  store->claim_ttl_ms = conf->claim_ttl_ms > 0 ? conf->claim_ttl_ms : store->ttl_ms;
   (void)store_connect(store, ignored, sizeof(ignored)); /* retried by each call */
   *out = store;
   return 0;
@@ -265,8 +267,8 @@ static json_t *record_from_reply(const redisReply *reply) {
 int cmd_store_claim(cmd_store_t *store, const char *id, const char *action, int64_t now_ms,
                     int64_t deadline_ms, json_t **stored, char *errstr, size_t errstr_size) {
   char claim_key[CMD_STORE_KEY_MAX], rec_key[CMD_STORE_KEY_MAX], inflight_key[CMD_STORE_KEY_MAX];
-  char ttl[32], now[32], deadline[32], *info;
-  const char *argv[12];
+  char ttl[32], claim_ttl[32], now[32], deadline[32], *info;
+  const char *argv[13];
   redisReply *reply;
   json_t *info_json;
   int rc = -1;
@@ -276,6 +278,7 @@ int cmd_store_claim(cmd_store_t *store, const char *id, const char *action, int6
   cmd_store_key(store->pbx_id, "cmd", id, rec_key, sizeof(rec_key));
   cmd_store_key(store->pbx_id, "cmd-inflight", NULL, inflight_key, sizeof(inflight_key));
   snprintf(ttl, sizeof(ttl), "%lld", (long long)store->ttl_ms);
+  snprintf(claim_ttl, sizeof(claim_ttl), "%lld", (long long)store->claim_ttl_ms);
   snprintf(now, sizeof(now), "%lld", (long long)now_ms);
   snprintf(deadline, sizeof(deadline), "%lld", (long long)deadline_ms);
   info_json = json_pack("{sssI}", "action", action ? action : "", "claimed_ms", (json_int_t)now_ms);
@@ -290,12 +293,13 @@ int cmd_store_claim(cmd_store_t *store, const char *id, const char *action, int6
   argv[4] = rec_key;
   argv[5] = inflight_key;
   argv[6] = info;
-  argv[7] = ttl;
+  argv[7] = claim_ttl;
   argv[8] = id;
   argv[9] = action ? action : "";
   argv[10] = now;
   argv[11] = deadline;
-  reply = store_command(store, 12, argv, errstr, errstr_size);
+  argv[12] = ttl;
+  reply = store_command(store, 13, argv, errstr, errstr_size);
   free(info);
   if (!reply)
     return -1;
@@ -496,6 +500,20 @@ int cmd_store_publish(cmd_store_t *store, const cmd_result_t *result, char *errs
   argv[2] = message;
   reply = store_command(store, 3, argv, errstr, errstr_size);
   free(message);
+  if (!reply)
+    return -1;
+  freeReplyObject(reply);
+  return 0;
+}
+
+int cmd_store_publish_text(cmd_store_t *store, const char *id, const char *text, char *errstr,
+                           size_t errstr_size) {
+  char channel[CMD_STORE_KEY_MAX];
+  const char *argv[3] = {"PUBLISH", channel, text};
+  redisReply *reply;
+
+  cmd_store_key(store->pbx_id, "cmd", id, channel, sizeof(channel));
+  reply = store_command(store, 3, argv, errstr, errstr_size);
   if (!reply)
     return -1;
   freeReplyObject(reply);

@@ -54,7 +54,8 @@ typedef struct cmd_store_config {
   const char *url;     /* redis://[[user]:password@]host[:port][/db] */
   const char *pbx_id;  /* the <pbx> of every key */
   int timeout_ms;      /* bound on connect and on each call; default 500 */
-  int64_t ttl_ms;      /* claims, records and mappings; default 24 h */
+  int64_t ttl_ms;      /* records and mappings; default 24 h */
+  int64_t claim_ttl_ms; /* idempotency claims; 0: ttl_ms */
 } cmd_store_config_t;
 
 void cmd_store_config_init(cmd_store_config_t *conf);
@@ -103,6 +104,10 @@ int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t don
 /* PUBLISH a result (a duplicate's, say) on the command's channel; 0 or -1. */
 int cmd_store_publish(cmd_store_t *store, const cmd_result_t *result, char *errstr,
                       size_t errstr_size);
+
+/* PUBLISH a result already rendered (a duplicate's JSON) on `id`'s channel; 0 or -1. */
+int cmd_store_publish_text(cmd_store_t *store, const char *id, const char *text, char *errstr,
+                           size_t errstr_size);
 
 /* The record of `id` as a JSON object of strings: 1 found, 0 absent, -1 error. */
 int cmd_store_get(cmd_store_t *store, const char *id, json_t **record, char *errstr,
