@@ -37,6 +37,7 @@ typedef enum cmd_job_state {
   CMD_JOB_HELD,      /* read, not claimed yet (Redis unreachable) */
   CMD_JOB_WAITING,   /* claimed; waits for the PBX (link down, resync, subscription) */
   CMD_JOB_SENT,      /* accepted and sent; waits for its answer or deadline */
+  CMD_JOB_EMITTING,  /* snapshot: its events re-emitted, waiting for Kafka to confirm them all */
   CMD_JOB_FINISHING, /* outcome decided; its Redis record failed, retried */
   CMD_JOB_RECORDED,  /* outcome recorded; Kafka refused the result for now, retried */
   CMD_JOB_PRODUCING, /* outcome recorded; result handed to Kafka */
@@ -64,6 +65,7 @@ typedef struct cmd_job {
   int64_t sent_mono_ms;
   int32_t requestid;         /* 0: not sent */
   int32_t referencecallid;   /* make_call, unpark */
+  size_t snapshot_events;    /* snapshot: how many were re-emitted */
   /* the outcome, once decided */
   cmd_result_t result;
   char reason[300];
@@ -359,9 +361,10 @@ static void cmd_source_dispatch(cmd_source_t *source, cmd_job_t *job) {
                         tk == CMD_TARGET_USER ? "user" : "queue", cmd_target(cmd));
       return;
     }
-    size_t n = ingest_snapshot(source->ingest, cmd_source_snapshot_mask(cmd), found ? line.guid : NULL);
-    cmd_source_outcome(source, job, CMD_STATUS_SUCCEEDED, 0, 0, CMD_REASON_NONE, NULL,
-                       json_pack("{s:I}", "events", (json_int_t)n));
+    /* succeeded once Kafka confirms every event: cmd_source_snapshot_done (maybe at once) */
+    job->state = CMD_JOB_EMITTING;
+    job->snapshot_events = ingest_snapshot(source->ingest, cmd_source_snapshot_mask(cmd),
+                                           found ? line.guid : NULL, job->id);
     return;
   }
   if (!cmd_source_pbx_ready(source))
@@ -440,6 +443,27 @@ static json_t *cmd_source_data(const cmd_job_t *job, json_t *data /* stolen, may
     data = json_object();
   json_object_set_new(data, "referencecallid", json_integer(job->referencecallid));
   return data;
+}
+
+/*
+ * The ingest stage's callback: the snapshot `tag` (a job id) has every
+ * re-emitted event settled by Kafka.  A job that timed out meanwhile is gone
+ * from by_id: nothing to do.
+ */
+static void cmd_source_snapshot_done(void *opaque, const char *tag, size_t events, size_t failed) {
+  cmd_source_t *source = opaque;
+  cmd_job_t *job = strmap_get(&source->by_id, tag);
+  if (!job || job->state != CMD_JOB_EMITTING) {
+    BLOG_D(CMD, tag, "snapshot settled (%zu events) after its outcome: ignored", events);
+    return;
+  }
+  if (failed) {
+    cmd_source_reject(source, job, CMD_REASON_INTERNAL, "%zu of the %zu re-emitted events not confirmed by Kafka",
+                      failed, events);
+    return;
+  }
+  cmd_source_outcome(source, job, CMD_STATUS_SUCCEEDED, 0, 0, CMD_REASON_NONE, NULL,
+                     json_pack("{s:I}", "events", (json_int_t)events));
 }
 
 /* ---- answers to our requests (routed here by the ingest stage) ---- */
@@ -719,9 +743,11 @@ static void cmd_source_expired(cmd_source_t *source, int64_t now_ms) {
   for (size_t i = 0; i < n; i++) {
     cmd_job_t *job = strmap_get(&source->by_id, expired[i].id);
     char reason[128];
-    if (job && (job->state == CMD_JOB_WAITING || job->state == CMD_JOB_SENT)) {
+    if (job && (job->state == CMD_JOB_WAITING || job->state == CMD_JOB_SENT || job->state == CMD_JOB_EMITTING)) {
       snprintf(reason, sizeof(reason), "%s by the deadline (%lld ms)",
-               job->state == CMD_JOB_SENT ? "no answer from the PBX" : "not sent: the PBX was not ready",
+               job->state == CMD_JOB_SENT       ? "no answer from the PBX"
+               : job->state == CMD_JOB_EMITTING ? "re-emitted events not all confirmed by Kafka"
+                                                : "not sent: the PBX was not ready",
                (long long)(job->deadline_ms - job->received_ms));
       cmd_source_outcome(source, job, CMD_STATUS_TIMEOUT, 0, 0, CMD_REASON_NONE, reason, cmd_source_data(job, NULL));
       continue;
@@ -939,6 +965,7 @@ int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *inge
   rd_kafka_queue_io_event_enable(source->producer_q, source->pipe_fds[1], "1", 1);
 
   ingest_set_other(ingest, cmd_source_on_message, source);
+  ingest_set_snapshot_done(ingest, cmd_source_snapshot_done, source);
   *out = source;
   return 0;
 fail:
@@ -1033,6 +1060,10 @@ void cmd_source_destroy(cmd_source_t *source) {
   if (!source)
     return;
   source->destroying = 1;
+  if (source->ingest) { /* unwire what cmd_source_new wired */
+    ingest_set_other(source->ingest, NULL, NULL);
+    ingest_set_snapshot_done(source->ingest, NULL, NULL);
+  }
   if (source->consumer_q)
     rd_kafka_queue_destroy(source->consumer_q);
   if (source->producer_q)

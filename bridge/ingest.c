@@ -24,6 +24,9 @@ typedef struct ingest_gate {
   uint64_t generation; /* link connection the Notify came on */
   size_t pending;      /* events not yet delivered (+1 while still producing) */
   int64_t t0_us;       /* arrival, for the notify-to-ack latency */
+  /* a snapshot command's gate (no Notify to acknowledge): its tag, and the counts */
+  char *snapshot_tag;
+  size_t events, failed;
 } ingest_gate_t;
 
 /* One produced event's opaque. */
@@ -52,6 +55,8 @@ struct ingest {
   void *flush_opaque;
   ingest_other_cb *other; /* the command stage, when there is one */
   void *other_opaque;
+  ingest_snapshot_cb *snapshot_done; /* ... and its snapshots' completion */
+  void *snapshot_opaque;
   event_origin_t origin;
   size_t gates_open;
   strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
@@ -93,8 +98,10 @@ static void ingest_batch_add(ingest_t *ingest, event_t *event) {
     ingest->request_flush(ingest->flush_opaque);
   ingest->batch[ingest->batch_len].event = *event;
   ingest->batch[ingest->batch_len].gate = ingest->cur_gate;
-  if (ingest->cur_gate)
+  if (ingest->cur_gate) {
     ingest->cur_gate->pending++;
+    ingest->cur_gate->events++;
+  }
   ingest->batch_len++;
 }
 
@@ -108,8 +115,20 @@ static void ingest_gate_sub_adjust(ingest_t *ingest, int32_t subscribe_id, int d
     strmap_del(&ingest->gates_by_sub, k);
 }
 
+/* A snapshot's events are all settled: tell the command stage (if it is still there), once. */
+static void ingest_snapshot_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
+  if (ingest->snapshot_done)
+    ingest->snapshot_done(ingest->snapshot_opaque, gate->snapshot_tag, gate->events, gate->failed);
+  free(gate->snapshot_tag);
+  free(gate);
+}
+
 /* The gate's events are all in Kafka: acknowledge the Notify, once. */
 static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
+  if (gate->snapshot_tag) {
+    ingest_snapshot_gate_done(ingest, gate);
+    return;
+  }
   if (gate->notify_id && gate->generation == ingest->generation && pbx_link_is_up(ingest->link)) {
     Message msg = MESSAGE__INIT;
     NotifyAck ack = NOTIFY_ACK__INIT;
@@ -164,10 +183,14 @@ void ingest_flush(ingest_t *ingest) {
         BLOG_E(KAFKA, event->topic, "event %s not produced: %s", event->ce_id, errstr);
         free(ev->ce_id);
         free(ev);
+        if (gate)
+          gate->failed++;
       }
     } else {
       BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
       free(ev);
+      if (gate)
+        gate->failed++;
     }
     ingest_gate_release(ingest, gate);
     event_clear(event);
@@ -179,6 +202,8 @@ void ingest_delivered(void *ctx, void *opaque, int delivered) {
   ingest_ev_t *ev = opaque;
   if (delivered)
     state_store_pending_del(ingest->store, ev->ce_id);
+  else if (ev->gate)
+    ev->gate->failed++;
   ingest_gate_release(ingest, ev->gate);
   free(ev->ce_id);
   free(ev);
@@ -543,11 +568,26 @@ void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque) {
 const snap_t *ingest_snap(const ingest_t *ingest) { return ingest->snap; }
 const subs_t *ingest_subs(const ingest_t *ingest) { return ingest->subs; }
 
-size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid) {
+size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
   ingest->origin = (event_origin_t){0, 0, 1, ingest_now_ms()};
-  ingest_gate_t *gate = ingest->cur_gate;
-  ingest->cur_gate = NULL;
+  ingest_gate_t *gate = ingest->cur_gate, *snap_gate = NULL;
+  if (tag && (snap_gate = calloc(1, sizeof(*snap_gate))) != NULL &&
+      (snap_gate->snapshot_tag = strdup(tag)) == NULL) {
+    free(snap_gate);
+    snap_gate = NULL;
+  }
+  if (tag && !snap_gate)
+    BLOG_E(EVENT, tag, "out of memory: snapshot not tracked");
+  if (snap_gate)
+    snap_gate->pending = 1; /* held while re-emitting */
+  ingest->cur_gate = snap_gate;
   size_t n = snap_reemit(ingest->snap, kind_mask, line_guid);
   ingest->cur_gate = gate;
+  ingest_gate_release(ingest, snap_gate); /* no event: done at once */
   return n;
+}
+
+void ingest_set_snapshot_done(ingest_t *ingest, ingest_snapshot_cb *cb, void *opaque) {
+  ingest->snapshot_done = cb;
+  ingest->snapshot_opaque = opaque;
 }

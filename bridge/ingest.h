@@ -81,9 +81,15 @@ const subs_t *ingest_subs(const ingest_t *ingest);
 /*
  * Emit the current state again as 'r' events (snap_reemit: kind_mask of
  * 1 << snap_kind_t, line_guid NULL for every line); they go to Kafka with
- * the turn's other events.  Returns how many.
+ * the turn's other events.  Returns how many.  With a tag (copied), the
+ * events are counted like a Notify's: once Kafka has settled every one of
+ * them, the ingest_set_snapshot_done callback gets the tag, how many there
+ * were and how many failed; exactly once, maybe before this returns (none).
  */
-size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid);
+size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag);
+typedef void(ingest_snapshot_cb)(void *opaque, const char *tag, size_t events, size_t failed);
+/* Where tagged snapshots complete; NULL cb: nowhere (the stage is gone). */
+void ingest_set_snapshot_done(ingest_t *ingest, ingest_snapshot_cb *cb, void *opaque);
 
 int64_t ingest_now_ms(void);
 
