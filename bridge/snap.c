@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <strings.h>
 
 #include "codec_ids.h"
@@ -66,6 +67,11 @@ typedef struct snap_entity {
   int32_t callid; /* calls */
   char *gcid;     /* calls: hex, or "" */
   int unconfirmed;
+  /* what the lookup indexes hold of it (snap_line_index, snap_call_ref_index) */
+  char *indexed_extn; /* lines: in line_by_extn under "<indexed_kind>/<extn>"; NULL: not */
+  snap_line_kind_t indexed_kind;
+  char *indexed_name; /* queue lines: in queue_by_name */
+  int32_t indexed_ref; /* calls: in call_by_ref under "<line guid>/<referencecallid>"; 0: not */
 } snap_entity_t;
 
 struct snap {
@@ -73,6 +79,10 @@ struct snap {
   void *opaque;
   strmap_t entities; /* id -> entity */
   strmap_t callids;  /* "<line guid>/<callid>" -> call entity */
+  /* lookup indexes for the command stage, kept as entities change */
+  strmap_t line_by_extn;  /* "<line kind>/<extn>" -> live line entity */
+  strmap_t queue_by_name; /* queue name -> live queue line entity */
+  strmap_t call_by_ref;   /* "<line guid>/<referencecallid>" -> call entity (referencecallid != 0) */
   size_t counts[SNAP__KIND_COUNT];
 };
 
@@ -86,6 +96,8 @@ static void snap_entity_free(void *p) {
   free(entity->line_extn);
   free(entity->gcid);
   free(entity->text);
+  free(entity->indexed_extn);
+  free(entity->indexed_name);
   json_decref(entity->state);
   free(entity);
 }
@@ -103,6 +115,9 @@ void snap_destroy(snap_t *snap) {
   if (!snap)
     return;
   strmap_clear(&snap->callids, NULL);
+  strmap_clear(&snap->line_by_extn, NULL);
+  strmap_clear(&snap->queue_by_name, NULL);
+  strmap_clear(&snap->call_by_ref, NULL);
   strmap_clear(&snap->entities, snap_entity_free);
   free(snap);
 }
@@ -387,6 +402,94 @@ json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
   return out;
 }
 
+/* ---- lookup indexes (extension, queue name, referencecallid) ---- */
+
+static void snap_index_key(char *out, size_t size, snap_line_kind_t kind, const char *extn) {
+  snprintf(out, size, "%s/%s", snap_line_kind_name(kind), extn);
+}
+
+/*
+ * Drop `entity` from `map` under `key`; when it held the slot, hand the slot
+ * to another live line holding the same value (two lines may share an
+ * extension for a moment, while a NotifyLines moves it): a scan, but only
+ * when a line is deleted or renumbered.
+ */
+static void snap_index_drop(snap_t *snap, strmap_t *map, const char *key, snap_entity_t *entity, int by_name) {
+  if (strmap_get(map, key) != entity)
+    return;
+  strmap_del(map, key);
+  char other[160];
+  STRMAP_FOREACH(&snap->entities, node) {
+    snap_entity_t *e = node->value;
+    if (e == entity || e->kind != SNAP_LINE)
+      continue;
+    const char *held = by_name ? e->indexed_name : e->indexed_extn;
+    if (!held)
+      continue;
+    if (by_name)
+      snprintf(other, sizeof(other), "%s", held);
+    else
+      snap_index_key(other, sizeof(other), e->indexed_kind, held);
+    if (strcmp(other, key) == 0) {
+      strmap_put(map, key, e);
+      return;
+    }
+  }
+}
+
+/* Bring a line entity's index entries in line with its state (a live line: its extension and queue name). */
+static void snap_line_index(snap_t *snap, snap_entity_t *line) {
+  const char *extn = line->state && line->line_extn[0] ? line->line_extn : NULL;
+  const char *name = line->state && line->line_kind == SNAP_LINE_QUEUE
+                         ? json_string_value(json_object_get(line->state, "name"))
+                         : NULL;
+  char key[160];
+  if (name && !*name)
+    name = NULL;
+  if (!extn || !line->indexed_extn || strcmp(extn, line->indexed_extn) != 0 ||
+      line->indexed_kind != line->line_kind) {
+    if (line->indexed_extn) {
+      snap_index_key(key, sizeof(key), line->indexed_kind, line->indexed_extn);
+      snap_index_drop(snap, &snap->line_by_extn, key, line, 0);
+      free(line->indexed_extn);
+      line->indexed_extn = NULL;
+    }
+    if (extn && (line->indexed_extn = strdup(extn)) != NULL) {
+      line->indexed_kind = line->line_kind;
+      snap_index_key(key, sizeof(key), line->line_kind, extn);
+      strmap_put(&snap->line_by_extn, key, line);
+    }
+  }
+  if (!name || !line->indexed_name || strcmp(name, line->indexed_name) != 0) {
+    if (line->indexed_name) {
+      snap_index_drop(snap, &snap->queue_by_name, line->indexed_name, line, 1);
+      free(line->indexed_name);
+      line->indexed_name = NULL;
+    }
+    if (name && (line->indexed_name = strdup(name)) != NULL)
+      strmap_put(&snap->queue_by_name, name, line);
+  }
+}
+
+/* Bring a call entity's referencecallid entry in line with its state (none once deleted). */
+static void snap_call_ref_index(snap_t *snap, snap_entity_t *call) {
+  int32_t ref = call->state ? (int32_t)json_integer_value(json_object_get(call->state, "referencecallid")) : 0;
+  if (ref == call->indexed_ref)
+    return;
+  char key[128];
+  if (call->indexed_ref) {
+    snap_callid_key(call->line_guid, call->indexed_ref, key, sizeof(key));
+    if (strmap_get(&snap->call_by_ref, key) == call)
+      strmap_del(&snap->call_by_ref, key);
+  }
+  call->indexed_ref = 0;
+  if (ref) {
+    snap_callid_key(call->line_guid, ref, key, sizeof(key));
+    if (strmap_put(&snap->call_by_ref, key, call) == 0)
+      call->indexed_ref = ref;
+  }
+}
+
 /* ---- lines, users, queues ---- */
 
 static void snap_entity_id(char *out, size_t size, const char *kind, const char *guid) {
@@ -426,7 +529,10 @@ static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
   if (!entity->state)
     return;
   snap_emit(snap, entity, 'd', NULL, lost);
+  if (entity->kind == SNAP_LINE)
+    snap_line_index(snap, entity);
   if (entity->kind == SNAP_CALL) {
+    snap_call_ref_index(snap, entity);
     char ck[128];
     snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
     if (strmap_get(&snap->callids, ck) == entity)
@@ -450,6 +556,7 @@ static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const Protobuf
   json_t *after = json_pack("{s:s,s:s,s:s,s:s}", "kind", snap_line_kind_name(kind), "guid", guid,
                             "extn", extn ? extn : "", "name", name ? name : "");
   snap_emit(snap, entity, entity->state ? 0 : op_new, after, NULL);
+  snap_line_index(snap, entity);
   /* keep the user's or queue's line extension current */
   char sub[96];
   snap_entity_id(sub, sizeof(sub), kind == SNAP_LINE_USER ? "user" : "queue", guid);
@@ -637,6 +744,7 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   entity->unconfirmed = 0;
   snap_set_str(&entity->line_extn, line->extn);
   snap_emit(snap, entity, entity->state ? 0 : 'c', snap_pb_to_json(&ci->base), NULL);
+  snap_call_ref_index(snap, entity);
 }
 
 void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc) {
@@ -696,25 +804,34 @@ size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
 
 /* ---- lookups and re-emission ---- */
 
+static int snap_line_found(const snap_entity_t *e, snap_line_kind_t kind, snap_line_t *line) {
+  if (!e || e->kind != SNAP_LINE || !e->state || e->line_kind != kind)
+    return 0;
+  line->kind = e->line_kind;
+  line->guid = e->key;
+  line->extn = e->line_extn;
+  return 1;
+}
+
+/* By GUID (the entity map), extension, then queue name (the indexes): O(1). */
 int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, snap_line_t *line) {
   if (!name || !*name)
     return 0;
-  for (size_t i = 0; i < snap->entities.size; i++) {
-    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-      const snap_entity_t *e = node->value;
-      if (e->kind != SNAP_LINE || !e->state || e->line_kind != kind)
-        continue;
-      const char *qname = json_string_value(json_object_get(e->state, "name"));
-      if (strcasecmp(e->key, name) == 0 || (e->line_extn[0] && strcmp(e->line_extn, name) == 0) ||
-          (kind == SNAP_LINE_QUEUE && qname && *qname && strcmp(qname, name) == 0)) {
-        line->kind = e->line_kind;
-        line->guid = e->key;
-        line->extn = e->line_extn;
-        return 1;
-      }
-    }
+  char key[160];
+  size_t len = strlen(name);
+  if (len < 64) { /* a GUID, any case: line ids hold it in lower case */
+    size_t o = (size_t)snprintf(key, sizeof(key), "line:");
+    for (size_t i = 0; i <= len; i++)
+      key[o + i] = (char)tolower((unsigned char)name[i]);
+    if (snap_line_found(strmap_get(&snap->entities, key), kind, line))
+      return 1;
   }
-  return 0;
+  if (len < 128) {
+    snap_index_key(key, sizeof(key), kind, name);
+    if (snap_line_found(strmap_get(&snap->line_by_extn, key), kind, line))
+      return 1;
+  }
+  return kind == SNAP_LINE_QUEUE && snap_line_found(strmap_get(&snap->queue_by_name, name), kind, line);
 }
 
 static uint32_t snap_state_u32(const json_t *state, const char *field) {
@@ -728,16 +845,10 @@ int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_ref
     char ck[128];
     snap_callid_key(line_guid, value, ck, sizeof(ck));
     found = strmap_get(&snap->callids, ck);
-  } else {
-    for (size_t i = 0; !found && i < snap->entities.size; i++)
-      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-        const snap_entity_t *e = node->value;
-        if (e->kind == SNAP_CALL && e->state && strcmp(e->line_guid, line_guid) == 0 &&
-            json_integer_value(json_object_get(e->state, "referencecallid")) == value) {
-          found = e;
-          break;
-        }
-      }
+  } else if (value) {
+    char rk[128];
+    snap_callid_key(line_guid, value, rk, sizeof(rk));
+    found = strmap_get(&snap->call_by_ref, rk);
   }
   if (!found || !found->state)
     return 0;
@@ -837,6 +948,9 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     char ck[128];
     snap_callid_key(line_guid, callid, ck, sizeof(ck));
     strmap_put(&snap->callids, ck, entity);
+    snap_call_ref_index(snap, entity);
+  } else if (kind == SNAP_LINE) {
+    snap_line_index(snap, entity);
   }
   return 0;
 }
