@@ -12,6 +12,8 @@ event topics show what it did.
                target, unknown call, feature not available, wrong pbx, too big
   duplicates   the same id twice: executed once, the second gets duplicate
   timeouts     the simulator stops answering: timeout at the deadline
+  PBX down     connections dropped: commands wait, time out unsent at their
+               deadline, or run once the PBX is back before it
   the CLI      mtcti3 command, flags and JSON
   Redis        restarted in the middle of a stream: nothing lost, nothing twice
   SIGKILL      the bridge killed and restarted in the middle of a stream
@@ -19,6 +21,7 @@ event topics show what it did.
 import base64
 import json
 import subprocess
+import threading
 import time
 import uuid
 
@@ -395,6 +398,87 @@ def test_timeout_when_pbx_does_not_answer(env):
     assert m['mtcti3_bridge_commands_total{status="succeeded"}'] >= 1
     assert m["mtcti3_bridge_command_round_trip_ms_count"] >= 2
     assert m["mtcti3_bridge_commands_inflight"] == 0 and m["mtcti3_bridge_commands_paused"] == 0
+
+
+class Dropper:
+    """Keeps the PBX away from the bridge: POST /connections/drop every 50 ms
+    on a thread, so the bridge reconnects but never gets through a resync."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                self.sim.ctl("POST", "/connections/drop")
+            except Exception:  # noqa: BLE001 - a control call racing the drop: try again
+                pass
+            self.stop_flag.wait(0.05)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_flag.set()
+        self.thread.join(10)
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def test_pbx_disconnected_commands_wait_then_time_out_or_run(env):
+    """With the PBX disconnected, commands wait: at their deadline they time
+    out, never sent (no requestid, nothing reached the PBX); if the PBX comes
+    back before the deadline they run, once."""
+    sim, bridge, events, commands, model = env
+    before = stats(sim)
+    dnd_before = next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2003")["dnd"]
+    with Dropper(sim) as dropper:
+        wait_for(lambda: bridge.http("/readyz")[0] != 200, 10, 0.05, "bridge not ready (PBX dropped)")
+        t0 = time.monotonic()
+        gv = {"id": "down-gv-" + uuid.uuid4().hex[:8], "action": "get_version", "timeout_ms": 2000}
+        dnd = {"id": "down-dnd-" + uuid.uuid4().hex[:8], "action": "set_dnd", "target": {"user": "2003"},
+               "args": {"on": not dnd_before}, "timeout_ms": 2000}
+        commands.send(gv)
+        commands.send(dnd)
+        for cmd in (gv, dnd):
+            res = commands.wait(cmd["id"], timeout=15)
+            took = time.monotonic() - t0
+            assert res["status"] == "timeout", res
+            assert res["action"] == cmd["action"] and res["code"] is None and res["code_name"] is None, res
+            assert res["requestid"] is None, res
+            assert res["reason"] == "not sent: the PBX was not ready by the deadline (2000 ms)", res
+            assert 1.9 <= took < 8, took
+            rec = record(bridge.redis_url, bridge.pbx_id, cmd["id"])
+            assert rec["status"] == "timeout", rec
+        # a command that outlives the outage: sent once the bridge has resynced
+        late = {"id": "down-late-" + uuid.uuid4().hex[:8], "action": "get_version", "timeout_ms": 20000}
+        commands.send(late)
+        time.sleep(1.5)
+        commands.poll()
+        assert commands.of(late["id"]) == [], commands.of(late["id"])
+        dropper.stop()
+        t_back = time.monotonic()
+        res = commands.wait(late["id"], timeout=25)
+    succeeded(res, "get_version")
+    assert res["latency_ms"] >= 1500, res
+    assert time.monotonic() - t_back < 19, "ran well before its deadline"
+    assert "versioninfo" in res["data"], res
+    bridge.wait_ready()
+    time.sleep(0.5)
+    commands.poll()
+    # exactly one result each, nothing sent to the PBX but the late command
+    assert [len(commands.of(c["id"])) for c in (gv, dnd, late)] == [1, 1, 1]
+    after = stats(sim)
+    assert after["generalcmds"] == before["generalcmds"] + 1, (before, after)
+    assert after["subscribecmds"] == before["subscribecmds"], (before, after)
+    assert record(bridge.redis_url, bridge.pbx_id, late["id"])["status"] == "succeeded"
+    assert next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2003")["dnd"] == dnd_before
+    m = bridge.metrics()
+    assert m["mtcti3_bridge_commands_inflight"] == 0
 
 
 # ---- the CLI ----
