@@ -863,7 +863,7 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
   static const char *const consumer_defaults[][2] = {
       {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "false"}, {"client.id", "mtcti3-bridge-commands"},
-      {"fetch.wait.max.ms", "50"}};
+      {"fetch.wait.max.ms", "10"}}; /* an idle fetch's longest wait: docs/commands.md */
   if (cmd_source_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0)
     goto fail;
   if (type == RD_KAFKA_PRODUCER) {

@@ -53,9 +53,10 @@ class Client:
         self.producer.produce(self.topic, key=cmd["id"], value=json.dumps(cmd))
         self.producer.poll(0)
 
-    def take(self, timeout):
+    def take(self, timeout, n=1000):
+        """Results read within timeout; consume() waits the whole timeout unless n arrive."""
         out = []
-        for m in self.consumer.consume(1000, timeout):
+        for m in self.consumer.consume(n, timeout):
             if not m.error():
                 out.append((m.key().decode(), json.loads(m.value()), time.monotonic()))
         return out
@@ -73,7 +74,7 @@ def round_trips(client, n, make, seconds):
         client.producer.flush(5)
         got = None
         while got is None and time.monotonic() < deadline + 10:
-            for key, value, t in client.take(0.05):
+            for key, value, t in client.take(0.05, 1):  # n=1: back as soon as one is there
                 if key == cmd["id"]:
                     got = (value, t)
         if got is None:
@@ -94,7 +95,7 @@ def sustained(client, n, seconds, tag):
     deadline = t0 + seconds
     last = t0
     while len(seen) < n and time.monotonic() < deadline:
-        for key, value, t in client.take(0.2):
+        for key, value, t in client.take(0.01):  # short: t is when consume() returned
             if key in ids and key not in seen:
                 seen.add(key)
                 last = t
@@ -108,13 +109,15 @@ def main():
     ap.add_argument("--rtt", type=int, default=300, help="commands in each round-trip phase (at most)")
     ap.add_argument("--seconds", type=float, default=60, help="time bound of each phase")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--bridge-arg", action="append", default=[],
+                    help="extra bridge flag, e.g. --bridge-arg=--kafka.fetch.wait.max.ms=50 (repeatable)")
     args = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-cmd-"))
     kafka = KafkaBroker(work / "kafka").start()
     redis = RedisServer(work / "redis").start()
     sim = Sim(work / "sim", users=20, queues=3).start()
     bridge = Bridge(work / "bridge", sim, kafka.bootstrap, redis_url=redis.url,
-                    extra=["--log_level=warn"]).start()
+                    extra=["--log_level=warn", *args.bridge_arg]).start()
     try:
         client = Client(kafka.bootstrap, bridge.prefix)
         # warm up
@@ -152,7 +155,7 @@ def main():
         out.write_text(
             "# Command benchmark: latest results\n\n"
             "`tests/.work/venv/bin/python tests/bench/bench_commands.py "
-            f"--count {args.count} --rtt {args.rtt}` (real Kafka broker, redis-server, ipo-sim, the bridge; "
+            f"--count {args.count} --rtt {args.rtt}{''.join(' --bridge-arg=' + a for a in args.bridge_arg)}` (real Kafka broker, redis-server, ipo-sim, the bridge; "
             "all on one machine).\n\n"
             f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}\n"
             f"- machine: {platform.machine()}, {__import__('os').cpu_count()} CPUs, {platform.system()} {platform.release()}\n\n"
