@@ -16,6 +16,7 @@
 
 #include "blog.h"
 #include "cmd_build.h"
+#include "cmd_offsets.h"
 #include "cmd_parse.h"
 #include "cmd_policy.h"
 #include "cmd_result.h"
@@ -48,9 +49,8 @@ typedef struct cmd_part cmd_part_t;
 
 /* One message of the command topic, from its read to its committed offset. */
 typedef struct cmd_job {
-  struct cmd_job *part_next; /* in its partition, offset order */
+  cmd_offsets_entry_t entry; /* first: in its partition's tracker, offset order (entry.offset) */
   cmd_part_t *part;          /* NULL: not from the topic (a deadline of an earlier run) */
-  int64_t offset;
   cmd_job_state_t state;
   char *raw;                 /* the message value, kept until parsed and claimed */
   size_t raw_len;
@@ -77,10 +77,12 @@ typedef struct cmd_job {
 struct cmd_part {
   struct cmd_part *next;
   int32_t partition;
-  int revoked;       /* no longer ours: its jobs finish, nothing is committed */
-  int64_t high;      /* highest offset read (redeliveries below are ignored) */
-  cmd_job_t *head, *tail;
+  int revoked;           /* no longer ours: its jobs finish, nothing is committed */
+  cmd_offsets_t offsets; /* its jobs (their entries), and what may be committed */
 };
+
+/* The job of a tracker entry (its first member). */
+static cmd_job_t *cmd_job_of(cmd_offsets_entry_t *entry) { return (cmd_job_t *)entry; }
 
 struct cmd_source {
   const config_t *config;
@@ -277,6 +279,7 @@ static void cmd_source_reject(cmd_source_t *source, cmd_job_t *job, cmd_reason_t
 static void cmd_source_advance(cmd_source_t *source, cmd_job_t *job) {
   cmd_job_unindex(source, job);
   job->state = CMD_JOB_DONE;
+  cmd_offsets_done(&job->entry);
   if (source->live)
     source->live--;
   metrics_set(METRICS_COMMANDS_INFLIGHT, (int64_t)source->live);
@@ -291,14 +294,11 @@ static void cmd_source_advance(cmd_source_t *source, cmd_job_t *job) {
  */
 static void cmd_source_reap(cmd_source_t *source) {
   for (cmd_part_t *part = source->parts; part; part = part->next) {
-    int64_t commit = -1;
-    while (part->head && part->head->state == CMD_JOB_DONE) {
-      cmd_job_t *done = part->head;
-      part->head = done->part_next;
-      if (!part->head)
-        part->tail = NULL;
-      commit = done->offset + 1;
-      cmd_job_free(done);
+    cmd_offsets_entry_t *done = NULL;
+    int64_t commit = cmd_offsets_take(&part->offsets, &done);
+    for (cmd_offsets_entry_t *next; done; done = next) {
+      next = done->next;
+      cmd_job_free(cmd_job_of(done));
     }
     if (commit < 0 || part->revoked || !source->consumer)
       continue;
@@ -618,7 +618,7 @@ static cmd_part_t *cmd_source_part(cmd_source_t *source, int32_t partition) {
   if (!p)
     return NULL;
   p->partition = partition;
-  p->high = -1;
+  cmd_offsets_init(&p->offsets);
   p->next = source->parts;
   source->parts = p;
   return p;
@@ -629,17 +629,16 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
   cmd_part_t *part = cmd_source_part(source, m->partition);
   if (!part)
     return;
-  if (m->offset <= part->high) /* read again after a pause: already ours */
+  if (!cmd_offsets_fresh(&part->offsets, m->offset)) /* read again after a pause: already ours */
     return;
   cmd_job_t *job = calloc(1, sizeof(*job));
   if (!job) {
     BLOG_E(CMD, NULL, "out of memory: command left uncommitted");
     return;
   }
-  part->high = m->offset;
   metrics_add(METRICS_COMMANDS_RECEIVED, 1);
   job->part = part;
-  job->offset = m->offset;
+  cmd_offsets_push(&part->offsets, &job->entry, m->offset);
   job->received_ms = ingest_now_ms();
   if (m->key_len) {
     job->msg_key = malloc(m->key_len + 1);
@@ -648,11 +647,6 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
       job->msg_key[m->key_len] = '\0';
     }
   }
-  if (part->tail)
-    part->tail->part_next = job;
-  else
-    part->head = job;
-  part->tail = job;
   source->live++;
   metrics_set(METRICS_COMMANDS_INFLIGHT, (int64_t)source->live);
 
@@ -787,8 +781,9 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
   }
   /* held, waiting and unrecorded jobs, in offset order per partition */
   for (cmd_part_t *p = source->parts; p && !source->redis_down; p = p->next) {
-    for (cmd_job_t *job = p->head, *next; job && !source->redis_down; job = next) {
-      next = job->part_next; /* jobs of a partition are freed only by cmd_source_reap */
+    for (cmd_offsets_entry_t *e = p->offsets.head, *next; e && !source->redis_down; e = next) {
+      next = e->next; /* jobs of a partition are freed only by cmd_source_reap */
+      cmd_job_t *job = cmd_job_of(e);
       if (job->state == CMD_JOB_HELD)
         cmd_source_claim(source, job);
       else if (job->state == CMD_JOB_WAITING)
@@ -809,7 +804,7 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
   /* free partitions that were revoked and have nothing left */
   for (cmd_part_t **pp = &source->parts; *pp;) {
     cmd_part_t *p = *pp;
-    if (p->revoked && !p->head) {
+    if (p->revoked && cmd_offsets_empty(&p->offsets)) {
       *pp = p->next;
       free(p);
     } else {
@@ -1077,9 +1072,9 @@ void cmd_source_destroy(cmd_source_t *source) {
   }
   for (cmd_part_t *p = source->parts, *next; p; p = next) {
     next = p->next;
-    for (cmd_job_t *j = p->head, *jn; j; j = jn) {
-      jn = j->part_next;
-      cmd_job_free(j);
+    for (cmd_offsets_entry_t *e = p->offsets.head, *en; e; e = en) {
+      en = e->next;
+      cmd_job_free(cmd_job_of(e));
     }
     free(p);
   }

@@ -22,7 +22,7 @@
  * Exactly once: nothing is sent before its claim and its `accepted` record
  * are in Redis; an offset is committed only when every command up to it has
  * its outcome recorded and its result confirmed by Kafka (per-partition
- * contiguous completion), so a crash re-reads the uncommitted commands and
+ * contiguous completion: cmd_offsets), so a crash re-reads the uncommitted commands and
  * the claims turn them into duplicates (or, for a command the dead bridge
  * claimed and never sent, into its first execution).  With Redis
  * unreachable the assigned partitions are paused and messages already read
