@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -287,6 +288,28 @@ fail:
   return NULL;
 }
 
+/*
+ * High watermark of one partition.  A topic created moments ago may not have
+ * a partition leader yet, so transient errors are retried for up to 10 s.
+ */
+static int cc_watermark_high(rd_kafka_t *rk, const char *topic, int32_t p, int64_t *hi,
+                             char *errstr, size_t errstr_size) {
+  int64_t lo, deadline = cc_now_ms() + 10000;
+  rd_kafka_resp_err_t err;
+
+  for (;;) {
+    err = rd_kafka_query_watermark_offsets(rk, topic, p, &lo, hi, 2000);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      return 0;
+    if (cc_now_ms() >= deadline)
+      break;
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL); /* metadata refreshes meanwhile */
+  }
+  snprintf(errstr, errstr_size, "Kafka: no offsets for %.160s [%d]: %s", topic, (int)p,
+           rd_kafka_err2str(err));
+  return -1;
+}
+
 /* A consumer positioned at the current end of `topic`, before anything is produced. */
 static rd_kafka_t *cc_consumer(const cc_opts_t *opts, const char *topic, char *errstr,
                                size_t errstr_size) {
@@ -296,7 +319,7 @@ static rd_kafka_t *cc_consumer(const cc_opts_t *opts, const char *topic, char *e
   rd_kafka_topic_t *rkt = NULL;
   rd_kafka_t *rk = NULL;
   char group[128], host[64] = "host";
-  int64_t lo, hi;
+  int64_t hi;
   int i, exists = 0;
 
   if (!conf)
@@ -329,11 +352,8 @@ static rd_kafka_t *cc_consumer(const cc_opts_t *opts, const char *topic, char *e
     parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
     for (i = 0; i < md->topics[0].partition_cnt; i++) {
       int32_t p = md->topics[0].partitions[i].id;
-      if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(errstr, errstr_size, "Kafka: no offsets for %.160s [%d]", topic, (int)p);
+      if (cc_watermark_high(rk, topic, p, &hi, errstr, errstr_size) < 0)
         goto fail;
-      }
       rd_kafka_topic_partition_list_add(parts, topic, p)->offset = hi;
     }
     if (rd_kafka_assign(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
