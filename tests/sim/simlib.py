@@ -15,22 +15,15 @@ import time
 import urllib.error
 import urllib.request
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("MTCTI3_BUILD_DIR", TOP / "build"))
-WORK = pathlib.Path(os.environ.get("MTCTI3_TEST_WORK", TOP / "tests" / ".work"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "lib"))
+
+from testenv import BUILD, TOP, WORK, binary  # noqa: E402,F401
+
 sys.path.insert(0, str(WORK / "py"))
-sys.path.insert(0, str(TOP / "tests" / "lib"))
 
 from mtcti3_client import Mtcti3Client  # noqa: E402
 
 PASSWORD = "sim-test-password"
-
-
-def binary(name):
-    for p in BUILD.rglob(name):
-        if p.is_file() and os.access(p, os.X_OK):
-            return p
-    raise FileNotFoundError(f"{name} not built under {BUILD}")
 
 TEST_TIMEOUT = 30
 
