@@ -220,8 +220,19 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
   }
   if (state_store_enabled(ingest->store)) {
     json_t *record = snap_record(ingest->snap, change, 0);
-    if (record)
-      state_store_put(ingest->store, change->entity_id, record, &event);
+    if (record) {
+      char *dumped = NULL;
+      const char *text = change->after_text;
+      size_t len = change->after_len;
+      if (change->after && !text) { /* snap had no memory for it */
+        dumped = json_dumps(change->after, JSON_COMPACT | JSON_ENSURE_ASCII);
+        text = dumped;
+        len = dumped ? strlen(dumped) : 0;
+      }
+      if (!change->after || text)
+        state_store_put(ingest->store, change->entity_id, record, text, len);
+      free(dumped);
+    }
     else
       state_store_del(ingest->store, change->entity_id);
     json_decref(record);

@@ -3,6 +3,7 @@
  */
 #include "state_store.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@ typedef struct state_store_cmd {
   char **argv;
   size_t *argvlen;
 } state_store_cmd_t;
+
+/* Replies not yet read before a flush waits for them (each is one HSET or HDEL of up to 2000 fields). */
+#define STATE_STORE_REPLIES_OWED_MAX 256
 
 struct state_store {
   state_store_cmd_t cmds[2]; /* 0: the state hash, 1: the pending hash */
@@ -129,7 +133,7 @@ state_store_t *state_store_new(const config_t *config, char *errstr, size_t errs
 void state_store_destroy(state_store_t *store) {
   if (!store)
     return;
-  state_store_flush(store);
+  state_store_sync(store);
   state_store_drop(store);
   for (int i = 0; i < 2; i++) {
     free(store->cmds[i].argv);
@@ -168,12 +172,13 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
     size_t len = reply->element[i + 1]->len;
     const char *nl = memchr(text, '\n', len);
     json_error_t jerr = {0};
-    json_t *record = nl ? json_loadb(text, (size_t)(nl - text), 0, &jerr) : NULL;
-    json_t *last = nl ? json_loadb(nl + 1, len - (size_t)(nl + 1 - text), 0, &jerr) : NULL;
+    json_t *record = nl ? json_loadb(text, (size_t)(nl - text), JSON_DECODE_ANY, &jerr) : NULL;
+    json_t *last = nl ? json_loadb(nl + 1, len - (size_t)(nl + 1 - text), JSON_DECODE_ANY, &jerr) : NULL;
     char err[256] = "";
     if (record && last) {
-      json_t *after = json_object_get(last, "after");
-      json_object_set(record, "state", after ? after : json_null());
+      /* v 2: the line after the record is the state; before it, the entity's last event */
+      json_t *state = json_integer_value(json_object_get(record, "v")) == 2 ? last : json_object_get(last, "after");
+      json_object_set(record, "state", state ? state : json_null());
     }
     if (!record || !last || snap_restore(snap, id, record, err, sizeof(err)) != 0)
       BLOG_W(REDIS, NULL, "ignoring stored state of %s: %s", id, err[0] ? err : nl ? jerr.text : "no header");
@@ -291,21 +296,25 @@ oom:
   state_store_cmd_free(cmd);
 }
 
-void state_store_put(state_store_t *store, const char *entity_id, const json_t *record,
-                     const event_t *event) {
+void state_store_put(state_store_t *store, const char *entity_id, json_t *record, const char *state_text,
+                     size_t state_len) {
   if (!state_store_enabled(store))
     return;
+  json_object_set_new(record, "v", json_integer(2));
   char *head = json_dumps(record, JSON_COMPACT);
   if (!head)
     return;
-  size_t head_len = strlen(head), value_len = event->value ? event->value_len : 0;
-  char *text = malloc(head_len + 1 + value_len);
+  if (!state_text) {
+    state_text = "null";
+    state_len = 4;
+  }
+  size_t head_len = strlen(head);
+  char *text = malloc(head_len + 1 + state_len);
   if (text) {
     memcpy(text, head, head_len);
     text[head_len] = '\n';
-    if (value_len)
-      memcpy(text + head_len + 1, event->value, value_len);
-    state_store_append(store, 0, entity_id, text, head_len + 1 + value_len);
+    memcpy(text + head_len + 1, state_text, state_len);
+    state_store_append(store, 0, entity_id, text, head_len + 1 + state_len);
   }
   free(text);
   free(head);
@@ -334,22 +343,37 @@ void state_store_pending_del(state_store_t *store, const char *ce_id) {
   state_store_append(store, 1, ce_id, NULL, 0);
 }
 
-int state_store_flush(state_store_t *store) {
-  if (!state_store_enabled(store) || !store->redis)
-    return 0;
+/* Hand every queued command to the socket (blocking until written); 0 or -1 (connection dropped). */
+static int state_store_send(state_store_t *store) {
   state_store_close(store, 0);
   state_store_close(store, 1);
-  if (!store->queued)
-    return 0;
-  int rc = 0;
-  while (store->queued) {
-    redisReply *reply = NULL;
-    if (redisGetReply(store->redis, (void **)&reply) != REDIS_OK) {
-      BLOG_W(REDIS, NULL, "redis %s:%d: %s; %zu writes lost, reconnecting at the next write",
-             store->host, store->port, store->redis->errstr, store->queued);
+  int done = 0;
+  while (!done) {
+    if (redisBufferWrite(store->redis, &done) != REDIS_OK) {
+      BLOG_W(REDIS, NULL, "redis %s:%d: %s; %zu writes lost, reconnecting at the next write", store->host,
+             store->port, store->redis->errstr, store->queued);
       metrics_add(METRICS_REDIS_ERRORS, (int64_t)store->queued);
       state_store_drop(store);
       return -1;
+    }
+  }
+  return 0;
+}
+
+/* Read the replies that are there (all of them when `wait`); 0, or -1 on an error reply or a lost connection. */
+static int state_store_collect(state_store_t *store, int wait) {
+  int rc = 0;
+  while (store->queued) {
+    redisReply *reply = NULL;
+    if (redisGetReplyFromReader(store->redis, (void **)&reply) != REDIS_OK)
+      goto lost;
+    if (!reply) {
+      struct pollfd pfd = {store->redis->fd, POLLIN, 0};
+      if (!wait && poll(&pfd, 1, 0) <= 0)
+        break; /* the rest at a later flush */
+      if (redisBufferRead(store->redis) != REDIS_OK)
+        goto lost;
+      continue;
     }
     store->queued--;
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -358,6 +382,30 @@ int state_store_flush(state_store_t *store) {
     }
     freeReplyObject(reply);
   }
-  store->healthy = 1;
+  if (rc == 0)
+    store->healthy = 1;
   return rc;
+lost:
+  BLOG_W(REDIS, NULL, "redis %s:%d: %s; %zu writes lost, reconnecting at the next write", store->host,
+         store->port, store->redis->errstr, store->queued);
+  metrics_add(METRICS_REDIS_ERRORS, (int64_t)store->queued);
+  state_store_drop(store);
+  return -1;
+}
+
+int state_store_flush(state_store_t *store) {
+  if (!state_store_enabled(store) || !store->redis)
+    return 0;
+  if (state_store_send(store) != 0)
+    return -1;
+  /* replies are only counted: wait for them only when too many are owed */
+  return state_store_collect(store, store->queued > STATE_STORE_REPLIES_OWED_MAX);
+}
+
+int state_store_sync(state_store_t *store) {
+  if (!state_store_enabled(store) || !store->redis)
+    return 0;
+  if (state_store_send(store) != 0)
+    return -1;
+  return state_store_collect(store, 1);
 }

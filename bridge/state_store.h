@@ -3,16 +3,19 @@
  * Redis so that a restarted bridge forgets nothing.
  *
  * DESIGN.  Two hashes per PBX: mtcti3:<pbx>:state (entity id -> the record
- * of snap_record on one line, a newline, then the entity's last event, whose
- * `after` is its state) and mtcti3:<pbx>:pending (ce_id -> the rendered event
+ * of snap_record on one line, with "v":2, a newline, then the entity's state
+ * as JSON; a record without "v" is followed by the entity's last event, whose
+ * `after` is its state, as bridges before v 2 wrote it) and mtcti3:<pbx>:pending (ce_id -> the rendered event
  * as event_record_text, until Kafka confirms it).  The ingest stage queues writes
  * while it handles a Notify and calls state_store_flush before producing
  * the Notify's events, so whatever reaches Kafka is known to Redis first.
  * At start, state_store_load restores every entity into the snapshot state
  * and hands back the pending events to produce again, with their original
- * ce_id and seq.  Commands are pipelined on a synchronous hiredis context
- * (Redis is local and each flush is one round trip); when Redis is away the
- * writes are counted as errors and the store reconnects at the next flush.
+ * ce_id and seq.  Commands are pipelined on a synchronous hiredis context:
+ * a flush writes them to the socket and reads whatever replies have come
+ * (they are only counted), so the loop does not wait on Redis; when Redis
+ * is away the writes are counted as errors and the store reconnects at the
+ * next flush.
  * With no redis_url every call is a no-op.
  */
 #ifndef STATE_STORE_H
@@ -42,14 +45,21 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
                      char *errstr, size_t errstr_size);
 
 /* Queue writes (sent by state_store_flush). */
-/* The entity's record (snap_record without state) and the event carrying its state. */
-void state_store_put(state_store_t *store, const char *entity_id, const json_t *record,
-                     const event_t *event);
+/* The entity's record (snap_record without state; marked v 2 here) and its state as JSON text (NULL: null). */
+void state_store_put(state_store_t *store, const char *entity_id, json_t *record, const char *state_text,
+                     size_t state_len);
 void state_store_del(state_store_t *store, const char *entity_id);
 void state_store_pending_add(state_store_t *store, const event_t *event);
 void state_store_pending_del(state_store_t *store, const char *ce_id);
-/* Send the queued writes and wait for their replies; 0 or -1. */
+/*
+ * Send the queued writes: written to Redis's socket when this returns, so
+ * they reach Redis even if the bridge dies next.  Their replies (counted
+ * only) are read when they are there, without waiting unless too many are
+ * owed.  0 or -1.
+ */
 int state_store_flush(state_store_t *store);
+/* Send the queued writes and wait for every reply owed; 0 or -1. */
+int state_store_sync(state_store_t *store);
 int state_store_healthy(const state_store_t *store);
 
 #endif
