@@ -3,7 +3,10 @@
  */
 #include "pbx_link.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -219,20 +222,39 @@ static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, 
       break;
     if (link->stopping || link->dropping)
       return -1;
-    pbx_frame_t *frame = link->tx_head;
-    if (!frame)
-      break;
-    int n = lws_write(wsi, frame->alloc + LWS_PRE, frame->len, LWS_WRITE_BINARY);
-    if (n < (int)frame->len) {
-      BLOG_W(PBX, link->inst, "write failed: dropping the connection");
-      return -1;
-    }
-    link->tx_head = frame->next;
     if (!link->tx_head)
-      link->tx_tail = NULL;
-    link->tx_bytes -= frame->len;
-    free(frame->alloc);
-    free(frame);
+      break;
+    /*
+     * Every queued frame in this one writable turn, each its own websocket
+     * message, corked so that a turn's NotifyAcks leave in as few TCP
+     * segments as the kernel can make.  A write lws had to buffer ends the
+     * turn: the rest waits for the next writable callback.
+     */
+    int fd = (int)lws_get_socket_fd(wsi), corked = 0, one = 1, zero = 0;
+    if (fd >= 0 && link->tx_head->next)
+      corked = setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)) == 0;
+    int rc = 0;
+    pbx_frame_t *frame;
+    while ((frame = link->tx_head) != NULL) {
+      int n = lws_write(wsi, frame->alloc + LWS_PRE, frame->len, LWS_WRITE_BINARY);
+      if (n < (int)frame->len) {
+        BLOG_W(PBX, link->inst, "write failed: dropping the connection");
+        rc = -1;
+        break;
+      }
+      link->tx_head = frame->next;
+      if (!link->tx_head)
+        link->tx_tail = NULL;
+      link->tx_bytes -= frame->len;
+      free(frame->alloc);
+      free(frame);
+      if (lws_partial_buffered(wsi))
+        break;
+    }
+    if (corked)
+      setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero, sizeof(zero));
+    if (rc)
+      return rc;
     if (link->tx_head)
       lws_callback_on_writable(wsi);
     break;
