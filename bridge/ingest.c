@@ -547,9 +547,8 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
 }
 
 int ingest_kafka_poll(ingest_t *ingest, char *errstr, size_t errstr_size) {
-  int rc = kafka_sink_poll(ingest->sink, errstr, errstr_size);
-  state_store_flush(ingest->store);
-  return rc;
+  /* the pending copies the delivery reports remove leave with the next flush or tick */
+  return kafka_sink_poll(ingest->sink, errstr, errstr_size);
 }
 
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {

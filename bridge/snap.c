@@ -166,16 +166,34 @@ static void snap_callid_key(const char *line_guid, int32_t callid, char *out, si
   snprintf(out, size, "%s/%d", line_guid, callid);
 }
 
-/* Names of the top-level fields that differ, in `after`'s order then `before`'s. */
+/*
+ * Names of the top-level fields that differ, in `after`'s order then
+ * `before`'s.  States of one entity are built by the same code, so their
+ * fields come in the same order: walk both together and look a name up only
+ * where the orders part.
+ */
 static json_t *snap_diff(const json_t *before, const json_t *after) {
   json_t *changed = json_array();
-  const char *name;
-  json_t *value;
-  json_object_foreach((json_t *)after, name, value) {
-    json_t *old = json_object_get(before, name);
-    if (!old || !json_equal(old, value))
+  void *bi = json_object_iter((json_t *)before);
+  size_t matched = 0;
+  for (void *ai = json_object_iter((json_t *)after); ai; ai = json_object_iter_next((json_t *)after, ai)) {
+    const char *name = json_object_iter_key(ai);
+    json_t *old;
+    if (bi && strcmp(json_object_iter_key(bi), name) == 0) {
+      old = json_object_iter_value(bi);
+      bi = json_object_iter_next((json_t *)before, bi);
+      matched++;
+    } else {
+      bi = NULL; /* the orders part: by name from here on */
+      old = json_object_get(before, name);
+    }
+    if (!old || !json_equal(old, json_object_iter_value(ai)))
       json_array_append_new(changed, json_string(name));
   }
+  if (matched == json_object_size(before))
+    return changed; /* every field of before is in after */
+  const char *name;
+  json_t *value;
   json_object_foreach((json_t *)before, name, value) {
     if (!json_object_get(after, name))
       json_array_append_new(changed, json_string(name));
