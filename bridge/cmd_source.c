@@ -24,6 +24,7 @@
 #include "codec_frame.h"
 #include "codec_json.h"
 #include "codec_tables.h"
+#include "kafka_sink.h"
 #include "metrics.h"
 #include "snap.h"
 #include "strmap.h"
@@ -987,46 +988,10 @@ static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errst
 int cmd_source_create_topics(cmd_source_t *source, int timeout_ms, char *errstr, size_t errstr_size) {
   int rc = 0;
   if (source->config->kafka_create_topics) {
-    const char *names[2] = {source->topic, source->results_topic};
-    rd_kafka_NewTopic_t *topics[2];
-    char err[256];
-    for (int i = 0; i < 2; i++)
-      topics[i] = rd_kafka_NewTopic_new(names[i], (int)source->config->kafka_partitions,
-                                        (int)source->config->kafka_replication, err, sizeof(err));
-    rd_kafka_queue_t *q = rd_kafka_queue_new(source->producer);
-    rd_kafka_AdminOptions_t *options =
-        rd_kafka_AdminOptions_new(source->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof(err));
-    rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof(err));
-    rd_kafka_CreateTopics(source->producer, topics, 2, options, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-    if (!ev) {
-      snprintf(errstr, errstr_size, "creating the command topics: no answer in %d ms", timeout_ms);
-      rc = -1;
-    } else if (rd_kafka_event_error(ev)) {
-      snprintf(errstr, errstr_size, "creating the command topics: %s", rd_kafka_event_error_string(ev));
-      rc = -1;
-    } else {
-      size_t n;
-      const rd_kafka_topic_result_t **results =
-          rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-      for (size_t i = 0; i < n; i++) {
-        rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-          BLOG_I(CMD, rd_kafka_topic_result_name(results[i]), "topic created");
-        else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-          snprintf(errstr, errstr_size, "topic %s: %s", rd_kafka_topic_result_name(results[i]),
-                   rd_kafka_topic_result_error_string(results[i]));
-          rc = -1;
-        }
-      }
-    }
-    if (ev)
-      rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(options);
-    rd_kafka_queue_destroy(q);
-    for (int i = 0; i < 2; i++)
-      rd_kafka_NewTopic_destroy(topics[i]);
+    const kafka_topic_spec_t specs[2] = {{source->topic, 0}, {source->results_topic, 0}};
+    rc = kafka_create_topics(source->producer, specs, 2, (int)source->config->kafka_partitions,
+                             (int)source->config->kafka_replication, timeout_ms, errstr,
+                             errstr_size);
   }
   if (cmd_source_subscribe(source, errstr, errstr_size) != 0)
     return -1;

@@ -357,60 +357,84 @@ fail:
   return NULL;
 }
 
+int kafka_create_topics(rd_kafka_t *rk, const kafka_topic_spec_t *specs, size_t n,
+                        int partitions, int replication, int timeout_ms, char *errstr,
+                        size_t errstr_size) {
+  rd_kafka_NewTopic_t **topics = calloc(n ? n : 1, sizeof(*topics));
+  rd_kafka_AdminOptions_t *options = NULL;
+  rd_kafka_queue_t *q = NULL;
+  rd_kafka_event_t *ev = NULL;
+  char err[256];
+  int rc = -1;
+
+  if (!topics) {
+    snprintf(errstr, errstr_size, "creating topics: out of memory");
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    topics[i] = rd_kafka_NewTopic_new(specs[i].name, partitions, replication, err, sizeof(err));
+    if (!topics[i]) {
+      snprintf(errstr, errstr_size, "topic %s: %s", specs[i].name, err);
+      goto done;
+    }
+    if (specs[i].compacted)
+      rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", "compact");
+  }
+  q = rd_kafka_queue_new(rk);
+  options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof(err));
+  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof(err));
+  rd_kafka_CreateTopics(rk, topics, n, options, q);
+  ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+  if (!ev) {
+    snprintf(errstr, errstr_size, "creating topics: no answer in %d ms", timeout_ms);
+    goto done;
+  }
+  if (rd_kafka_event_error(ev)) {
+    snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
+    goto done;
+  }
+  rc = 0;
+  size_t nres;
+  const rd_kafka_topic_result_t **results =
+      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+  for (size_t i = 0; i < nres; i++) {
+    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      BLOG_I(KAFKA, rd_kafka_topic_result_name(results[i]), "topic created");
+    } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      snprintf(errstr, errstr_size, "topic %s: %s", rd_kafka_topic_result_name(results[i]),
+               rd_kafka_topic_result_error_string(results[i]));
+      rc = -1;
+    }
+  }
+done:
+  if (ev)
+    rd_kafka_event_destroy(ev);
+  if (options)
+    rd_kafka_AdminOptions_destroy(options);
+  if (q)
+    rd_kafka_queue_destroy(q);
+  for (size_t i = 0; i < n; i++)
+    if (topics[i])
+      rd_kafka_NewTopic_destroy(topics[i]);
+  free(topics);
+  return rc;
+}
+
 int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, size_t errstr_size) {
   if (sink->mock)
     return 0; /* created with the mock cluster */
-  rd_kafka_NewTopic_t *topics[KAFKA_SINK_NTOPICS];
-  char err[256];
-  int rc = 0;
+  char names[KAFKA_SINK_NTOPICS][256];
+  kafka_topic_spec_t specs[KAFKA_SINK_NTOPICS];
   for (size_t i = 0; i < KAFKA_SINK_NTOPICS; i++) {
-    char topic[256];
-    snprintf(topic, sizeof(topic), "%s%s", sink->config->topic_prefix, kafka_sink_topics[i].suffix);
-    topics[i] = rd_kafka_NewTopic_new(topic, (int)sink->config->kafka_partitions,
-                                      (int)sink->config->kafka_replication, err, sizeof(err));
-    if (!topics[i]) {
-      snprintf(errstr, errstr_size, "topic %s: %s", topic, err);
-      for (size_t k = 0; k < i; k++)
-        rd_kafka_NewTopic_destroy(topics[k]);
-      return -1;
-    }
-    if (kafka_sink_topics[i].compacted)
-      rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", "compact");
+    snprintf(names[i], sizeof(names[i]), "%s%s", sink->config->topic_prefix,
+             kafka_sink_topics[i].suffix);
+    specs[i] = (kafka_topic_spec_t){names[i], kafka_sink_topics[i].compacted};
   }
-  rd_kafka_queue_t *q = rd_kafka_queue_new(sink->rk);
-  rd_kafka_AdminOptions_t *options = rd_kafka_AdminOptions_new(sink->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof(err));
-  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof(err));
-  rd_kafka_CreateTopics(sink->rk, topics, KAFKA_SINK_NTOPICS, options, q);
-  rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-  if (!ev) {
-    snprintf(errstr, errstr_size, "creating topics: no answer in %d ms", timeout_ms);
-    rc = -1;
-  } else if (rd_kafka_event_error(ev)) {
-    snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
-    rc = -1;
-  } else {
-    size_t n;
-    const rd_kafka_topic_result_t **results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n; i++) {
-      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        BLOG_I(KAFKA, rd_kafka_topic_result_name(results[i]), "topic created");
-      } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        snprintf(errstr, errstr_size, "topic %s: %s", rd_kafka_topic_result_name(results[i]),
-                 rd_kafka_topic_result_error_string(results[i]));
-        rc = -1;
-      }
-    }
-  }
-  if (ev)
-    rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(options);
-  rd_kafka_queue_destroy(q);
-  for (size_t i = 0; i < KAFKA_SINK_NTOPICS; i++)
-    rd_kafka_NewTopic_destroy(topics[i]);
-  return rc;
+  return kafka_create_topics(sink->rk, specs, KAFKA_SINK_NTOPICS,
+                             (int)sink->config->kafka_partitions,
+                             (int)sink->config->kafka_replication, timeout_ms, errstr, errstr_size);
 }
 
 size_t kafka_sink_flush(kafka_sink_t *sink, int timeout_ms) {

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "config.h"
 #include "event.h"
 
@@ -39,6 +41,20 @@ int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_
 kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *delivered, void *ctx,
                              char *errstr, size_t errstr_size);
 /* Create the topics (compacted ones as such); existing topics are fine.  Blocking, at start. */
+/* A topic to create: its full name, and whether it is compacted. */
+typedef struct kafka_topic_spec {
+  const char *name;
+  int compacted;
+} kafka_topic_spec_t;
+
+/*
+ * Create `n` topics through rk's admin API, leaving any that exist as they
+ * are (used by every stage that owns topics).  Blocks up to timeout_ms + 2 s;
+ * called at start only.  0, or -1 with errstr naming the topic and the error.
+ */
+int kafka_create_topics(rd_kafka_t *rk, const kafka_topic_spec_t *specs, size_t n,
+                        int partitions, int replication, int timeout_ms, char *errstr,
+                        size_t errstr_size);
 int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, size_t errstr_size);
 /* Hand over one event (copied); 0, or -1 with errstr (a fatal producer error). */
 int kafka_sink_produce(kafka_sink_t *sink, const event_t *event, void *opaque, char *errstr,
