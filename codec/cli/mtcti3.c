@@ -281,6 +281,57 @@ static int finish_output(const char *cmd) {
   return 0;
 }
 
+/*
+ * Feed stdin to `handle`, the one input loop of decode and encode: with
+ * per_line, each non-blank line (trimmed; `column` is where its text starts,
+ * 1-based), flushing stdout after each so a live feed shows each result;
+ * otherwise all of stdin as one input (line number 0 in errors).  A failing
+ * input is reported and the next one still handled.  Returns the exit status.
+ */
+typedef int (*cli_input_fn)(void *ctx, const char *text, size_t len, size_t column,
+                            char *errstr, size_t errstr_size);
+
+static int cli_each_input(const cli_subcommand_t *sub, int per_line, cli_input_fn handle,
+                          void *ctx) {
+  char errstr[CLI_ERRSTR_SIZE];
+  char *line = NULL, *text;
+  uint8_t *all = NULL;
+  size_t cap = 0, lineno = 0, len;
+  ssize_t got;
+  int failed = 0;
+
+  if (!per_line) {
+    if (read_all(stdin, &all, &len, errstr, sizeof(errstr)) < 0 ||
+        handle(ctx, (const char *)all, len, 0, errstr, sizeof(errstr)) < 0) {
+      report(sub->name, 0, errstr);
+      failed = 1;
+    }
+    goto out;
+  }
+  while ((got = getline(&line, &cap, stdin)) >= 0) {
+    lineno++;
+    len = (size_t)got;
+    text = trim(line, &len);
+    if (len == 0)
+      continue;
+    if (handle(ctx, text, len, (size_t)(text - line) + 1, errstr, sizeof(errstr)) < 0) {
+      report(sub->name, lineno, errstr);
+      failed = 1;
+    }
+    fflush(stdout);
+  }
+  if (ferror(stdin)) {
+    fprintf(stderr, "%s %s: reading stdin: %s\n", CLI_PROG, sub->name, strerror(errno));
+    failed = 1;
+  }
+out:
+  free(line);
+  free(all);
+  if (finish_output(sub->name) < 0)
+    failed = 1;
+  return failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+}
+
 /* ---- decode ---- */
 
 typedef char *(*decode_render_fn)(const Message *msg);
@@ -355,60 +406,37 @@ out:
   return rc;
 }
 
+/* One decode input: hex text of a line (--hex) or the raw bytes of stdin. */
+static int decode_input(void *vopts, const char *text, size_t len, size_t column, char *errstr,
+                        size_t errstr_size) {
+  const decode_opts_t *opts = vopts;
+  uint8_t *payload;
+  size_t plen;
+  int rc;
+
+  if (!opts->hex)
+    return decode_payload(opts, (const uint8_t *)text, len, errstr, errstr_size);
+  payload = malloc(len / 2 + 1);
+  if (!payload) {
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+  }
+  rc = hex_decode(text, len, column, payload, &plen, errstr, errstr_size) < 0
+           ? -1
+           : decode_payload(opts, payload, plen, errstr, errstr_size);
+  free(payload);
+  return rc;
+}
+
 static int decode_run(const cli_subcommand_t *sub, int argc, char **argv) {
   decode_opts_t opts = {0, 0, 0, 0};
-  char errstr[CLI_ERRSTR_SIZE];
-  char *line = NULL, *text;
-  size_t cap = 0, lineno = 0, len, plen;
-  uint8_t *payload = NULL;
-  ssize_t got;
-  int failed = 0, rc;
+  int rc = cli_parse_options(sub, argc, argv, &opts);
 
-  rc = cli_parse_options(sub, argc, argv, &opts);
   if (rc != 0)
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-
-  if (!opts.hex) {
-    /* All of it, even past --max-payload, so that the codec names the true size. */
-    if (read_all(stdin, &payload, &plen, errstr, sizeof(errstr)) < 0 ||
-        decode_payload(&opts, payload, plen, errstr, sizeof(errstr)) < 0) {
-      report(sub->name, 0, errstr);
-      failed = 1;
-    }
-    goto out;
-  }
-
-  while ((got = getline(&line, &cap, stdin)) >= 0) {
-    lineno++;
-    len = (size_t)got;
-    text = trim(line, &len);
-    if (len == 0)
-      continue;
-    free(payload);
-    payload = malloc(len / 2 + 1);
-    if (!payload) {
-      report(sub->name, lineno, "out of memory");
-      failed = 1;
-      break;
-    }
-    if (hex_decode(text, len, (size_t)(text - line) + 1, payload, &plen, errstr,
-                   sizeof(errstr)) < 0 ||
-        decode_payload(&opts, payload, plen, errstr, sizeof(errstr)) < 0) {
-      report(sub->name, lineno, errstr);
-      failed = 1;
-    }
-    fflush(stdout); /* a live feed (tail -f | mtcti3 decode --hex) shows each payload */
-  }
-  if (ferror(stdin)) {
-    fprintf(stderr, "%s %s: reading stdin: %s\n", CLI_PROG, sub->name, strerror(errno));
-    failed = 1;
-  }
-out:
-  free(line);
-  free(payload);
-  if (finish_output(sub->name) < 0)
-    failed = 1;
-  return failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+  /* Without --hex all of stdin is read, even past --max-payload, so that the
+   * codec names the true size. */
+  return cli_each_input(sub, opts.hex, decode_input, &opts);
 }
 
 /* ---- encode ---- */
@@ -460,50 +488,18 @@ out:
   return rc;
 }
 
+static int encode_input(void *vopts, const char *text, size_t len, size_t column,
+                        char *errstr, size_t errstr_size) {
+  return encode_json(vopts, text, len, errstr, errstr_size);
+}
+
 static int encode_run(const cli_subcommand_t *sub, int argc, char **argv) {
   encode_opts_t opts = {0, 0, 0};
-  char errstr[CLI_ERRSTR_SIZE];
-  char *line = NULL, *text;
-  uint8_t *all = NULL;
-  size_t cap = 0, lineno = 0, len;
-  ssize_t got;
-  int failed = 0, rc;
+  int rc = cli_parse_options(sub, argc, argv, &opts);
 
-  rc = cli_parse_options(sub, argc, argv, &opts);
   if (rc != 0)
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-
-  if (!opts.hex) {
-    if (read_all(stdin, &all, &len, errstr, sizeof(errstr)) < 0 ||
-        encode_json(&opts, (const char *)all, len, errstr, sizeof(errstr)) < 0) {
-      report(sub->name, 0, errstr);
-      failed = 1;
-    }
-    goto out;
-  }
-
-  while ((got = getline(&line, &cap, stdin)) >= 0) {
-    lineno++;
-    len = (size_t)got;
-    text = trim(line, &len);
-    if (len == 0)
-      continue;
-    if (encode_json(&opts, text, len, errstr, sizeof(errstr)) < 0) {
-      report(sub->name, lineno, errstr);
-      failed = 1;
-    }
-    fflush(stdout);
-  }
-  if (ferror(stdin)) {
-    fprintf(stderr, "%s %s: reading stdin: %s\n", CLI_PROG, sub->name, strerror(errno));
-    failed = 1;
-  }
-out:
-  free(line);
-  free(all);
-  if (finish_output(sub->name) < 0)
-    failed = 1;
-  return failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+  return cli_each_input(sub, opts.hex, encode_input, &opts);
 }
 
 /* ---- help, and the table of subcommands ---- */
