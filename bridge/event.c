@@ -3,6 +3,8 @@
  */
 #include "event.h"
 
+#include "jbuf.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,102 +73,17 @@ static int event_ce_headers(const event_ctx_t *ctx, event_t *event, const char *
 
 /* ---- the envelope, written by hand: the states come as text already ---- */
 
-/* A growing text buffer; on failure `failed` is set and nothing more is written. */
-typedef struct event_buf {
-  char *data;
-  size_t len, size;
-  int failed;
-} event_buf_t;
-
-static void event_buf_put(event_buf_t *b, const char *text, size_t n) {
-  if (b->failed)
-    return;
-  if (b->len + n + 1 > b->size) {
-    size_t size = b->size ? b->size : 4096;
-    while (size < b->len + n + 1)
-      size *= 2;
-    char *grown = realloc(b->data, size);
-    if (!grown) {
-      b->failed = 1;
-      return;
-    }
-    b->data = grown;
-    b->size = size;
-  }
-  memcpy(b->data + b->len, text, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-}
-
-static void event_buf_str(event_buf_t *b, const char *text) { event_buf_put(b, text, strlen(text)); }
-
-static void event_buf_int(event_buf_t *b, long long v) {
-  char num[32];
-  int n = snprintf(num, sizeof(num), "%lld", v);
-  event_buf_put(b, num, (size_t)n);
-}
-
-/* A JSON value as jansson writes it (compact, ASCII). */
-static void event_buf_json(event_buf_t *b, const json_t *value) {
-  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY;
-  char small[512];
-  size_t n = json_dumpb(value, small, sizeof(small), flags);
-  if (n == 0) {
-    b->failed = 1;
-  } else if (n <= sizeof(small)) {
-    event_buf_put(b, small, n);
-  } else {
-    char *text = json_dumps(value, flags);
-    if (text)
-      event_buf_str(b, text);
-    else
-      b->failed = 1;
-    free(text);
-  }
-}
-
-/* A JSON string: printable ASCII without quote or backslash is copied, anything else goes through jansson. */
-static void event_buf_jstr(event_buf_t *b, const char *text) {
-  const unsigned char *p = (const unsigned char *)text;
-  while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-    p++;
-  if (*p == '\0') {
-    event_buf_put(b, "\"", 1);
-    event_buf_put(b, text, (size_t)(p - (const unsigned char *)text));
-    event_buf_put(b, "\"", 1);
-    return;
-  }
-  json_t *str = json_string(text);
-  if (!str)
-    str = json_stringn_nocheck(text, strlen(text)); /* not UTF-8: as jansson would have kept it */
-  if (str)
-    event_buf_json(b, str);
-  else
-    b->failed = 1;
-  json_decref(str);
-}
-
 /* "name": then a value. */
-static void event_buf_key(event_buf_t *b, const char *name) {
+static void event_buf_key(jbuf_t *b, const char *name) {
   if (b->len > 1) /* after "{": the first member has no comma */
-    event_buf_put(b, ",", 1);
-  event_buf_put(b, "\"", 1);
-  event_buf_str(b, name);
-  event_buf_put(b, "\":", 2);
-}
-
-/* A state: its text when snap has it, else the tree rendered. */
-static void event_buf_state(event_buf_t *b, const json_t *state, const char *text, size_t len) {
-  if (!state)
-    event_buf_put(b, "null", 4);
-  else if (text)
-    event_buf_put(b, text, len);
-  else
-    event_buf_json(b, state);
+    jbuf_char(b, ',');
+  jbuf_char(b, '"');
+  jbuf_str(b, name);
+  jbuf_str(b, "\":");
 }
 
 /* The scratch buffer of the event stage (one thread); the value is copied out of it. */
-static event_buf_t event_scratch;
+static jbuf_t event_scratch;
 
 int event_render(const event_ctx_t *ctx, const snap_change_t *change, const event_origin_t *origin,
                  event_t *event, char *errstr, size_t errstr_size) {
@@ -179,69 +96,62 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
   char op[2] = {change->op, '\0'};
 
   /* {"before","after","op","ts_ms","source":{...},"changed","seq"[,"calllost"]}, the order jansson kept */
-  event_buf_t *b = &event_scratch;
-  b->len = 0;
-  b->failed = 0;
-  event_buf_put(b, "{", 1);
+  jbuf_t *b = &event_scratch;
+  jbuf_reset(b);
+  jbuf_char(b, '{');
   event_buf_key(b, "before");
-  event_buf_state(b, change->before, change->before_text, change->before_len);
+  if (change->before_text)
+    jbuf_put(b, change->before_text, change->before_len);
+  else
+    jbuf_str(b, "null");
   event_buf_key(b, "after");
-  event_buf_state(b, change->after, change->after_text, change->after_len);
+  if (change->after_text)
+    jbuf_put(b, change->after_text, change->after_len);
+  else
+    jbuf_str(b, "null");
   event_buf_key(b, "op");
-  event_buf_jstr(b, op);
+  jbuf_jstr(b, op);
   event_buf_key(b, "ts_ms");
-  event_buf_int(b, (long long)origin->ts_ms);
+  jbuf_int(b, (long long)origin->ts_ms);
   event_buf_key(b, "source");
-  event_buf_str(b, "{\"version\":");
-  event_buf_jstr(b, ctx->version);
-  event_buf_str(b, ",\"connector\":\"mtcti3\",\"name\":");
-  event_buf_jstr(b, ctx->pbx_id);
-  event_buf_str(b, ",\"pbx\":");
-  event_buf_jstr(b, ctx->pbx_id);
-  event_buf_str(b, ",\"ts_ms\":");
-  event_buf_int(b, (long long)origin->ts_ms);
-  event_buf_str(b, origin->snapshot ? ",\"snapshot\":\"true\",\"entity\":" : ",\"snapshot\":\"false\",\"entity\":");
-  event_buf_jstr(b, change->entity_id);
-  event_buf_str(b, ",\"line_kind\":");
-  event_buf_jstr(b, snap_line_kind_name(change->line.kind));
-  event_buf_str(b, ",\"line_guid\":");
-  event_buf_jstr(b, change->line.guid);
-  event_buf_str(b, ",\"line_extn\":");
-  event_buf_jstr(b, change->line.extn ? change->line.extn : "");
-  event_buf_str(b, ",\"subscribe_id\":");
-  event_buf_int(b, origin->subscribe_id);
-  event_buf_str(b, ",\"notify_id\":");
-  event_buf_int(b, origin->notify_id);
-  event_buf_put(b, "}", 1);
+  jbuf_str(b, "{\"version\":");
+  jbuf_jstr(b, ctx->version);
+  jbuf_str(b, ",\"connector\":\"mtcti3\",\"name\":");
+  jbuf_jstr(b, ctx->pbx_id);
+  jbuf_str(b, ",\"pbx\":");
+  jbuf_jstr(b, ctx->pbx_id);
+  jbuf_str(b, ",\"ts_ms\":");
+  jbuf_int(b, (long long)origin->ts_ms);
+  jbuf_str(b, origin->snapshot ? ",\"snapshot\":\"true\",\"entity\":" : ",\"snapshot\":\"false\",\"entity\":");
+  jbuf_jstr(b, change->entity_id);
+  jbuf_str(b, ",\"line_kind\":");
+  jbuf_jstr(b, snap_line_kind_name(change->line.kind));
+  jbuf_str(b, ",\"line_guid\":");
+  jbuf_jstr(b, change->line.guid);
+  jbuf_str(b, ",\"line_extn\":");
+  jbuf_jstr(b, change->line.extn);
+  jbuf_str(b, ",\"subscribe_id\":");
+  jbuf_int(b, origin->subscribe_id);
+  jbuf_str(b, ",\"notify_id\":");
+  jbuf_int(b, origin->notify_id);
+  jbuf_char(b, '}');
   event_buf_key(b, "changed");
-  event_buf_put(b, "[", 1);
-  if (change->changed) {
-    size_t i;
-    json_t *name;
-    json_array_foreach((json_t *)change->changed, i, name) {
-      if (i)
-        event_buf_put(b, ",", 1);
-      event_buf_jstr(b, json_string_value(name));
-    }
-  } else { /* c, r, d: every field */
-    const char *name;
-    json_t *value;
-    int first = 1;
-    json_object_foreach((json_t *)(change->after ? change->after : change->before), name, value) {
-      if (!first)
-        event_buf_put(b, ",", 1);
-      first = 0;
-      event_buf_jstr(b, name);
-    }
+  jbuf_char(b, '[');
+  for (size_t i = 0; i < change->n_names; i++) { /* names as they stand in the state's text: escaped already */
+    if (i)
+      jbuf_char(b, ',');
+    jbuf_char(b, '"');
+    jbuf_put(b, change->names[i].name, change->names[i].len);
+    jbuf_char(b, '"');
   }
-  event_buf_put(b, "]", 1);
+  jbuf_char(b, ']');
   event_buf_key(b, "seq");
-  event_buf_int(b, (long long)change->seq);
+  jbuf_uint(b, change->seq);
   if (change->lost) {
     event_buf_key(b, "calllost");
-    event_buf_json(b, change->lost);
+    jbuf_json(b, change->lost);
   }
-  event_buf_put(b, "}", 1);
+  jbuf_char(b, '}');
   if (b->failed)
     goto oom;
   event->value = malloc(b->len + 1);
@@ -317,31 +227,39 @@ oom:
   return -1;
 }
 
-char *event_record_text(const event_t *event, long long n, size_t *len) {
-  event_buf_t b = {0};
-  event_buf_str(&b, "{\"topic\":");
-  event_buf_jstr(&b, event->topic);
-  event_buf_str(&b, ",\"key\":");
-  event_buf_jstr(&b, event->key);
-  event_buf_str(&b, ",\"ce_id\":");
-  event_buf_jstr(&b, event->ce_id);
-  event_buf_str(&b, ",\"kind\":");
-  event_buf_int(&b, event->kind);
-  event_buf_str(&b, ",\"n\":");
-  event_buf_int(&b, n);
-  event_buf_str(&b, ",\"headers\":[");
+void event_record_write_head(const event_t *event, long long n, jbuf_t *b) {
+  jbuf_str(b, "{\"topic\":");
+  jbuf_jstr(b, event->topic);
+  jbuf_str(b, ",\"key\":");
+  jbuf_jstr(b, event->key);
+  jbuf_str(b, ",\"ce_id\":");
+  jbuf_jstr(b, event->ce_id);
+  jbuf_str(b, ",\"kind\":");
+  jbuf_int(b, event->kind);
+  jbuf_str(b, ",\"n\":");
+  jbuf_int(b, n);
+  jbuf_str(b, ",\"headers\":[");
   for (size_t i = 0; i < event->n_headers; i++) {
-    event_buf_str(&b, i ? ",[" : "[");
-    event_buf_jstr(&b, event->headers[i].name);
-    event_buf_put(&b, ",", 1);
-    event_buf_jstr(&b, event->headers[i].value);
-    event_buf_put(&b, "]", 1);
+    jbuf_str(b, i ? ",[" : "[");
+    jbuf_jstr(b, event->headers[i].name);
+    jbuf_char(b, ',');
+    jbuf_jstr(b, event->headers[i].value);
+    jbuf_char(b, ']');
   }
-  event_buf_str(&b, event->value ? "],\"tombstone\":false}\n" : "],\"tombstone\":true}\n");
+  jbuf_str(b, event->value ? "],\"tombstone\":false}\n" : "],\"tombstone\":true}\n");
+}
+
+void event_record_write(const event_t *event, long long n, jbuf_t *b) {
+  event_record_write_head(event, n, b);
   if (event->value)
-    event_buf_put(&b, event->value, event->value_len);
+    jbuf_put(b, event->value, event->value_len);
+}
+
+char *event_record_text(const event_t *event, long long n, size_t *len) {
+  jbuf_t b = JBUF_INIT;
+  event_record_write(event, n, &b);
   if (b.failed) {
-    free(b.data);
+    jbuf_free(&b);
     return NULL;
   }
   *len = b.len;

@@ -27,6 +27,7 @@
 
 #include <jansson.h>
 
+#include "jbuf.h"
 #include "snap.h"
 
 #define EVENT_MAX_HEADERS 8
@@ -89,6 +90,9 @@ int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_i
  * encoding of the payload).  malloc'd, caller frees; NULL when out of memory.
  */
 char *event_record_text(const event_t *event, long long n, size_t *len);
+/* The same, appended to b; and its head line alone (with its newline). */
+void event_record_write(const event_t *event, long long n, jbuf_t *b);
+void event_record_write_head(const event_t *event, long long n, jbuf_t *b);
 /* Parse a record of event_record_text; 0 and *event (and *n), or -1 with errstr. */
 int event_from_record_text(const char *text, size_t len, event_t *event, long long *n, char *errstr,
                            size_t errstr_size);

@@ -12,6 +12,7 @@
 #include "codec_frame.h"
 #include "codec_tables.h"
 #include "event.h"
+#include "jbuf.h"
 #include "kafka_restore.h"
 #include "metrics.h"
 #include "snap.h"
@@ -64,6 +65,7 @@ struct ingest {
   uint64_t lifecycle_seq;
   int resync_active;
   int64_t resync_started_ms;
+  jbuf_t record; /* scratch: a store record's head */
 };
 
 int64_t ingest_now_ms(void) {
@@ -219,23 +221,12 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
     return;
   }
   if (state_store_enabled(ingest->store)) {
-    json_t *record = snap_record(ingest->snap, change, 0);
-    if (record) {
-      char *dumped = NULL;
-      const char *text = change->after_text;
-      size_t len = change->after_len;
-      if (change->after && !text) { /* snap had no memory for it */
-        dumped = json_dumps(change->after, JSON_COMPACT | JSON_ENSURE_ASCII);
-        text = dumped;
-        len = dumped ? strlen(dumped) : 0;
-      }
-      if (!change->after || text)
-        state_store_put(ingest->store, change->entity_id, record, text, len);
-      free(dumped);
-    }
-    else
+    jbuf_reset(&ingest->record);
+    if (snap_record_write(ingest->snap, change, &ingest->record) && !ingest->record.failed)
+      state_store_put(ingest->store, change->entity_id, ingest->record.data, ingest->record.len,
+                      change->after_text, change->after_len);
+    else if (!ingest->record.failed)
       state_store_del(ingest->store, change->entity_id);
-    json_decref(record);
   }
   BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
   state_store_pending_add(ingest->store, &event);
@@ -484,6 +475,7 @@ void ingest_destroy(ingest_t *ingest) {
   for (size_t i = 0; i < ingest->batch_len; i++)
     event_clear(&ingest->batch[i].event);
   free(ingest->batch);
+  jbuf_free(&ingest->record);
   subs_destroy(ingest->subs);
   snap_destroy(ingest->snap);
   strmap_clear(&ingest->gates_by_sub, NULL);

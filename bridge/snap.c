@@ -1,5 +1,14 @@
 /*
  * snap: snapshot state and diff.  See snap.h for the design.
+ *
+ * A state is kept as its JSON text (compact, ASCII, the bytes jansson would
+ * dump) plus where each top-level field's name and value lie in it.  A new
+ * snapshot is written straight from the protobuf message into a scratch
+ * buffer and compared with the last state field by field, byte for byte:
+ * a Notify that changes nothing costs no allocation, and a change costs one
+ * (the new state's block), with no jansson tree built on the way.  A tree is
+ * parsed from the text only where a rare reader needs one (commands, store
+ * records, queue names).
  */
 #include "snap.h"
 
@@ -11,6 +20,7 @@
 
 #include "codec_ids.h"
 #include "codec_tables.h"
+#include "jbuf.h"
 #include "strmap.h"
 
 /* ---- kinds ---- */
@@ -51,6 +61,89 @@ const char *snap_phonestate_name(int phonestate) {
   return snap_phonestates[phonestate];
 }
 
+/* ---- states: JSON text with its top-level fields located ---- */
+
+/* Offsets into the state's text: the name (inside its quotes) and the value. */
+typedef struct snap_field {
+  uint32_t name_off, name_len, val_off, val_len;
+} snap_field_t;
+
+/* One malloc'd block: this header, the fields, then the text (NUL-terminated). */
+typedef struct snap_state {
+  size_t len, n;
+  snap_field_t *fields;
+  char *text;
+} snap_state_t;
+
+/* A state being written (in snap's scratch), or a finished one: the same view. */
+typedef struct snap_view {
+  const char *text;
+  size_t len;
+  const snap_field_t *fields;
+  size_t n;
+} snap_view_t;
+
+static snap_view_t snap_state_view(const snap_state_t *st) {
+  snap_view_t v = {st->text, st->len, st->fields, st->n};
+  return v;
+}
+
+/* The field named name[0..len) in v, or v->n.  Fields come in a fixed order: `hint` is where to look first. */
+static size_t snap_view_find(const snap_view_t *v, const char *name, size_t len, size_t hint) {
+  for (size_t k = 0; k < v->n; k++) {
+    size_t i = (hint + k) % v->n;
+    if (v->fields[i].name_len == len && memcmp(v->text + v->fields[i].name_off, name, len) == 0)
+      return i;
+  }
+  return v->n;
+}
+
+/* The value text of a field (not NUL-terminated), NULL when absent. */
+static const char *snap_state_value(const snap_state_t *st, const char *name, size_t *len) {
+  if (!st)
+    return NULL;
+  snap_view_t v = snap_state_view(st);
+  size_t i = snap_view_find(&v, name, strlen(name), 0);
+  if (i == v.n)
+    return NULL;
+  *len = st->fields[i].val_len;
+  return st->text + st->fields[i].val_off;
+}
+
+/* An integer field: 1 and *out, or 0 (absent or not an integer). */
+static int snap_state_int(const snap_state_t *st, const char *name, long long *out) {
+  size_t len;
+  const char *v = snap_state_value(st, name, &len);
+  if (!v || len == 0 || len > 20 || !(isdigit((unsigned char)v[0]) || v[0] == '-'))
+    return 0;
+  char num[24];
+  memcpy(num, v, len);
+  num[len] = '\0';
+  char *end;
+  *out = strtoll(num, &end, 10);
+  return *end == '\0';
+}
+
+static snap_state_t *snap_state_new(const snap_view_t *v) {
+  snap_state_t *st = malloc(sizeof(*st) + v->n * sizeof(snap_field_t) + v->len + 1);
+  if (!st)
+    return NULL;
+  st->len = v->len;
+  st->n = v->n;
+  st->fields = (snap_field_t *)(st + 1);
+  st->text = (char *)(st->fields + v->n);
+  if (v->n)
+    memcpy(st->fields, v->fields, v->n * sizeof(snap_field_t));
+  memcpy(st->text, v->text, v->len);
+  st->text[v->len] = '\0';
+  return st;
+}
+
+static snap_state_t *snap_state_dup(const snap_state_t *st) {
+  snap_view_t v = snap_state_view(st);
+  return snap_state_new(&v);
+}
+
 /* ---- entities ---- */
 
 typedef struct snap_entity {
@@ -58,9 +151,8 @@ typedef struct snap_entity {
   snap_kind_t kind;
   char *key;
   uint64_t seq;
-  json_t *state; /* NULL once deleted (the seq is kept for users, queues, lines) */
-  char *text;    /* state as compact ASCII JSON, once rendered (NULL: not yet) */
-  size_t text_len;
+  snap_state_t *state; /* NULL once deleted (the seq is kept for users, queues, lines) */
+  json_t *tree;        /* the state parsed, for the rare readers that want one; NULL: not yet */
   snap_line_kind_t line_kind;
   char *line_guid;
   char *line_extn;
@@ -74,6 +166,12 @@ typedef struct snap_entity {
   int32_t indexed_ref; /* calls: in call_by_ref under "<line guid>/<referencecallid>"; 0: not */
 } snap_entity_t;
 
+/* One field named in a change: in the new state (after) or, for one that went away, the old. */
+typedef struct snap_diff_ref {
+  int in_before;
+  size_t index;
+} snap_diff_ref_t;
+
 struct snap {
   snap_change_cb *cb;
   void *opaque;
@@ -84,7 +182,33 @@ struct snap {
   strmap_t queue_by_name; /* queue name -> live queue line entity */
   strmap_t call_by_ref;   /* "<line guid>/<referencecallid>" -> call entity (referencecallid != 0) */
   size_t counts[SNAP__KIND_COUNT];
+  /* scratch, reused from one change to the next (snap runs on one thread) */
+  jbuf_t wb;           /* the state being written */
+  snap_field_t *wf;    /* ... its top-level fields */
+  size_t wn, wcap;
+  int wfailed;
+  snap_diff_ref_t *diff; /* the changed fields of the last diff */
+  size_t diff_cap;
+  snap_name_t *names;  /* the names a change reports */
+  size_t names_cap;
 };
+
+/* The entity's state as a jansson tree, parsed once (a cache: the state is not changed by it). */
+static json_t *snap_entity_tree(const snap_entity_t *entity) {
+  snap_entity_t *e = (snap_entity_t *)entity;
+  if (!e->state)
+    return NULL;
+  if (!e->tree)
+    e->tree = json_loadb(e->state->text, e->state->len, 0, NULL);
+  return e->tree;
+}
+
+static void snap_entity_set_state(snap_entity_t *entity, snap_state_t *state) {
+  free(entity->state);
+  entity->state = state;
+  json_decref(entity->tree);
+  entity->tree = NULL;
+}
 
 static void snap_entity_free(void *p) {
   snap_entity_t *entity = p;
@@ -95,10 +219,9 @@ static void snap_entity_free(void *p) {
   free(entity->line_guid);
   free(entity->line_extn);
   free(entity->gcid);
-  free(entity->text);
   free(entity->indexed_extn);
   free(entity->indexed_name);
-  json_decref(entity->state);
+  snap_entity_set_state(entity, NULL);
   free(entity);
 }
 
@@ -119,6 +242,10 @@ void snap_destroy(snap_t *snap) {
   strmap_clear(&snap->queue_by_name, NULL);
   strmap_clear(&snap->call_by_ref, NULL);
   strmap_clear(&snap->entities, snap_entity_free);
+  jbuf_free(&snap->wb);
+  free(snap->wf);
+  free(snap->diff);
+  free(snap->names);
   free(snap);
 }
 
@@ -130,7 +257,7 @@ const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t
   char ck[128];
   snap_callid_key(line_guid, callid, ck, sizeof(ck));
   const snap_entity_t *entity = strmap_get(&snap->callids, ck);
-  return entity ? entity->state : NULL;
+  return entity ? snap_entity_tree(entity) : NULL;
 }
 
 static snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, const char *key,
@@ -155,6 +282,8 @@ static snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char
 }
 
 static void snap_set_str(char **field, const char *value) {
+  if (*field && strcmp(*field, value ? value : "") == 0)
+    return; /* the usual case: unchanged, no copy */
   char *copy = strdup(value ? value : "");
   if (copy) {
     free(*field);
@@ -166,148 +295,388 @@ static void snap_callid_key(const char *line_guid, int32_t callid, char *out, si
   snprintf(out, size, "%s/%d", line_guid, callid);
 }
 
-/*
- * Names of the top-level fields that differ, in `after`'s order then
- * `before`'s.  States of one entity are built by the same code, so their
- * fields come in the same order: walk both together and look a name up only
- * where the orders part.
- */
-static json_t *snap_diff(const json_t *before, const json_t *after) {
-  json_t *changed = json_array();
-  void *bi = json_object_iter((json_t *)before);
-  size_t matched = 0;
-  for (void *ai = json_object_iter((json_t *)after); ai; ai = json_object_iter_next((json_t *)after, ai)) {
-    const char *name = json_object_iter_key(ai);
-    json_t *old;
-    if (bi && strcmp(json_object_iter_key(bi), name) == 0) {
-      old = json_object_iter_value(bi);
-      bi = json_object_iter_next((json_t *)before, bi);
-      matched++;
-    } else {
-      bi = NULL; /* the orders part: by name from here on */
-      old = json_object_get(before, name);
-    }
-    if (!old || !json_equal(old, json_object_iter_value(ai)))
-      json_array_append_new(changed, json_string(name));
-  }
-  if (matched == json_object_size(before))
-    return changed; /* every field of before is in after */
-  const char *name;
-  json_t *value;
-  json_object_foreach((json_t *)before, name, value) {
-    if (!json_object_get(after, name))
-      json_array_append_new(changed, json_string(name));
-  }
-  return changed;
+/* ---- writing a state into the scratch ---- */
+
+static void snap_w_begin(snap_t *snap) {
+  jbuf_reset(&snap->wb);
+  snap->wn = 0;
+  snap->wfailed = 0;
+  jbuf_char(&snap->wb, '{');
 }
 
-/*
- * Compact ASCII JSON text of a state, malloc'd (*len set), NULL when out of
- * memory.  Rendered into a scratch buffer first (json_dumps would grow its
- * own by doubling); snap runs on one thread.
- */
-static char *snap_text(const json_t *state, size_t *len) {
-  static char *scratch;
-  static size_t scratch_size;
-  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII;
-  size_t n = scratch ? json_dumpb(state, scratch, scratch_size, flags) : 0;
-  if (!scratch || n > scratch_size) {
-    size_t size = scratch_size ? scratch_size : 8192;
-    while (size < n)
-      size *= 2;
-    char *grown = realloc(scratch, size);
-    if (!grown)
-      return NULL;
-    scratch = grown;
-    scratch_size = size;
-    n = json_dumpb(state, scratch, scratch_size, flags);
-    if (n > scratch_size)
-      return NULL;
-  }
-  if (n == 0)
-    return NULL;
-  char *text = malloc(n);
-  if (text) {
-    memcpy(text, scratch, n);
-    *len = n;
-  }
-  return text;
-}
-
-/*
- * Move `entity` to state `after` (a reference this function takes) and report
- * the change.  op 0 means: 'u' with the changed fields, nothing if none.
- */
-static void snap_emit(snap_t *snap, snap_entity_t *entity, char op, json_t *after, json_t *lost) {
-  json_t *before = entity->state, *changed = NULL;
-  if (op == 0) {
-    changed = snap_diff(before, after);
-    if (json_array_size(changed) == 0) {
-      json_decref(changed);
-      json_decref(after);
+/* A top-level member's name (any text: escaped as needed), its value to follow. */
+static void snap_w_keyn(snap_t *snap, const char *name, size_t len) {
+  jbuf_t *b = &snap->wb;
+  if (snap->wn)
+    jbuf_char(b, ',');
+  size_t start = b->len;
+  jbuf_jstrn(b, name, len);
+  jbuf_char(b, ':');
+  if (snap->wn == snap->wcap) {
+    size_t cap = snap->wcap ? snap->wcap * 2 : 64;
+    snap_field_t *grown = realloc(snap->wf, cap * sizeof(*grown));
+    if (!grown) {
+      snap->wfailed = 1;
       return;
     }
-    op = 'u';
+    snap->wf = grown;
+    snap->wcap = cap;
+  }
+  snap_field_t *f = &snap->wf[snap->wn++];
+  f->name_off = (uint32_t)start + 1;
+  f->name_len = (uint32_t)(b->len - start - 3); /* without the quotes and the colon */
+  f->val_off = (uint32_t)b->len;
+  f->val_len = 0;
+}
+
+static void snap_w_key(snap_t *snap, const char *name) { snap_w_keyn(snap, name, strlen(name)); }
+
+/* Close the object and work out each value's length (up to the next ',"' or the final '}'); 0 or -1. */
+static int snap_w_end(snap_t *snap) {
+  jbuf_t *b = &snap->wb;
+  jbuf_char(b, '}');
+  if (b->failed || snap->wfailed || b->len > UINT32_MAX)
+    return -1;
+  for (size_t i = 0; i < snap->wn; i++) {
+    size_t end = i + 1 < snap->wn ? snap->wf[i + 1].name_off - 2 : b->len - 1;
+    snap->wf[i].val_len = (uint32_t)(end - snap->wf[i].val_off);
+  }
+  return 0;
+}
+
+static snap_view_t snap_w_view(const snap_t *snap) {
+  snap_view_t v = {snap->wb.data, snap->wb.len, snap->wf, snap->wn};
+  return v;
+}
+
+/* ---- normalization: protobuf to the state's JSON ---- */
+
+static void snap_bits_names_write(jbuf_t *b, codec_bitset_t set, uint32_t value) {
+  size_t count;
+  const codec_bit_t *bits = codec_bits(set, &count);
+  uint32_t named = 0;
+  int first = 1;
+  jbuf_char(b, '[');
+  for (size_t i = 0; i < count; i++) {
+    named |= bits[i].mask;
+    if (value & bits[i].mask) {
+      if (!first)
+        jbuf_char(b, ',');
+      first = 0;
+      jbuf_jstr(b, bits[i].name);
+    }
+  }
+  if (value & ~named) {
+    char hex[16];
+    snprintf(hex, sizeof(hex), "0x%x", value & ~named);
+    if (!first)
+      jbuf_char(b, ',');
+    jbuf_jstr(b, hex);
+  }
+  jbuf_char(b, ']');
+}
+
+static json_t *snap_bits_names(codec_bitset_t set, uint32_t value) {
+  jbuf_t b = JBUF_INIT;
+  snap_bits_names_write(&b, set, value);
+  json_t *names = b.failed ? NULL : json_loadb(b.data, b.len, 0, NULL);
+  jbuf_free(&b);
+  return names ? names : json_array();
+}
+
+/* The featuresavailable bit set a message's featuresavailable field names, if any. */
+static int snap_features_set(const ProtobufCMessageDescriptor *desc, codec_bitset_t *set) {
+  if (desc == &call_info__descriptor)
+    *set = CODEC_BITS_CALL_FEATURES;
+  else if (desc == &notify_user__descriptor)
+    *set = CODEC_BITS_USER_FEATURES;
+  else
+    return 0;
+  return 1;
+}
+
+static size_t snap_elem_size(const ProtobufCFieldDescriptor *field) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+  case PROTOBUF_C_TYPE_FLOAT:
+    return 4;
+  case PROTOBUF_C_TYPE_ENUM:
+    return sizeof(int);
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return 8;
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(void *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  }
+  return 0;
+}
+
+/* A bytes field's text: a GUID as a UUID, anything else as hex (long ones only counted). */
+static void snap_bytes_text(const ProtobufCFieldDescriptor *field, const ProtobufCBinaryData *b, char *text,
+                            size_t size) {
+  if (strcmp(field->name, "guid") == 0 && b->len == CODEC_GUID_LEN)
+    codec_guid_format(b->data, b->len, text, size);
+  else if (b->len * 2 + 1 <= size)
+    codec_hex_format(b->data, b->len, text, size);
+  else
+    snprintf(text, size, "(%zu bytes)", b->len);
+}
+
+static void snap_write_object(snap_t *snap, jbuf_t *b, const ProtobufCMessage *msg, int top);
+
+static void snap_write_value(snap_t *snap, jbuf_t *b, const ProtobufCFieldDescriptor *field,
+                             const void *member) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+    jbuf_int(b, *(const int32_t *)member);
+    return;
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+    jbuf_uint(b, *(const uint32_t *)member);
+    return;
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64: /* as jansson holds it: a signed 64-bit integer */
+  case PROTOBUF_C_TYPE_FIXED64:
+    jbuf_int(b, *(const int64_t *)member);
+    return;
+  case PROTOBUF_C_TYPE_FLOAT: /* none in MTCTI3: let jansson write them */
+  case PROTOBUF_C_TYPE_DOUBLE: {
+    json_t *real = json_real(field->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)member
+                                                                   : *(const double *)member);
+    jbuf_json(b, real);
+    json_decref(real);
+    return;
+  }
+  case PROTOBUF_C_TYPE_BOOL:
+    jbuf_str(b, *(const protobuf_c_boolean *)member ? "true" : "false");
+    return;
+  case PROTOBUF_C_TYPE_ENUM: {
+    int v = *(const int *)member;
+    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(field->descriptor, v);
+    if (ev)
+      jbuf_jstr(b, ev->name);
+    else
+      jbuf_int(b, v);
+    return;
+  }
+  case PROTOBUF_C_TYPE_STRING:
+    jbuf_jstr(b, *(char *const *)member);
+    return;
+  case PROTOBUF_C_TYPE_BYTES: {
+    char text[512];
+    snap_bytes_text(field, member, text, sizeof(text));
+    jbuf_jstr(b, text);
+    return;
+  }
+  case PROTOBUF_C_TYPE_MESSAGE: {
+    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
+    if (sub)
+      snap_write_object(snap, b, sub, 0);
+    else
+      jbuf_str(b, "null");
+    return;
+  }
+  }
+  jbuf_str(b, "null");
+}
+
+/*
+ * Every field of msg, as snap_pb_to_json has them, in its order.  top: as
+ * members of the state being written (located, the braces the caller's);
+ * else a whole object into b.
+ */
+static void snap_write_object(snap_t *snap, jbuf_t *b, const ProtobufCMessage *msg, int top) {
+  const ProtobufCMessageDescriptor *desc = msg->descriptor;
+  const char *base = (const char *)msg;
+  int first = 1;
+  if (!top)
+    jbuf_char(b, '{');
+  for (unsigned i = 0; i < desc->n_fields; i++) {
+    const ProtobufCFieldDescriptor *field = &desc->fields[i];
+    if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)(base + field->quantifier_offset) != field->id)
+      continue;
+    if (top) {
+      snap_w_key(snap, field->name);
+    } else {
+      if (!first)
+        jbuf_char(b, ',');
+      jbuf_jstr(b, field->name);
+      jbuf_char(b, ':');
+    }
+    first = 0;
+    if (field->label == PROTOBUF_C_LABEL_REPEATED && !(field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+      size_t n = *(const size_t *)(base + field->quantifier_offset);
+      const char *arr = *(char *const *)(base + field->offset);
+      jbuf_char(b, '[');
+      for (size_t k = 0; k < n; k++) {
+        if (k)
+          jbuf_char(b, ',');
+        snap_write_value(snap, b, field, arr + k * snap_elem_size(field));
+      }
+      jbuf_char(b, ']');
+    } else {
+      snap_write_value(snap, b, field, base + field->offset);
+    }
+    codec_bitset_t set;
+    if (strcmp(field->name, "featuresavailable") == 0 && snap_features_set(desc, &set)) {
+      if (top) {
+        snap_w_key(snap, "featuresavailable_names");
+      } else {
+        jbuf_str(b, ",\"featuresavailable_names\":");
+      }
+      snap_bits_names_write(b, set, *(const uint32_t *)(base + field->offset));
+    }
+  }
+  if (!top)
+    jbuf_char(b, '}');
+}
+
+/* ---- diff and emit ---- */
+
+/*
+ * The top-level fields that differ between the entity's state and the one
+ * written in the scratch, into snap->diff: those of `after` in its order,
+ * then those only `before` has.  States of one entity are written by the
+ * same code, so their fields come in the same order: each lookup starts
+ * where the last match left off.  Returns how many (-1: out of memory).
+ */
+static long snap_diff(snap_t *snap, const snap_view_t *before, const snap_view_t *after) {
+  size_t n = 0, hint = 0, matched = 0;
+  if (snap->diff_cap < after->n + before->n) {
+    snap_diff_ref_t *grown = realloc(snap->diff, (after->n + before->n) * sizeof(*grown));
+    if (!grown)
+      return -1;
+    snap->diff = grown;
+    snap->diff_cap = after->n + before->n;
+  }
+  for (size_t i = 0; i < after->n; i++) {
+    const snap_field_t *af = &after->fields[i];
+    size_t j = before->n ? snap_view_find(before, after->text + af->name_off, af->name_len, hint) : 0;
+    if (j < before->n) {
+      matched++;
+      hint = j + 1;
+      const snap_field_t *bf = &before->fields[j];
+      if (bf->val_len == af->val_len &&
+          memcmp(before->text + bf->val_off, after->text + af->val_off, af->val_len) == 0)
+        continue;
+    }
+    snap->diff[n].in_before = 0;
+    snap->diff[n++].index = i;
+  }
+  if (matched < before->n) { /* fields that went away */
+    for (size_t j = 0; j < before->n; j++) {
+      const snap_field_t *bf = &before->fields[j];
+      if (snap_view_find(after, before->text + bf->name_off, bf->name_len, j) == after->n) {
+        snap->diff[n].in_before = 1;
+        snap->diff[n++].index = j;
+      }
+    }
+  }
+  return (long)n;
+}
+
+static int snap_names_reserve(snap_t *snap, size_t n) {
+  if (snap->names_cap >= n)
+    return 0;
+  snap_name_t *grown = realloc(snap->names, n * sizeof(*grown));
+  if (!grown)
+    return -1;
+  snap->names = grown;
+  snap->names_cap = n;
+  return 0;
+}
+
+static void snap_name_of(snap_name_t *out, const snap_state_t *st, size_t i) {
+  out->name = st->text + st->fields[i].name_off;
+  out->len = st->fields[i].name_len;
+}
+
+/*
+ * Move `entity` to state `after` (taken; NULL for a delete) and report the
+ * change.  For 'u', snap->diff holds the n_diff changed fields, indexed as
+ * in `after`.
+ */
+static void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state_t *after, const json_t *lost,
+                        size_t n_diff) {
+  snap_state_t *before = entity->state;
+  size_t n_names = op == 'u' ? n_diff : after ? after->n : before ? before->n : 0;
+  if (snap_names_reserve(snap, n_names) != 0)
+    n_names = 0; /* out of memory: the event names no field rather than none at all is lost */
+  for (size_t i = 0; i < n_names; i++) {
+    if (op != 'u')
+      snap_name_of(&snap->names[i], after ? after : before, i);
+    else if (snap->diff[i].in_before)
+      snap_name_of(&snap->names[i], before, snap->diff[i].index);
+    else
+      snap_name_of(&snap->names[i], after, snap->diff[i].index);
   }
   if (!before && after)
     snap->counts[entity->kind]++;
   else if (before && !after)
     snap->counts[entity->kind]--;
-  /* the texts: the old state's (rendered now if it was restored), the new one's */
-  if (before && !entity->text)
-    entity->text = snap_text(before, &entity->text_len);
-  size_t after_len = 0;
-  char *after_text = after ? snap_text(after, &after_len) : NULL;
-  char *before_text = entity->text;
-  size_t before_len = entity->text_len;
   entity->seq++;
   entity->state = after;
-  entity->text = after_text;
-  entity->text_len = after_len;
+  json_t *tree = entity->tree;
+  entity->tree = NULL;
   entity->unconfirmed = 0;
+  int with_before = before && op != 'c' && op != 'r';
   snap_change_t change = {
       .kind = entity->kind,
       .op = op,
       .entity_id = entity->id,
       .key = entity->key,
       .seq = entity->seq,
-      .before = op == 'c' || op == 'r' ? NULL : before,
-      .after = after,
-      .changed = changed,
+      .before_text = with_before ? before->text : NULL,
+      .before_len = with_before ? before->len : 0,
+      .after_text = after ? after->text : NULL,
+      .after_len = after ? after->len : 0,
+      .names = snap->names,
+      .n_names = n_names,
       .lost = lost,
       .line = {entity->line_kind, entity->line_guid, entity->line_extn},
-      .before_text = op == 'c' || op == 'r' ? NULL : before_text,
-      .before_len = before_len,
-      .after_text = after_text,
-      .after_len = after_len,
   };
-  if ((change.before && !change.before_text) || (after && !after_text))
-    change.before_text = change.after_text = NULL; /* out of memory: event renders the trees */
   snap->cb(snap->opaque, &change);
-  free(before_text);
-  json_decref(before);
-  json_decref(changed);
+  free(before);
+  json_decref(tree);
 }
 
-/* ---- normalization ---- */
-
-static json_t *snap_bits_names(codec_bitset_t set, uint32_t value) {
-  json_t *names = json_array();
-  size_t count;
-  const codec_bit_t *bits = codec_bits(set, &count);
-  uint32_t named = 0;
-  for (size_t i = 0; i < count; i++) {
-    named |= bits[i].mask;
-    if (value & bits[i].mask)
-      json_array_append_new(names, json_string(bits[i].name));
+/* The state written in the scratch becomes the entity's: op 0 means 'u' with the changed fields, nothing if none. */
+static void snap_apply_written(snap_t *snap, snap_entity_t *entity, char op) {
+  if (snap_w_end(snap) != 0)
+    return; /* out of memory: the next snapshot brings it */
+  snap_view_t after_view = snap_w_view(snap);
+  long n_diff = 0;
+  if (op == 0) {
+    snap_view_t before_view = snap_state_view(entity->state);
+    n_diff = snap_diff(snap, &before_view, &after_view);
+    if (n_diff <= 0)
+      return;
+    op = 'u';
   }
-  if (value & ~named) {
-    char hex[16];
-    snprintf(hex, sizeof(hex), "0x%x", value & ~named);
-    json_array_append_new(names, json_string(hex));
-  }
-  return names;
+  snap_state_t *after = snap_state_new(&after_view);
+  if (after)
+    snap_commit(snap, entity, op, after, NULL, (size_t)n_diff);
 }
+
+/* ---- the public normalizations ---- */
 
 static json_t *snap_value(const ProtobufCFieldDescriptor *field, const void *member) {
   switch (field->type) {
@@ -341,14 +710,8 @@ static json_t *snap_value(const ProtobufCFieldDescriptor *field, const void *mem
     return json_string(s ? s : "");
   }
   case PROTOBUF_C_TYPE_BYTES: {
-    const ProtobufCBinaryData *b = member;
     char text[512];
-    if (strcmp(field->name, "guid") == 0 && b->len == CODEC_GUID_LEN)
-      codec_guid_format(b->data, b->len, text, sizeof(text));
-    else if (b->len * 2 + 1 <= sizeof(text))
-      codec_hex_format(b->data, b->len, text, sizeof(text));
-    else
-      snprintf(text, sizeof(text), "(%zu bytes)", b->len);
+    snap_bytes_text(field, member, text, sizeof(text));
     return json_string(text);
   }
   case PROTOBUF_C_TYPE_MESSAGE: {
@@ -357,35 +720,6 @@ static json_t *snap_value(const ProtobufCFieldDescriptor *field, const void *mem
   }
   }
   return json_null();
-}
-
-static size_t snap_elem_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-    return 4;
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  }
-  return 0;
 }
 
 json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
@@ -409,15 +743,22 @@ json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
       value = snap_value(field, base + field->offset);
     }
     json_object_set_new(out, field->name, value);
-    if (strcmp(field->name, "featuresavailable") == 0) {
-      uint32_t v = *(const uint32_t *)(base + field->offset);
-      if (desc == &call_info__descriptor)
-        json_object_set_new(out, "featuresavailable_names", snap_bits_names(CODEC_BITS_CALL_FEATURES, v));
-      else if (desc == &notify_user__descriptor)
-        json_object_set_new(out, "featuresavailable_names", snap_bits_names(CODEC_BITS_USER_FEATURES, v));
-    }
+    codec_bitset_t set;
+    if (strcmp(field->name, "featuresavailable") == 0 && snap_features_set(desc, &set))
+      json_object_set_new(out, "featuresavailable_names",
+                          snap_bits_names(set, *(const uint32_t *)(base + field->offset)));
   }
   return out;
+}
+
+char *snap_pb_text(const ProtobufCMessage *msg) {
+  snap_t scratch;
+  memset(&scratch, 0, sizeof(scratch));
+  jbuf_t b = JBUF_INIT;
+  snap_write_object(&scratch, &b, msg, 0);
+  char *text = jbuf_dup(&b);
+  jbuf_free(&b);
+  return text;
 }
 
 /* ---- lookup indexes (extension, queue name, referencecallid) ---- */
@@ -459,7 +800,7 @@ static void snap_index_drop(snap_t *snap, strmap_t *map, const char *key, snap_e
 static void snap_line_index(snap_t *snap, snap_entity_t *line) {
   const char *extn = line->state && line->line_extn[0] ? line->line_extn : NULL;
   const char *name = line->state && line->line_kind == SNAP_LINE_QUEUE
-                         ? json_string_value(json_object_get(line->state, "name"))
+                         ? json_string_value(json_object_get(snap_entity_tree(line), "name"))
                          : NULL;
   char key[160];
   if (name && !*name)
@@ -491,7 +832,8 @@ static void snap_line_index(snap_t *snap, snap_entity_t *line) {
 
 /* Bring a call entity's referencecallid entry in line with its state (none once deleted). */
 static void snap_call_ref_index(snap_t *snap, snap_entity_t *call) {
-  int32_t ref = call->state ? (int32_t)json_integer_value(json_object_get(call->state, "referencecallid")) : 0;
+  long long value = 0;
+  int32_t ref = snap_state_int(call->state, "referencecallid", &value) ? (int32_t)value : 0;
   if (ref == call->indexed_ref)
     return;
   char key[128];
@@ -546,7 +888,7 @@ static void snap_line_calls_delete(snap_t *snap, const char *line_guid, const ch
 static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
   if (!entity->state)
     return;
-  snap_emit(snap, entity, 'd', NULL, lost);
+  snap_commit(snap, entity, 'd', NULL, lost, 0);
   if (entity->kind == SNAP_LINE)
     snap_line_index(snap, entity);
   if (entity->kind == SNAP_CALL) {
@@ -571,9 +913,16 @@ static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const Protobuf
   entity->unconfirmed = 0;
   entity->line_kind = kind;
   snap_set_str(&entity->line_extn, extn);
-  json_t *after = json_pack("{s:s,s:s,s:s,s:s}", "kind", snap_line_kind_name(kind), "guid", guid,
-                            "extn", extn ? extn : "", "name", name ? name : "");
-  snap_emit(snap, entity, entity->state ? 0 : op_new, after, NULL);
+  snap_w_begin(snap);
+  snap_w_key(snap, "kind");
+  jbuf_jstr(&snap->wb, snap_line_kind_name(kind));
+  snap_w_key(snap, "guid");
+  jbuf_jstr(&snap->wb, guid);
+  snap_w_key(snap, "extn");
+  jbuf_jstr(&snap->wb, extn);
+  snap_w_key(snap, "name");
+  jbuf_jstr(&snap->wb, name);
+  snap_apply_written(snap, entity, entity->state ? 0 : op_new);
   snap_line_index(snap, entity);
   /* keep the user's or queue's line extension current */
   char sub[96];
@@ -663,21 +1012,31 @@ static snap_entity_t *snap_owner(snap_t *snap, snap_kind_t kind, const char *gui
   return entity;
 }
 
+/* Copy the value of `name` from the old state, or write null. */
+static void snap_w_carry(snap_t *snap, const snap_state_t *old, const char *name) {
+  size_t len;
+  const char *value = snap_state_value(old, name, &len);
+  snap_w_key(snap, name);
+  if (value)
+    jbuf_put(&snap->wb, value, len);
+  else
+    jbuf_str(&snap->wb, "null");
+}
+
 void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot) {
   snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
   if (!entity)
     return;
-  json_t *after = json_pack("{s:s}", "guid", guid);
-  json_t *pb = snap_pb_to_json(&user->base);
-  json_object_update(after, pb);
-  json_decref(pb);
-  json_t *ps = entity->state ? json_object_get(entity->state, "phonestate") : NULL;
-  json_t *psn = entity->state ? json_object_get(entity->state, "phonestate_name") : NULL;
-  json_object_set(after, "phonestate", ps ? ps : json_null());
-  json_object_set(after, "phonestate_name", psn ? psn : json_null());
+  /* {guid, every NotifyUser field, phonestate and its name as the presence subscription last said} */
+  snap_w_begin(snap);
+  snap_w_key(snap, "guid");
+  jbuf_jstr(&snap->wb, guid);
+  snap_write_object(snap, &snap->wb, &user->base, 1);
+  snap_w_carry(snap, entity->state, "phonestate");
+  snap_w_carry(snap, entity->state, "phonestate_name");
   if (user->extn && *user->extn)
     snap_set_str(&entity->line_extn, user->extn);
-  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+  snap_apply_written(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
 }
 
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot) {
@@ -685,27 +1044,50 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
   if (!entity)
     return;
   /* The entry carries only the phone state here: the same one changes nothing (no copy, no diff). */
-  json_t *ps = entity->state ? json_object_get(entity->state, "phonestate") : NULL;
-  if (json_is_integer(ps) && json_integer_value(ps) == entry->phonestate)
+  long long ps;
+  if (snap_state_int(entity->state, "phonestate", &ps) && ps == entry->phonestate)
     return;
-  /* shallow: states are never changed in place, so the copy may share children */
-  json_t *after = entity->state ? json_copy(entity->state) : json_pack("{s:s}", "guid", guid);
-  json_object_set_new(after, "phonestate", json_integer(entry->phonestate));
-  json_object_set_new(after, "phonestate_name", json_string(snap_phonestate_name(entry->phonestate)));
-  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+  /* the old state with phonestate and its name replaced in place (or added at the end) */
+  const snap_state_t *old = entity->state;
+  int seen_ps = 0, seen_psn = 0;
+  snap_w_begin(snap);
+  if (!old) {
+    snap_w_key(snap, "guid");
+    jbuf_jstr(&snap->wb, guid);
+  }
+  for (size_t i = 0; old && i < old->n; i++) {
+    const snap_field_t *f = &old->fields[i];
+    const char *name = old->text + f->name_off;
+    snap_w_keyn(snap, name, f->name_len);
+    if (f->name_len == 10 && memcmp(name, "phonestate", 10) == 0 && (seen_ps = 1))
+      jbuf_int(&snap->wb, entry->phonestate);
+    else if (f->name_len == 15 && memcmp(name, "phonestate_name", 15) == 0 && (seen_psn = 1))
+      jbuf_jstr(&snap->wb, snap_phonestate_name(entry->phonestate));
+    else
+      jbuf_put(&snap->wb, old->text + f->val_off, f->val_len);
+  }
+  if (!seen_ps) {
+    snap_w_key(snap, "phonestate");
+    jbuf_int(&snap->wb, entry->phonestate);
+  }
+  if (!seen_psn) {
+    snap_w_key(snap, "phonestate_name");
+    jbuf_jstr(&snap->wb, snap_phonestate_name(entry->phonestate));
+  }
+  snap_apply_written(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
 }
 
 void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot) {
   snap_entity_t *entity = snap_owner(snap, SNAP_QUEUE, guid);
   if (!entity)
     return;
-  json_t *after = json_pack("{s:s}", "guid", guid);
-  json_t *pb = snap_pb_to_json(&queue->base);
-  json_object_update(after, pb);
-  json_decref(pb);
+  snap_w_begin(snap);
+  snap_w_key(snap, "guid");
+  jbuf_jstr(&snap->wb, guid);
+  snap_write_object(snap, &snap->wb, &queue->base, 1);
   if (queue->extn && *queue->extn)
     snap_set_str(&entity->line_extn, queue->extn);
-  snap_emit(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'), after, NULL);
+  snap_apply_written(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
 }
 
 /* ---- calls ---- */
@@ -761,7 +1143,9 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   }
   entity->unconfirmed = 0;
   snap_set_str(&entity->line_extn, line->extn);
-  snap_emit(snap, entity, entity->state ? 0 : 'c', snap_pb_to_json(&ci->base), NULL);
+  snap_w_begin(snap);
+  snap_write_object(snap, &snap->wb, &ci->base, 1);
+  snap_apply_written(snap, entity, entity->state ? 0 : 'c');
   snap_call_ref_index(snap, entity);
 }
 
@@ -852,8 +1236,9 @@ int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, 
   return kind == SNAP_LINE_QUEUE && snap_line_found(strmap_get(&snap->queue_by_name, name), kind, line);
 }
 
-static uint32_t snap_state_u32(const json_t *state, const char *field) {
-  return (uint32_t)json_integer_value(json_object_get(state, field));
+static uint32_t snap_state_u32(const snap_state_t *state, const char *field) {
+  long long value = 0;
+  return snap_state_int(state, field, &value) ? (uint32_t)value : 0;
 }
 
 int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
@@ -880,7 +1265,8 @@ int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features)
   char id[96];
   snap_entity_id(id, sizeof(id), "user", guid);
   const snap_entity_t *e = strmap_get(&snap->entities, id);
-  if (!e || !e->state || !json_object_get(e->state, "featuresavailable"))
+  size_t len;
+  if (!e || !snap_state_value(e->state, "featuresavailable", &len))
     return 0;
   *features = snap_state_u32(e->state, "featuresavailable");
   return 1;
@@ -896,7 +1282,10 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
         snap_entity_t *e = node->value;
         if ((int)e->kind != kind || !e->state || (line_guid && strcasecmp(e->line_guid, line_guid) != 0))
           continue;
-        snap_emit(snap, e, 'r', json_incref(e->state), NULL);
+        snap_state_t *again = snap_state_dup(e->state);
+        if (!again)
+          return n;
+        snap_commit(snap, e, 'r', again, NULL, 0);
         n++;
       }
     }
@@ -917,9 +1306,38 @@ json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_st
                              "key", entity->key, "seq", (json_int_t)entity->seq, "line", "kind",
                              snap_line_kind_name(entity->line_kind), "guid", entity->line_guid, "extn",
                              entity->line_extn, "callid", entity->callid, "gcid", entity->gcid);
-  if (record && with_state)
-    json_object_set(record, "state", entity->state ? entity->state : json_null());
+  if (record && with_state) {
+    json_t *tree = snap_entity_tree(entity);
+    json_object_set(record, "state", tree ? tree : json_null());
+  }
   return record;
+}
+
+int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b) {
+  if (change->kind == SNAP_CALL && change->op == 'd')
+    return 0;
+  const snap_entity_t *entity = strmap_get(&snap->entities, change->entity_id);
+  if (!entity)
+    return 0;
+  /* the keys in snap_record's order, then the version */
+  jbuf_str(b, "{\"kind\":");
+  jbuf_jstr(b, snap_kind_name(entity->kind));
+  jbuf_str(b, ",\"key\":");
+  jbuf_jstr(b, entity->key);
+  jbuf_str(b, ",\"seq\":");
+  jbuf_uint(b, entity->seq);
+  jbuf_str(b, ",\"line\":{\"kind\":");
+  jbuf_jstr(b, snap_line_kind_name(entity->line_kind));
+  jbuf_str(b, ",\"guid\":");
+  jbuf_jstr(b, entity->line_guid);
+  jbuf_str(b, ",\"extn\":");
+  jbuf_jstr(b, entity->line_extn);
+  jbuf_str(b, "},\"callid\":");
+  jbuf_int(b, entity->callid);
+  jbuf_str(b, ",\"gcid\":");
+  jbuf_jstr(b, entity->gcid);
+  jbuf_str(b, ",\"v\":2}");
+  return 1;
 }
 
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
@@ -946,6 +1364,10 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     snprintf(errstr, errstr_size, "%s: bad record: unknown kind", entity_id);
     return -1;
   }
+  if (!json_is_null(state) && !json_is_object(state)) {
+    snprintf(errstr, errstr_size, "%s: bad record: state is not an object", entity_id);
+    return -1;
+  }
   if (strmap_get(&snap->entities, entity_id)) {
     snprintf(errstr, errstr_size, "%s: restored twice", entity_id);
     return -1;
@@ -956,7 +1378,23 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     return -1;
   }
   entity->seq = (uint64_t)seq;
-  entity->state = json_is_null(state) ? NULL : json_incref(state);
+  if (!json_is_null(state)) { /* written as the live states are: the same bytes for the same content */
+    snap_w_begin(snap);
+    const char *name;
+    json_t *value;
+    json_object_foreach(state, name, value) {
+      snap_w_key(snap, name);
+      jbuf_json(&snap->wb, value);
+    }
+    int failed = snap_w_end(snap);
+    snap_view_t view = snap_w_view(snap);
+    if (failed || !(entity->state = snap_state_new(&view))) {
+      snprintf(errstr, errstr_size, "%s: out of memory", entity_id);
+      strmap_del(&snap->entities, entity_id);
+      snap_entity_free(entity);
+      return -1;
+    }
+  }
   if (entity->state)
     snap->counts[kind]++;
   entity->callid = callid;

@@ -33,6 +33,7 @@
 #include <jansson.h>
 
 #include "ipo_mtcti3.pb-c.h"
+#include "jbuf.h"
 
 /* X(enum suffix, entity name, topic suffix, compacted) */
 #define SNAP_KINDS(X)                   \
@@ -62,26 +63,32 @@ typedef struct snap_line {
   const char *extn;
 } snap_line_t;
 
-/* One change, valid during the callback only. */
+/* A field name as it stands in a state's JSON text (between its quotes, not NUL-terminated). */
+typedef struct snap_name {
+  const char *name;
+  size_t len;
+} snap_name_t;
+
+/*
+ * One change, valid during the callback only.  States come as compact
+ * ASCII JSON text (the bytes json_dumps(JSON_COMPACT | JSON_ENSURE_ASCII)
+ * gives), NUL-terminated; NULL stands for null.
+ */
 typedef struct snap_change {
   snap_kind_t kind;
   char op;               /* 'c' create, 'u' update, 'd' delete, 'r' snapshot read */
   const char *entity_id; /* "call:<guid>:<gcid>" */
   const char *key;       /* Kafka key */
   uint64_t seq;
-  const json_t *before;  /* NULL for c and r */
-  const json_t *after;   /* NULL for d */
-  const json_t *changed; /* array of field names; NULL for c, r, d */
-  const json_t *lost;    /* for a call's d: {callid, referencecallid, reason, thisenddropped, description} */
+  const char *before_text; /* NULL for c and r */
+  size_t before_len;
+  const char *after_text; /* NULL for d */
+  size_t after_len;
+  /* the event's `changed`: for u the fields that differ; for c and r every field of after, for d of before */
+  const snap_name_t *names;
+  size_t n_names;
+  const json_t *lost; /* for a call's d: {callid, referencecallid, reason, thisenddropped, description, synthetic} */
   snap_line_t line;
-  /*
-   * before and after as compact ASCII JSON text (not NUL-terminated), when
-   * snap has them: each state is serialized once, when it becomes the
-   * entity's state, and serves as the next event's before.  NULL: render
-   * the json_t.
-   */
-  const char *before_text, *after_text;
-  size_t before_len, after_len;
 } snap_change_t;
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
@@ -152,6 +159,11 @@ size_t snap_count(const snap_t *snap, snap_kind_t kind);
  * beside, in the event it already has rendered).
  */
 json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state);
+/*
+ * The same record (without state) as one line of JSON into b, with "v":2
+ * (the store's format version): 1, or 0 when the entity is gone for good.
+ */
+int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b);
 /* Load one entity from a record of snap_record (with its "state"); 0 or -1 with errstr. */
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
                  size_t errstr_size);
@@ -162,6 +174,8 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
  * featuresavailable also as `featuresavailable_names`.  New reference.
  */
 json_t *snap_pb_to_json(const ProtobufCMessage *msg);
+/* The same, as the compact ASCII text json_dumps would give, written directly; malloc'd, NULL when out of memory. */
+char *snap_pb_text(const ProtobufCMessage *msg);
 
 /* Phone state name (presence): "idle", "dialling", ..., or "unknown". */
 const char *snap_phonestate_name(int phonestate);

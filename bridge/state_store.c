@@ -12,14 +12,19 @@
 #include <hiredis.h>
 
 #include "blog.h"
+#include "jbuf.h"
 #include "metrics.h"
 
-/* Consecutive writes of one kind to one hash, sent as one HSET or HDEL. */
+/*
+ * Consecutive writes of one kind to one hash, sent as one HSET or HDEL: its
+ * arguments after the command name and key, already in Redis's protocol
+ * (RESP bulk strings), so a value is copied once into it and once into
+ * hiredis's output buffer.
+ */
 typedef struct state_store_cmd {
   int open, del;
-  size_t argc, cap;
-  char **argv;
-  size_t *argvlen;
+  size_t argc;
+  jbuf_t args;
 } state_store_cmd_t;
 
 /* Replies not yet read before a flush waits for them (each is one HSET or HDEL of up to 2000 fields). */
@@ -35,6 +40,7 @@ struct state_store {
   size_t queued; /* commands appended, replies not read */
   long long pending_seq;
   int healthy;
+  jbuf_t scratch; /* a pending record's head line */
 };
 
 static int state_store_parse_url(state_store_t *store, const char *url, char *errstr, size_t errstr_size) {
@@ -60,8 +66,7 @@ static int state_store_parse_url(state_store_t *store, const char *url, char *er
 }
 
 static void state_store_cmd_free(state_store_cmd_t *cmd) {
-  for (size_t i = 0; i < cmd->argc; i++)
-    free(cmd->argv[i]);
+  jbuf_reset(&cmd->args);
   cmd->argc = 0;
   cmd->open = 0;
 }
@@ -135,10 +140,9 @@ void state_store_destroy(state_store_t *store) {
     return;
   state_store_sync(store);
   state_store_drop(store);
-  for (int i = 0; i < 2; i++) {
-    free(store->cmds[i].argv);
-    free(store->cmds[i].argvlen);
-  }
+  for (int i = 0; i < 2; i++)
+    jbuf_free(&store->cmds[i].args);
+  jbuf_free(&store->scratch);
   memset(store->password, 0, sizeof(store->password));
   free(store);
 }
@@ -230,117 +234,106 @@ static void state_store_close(state_store_t *store, int hash) {
   state_store_cmd_t *cmd = &store->cmds[hash];
   if (!cmd->open)
     return;
-  if (store->redis &&
-      redisAppendCommandArgv(store->redis, (int)cmd->argc, (const char **)cmd->argv, cmd->argvlen) == REDIS_OK)
+  const char *key = hash ? store->pending_key : store->state_key;
+  char head[320];
+  int n = snprintf(head, sizeof(head), "*%zu\r\n$4\r\n%s\r\n$%zu\r\n%s\r\n", cmd->argc + 2,
+                   cmd->del ? "HDEL" : "HSET", strlen(key), key);
+  if (store->redis && !cmd->args.failed && n > 0 && (size_t)n < sizeof(head) &&
+      redisAppendFormattedCommand(store->redis, head, (size_t)n) == REDIS_OK &&
+      redisAppendFormattedCommand(store->redis, cmd->args.data, cmd->args.len) == REDIS_OK)
     store->queued++;
   else
     metrics_add(METRICS_REDIS_ERRORS, 1);
   state_store_cmd_free(cmd);
 }
 
-static int state_store_arg(state_store_cmd_t *cmd, const char *data, size_t len) {
-  if (cmd->argc == cmd->cap) {
-    size_t cap = cmd->cap ? cmd->cap * 2 : 64;
-    char **argv = realloc(cmd->argv, cap * sizeof(*argv));
-    if (argv)
-      cmd->argv = argv;
-    size_t *argvlen = realloc(cmd->argvlen, cap * sizeof(*argvlen));
-    if (argvlen)
-      cmd->argvlen = argvlen;
-    if (!argv || !argvlen)
-      return -1;
-    cmd->cap = cap;
-  }
-  char *copy = malloc(len + 1);
-  if (!copy)
-    return -1;
-  memcpy(copy, data, len);
-  copy[len] = '\0';
-  cmd->argv[cmd->argc] = copy;
-  cmd->argvlen[cmd->argc++] = len;
-  return 0;
-}
-
 /*
- * Queue HSET field value (value non-NULL) or HDEL field on a hash.  Runs of
- * the same kind on the same hash become one command; order is kept.
+ * Open (or continue) the command of `hash` for one more field: HSET when
+ * del is 0, HDEL when 1.  Runs of the same kind on the same hash become one
+ * command; order is kept.  NULL when there is no connection.
  */
-static void state_store_append(state_store_t *store, int hash, const char *field, const char *value,
-                               size_t value_len) {
-  if (!state_store_enabled(store))
-    return;
+static state_store_cmd_t *state_store_cmd(state_store_t *store, int hash, int del) {
   if (!store->redis) {
     char errstr[256];
     if (state_store_connect(store, errstr, sizeof(errstr)) != 0) {
       metrics_add(METRICS_REDIS_ERRORS, 1);
-      return;
+      return NULL;
     }
     BLOG_I(REDIS, NULL, "connected to %s:%d", store->host, store->port);
   }
   state_store_cmd_t *cmd = &store->cmds[hash];
-  int del = value == NULL;
-  if (cmd->open && (cmd->del != del || cmd->argc >= 2000))
+  if (cmd->open && (cmd->del != del || cmd->argc >= 4000))
     state_store_close(store, hash);
   if (!cmd->open) {
-    const char *key = hash ? store->pending_key : store->state_key;
     cmd->open = 1;
     cmd->del = del;
-    if (state_store_arg(cmd, del ? "HDEL" : "HSET", 4) || state_store_arg(cmd, key, strlen(key)))
-      goto oom;
   }
-  if (state_store_arg(cmd, field, strlen(field)) || (!del && state_store_arg(cmd, value, value_len)))
-    goto oom;
-  return;
-oom:
-  metrics_add(METRICS_REDIS_ERRORS, 1);
-  state_store_cmd_free(cmd);
+  return cmd;
 }
 
-void state_store_put(state_store_t *store, const char *entity_id, json_t *record, const char *state_text,
-                     size_t state_len) {
+/* One bulk string of len bytes, written by the caller with jbuf_put between begin and end. */
+static void state_store_arg_begin(state_store_cmd_t *cmd, size_t len) {
+  jbuf_char(&cmd->args, '$');
+  jbuf_uint(&cmd->args, len);
+  jbuf_put(&cmd->args, "\r\n", 2);
+}
+
+static void state_store_arg_end(state_store_cmd_t *cmd) {
+  jbuf_put(&cmd->args, "\r\n", 2);
+  cmd->argc++;
+}
+
+static void state_store_arg(state_store_cmd_t *cmd, const char *data, size_t len) {
+  state_store_arg_begin(cmd, len);
+  jbuf_put(&cmd->args, data, len);
+  state_store_arg_end(cmd);
+}
+
+void state_store_put(state_store_t *store, const char *entity_id, const char *head, size_t head_len,
+                     const char *state_text, size_t state_len) {
   if (!state_store_enabled(store))
     return;
-  json_object_set_new(record, "v", json_integer(2));
-  char *head = json_dumps(record, JSON_COMPACT);
-  if (!head)
+  state_store_cmd_t *cmd = state_store_cmd(store, 0, 0);
+  if (!cmd)
     return;
   if (!state_text) {
     state_text = "null";
     state_len = 4;
   }
-  size_t head_len = strlen(head);
-  char *text = malloc(head_len + 1 + state_len);
-  if (text) {
-    memcpy(text, head, head_len);
-    text[head_len] = '\n';
-    memcpy(text + head_len + 1, state_text, state_len);
-    state_store_append(store, 0, entity_id, text, head_len + 1 + state_len);
-  }
-  free(text);
-  free(head);
+  state_store_arg(cmd, entity_id, strlen(entity_id));
+  state_store_arg_begin(cmd, head_len + 1 + state_len);
+  jbuf_put(&cmd->args, head, head_len);
+  jbuf_char(&cmd->args, '\n');
+  jbuf_put(&cmd->args, state_text, state_len);
+  state_store_arg_end(cmd);
 }
 
 void state_store_del(state_store_t *store, const char *entity_id) {
-  if (!state_store_enabled(store))
-    return;
-  state_store_append(store, 0, entity_id, NULL, 0);
+  state_store_cmd_t *cmd = state_store_enabled(store) ? state_store_cmd(store, 0, 1) : NULL;
+  if (cmd)
+    state_store_arg(cmd, entity_id, strlen(entity_id));
 }
 
 void state_store_pending_add(state_store_t *store, const event_t *event) {
-  if (!state_store_enabled(store))
+  state_store_cmd_t *cmd = state_store_enabled(store) ? state_store_cmd(store, 1, 0) : NULL;
+  if (!cmd)
     return;
-  size_t len = 0;
-  char *text = event_record_text(event, ++store->pending_seq, &len);
-  if (!text)
-    return;
-  state_store_append(store, 1, event->ce_id, text, len);
-  free(text);
+  jbuf_reset(&store->scratch);
+  event_record_write_head(event, ++store->pending_seq, &store->scratch);
+  state_store_arg(cmd, event->ce_id, strlen(event->ce_id));
+  state_store_arg_begin(cmd, store->scratch.len + event->value_len);
+  jbuf_put(&cmd->args, store->scratch.data, store->scratch.len);
+  if (event->value)
+    jbuf_put(&cmd->args, event->value, event->value_len);
+  state_store_arg_end(cmd);
+  if (store->scratch.failed)
+    cmd->args.failed = 1;
 }
 
 void state_store_pending_del(state_store_t *store, const char *ce_id) {
-  if (!state_store_enabled(store))
-    return;
-  state_store_append(store, 1, ce_id, NULL, 0);
+  state_store_cmd_t *cmd = state_store_enabled(store) ? state_store_cmd(store, 1, 1) : NULL;
+  if (cmd)
+    state_store_arg(cmd, ce_id, strlen(ce_id));
 }
 
 /* Hand every queued command to the socket (blocking until written); 0 or -1 (connection dropped). */

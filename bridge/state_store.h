@@ -45,9 +45,9 @@ int state_store_load(state_store_t *store, snap_t *snap, json_t **pending, size_
                      char *errstr, size_t errstr_size);
 
 /* Queue writes (sent by state_store_flush). */
-/* The entity's record (snap_record without state; marked v 2 here) and its state as JSON text (NULL: null). */
-void state_store_put(state_store_t *store, const char *entity_id, json_t *record, const char *state_text,
-                     size_t state_len);
+/* The entity's record (head: snap_record_write's line) and its state as JSON text (NULL: null). */
+void state_store_put(state_store_t *store, const char *entity_id, const char *head, size_t head_len,
+                     const char *state_text, size_t state_len);
 void state_store_del(state_store_t *store, const char *entity_id);
 void state_store_pending_add(state_store_t *store, const event_t *event);
 void state_store_pending_del(state_store_t *store, const char *ce_id);

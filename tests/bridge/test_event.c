@@ -6,6 +6,7 @@
  *   03 a call's delete carries calllost; the compacted-topic tombstone
  *   04 the bridge's lifecycle event
  *   05 an event survives the store's record round trip unchanged
+ *   06 jbuf writes strings and integers in jansson's exact bytes
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,29 @@ static const char *header(const event_t *e, const char *name) {
   return NULL;
 }
 
+/* A change's names: the fields of a state text, as snap reports them (pointing into the text). */
+static size_t names_of(const char *text, snap_name_t *names, size_t max) {
+  json_t *j = json_loads(text, 0, NULL);
+  size_t n = 0;
+  const char *name;
+  json_t *value;
+  json_object_foreach(j, name, value) {
+    if (n == max)
+      break;
+    names[n].name = strstr(text, name);
+    names[n++].len = strlen(name);
+  }
+  json_decref(j);
+  return n;
+}
+
+#define TEXT(t) .after_text = (t), .after_len = sizeof(t) - 1
+
 static void s01_line_snapshot(void) {
-  json_t *after = json_pack("{s:s,s:s,s:s,s:s}", "kind", "user", "guid", "g1", "extn", "2002", "name", "B");
-  snap_change_t c = {.kind = SNAP_LINE, .op = 'r', .entity_id = "line:g1", .key = "g1", .seq = 1,
-                     .after = after, .line = {SNAP_LINE_USER, "g1", "2002"}};
+  static const char after[] = "{\"kind\":\"user\",\"guid\":\"g1\",\"extn\":\"2002\",\"name\":\"B\"}";
+  snap_name_t names[8];
+  snap_change_t c = {.kind = SNAP_LINE, .op = 'r', .entity_id = "line:g1", .key = "g1", .seq = 1, TEXT(after),
+                     .names = names, .n_names = names_of(after, names, 8), .line = {SNAP_LINE_USER, "g1", "2002"}};
   event_origin_t o = {5, 1, 1, TS};
   event_t e;
   char err[128];
@@ -49,16 +69,17 @@ static void s01_line_snapshot(void) {
   CHECK_STR(header(&e, "ce_subject"), "line:g1");
   CHECK_STR(header(&e, "content-type"), "application/json");
   event_clear(&e);
-  json_decref(after);
 }
 
 static void s02_update(void) {
-  json_t *before = json_pack("{s:s,s:b}", "guid", "g1", "dnd", 0);
-  json_t *after = json_pack("{s:s,s:b}", "guid", "g1", "dnd", 1);
+  static const char before_text[] = "{\"guid\":\"g1\",\"dnd\":false}";
+  static const char after_text[] = "{\"guid\":\"g1\",\"dnd\":true}";
+  json_t *before = json_loads(before_text, 0, NULL), *after = json_loads(after_text, 0, NULL);
   json_t *changed = json_pack("[s]", "dnd");
+  snap_name_t names[1] = {{strstr(after_text, "dnd"), 3}};
   snap_change_t c = {.kind = SNAP_USER, .op = 'u', .entity_id = "user:g1", .key = "g1", .seq = 42,
-                     .before = before, .after = after, .changed = changed,
-                     .line = {SNAP_LINE_USER, "g1", "2002"}};
+                     .before_text = before_text, .before_len = sizeof(before_text) - 1, TEXT(after_text),
+                     .names = names, .n_names = 1, .line = {SNAP_LINE_USER, "g1", "2002"}};
   event_origin_t o = {5, 9, 0, TS};
   event_t e;
   char err[128];
@@ -83,11 +104,13 @@ static void s02_update(void) {
 }
 
 static void s03_delete_and_tombstone(void) {
-  json_t *before = json_pack("{s:i,s:s}", "callid", 7, "state", "CONNECTED");
+  static const char before[] = "{\"callid\":7,\"state\":\"CONNECTED\"}";
+  snap_name_t names[4];
   json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", 7, "referencecallid", 0, "reason", 16,
                            "thisenddropped", 1, "description", "Normal", "synthetic", 0);
   snap_change_t c = {.kind = SNAP_CALL, .op = 'd', .entity_id = "call:g1:01ab", .key = "01ab", .seq = 4,
-                     .before = before, .lost = lost, .line = {SNAP_LINE_QUEUE, "g1", "300"}};
+                     .before_text = before, .before_len = sizeof(before) - 1, .names = names,
+                     .n_names = names_of(before, names, 4), .lost = lost, .line = {SNAP_LINE_QUEUE, "g1", "300"}};
   event_origin_t o = {5, 9, 0, TS};
   event_t e;
   char err[128];
@@ -97,6 +120,7 @@ static void s03_delete_and_tombstone(void) {
   CHECK_STR(header(&e, "ce_type"), "mtcti3.call.deleted");
   json_t *v = json_loads(e.value, 0, NULL);
   CHECK(json_is_null(json_object_get(v, "after")));
+  CHECK_INT(json_integer_value(json_object_get(json_object_get(v, "before"), "callid")), 7);
   CHECK(json_equal(json_object_get(v, "calllost"), lost));
   CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "line_kind")), "queue");
   char *changed = json_dumps(json_object_get(v, "changed"), JSON_COMPACT);
@@ -106,7 +130,7 @@ static void s03_delete_and_tombstone(void) {
   event_clear(&e);
 
   snap_change_t cu = {.kind = SNAP_USER, .op = 'd', .entity_id = "user:g1", .key = "g1", .seq = 6,
-                      .before = before, .line = {SNAP_LINE_USER, "g1", "2002"}};
+                      .before_text = before, .before_len = sizeof(before) - 1, .line = {SNAP_LINE_USER, "g1", "2002"}};
   CHECK_INT(event_render_tombstone(&CTX, &cu, &e, err, sizeof(err)), 0);
   CHECK_STR(e.topic, "mtcti3.presence");
   CHECK_STR(e.key, "g1");
@@ -114,7 +138,6 @@ static void s03_delete_and_tombstone(void) {
   CHECK_INT(e.n_headers, 0);
   CHECK_STR(e.ce_id, "ipo1/user:g1/6/tombstone");
   event_clear(&e);
-  json_decref(before);
   json_decref(lost);
 }
 
@@ -134,9 +157,9 @@ static void s04_bridge(void) {
 }
 
 static void s05_record_round_trip(void) {
-  json_t *after = json_pack("{s:s}", "x", "y");
-  snap_change_t c = {.kind = SNAP_QUEUE, .op = 'c', .entity_id = "queue:q", .key = "q", .seq = 1,
-                     .after = after, .line = {SNAP_LINE_QUEUE, "q", "300"}};
+  static const char after[] = "{\"x\":\"y\"}";
+  snap_change_t c = {.kind = SNAP_QUEUE, .op = 'c', .entity_id = "queue:q", .key = "q", .seq = 1, TEXT(after),
+                     .line = {SNAP_LINE_QUEUE, "q", "300"}};
   event_origin_t o = {1, 2, 0, TS};
   event_t e, back;
   char err[128];
@@ -175,8 +198,56 @@ static void s05_record_round_trip(void) {
   event_clear(&back);
   event_clear(&t);
   free(rec);
+  /* a record written into a buffer that already holds something: appended */
+  jbuf_t b = JBUF_INIT;
+  jbuf_str(&b, "x");
+  event_record_write(&e, 3, &b);
+  rec = event_record_text(&e, 3, &len);
+  CHECK_INT(b.len, len + 1);
+  CHECK(b.data && b.data[0] == 'x' && memcmp(b.data + 1, rec, len) == 0);
+  free(rec);
+  jbuf_free(&b);
   event_clear(&e);
-  json_decref(after);
+}
+
+/* jbuf writes exactly what jansson dumps (compact, ASCII). */
+static void s06_jbuf_matches_jansson(void) {
+  static const char *const strings[] = {"plain", "", "quote\" and \\ back", "tab\tnl\ncr\r", "\x01\x1f\x7f",
+                                        "caf\xc3\xa9", "\xe2\x82\xac euro", "\xf0\x9f\x9a\x80 rocket", "a/b"};
+  for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+    jbuf_t b = JBUF_INIT;
+    jbuf_jstr(&b, strings[i]);
+    json_t *j = json_string(strings[i]);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+    CHECK_STR(b.data, want);
+    free(want);
+    json_decref(j);
+    jbuf_free(&b);
+  }
+  static const long long ints[] = {0, 7, -1, 2147483647LL, -2147483648LL, 9223372036854775807LL,
+                                   -9223372036854775807LL - 1};
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+    jbuf_t b = JBUF_INIT;
+    jbuf_int(&b, ints[i]);
+    json_t *j = json_integer(ints[i]);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    CHECK_STR(b.data, want);
+    free(want);
+    json_decref(j);
+    jbuf_free(&b);
+  }
+  jbuf_t b = JBUF_INIT;
+  jbuf_uint(&b, 18446744073709551615ULL);
+  CHECK_STR(b.data, "18446744073709551615");
+  jbuf_jstr(&b, NULL);
+  CHECK_STR(b.data, "18446744073709551615\"\"");
+  char *copy = jbuf_dup(&b);
+  CHECK_STR(copy, b.data);
+  free(copy);
+  jbuf_reset(&b);
+  CHECK_INT(b.len, 0);
+  CHECK_STR(b.data, "");
+  jbuf_free(&b);
 }
 
 int main(void) {
@@ -185,5 +256,6 @@ int main(void) {
   s03_delete_and_tombstone();
   s04_bridge();
   s05_record_round_trip();
+  s06_jbuf_matches_jansson();
   return check_done();
 }

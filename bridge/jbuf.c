@@ -1,0 +1,120 @@
+/*
+ * jbuf: hand-written JSON in jansson's bytes.  See jbuf.h.
+ */
+#include "jbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jbuf_reset(jbuf_t *b) {
+  b->len = 0;
+  b->failed = 0;
+  if (b->data)
+    b->data[0] = '\0';
+}
+
+void jbuf_free(jbuf_t *b) {
+  free(b->data);
+  memset(b, 0, sizeof(*b));
+}
+
+void jbuf_put(jbuf_t *b, const char *text, size_t n) {
+  if (b->failed)
+    return;
+  if (b->len + n + 1 > b->size) {
+    size_t size = b->size ? b->size : 4096;
+    while (size < b->len + n + 1)
+      size *= 2;
+    char *grown = realloc(b->data, size);
+    if (!grown) {
+      b->failed = 1;
+      return;
+    }
+    b->data = grown;
+    b->size = size;
+  }
+  memcpy(b->data + b->len, text, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void jbuf_str(jbuf_t *b, const char *text) { jbuf_put(b, text, strlen(text)); }
+
+void jbuf_char(jbuf_t *b, char c) { jbuf_put(b, &c, 1); }
+
+/* Digits written backwards into a small array: snprintf is a tenth of the cost of a state. */
+void jbuf_uint(jbuf_t *b, unsigned long long v) {
+  char digits[24];
+  size_t i = sizeof(digits);
+  do {
+    digits[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  jbuf_put(b, digits + i, sizeof(digits) - i);
+}
+
+void jbuf_int(jbuf_t *b, long long v) {
+  if (v < 0) {
+    jbuf_char(b, '-');
+    jbuf_uint(b, 0ULL - (unsigned long long)v);
+  } else {
+    jbuf_uint(b, (unsigned long long)v);
+  }
+}
+
+void jbuf_json(jbuf_t *b, const json_t *value) {
+  const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY;
+  char small[512];
+  size_t n = value ? json_dumpb(value, small, sizeof(small), flags) : 0;
+  if (n == 0) {
+    b->failed = 1;
+  } else if (n <= sizeof(small)) {
+    jbuf_put(b, small, n);
+  } else {
+    char *text = json_dumps(value, flags);
+    if (text)
+      jbuf_str(b, text);
+    else
+      b->failed = 1;
+    free(text);
+  }
+}
+
+void jbuf_jstrn(jbuf_t *b, const char *text, size_t n) {
+  const unsigned char *p = (const unsigned char *)text, *end = p + n;
+  while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+    p++;
+  if (p == end) { /* plain printable ASCII (and DEL, which jansson keeps too) */
+    jbuf_char(b, '"');
+    jbuf_put(b, text, n);
+    jbuf_char(b, '"');
+    return;
+  }
+  json_t *str = json_stringn(text, n);
+  if (!str) /* not UTF-8: as jansson keeps such a string when told not to check */
+    str = json_stringn_nocheck(text, n);
+  if (str)
+    jbuf_json(b, str);
+  else
+    b->failed = 1;
+  json_decref(str);
+}
+
+void jbuf_jstr(jbuf_t *b, const char *text) {
+  if (!text)
+    text = "";
+  jbuf_jstrn(b, text, strlen(text));
+}
+
+char *jbuf_dup(const jbuf_t *b) {
+  if (b->failed)
+    return NULL;
+  char *copy = malloc(b->len + 1);
+  if (copy) {
+    if (b->len)
+      memcpy(copy, b->data, b->len);
+    copy[b->len] = '\0';
+  }
+  return copy;
+}
