@@ -176,13 +176,13 @@ void ingest_flush(ingest_t *ingest) {
     ingest_gate_t *gate = ingest->batch[i].gate;
     ingest_ev_t *ev = calloc(1, sizeof(*ev));
     char errstr[256];
-    if (ev && (ev->ce_id = strdup(event->ce_id)) != NULL) {
+    if (ev && (ev->ce_id = strdup(event->ce_id)) != NULL) { /* the event goes to the sink: its ce_id is copied */
       ev->gate = gate;
+      BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
       if (kafka_sink_produce(ingest->sink, event, ev, errstr, sizeof(errstr)) == 0) {
-        BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
         gate = NULL; /* released by the delivery report */
       } else {
-        BLOG_E(KAFKA, event->topic, "event %s not produced: %s", event->ce_id, errstr);
+        BLOG_E(KAFKA, NULL, "event %s not produced: %s", ev->ce_id, errstr);
         free(ev->ce_id);
         free(ev);
         if (gate)

@@ -34,10 +34,7 @@ typedef struct kafka_sink_msg {
   int64_t t0_us;
   int topic_index; /* metrics label */
   int64_t retry_at_us;
-  char *topic, *key;
-  void *value;
-  size_t value_len;
-  rd_kafka_headers_t *headers;
+  event_t event; /* moved in from the caller; kept until the delivery report (and for a retry) */
 } kafka_sink_msg_t;
 
 struct kafka_sink {
@@ -64,11 +61,7 @@ static int64_t kafka_sink_now_us(void) {
 static void kafka_sink_msg_free(kafka_sink_msg_t *msg) {
   if (!msg)
     return;
-  free(msg->topic);
-  free(msg->key);
-  free(msg->value);
-  if (msg->headers)
-    rd_kafka_headers_destroy(msg->headers);
+  event_clear(&msg->event);
   free(msg);
 }
 
@@ -85,11 +78,15 @@ static void kafka_sink_backlog_push(kafka_sink_t *sink, kafka_sink_msg_t *msg) {
 
 /* Try to hand one message to librdkafka: 0 queued, 1 queue full, -1 error. */
 static int kafka_sink_try(kafka_sink_t *sink, kafka_sink_msg_t *msg, char *errstr, size_t errstr_size) {
-  rd_kafka_headers_t *headers = msg->headers ? rd_kafka_headers_copy(msg->headers) : NULL;
+  const event_t *ev = &msg->event;
+  /* built at each try: a produced message owns (and frees) its headers */
+  rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
+  for (size_t i = 0; headers && i < ev->n_headers; i++)
+    rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      sink->rk, RD_KAFKA_V_TOPIC(msg->topic), RD_KAFKA_V_KEY(msg->key, strlen(msg->key)),
+      sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
       /* no copy: msg keeps the value until the delivery report (and for a retry) */
-      RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_MSGFLAGS(0),
+      RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0),
       RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     sink->inflight++;
@@ -100,7 +97,7 @@ static int kafka_sink_try(kafka_sink_t *sink, kafka_sink_msg_t *msg, char *errst
     rd_kafka_headers_destroy(headers);
   if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
     return 1;
-  snprintf(errstr, errstr_size, "produce to %s: %s", msg->topic, rd_kafka_err2str(err));
+  snprintf(errstr, errstr_size, "produce to %s: %s", ev->topic, rd_kafka_err2str(err));
   return -1;
 }
 
@@ -114,30 +111,15 @@ static int kafka_sink_topic_index(const char *topic, const char *prefix) {
   return -1;
 }
 
-int kafka_sink_produce(kafka_sink_t *sink, const event_t *event, void *opaque, char *errstr,
-                       size_t errstr_size) {
+int kafka_sink_produce(kafka_sink_t *sink, event_t *event, void *opaque, char *errstr, size_t errstr_size) {
   kafka_sink_msg_t *msg = calloc(1, sizeof(*msg));
   if (!msg)
     goto oom;
   msg->opaque = opaque;
   msg->t0_us = kafka_sink_now_us();
   msg->topic_index = kafka_sink_topic_index(event->topic, sink->config->topic_prefix);
-  msg->topic = strdup(event->topic);
-  msg->key = strdup(event->key);
-  if (!msg->topic || !msg->key)
-    goto oom;
-  if (event->value) {
-    msg->value = malloc(event->value_len ? event->value_len : 1);
-    if (!msg->value)
-      goto oom;
-    memcpy(msg->value, event->value, event->value_len);
-    msg->value_len = event->value_len;
-  }
-  if (event->n_headers) {
-    msg->headers = rd_kafka_headers_new(event->n_headers);
-    for (size_t i = 0; i < event->n_headers; i++)
-      rd_kafka_header_add(msg->headers, event->headers[i].name, -1, event->headers[i].value, -1);
-  }
+  msg->event = *event;
+  memset(event, 0, sizeof(*event));
   if (sink->backlog_head) { /* keep order behind what already waits */
     kafka_sink_backlog_push(sink, msg);
     return 0;
@@ -154,7 +136,7 @@ int kafka_sink_produce(kafka_sink_t *sink, const event_t *event, void *opaque, c
   }
   return 0;
 oom:
-  kafka_sink_msg_free(msg);
+  event_clear(event);
   snprintf(errstr, errstr_size, "produce: out of memory");
   return -1;
 }
@@ -172,7 +154,7 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, v
   }
   if (rkmessage->err) {
     metrics_add(METRICS_KAFKA_ERRORS, 1);
-    BLOG_E(KAFKA, msg->topic, "delivery of key %s failed: %s; producing it again", msg->key,
+    BLOG_E(KAFKA, msg->event.topic, "delivery of key %s failed: %s; producing it again", msg->event.key,
            rd_kafka_err2str(rkmessage->err));
     msg->retry_at_us = kafka_sink_now_us() + 1000000;
     kafka_sink_backlog_push(sink, msg);
@@ -216,7 +198,7 @@ int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
     if (rc == 1)
       break;
     if (rc < 0) {
-      BLOG_E(KAFKA, msg->topic, "%s; trying again", errstr);
+      BLOG_E(KAFKA, msg->event.topic, "%s; trying again", errstr);
       msg->retry_at_us = now + 1000000;
       break;
     }

@@ -56,9 +56,11 @@ int kafka_create_topics(rd_kafka_t *rk, const kafka_topic_spec_t *specs, size_t 
                         int partitions, int replication, int timeout_ms, char *errstr,
                         size_t errstr_size);
 int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, size_t errstr_size);
-/* Hand over one event (copied); 0, or -1 with errstr (a fatal producer error). */
-int kafka_sink_produce(kafka_sink_t *sink, const event_t *event, void *opaque, char *errstr,
-                       size_t errstr_size);
+/*
+ * Hand over one event: its contents are taken (event is left empty, also on
+ * failure).  0, or -1 with errstr (a fatal producer error).
+ */
+int kafka_sink_produce(kafka_sink_t *sink, event_t *event, void *opaque, char *errstr, size_t errstr_size);
 /* Serve delivery reports and retry the backlog; -1 on a fatal producer error. */
 int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size);
 /* The fd that becomes readable when kafka_sink_poll has work (drain it with kafka_sink_poll). */

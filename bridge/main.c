@@ -137,10 +137,17 @@ static void bridge_flush(lws_sorted_usec_list_t *sul) {
   ingest_flush(bridge->ingest);
 }
 
+/*
+ * Events wait this long for more to join them before one Redis write and
+ * their produce: under load a flush then carries hundreds of events instead
+ * of a few, for a millisecond of latency (Kafka's linger is 5 ms anyway).
+ */
+#define BRIDGE_FLUSH_DELAY_US 1000
+
 static void bridge_request_flush(void *opaque) {
   bridge_t *bridge = opaque;
   if (bridge->context)
-    lws_sul_schedule(bridge->context, 0, &bridge->sul_flush, bridge_flush, 1);
+    lws_sul_schedule(bridge->context, 0, &bridge->sul_flush, bridge_flush, BRIDGE_FLUSH_DELAY_US);
 }
 
 static int bridge_ready(void *opaque, char *why, size_t why_size) {
