@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "blog.h"
+#include "strmap.h"
 
 static const struct {
   const char *suffix, *entity_prefix, *kind;
@@ -25,6 +26,13 @@ static const struct {
 #define KAFKA_RESTORE_NTOPICS (int)(sizeof(kafka_restore_topics) / sizeof(kafka_restore_topics[0]))
 #define KAFKA_RESTORE_CALLS 3
 
+/* The last message of a call entity on the calls topic, kept until the read ends. */
+typedef struct kafka_restore_last {
+  char *key;
+  char *payload;
+  size_t len;
+} kafka_restore_last_t;
+
 /* One restore run: what is read, from where, and what it gave. */
 typedef struct kafka_restore {
   const config_t *config;
@@ -32,8 +40,18 @@ typedef struct kafka_restore {
   rd_kafka_topic_partition_list_t *assignment; /* partitions to read, with their start offsets */
   int64_t *high;                               /* per assigned partition: its high watermark */
   json_t *records;                             /* entity id -> record (as snap_record's) */
+  strmap_t calls;                              /* call entity id -> kafka_restore_last_t */
   size_t calls_read;                           /* events of the calls topic read */
 } kafka_restore_t;
+
+static void kafka_restore_last_free(void *p) {
+  kafka_restore_last_t *last = p;
+  if (last) {
+    free(last->key);
+    free(last->payload);
+    free(last);
+  }
+}
 
 static int64_t kafka_restore_now_ms(void) {
   struct timespec ts;
@@ -140,36 +158,99 @@ done:
 }
 
 /*
- * An event of the calls topic: the call's record, as snap_record writes it,
- * replaces the one before; a delete drops it (a deleted call is forgotten).
+ * The last event of a call entity: its record, as snap_record writes it
+ * (key, seq, state = after, line from source, callid and gcid from after).
  */
-static void kafka_restore_call(kafka_restore_t *kr, const rd_kafka_message_t *m, json_t *event) {
+static void kafka_restore_call(kafka_restore_t *kr, const char *entity_id, const kafka_restore_last_t *last) {
+  json_t *event = json_loadb(last->payload, last->len, 0, NULL);
   json_t *source = json_object_get(event, "source");
+  const char *pbx = json_string_value(json_object_get(source, "pbx"));
   const char *entity = json_string_value(json_object_get(source, "entity"));
   const char *line_guid = json_string_value(json_object_get(source, "line_guid"));
   const char *op = json_string_value(json_object_get(event, "op"));
   json_int_t seq = json_integer_value(json_object_get(event, "seq"));
+  json_t *after = json_object_get(event, "after");
   size_t glen = line_guid ? strlen(line_guid) : 0;
   /* "call:<line guid>:<gcid>", "call:<line guid>:<gcid>:<callid>" or "call:<line guid>:cid<callid>" */
-  if (!entity || !line_guid || !op || seq < 1 || strncmp(entity, "call:", 5) != 0 ||
-      strncmp(entity + 5, line_guid, glen) != 0 || entity[5 + glen] != ':' || !entity[6 + glen])
-    return;
-  if (strcmp(op, "d") == 0) {
-    json_object_del(kr->records, entity);
+  if (!pbx || strcmp(pbx, kr->config->pbx_id) != 0 || !entity || strcmp(entity, entity_id) != 0 ||
+      !line_guid || !op || strcmp(op, "d") == 0 || seq < 1 || strncmp(entity, "call:", 5) != 0 ||
+      strncmp(entity + 5, line_guid, glen) != 0 || entity[5 + glen] != ':' || !entity[6 + glen] ||
+      !json_is_object(after) || !json_is_integer(json_object_get(after, "callid"))) {
+    BLOG_W(KAFKA, entity_id, "not restored: its last event on the calls topic is not a call's");
+    json_decref(event);
     return;
   }
-  json_t *after = json_object_get(event, "after");
-  if (!json_is_object(after) || !json_is_integer(json_object_get(after, "callid")))
-    return;
   const char *tail = entity + 6 + glen;
   const char *gcid = strncmp(tail, "cid", 3) == 0 ? "" : json_string_value(json_object_get(after, "gcid"));
-  json_t *record = json_pack("{s:s,s:s%,s:I,s:O,s:{s:O,s:s,s:O},s:I,s:s}", "kind", "call", "key",
-                             (const char *)m->key, m->key_len, "seq", seq, "state", after, "line", "kind",
-                             json_object_get(source, "line_kind"), "guid", line_guid, "extn",
-                             json_object_get(source, "line_extn"), "callid",
+  json_t *record = json_pack("{s:s,s:s,s:I,s:O,s:{s:O,s:s,s:O},s:I,s:s}", "kind", "call", "key", last->key,
+                             "seq", seq, "state", after, "line", "kind", json_object_get(source, "line_kind"),
+                             "guid", line_guid, "extn", json_object_get(source, "line_extn"), "callid",
                              json_integer_value(json_object_get(after, "callid")), "gcid", gcid ? gcid : "");
   if (record)
-    json_object_set_new(kr->records, entity, record);
+    json_object_set_new(kr->records, entity_id, record);
+  json_decref(event);
+}
+
+/* Header `name` of `hdrs` is `value`. */
+static int kafka_restore_header_is(rd_kafka_headers_t *hdrs, const char *name, const char *value) {
+  const void *v = NULL;
+  size_t n = 0;
+  if (rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR || !v)
+    return 0;
+  return n == strlen(value) && memcmp(v, value, n) == 0;
+}
+
+/*
+ * A message of the calls topic, read without parsing its payload: the
+ * CloudEvents headers name the pbx (ce_source), the entity (ce_subject) and
+ * a delete (ce_type).  The message is kept as the entity's last, or the
+ * entity dropped on a delete (a deleted call is forgotten); only the last
+ * messages are parsed, once the read is done.
+ */
+static void kafka_restore_call_message(kafka_restore_t *kr, const rd_kafka_message_t *m) {
+  char source[300], entity[512];
+  rd_kafka_headers_t *hdrs = NULL;
+  const void *subject = NULL;
+  size_t subject_len = 0;
+  kr->calls_read++;
+  snprintf(source, sizeof(source), "/mtcti3/%s", kr->config->pbx_id);
+  if (!m->payload || rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      !kafka_restore_header_is(hdrs, "ce_source", source) ||
+      rd_kafka_header_get_last(hdrs, "ce_subject", &subject, &subject_len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      !subject || subject_len < 6 || subject_len >= sizeof(entity) || memcmp(subject, "call:", 5) != 0)
+    return; /* not an event of this PBX's calls (a bridge's events carry these headers) */
+  memcpy(entity, subject, subject_len);
+  entity[subject_len] = '\0';
+  kafka_restore_last_t *last = strmap_get(&kr->calls, entity);
+  if (kafka_restore_header_is(hdrs, "ce_type", "mtcti3.call.deleted")) {
+    if (last) {
+      strmap_del(&kr->calls, entity);
+      kafka_restore_last_free(last);
+    }
+    return;
+  }
+  if (!last && (!(last = calloc(1, sizeof(*last))) || strmap_put(&kr->calls, entity, last) != 0)) {
+    free(last);
+    BLOG_W(KAFKA, entity, "not restored: out of memory");
+    return;
+  }
+  char *key = malloc(m->key_len + 1), *payload = malloc(m->len);
+  if (!key || !payload) { /* forgotten rather than restored in an older state */
+    free(key);
+    free(payload);
+    strmap_del(&kr->calls, entity);
+    kafka_restore_last_free(last);
+    BLOG_W(KAFKA, entity, "not restored: out of memory");
+    return;
+  }
+  memcpy(key, m->key, m->key_len);
+  key[m->key_len] = '\0';
+  memcpy(payload, m->payload, m->len);
+  free(last->key);
+  free(last->payload);
+  last->key = key;
+  last->payload = payload;
+  last->len = m->len;
 }
 
 /* One message: update the entity's record. */
@@ -177,8 +258,10 @@ static void kafka_restore_message(kafka_restore_t *kr, int topic_index, const rd
   char id[512];
   if (!m->key || !m->key_len)
     return;
-  if (topic_index == KAFKA_RESTORE_CALLS)
-    kr->calls_read++;
+  if (topic_index == KAFKA_RESTORE_CALLS) {
+    kafka_restore_call_message(kr, m);
+    return;
+  }
   snprintf(id, sizeof(id), "%s%.*s", kafka_restore_topics[topic_index].entity_prefix, (int)m->key_len,
            (const char *)m->key);
   if (!m->payload) { /* a tombstone: the entity is gone, its seq stays */
@@ -191,11 +274,6 @@ static void kafka_restore_message(kafka_restore_t *kr, int topic_index, const rd
   json_t *source = json_object_get(event, "source");
   const char *pbx = json_string_value(json_object_get(source, "pbx"));
   if (!pbx || strcmp(pbx, kr->config->pbx_id) != 0) {
-    json_decref(event);
-    return;
-  }
-  if (topic_index == KAFKA_RESTORE_CALLS) {
-    kafka_restore_call(kr, m, event);
     json_decref(event);
     return;
   }
@@ -285,6 +363,8 @@ int kafka_restore_run(const config_t *config, snap_t *snap, int timeout_ms, size
              n_parts - done, n_parts, timeout_ms);
     goto done;
   }
+  STRMAP_FOREACH(&kr.calls, node)
+    kafka_restore_call(&kr, node->key, node->value);
   const char *id;
   json_t *record;
   json_object_foreach(kr.records, id, record) {
@@ -310,5 +390,6 @@ done:
     rd_kafka_topic_partition_list_destroy(kr.assignment);
   free(kr.high);
   json_decref(kr.records);
+  strmap_clear(&kr.calls, kafka_restore_last_free);
   return rc;
 }

@@ -10,10 +10,14 @@
  * all), each partition up to its high watermark.  The last event of each
  * entity gives its seq and state (`after`); a delete or a tombstone leaves a
  * user, queue or line deleted with its seq, and a call whose last event is a
- * delete is not restored (it is gone).  A call's record is derived from its
- * event as snap_record would have written it: the entity id from
- * source.entity, the key from the message key, the line from source
- * (line_kind, line_guid, line_extn), callid and gcid from `after`.  Each
+ * delete is not restored (it is gone).  The calls topic may hold many
+ * events: each is sorted by its CloudEvents headers alone (ce_source names
+ * the pbx, ce_subject the entity, ce_type a delete), keeping the last
+ * message of each call, and only those are parsed at the end.  A call's
+ * record is derived from that event as snap_record would have written it:
+ * the entity id from source.entity, the key from the message key, the line
+ * from source (line_kind, line_guid, line_extn), callid and gcid from
+ * `after`.  Each
  * entity is handed to snap_restore, which marks it unconfirmed, so the fresh
  * snapshots after the connect are diffed against it: nothing unchanged is
  * announced again and seq continues, and a restored call that the line's new
