@@ -71,7 +71,9 @@ typedef enum config_type {
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
     "Redis for the last known state (redis://host:port[/db]); empty: keep state in memory only") \
   X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
-    "Without Redis: restore users, queues and lines by reading back the compacted topics at start") \
+    "Without Redis: restore the state at start by reading back the topics (calls: see calls_restore_window)") \
+  X(calls_restore_window, CONFIG_INT, calls_restore_window, "86400", 0, 2592000, NULL, 0,        \
+    "Restoring from the topics: seconds of <prefix>calls read back for the calls still up (0: none)") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
   X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
@@ -146,6 +148,7 @@ typedef struct config {
   int kafka_create_topics;
   char *redis_url;
   int state_from_topics;
+  long calls_restore_window;
   long user_flags;
   long user_ccflags;
   long queue_flags;

@@ -5,6 +5,7 @@
   tls verify      no CA and verification on: refuses the sim's certificate
   bad password    refused by the PBX, retried with backoff; the password never logged
   bad config      one line naming the setting, exit status 2, nothing contacted
+  settings docs   docs/bridge.md carries every row of --help-markdown
   json logs       log_format=json: one JSON object per line with ctx and level
 """
 import json
@@ -69,6 +70,21 @@ def test_bad_config_exits_2(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.splitlines() == [want]
         assert time.monotonic() - t0 < 5
+
+
+def test_docs_list_every_setting():
+    """docs/bridge.md carries the settings table the binary prints (--help-markdown,
+    from config.h's table), so they cannot disagree."""
+    from bridgelib import TOP
+    out = subprocess.run([find_binary("mtcti3-bridge", "MTCTI3_BRIDGE"), "--help-markdown"],
+                         capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) > 40
+    doc = (TOP / "docs" / "bridge.md").read_text().splitlines()
+    missing = [r for r in rows if r not in doc]
+    assert not missing, missing
+    assert "| `calls_restore_window` | `MTCTI3_CALLS_RESTORE_WINDOW` | `86400` |" in "\n".join(rows)
 
 
 def test_json_logs(sim, make_bridge):
