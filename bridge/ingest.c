@@ -493,7 +493,7 @@ int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
     }
     if (kafka_restore_run(ingest->config, ingest->snap, 60000, &entities, errstr, errstr_size) != 0)
       return -1;
-    BLOG_I(KAFKA, NULL, "restored %zu entities from the compacted topics", entities);
+    BLOG_I(KAFKA, NULL, "restored %zu entities from the topics", entities);
     ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
                                                   "replayed_events", (json_int_t)0, "state_from", "topics"));
     return 0;
