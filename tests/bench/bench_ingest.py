@@ -144,6 +144,8 @@ def main():
     ap.add_argument("--no-redis", action="store_true", help="run the bridge without Redis")
     ap.add_argument("--max-seconds", type=int, default=600, help="give up after this long")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to write nothing")
+    ap.add_argument("--bridge-arg", action="append", default=[], metavar="FLAG",
+                    help="an extra bridge flag, e.g. --bridge-arg=--kafka.compression.codec=none (repeatable)")
     args = ap.parse_args()
 
     def too_long(signum, frame):
@@ -159,7 +161,7 @@ def main():
         sim = Sim(work / "sim", users=args.users, queues=args.queues, seed=3,
                   extra=["--log-level", "warn"]).start()
         bridge = Bridge(work / "bridge", sim, kafka.bootstrap, redis_url="" if args.no_redis else redis.url,
-                        extra=["--log_level=warn"])
+                        extra=["--log_level=warn", *args.bridge_arg])
         t0 = time.monotonic()
         bridge.start(wait_resync=False)
         events = Events(kafka.bootstrap, bridge.prefix)
