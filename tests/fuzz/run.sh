@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer target fuzz_codec with clang (into build-fuzz) and runs
-# it for SECONDS (default 30) on a scratch copy of tests/fuzz/corpus, so the
-# committed seeds are never touched.  A crash leaves its input in
+# Builds the libFuzzer targets fuzz_codec and fuzz_snap with clang (into
+# build-fuzz) and runs each for SECONDS (default 30) on a scratch copy of
+# tests/fuzz/corpus, so the committed seeds are never touched.  A crash leaves its input in
 # build-fuzz/fuzz-artifacts/ and makes this script exit non-zero.
 # Usage: tests/fuzz/run.sh [SECONDS]
 set -euo pipefail
@@ -11,22 +11,30 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${MTCTI3_FUZZ_BUILD_DIR:-$top/build-fuzz}
 artifacts=$build/fuzz-artifacts
 
-# -DMTCTI3_FUZZ=ON instruments the codec for coverage and links the target
-# with libFuzzer (CMakeLists.txt, codec/CMakeLists.txt).
-CC=clang cmake -S "$top" -B "$build" -G Ninja -DMTCTI3_FUZZ=ON >/dev/null
-ninja -C "$build" fuzz_codec >/dev/null
+# -DMTCTI3_FUZZ=ON instruments the code for coverage and links the targets
+# with libFuzzer (CMakeLists.txt, codec/CMakeLists.txt, bridge/CMakeLists.txt);
+# -DMTCTI3_SANITIZE=ON adds AddressSanitizer and UndefinedBehaviorSanitizer.
+CC=clang cmake -S "$top" -B "$build" -G Ninja -DMTCTI3_FUZZ=ON -DMTCTI3_SANITIZE=ON >/dev/null
+ninja -C "$build" fuzz_codec fuzz_snap >/dev/null
 
-scratch=$(mktemp -d "${TMPDIR:-/tmp}/fuzz_codec.XXXXXX")
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$scratch/corpus" "$artifacts"
-cp "$top/tests/fuzz/corpus/"* "$scratch/corpus/"
+mkdir -p "$artifacts"
 
-status=0
-(cd "$scratch" && "$build/codec/fuzz_codec" -max_total_time="$secs" -max_len=65536 \
-  -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/" "$scratch/corpus") || status=$?
-if [ "$status" -ne 0 ]; then
-  echo "fuzz_codec failed (status $status); inputs in $artifacts/" >&2
-  exit 1
-fi
-echo "fuzz_codec: no crash in ${secs}s"
+# fuzz_codec: the codec (framing, protobuf, JSON, text); fuzz_snap: the
+# bridge's state texts and diff on whatever the codec accepts.  Each runs
+# SECONDS on its own scratch copy of the seeds.
+for target in codec/fuzz_codec bridge/fuzz_snap; do
+  name=${target#*/}
+  mkdir -p "$scratch/$name"
+  cp "$top/tests/fuzz/corpus/"* "$scratch/$name/"
+  status=0
+  (cd "$scratch" && "$build/$target" -max_total_time="$secs" -max_len=65536 \
+    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$artifacts/$name-" "$scratch/$name") || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "$name failed (status $status); inputs in $artifacts/" >&2
+    exit 1
+  fi
+  echo "$name: no crash in ${secs}s"
+done
