@@ -987,7 +987,8 @@ static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errst
 
 int cmd_source_create_topics(cmd_source_t *source, int timeout_ms, char *errstr, size_t errstr_size) {
   int rc = 0;
-  if (source->config->kafka_create_topics) {
+  /* the embedded mock cluster creates a topic when it is first used (and has no controller to ask) */
+  if (source->config->kafka_create_topics && strcmp(source->config->kafka_bootstrap, "embedded") != 0) {
     const kafka_topic_spec_t specs[2] = {{source->topic, 0}, {source->results_topic, 0}};
     rc = kafka_create_topics(source->producer, specs, 2, (int)source->config->kafka_partitions,
                              (int)source->config->kafka_replication, timeout_ms, errstr,

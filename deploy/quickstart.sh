@@ -30,7 +30,7 @@ echo "== the codec on the spec's golden vector (a Lines subscription)"
 echo 000000011a0c0801100118901cc202020807 | "$build/codec/mtcti3" decode --hex
 echo 000000011a0c0801100118901cc202020807 | "$build/codec/mtcti3" decode --hex --format line
 echo
-wait_file() { for _ in $(seq 1 100); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "no $1" >&2; exit 1; }
+wait_file() { for _ in $(seq 1 600); do [ -s "$1" ] && return 0; sleep 0.1; done; echo "no $1" >&2; exit 1; }
 json() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 # A free loopback port for Redis, chosen now (the others pick their own).
