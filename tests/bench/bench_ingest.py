@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -120,15 +121,18 @@ def kcat_ceiling(kafka, bridge, work, n_events, runs):
     size = path.stat().st_size
     topic = bridge.prefix + "kcat"
     kafka.create_topic(topic, 3)
-    rates = []
+    rates, cpus = [], []
     for _ in range(runs):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.monotonic()
         subprocess.run(["kcat", "-P", "-b", kafka.bootstrap, "-t", topic, "-K", "\t",
                         "-X", "acks=all", "-X", "enable.idempotence=true", "-X", "linger.ms=5",
                         "-X", "compression.codec=lz4", "-l", str(path)],
                        check=True, capture_output=True, timeout=300)
         rates.append(n_events / (time.monotonic() - t))
-    return max(rates), size // n_events, [round(r) for r in rates]
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / n_events * 1e6)
+    return max(rates), size // n_events, [round(r) for r in rates], round(min(cpus), 1)
 
 
 def main():
@@ -197,7 +201,8 @@ def main():
         # let the bridge drain before reading its topics back
         wait_for(lambda: bridge.metrics().get("mtcti3_bridge_acks_pending", 1) == 0, 60, 0.2, "bridge drained")
 
-        kcat_rate, event_bytes, kcat_runs = kcat_ceiling(kafka, bridge, work, args.kcat_events, args.kcat_runs)
+        kcat_rate, event_bytes, kcat_runs, kcat_us = kcat_ceiling(kafka, bridge, work, args.kcat_events,
+                                                                  args.kcat_runs)
         result = {
             "users": args.users, "queues": args.queues, "redis": not args.no_redis,
             "offered_user_changes_per_s": round(offered), "offered_calls_per_s": args.cps,
@@ -207,10 +212,11 @@ def main():
             "ack_p50_ms": p50, "ack_p99_ms": p99, "delivery_p99_ms": d99,
             "bridge_cpu_percent": round((c1 - c0) / wall * 100, 1),
             "bridge_cpu_us_per_notify": round((c1 - c0) / max(1.0, notifies * wall) * 1e6, 1),
+            "bridge_cpu_us_per_event": round((c1 - c0) / max(1.0, produced * wall) * 1e6, 1),
             "bridge_peak_rss_mb": round(rss, 1),
             **{f"{k}_cpu_percent": round((o1[k] - o0[k]) / wall * 100, 1) for k in others},
             "kcat_events_per_s": round(kcat_rate) if kcat_rate else None,
-            "kcat_runs_events_per_s": kcat_runs, "event_bytes_avg": event_bytes,
+            "kcat_runs_events_per_s": kcat_runs, "kcat_cpu_us_per_event": kcat_us, "event_bytes_avg": event_bytes,
             "ratio": round(produced / kcat_rate, 3) if kcat_rate else None,
         }
         met = {
@@ -272,6 +278,9 @@ How to read them:
   a file with `kcat -P -K` and the bridge's producer settings, on the same
   broker in the same run; the best of the runs is the ceiling.
 - CPU percentages are of one core; the machine has two, shared by all.
+  kcat_cpu_us_per_event is kcat's own CPU (user + system) per event in its
+  best run, beside bridge_cpu_us_per_event (everything the bridge does for
+  an event: TLS, protobuf, diff, JSON, Redis, producing).
 """)
 
 
