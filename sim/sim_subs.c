@@ -86,6 +86,7 @@ struct sim_subs_conn {
   sub_t *head;
   sub_t *by_id[SUB_ID_BUCKETS];
   lws_dll2_owner_t due; /* subscriptions that may have a Notify to send */
+  sub_t *only[K_REFRESH + 1]; /* the lines, park server and refresh wrapper subscriptions */
   size_t count;
   int round_sent;    /* something was notified in this flush round (RefreshWrapper) */
   int refresh_due;
@@ -233,6 +234,8 @@ static void sub_remove(sim_subs_conn_t *conn, sub_t *x) {
       break;
     }
   conn->count--;
+  if (conn->only[x->kind] == x)
+    conn->only[x->kind] = NULL;
   if (x->activapp)
     app_handlers_changed(conn->subs, x->guid, -1);
   sub_free(x);
@@ -687,10 +690,8 @@ static void flush_cb(lws_sorted_usec_list_t *sul) {
       any |= sub_flush(s, conn, x);
     }
     /* RefreshWrapper: one Notify after each round that notified anything. */
-    if (!rw)
-      for (sub_t *x = conn->head; x && any; x = x->next)
-        if (x->kind == K_REFRESH)
-          rw = x;
+    if (!rw && any)
+      rw = conn->only[K_REFRESH];
     if (rw && any)
       conn->refresh_due = 1;
     if (rw && (any || conn->refresh_due))
@@ -770,9 +771,8 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
   case SUBSCRIBE__PAYLOAD_LINES:
     x->kind = K_LINES;
     x->flags = sb->lines->flags;
-    for (sub_t *o = conn->head; o; o = o->next)
-      if (o->kind == K_LINES)
-        rc = MTCTISESS_TOOMANY; /* only one lines subscription */
+    if (conn->only[K_LINES])
+      rc = MTCTISESS_TOOMANY; /* only one lines subscription */
     break;
   case SUBSCRIBE__PAYLOAD_USER: {
     x->kind = K_USER;
@@ -822,17 +822,15 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
     x->kind = K_PARK;
     x->flags = sb->parkserver->flags;
     x->ccflags = sb->parkserver->ccflags;
-    for (sub_t *o = conn->head; o; o = o->next)
-      if (o->kind == K_PARK)
-        rc = MTCTISESS_TOOMANY;
+    if (conn->only[K_PARK])
+      rc = MTCTISESS_TOOMANY;
     track_existing(s, x, SIM_LINE_PARK, NULL);
     break;
   case SUBSCRIBE__PAYLOAD_REFRESHWRAPPER:
     x->kind = K_REFRESH;
     x->first = 0;
-    for (sub_t *o = conn->head; o; o = o->next)
-      if (o->kind == K_REFRESH)
-        rc = MTCTISESS_TOOMANY;
+    if (conn->only[K_REFRESH])
+      rc = MTCTISESS_TOOMANY;
     break;
   default:
     rc = MTCTISESS_SUBSCRIPTION_INVALID;
@@ -845,6 +843,8 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
     x->activapp = 1;
     app_handlers_changed(s, x->guid, +1);
   }
+  if (x->kind == K_LINES || x->kind == K_PARK || x->kind == K_REFRESH)
+    conn->only[x->kind] = x;
   x->next = conn->head;
   conn->head = x;
   x->next_by_id = *sub_id_slot(conn, x->id);

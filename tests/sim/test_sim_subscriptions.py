@@ -307,6 +307,30 @@ def test_refreshwrapper_and_parkserver(sim, pb):
         assert n.refreshwrapper.dummy > 0
         await c.close()
     run(body())
+
+
+def test_one_per_connection_kinds_free_again_when_ended(sim, pb):
+    async def body():
+        c = await sim.client(pb, auto_ack=True)
+        for i, payload in enumerate(({"lines": {"flags": 1}}, {"parkserver": {}},
+                                     {"refreshwrapper": {}})):
+            sid = 10 * (i + 1)
+            await c.subscribe(requestid=sid, subscribe_id=sid, **payload)
+            assert (await c.wait_response(sid)).result == SUCCESS
+            await c.subscribe(requestid=sid + 1, subscribe_id=sid + 1, **payload)
+            assert (await c.wait_response(sid + 1)).result == TOOMANY
+            await c.subscribeend(requestid=sid + 2, subscribe_id=sid)
+            assert (await c.wait_response(sid + 2)).result == SUCCESS
+            await c.subscribe(requestid=sid + 3, subscribe_id=sid + 3, **payload)
+            assert (await c.wait_response(sid + 3)).result == SUCCESS
+        # The new refresh wrapper follows the next round that notified something.
+        await c.subscribe(requestid=5, subscribe_id=5, lines={"flags": 1})
+        assert (await c.wait_response(5)).result == TOOMANY
+        sim.ctl("POST", "/users", {"extn": "2101"}, expect=201)
+        n = await c.wait_notify(33, "refreshwrapper")
+        assert n.refreshwrapper.dummy > 0
+        await c.close()
+    run(body())
 def test_lines_queue_rename_and_members_notify(sim, pb):
     q = sim.queue("5002")
 
