@@ -116,8 +116,8 @@ void calls_user_party(const sim_user_t *u, party_t *p) {
 
 /* ---- construction and teardown ---- */
 
-static void ring_cb(lws_sorted_usec_list_t *sul);
-void calls_far_cb(lws_sorted_usec_list_t *sul);
+static void ring_cb(sim_timer_t *timer);
+void calls_far_cb(sim_timer_t *timer);
 
 call_t *calls_call_new(sim_calls_t *c) {
   call_t *call = calloc(1, sizeof *call);
@@ -168,9 +168,9 @@ void calls_leg_unlink(leg_t *l) {
 }
 
 void calls_call_free(call_t *call) {
-  lws_sul_cancel(&call->sul_vm);
-  lws_sul_cancel(&call->sul_ring);
-  lws_sul_cancel(&call->sul_far);
+  sim_timer_cancel(&call->timer_vm);
+  sim_timer_cancel(&call->timer_ring);
+  sim_timer_cancel(&call->timer_far);
   lws_dll2_remove(&call->list);
   while (call->legs) {
     leg_t *l = call->legs;
@@ -342,7 +342,7 @@ leg_t *calls_offer_external(sim_calls_t *c, call_t *call, const char *number) {
   l->self.nametype = 9;
   l->state = S(RINGING);
   call->trunk = 1;
-  lws_sul_schedule(c->lws, 0, &call->sul_far, calls_far_cb, (lws_usec_t)c->ring_ms * 1000);
+  sim_timer_schedule(c->timers, &call->timer_far, calls_far_cb, (lws_usec_t)c->ring_ms * 1000);
   return l;
 }
 
@@ -352,7 +352,7 @@ static void queue_party(const sim_queue_t *q, party_t *p) {
   p->nametype = 5;
 }
 
-static void queue_vm_cb(lws_sorted_usec_list_t *sul);
+static void queue_vm_cb(sim_timer_t *timer);
 
 /* Put the call into queue q (the first queue also gets the observer leg). */
 int calls_offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
@@ -372,7 +372,7 @@ int calls_offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
   ql->state = S(QUEUEING);
   /* The queue's voicemail takes calls nobody answered within voicemailtime. */
   if (q->voicemail && q->voicemailtime > 0)
-    lws_sul_schedule(c->lws, 0, &call->sul_vm, queue_vm_cb,
+    sim_timer_schedule(c->timers, &call->timer_vm, queue_vm_cb,
                      (lws_usec_t)q->voicemailtime * LWS_US_PER_SEC);
   calls_distribute(c, call);
   return 0;
@@ -393,7 +393,7 @@ static void origin_progress(call_t *call, leg_t *a, int offered, int failedcause
   (void)call;
 }
 
-static void noanswer_cb(lws_sorted_usec_list_t *sul);
+static void noanswer_cb(sim_timer_t *timer);
 
 /*
  * Offer a call made straight to user u (not through a queue): forwarding
@@ -425,7 +425,7 @@ static int offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
   if (calls_offer_user(c, call, u, NULL)) {
     /* Unanswered for the user's no-calls_answer time: voicemail takes it. */
     if (u->voicemail)
-      lws_sul_schedule(c->lws, 0, &call->sul_ring, noanswer_cb,
+      sim_timer_schedule(c->timers, &call->timer_ring, noanswer_cb,
                        (lws_usec_t)(u->noanswertime > 0 ? u->noanswertime : 15) * LWS_US_PER_SEC);
     return 1;
   }
@@ -543,7 +543,7 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
     if (a && a->state != S(RINGBACK)) {
       a->state = S(RINGBACK);
     }
-    lws_sul_schedule(c->lws, 0, &call->sul_ring, ring_cb,
+    sim_timer_schedule(c->timers, &call->timer_ring, ring_cb,
                      (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
   }
   calls_queue_sync(c, call);
@@ -551,8 +551,8 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
 }
 
 /* A direct call rang out: voicemail answers it. */
-static void noanswer_cb(lws_sorted_usec_list_t *sul) {
-  call_t *call = lws_container_of(sul, call_t, sul_ring);
+static void noanswer_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_ring);
   sim_calls_t *c = call->calls;
   leg_t *ringing = NULL;
   int n = 0;
@@ -575,8 +575,8 @@ static void noanswer_cb(lws_sorted_usec_list_t *sul) {
 }
 
 /* Still queued after the queue's voicemailtime: its voicemail answers. */
-static void queue_vm_cb(lws_sorted_usec_list_t *sul) {
-  call_t *call = lws_container_of(sul, call_t, sul_vm);
+static void queue_vm_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_vm);
   sim_calls_t *c = call->calls;
   sim_queue_t *q = sim_model_queue_by_guid(c->model, call->dist_queue, SIM_GUID_LEN);
   if (!call->queued || !q)
@@ -586,7 +586,7 @@ static void queue_vm_cb(lws_sorted_usec_list_t *sul) {
     if (l->role == ROLE_B && l->state == S(RINGING))
       calls_leg_end(c, l, 0);
   }
-  lws_sul_cancel(&call->sul_ring);
+  sim_timer_cancel(&call->timer_ring);
   call->queued = 0;
   call->retargeting = 0;
   to_voicemail_of(call, q->extn);
@@ -598,8 +598,8 @@ static void queue_vm_cb(lws_sorted_usec_list_t *sul) {
 }
 
 /* No calls_answer within the queue's no-calls_answer time: retarget. */
-static void ring_cb(lws_sorted_usec_list_t *sul) {
-  call_t *call = lws_container_of(sul, call_t, sul_ring);
+static void ring_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_ring);
   sim_calls_t *c = call->calls;
   if (!call->queued)
     return;
@@ -615,12 +615,12 @@ static void ring_cb(lws_sorted_usec_list_t *sul) {
   call->retargeting = 1;
   calls_queue_sync(c, call);
   /* RETARGETING lasts a moment, long enough to be reported. */
-  lws_sul_schedule(c->lws, 0, &call->sul_ring, ring_cb, 200 * LWS_US_PER_MS);
+  sim_timer_schedule(c->timers, &call->timer_ring, ring_cb, 200 * LWS_US_PER_MS);
 }
 
 /* Calls waiting in queues get another chance whenever the tick comes round. */
-static void tick_cb(lws_sorted_usec_list_t *sul) {
-  sim_calls_t *c = lws_container_of(sul, sim_calls_t, sul_tick);
+static void tick_cb(sim_timer_t *timer) {
+  sim_calls_t *c = lws_container_of(timer, sim_calls_t, timer_tick);
   lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&c->calls)) {
     call_t *call = lws_container_of(d, call_t, list);
     int ring = 0;
@@ -628,7 +628,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul) {
     if (call->queued && !call->retargeting && !ring)
       calls_distribute(c, call);
   } lws_end_foreach_dll_safe(d, d1);
-  lws_sul_schedule(c->lws, 0, &c->sul_tick, tick_cb, 250 * LWS_US_PER_MS);
+  sim_timer_schedule(c->timers, &c->timer_tick, tick_cb, 250 * LWS_US_PER_MS);
 }
 
 /* ---- answering ---- */
@@ -678,7 +678,7 @@ void calls_answer(sim_calls_t *c, leg_t *b) {
     }
   call->queued = 0;
   call->retargeting = 0;
-  lws_sul_cancel(&call->sul_ring);
+  sim_timer_cancel(&call->timer_ring);
   calls_queue_sync(c, call);
   calls_touch_call(call);
 }
@@ -691,8 +691,8 @@ static void far_answer(sim_calls_t *c, call_t *call) {
     }
 }
 
-void calls_far_cb(lws_sorted_usec_list_t *sul) {
-  call_t *call = lws_container_of(sul, call_t, sul_far);
+void calls_far_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_far);
   far_answer(call->calls, call);
 }
 
@@ -879,7 +879,7 @@ int sim_calls_trunk_answer(sim_calls_t *c, const char *gcid_hex) {
     return MTCTISESS_CALLCONTROL_CALLNOTFOUND;
   for (leg_t *l = call->legs; l; l = l->next)
     if (l->kind == SIM_LINE_TRUNK && l->state == S(RINGING)) {
-      lws_sul_cancel(&call->sul_far);
+      sim_timer_cancel(&call->timer_far);
       calls_answer(c, l);
       return MTCTISESS_SUCCESS;
     }
@@ -960,7 +960,7 @@ void sim_calls_model_event(sim_calls_t *c, int ev, void *record) {
   }
 }
 
-int sim_calls_new(sim_model_t *model, struct lws_context *lws, int ring_ms, sim_calls_t **calls,
+int sim_calls_new(sim_model_t *model, sim_timers_t *timers, int ring_ms, sim_calls_t **calls,
                   char *errstr, size_t errstr_size) {
   sim_calls_t *c = calloc(1, sizeof *c);
   if (!c) {
@@ -968,9 +968,9 @@ int sim_calls_new(sim_model_t *model, struct lws_context *lws, int ring_ms, sim_
     return -1;
   }
   c->model = model;
-  c->lws = lws;
+  c->timers = timers;
   c->ring_ms = ring_ms;
-  lws_sul_schedule(lws, 0, &c->sul_tick, tick_cb, 250 * LWS_US_PER_MS);
+  sim_timer_schedule(timers, &c->timer_tick, tick_cb, 250 * LWS_US_PER_MS);
   *calls = c;
   return 0;
 }
@@ -981,7 +981,7 @@ void sim_calls_free(sim_calls_t *c) {
   c->observer = NULL;
   while (c->calls.head)
     calls_call_free(lws_container_of(c->calls.head, call_t, list));
-  lws_sul_cancel(&c->sul_tick);
+  sim_timer_cancel(&c->timer_tick);
   free(c);
 }
 

@@ -12,8 +12,8 @@
  * also computes featuresavailable from each leg's state and line type.
  * Every change is announced to the observer (the subscriptions), which
  * renders snapshots with sim_calls_render when it may next send a Notify.
- * Timers (ringing, queue retargeting, far ends answering) are lws_sul on the
- * one service thread.
+ * Timers (ringing, queue retargeting, far ends answering) are sim_timer on
+ * the one service thread.
  */
 #ifndef SIM_CALLS_H
 #define SIM_CALLS_H
@@ -25,8 +25,8 @@
 
 #include "ipo_mtcti3.pb-c.h"
 #include "sim_model.h"
+#include "sim_timer.h"
 
-struct lws_context;
 struct lwsac;
 
 typedef enum sim_line_kind {
@@ -53,7 +53,7 @@ typedef void (*sim_calls_observer_fn)(void *ctx, const sim_leg_event_t *ev);
 typedef struct sim_calls sim_calls_t;
 
 /* New engine over `model`; ring_ms is how long simulated far ends take to answer. Caller frees. */
-int sim_calls_new(sim_model_t *model, struct lws_context *lws, int ring_ms, sim_calls_t **calls,
+int sim_calls_new(sim_model_t *model, sim_timers_t *timers, int ring_ms, sim_calls_t **calls,
                   char *errstr, size_t errstr_size);
 void sim_calls_free(sim_calls_t *calls);
 void sim_calls_observe(sim_calls_t *calls, sim_calls_observer_fn fn, void *ctx);

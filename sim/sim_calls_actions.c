@@ -132,7 +132,7 @@ static int transfer_to(sim_calls_t *c, leg_t *l, const char *target) {
       if (o->role == ROLE_B)
         calls_leg_end(c, o, 0);
     }
-    lws_sul_cancel(&call->sul_ring);
+    sim_timer_cancel(&call->timer_ring);
     call->queued = 0;
     call->retargeting = 0;
     leg_t *b = NULL;
@@ -215,7 +215,7 @@ static int run_drop(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
     int ring = 0;
     calls_parties(call, NULL, &ring);
     if (!ring) {
-      lws_sul_cancel(&call->sul_ring);
+      sim_timer_cancel(&call->timer_ring);
       calls_distribute(c, call);
     }
     return MTCTISESS_SUCCESS;
@@ -299,7 +299,7 @@ static int run_park(sim_calls_t *c, leg_t *l, const CallFunction *cf) {
         calls_leg_end(c, o, 0);
     }
     call->queued = 0;
-    lws_sul_cancel(&call->sul_ring);
+    sim_timer_cancel(&call->timer_ring);
   } else {
     calls_leg_end(c, l, 1);
   }
@@ -391,7 +391,7 @@ static void merge_into(sim_calls_t *c, call_t *to, call_t *from, leg_t *skip) {
     if (o->kind == SIM_LINE_TRUNK) {
       to->trunk = 1;
       if (o->state == S(RINGING))
-        lws_sul_schedule(c->lws, 0, &to->sul_far, calls_far_cb, (lws_usec_t)c->ring_ms * 1000);
+        sim_timer_schedule(c->timers, &to->timer_far, calls_far_cb, (lws_usec_t)c->ring_ms * 1000);
     }
   }
 }

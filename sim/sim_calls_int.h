@@ -56,22 +56,22 @@ typedef struct call {
   char language[8];
   int trunk;                         /* a trunk far end is in the call */
   char did[32];
-  lws_sorted_usec_list_t sul_ring;   /* queue: no-answer timeout / retarget */
-  lws_sorted_usec_list_t sul_far;    /* trunk far end answering */
-  lws_sorted_usec_list_t sul_vm;     /* queue: voicemail after voicemailtime */
+  sim_timer_t timer_ring;   /* queue: no-answer timeout / retarget */
+  sim_timer_t timer_far;    /* trunk far end answering */
+  sim_timer_t timer_vm;     /* queue: voicemail after voicemailtime */
   int64_t created_ms;
 } call_t;
 
 struct sim_calls {
   sim_model_t *model;
-  struct lws_context *lws;
+  sim_timers_t *timers;
   int ring_ms;
   lws_dll2_owner_t calls;
   int next_leg_id;
   uint32_t next_gcid;
   sim_calls_observer_fn observer;
   void *observer_ctx;
-  lws_sorted_usec_list_t sul_tick;
+  sim_timer_t timer_tick;
 };
 
 
@@ -84,7 +84,7 @@ void calls_call_free(call_t *call);
 call_t *calls_call_new(sim_calls_t *c);
 void calls_distribute(sim_calls_t *c, call_t *call);
 void calls_do_hold(sim_calls_t *c, leg_t *l, int state);
-void calls_far_cb(lws_sorted_usec_list_t *sul);
+void calls_far_cb(sim_timer_t *timer);
 /* sim_calls_actions.c */
 int calls_features(sim_calls_t *c, const leg_t *l);
 void calls_hold_others(sim_calls_t *c, leg_t *keep);

@@ -152,10 +152,12 @@ int main(int argc, char **argv) {
                              opts.insecure_plain_ws, opts.max_connections,
                              (size_t)opts.max_payload, opts.service_user, opts.password};
   if (sim_server_new(&cfg, &server, errstr, sizeof errstr) ||
-      sim_calls_new(model, sim_server_lws(server), opts.ring_ms, &app.calls, errstr, sizeof errstr) ||
-      sim_subs_new(model, app.calls, sim_server_lws(server), &app.subs, errstr, sizeof errstr) ||
-      sim_traffic_new(model, app.calls, sim_server_lws(server), (unsigned)opts.seed, opts.ring_ms,
-                      &traffic, errstr, sizeof errstr) ||
+      sim_calls_new(model, sim_server_timers(server), opts.ring_ms, &app.calls, errstr,
+                    sizeof errstr) ||
+      sim_subs_new(model, app.calls, sim_server_lws(server), sim_server_timers(server), &app.subs,
+                   errstr, sizeof errstr) ||
+      sim_traffic_new(model, app.calls, sim_server_timers(server), (unsigned)opts.seed,
+                      opts.ring_ms, &traffic, errstr, sizeof errstr) ||
       sim_ctl_new(model, app.calls, app.subs, &ctl, errstr, sizeof errstr)) {
     fprintf(stderr, "ipo-sim: %s\n", errstr);
     goto done;
@@ -194,7 +196,7 @@ int main(int argc, char **argv) {
 done:
   the_server = NULL;
   /*
-   * Timers live in the lws context: everything that schedules them stops
+   * Timers live with the lws context: everything that schedules them stops
    * before it goes.  Connections close while the context is destroyed and
    * still reach the subscriptions, which are freed last.
    */

@@ -15,6 +15,7 @@
 #include "codec_tables.h"
 #include "sim_general.h"
 #include "sim_log.h"
+#include "sim_timer.h"
 
 #define OUTQ_MAX 4096   /* messages queued for one client before we give up on it */
 #define MTCTI3_PATH "/tpkt/openapi"
@@ -46,6 +47,7 @@ typedef struct pss {
 struct sim_server {
   sim_server_config_t cfg;
   struct lws_context *lws;
+  sim_timers_t *timers;
   struct lws_vhost *wss, *ctl;
   sim_model_t *model;
   sim_subs_t *subs;
@@ -379,14 +381,17 @@ int sim_server_new(const sim_server_config_t *cfg, sim_server_t **server, char *
     snprintf(errstr, errstr_size, "lws_create_context failed");
     goto fail;
   }
+  if (sim_timers_new(s->lws, &s->timers, errstr, errstr_size) != 0)
+    goto fail;
   *server = s;
   return 0;
 fail:
-  free(s);
+  sim_server_free(s);
   return -1;
 }
 
 struct lws_context *sim_server_lws(sim_server_t *s) { return s->lws; }
+sim_timers_t *sim_server_timers(sim_server_t *s) { return s->timers; }
 
 static int is_loopback(const char *addr) {
   return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
@@ -482,6 +487,7 @@ void sim_server_free(sim_server_t *s) {
     lws_context_destroy(s->lws);
   while (s->conns.head)
     conn_free(lws_container_of(s->conns.head, conn_t, list));
+  sim_timers_free(s->timers);
   free(s);
 }
 

@@ -22,6 +22,7 @@
 
 #include "sim_model.h"
 #include "sim_subs.h"
+#include "sim_timer.h"
 
 struct lws_context;
 struct lws_protocols;
@@ -42,10 +43,11 @@ typedef struct sim_server_config {
 
 typedef struct sim_server sim_server_t;
 
-/* Create the lws context (timers work from here on); *server owned by the caller. */
+/* Create the lws context and its timers (they work from here on); *server owned by the caller. */
 int sim_server_new(const sim_server_config_t *cfg, sim_server_t **server, char *errstr,
                    size_t errstr_size);
 struct lws_context *sim_server_lws(sim_server_t *server);
+sim_timers_t *sim_server_timers(sim_server_t *server);
 /*
  * Open both listeners.  ctl_protocol serves the control vhost, with ctl_user
  * as the vhost user pointer.

@@ -74,7 +74,7 @@ typedef struct sub {
   track_t *tracks;
   size_t n_tracks, cap_tracks;
   int activapp;
-  lws_sorted_usec_list_t sul_expire;
+  sim_timer_t timer_expire;
 } sub_t;
 
 struct sim_subs_conn {
@@ -100,6 +100,7 @@ struct sim_subs {
   sim_model_t *model;
   sim_calls_t *calls;
   struct lws_context *lws;
+  sim_timers_t *timers;
   lws_dll2_owner_t conns;
   lws_sorted_usec_list_t sul_flush;
   int flush_pending;
@@ -215,7 +216,7 @@ static void sub_free(sub_t *x) {
   lws_dll2_remove(&x->by_line);
   lws_dll2_remove(&x->due);
   free(x->pres_ix);
-  lws_sul_cancel(&x->sul_expire);
+  sim_timer_cancel(&x->timer_expire);
   free(x->lines);
   free(x->pres);
   free(x->tracks);
@@ -254,15 +255,16 @@ static void terminate(sim_subs_conn_t *conn, sub_t *x, const char *reason) {
   sub_remove(conn, x);
 }
 
-static void expire_cb(lws_sorted_usec_list_t *sul) {
-  sub_t *x = lws_container_of(sul, sub_t, sul_expire);
+static void expire_cb(sim_timer_t *timer) {
+  sub_t *x = lws_container_of(timer, sub_t, timer_expire);
   terminate(x->conn, x, "timeout");
 }
 
 static void arm_expiry(sim_subs_t *s, sub_t *x) {
-  lws_sul_cancel(&x->sul_expire);
+  sim_timer_cancel(&x->timer_expire);
   if (x->timeout > 0 && !s->stopping)
-    lws_sul_schedule(s->lws, 0, &x->sul_expire, expire_cb, (lws_usec_t)x->timeout * LWS_US_PER_SEC);
+    sim_timer_schedule(s->timers, &x->timer_expire, expire_cb,
+                       (int64_t)x->timeout * LWS_US_PER_SEC);
 }
 
 /* ---- building notifies ---- */
@@ -1279,7 +1281,7 @@ json_t *sim_subs_json(sim_subs_t *s) {
 }
 
 int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
-                 sim_subs_t **subs, char *errstr, size_t errstr_size) {
+                 sim_timers_t *timers, sim_subs_t **subs, char *errstr, size_t errstr_size) {
   sim_subs_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(errstr, errstr_size, "out of memory");
@@ -1288,6 +1290,7 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
   s->model = model;
   s->calls = calls;
   s->lws = lws;
+  s->timers = timers;
   *subs = s;
   return 0;
 }
@@ -1299,7 +1302,7 @@ void sim_subs_quiesce(sim_subs_t *s) {
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
     sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
     for (sub_t *x = conn->head; x; x = x->next)
-      lws_sul_cancel(&x->sul_expire);
+      sim_timer_cancel(&x->timer_expire);
   } lws_end_foreach_dll(d);
 }
 

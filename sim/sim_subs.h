@@ -23,6 +23,7 @@
 #include "ipo_mtcti3.pb-c.h"
 #include "sim_calls.h"
 #include "sim_model.h"
+#include "sim_timer.h"
 
 struct lws_context;
 
@@ -32,9 +33,13 @@ typedef struct sim_subs_conn sim_subs_conn_t;
 /* Queue one message for the connection; 0, or -1 when the connection is failing. */
 typedef int (*sim_subs_send_fn)(void *ctx, const Message *msg);
 
-/* The subscription engine; *subs owned by the caller (sim_subs_free). */
+/*
+ * The subscription engine; *subs owned by the caller (sim_subs_free).  Notifies
+ * go out in the lws loop turn after a change (an lws sul due at once); expiry
+ * uses the timers.
+ */
 int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
-                 sim_subs_t **subs, char *errstr, size_t errstr_size);
+                 sim_timers_t *timers, sim_subs_t **subs, char *errstr, size_t errstr_size);
 void sim_subs_free(sim_subs_t *subs);
 
 /* Before the lws context goes: cancel timers and schedule no more (shutdown). */

@@ -35,7 +35,7 @@ typedef enum step { S_ANSWER, S_HOLD, S_UNHOLD, S_TRANSFER, S_ANSWER2, S_HANGUP,
 typedef struct gen_call {
   lws_dll2_t list;
   sim_traffic_t *t;
-  lws_sorted_usec_list_t sul;
+  sim_timer_t timer;
   plan_t plan;
   step_t step;
   char gcid[32];
@@ -52,11 +52,11 @@ typedef struct scen_step {
 struct sim_traffic {
   sim_model_t *model;
   sim_calls_t *calls;
-  struct lws_context *lws;
+  sim_timers_t *timers;
   uint64_t rng;
   int ring_ms;
   double rate;
-  lws_sorted_usec_list_t sul_gen;
+  sim_timer_t timer_gen;
   lws_dll2_owner_t active;
   unsigned long started[N_MIX];
   unsigned long failed;
@@ -64,14 +64,14 @@ struct sim_traffic {
   double churn_rate;
   double churn_carry;
   int64_t churn_last_us;
-  lws_sorted_usec_list_t sul_churn;
+  sim_timer_t timer_churn;
   unsigned long changes;
   /* The running scenario. */
   sim_ctl_t *ctl;
   json_t *scenario;
   size_t next_step;
   int64_t scenario_start_ms;
-  lws_sorted_usec_list_t sul_scen;
+  sim_timer_t timer_scen;
   json_t *vars;
   unsigned long steps_run, steps_failed;
 };
@@ -81,7 +81,7 @@ static int rnd(sim_traffic_t *t, int lo, int hi) {
 }
 
 static void gen_free(gen_call_t *g) {
-  lws_sul_cancel(&g->sul);
+  sim_timer_cancel(&g->timer);
   lws_dll2_remove(&g->list);
   free(g);
 }
@@ -89,8 +89,8 @@ static void gen_free(gen_call_t *g) {
 static void gen_at(gen_call_t *g, int ms);
 
 /* One step of a generated call's plan. */
-static void gen_cb(lws_sorted_usec_list_t *sul) {
-  gen_call_t *g = lws_container_of(sul, gen_call_t, sul);
+static void gen_cb(sim_timer_t *timer) {
+  gen_call_t *g = lws_container_of(timer, gen_call_t, timer);
   sim_traffic_t *t = g->t;
   uint8_t owner[SIM_GUID_LEN];
   int callid;
@@ -161,7 +161,7 @@ static void gen_cb(lws_sorted_usec_list_t *sul) {
 }
 
 static void gen_at(gen_call_t *g, int ms) {
-  lws_sul_schedule(g->t->lws, 0, &g->sul, gen_cb, (lws_usec_t)ms * LWS_US_PER_MS);
+  sim_timer_schedule(g->t->timers, &g->timer, gen_cb, (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 static void start_call(sim_traffic_t *t) {
@@ -218,8 +218,8 @@ static void start_call(sim_traffic_t *t) {
   }
 }
 
-static void gen_tick(lws_sorted_usec_list_t *sul) {
-  sim_traffic_t *t = lws_container_of(sul, sim_traffic_t, sul_gen);
+static void gen_tick(sim_timer_t *timer) {
+  sim_traffic_t *t = lws_container_of(timer, sim_traffic_t, timer_gen);
   if (t->rate <= 0)
     return;
   start_call(t);
@@ -228,14 +228,14 @@ static void gen_tick(lws_sorted_usec_list_t *sul) {
   double gap_ms = -log(u) * 1000.0 / t->rate;
   if (gap_ms < 1)
     gap_ms = 1;
-  lws_sul_schedule(t->lws, 0, &t->sul_gen, gen_tick, (lws_usec_t)(gap_ms * 1000));
+  sim_timer_schedule(t->timers, &t->timer_gen, gen_tick, (lws_usec_t)(gap_ms * 1000));
 }
 
 void sim_traffic_set_rate(sim_traffic_t *t, double cps) {
   t->rate = cps;
-  lws_sul_cancel(&t->sul_gen);
+  sim_timer_cancel(&t->timer_gen);
   if (cps > 0)
-    lws_sul_schedule(t->lws, 0, &t->sul_gen, gen_tick, 1000);
+    sim_timer_schedule(t->timers, &t->timer_gen, gen_tick, 1000);
   sim_log(SIM_LOG_INFO, "traffic", "load generator at %.2f calls/s", cps);
 }
 
@@ -272,8 +272,8 @@ static void churn_one(sim_traffic_t *t) {
   sim_model_notify(t->model, SIM_EV_USER_CHANGED, u);
 }
 
-static void churn_tick(lws_sorted_usec_list_t *sul) {
-  sim_traffic_t *t = lws_container_of(sul, sim_traffic_t, sul_churn);
+static void churn_tick(sim_timer_t *timer) {
+  sim_traffic_t *t = lws_container_of(timer, sim_traffic_t, timer_churn);
   if (t->churn_rate <= 0)
     return;
   int64_t now = (int64_t)lws_now_usecs();
@@ -283,16 +283,16 @@ static void churn_tick(lws_sorted_usec_list_t *sul) {
     t->churn_carry = t->churn_rate;
   for (; t->churn_carry >= 1; t->churn_carry -= 1)
     churn_one(t);
-  lws_sul_schedule(t->lws, 0, &t->sul_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
+  sim_timer_schedule(t->timers, &t->timer_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
 }
 
 void sim_traffic_set_churn(sim_traffic_t *t, double changes_per_second) {
   t->churn_rate = changes_per_second;
-  lws_sul_cancel(&t->sul_churn);
+  sim_timer_cancel(&t->timer_churn);
   if (changes_per_second > 0) {
     t->churn_last_us = (int64_t)lws_now_usecs();
     t->churn_carry = 0;
-    lws_sul_schedule(t->lws, 0, &t->sul_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
+    sim_timer_schedule(t->timers, &t->timer_churn, churn_tick, CHURN_TICK_MS * LWS_US_PER_MS);
   }
   sim_log(SIM_LOG_INFO, "traffic", "presence churn at %.0f user changes/s", changes_per_second);
 }
@@ -345,7 +345,7 @@ static json_t *subst(sim_traffic_t *t, json_t *v) {
   return json_incref(v);
 }
 
-static void scen_cb(lws_sorted_usec_list_t *sul);
+static void scen_cb(sim_timer_t *timer);
 
 static void scen_next(sim_traffic_t *t) {
   json_t *steps = json_object_get(t->scenario, "steps");
@@ -357,12 +357,12 @@ static void scen_next(sim_traffic_t *t) {
   json_t *st = json_array_get(steps, t->next_step);
   int64_t at = t->scenario_start_ms + json_integer_value(json_object_get(st, "at_ms"));
   int64_t now = (int64_t)(lws_now_usecs() / 1000);
-  lws_sul_schedule(t->lws, 0, &t->sul_scen, scen_cb,
+  sim_timer_schedule(t->timers, &t->timer_scen, scen_cb,
                    (lws_usec_t)(at > now ? at - now : 0) * LWS_US_PER_MS + 1);
 }
 
-static void scen_cb(lws_sorted_usec_list_t *sul) {
-  sim_traffic_t *t = lws_container_of(sul, sim_traffic_t, sul_scen);
+static void scen_cb(sim_timer_t *timer) {
+  sim_traffic_t *t = lws_container_of(timer, sim_traffic_t, timer_scen);
   json_t *st = json_array_get(json_object_get(t->scenario, "steps"), t->next_step++);
   json_t *path = subst(t, json_object_get(st, "path"));
   json_t *body = json_object_get(st, "body") ? subst(t, json_object_get(st, "body")) : NULL;
@@ -411,7 +411,7 @@ int sim_traffic_scenario_json(sim_traffic_t *t, sim_ctl_t *ctl, const json_t *sc
     }
     last = (int)json_integer_value(at);
   }
-  lws_sul_cancel(&t->sul_scen);
+  sim_timer_cancel(&t->timer_scen);
   json_decref(t->scenario);
   t->scenario = json_deep_copy(scenario);
   t->ctl = ctl;
@@ -445,7 +445,7 @@ json_t *sim_traffic_stats(sim_traffic_t *t) {
                    (json_int_t)t->steps_failed);
 }
 
-int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
+int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, sim_timers_t *timers,
                     unsigned seed, int ring_ms, sim_traffic_t **traffic, char *errstr,
                     size_t errstr_size) {
   sim_traffic_t *t = calloc(1, sizeof *t);
@@ -456,7 +456,7 @@ int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *
   }
   t->model = model;
   t->calls = calls;
-  t->lws = lws;
+  t->timers = timers;
   t->rng = (uint64_t)seed * 7919u + 17u;
   t->ring_ms = ring_ms;
   *traffic = t;
@@ -466,9 +466,9 @@ int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *
 void sim_traffic_free(sim_traffic_t *t) {
   if (!t)
     return;
-  lws_sul_cancel(&t->sul_gen);
-  lws_sul_cancel(&t->sul_scen);
-  lws_sul_cancel(&t->sul_churn);
+  sim_timer_cancel(&t->timer_gen);
+  sim_timer_cancel(&t->timer_scen);
+  sim_timer_cancel(&t->timer_churn);
   while (t->active.head)
     gen_free(lws_container_of(t->active.head, gen_call_t, list));
   json_decref(t->scenario);

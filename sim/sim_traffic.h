@@ -10,7 +10,8 @@
  * A scenario file is a list of timed control commands (the control API's
  * routes), run through sim_ctl_execute, with values saved from one step's
  * answer usable in later steps.  Presence churn changes users' DND, app
- * presence, absence and voicemail counts at a configured rate.  Timers are lws_sul on the service thread.
+ * presence, absence and voicemail counts at a configured rate.  Timers are
+ * sim_timer on the service thread.
  */
 #ifndef SIM_TRAFFIC_H
 #define SIM_TRAFFIC_H
@@ -22,11 +23,10 @@
 #include "sim_calls.h"
 #include "sim_ctl.h"
 #include "sim_model.h"
-
-struct lws_context;
+#include "sim_timer.h"
 
 /* *traffic owned by the caller (sim_traffic_free). */
-int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
+int sim_traffic_new(sim_model_t *model, sim_calls_t *calls, sim_timers_t *timers,
                     unsigned seed, int ring_ms, sim_traffic_t **traffic, char *errstr,
                     size_t errstr_size);
 void sim_traffic_free(sim_traffic_t *traffic);
