@@ -291,27 +291,43 @@ int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
   return 0;
 }
 
+size_t codec_frame_size(const Message *msg, codec_framing_t framing, size_t max_payload,
+                        char *errstr, size_t errstr_size) {
+  if (!max_payload)
+    max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
+  if (msg->payload_case == MESSAGE__PAYLOAD__NOT_SET) {
+    fail(errstr, errstr_size, "Message has no payload set");
+    return 0;
+  }
+  size_t size = message__get_packed_size(msg);
+  if (size > max_payload) {
+    fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes", size,
+         max_payload);
+    return 0;
+  }
+  return (framing == CODEC_FRAMING_OPENAPI ? CODEC_FRAME_HEADER_LEN : 0) + size;
+}
+
+void codec_frame_pack(const Message *msg, codec_framing_t framing, uint8_t *out) {
+  size_t hdr = framing == CODEC_FRAMING_OPENAPI ? CODEC_FRAME_HEADER_LEN : 0;
+  memcpy(out, frame_header, hdr);
+  message__pack(msg, out + hdr);
+}
+
 int codec_frame_encode(const Message *msg, codec_framing_t framing, size_t max_payload,
                        size_t headroom, uint8_t **alloc, size_t *len, char *errstr,
                        size_t errstr_size) {
   *alloc = NULL;
   *len = 0;
-  if (!max_payload)
-    max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
-  if (msg->payload_case == MESSAGE__PAYLOAD__NOT_SET)
-    return fail(errstr, errstr_size, "Message has no payload set");
-  size_t size = message__get_packed_size(msg);
-  if (size > max_payload)
-    return fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes",
-                size, max_payload);
-  size_t hdr = framing == CODEC_FRAMING_OPENAPI ? CODEC_FRAME_HEADER_LEN : 0;
-  uint8_t *b = malloc(headroom + hdr + size + 1); /* +1: never malloc(0) */
+  size_t size = codec_frame_size(msg, framing, max_payload, errstr, errstr_size);
+  if (!size)
+    return -1;
+  uint8_t *b = malloc(headroom + size);
   if (!b)
     return fail(errstr, errstr_size, "out of memory");
-  memcpy(b + headroom, frame_header, hdr);
-  message__pack(msg, b + headroom + hdr);
+  codec_frame_pack(msg, framing, b + headroom);
   *alloc = b;
-  *len = hdr + size;
+  *len = size;
   return 0;
 }
 

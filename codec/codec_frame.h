@@ -60,6 +60,15 @@ int codec_frame_encode(const Message *msg, codec_framing_t framing, size_t max_p
                        size_t headroom, uint8_t **alloc, size_t *len, char *errstr,
                        size_t errstr_size);
 
+/*
+ * The same in two steps, for a caller that packs into its own buffer: the
+ * payload's size, or 0 with errstr filled (as codec_frame_encode refuses);
+ * then the payload written at out, which has room for that many bytes.
+ */
+size_t codec_frame_size(const Message *msg, codec_framing_t framing, size_t max_payload,
+                        char *errstr, size_t errstr_size);
+void codec_frame_pack(const Message *msg, codec_framing_t framing, uint8_t *out);
+
 /* Free a Message from codec_frame_decode or codec_json_parse; NULL is fine. */
 void codec_message_free(Message *msg);
 

@@ -68,6 +68,20 @@ static void test_golden_encode(void) {
   Message empty = MESSAGE__INIT;
   CHECK(codec_frame_encode(&empty, CODEC_FRAMING_NONE, 0, 0, &buf, &len, err, sizeof err) == -1);
   CHECK_STR(err, "Message has no payload set");
+
+  /* In two steps, into the caller's buffer: the same bytes, the same refusals. */
+  uint8_t out[64];
+  CHECK_INT(codec_frame_size(&msg, CODEC_FRAMING_OPENAPI, 0, err, sizeof err), sizeof golden_framed);
+  memset(out, 0xee, sizeof out);
+  codec_frame_pack(&msg, CODEC_FRAMING_OPENAPI, out);
+  CHECK(memcmp(out, golden_framed, sizeof golden_framed) == 0 && out[sizeof golden_framed] == 0xee);
+  CHECK_INT(codec_frame_size(&msg, CODEC_FRAMING_NONE, 0, err, sizeof err), sizeof golden);
+  codec_frame_pack(&msg, CODEC_FRAMING_NONE, out);
+  CHECK(memcmp(out, golden, sizeof golden) == 0);
+  CHECK_INT(codec_frame_size(&msg, CODEC_FRAMING_NONE, 13, err, sizeof err), 0);
+  CHECK_STR(err, "payload of 14 bytes exceeds the limit of 13 bytes");
+  CHECK_INT(codec_frame_size(&empty, CODEC_FRAMING_OPENAPI, 0, err, sizeof err), 0);
+  CHECK_STR(err, "Message has no payload set");
 }
 
 /* Decode `n` bytes unframed; expect failure with exactly `want` as error. */

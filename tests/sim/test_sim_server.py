@@ -175,6 +175,43 @@ def test_oversize_message_closes_with_1009(sim_factory, pb):
     run(body())
 
 
+def test_messages_of_every_size_each_its_own_websocket_message(sim_factory, pb):
+    """Large (over 64 KiB), medium and small messages, many queued at once, in both
+    framings: each arrives whole, as one websocket message, in order."""
+    s = sim_factory("--users", "2500", "--queues", "2")
+    users = s.model()["users"]
+
+    async def body():
+        for sub in ("openapi", "openapinoframing"):
+            c = await s.client(pb, subprotocol=sub)
+            await c.subscribe(requestid=1, subscribe_id=1, lines={"flags": 3})
+            assert (await c.wait_response(1)).result == 0
+            n = await c.wait_notify(1, "lines", timeout=20)
+            assert len(n.lines.adduser) == 2500 and len(n.lines.addqueue) == 2
+            assert n.ByteSize() > 65536
+            entries = [{"presentity": u["extn"]} for u in users[:400]]
+            await c.subscribe(requestid=2, subscribe_id=2, timeout=3600, presence={"entry": entries})
+            assert (await c.wait_response(2)).result == 0
+            n = await c.wait_notify(2, "presence", timeout=10)
+            assert 126 <= n.ByteSize() < 65536 and len(n.presence.entry) == 400
+            # 300 requests sent at once: their answers and Notifies come in the same turns.
+            for i, u in enumerate(users[:300]):
+                m = pb.Message()
+                m.subscribe.requestid = 100 + i
+                m.subscribe.subscribe_id = 100 + i
+                m.subscribe.user.guid = bytes.fromhex(u["guid"].replace("-", ""))
+                await c.send(m)
+            got = [await c.wait_for(lambda m: True, 10) for _ in range(600)]
+            responses = [m.response for m in got if m.WhichOneof("payload") == "response"]
+            assert [r.requestid for r in responses] == list(range(100, 400))
+            assert all(r.result == 0 for r in responses)
+            notifies = {m.notify.subscribe_id: m.notify.user.extn for m in got
+                        if m.WhichOneof("payload") == "notify"}
+            assert notifies == {100 + i: u["extn"] for i, u in enumerate(users[:300])}
+            await c.close()
+    run(body())
+
+
 def test_abrupt_disconnects_do_not_hurt(sim, pb):
     """Clients vanishing mid-session (TCP reset, half a handshake) leave the simulator serving."""
     async def body():
