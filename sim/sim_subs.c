@@ -92,7 +92,11 @@ struct sim_subs_conn {
   int refresh_due;
 };
 
-#define LINE_BUCKETS 1024
+/*
+ * Sparse (a few thousand subscriptions at most): a change to a user rarely
+ * walks past another line's subscriptions, each of which is a cache miss.
+ */
+#define LINE_BUCKETS 8192
 
 struct sim_subs {
   lws_dll2_owner_t buckets[LINE_BUCKETS]; /* user and queue subscriptions by guid */
