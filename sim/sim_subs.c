@@ -476,20 +476,32 @@ static NotifyQueue *build_queue(sim_subs_t *s, sub_t *x, const sim_queue_t *q, s
   return nq;
 }
 
-/* The presence state of one entry as a signature, and optionally as a message. */
-static NotifyPresentity *presentity(sim_subs_t *s, sub_t *x, pres_entry_t *e, struct lwsac **ac,
-                                    char *sig, size_t sig_size) {
-  sim_user_t *u = sim_model_user_by_presentity(s->model, e->presentity);
-  int ps = u ? sim_calls_phonestate(s->calls, u) : PS_UNKNOWN;
-  const char *app = u ? u->app : "";
-  int noapp = u ? u->app_handlers == 0 : 1;
-  if (noapp && !(x->flags & CODEC_PSF_NOAPPHANDLER))
-    app = "Offline";
-  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", u ? u->dnd : 0, ps,
-           u ? u->absence_set : 0, u ? u->absence_msg : 0, u ? u->absence_str : "", app,
-           u ? u->fwdu : 0, u ? u->mb_new : 0, noapp);
-  if (!ac)
-    return NULL;
+/* What a presence entry shows now. */
+typedef struct pres_state {
+  const sim_user_t *u; /* NULL: the presentity is not a user */
+  int phonestate;
+  const char *app;
+  int noapp;
+} pres_state_t;
+
+/* The presence state of one entry, and its signature (to send only real changes). */
+static void presentity_state(sim_subs_t *s, const sub_t *x, const pres_entry_t *e,
+                             pres_state_t *st, char *sig, size_t sig_size) {
+  const sim_user_t *u = sim_model_user_by_presentity(s->model, e->presentity);
+  st->u = u;
+  st->phonestate = u ? sim_calls_phonestate(s->calls, u) : PS_UNKNOWN;
+  st->app = u ? u->app : "";
+  st->noapp = u ? u->app_handlers == 0 : 1;
+  if (st->noapp && !(x->flags & CODEC_PSF_NOAPPHANDLER))
+    st->app = "Offline";
+  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", u ? u->dnd : 0, st->phonestate,
+           u ? u->absence_set : 0, u ? u->absence_msg : 0, u ? u->absence_str : "", st->app,
+           u ? u->fwdu : 0, u ? u->mb_new : 0, st->noapp);
+}
+
+static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
+                                    const pres_state_t *st, struct lwsac **ac) {
+  const sim_user_t *u = st->u;
   NotifyPresentity *np = lwsac_use_zero(ac, sizeof *np, 0);
   if (!np)
     return NULL;
@@ -499,7 +511,7 @@ static NotifyPresentity *presentity(sim_subs_t *s, sub_t *x, pres_entry_t *e, st
     np->lref = e->lref;
   else
     np->presentity = ac_str(ac, e->presentity);
-  np->phonestate = ps;
+  np->phonestate = st->phonestate;
   if (u) {
     np->sac = u->dnd;
     if (u->absence_set)
@@ -508,9 +520,9 @@ static NotifyPresentity *presentity(sim_subs_t *s, sub_t *x, pres_entry_t *e, st
     if (x->flags & CODEC_PSF_VMCOUNT)
       np->vmunread_messages = u->mb_new;
   }
-  np->app = ac_str(ac, app);
+  np->app = ac_str(ac, st->app);
   if (x->flags & CODEC_PSF_NOAPPHANDLER)
-    np->noapphandler = noapp;
+    np->noapphandler = st->noapp;
   return np;
 }
 
@@ -524,14 +536,15 @@ static NotifyPresence *build_presence(sim_subs_t *s, sub_t *x, struct lwsac **ac
   for (size_t i = 0; i < x->n_pres; i++) {
     pres_entry_t *e = &x->pres[i];
     char sig[sizeof e->last];
+    pres_state_t st;
     if (!x->first && !e->dirty)
       continue;
-    presentity(s, x, e, NULL, sig, sizeof sig);
+    presentity_state(s, x, e, &st, sig, sizeof sig);
     if (!x->first && e->last[0] && strcmp(sig, e->last) == 0) {
       e->dirty = 0;
       continue;
     }
-    NotifyPresentity *p = presentity(s, x, e, ac, sig, sizeof sig);
+    NotifyPresentity *p = presentity(x, e, &st, ac);
     snprintf(e->last, sizeof e->last, "%s", sig);
     e->dirty = 0;
     PUSH(ac, np->entry, np->n_entry, cap, p);
