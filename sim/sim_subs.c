@@ -68,7 +68,7 @@ typedef struct sub {
   size_t n_lines, cap_lines;
   pres_entry_t *pres;
   size_t n_pres, cap_pres;
-  uint32_t *pres_ix;   /* open addressing: entry index + 1 by the lower-case presentity's hash */
+  uint64_t *pres_ix;   /* by the lower-case presentity's hash: hash << 32 | entry index + 1 */
   size_t pres_ix_size; /* 0: to rebuild (entries changed) */
   size_t n_pres_long;  /* entries of 32+ characters: marked by any user's change */
   track_t *tracks;
@@ -1080,17 +1080,18 @@ static int presence_ix_build(sub_t *x) {
   size_t size = 64;
   while (size < x->n_pres * 2)
     size *= 2;
-  uint32_t *ix = calloc(size, sizeof *ix);
+  uint64_t *ix = calloc(size, sizeof *ix);
   if (!ix)
     return -1;
   x->n_pres_long = 0;
   for (size_t i = 0; i < x->n_pres; i++) {
     if (strlen(x->pres[i].presentity) >= 32)
       x->n_pres_long++;
-    size_t k = presence_hash(x->pres[i].presentity) & (size - 1);
+    uint32_t h = presence_hash(x->pres[i].presentity);
+    size_t k = h & (size - 1);
     while (ix[k])
       k = (k + 1) & (size - 1);
-    ix[k] = (uint32_t)i + 1;
+    ix[k] = (uint64_t)h << 32 | ((uint64_t)i + 1);
   }
   x->pres_ix = ix;
   x->pres_ix_size = size;
@@ -1118,8 +1119,11 @@ static void presence_mark(sub_t *x, const sim_user_t *u) {
   for (int n = 0; n < 3; n++) {
     if (!names[n][0])
       continue;
-    for (size_t k = presence_hash(names[n]) & mask; x->pres_ix[k]; k = (k + 1) & mask) {
-      pres_entry_t *e = &x->pres[x->pres_ix[k] - 1];
+    uint32_t h = presence_hash(names[n]);
+    for (size_t k = h & mask; x->pres_ix[k]; k = (k + 1) & mask) {
+      if ((uint32_t)(x->pres_ix[k] >> 32) != h)
+        continue; /* another presentity: no need to look at its entry */
+      pres_entry_t *e = &x->pres[(uint32_t)x->pres_ix[k] - 1];
       if (n < 2 ? strcmp(e->presentity, names[n]) == 0 : strcasecmp(e->presentity, names[n]) == 0)
         presence_dirty(x, e);
     }

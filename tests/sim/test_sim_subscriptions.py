@@ -190,6 +190,27 @@ def test_presence(sim, pb):
     run(body())
 
 
+def test_presence_entries_by_name_email_and_guid(sim, pb):
+    """A user's change reaches every entry naming them: extension, name, e-mail
+    (any case) and GUID; entries naming others stay quiet."""
+    u = sim.user("2005")
+
+    async def body():
+        c = await sim.client(pb, auto_ack=True)
+        await c.subscribe(requestid=1, subscribe_id=1, timeout=600, presence={"entry": [
+            {"presentity": "2005", "lref": 1}, {"presentity": u["name"], "lref": 2},
+            {"presentity": u["email"].upper(), "lref": 3}, {"presentity": u["guid"], "lref": 4},
+            {"presentity": "2006", "lref": 5}, {"presentity": u["name"].lower(), "lref": 6}]})
+        n = await c.wait_notify(1, "presence")
+        assert n.presence.full == 1 and len(n.presence.entry) == 6
+        sim.ctl("PATCH", "/users/2005", {"dnd": True}, expect=200)
+        n = await c.wait_notify(1, "presence")
+        assert sorted((x.lref, x.sac) for x in n.presence.entry) == [
+            (1, True), (2, True), (3, True), (4, True)]
+        await c.close()
+    run(body())
+
+
 def test_presence_phonestate_follows_calls(sim, pb):
     async def body():
         c = await sim.client(pb, auto_ack=True)
