@@ -60,6 +60,12 @@ typedef struct sub {
   sub_kind_t kind;
   int flags, ccflags, timeout;
   uint8_t guid[SIM_GUID_LEN];
+  /*
+   * The record of a user or queue subscription.  A record lives until it is
+   * removed from the model, and its removal ends the subscription first.
+   */
+  sim_user_t *user;
+  sim_queue_t *queue;
   int next_notify;
   int awaiting;      /* notify_id not yet acknowledged, 0 = none */
   int first;         /* the first Notify (whole lines list, full presence) is due */
@@ -630,17 +636,15 @@ static int sub_flush(sim_subs_t *s, sim_subs_conn_t *conn, sub_t *x) {
     break;
   case K_USER:
     if (x->first || x->cfg_dirty) {
-      sim_user_t *u = sim_model_user_by_guid(s->model, x->guid, SIM_GUID_LEN);
       x->first = x->cfg_dirty = 0;
-      if (u && (n->user = build_user(s, x, u, &ac)))
+      if ((n->user = build_user(s, x, x->user, &ac)))
         n->payload_case = NOTIFY__PAYLOAD_USER;
     }
     break;
   case K_QUEUE:
     if (x->first || x->cfg_dirty) {
-      sim_queue_t *q = sim_model_queue_by_guid(s->model, x->guid, SIM_GUID_LEN);
       x->first = x->cfg_dirty = 0;
-      if (q && (n->queue = build_queue(s, x, q, &ac)))
+      if ((n->queue = build_queue(s, x, x->queue, &ac)))
         n->payload_case = NOTIFY__PAYLOAD_QUEUE;
     }
     break;
@@ -803,6 +807,7 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
       break;
     }
     memcpy(x->guid, u->guid, SIM_GUID_LEN);
+    x->user = u;
     if (x->ccflags)
       track_existing(s, x, SIM_LINE_USER, u->guid);
     break;
@@ -819,6 +824,7 @@ static int subscribe_new(sim_subs_t *s, sim_subs_conn_t *conn, const Subscribe *
       break;
     }
     memcpy(x->guid, q->guid, SIM_GUID_LEN);
+    x->queue = q;
     if (x->ccflags)
       track_existing(s, x, SIM_LINE_QUEUE, q->guid);
     break;

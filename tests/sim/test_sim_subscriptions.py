@@ -53,6 +53,33 @@ def test_lines_whole_list_then_changes(sim, pb):
     run(body())
 
 
+def test_removing_a_record_with_a_change_pending_ends_its_subscriptions(sim, pb):
+    """A user or queue removed while its subscription waits for an ack, with a
+    change pending: SubscribeTerminated, and nothing more on it."""
+    sim.ctl("POST", "/users", {"extn": "2102"}, expect=201)
+    sim.ctl("POST", "/queues", {"extn": "5102", "members": [{"extn": "2102"}]}, expect=201)
+    user, queue = sim.user("2102"), sim.queue("5102")
+
+    async def body():
+        c = await sim.client(pb)
+        await c.subscribe(requestid=1, subscribe_id=1, user={"guid": guid_bytes(user["guid"]),
+                                                               "flags": 0xf})
+        await c.subscribe(requestid=2, subscribe_id=2, queue={"guid": guid_bytes(queue["guid"]),
+                                                                "flags": 3})
+        first = [await c.wait_notify(1, "user"), await c.wait_notify(2, "queue")]
+        sim.ctl("PATCH", "/users/2102", {"dnd": True}, expect=200)
+        sim.ctl("PATCH", "/queues/5102", {"ringmode": 1}, expect=200)
+        sim.ctl("DELETE", "/users/2102", expect=200)
+        sim.ctl("DELETE", "/queues/5102", expect=200)
+        ended = {(await c.wait_kind("subscribeterminated")).subscribe_id for _ in range(2)}
+        assert ended == {1, 2}
+        for n in first:
+            await c.ack(n)
+        await c.expect_silence(0.4, lambda m: m.WhichOneof("payload") == "notify")
+        await c.close()
+    run(body())
+
+
 def test_lines_flags_select_users_or_queues(sim, pb):
     async def body():
         c = await sim.client(pb)
