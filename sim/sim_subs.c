@@ -131,13 +131,12 @@ static void *grow(void *arr, size_t *cap, size_t n, size_t elem) {
   return p;
 }
 
-static char *ac_str(struct lwsac **ac, const char *s) {
-  size_t n = strlen(s) + 1;
-  char *p = lwsac_use(ac, n, 0);
-  if (p)
-    memcpy(p, s, n);
-  return p;
-}
+/*
+ * A string field of a Notify, pointing at the model's (or the subscription's)
+ * own text: a Notify is packed as soon as it is built (sub_flush), before
+ * anything it points to can change, so there is nothing to copy.
+ */
+static char *pb_str(const char *s) { return (char *)s; }
 
 static void flush_cb(lws_sorted_usec_list_t *sul);
 
@@ -290,8 +289,8 @@ static LinesUser *lines_user(struct lwsac **ac, const uint8_t *guid, const char 
     memcpy(lu->guid.data, guid, SIM_GUID_LEN);
     lu->guid.len = SIM_GUID_LEN;
   }
-  lu->extn = ac_str(ac, extn);
-  lu->name = ac_str(ac, name);
+  lu->extn = pb_str(extn);
+  lu->name = pb_str(name);
   return lu;
 }
 
@@ -307,8 +306,8 @@ static LinesQueue *lines_queue(struct lwsac **ac, const uint8_t *guid, const cha
     memcpy(lq->guid.data, guid, SIM_GUID_LEN);
     lq->guid.len = SIM_GUID_LEN;
   }
-  lq->extn = ac_str(ac, extn);
-  lq->name = ac_str(ac, name);
+  lq->extn = pb_str(extn);
+  lq->name = pb_str(name);
   return lq;
 }
 
@@ -403,7 +402,7 @@ static Absence *absence(struct lwsac **ac, const sim_user_t *u) {
   if (a) {
     absence__init(a);
     a->msg = u->absence_msg;
-    a->str = ac_str(ac, u->absence_str);
+    a->str = pb_str(u->absence_str);
   }
   return a;
 }
@@ -413,17 +412,17 @@ static NotifyUser *build_user(sim_subs_t *s, sub_t *x, const sim_user_t *u, stru
   if (!nu)
     return NULL;
   notify_user__init(nu);
-  nu->extn = ac_str(ac, u->extn);
-  nu->name = ac_str(ac, u->name);
-  nu->fullname = ac_str(ac, u->fullname);
-  nu->email = ac_str(ac, u->email);
+  nu->extn = pb_str(u->extn);
+  nu->name = pb_str(u->name);
+  nu->fullname = pb_str(u->fullname);
+  nu->email = pb_str(u->email);
   nu->featuresavailable = u->featuresavailable;
-  nu->language = ac_str(ac, u->language);
+  nu->language = pb_str(u->language);
   nu->dnd = u->dnd;
   nu->barred = u->barred;
   nu->xdirectory = u->xdirectory;
   nu->voicemail = u->voicemail;
-  nu->loggedinextn = ac_str(ac, u->loggedinextn);
+  nu->loggedinextn = pb_str(u->loggedinextn);
   nu->extnfault = u->extnfault;
   nu->loggedoff = !u->loggedinextn[0];
   nu->ec500 = u->ec500;
@@ -432,7 +431,7 @@ static NotifyUser *build_user(sim_subs_t *s, sub_t *x, const sim_user_t *u, stru
   if ((x->flags & CODEC_USF_ABSENCE) && u->absence_set)
     nu->absence = absence(ac, u);
   if (x->flags & CODEC_USF_APP) {
-    nu->app = ac_str(ac, u->app);
+    nu->app = pb_str(u->app);
     nu->noapphandler = u->app_handlers == 0;
   }
   if (x->flags & CODEC_USF_FWD) {
@@ -440,8 +439,8 @@ static NotifyUser *build_user(sim_subs_t *s, sub_t *x, const sim_user_t *u, stru
     nu->fwdb = u->fwdb;
     nu->fwdna = u->fwdna;
     nu->fwdhg = u->fwdhg;
-    nu->fwdunumber = ac_str(ac, u->fwdunumber);
-    nu->fwdbnumber = ac_str(ac, u->fwdbnumber);
+    nu->fwdunumber = pb_str(u->fwdunumber);
+    nu->fwdbnumber = pb_str(u->fwdbnumber);
     nu->fwdtovm = u->fwdtovm;
     nu->offswitch = u->offswitch;
   }
@@ -453,9 +452,9 @@ static NotifyQueue *build_queue(sim_subs_t *s, sub_t *x, const sim_queue_t *q, s
   if (!nq)
     return NULL;
   notify_queue__init(nq);
-  nq->extn = ac_str(ac, q->extn);
-  nq->name = ac_str(ac, q->name);
-  nq->email = ac_str(ac, q->email);
+  nq->extn = pb_str(q->extn);
+  nq->name = pb_str(q->name);
+  nq->email = pb_str(q->email);
   nq->ringmode = q->ringmode;
   nq->noanswertime = q->noanswertime;
   nq->voicemail = q->voicemail;
@@ -473,7 +472,7 @@ static NotifyQueue *build_queue(sim_subs_t *s, sub_t *x, const sim_queue_t *q, s
         if (!m)
           break;
         queue_member__init(m);
-        m->extn = ac_str(ac, q->members[i].extn);
+        m->extn = pb_str(q->members[i].extn);
         m->disabled = q->members[i].disabled;
         nq->queuemembers->member[nq->queuemembers->n_member++] = m;
       }
@@ -516,7 +515,7 @@ static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
   if (e->lref)
     np->lref = e->lref;
   else
-    np->presentity = ac_str(ac, e->presentity);
+    np->presentity = pb_str(e->presentity);
   np->phonestate = st->phonestate;
   if (u) {
     np->sac = u->dnd;
@@ -526,7 +525,7 @@ static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
     if (x->flags & CODEC_PSF_VMCOUNT)
       np->vmunread_messages = u->mb_new;
   }
-  np->app = ac_str(ac, st->app);
+  np->app = pb_str(st->app);
   if (x->flags & CODEC_PSF_NOAPPHANDLER)
     np->noapphandler = st->noapp;
   return np;
