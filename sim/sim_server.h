@@ -10,8 +10,9 @@
  * test-only flag allows it.  Each connection decodes whole websocket
  * messages with the codec (too large closes with 1009), hands subscription
  * traffic to sim_subs and GeneralCmd to sim_general, and writes through a
- * bounded queue drained on WRITEABLE.  Every message in and out is logged at
- * debug level.  The control vhost's HTTP protocol comes from sim_ctl.
+ * bounded queue drained on WRITEABLE: messages are framed as websocket frames
+ * straight into one buffer per connection and written many to a TLS record.
+ * Every message in and out is logged at debug level.  The control vhost's HTTP protocol comes from sim_ctl.
  */
 #ifndef SIM_SERVER_H
 #define SIM_SERVER_H
