@@ -619,7 +619,7 @@ static void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state
   snap_state_t *before = entity->state;
   size_t n_names = op == 'u' ? n_diff : after ? after->n : before ? before->n : 0;
   if (snap_names_reserve(snap, n_names) != 0)
-    n_names = 0; /* out of memory: the event names no field rather than none at all is lost */
+    n_names = 0; /* out of memory: the event goes out listing no field rather than not at all */
   for (size_t i = 0; i < n_names; i++) {
     if (op != 'u')
       snap_name_of(&snap->names[i], after ? after : before, i);
