@@ -208,7 +208,7 @@ int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
     sink->backlog_len--;
     metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)sink->backlog_len);
   }
-  char fatal[512];
+  char fatal[200]; /* the error line holds it whole (callers give 256 or more) */
   if (rd_kafka_fatal_error(sink->rk, fatal, sizeof(fatal))) {
     snprintf(errstr, errstr_size, "fatal producer error: %s", fatal);
     return -1;
