@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bclock.h"
 #include "blog.h"
 #include "codec_frame.h"
 #include "codec_tables.h"
@@ -68,19 +69,7 @@ struct ingest {
   jbuf_t record; /* scratch: a store record's head */
 };
 
-int64_t ingest_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t ingest_mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t ingest_mono_ms(void) { return ingest_mono_us() / 1000; }
+int64_t ingest_now_ms(void) { return bclock_wall_ms(); }
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
 
@@ -141,7 +130,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     char errstr[256];
     if (pbx_link_send(ingest->link, &msg, errstr, sizeof(errstr)) == 0) {
       metrics_add(METRICS_NOTIFY_ACKS, 1);
-      metrics_notify_acked((double)(ingest_mono_us() - gate->t0_us) / 1000.0);
+      metrics_notify_acked((double)(bclock_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);
     } else {
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d not sent: %s", gate->subscribe_id,
@@ -296,7 +285,7 @@ static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
   if (!ingest->resync_active)
     return;
   ingest->resync_active = 0;
-  int64_t took = ingest_mono_ms() - ingest->resync_started_ms;
+  int64_t took = bclock_mono_ms() - ingest->resync_started_ms;
   BLOG_I(SUBS, NULL, "resync finished in %lld ms: %zu subscriptions active, %zu failed", (long long)took,
          active, failed);
   ingest_lifecycle(ingest, "resync_finished",
@@ -321,10 +310,10 @@ static void ingest_connected(void *opaque, const char *url, uint64_t generation)
   ingest_t *ingest = opaque;
   ingest->generation = generation;
   ingest->resync_active = 1;
-  ingest->resync_started_ms = ingest_mono_ms();
+  ingest->resync_started_ms = bclock_mono_ms();
   ingest_lifecycle(ingest, "connected", json_pack("{s:s,s:I}", "url", url, "connection", (json_int_t)generation));
   ingest_lifecycle(ingest, "resync_started", NULL);
-  subs_connected(ingest->subs, ingest_mono_ms());
+  subs_connected(ingest->subs, bclock_mono_ms());
 }
 
 static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
@@ -337,7 +326,7 @@ static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
 
 static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   subs_target_t target;
-  int64_t now = ingest_mono_ms();
+  int64_t now = bclock_mono_ms();
   metrics_add(METRICS_NOTIFIES, 1);
   ingest_gate_t *gate = calloc(1, sizeof(*gate));
   if (!gate) {
@@ -348,7 +337,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   gate->notify_id = notify->notify_id;
   gate->generation = ingest->generation;
   gate->pending = 1; /* held while producing */
-  gate->t0_us = ingest_mono_us();
+  gate->t0_us = bclock_mono_us();
   ingest->gates_open++;
   ingest_gate_sub_adjust(ingest, notify->subscribe_id, +1);
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
@@ -406,7 +395,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
 
 static void ingest_message(void *opaque, const Message *msg) {
   ingest_t *ingest = opaque;
-  int64_t now = ingest_mono_ms();
+  int64_t now = bclock_mono_ms();
   switch (msg->payload_case) {
   case MESSAGE__PAYLOAD_NOTIFY:
     ingest_notify(ingest, msg->notify);
@@ -526,7 +515,7 @@ int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
 
 void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   (void)now_ms;
-  subs_tick(ingest->subs, ingest_mono_ms());
+  subs_tick(ingest->subs, bclock_mono_ms());
   size_t counts[4];
   subs_counts(ingest->subs, counts);
   metrics_subscriptions(subs_state_names(), counts);

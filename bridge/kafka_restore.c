@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "bclock.h"
 #include "blog.h"
 #include "strmap.h"
 
@@ -51,18 +52,6 @@ static void kafka_restore_last_free(void *p) {
     free(last->payload);
     free(last);
   }
-}
-
-static int64_t kafka_restore_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t kafka_restore_wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Index in kafka_restore_topics of a topic name, or -1. */
@@ -124,7 +113,7 @@ static int kafka_restore_partitions(kafka_restore_t *kr, int t, char *errstr, si
     times_high = grown;
     times_high[times->cnt] = hi;
     rd_kafka_topic_partition_list_add(times, topic, id)->offset =
-        kafka_restore_wall_ms() - (int64_t)kr->config->calls_restore_window * 1000;
+        bclock_wall_ms() - (int64_t)kr->config->calls_restore_window * 1000;
   }
   if (times->cnt == 0)
     goto done;
@@ -336,9 +325,9 @@ int kafka_restore_run(const config_t *config, snap_t *snap, int timeout_ms, size
     rd_kafka_assign(kr.rk, kr.assignment);
 
   /* read up to the high watermarks */
-  int64_t deadline = kafka_restore_now_ms() + timeout_ms;
+  int64_t deadline = bclock_mono_ms() + timeout_ms;
   finished = calloc(n_parts ? n_parts : 1, sizeof(int));
-  while (finished && done < n_parts && kafka_restore_now_ms() < deadline) {
+  while (finished && done < n_parts && bclock_mono_ms() < deadline) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(kr.rk, 200);
     if (!m)
       continue;

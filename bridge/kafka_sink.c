@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "bclock.h"
 #include "blog.h"
 #include "metrics.h"
 
@@ -51,12 +52,6 @@ struct kafka_sink {
   int closing; /* destroy: delivery reports only free */
   kafka_sink_msg_t *backlog_head, *backlog_tail;
 };
-
-static int64_t kafka_sink_now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void kafka_sink_msg_free(kafka_sink_msg_t *msg) {
   if (!msg)
@@ -116,7 +111,7 @@ int kafka_sink_produce(kafka_sink_t *sink, event_t *event, void *opaque, char *e
   if (!msg)
     goto oom;
   msg->opaque = opaque;
-  msg->t0_us = kafka_sink_now_us();
+  msg->t0_us = bclock_mono_us();
   msg->topic_index = kafka_sink_topic_index(event->topic, sink->config->topic_prefix);
   msg->event = *event;
   memset(event, 0, sizeof(*event));
@@ -156,11 +151,11 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, v
     metrics_add(METRICS_KAFKA_ERRORS, 1);
     BLOG_E(KAFKA, msg->event.topic, "delivery of key %s failed: %s; producing it again", msg->event.key,
            rd_kafka_err2str(rkmessage->err));
-    msg->retry_at_us = kafka_sink_now_us() + 1000000;
+    msg->retry_at_us = bclock_mono_us() + 1000000;
     kafka_sink_backlog_push(sink, msg);
     return;
   }
-  metrics_event_delivered(msg->topic_index, (double)(kafka_sink_now_us() - msg->t0_us) / 1000.0);
+  metrics_event_delivered(msg->topic_index, (double)(bclock_mono_us() - msg->t0_us) / 1000.0);
   void *opaque = msg->opaque;
   kafka_sink_msg_free(msg);
   sink->delivered(sink->ctx, opaque, 1);
@@ -189,7 +184,7 @@ int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
   while (read(sink->pipe_fds[0], buf, sizeof(buf)) > 0) {
   }
   rd_kafka_poll(sink->rk, 0);
-  int64_t now = kafka_sink_now_us();
+  int64_t now = bclock_mono_us();
   while (sink->backlog_head) {
     kafka_sink_msg_t *msg = sink->backlog_head;
     if (msg->retry_at_us > now)
@@ -420,9 +415,9 @@ int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, s
 }
 
 size_t kafka_sink_flush(kafka_sink_t *sink, int timeout_ms) {
-  int64_t deadline = kafka_sink_now_us() + (int64_t)timeout_ms * 1000;
+  int64_t deadline = bclock_mono_us() + (int64_t)timeout_ms * 1000;
   char errstr[256];
-  while ((sink->inflight || sink->backlog_len) && kafka_sink_now_us() < deadline) {
+  while ((sink->inflight || sink->backlog_len) && bclock_mono_us() < deadline) {
     rd_kafka_flush(sink->rk, 100);
     kafka_sink_poll(sink, errstr, sizeof(errstr));
   }
