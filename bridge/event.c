@@ -73,15 +73,6 @@ static int event_ce_headers(const event_ctx_t *ctx, event_t *event, const char *
 
 /* ---- the envelope, written by hand: the states come as text already ---- */
 
-/* "name": then a value. */
-static void event_buf_key(jbuf_t *b, const char *name) {
-  if (b->len > 1) /* after "{": the first member has no comma */
-    jbuf_char(b, ',');
-  jbuf_char(b, '"');
-  jbuf_str(b, name);
-  jbuf_str(b, "\":");
-}
-
 /* The scratch buffer of the event stage (one thread); the value is copied out of it. */
 static jbuf_t event_scratch;
 
@@ -99,43 +90,48 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
   jbuf_t *b = &event_scratch;
   jbuf_reset(b);
   jbuf_char(b, '{');
-  event_buf_key(b, "before");
+  jbuf_key(b, "before");
   if (change->before_text)
     jbuf_put(b, change->before_text, change->before_len);
   else
     jbuf_str(b, "null");
-  event_buf_key(b, "after");
+  jbuf_key(b, "after");
   if (change->after_text)
     jbuf_put(b, change->after_text, change->after_len);
   else
     jbuf_str(b, "null");
-  event_buf_key(b, "op");
+  jbuf_key(b, "op");
   jbuf_jstr(b, op);
-  event_buf_key(b, "ts_ms");
+  jbuf_key(b, "ts_ms");
   jbuf_int(b, (long long)origin->ts_ms);
-  event_buf_key(b, "source");
-  jbuf_str(b, "{\"version\":");
+  jbuf_key(b, "source");
+  jbuf_char(b, '{');
+  jbuf_key(b, "version");
   jbuf_jstr(b, ctx->version);
-  jbuf_str(b, ",\"connector\":\"mtcti3\",\"name\":");
+  jbuf_key(b, "connector");
+  jbuf_jstr(b, "mtcti3");
+  jbuf_key(b, "name");
   jbuf_jstr(b, ctx->pbx_id);
-  jbuf_str(b, ",\"pbx\":");
+  jbuf_key(b, "pbx");
   jbuf_jstr(b, ctx->pbx_id);
-  jbuf_str(b, ",\"ts_ms\":");
+  jbuf_key(b, "ts_ms");
   jbuf_int(b, (long long)origin->ts_ms);
-  jbuf_str(b, origin->snapshot ? ",\"snapshot\":\"true\",\"entity\":" : ",\"snapshot\":\"false\",\"entity\":");
+  jbuf_key(b, "snapshot"); /* a string, as Debezium has it */
+  jbuf_jstr(b, origin->snapshot ? "true" : "false");
+  jbuf_key(b, "entity");
   jbuf_jstr(b, change->entity_id);
-  jbuf_str(b, ",\"line_kind\":");
+  jbuf_key(b, "line_kind");
   jbuf_jstr(b, snap_line_kind_name(change->line.kind));
-  jbuf_str(b, ",\"line_guid\":");
+  jbuf_key(b, "line_guid");
   jbuf_jstr(b, change->line.guid);
-  jbuf_str(b, ",\"line_extn\":");
+  jbuf_key(b, "line_extn");
   jbuf_jstr(b, change->line.extn);
-  jbuf_str(b, ",\"subscribe_id\":");
+  jbuf_key(b, "subscribe_id");
   jbuf_int(b, origin->subscribe_id);
-  jbuf_str(b, ",\"notify_id\":");
+  jbuf_key(b, "notify_id");
   jbuf_int(b, origin->notify_id);
   jbuf_char(b, '}');
-  event_buf_key(b, "changed");
+  jbuf_key(b, "changed");
   jbuf_char(b, '[');
   for (size_t i = 0; i < change->n_names; i++) { /* names as they stand in the state's text: escaped already */
     if (i)
@@ -145,10 +141,10 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
     jbuf_char(b, '"');
   }
   jbuf_char(b, ']');
-  event_buf_key(b, "seq");
+  jbuf_key(b, "seq");
   jbuf_uint(b, change->seq);
   if (change->lost) {
-    event_buf_key(b, "calllost");
+    jbuf_key(b, "calllost");
     jbuf_json(b, change->lost);
   }
   jbuf_char(b, '}');
@@ -228,17 +224,19 @@ oom:
 }
 
 void event_record_write_head(const event_t *event, long long n, jbuf_t *b) {
-  jbuf_str(b, "{\"topic\":");
+  jbuf_char(b, '{');
+  jbuf_key(b, "topic");
   jbuf_jstr(b, event->topic);
-  jbuf_str(b, ",\"key\":");
+  jbuf_key(b, "key");
   jbuf_jstr(b, event->key);
-  jbuf_str(b, ",\"ce_id\":");
+  jbuf_key(b, "ce_id");
   jbuf_jstr(b, event->ce_id);
-  jbuf_str(b, ",\"kind\":");
+  jbuf_key(b, "kind");
   jbuf_int(b, event->kind);
-  jbuf_str(b, ",\"n\":");
+  jbuf_key(b, "n");
   jbuf_int(b, n);
-  jbuf_str(b, ",\"headers\":[");
+  jbuf_key(b, "headers");
+  jbuf_char(b, '[');
   for (size_t i = 0; i < event->n_headers; i++) {
     jbuf_str(b, i ? ",[" : "[");
     jbuf_jstr(b, event->headers[i].name);
@@ -246,7 +244,9 @@ void event_record_write_head(const event_t *event, long long n, jbuf_t *b) {
     jbuf_jstr(b, event->headers[i].value);
     jbuf_char(b, ']');
   }
-  jbuf_str(b, event->value ? "],\"tombstone\":false}\n" : "],\"tombstone\":true}\n");
+  jbuf_char(b, ']');
+  jbuf_key(b, "tombstone");
+  jbuf_str(b, event->value ? "false}\n" : "true}\n");
 }
 
 void event_record_write(const event_t *event, long long n, jbuf_t *b) {

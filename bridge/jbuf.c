@@ -63,6 +63,14 @@ void jbuf_int(jbuf_t *b, long long v) {
   }
 }
 
+void jbuf_key(jbuf_t *b, const char *name) {
+  if (b->len && b->data[b->len - 1] != '{')
+    jbuf_char(b, ',');
+  jbuf_char(b, '"');
+  jbuf_str(b, name);
+  jbuf_str(b, "\":");
+}
+
 void jbuf_json(jbuf_t *b, const json_t *value) {
   const size_t flags = JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY;
   char small[512];

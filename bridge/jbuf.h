@@ -38,6 +38,11 @@ void jbuf_uint(jbuf_t *b, unsigned long long v);
 /* A JSON string of n bytes of UTF-8 (quoted and escaped as jansson does). */
 void jbuf_jstrn(jbuf_t *b, const char *text, size_t n);
 void jbuf_jstr(jbuf_t *b, const char *text); /* NUL-terminated; NULL writes "" */
+/*
+ * An object member's `"name":` (name: a plain ASCII name, written as is),
+ * after a comma unless it opens its object; its value follows.
+ */
+void jbuf_key(jbuf_t *b, const char *name);
 /* Any JSON value, dumped by jansson (compact, ASCII). */
 void jbuf_json(jbuf_t *b, const json_t *value);
 

@@ -1320,23 +1320,28 @@ int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b
   if (!entity)
     return 0;
   /* the keys in snap_record's order, then the version */
-  jbuf_str(b, "{\"kind\":");
+  jbuf_char(b, '{');
+  jbuf_key(b, "kind");
   jbuf_jstr(b, snap_kind_name(entity->kind));
-  jbuf_str(b, ",\"key\":");
+  jbuf_key(b, "key");
   jbuf_jstr(b, entity->key);
-  jbuf_str(b, ",\"seq\":");
+  jbuf_key(b, "seq");
   jbuf_uint(b, entity->seq);
-  jbuf_str(b, ",\"line\":{\"kind\":");
+  jbuf_key(b, "line");
+  jbuf_char(b, '{');
+  jbuf_key(b, "kind");
   jbuf_jstr(b, snap_line_kind_name(entity->line_kind));
-  jbuf_str(b, ",\"guid\":");
+  jbuf_key(b, "guid");
   jbuf_jstr(b, entity->line_guid);
-  jbuf_str(b, ",\"extn\":");
+  jbuf_key(b, "extn");
   jbuf_jstr(b, entity->line_extn);
-  jbuf_str(b, "},\"callid\":");
+  jbuf_char(b, '}');
+  jbuf_key(b, "callid");
   jbuf_int(b, entity->callid);
-  jbuf_str(b, ",\"gcid\":");
+  jbuf_key(b, "gcid");
   jbuf_jstr(b, entity->gcid);
-  jbuf_str(b, ",\"v\":2}");
+  jbuf_key(b, "v");
+  jbuf_str(b, "2}");
   return 1;
 }
 

@@ -169,6 +169,11 @@ static void s05_record_round_trip(void) {
   char *rec = event_record_text(&e, 42, &len);
   CHECK(rec != NULL && len == strlen(rec));
   CHECK(strstr(rec, "\n{\"before\":null") != NULL); /* the value follows the header line as is */
+  /* the head line, byte for byte up to the headers' values, and its end */
+  static const char head[] = "{\"topic\":\"mtcti3.queues\",\"key\":\"q\",\"ce_id\":\"ipo1/queue:q/1\",\"kind\":2,"
+                             "\"n\":42,\"headers\":[[\"ce_specversion\",\"1.0\"],[\"ce_id\",\"ipo1/queue:q/1\"],";
+  CHECK(strncmp(rec, head, sizeof(head) - 1) == 0);
+  CHECK(strstr(rec, "[\"content-type\",\"application/json\"]],\"tombstone\":false}\n{") != NULL);
   CHECK_INT(event_from_record_text(rec, len, &back, &n, err, sizeof(err)), 0);
   CHECK_INT(n, 42);
   CHECK_STR(back.topic, e.topic);
@@ -247,6 +252,15 @@ static void s06_jbuf_matches_jansson(void) {
   jbuf_reset(&b);
   CHECK_INT(b.len, 0);
   CHECK_STR(b.data, "");
+  /* members: a comma before each but the first of its object */
+  jbuf_char(&b, '{');
+  jbuf_key(&b, "a");
+  jbuf_int(&b, 1);
+  jbuf_key(&b, "b");
+  jbuf_char(&b, '{');
+  jbuf_key(&b, "c");
+  jbuf_str(&b, "null}}");
+  CHECK_STR(b.data, "{\"a\":1,\"b\":{\"c\":null}}");
   jbuf_free(&b);
 }
 
