@@ -35,9 +35,7 @@ static struct {
   size_t entities[4];
   const char *cmd_status_names[METRICS_CMD_STATUSES];
   uint64_t cmd_done[METRICS_CMD_STATUSES];
-  uint64_t cmd_buckets[METRICS_NB];
-  uint64_t cmd_rt_count;
-  double cmd_rt_sum;
+  metrics_histogram_t cmd_round_trip;
 } metrics;
 
 void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
@@ -89,13 +87,8 @@ void metrics_command_done(int status, const char *name, double round_trip_ms) {
     metrics.cmd_status_names[status] = name;
     metrics.cmd_done[status]++;
   }
-  if (round_trip_ms < 0)
-    return;
-  for (size_t i = 0; i < METRICS_NB; i++)
-    if (round_trip_ms <= metrics_buckets[i])
-      metrics.cmd_buckets[i]++;
-  metrics.cmd_rt_count++;
-  metrics.cmd_rt_sum += round_trip_ms;
+  if (round_trip_ms >= 0)
+    metrics_observe(&metrics.cmd_round_trip, round_trip_ms);
 }
 
 char *metrics_render(size_t *len) {
@@ -135,15 +128,8 @@ char *metrics_render(size_t *len) {
     if (metrics.cmd_status_names[i])
       fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
               (unsigned long long)metrics.cmd_done[i]);
-  fprintf(fp, "# HELP mtcti3_bridge_command_round_trip_ms From a command's receipt to the PBX's answer "
-              "(or its timeout)\n# TYPE mtcti3_bridge_command_round_trip_ms histogram\n");
-  for (size_t i = 0; i < METRICS_NB; i++)
-    fprintf(fp, "mtcti3_bridge_command_round_trip_ms_bucket{le=\"%g\"} %llu\n", metrics_buckets[i],
-            (unsigned long long)metrics.cmd_buckets[i]);
-  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_bucket{le=\"+Inf\"} %llu\n",
-          (unsigned long long)metrics.cmd_rt_count);
-  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_sum %g\n", metrics.cmd_rt_sum);
-  fprintf(fp, "mtcti3_bridge_command_round_trip_ms_count %llu\n", (unsigned long long)metrics.cmd_rt_count);
+  metrics_render_histogram(fp, "mtcti3_bridge_command_round_trip_ms",
+                           "From a command's receipt to the PBX's answer (or its timeout)", &metrics.cmd_round_trip);
   fclose(fp);
   *len = size;
   return buf;
