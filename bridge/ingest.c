@@ -31,10 +31,10 @@ typedef struct ingest_gate {
   size_t events, failed;
 } ingest_gate_t;
 
-/* One produced event's opaque. */
+/* One produced event's opaque, in one allocation with its ce_id (the event itself goes to the sink). */
 typedef struct ingest_ev {
   ingest_gate_t *gate; /* NULL: not caused by a Notify */
-  char *ce_id;
+  char ce_id[];
 } ingest_ev_t;
 
 struct ingest {
@@ -163,23 +163,23 @@ void ingest_flush(ingest_t *ingest) {
   for (size_t i = 0; i < n; i++) {
     event_t *event = &ingest->batch[i].event;
     ingest_gate_t *gate = ingest->batch[i].gate;
-    ingest_ev_t *ev = calloc(1, sizeof(*ev));
+    size_t id_len = strlen(event->ce_id);
+    ingest_ev_t *ev = malloc(sizeof(*ev) + id_len + 1);
     char errstr[256];
-    if (ev && (ev->ce_id = strdup(event->ce_id)) != NULL) { /* the event goes to the sink: its ce_id is copied */
+    if (ev) {
       ev->gate = gate;
+      memcpy(ev->ce_id, event->ce_id, id_len + 1);
       BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
       if (kafka_sink_produce(ingest->sink, event, ev, errstr, sizeof(errstr)) == 0) {
         gate = NULL; /* released by the delivery report */
       } else {
         BLOG_E(KAFKA, NULL, "event %s not produced: %s", ev->ce_id, errstr);
-        free(ev->ce_id);
         free(ev);
         if (gate)
           gate->failed++;
       }
     } else {
       BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
-      free(ev);
       if (gate)
         gate->failed++;
     }
@@ -196,7 +196,6 @@ void ingest_delivered(void *ctx, void *opaque, int delivered) {
   else if (ev->gate)
     ev->gate->failed++;
   ingest_gate_release(ingest, ev->gate);
-  free(ev->ce_id);
   free(ev);
 }
 
