@@ -243,7 +243,8 @@ static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job) {
     return;
   }
   if (job->id[0] && job->result.status != CMD_STATUS_DUPLICATE) {
-    int rc = cmd_store_finish(source->store, &job->result, ingest_now_ms(), errstr, sizeof(errstr));
+    int rc = cmd_store_finish(source->store, &job->result, job->result_text, ingest_now_ms(), errstr,
+                              sizeof(errstr));
     if (rc < 0) {
       cmd_source_redis_failed(source, "recording an outcome", errstr);
       return; /* FINISHING: the tick tries again */
@@ -254,7 +255,7 @@ static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job) {
       return;
     }
   } else if (job->id[0]) {
-    if (cmd_store_publish_text(source->store, job->id, job->result_text, errstr, sizeof(errstr)) < 0) {
+    if (cmd_store_publish(source->store, job->id, job->result_text, errstr, sizeof(errstr)) < 0) {
       cmd_source_redis_failed(source, "publishing a duplicate", errstr);
       return;
     }
