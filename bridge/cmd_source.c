@@ -531,7 +531,8 @@ static void cmd_source_on_message(void *opaque, const Message *msg) {
     else if (msg->response->result != 0)
       BLOG_W(PBX, NULL, "requestid=%d: %s (%d)", msg->response->requestid,
              codec_result_name(msg->response->result), msg->response->result);
-  } else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALDATA) {
+  } else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALDATA &&
+             msg->generaldata->responseid >= PBX_LINK_REQUESTID_LIMIT) {
     cmd_source_on_generaldata(opaque, msg->generaldata);
   }
 }
