@@ -96,6 +96,7 @@ struct cmd_source {
   rd_kafka_queue_t *consumer_q, *producer_q;
   int pipe_fds[2];
   char topic[256], results_topic[256];
+  char group[256]; /* commands_group, or mtcti3-bridge-<pbx_id> */
   cmd_part_t *parts;
   strmap_t by_id;        /* id -> live job (not done) */
   strmap_t by_requestid; /* "<requestid>" -> sent job */
@@ -851,10 +852,7 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
                                      char *errstr, size_t errstr_size) {
   const config_t *config = source->config;
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  char group[512], err[512];
-  snprintf(group, sizeof(group), "%s", config->commands_group[0] ? config->commands_group : "");
-  if (!group[0])
-    snprintf(group, sizeof(group), "mtcti3-bridge-%s", config->pbx_id);
+  char err[512];
   static const char *const producer_defaults[][2] = {
       {"enable.idempotence", "true"}, {"acks", "all"}, {"message.timeout.ms", "0"},
       {"linger.ms", "1"},             {"client.id", "mtcti3-bridge-results"}};
@@ -872,7 +870,7 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
     for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
       if (cmd_source_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, errstr_size) != 0)
         goto fail;
-    if (cmd_source_set(conf, "group.id", group, errstr, errstr_size) != 0)
+    if (cmd_source_set(conf, "group.id", source->group, errstr, errstr_size) != 0)
       goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, cmd_source_rebalance);
   }
@@ -921,6 +919,10 @@ int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *inge
   source->link = link;
   snprintf(source->topic, sizeof(source->topic), "%scommands", config->topic_prefix);
   snprintf(source->results_topic, sizeof(source->results_topic), "%scommand-results", config->topic_prefix);
+  if (config->commands_group[0])
+    snprintf(source->group, sizeof(source->group), "%s", config->commands_group);
+  else
+    snprintf(source->group, sizeof(source->group), "mtcti3-bridge-%s", config->pbx_id);
 
   cmd_parse_config_init(&source->parse_conf);
   source->parse_conf.pbx_id = config->pbx_id;
@@ -981,9 +983,7 @@ static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errst
     snprintf(errstr, errstr_size, "subscribe to %s: %s", source->topic, rd_kafka_err2str(err));
     return -1;
   }
-  BLOG_I(CMD, source->topic, "consuming commands (group %s%s)",
-         source->config->commands_group[0] ? source->config->commands_group : "mtcti3-bridge-",
-         source->config->commands_group[0] ? "" : source->config->pbx_id);
+  BLOG_I(CMD, source->topic, "consuming commands (group %s)", source->group);
   return 0;
 }
 
