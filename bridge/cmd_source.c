@@ -96,6 +96,7 @@ struct cmd_source {
   rd_kafka_queue_t *consumer_q, *producer_q;
   int pipe_fds[2];
   char topic[256], results_topic[256];
+  char group[256]; /* commands_group, or mtcti3-bridge-<pbx_id> */
   cmd_part_t *parts;
   strmap_t by_id;        /* id -> live job (not done) */
   strmap_t by_requestid; /* "<requestid>" -> sent job */
@@ -243,7 +244,8 @@ static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job) {
     return;
   }
   if (job->id[0] && job->result.status != CMD_STATUS_DUPLICATE) {
-    int rc = cmd_store_finish(source->store, &job->result, ingest_now_ms(), errstr, sizeof(errstr));
+    int rc = cmd_store_finish(source->store, &job->result, job->result_text, ingest_now_ms(), errstr,
+                              sizeof(errstr));
     if (rc < 0) {
       cmd_source_redis_failed(source, "recording an outcome", errstr);
       return; /* FINISHING: the tick tries again */
@@ -254,7 +256,7 @@ static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job) {
       return;
     }
   } else if (job->id[0]) {
-    if (cmd_store_publish_text(source->store, job->id, job->result_text, errstr, sizeof(errstr)) < 0) {
+    if (cmd_store_publish(source->store, job->id, job->result_text, errstr, sizeof(errstr)) < 0) {
       cmd_source_redis_failed(source, "publishing a duplicate", errstr);
       return;
     }
@@ -530,7 +532,8 @@ static void cmd_source_on_message(void *opaque, const Message *msg) {
     else if (msg->response->result != 0)
       BLOG_W(PBX, NULL, "requestid=%d: %s (%d)", msg->response->requestid,
              codec_result_name(msg->response->result), msg->response->result);
-  } else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALDATA) {
+  } else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALDATA &&
+             msg->generaldata->responseid >= PBX_LINK_REQUESTID_LIMIT) {
     cmd_source_on_generaldata(opaque, msg->generaldata);
   }
 }
@@ -849,10 +852,7 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
                                      char *errstr, size_t errstr_size) {
   const config_t *config = source->config;
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  char group[512], err[512];
-  snprintf(group, sizeof(group), "%s", config->commands_group[0] ? config->commands_group : "");
-  if (!group[0])
-    snprintf(group, sizeof(group), "mtcti3-bridge-%s", config->pbx_id);
+  char err[512];
   static const char *const producer_defaults[][2] = {
       {"enable.idempotence", "true"}, {"acks", "all"}, {"message.timeout.ms", "0"},
       {"linger.ms", "1"},             {"client.id", "mtcti3-bridge-results"}};
@@ -870,7 +870,7 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
     for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
       if (cmd_source_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, errstr_size) != 0)
         goto fail;
-    if (cmd_source_set(conf, "group.id", group, errstr, errstr_size) != 0)
+    if (cmd_source_set(conf, "group.id", source->group, errstr, errstr_size) != 0)
       goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, cmd_source_rebalance);
   }
@@ -919,6 +919,10 @@ int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *inge
   source->link = link;
   snprintf(source->topic, sizeof(source->topic), "%scommands", config->topic_prefix);
   snprintf(source->results_topic, sizeof(source->results_topic), "%scommand-results", config->topic_prefix);
+  if (config->commands_group[0])
+    snprintf(source->group, sizeof(source->group), "%s", config->commands_group);
+  else
+    snprintf(source->group, sizeof(source->group), "mtcti3-bridge-%s", config->pbx_id);
 
   cmd_parse_config_init(&source->parse_conf);
   source->parse_conf.pbx_id = config->pbx_id;
@@ -979,9 +983,7 @@ static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errst
     snprintf(errstr, errstr_size, "subscribe to %s: %s", source->topic, rd_kafka_err2str(err));
     return -1;
   }
-  BLOG_I(CMD, source->topic, "consuming commands (group %s%s)",
-         source->config->commands_group[0] ? source->config->commands_group : "mtcti3-bridge-",
-         source->config->commands_group[0] ? "" : source->config->pbx_id);
+  BLOG_I(CMD, source->topic, "consuming commands (group %s)", source->group);
   return 0;
 }
 

@@ -440,12 +440,12 @@ static void fields_fill(store_fields_t *f, const cmd_result_t *result, int64_t d
   }
 }
 
-int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t done_ms,
-                     char *errstr, size_t errstr_size) {
+int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, const char *text,
+                     int64_t done_ms, char *errstr, size_t errstr_size) {
   char rec_key[CMD_STORE_KEY_MAX], inflight_key[CMD_STORE_KEY_MAX], ttl[32];
   store_fields_t f;
   const char *argv[64];
-  char *message;
+  char *rendered = NULL;
   redisReply *reply;
   int i, argc = 0, rc = -1;
 
@@ -453,8 +453,9 @@ int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t don
     return store_error(errstr, errstr_size, "redis: only a final outcome of a command with an id "
                                             "is recorded");
   memset(&f, 0, sizeof(f));
-  message = cmd_result_json_text(result);
-  if (!message)
+  if (!text)
+    text = rendered = cmd_result_json_text(result);
+  if (!text)
     return store_error(errstr, errstr_size, "out of memory");
   fields_fill(&f, result, done_ms);
   cmd_store_key(store->pbx_id, "cmd", result->id, rec_key, sizeof(rec_key));
@@ -468,7 +469,7 @@ int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t don
   argv[argc++] = result->id;
   argv[argc++] = ttl;
   argv[argc++] = rec_key; /* the channel has the record's name */
-  argv[argc++] = message;
+  argv[argc++] = text;
   for (i = 0; i < f.n; i++)
     argv[argc++] = f.argv[i];
   reply = store_command(store, argc, argv, errstr, errstr_size);
@@ -480,34 +481,12 @@ int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t don
     freeReplyObject(reply);
   }
   free(f.data);
-  free(message);
+  free(rendered);
   return rc;
 }
 
-int cmd_store_publish(cmd_store_t *store, const cmd_result_t *result, char *errstr,
+int cmd_store_publish(cmd_store_t *store, const char *id, const char *text, char *errstr,
                       size_t errstr_size) {
-  char channel[CMD_STORE_KEY_MAX];
-  const char *argv[3] = {"PUBLISH", channel, NULL};
-  redisReply *reply;
-  char *message;
-
-  if (!result->id)
-    return store_error(errstr, errstr_size, "redis: a result without an id has no channel");
-  message = cmd_result_json_text(result);
-  if (!message)
-    return store_error(errstr, errstr_size, "out of memory");
-  cmd_store_key(store->pbx_id, "cmd", result->id, channel, sizeof(channel));
-  argv[2] = message;
-  reply = store_command(store, 3, argv, errstr, errstr_size);
-  free(message);
-  if (!reply)
-    return -1;
-  freeReplyObject(reply);
-  return 0;
-}
-
-int cmd_store_publish_text(cmd_store_t *store, const char *id, const char *text, char *errstr,
-                           size_t errstr_size) {
   char channel[CMD_STORE_KEY_MAX];
   const char *argv[3] = {"PUBLISH", channel, text};
   redisReply *reply;

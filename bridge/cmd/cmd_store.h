@@ -95,19 +95,17 @@ int cmd_store_request_id(cmd_store_t *store, int32_t requestid, char *id, size_t
 
 /*
  * Record a final outcome and PUBLISH it on the command's channel, unless the
- * command already has a final outcome.  1: recorded, 0: already final
- * (nothing written), -1: Redis error.
+ * command already has a final outcome.  `text` is the result as
+ * cmd_result_json_text() renders it (the caller has it for Kafka anyway);
+ * NULL renders it here.  1: recorded, 0: already final (nothing written),
+ * -1: Redis error.
  */
-int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, int64_t done_ms,
-                     char *errstr, size_t errstr_size);
+int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, const char *text,
+                     int64_t done_ms, char *errstr, size_t errstr_size);
 
-/* PUBLISH a result (a duplicate's, say) on the command's channel; 0 or -1. */
-int cmd_store_publish(cmd_store_t *store, const cmd_result_t *result, char *errstr,
+/* PUBLISH a rendered result (a duplicate's JSON) on `id`'s channel; 0 or -1. */
+int cmd_store_publish(cmd_store_t *store, const char *id, const char *text, char *errstr,
                       size_t errstr_size);
-
-/* PUBLISH a result already rendered (a duplicate's JSON) on `id`'s channel; 0 or -1. */
-int cmd_store_publish_text(cmd_store_t *store, const char *id, const char *text, char *errstr,
-                           size_t errstr_size);
 
 /* The record of `id` as a JSON object of strings: 1 found, 0 absent, -1 error. */
 int cmd_store_get(cmd_store_t *store, const char *id, json_t **record, char *errstr,
