@@ -343,3 +343,35 @@ const char *codec_message_kind(const Message *msg) {
       protobuf_c_message_descriptor_get_field(&message__descriptor, msg->payload_case);
   return f ? f->name : "unknown";
 }
+
+size_t codec_field_elem_size(const ProtobufCFieldDescriptor *field) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+    return sizeof(int32_t);
+  case PROTOBUF_C_TYPE_ENUM:
+    return sizeof(int); /* protobuf-c stores enums as their C enum type */
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+    return sizeof(int64_t);
+  case PROTOBUF_C_TYPE_FLOAT:
+    return sizeof(float);
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return sizeof(double);
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+    return sizeof(char *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(ProtobufCMessage *);
+  }
+  return 0;
+}

@@ -23,45 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_frame.h" /* CODEC_MAX_DEPTH */
+#include "codec_frame.h" /* CODEC_MAX_DEPTH, codec_field_elem_size */
 
 #define JSON_PATH_MAX 256
 
 /* ---------------------------------------------------------------------- */
 /* Shared helpers                                                         */
 /* ---------------------------------------------------------------------- */
-
-/* Size of one element of a repeated field's array, as protobuf-c lays it out. */
-static size_t json_elem_size(ProtobufCType type) {
-  switch (type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int32_t);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return sizeof(int64_t);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return sizeof(double);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  }
-  return 0;
-}
 
 static void *json_member(const void *msg, unsigned offset) {
   return (char *)msg + offset;
@@ -325,7 +293,7 @@ static json_t *json_msg_from_pb(const ProtobufCMessage *msg) {
     if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)json_member(msg, fd->quantifier_offset), i;
       const char *arr = *(char *const *)slot;
-      size_t esize = json_elem_size(fd->type);
+      size_t esize = codec_field_elem_size(fd);
 
       if (n == 0 || !arr)
         continue;
@@ -795,7 +763,7 @@ static int json_parse_repeated(json_parse_ctx_t *ctx, const ProtobufCFieldDescri
                                const json_t *v, ProtobufCMessage *msg, int depth) {
   size_t *count = json_member(msg, fd->quantifier_offset);
   char **arr = json_member(msg, fd->offset);
-  size_t n, i, esize = json_elem_size(fd->type);
+  size_t n, i, esize = codec_field_elem_size(fd);
 
   if (!json_is_array(v))
     return json_fail(ctx, "expected an array, got %s", json_kind(v));

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
 #include "ipo_mtcti3.pb-c.h"
@@ -448,26 +449,6 @@ static int field_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescrip
   }
 }
 
-/* Size of one element of a repeated field, by type. */
-static size_t element_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return 8;
-  case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-  case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
-  case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-  case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-  default: return 4;
-  }
-}
-
 /* `name { field field ... }`, fields in field-number order. */
 static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessage *msg,
                         int multiline, int depth) {
@@ -488,7 +469,7 @@ static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessag
       if (field->label == PROTOBUF_C_LABEL_REPEATED) {
         n = *(const size_t *)((const char *)msg + field->quantifier_offset);
         elems = *(const char *const *)member;
-        size = element_size(field);
+        size = codec_field_elem_size(field);
         for (j = 0; j < n && elems; j++)
           put_value(buf, desc, field, elems + j * size, multiline, depth + 1);
       } else if (field_is_set(msg, field, member)) {
