@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "codec_frame.h" /* CODEC_MAX_DEPTH, codec_field_elem_size */
+#include "codec_utf8.h"
 
 #define JSON_PATH_MAX 256
 
@@ -44,41 +45,6 @@ static const char b64_std[] =
 
 static json_t *json_msg_from_pb(const ProtobufCMessage *msg);
 
-/* Length of the valid UTF-8 sequence at s (jansson's rules: no overlongs,
- * no surrogates, nothing above U+10FFFF), or 0 when it is not valid. */
-static size_t json_utf8_seq(const unsigned char *s, size_t left) {
-  unsigned char c = s[0];
-  size_t n, i;
-  unsigned char lo = 0x80, hi = 0xbf;
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2;
-  else if (c >= 0xe0 && c <= 0xef)
-    n = 3;
-  else if (c >= 0xf0 && c <= 0xf4)
-    n = 4;
-  else
-    return 0;
-  if (left < n)
-    return 0;
-  if (c == 0xe0)
-    lo = 0xa0;
-  else if (c == 0xed)
-    hi = 0x9f;
-  else if (c == 0xf0)
-    lo = 0x90;
-  else if (c == 0xf4)
-    hi = 0x8f;
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (i = 2; i < n; i++)
-    if (s[i] < 0x80 || s[i] > 0xbf)
-      return 0;
-  return n;
-}
-
 /*
  * A JSON string for a protobuf string.  protobuf-c does not check UTF-8 when
  * unpacking, and JSON cannot carry invalid UTF-8, so each invalid byte becomes
@@ -91,7 +57,7 @@ static json_t *json_string_from_pb(const char *str) {
   char *fixed;
   json_t *out;
 
-  while (i < len && (n = json_utf8_seq(s + i, len - i)) > 0)
+  while (i < len && (n = codec_utf8_seq_len(s + i, len - i)) > 0)
     i += n;
   if (i == len)
     return json_stringn((const char *)s, len);
@@ -100,7 +66,7 @@ static json_t *json_string_from_pb(const char *str) {
   if (!fixed)
     return NULL;
   for (i = 0; i < len;) {
-    n = json_utf8_seq(s + i, len - i);
+    n = codec_utf8_seq_len(s + i, len - i);
     if (n) {
       memcpy(fixed + o, s + i, n);
       o += n;

@@ -21,6 +21,7 @@
 #include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
+#include "codec_utf8.h"
 #include "ipo_mtcti3.pb-c.h"
 
 /* Beyond this nesting the walk prints "..." (the protocol needs about 6). */
@@ -130,37 +131,6 @@ static void buf_printf(text_buf_t *buf, const char *fmt, ...) {
   buf->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence starting at s (multi-byte only), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left) {
-  size_t n, i;
-  uint32_t cp;
-
-  if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-    n = 2;
-    cp = s[0] & 0x1fu;
-  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-    n = 3;
-    cp = s[0] & 0x0fu;
-  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-    n = 4;
-    cp = s[0] & 0x07u;
-  } else {
-    return 0;
-  }
-  if (left < n)
-    return 0;
-  for (i = 1; i < n; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3fu);
-  }
-  /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
 /* Whether a string can print bare (like the spec's name=Bergcamp). */
 static int string_is_bare(const unsigned char *s, size_t len) {
   size_t i, n;
@@ -169,7 +139,7 @@ static int string_is_bare(const unsigned char *s, size_t len) {
     return 0;
   for (i = 0; i < len; i++) {
     if (s[i] >= 0x80) {
-      n = utf8_seq_len(s + i, len - i);
+      n = codec_utf8_seq_len(s + i, len - i);
       if (n == 0)
         return 0;
       i += n - 1;
@@ -206,7 +176,7 @@ static void put_string(text_buf_t *buf, const char *str) {
     default: break;
     }
     if (s[i] >= 0x80) {
-      n = utf8_seq_len(s + i, len - i);
+      n = codec_utf8_seq_len(s + i, len - i);
       if (n > 0) {
         buf_append(buf, (const char *)s + i, n);
         i += n - 1;
