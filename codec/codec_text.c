@@ -192,9 +192,6 @@ static void put_string(text_buf_t *buf, const char *str) {
 }
 
 static void put_hex_bytes(text_buf_t *buf, const ProtobufCBinaryData *bin) {
-  static const char digits[] = "0123456789abcdef";
-  size_t i;
-
   if (bin->len == 0) {
     buf_puts(buf, "\"\""); /* only reached for a set oneof member */
     return;
@@ -206,11 +203,8 @@ static void put_hex_bytes(text_buf_t *buf, const ProtobufCBinaryData *bin) {
   buf_reserve(buf, bin->len * 2);
   if (buf->oom)
     return;
-  for (i = 0; i < bin->len; i++) {
-    buf->data[buf->len++] = digits[bin->data[i] >> 4];
-    buf->data[buf->len++] = digits[bin->data[i] & 0x0f];
-  }
-  buf->data[buf->len] = '\0';
+  codec_hex_format(bin->data, bin->len, buf->data + buf->len, bin->len * 2 + 1);
+  buf->len += bin->len * 2;
 }
 
 /* 0x23 DROP ANSWER REDIRECT; names only when the table knows some bit. */
