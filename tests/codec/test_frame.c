@@ -115,11 +115,8 @@ static void test_malformed(void) {
   expect_bad(trunc_varint, sizeof trunc_varint, CODEC_FRAMING_NONE, 0,
              "Message.subscribe.timeout (3): truncated or overlong varint at offset 6");
   /* an 11-byte varint is never valid */
-  const uint8_t long_varint[] = {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                 0xff, 0xff, 0xff, 0xff, 0x01};
   const uint8_t resp_long[] = {0x0a, 0x0c, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                0xff, 0xff, 0xff, 0x01};
-  (void)long_varint;
   expect_bad(resp_long, sizeof resp_long, CODEC_FRAMING_NONE, 0,
              "Message.response.requestid (1): truncated or overlong varint at offset 2");
   /* wrong wire type: requestid sent as length-delimited */
