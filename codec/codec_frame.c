@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_utf8.h"
+
 static const uint8_t frame_header[CODEC_FRAME_HEADER_LEN] = {0, 0, 0, 1};
 
 static int fail(char *errstr, size_t errstr_size, const char *fmt, ...)
@@ -109,36 +111,13 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
   return -1;
 }
 
-/* Strict UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
+/* Whether all n bytes are valid UTF-8 (codec_utf8.h's strict rules). */
 static int utf8_valid(const uint8_t *s, size_t n) {
-  size_t i = 0;
+  size_t i = 0, k;
   while (i < n) {
-    uint8_t c = s[i];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, cp = c & 0x07;
-    } else {
+    if ((k = codec_utf8_seq_len(s + i, n - i)) == 0)
       return 0;
-    }
-    if (i + len > n)
-      return 0;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-    i += len;
+    i += k;
   }
   return 1;
 }
@@ -342,4 +321,36 @@ const char *codec_message_kind(const Message *msg) {
   const ProtobufCFieldDescriptor *f =
       protobuf_c_message_descriptor_get_field(&message__descriptor, msg->payload_case);
   return f ? f->name : "unknown";
+}
+
+size_t codec_field_elem_size(const ProtobufCFieldDescriptor *field) {
+  switch (field->type) {
+  case PROTOBUF_C_TYPE_INT32:
+  case PROTOBUF_C_TYPE_SINT32:
+  case PROTOBUF_C_TYPE_SFIXED32:
+  case PROTOBUF_C_TYPE_UINT32:
+  case PROTOBUF_C_TYPE_FIXED32:
+    return sizeof(int32_t);
+  case PROTOBUF_C_TYPE_ENUM:
+    return sizeof(int); /* protobuf-c stores enums as their C enum type */
+  case PROTOBUF_C_TYPE_INT64:
+  case PROTOBUF_C_TYPE_SINT64:
+  case PROTOBUF_C_TYPE_SFIXED64:
+  case PROTOBUF_C_TYPE_UINT64:
+  case PROTOBUF_C_TYPE_FIXED64:
+    return sizeof(int64_t);
+  case PROTOBUF_C_TYPE_FLOAT:
+    return sizeof(float);
+  case PROTOBUF_C_TYPE_DOUBLE:
+    return sizeof(double);
+  case PROTOBUF_C_TYPE_BOOL:
+    return sizeof(protobuf_c_boolean);
+  case PROTOBUF_C_TYPE_STRING:
+    return sizeof(char *);
+  case PROTOBUF_C_TYPE_BYTES:
+    return sizeof(ProtobufCBinaryData);
+  case PROTOBUF_C_TYPE_MESSAGE:
+    return sizeof(ProtobufCMessage *);
+  }
+  return 0;
 }

@@ -75,4 +75,10 @@ void codec_message_free(Message *msg);
 /* Name of the Message's payload ("subscribe", "notify", ...) or "none". */
 const char *codec_message_kind(const Message *msg);
 
+/*
+ * Size of one element of a repeated field's array, as protobuf-c lays it out
+ * (element i of `field` in msg is at *(char **)(msg + field->offset) + i * size).
+ */
+size_t codec_field_elem_size(const ProtobufCFieldDescriptor *field);
+
 #endif

@@ -23,45 +23,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_frame.h" /* CODEC_MAX_DEPTH */
+#include "codec_frame.h" /* CODEC_MAX_DEPTH, codec_field_elem_size */
+#include "codec_utf8.h"
 
 #define JSON_PATH_MAX 256
 
 /* ---------------------------------------------------------------------- */
 /* Shared helpers                                                         */
 /* ---------------------------------------------------------------------- */
-
-/* Size of one element of a repeated field's array, as protobuf-c lays it out. */
-static size_t json_elem_size(ProtobufCType type) {
-  switch (type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int32_t);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return sizeof(int64_t);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return sizeof(double);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  }
-  return 0;
-}
 
 static void *json_member(const void *msg, unsigned offset) {
   return (char *)msg + offset;
@@ -76,41 +45,6 @@ static const char b64_std[] =
 
 static json_t *json_msg_from_pb(const ProtobufCMessage *msg);
 
-/* Length of the valid UTF-8 sequence at s (jansson's rules: no overlongs,
- * no surrogates, nothing above U+10FFFF), or 0 when it is not valid. */
-static size_t json_utf8_seq(const unsigned char *s, size_t left) {
-  unsigned char c = s[0];
-  size_t n, i;
-  unsigned char lo = 0x80, hi = 0xbf;
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2;
-  else if (c >= 0xe0 && c <= 0xef)
-    n = 3;
-  else if (c >= 0xf0 && c <= 0xf4)
-    n = 4;
-  else
-    return 0;
-  if (left < n)
-    return 0;
-  if (c == 0xe0)
-    lo = 0xa0;
-  else if (c == 0xed)
-    hi = 0x9f;
-  else if (c == 0xf0)
-    lo = 0x90;
-  else if (c == 0xf4)
-    hi = 0x8f;
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (i = 2; i < n; i++)
-    if (s[i] < 0x80 || s[i] > 0xbf)
-      return 0;
-  return n;
-}
-
 /*
  * A JSON string for a protobuf string.  protobuf-c does not check UTF-8 when
  * unpacking, and JSON cannot carry invalid UTF-8, so each invalid byte becomes
@@ -123,7 +57,7 @@ static json_t *json_string_from_pb(const char *str) {
   char *fixed;
   json_t *out;
 
-  while (i < len && (n = json_utf8_seq(s + i, len - i)) > 0)
+  while (i < len && (n = codec_utf8_seq_len(s + i, len - i)) > 0)
     i += n;
   if (i == len)
     return json_stringn((const char *)s, len);
@@ -132,7 +66,7 @@ static json_t *json_string_from_pb(const char *str) {
   if (!fixed)
     return NULL;
   for (i = 0; i < len;) {
-    n = json_utf8_seq(s + i, len - i);
+    n = codec_utf8_seq_len(s + i, len - i);
     if (n) {
       memcpy(fixed + o, s + i, n);
       o += n;
@@ -325,7 +259,7 @@ static json_t *json_msg_from_pb(const ProtobufCMessage *msg) {
     if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)json_member(msg, fd->quantifier_offset), i;
       const char *arr = *(char *const *)slot;
-      size_t esize = json_elem_size(fd->type);
+      size_t esize = codec_field_elem_size(fd);
 
       if (n == 0 || !arr)
         continue;
@@ -795,7 +729,7 @@ static int json_parse_repeated(json_parse_ctx_t *ctx, const ProtobufCFieldDescri
                                const json_t *v, ProtobufCMessage *msg, int depth) {
   size_t *count = json_member(msg, fd->quantifier_offset);
   char **arr = json_member(msg, fd->offset);
-  size_t n, i, esize = json_elem_size(fd->type);
+  size_t n, i, esize = codec_field_elem_size(fd);
 
   if (!json_is_array(v))
     return json_fail(ctx, "expected an array, got %s", json_kind(v));

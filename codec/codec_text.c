@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
+#include "codec_utf8.h"
 #include "ipo_mtcti3.pb-c.h"
 
 /* Beyond this nesting the walk prints "..." (the protocol needs about 6). */
@@ -129,37 +131,6 @@ static void buf_printf(text_buf_t *buf, const char *fmt, ...) {
   buf->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence starting at s (multi-byte only), or 0. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left) {
-  size_t n, i;
-  uint32_t cp;
-
-  if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-    n = 2;
-    cp = s[0] & 0x1fu;
-  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-    n = 3;
-    cp = s[0] & 0x0fu;
-  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-    n = 4;
-    cp = s[0] & 0x07u;
-  } else {
-    return 0;
-  }
-  if (left < n)
-    return 0;
-  for (i = 1; i < n; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3fu);
-  }
-  /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF. */
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-      (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
 /* Whether a string can print bare (like the spec's name=Bergcamp). */
 static int string_is_bare(const unsigned char *s, size_t len) {
   size_t i, n;
@@ -168,7 +139,7 @@ static int string_is_bare(const unsigned char *s, size_t len) {
     return 0;
   for (i = 0; i < len; i++) {
     if (s[i] >= 0x80) {
-      n = utf8_seq_len(s + i, len - i);
+      n = codec_utf8_seq_len(s + i, len - i);
       if (n == 0)
         return 0;
       i += n - 1;
@@ -205,7 +176,7 @@ static void put_string(text_buf_t *buf, const char *str) {
     default: break;
     }
     if (s[i] >= 0x80) {
-      n = utf8_seq_len(s + i, len - i);
+      n = codec_utf8_seq_len(s + i, len - i);
       if (n > 0) {
         buf_append(buf, (const char *)s + i, n);
         i += n - 1;
@@ -221,9 +192,6 @@ static void put_string(text_buf_t *buf, const char *str) {
 }
 
 static void put_hex_bytes(text_buf_t *buf, const ProtobufCBinaryData *bin) {
-  static const char digits[] = "0123456789abcdef";
-  size_t i;
-
   if (bin->len == 0) {
     buf_puts(buf, "\"\""); /* only reached for a set oneof member */
     return;
@@ -235,11 +203,8 @@ static void put_hex_bytes(text_buf_t *buf, const ProtobufCBinaryData *bin) {
   buf_reserve(buf, bin->len * 2);
   if (buf->oom)
     return;
-  for (i = 0; i < bin->len; i++) {
-    buf->data[buf->len++] = digits[bin->data[i] >> 4];
-    buf->data[buf->len++] = digits[bin->data[i] & 0x0f];
-  }
-  buf->data[buf->len] = '\0';
+  codec_hex_format(bin->data, bin->len, buf->data + buf->len, bin->len * 2 + 1);
+  buf->len += bin->len * 2;
 }
 
 /* 0x23 DROP ANSWER REDIRECT; names only when the table knows some bit. */
@@ -448,26 +413,6 @@ static int field_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescrip
   }
 }
 
-/* Size of one element of a repeated field, by type. */
-static size_t element_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return 8;
-  case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-  case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
-  case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_ENUM: return sizeof(int);
-  case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-  default: return 4;
-  }
-}
-
 /* `name { field field ... }`, fields in field-number order. */
 static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessage *msg,
                         int multiline, int depth) {
@@ -488,7 +433,7 @@ static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessag
       if (field->label == PROTOBUF_C_LABEL_REPEATED) {
         n = *(const size_t *)((const char *)msg + field->quantifier_offset);
         elems = *(const char *const *)member;
-        size = element_size(field);
+        size = codec_field_elem_size(field);
         for (j = 0; j < n && elems; j++)
           put_value(buf, desc, field, elems + j * size, multiline, depth + 1);
       } else if (field_is_set(msg, field, member)) {
