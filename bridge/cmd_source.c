@@ -24,6 +24,7 @@
 #include "codec_frame.h"
 #include "codec_json.h"
 #include "codec_tables.h"
+#include "bclock.h"
 #include "kafka_sink.h"
 #include "metrics.h"
 #include "snap.h"
@@ -107,12 +108,6 @@ struct cmd_source {
   int destroying; /* delivery reports only free */
 };
 
-static int64_t cmd_source_mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job);
 static void cmd_source_advance(cmd_source_t *source, cmd_job_t *job);
 
@@ -163,7 +158,7 @@ static void cmd_source_redis_failed(cmd_source_t *source, const char *what, cons
   if (!source->redis_down)
     BLOG_W(CMD, "redis", "%s: %s; command topic paused until Redis answers", what, errstr);
   source->redis_down = 1;
-  source->next_ping_mono = cmd_source_mono_ms() + CMD_SOURCE_PING_MS;
+  source->next_ping_mono = bclock_mono_ms() + CMD_SOURCE_PING_MS;
   cmd_source_pause(source, 1);
 }
 
@@ -214,7 +209,7 @@ static void cmd_source_outcome(cmd_source_t *source, cmd_job_t *job, cmd_status_
   job->result.reason = reason ? job->reason : NULL;
   job->result.requestid = job->requestid;
   job->result.action = job->action[0] ? job->action : NULL;
-  int64_t now = ingest_now_ms();
+  int64_t now = bclock_wall_ms();
   job->result.latency_ms = job->received_ms ? now - job->received_ms : -1;
   json_decref(job->data);
   job->data = data;
@@ -244,7 +239,7 @@ static void cmd_source_finish(cmd_source_t *source, cmd_job_t *job) {
     return;
   }
   if (job->id[0] && job->result.status != CMD_STATUS_DUPLICATE) {
-    int rc = cmd_store_finish(source->store, &job->result, job->result_text, ingest_now_ms(), errstr,
+    int rc = cmd_store_finish(source->store, &job->result, job->result_text, bclock_wall_ms(), errstr,
                               sizeof(errstr));
     if (rc < 0) {
       cmd_source_redis_failed(source, "recording an outcome", errstr);
@@ -406,7 +401,7 @@ static void cmd_source_dispatch(cmd_source_t *source, cmd_job_t *job) {
     cmd_source_redis_failed(source, "drawing a requestid", errstr);
     return;
   }
-  int64_t now = ingest_now_ms();
+  int64_t now = bclock_wall_ms();
   if (cmd_store_accepted(source->store, job->id, ctx.requestid, now, job->deadline_ms, errstr, sizeof(errstr)) < 0) {
     cmd_source_redis_failed(source, "recording accepted", errstr);
     return;
@@ -425,7 +420,7 @@ static void cmd_source_dispatch(cmd_source_t *source, cmd_job_t *job) {
     return; /* accepted in Redis, but not sent: a later try draws a new requestid */
   }
   job->requestid = ctx.requestid;
-  job->sent_mono_ms = cmd_source_mono_ms();
+  job->sent_mono_ms = bclock_mono_ms();
   job->state = CMD_JOB_SENT;
   char k[16];
   snprintf(k, sizeof(k), "%d", job->requestid);
@@ -643,7 +638,7 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
   metrics_add(METRICS_COMMANDS_RECEIVED, 1);
   job->part = part;
   cmd_offsets_push(&part->offsets, &job->entry, m->offset);
-  job->received_ms = ingest_now_ms();
+  job->received_ms = bclock_wall_ms();
   if (m->key_len) {
     job->msg_key = malloc(m->key_len + 1);
     if (job->msg_key) {
@@ -770,8 +765,7 @@ static void cmd_source_expired(cmd_source_t *source, int64_t now_ms) {
 }
 
 void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
-  (void)now_ms;
-  int64_t mono = cmd_source_mono_ms();
+  int64_t mono = bclock_mono_ms();
   char errstr[256];
   if (source->redis_down) {
     if (mono < source->next_ping_mono)
@@ -802,7 +796,7 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
     cmd_source_pause(source, 0);
   if (!source->redis_down && mono >= source->next_scan_mono) {
     source->next_scan_mono = mono + CMD_SOURCE_SCAN_MS;
-    cmd_source_expired(source, ingest_now_ms());
+    cmd_source_expired(source, now_ms);
   }
   cmd_source_reap(source);
   /* free partitions that were revoked and have nothing left */
@@ -818,16 +812,6 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
 }
 
 /* ---- life ---- */
-
-static int cmd_source_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                          size_t errstr_size) {
-  char err[256];
-  if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-    snprintf(errstr, errstr_size, "kafka.%s: %s", name, err);
-    return -1;
-  }
-  return 0;
-}
 
 static void cmd_source_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   (void)rk;
@@ -860,17 +844,17 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type,
       {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
       {"enable.partition.eof", "false"}, {"client.id", "mtcti3-bridge-commands"},
       {"fetch.wait.max.ms", "10"}}; /* an idle fetch's longest wait: docs/commands.md */
-  if (cmd_source_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0)
+  if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0)
     goto fail;
   if (type == RD_KAFKA_PRODUCER) {
     for (size_t i = 0; i < sizeof(producer_defaults) / sizeof(producer_defaults[0]); i++)
-      if (cmd_source_set(conf, producer_defaults[i][0], producer_defaults[i][1], errstr, errstr_size) != 0)
+      if (kafka_conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], errstr, errstr_size) != 0)
         goto fail;
   } else {
     for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
-      if (cmd_source_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, errstr_size) != 0)
+      if (kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, errstr_size) != 0)
         goto fail;
-    if (cmd_source_set(conf, "group.id", source->group, errstr, errstr_size) != 0)
+    if (kafka_conf_set(conf, "group.id", source->group, errstr, errstr_size) != 0)
       goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, cmd_source_rebalance);
   }
@@ -1006,8 +990,8 @@ void cmd_source_stop(cmd_source_t *source, int timeout_ms) {
     return;
   source->stopping = 1;
   char errstr[256];
-  int64_t deadline = cmd_source_mono_ms() + timeout_ms;
-  while (rd_kafka_outq_len(source->producer) > 0 && cmd_source_mono_ms() < deadline) {
+  int64_t deadline = bclock_mono_ms() + timeout_ms;
+  while (rd_kafka_outq_len(source->producer) > 0 && bclock_mono_ms() < deadline) {
     rd_kafka_flush(source->producer, 100);
     cmd_source_poll(source, errstr, sizeof(errstr));
   }

@@ -69,7 +69,6 @@ struct ingest {
   jbuf_t record; /* scratch: a store record's head */
 };
 
-int64_t ingest_now_ms(void) { return bclock_wall_ms(); }
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
 
@@ -231,7 +230,7 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
   event_t event;
   char errstr[256];
   if (event_render_bridge(&ingest->event_ctx, type, ingest->boot_id, ++ingest->lifecycle_seq,
-                          ingest_now_ms(), detail, &event, errstr, sizeof(errstr)) == 0) {
+                          bclock_wall_ms(), detail, &event, errstr, sizeof(errstr)) == 0) {
     ingest_gate_t *gate = ingest->cur_gate;
     ingest->cur_gate = NULL;
     ingest_batch_add(ingest, &event);
@@ -270,7 +269,7 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
   snprintf(k, sizeof(k), "%d", subscribe_id);
   if (strmap_get(&ingest->gates_by_sub, k))
     return 1; /* a Notify of it still waits for Kafka; its successor may list more calls */
-  ingest->origin = (event_origin_t){0, 0, 1, ingest_now_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
   size_t n = snap_line_resync_end(ingest->snap, line_guid);
   if (n) {
     metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
@@ -346,7 +345,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     ingest_gate_release(ingest, gate);
     return;
   }
-  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, ingest_now_ms()};
+  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, bclock_wall_ms()};
   ingest->cur_gate = gate;
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
@@ -437,7 +436,7 @@ ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr,
   ingest->config = config;
   ingest->store = store;
   ingest->event_ctx = (event_ctx_t){config->pbx_id, config->topic_prefix, MTCTI3_VERSION};
-  ingest->boot_id = ingest_now_ms();
+  ingest->boot_id = bclock_wall_ms();
   ingest->snap = snap_new(ingest_on_change, ingest);
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
   if (!ingest->snap || !ingest->subs)
@@ -559,7 +558,7 @@ const snap_t *ingest_snap(const ingest_t *ingest) { return ingest->snap; }
 const subs_t *ingest_subs(const ingest_t *ingest) { return ingest->subs; }
 
 size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
-  ingest->origin = (event_origin_t){0, 0, 1, ingest_now_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
   ingest_gate_t *gate = ingest->cur_gate, *snap_gate = NULL;
   if (tag && (snap_gate = calloc(1, sizeof(*snap_gate))) != NULL &&
       (snap_gate->snapshot_tag = strdup(tag)) == NULL) {

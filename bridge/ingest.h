@@ -91,6 +91,5 @@ typedef void(ingest_snapshot_cb)(void *opaque, const char *tag, size_t events, s
 /* Where tagged snapshots complete; NULL cb: nowhere (the stage is gone). */
 void ingest_set_snapshot_done(ingest_t *ingest, ingest_snapshot_cb *cb, void *opaque);
 
-int64_t ingest_now_ms(void);
 
 #endif

@@ -217,8 +217,8 @@ size_t kafka_sink_backlog(const kafka_sink_t *sink) { return sink->backlog_len; 
 int kafka_sink_blocked(const kafka_sink_t *sink) { return sink->backlog_head != NULL; }
 const char *kafka_sink_bootstrap(const kafka_sink_t *sink) { return sink->bootstrap; }
 
-static int kafka_sink_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                          size_t errstr_size) {
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size) {
   char err[256];
   if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
     snprintf(errstr, errstr_size, "kafka.%s: %s", name, err);
@@ -231,7 +231,7 @@ int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
-    rc = kafka_sink_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
+    rc = kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
   rd_kafka_conf_destroy(conf);
   return rc;
 }
@@ -302,13 +302,13 @@ kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *de
       {"linger.ms", "5"},             {"log.queue", "true"}, {"client.id", "mtcti3-bridge"},
       {"queue.buffering.max.messages", "500000"}, {"compression.codec", "lz4"},
   };
-  if (kafka_sink_set(conf, "bootstrap.servers", sink->bootstrap, errstr, errstr_size) != 0)
+  if (kafka_conf_set(conf, "bootstrap.servers", sink->bootstrap, errstr, errstr_size) != 0)
     goto fail;
   for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-    if (kafka_sink_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) != 0)
+    if (kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) != 0)
       goto fail;
   for (size_t i = 0; i < config->kafka_count; i++)
-    if (kafka_sink_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size) != 0)
+    if (kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size) != 0)
       goto fail;
   rd_kafka_conf_set_dr_msg_cb(conf, kafka_sink_dr);
   rd_kafka_conf_set_error_cb(conf, kafka_sink_error);

@@ -28,6 +28,10 @@
 
 typedef struct kafka_sink kafka_sink_t;
 
+/* One librdkafka property; 0, or -1 with errstr "kafka.<name>: <why>". */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                   size_t errstr_size);
+
 /*
  * An event of kafka_sink_produce is done; `opaque` is the one given.
  * delivered 1: Kafka has it.  delivered 0: the sink is being destroyed and

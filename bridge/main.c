@@ -33,6 +33,7 @@
 
 #include <libwebsockets.h>
 
+#include "bclock.h"
 #include "blog.h"
 #include "cmd_source.h"
 #include "config.h"
@@ -126,10 +127,10 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
     bridge->fatal = 1;
     bridge_stop = 1;
   }
-  ingest_tick(bridge->ingest, ingest_now_ms());
+  ingest_tick(bridge->ingest, bclock_wall_ms());
   if (bridge->cmd) {
     bridge_cmd_poll(bridge);
-    cmd_source_tick(bridge->cmd, ingest_now_ms());
+    cmd_source_tick(bridge->cmd, bclock_wall_ms());
   }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }

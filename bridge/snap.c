@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <strings.h>
 
+#include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
 #include "jbuf.h"
@@ -395,35 +396,6 @@ static int snap_features_set(const ProtobufCMessageDescriptor *desc, codec_bitse
   return 1;
 }
 
-static size_t snap_elem_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-    return 4;
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  }
-  return 0;
-}
-
 /* A bytes field's text: a GUID as a UUID, anything else as hex (long ones only counted). */
 static void snap_bytes_text(const ProtobufCFieldDescriptor *field, const ProtobufCBinaryData *b, char *text,
                             size_t size) {
@@ -529,7 +501,7 @@ static void snap_write_object(snap_t *snap, jbuf_t *b, const ProtobufCMessage *m
       for (size_t k = 0; k < n; k++) {
         if (k)
           jbuf_char(b, ',');
-        snap_write_value(snap, b, field, arr + k * snap_elem_size(field));
+        snap_write_value(snap, b, field, arr + k * codec_field_elem_size(field));
       }
       jbuf_char(b, ']');
     } else {
@@ -738,7 +710,7 @@ json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
       const char *arr = *(char *const *)(base + field->offset);
       value = json_array();
       for (size_t k = 0; k < n; k++)
-        json_array_append_new(value, snap_value(field, arr + k * snap_elem_size(field)));
+        json_array_append_new(value, snap_value(field, arr + k * codec_field_elem_size(field)));
     } else {
       value = snap_value(field, base + field->offset);
     }
