@@ -69,7 +69,6 @@ struct ingest {
   jbuf_t record; /* scratch: a store record's head */
 };
 
-
 /* ---- batches: render now, record in the store, produce after its flush ---- */
 
 static void ingest_batch_add(ingest_t *ingest, event_t *event) {
