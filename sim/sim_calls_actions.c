@@ -32,7 +32,7 @@ struct action_def {
   int action;
   uint32_t bit;        /* CODEC_CF_* (0: none) */
   unsigned kinds;      /* line types, from the spec's "Line types" */
-  int argmin, argmax;  /* arg1 length limits in characters; argmax < 0: not checked */
+  int argmin, argmax;  /* arg1 length limits in characters; argmax < 0: arg1 not checked */
   int notfound;        /* result when the call cannot be found */
   avail_fn avail;      /* offered (featuresavailable) in the leg's current state? */
   run_fn run;
@@ -57,6 +57,7 @@ static int av_hold(sim_calls_t *c, const leg_t *l) { return l->state == S(CONNEC
 static int av_unhold(sim_calls_t *c, const leg_t *l) {
   return l->state == S(ONHOLD) || l->state == S(ONHOLDPENDTRANSFER) || l->state == S(ONHOLDPENDCONF);
 }
+/* BlindTransfer and Park: a user's call once answered, a queue's at any time. */
 static int av_blind(sim_calls_t *c, const leg_t *l) {
   if (l->kind == SIM_LINE_USER)
     return l->state == S(CONNECTED) || l->state == S(ONHOLD);
@@ -67,11 +68,6 @@ static int av_redirect(sim_calls_t *c, const leg_t *l) {
 }
 static int av_dial(sim_calls_t *c, const leg_t *l) {
   return l->state == S(DIALTONE) || l->state == S(DIALLING);
-}
-static int av_park(sim_calls_t *c, const leg_t *l) {
-  if (l->kind == SIM_LINE_USER)
-    return l->state == S(CONNECTED) || l->state == S(ONHOLD);
-  return calls_queue_phase(l->state) || calls_is_active(l->state);
 }
 static int av_setup(sim_calls_t *c, const leg_t *l) {
   return l->state == S(CONNECTED) && !l->related && calls_parties(l->call, NULL, NULL) >= 2;
@@ -655,7 +651,7 @@ static const action_def_t action_table[] = {
     {A(BlindTransfer), CODEC_CF_BLINDXFER, K_ALL, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_blind, run_blind, NULL},
     {A(Redirect), CODEC_CF_REDIRECT, K_USER | K_QUEUE, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_redirect, run_blind, NULL},
     {A(Dial), CODEC_CF_DIAL, K_USER, 1, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_dial, run_dial, NULL},
-    {A(Park), CODEC_CF_PARK, K_USER | K_QUEUE, 1, 9, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_park, run_park, NULL},
+    {A(Park), CODEC_CF_PARK, K_USER | K_QUEUE, 1, 9, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_blind, run_park, NULL},
     {A(SetupTransfer), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupxfer, NULL},
     {A(SetupConf), CODEC_CF_SETUPXFER, K_USER, 0, 78, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_setup, run_setupconf, NULL},
     {A(CompleteTransfer), CODEC_CF_COMPLETEXFER, K_USER, 0, -1, MTCTISESS_CALLCONTROL_CALLNOTFOUND, av_cxfer, run_cxfer, NULL},
@@ -728,8 +724,6 @@ static int dispatch(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, 
   const char *arg = cf->arg1 ? cf->arg1 : "";
   size_t alen = calls_utf8_len(arg);
   if (d->argmax >= 0 && (alen < (size_t)d->argmin || alen > (size_t)d->argmax))
-    return MTCTISESS_CALLCONTROL_BADFORMATTING;
-  if (d->argmax < 0 && d->argmin > 0 && alen < (size_t)d->argmin)
     return MTCTISESS_CALLCONTROL_BADFORMATTING;
   if (cf->action == CALL_FUNCTION__ACTION__HoldCall && l->state == S(ONHOLD))
     return MTCTISESS_CALLCONTROL_ALREADYDONE;

@@ -8,14 +8,10 @@
 
 #include "codec_tables.h"
 
+/* Answer a malformed command, when it carries a requestid (spec: only then). */
 static void respond(sim_subs_send_fn send, void *ctx, int requestid, int result) {
-  RequestResponse rr = REQUEST_RESPONSE__INIT;
-  Message msg = MESSAGE__INIT;
-  rr.requestid = requestid;
-  rr.result = result;
-  msg.payload_case = MESSAGE__PAYLOAD_RESPONSE;
-  msg.response = &rr;
-  send(ctx, &msg);
+  if (requestid)
+    sim_subs_respond(send, ctx, requestid, result, NULL);
 }
 
 void sim_general_handle(sim_model_t *model, const GeneralCmd *cmd, sim_subs_send_fn send,

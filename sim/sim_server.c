@@ -195,13 +195,7 @@ static void conn_message(conn_t *c) {
     s->bad_in++;
     sim_log(SIM_LOG_WARN, "server", "conn %d: undecodable message (%zu bytes): %s", c->id,
             c->rx_len, errstr);
-    RequestResponse rr = REQUEST_RESPONSE__INIT;
-    Message out = MESSAGE__INIT;
-    rr.result = MTCTISESS_UNPACKERR;
-    rr.additional = errstr;
-    out.payload_case = MESSAGE__PAYLOAD_RESPONSE;
-    out.response = &rr;
-    conn_send(c, &out);
+    sim_subs_respond(conn_send, c, 0, MTCTISESS_UNPACKERR, errstr);
     return;
   }
   sim_log_message(c->id, "<-", msg);

@@ -147,16 +147,21 @@ static void schedule_flush(sim_subs_t *s) {
   lws_sul_schedule(s->lws, 0, &s->sul_flush, flush_cb, 1);
 }
 
-static void respond(sim_subs_conn_t *conn, int requestid, int result) {
-  if (!requestid)
-    return;
+int sim_subs_respond(sim_subs_send_fn send, void *ctx, int requestid, int result,
+                     const char *additional) {
   RequestResponse rr = REQUEST_RESPONSE__INIT;
   Message msg = MESSAGE__INIT;
   rr.requestid = requestid;
   rr.result = result;
+  rr.additional = (char *)additional;
   msg.payload_case = MESSAGE__PAYLOAD_RESPONSE;
   msg.response = &rr;
-  conn->send(conn->ctx, &msg);
+  return send(ctx, &msg);
+}
+
+static void respond(sim_subs_conn_t *conn, int requestid, int result) {
+  if (requestid)
+    sim_subs_respond(conn->send, conn->ctx, requestid, result, NULL);
 }
 
 static sub_t **sub_id_slot(sim_subs_conn_t *conn, int id) {

@@ -34,6 +34,14 @@ typedef struct sim_subs_conn sim_subs_conn_t;
 typedef int (*sim_subs_send_fn)(void *ctx, const Message *msg);
 
 /*
+ * Send RequestResponse{requestid, result, additional} through send (additional
+ * may be NULL).  Callers answer only requests that carry a requestid, as the
+ * spec says; the one exception is UNPACKERR, whose requestid cannot be known.
+ */
+int sim_subs_respond(sim_subs_send_fn send, void *ctx, int requestid, int result,
+                     const char *additional);
+
+/*
  * The subscription engine; *subs owned by the caller (sim_subs_free).  Notifies
  * go out in the lws loop turn after a change (an lws sul due at once); expiry
  * uses the timers.

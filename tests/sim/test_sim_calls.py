@@ -4,8 +4,6 @@ gcid on every leg; CallLost reason 16 with thisenddropped; featuresavailable
 from state and line type; the spec's result codes for failures."""
 from simlib import guid_bytes, run
 
-S = None  # filled lazily with the CallInfo.State enum
-
 
 # CallFunction actions and featuresavailable bits (spec numbering).
 DROP, ANSWER, HOLD, UNHOLD, BLIND, REDIRECT, DIAL, PARK = 1, 2, 3, 4, 5, 6, 7, 8
@@ -84,6 +82,17 @@ async def queue_line(sim, pb, client, extn, sid, ccflags=0x400FF):
 def only(d):
     assert len(d) == 1, d
     return next(iter(d.values()))
+
+
+async def answered_call(sim, pb, line, extn):
+    """A trunk call to extn answered at the phone: (the CallInfo on line, now
+    the only call and CONNECTED; the control API's gcid, which it carries)."""
+    _, out = sim.ctl("POST", "/trunk/call", {"to": extn}, expect=200)
+    sim.ctl("POST", f"/phone/{extn}/answer", {}, expect=200)
+    await line.until(lambda l: l.calls and only(l.calls).state == pb.CallInfo.CONNECTED)
+    ci = only(line.calls)
+    assert ci.gcid.hex() == out["gcid"]
+    return ci, out["gcid"]
 
 
 def test_internal_call_answer_hold_drop(sim, pb):
@@ -293,10 +302,7 @@ def test_blind_transfer_and_redirect(sim, pb):
         c = await sim.client(pb)
         a = await user_line(sim, pb, c, "2001", 1)
         b = await user_line(sim, pb, c, "2006", 2)
-        _, out = sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        ca = only(a.calls)
+        ca, gcid = await answered_call(sim, pb, a, "2001")
         assert await a.fn(BLIND, ca.callid, arg1="") == BADFORMATTING
         assert await a.fn(BLIND, ca.callid, arg1="2" * 79) == BADFORMATTING
         assert await a.fn(BLIND, ca.callid, arg1="7777") == TRANSFERFAILED
@@ -306,12 +312,12 @@ def test_blind_transfer_and_redirect(sim, pb):
         assert a.lost[ca.callid].thisenddropped
         await b.until(lambda l: l.calls)
         cb = only(b.calls)
-        assert cb.state == st.RINGING and cb.gcid.hex() == out["gcid"]
+        assert cb.state == st.RINGING and cb.gcid.hex() == gcid
         # Redirect the ringing call onwards.
         assert await b.fn(REDIRECT, cb.callid, arg1="2001") == SUCCESS
         await b.until(lambda l: cb.callid in l.lost)
         await a.until(lambda l: l.calls)
-        assert only(a.calls).state == st.RINGING and only(a.calls).gcid.hex() == out["gcid"]
+        assert only(a.calls).state == st.RINGING and only(a.calls).gcid.hex() == gcid
         assert await a.fn(REDIRECT, only(a.calls).callid, arg1="abc") == TRANSFERFAILED
         await c.close()
     run(body())
@@ -392,10 +398,7 @@ def test_assisted_transfer(sim, pb):
         c = await sim.client(pb)
         a = await user_line(sim, pb, c, "2001", 1)
         t = await user_line(sim, pb, c, "2003", 2)
-        _, out = sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        held = only(a.calls)
+        held, gcid = await answered_call(sim, pb, a, "2001")
         assert await a.fn(COMPLETEXFER, held.callid) == INVALIDCALLSTATE
         assert await a.fn(SETUPXFER, held.callid, arg1="2003") == SUCCESS
         await a.until(lambda l: len(l.calls) == 2 and l.state(held.callid) == st.ONHOLDPENDTRANSFER)
@@ -409,7 +412,7 @@ def test_assisted_transfer(sim, pb):
         assert await a.fn(COMPLETEXFER, asst.callid) == SUCCESS
         cc = await a.cc()
         assert sorted(x.callid for x in cc.calllost) == sorted([held.callid, asst.callid])
-        await t.until(lambda l: only(l.calls).gcid.hex() == out["gcid"])
+        await t.until(lambda l: only(l.calls).gcid.hex() == gcid)
         tc = only(t.calls)
         assert tc.state == st.CONNECTED and tc.connectedparty.number == "01707123456"
         await c.close()
@@ -424,10 +427,7 @@ def test_conference_and_members(sim, pb):
         a = await user_line(sim, pb, c, "2001", 1, ccflags=0x9)
         b = await user_line(sim, pb, c, "2002", 2, ccflags=0x9)
         await user_line(sim, pb, c, "2003", 3, ccflags=0x9)
-        sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        first = only(a.calls)
+        first, _ = await answered_call(sim, pb, a, "2001")
         assert await a.fn(SETUPCONF, first.callid, arg1="2002") == SUCCESS
         await a.until(lambda l: l.state(first.callid) == st.ONHOLDPENDCONF)
         sim.ctl("POST", "/phone/2002/answer", {}, expect=200)
@@ -471,21 +471,16 @@ def test_park_and_unpark(sim, pb):
         await c.subscribe(requestid=3, subscribe_id=3, parkserver={"ccflags": 1})
         assert (await c.wait_response(3)).result == 0
         p = Line(c, 3)
-        _, out = sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        ca = only(a.calls)
+        ca, gcid = await answered_call(sim, pb, a, "2001")
         assert await a.fn(PARK, ca.callid, arg1="1234567890") == BADFORMATTING
         assert await a.fn(PARK, ca.callid, arg1="1") == SUCCESS
         await a.until(lambda l: ca.callid in l.lost)
         await p.until(lambda l: l.calls)
         pc = only(p.calls)
-        assert pc.parkslot == "1" and pc.gcid.hex() == out["gcid"]
+        assert pc.parkslot == "1" and pc.gcid.hex() == gcid
         # Another call cannot take the same slot.
-        sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        assert await a.fn(PARK, only(a.calls).callid, arg1="1") == PARKFAILED
+        again, _ = await answered_call(sim, pb, a, "2001")
+        assert await a.fn(PARK, again.callid, arg1="1") == PARKFAILED
         # Unpark by another user, with the application's reference.
         b.rid += 1
         await c.subscribecmd(requestid=b.rid, subscribe_id=2, callcontrol={
@@ -498,22 +493,19 @@ def test_park_and_unpark(sim, pb):
         await b.until(lambda l: l.calls)
         bc = only(b.calls)
         assert (bc.state, bc.direction, bc.referencecallid) == (st.CONNECTED, st.PICKUP, 321)
-        assert bc.gcid.hex() == out["gcid"]
+        assert bc.gcid.hex() == gcid
         await p.until(lambda l: pc.callid in l.lost)
         await c.close()
     run(body())
 
 
 def test_tag_account_auth_recording_privacy(sim, pb):
-    st = pb.CallInfo
 
     async def body():
         c = await sim.client(pb)
         a = await user_line(sim, pb, c, "2001", 1)
-        sim.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
-        sim.ctl("POST", "/phone/2001/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        cid = only(a.calls).callid
+        ci, _ = await answered_call(sim, pb, a, "2001")
+        cid = ci.callid
         assert await a.fn(SETTAG, cid, arg1="x" * 200) == SUCCESS      # truncated, not refused
         await a.until(lambda l: len(l.calls[cid].tag) == 127)
         assert await a.fn(SETACCT, cid, arg1="9999") == BADACCT
@@ -537,7 +529,6 @@ def test_tag_account_auth_recording_privacy(sim, pb):
 
 
 def test_queue_actions(sim, pb):
-    st = pb.CallInfo
 
     async def body():
         c = await sim.client(pb)
@@ -613,16 +604,13 @@ def test_forwarding_and_no_answer_to_voicemail(sim, pb):
 
 
 def test_ec500_and_agent_recording(sim, pb):
-    st = pb.CallInfo
     sim.ctl("PATCH", "/users/2015", {"ec500": True}, expect=200)
 
     async def body():
         c = await sim.client(pb)
         a = await user_line(sim, pb, c, "2015", 1)
-        sim.ctl("POST", "/trunk/call", {"to": "2015"}, expect=200)
-        sim.ctl("POST", "/phone/2015/answer", {}, expect=200)
-        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
-        cid = only(a.calls).callid
+        ci, _ = await answered_call(sim, pb, a, "2015")
+        cid = ci.callid
         assert a.calls[cid].featuresavailable & F["EC500"]
         assert await a.fn(32, cid) == BADFORMATTING                       # no agentrecording
         assert await a.fn(32, cid, agentrecording={"pause": True}) == SUCCESS

@@ -134,5 +134,13 @@ def test_general_commands(sim, pb):
         assert (await c.wait_response(3003)).result == GENCMD_MISSING
         await c.generalcmd(requestid=3004)
         assert (await c.wait_response(3004)).result == GENCMD_INVALID
+        # Without a requestid the same mistakes get no RequestResponse at all
+        # (spec: one is sent only when the request carries a requestid).
+        seen = len(c.received)
+        await c.generalcmd(getfile={"cmdinst": 1})
+        await c.generalcmd()
+        await c.generalcmd(requestid=3005, getversioninfo=True)
+        assert (await c.wait_kind("generaldata")).responseid == 3005
+        assert [m.WhichOneof("payload") for m in c.received[seen:]] == ["generaldata"]
         await c.close()
     run(body())

@@ -66,16 +66,24 @@ def test_bad_model_file_is_refused(tmp_path):
 
 
 def test_control_errors(sim):
-    assert sim.ctl("GET", "/nope")[0] == 404
-    assert sim.ctl("DELETE", "/model")[0] == 405
-    assert sim.ctl("PATCH", "/users/9999", {"name": "x"})[0] == 404
-    assert sim.ctl("PATCH", "/users/2001", {"nosuchfield": 1})[0] == 400
-    assert sim.ctl("PATCH", "/users/2001", {"extn": "2002"})[0] == 400       # taken
-    assert sim.ctl("POST", "/users", {"extn": "2001"})[0] == 400             # taken
-    assert sim.ctl("POST", "/trunk/call", {"to": "8888"})[0] == 404
-    assert sim.ctl("POST", "/trunk/call", {})[0] == 400
-    assert sim.ctl("POST", "/phone/2001/answer", {})[0] == 404               # nothing ringing
-    assert sim.ctl("POST", "/subscriptions/5/terminate", {})[0] == 404
+    def refused(method, path, body=None):
+        """The status of a refused request, whose answer is {"error": <text>}."""
+        status, out = sim.ctl(method, path, body)
+        assert list(out) == ["error"] and out["error"], (method, path, out)
+        return status
+    assert refused("GET", "/nope") == 404
+    assert refused("DELETE", "/model") == 405
+    assert refused("PATCH", "/users/9999", {"name": "x"}) == 404
+    assert refused("PATCH", "/users/2001", {"nosuchfield": 1}) == 400
+    assert refused("PATCH", "/users/2001", {"extn": "2002"}) == 400       # taken
+    assert refused("POST", "/users", {"extn": "2001"}) == 400             # taken
+    assert refused("POST", "/trunk/call", {"to": "8888"}) == 404
+    assert refused("POST", "/trunk/call", {}) == 400
+    assert refused("POST", "/phone/2001/answer", {}) == 404               # nothing ringing
+    assert refused("POST", "/subscriptions/5/terminate", {}) == 404
+    # None of them changed anything.
+    assert sim.user("2001")["name"] != "x" and "nosuchfield" not in sim.user("2001")
+    assert sim.ctl("GET", "/calls")[1]["calls"] == []
     st, out = sim.ctl("GET", "/stats")
     assert st == 200 and out["users"] == 20 and out["server"]["connections"] == 0
 
@@ -124,9 +132,12 @@ def test_removed_user_ends_its_calls_and_subscriptions(sim, pb):
         cid = n.callcontrol.callinfo[0].callid
         sim.ctl("DELETE", "/users/2009", expect=200)
         st = await c.wait_kind("subscribeterminated")
-        assert st.subscribe_id == 1
+        assert (st.subscribe_id, st.reason) == (1, "deleted")
         assert sim.ctl("GET", "/calls")[1]["calls"] == []
-        assert cid
+        assert cid and all(u["extn"] != "2009" for u in sim.model()["users"])
+        # The guid is gone: subscribing to it again is USERNOTFOUND (7).
+        await c.subscribe(requestid=2, subscribe_id=2, user={"guid": g})
+        assert (await c.wait_response(2)).result == 7
         await c.close()
     run(body())
 
