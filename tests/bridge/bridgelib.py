@@ -89,6 +89,16 @@ class Sim:
         except ValueError:
             raise AssertionError(f"ipo-sim {method} {path}: {status} not JSON: {text[:200]!r}")
 
+    def model(self):
+        return self.ctl("GET", "/model")
+
+    def model_user(self, extn):
+        """The model's user `extn` as it stands now."""
+        return next(u for u in self.model()["users"] if u["extn"] == extn)
+
+    def user_guid(self, extn):
+        return self.model_user(extn)["guid"]
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -277,6 +287,10 @@ class Events:
 
     def lifecycle(self):
         return [e.value["type"] for e in self.all if e.topic == "bridge"]
+
+    def started(self):
+        """The values of the bridge's `started` events, one per start."""
+        return [e.value for e in self.all if e.topic == "bridge" and e.value["type"] == "started"]
 
     def close(self):
         self.consumer.close()

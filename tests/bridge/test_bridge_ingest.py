@@ -17,21 +17,13 @@ from bridgelib import check_sequences, validate_all
 from services import wait_for
 
 
-def model(sim):
-    return sim.ctl("GET", "/model")
-
-
-def user_guid(sim, extn):
-    return next(u["guid"] for u in model(sim)["users"] if u["extn"] == extn)
-
-
 def test_initial_snapshot(sim, kafka, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
     for topic, policy in (("presence", "compact"), ("queues", "compact"), ("lines", "compact"),
                           ("calls", "delete"), ("bridge", "delete")):
         assert kafka.topic_config(bridge.prefix + topic)["cleanup.policy"] == policy, topic
-    m = model(sim)
+    m = sim.model()
     users = {u["guid"] for u in m["users"]}
     queues = {q["guid"] for q in m["queues"]}
     events.wait(lambda evs: "resync_finished" in events.lifecycle()
@@ -64,7 +56,7 @@ def test_initial_snapshot(sim, kafka, make_bridge, make_events):
 def test_call_life(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g2001 = user_guid(sim, "2001")
+    g2001 = sim.user_guid("2001")
     gcid = sim.ctl("POST", "/trunk/call", {"from": "01707123456", "to": "2001", "name": "Caller"})["gcid"]
     entity = f"call:{g2001}:{gcid}"
     events.wait(lambda evs: events.of("calls", entity=entity, op="c"), 15, "call created")
@@ -96,7 +88,7 @@ def test_queue_call_legs_share_a_key(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
     gcid = sim.ctl("POST", "/trunk/call", {"to": "5001"})["gcid"]
-    queue = next(q for q in model(sim)["queues"] if q["extn"] == "5001")
+    queue = next(q for q in sim.model()["queues"] if q["extn"] == "5001")
     events.wait(lambda evs: {e.source["line_kind"] for e in events.of("calls", key=gcid)} >= {"queue", "user"},
                 15, "queue and user legs")
     legs = events.of("calls", key=gcid)
@@ -112,13 +104,13 @@ def test_queue_call_legs_share_a_key(sim, make_bridge, make_events):
 def test_no_event_for_unchanged_notify(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2002")
+    g = sim.user_guid("2002")
     events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
     time.sleep(1.5)
     events.poll(1)
     before = len(events.of("presence", entity=f"user:{g}"))
     notifies = bridge.metrics()["mtcti3_bridge_notifies_received_total"]
-    dnd = next(u for u in model(sim)["users"] if u["extn"] == "2002")["dnd"]
+    dnd = sim.model_user("2002")["dnd"]
     sim.ctl("PATCH", "/users/2002", {"dnd": dnd})  # the PBX notifies, nothing changed
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_notifies_received_total"] > notifies, 10, what="the Notify")
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_acks_pending"] == 0, 10, what="its ack")
@@ -129,14 +121,14 @@ def test_no_event_for_unchanged_notify(sim, make_bridge, make_events):
 def test_presence_and_queue_members(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2003")
+    g = sim.user_guid("2003")
     events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
     sim.ctl("PATCH", "/users/2003", {"dnd": True})
     e = events.wait(lambda evs: [x for x in events.of("presence", entity=f"user:{g}", op="u") if "dnd" in x.changed],
                     15, "dnd update")[0]
     assert e.changed == ["dnd"] and e.before["dnd"] is False and e.after["dnd"] is True
     assert e.key == g and e.headers["ce_type"] == "mtcti3.presence.updated"
-    q = next(q for q in model(sim)["queues"] if q["extn"] == "5001")
+    q = next(q for q in sim.model()["queues"] if q["extn"] == "5001")
     members = [{"extn": "2002", "disabled": False}, {"extn": "2004", "disabled": True}]
     sim.ctl("PATCH", "/queues/5001", {"members": members})
     e = events.wait(lambda evs: events.of("queues", entity=f"queue:{q['guid']}", op="u"), 15, "members update")[0]
@@ -185,7 +177,7 @@ def test_lines_added_and_deleted(sim, make_bridge, make_events):
 def test_subscribe_terminated(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2004")
+    g = sim.user_guid("2004")
     gcid = sim.ctl("POST", "/trunk/call", {"to": "2004"})["gcid"]
     entity = f"call:{g}:{gcid}"
     events.wait(lambda evs: events.of("calls", entity=entity, op="c"), 15)
@@ -210,7 +202,7 @@ def test_subscribe_terminated(sim, make_bridge, make_events):
 def test_pbx_drop_and_resync(sim, make_bridge, make_events):
     bridge = make_bridge(sim, extra=["--reconnect_min_ms=3000", "--reconnect_max_ms=4000"]).start()
     events = make_events(bridge)
-    g1, g2 = user_guid(sim, "2001"), user_guid(sim, "2002")
+    g1, g2 = sim.user_guid("2001"), sim.user_guid("2002")
     gcid1 = sim.ctl("POST", "/trunk/call", {"to": "2001"})["gcid"]
     gcid2 = sim.ctl("POST", "/trunk/call", {"to": "2002"})["gcid"]
     events.wait(lambda evs: events.of("calls", entity=f"call:{g1}:{gcid1}", op="c")
@@ -223,7 +215,7 @@ def test_pbx_drop_and_resync(sim, make_bridge, make_events):
     d = events.wait(lambda evs: events.of("calls", entity=f"call:{g1}:{gcid1}", op="d"), 10, "delete")[0]
     assert d.calllost["synthetic"] is True
     assert not events.of("calls", entity=f"call:{g2}:{gcid2}", op="d"), "the live call survives"
-    g5 = user_guid(sim, "2005")
+    g5 = sim.user_guid("2005")
     upd = [e for e in events.of("presence", entity=f"user:{g5}", op="u") if "dnd" in e.changed]
     assert len(upd) == 1 and upd[0].changed == ["dnd"]
     life = events.lifecycle()

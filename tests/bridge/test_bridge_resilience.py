@@ -120,7 +120,7 @@ def test_restart_without_redis_reads_back_topics(sim, make_bridge, make_events):
     events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
     assert bridge.stop() == 0
     sim.ctl("PATCH", "/users/2002", {"dnd": True})
-    g = next(u["guid"] for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2002")
+    g = sim.user_guid("2002")
     bridge.start()
     assert "restored" in bridge.log_path.read_text()
     events.wait(lambda evs: events.lifecycle().count("resync_finished") >= 2, 30)
