@@ -26,23 +26,15 @@ from services import wait_for
 RESTORED_WITHOUT_CALLS = 7 + 5 + 2
 
 
-def user_guid(sim, extn):
-    return next(u["guid"] for u in sim.ctl("GET", "/model")["users"] if u["extn"] == extn)
-
-
 def since(events, ts_ms, **kw):
     """Events of this selection the bridge produced at or after ts_ms (wall clock)."""
     return [e for e in events.of(**kw) if e.value["ts_ms"] >= ts_ms]
 
 
-def started(events):
-    return [e.value for e in events.all if e.topic == "bridge" and e.value["type"] == "started"]
-
-
 def direct_call(sim, events, extn):
     """A trunk call to `extn`, answered; (entity, its events so far)."""
     gcid = sim.ctl("POST", "/trunk/call", {"from": "01707123456", "to": extn})["gcid"]
-    entity = f"call:{user_guid(sim, extn)}:{gcid}"
+    entity = f"call:{sim.user_guid(extn)}:{gcid}"
     events.wait(lambda evs: events.of("calls", entity=entity, op="c"), 15, f"call to {extn} created")
     sim.ctl("POST", f"/phone/{extn}/answer", {})
     events.wait(lambda evs: events.of("calls", entity=entity)[-1].after["state"] == "CONNECTED", 15,
@@ -73,7 +65,7 @@ def test_restart_without_redis_restores_calls(sim, make_bridge, make_events, sto
     gone_gcid, gone = direct_call(sim, events, "2004")
     sim.ctl("POST", "/trunk/hangup", {"gcid": gone_gcid})
     events.wait(lambda evs: events.of("calls", entity=gone, op="d"), 15, "call deleted before the stop")
-    assert len(started(events)) == 1 and started(events)[0]["detail"]["state_from"] == "topics"
+    assert len(events.started()) == 1 and events.started()[0]["detail"]["state_from"] == "topics"
     events.poll(1)  # every event of the first run is in Kafka: the calls are settled
     if stop == "sigterm":
         assert bridge.stop() == 0
@@ -88,8 +80,8 @@ def test_restart_without_redis_restores_calls(sim, make_bridge, make_events, sto
     assert f"3 call(s) restored from the last 86400 s of {bridge.prefix}calls" in bridge.log_path.read_text()
     events.wait(lambda evs: all(since(events, restart_ms, topic="calls", entity=e) for e in ended), 20,
                 "the ended call's legs deleted")
-    events.wait(lambda evs: len(started(events)) == 2 and events.lifecycle().count("resync_finished") == 2, 20)
-    detail = started(events)[1]["detail"]
+    events.wait(lambda evs: len(events.started()) == 2 and events.lifecycle().count("resync_finished") == 2, 20)
+    detail = events.started()[1]["detail"]
     assert detail == {"restored_entities": RESTORED_WITHOUT_CALLS + 3, "replayed_events": 0,
                       "state_from": "topics"}
     events.poll(1.5)  # anything more the resync would have said
@@ -142,10 +134,10 @@ def test_calls_restore_window_limits_what_is_restored(sim, make_bridge, make_eve
     bridge.start()
     log = bridge.log_path.read_text().split("==== start 1")[1]
     assert ("call(s) restored" not in log) if window == "0" else ("0 call(s) restored from the last 1 s" in log)
-    events.wait(lambda evs: len(started(events)) == 2 and events.lifecycle().count("resync_finished") == 2, 20)
+    events.wait(lambda evs: len(events.started()) == 2 and events.lifecycle().count("resync_finished") == 2, 20)
     events.wait(lambda evs: since(events, restart_ms, topic="calls", entity=kept), 15, "the kept call announced")
     events.poll(2.5)  # resync_grace_ms (1 s) and more: a 'd' would have come
-    assert started(events)[1]["detail"]["restored_entities"] == RESTORED_WITHOUT_CALLS
+    assert events.started()[1]["detail"]["restored_entities"] == RESTORED_WITHOUT_CALLS
     again = since(events, restart_ms, topic="calls", entity=kept)
     assert [(e.op, e.seq) for e in again] == [("c", 1)]
     assert again[0].after["state"] == "CONNECTED"

@@ -169,14 +169,14 @@ def test_user_actions(env):
     res = commands.run({"action": "set_forward_unconditional", "target": {"user": "2002"},
                         "args": {"on": True, "number": "2003"}})
     succeeded(res, "set_forward_unconditional")
-    u2 = next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2002")
+    u2 = sim.model_user("2002")
     assert u2["fwdu"] is True and u2["fwdunumber"] == "2003"
     succeeded(commands.run({"action": "set_forward_unconditional", "target": {"user": "2002"},
                             "args": {"on": False}}), "set_forward_unconditional")
-    assert next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2002")["fwdu"] is False
+    assert sim.model_user("2002")["fwdu"] is False
     res = commands.run({"action": "set_absence", "target": {"user": "2002"}, "args": {"msg": 3, "text": "lunch"}})
     succeeded(res, "set_absence")
-    u2 = next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2002")
+    u2 = sim.model_user("2002")
     assert u2["absence_set"] is True and u2["absence_str"] == "lunch"
     # the outcome is in Redis too, without arguments
     rec = record(bridge.redis_url, bridge.pbx_id, res["id"])
@@ -435,7 +435,7 @@ def test_pbx_disconnected_commands_wait_then_time_out_or_run(env):
     back before the deadline they run, once."""
     sim, bridge, events, commands, model = env
     before = stats(sim)
-    dnd_before = next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2003")["dnd"]
+    dnd_before = sim.model_user("2003")["dnd"]
     with Dropper(sim) as dropper:
         wait_for(lambda: bridge.http("/readyz")[0] != 200, 10, 0.05, "bridge not ready (PBX dropped)")
         t0 = time.monotonic()
@@ -476,7 +476,7 @@ def test_pbx_disconnected_commands_wait_then_time_out_or_run(env):
     assert after["generalcmds"] == before["generalcmds"] + 1, (before, after)
     assert after["subscribecmds"] == before["subscribecmds"], (before, after)
     assert record(bridge.redis_url, bridge.pbx_id, late["id"])["status"] == "succeeded"
-    assert next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2003")["dnd"] == dnd_before
+    assert sim.model_user("2003")["dnd"] == dnd_before
     m = bridge.metrics()
     assert m["mtcti3_bridge_commands_inflight"] == 0
 
@@ -493,7 +493,7 @@ def test_cli_command(env, kafka):
     res = json.loads(out.stdout)
     succeeded(res, "set_dnd")
     assert res["id"] == "cli-dnd-1"
-    assert next(u for u in sim.ctl("GET", "/model")["users"] if u["extn"] == "2003")["dnd"] is True
+    assert sim.model_user("2003")["dnd"] is True
     out = subprocess.run([str(binary("mtcti3")), "command", "--bootstrap", kafka.bootstrap,
                           "--prefix", bridge.prefix, "--redis", bridge.redis_url, "--pbx", bridge.pbx_id, "-"],
                          input=json.dumps({"id": "cli-dnd-2", "action": "set_dnd", "target": {"user": "2999"},

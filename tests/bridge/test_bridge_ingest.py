@@ -17,21 +17,13 @@ from bridgelib import check_sequences, validate_all
 from services import wait_for
 
 
-def model(sim):
-    return sim.ctl("GET", "/model")
-
-
-def user_guid(sim, extn):
-    return next(u["guid"] for u in model(sim)["users"] if u["extn"] == extn)
-
-
 def test_initial_snapshot(sim, kafka, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
     for topic, policy in (("presence", "compact"), ("queues", "compact"), ("lines", "compact"),
                           ("calls", "delete"), ("bridge", "delete")):
         assert kafka.topic_config(bridge.prefix + topic)["cleanup.policy"] == policy, topic
-    m = model(sim)
+    m = sim.model()
     users = {u["guid"] for u in m["users"]}
     queues = {q["guid"] for q in m["queues"]}
     events.wait(lambda evs: "resync_finished" in events.lifecycle()
@@ -64,7 +56,7 @@ def test_initial_snapshot(sim, kafka, make_bridge, make_events):
 def test_call_life(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g2001 = user_guid(sim, "2001")
+    g2001 = sim.user_guid("2001")
     gcid = sim.ctl("POST", "/trunk/call", {"from": "01707123456", "to": "2001", "name": "Caller"})["gcid"]
     entity = f"call:{g2001}:{gcid}"
     events.wait(lambda evs: events.of("calls", entity=entity, op="c"), 15, "call created")
@@ -74,7 +66,7 @@ def test_call_life(sim, make_bridge, make_events):
     sim.ctl("POST", "/phone/2001/hangup", {})
     events.wait(lambda evs: events.of("calls", entity=entity, op="d"), 15, "call deleted")
     evs = events.of("calls", entity=entity)
-    assert [e.op for e in evs][0] == "c" and evs[-1].op == "d"
+    assert evs[0].op == "c" and evs[-1].op == "d" and {e.op for e in evs[1:-1]} == {"u"}
     assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
     c = evs[0]
     assert c.before is None and c.after["state"] == "RINGING" and c.after["gcid"] == gcid
@@ -96,12 +88,14 @@ def test_queue_call_legs_share_a_key(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
     gcid = sim.ctl("POST", "/trunk/call", {"to": "5001"})["gcid"]
-    queue = next(q for q in model(sim)["queues"] if q["extn"] == "5001")
+    queue = next(q for q in sim.model()["queues"] if q["extn"] == "5001")
     events.wait(lambda evs: {e.source["line_kind"] for e in events.of("calls", key=gcid)} >= {"queue", "user"},
                 15, "queue and user legs")
     legs = events.of("calls", key=gcid)
     assert len({e.partition for e in legs}) == 1
-    assert any(e.source["line_guid"] == queue["guid"] for e in legs)
+    queue_legs = {e.entity for e in legs if e.source["line_kind"] == "queue"}
+    assert queue_legs == {f"call:{queue['guid']}:{gcid}"}
+    assert all(e.after["gcid"] == gcid for e in legs if e.op == "c")
     sim.ctl("POST", "/calls/clear")
     events.wait(lambda evs: all(any(x.op == "d" for x in events.of("calls", entity=ent))
                                 for ent in {e.entity for e in events.of("calls", key=gcid)}), 15, "all legs deleted")
@@ -112,31 +106,36 @@ def test_queue_call_legs_share_a_key(sim, make_bridge, make_events):
 def test_no_event_for_unchanged_notify(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2002")
+    g = sim.user_guid("2002")
     events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
     time.sleep(1.5)
     events.poll(1)
-    before = len(events.of("presence", entity=f"user:{g}"))
-    notifies = bridge.metrics()["mtcti3_bridge_notifies_received_total"]
-    dnd = next(u for u in model(sim)["users"] if u["extn"] == "2002")["dnd"]
+    before = list(events.all)
+    assert events.of("presence", entity=f"user:{g}"), "the user's snapshot was read"
+    m = bridge.metrics()
+    notifies, acks = m["mtcti3_bridge_notifies_received_total"], m["mtcti3_bridge_notify_acks_sent_total"]
+    dnd = sim.model_user("2002")["dnd"]
     sim.ctl("PATCH", "/users/2002", {"dnd": dnd})  # the PBX notifies, nothing changed
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_notifies_received_total"] > notifies, 10, what="the Notify")
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_acks_pending"] == 0, 10, what="its ack")
+    m = bridge.metrics()
+    # acknowledged at once (no event to wait for), and no event on any topic
+    assert m["mtcti3_bridge_notify_acks_sent_total"] - acks == m["mtcti3_bridge_notifies_received_total"] - notifies
     events.poll(2)
-    assert len(events.of("presence", entity=f"user:{g}")) == before
+    assert events.all == before, events.all[len(before):]
 
 
 def test_presence_and_queue_members(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2003")
+    g = sim.user_guid("2003")
     events.wait(lambda evs: "resync_finished" in events.lifecycle(), 20)
     sim.ctl("PATCH", "/users/2003", {"dnd": True})
     e = events.wait(lambda evs: [x for x in events.of("presence", entity=f"user:{g}", op="u") if "dnd" in x.changed],
                     15, "dnd update")[0]
     assert e.changed == ["dnd"] and e.before["dnd"] is False and e.after["dnd"] is True
     assert e.key == g and e.headers["ce_type"] == "mtcti3.presence.updated"
-    q = next(q for q in model(sim)["queues"] if q["extn"] == "5001")
+    q = next(q for q in sim.model()["queues"] if q["extn"] == "5001")
     members = [{"extn": "2002", "disabled": False}, {"extn": "2004", "disabled": True}]
     sim.ctl("PATCH", "/queues/5001", {"members": members})
     e = events.wait(lambda evs: events.of("queues", entity=f"queue:{q['guid']}", op="u"), 15, "members update")[0]
@@ -144,8 +143,10 @@ def test_presence_and_queue_members(sim, make_bridge, make_events):
     assert e.after["queuemembers"]["member"] == members
     # a phone call moves the phone state on the presence topic
     sim.ctl("POST", "/trunk/call", {"to": "2003"})
-    events.wait(lambda evs: [x for x in events.of("presence", entity=f"user:{g}", op="u")
-                             if "phonestate" in x.changed], 15, "phone state")
+    ps = events.wait(lambda evs: [x for x in events.of("presence", entity=f"user:{g}", op="u")
+                                  if "phonestate" in x.changed], 15, "phone state")[0]
+    assert set(ps.changed) == {"phonestate", "phonestate_name"}
+    assert ps.before["phonestate"] != ps.after["phonestate"]
     sim.ctl("POST", "/calls/clear")
     validate_all(events.all)
     check_sequences(events.all)
@@ -185,14 +186,15 @@ def test_lines_added_and_deleted(sim, make_bridge, make_events):
 def test_subscribe_terminated(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
-    g = user_guid(sim, "2004")
+    g = sim.user_guid("2004")
     gcid = sim.ctl("POST", "/trunk/call", {"to": "2004"})["gcid"]
     entity = f"call:{g}:{gcid}"
     events.wait(lambda evs: events.of("calls", entity=entity, op="c"), 15)
     subs_before = bridge.metrics()['mtcti3_bridge_subscriptions{state="active"}']
+    assert subs_before == 1 + 5 + 2 + 1 + 1  # lines, users, queues, presence, park server
     terminated = sim.ctl("POST", "/subscriptions/0/terminate", {"reason": "test"})["terminated"]
-    assert terminated >= subs_before - 1
-    wait_for(lambda: bridge.metrics()["mtcti3_bridge_subscriptions_terminated_total"] >= terminated, 10)
+    assert terminated == subs_before
+    wait_for(lambda: bridge.metrics()["mtcti3_bridge_subscriptions_terminated_total"] == terminated, 10)
     wait_for(lambda: bridge.metrics()['mtcti3_bridge_subscriptions{state="active"}'] == subs_before, 20,
              what="every subscription back")
     time.sleep(2.5)  # past resync_grace_ms: the call must survive the resubscription
@@ -201,6 +203,11 @@ def test_subscribe_terminated(sim, make_bridge, make_events):
     assert len(events.of("calls", entity=entity, op="c")) == 1
     sim.ctl("POST", "/phone/2004/answer", {})
     events.wait(lambda evs: any(e.after["state"] == "CONNECTED" for e in events.of("calls", entity=entity, op="u")), 15)
+    # the same call (entity, key, seq carried on) now reported by a new subscription
+    c = events.of("calls", entity=entity, op="c")[0]
+    up = next(e for e in events.of("calls", entity=entity, op="u") if e.after["state"] == "CONNECTED")
+    assert up.key == gcid and up.before["state"] == "RINGING" and "state" in up.changed
+    assert up.source["subscribe_id"] != c.source["subscribe_id"]
     sim.ctl("POST", "/calls/clear")
     events.wait(lambda evs: events.of("calls", entity=entity, op="d"), 15)
     validate_all(events.all)
@@ -210,7 +217,7 @@ def test_subscribe_terminated(sim, make_bridge, make_events):
 def test_pbx_drop_and_resync(sim, make_bridge, make_events):
     bridge = make_bridge(sim, extra=["--reconnect_min_ms=3000", "--reconnect_max_ms=4000"]).start()
     events = make_events(bridge)
-    g1, g2 = user_guid(sim, "2001"), user_guid(sim, "2002")
+    g1, g2 = sim.user_guid("2001"), sim.user_guid("2002")
     gcid1 = sim.ctl("POST", "/trunk/call", {"to": "2001"})["gcid"]
     gcid2 = sim.ctl("POST", "/trunk/call", {"to": "2002"})["gcid"]
     events.wait(lambda evs: events.of("calls", entity=f"call:{g1}:{gcid1}", op="c")
@@ -223,7 +230,7 @@ def test_pbx_drop_and_resync(sim, make_bridge, make_events):
     d = events.wait(lambda evs: events.of("calls", entity=f"call:{g1}:{gcid1}", op="d"), 10, "delete")[0]
     assert d.calllost["synthetic"] is True
     assert not events.of("calls", entity=f"call:{g2}:{gcid2}", op="d"), "the live call survives"
-    g5 = user_guid(sim, "2005")
+    g5 = sim.user_guid("2005")
     upd = [e for e in events.of("presence", entity=f"user:{g5}", op="u") if "dnd" in e.changed]
     assert len(upd) == 1 and upd[0].changed == ["dnd"]
     life = events.lifecycle()

@@ -10,9 +10,11 @@ import sys
 
 TOP = pathlib.Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(TOP / "tests" / ".work" / "py"))
+sys.path.insert(0, str(TOP / "tests" / "lib"))
 
 import ipo_mtcti3_pb2 as pb  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
+from mtcti3_client import message  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parent / "corpus"
 GUID_USER = bytes.fromhex("dc51ba0008a311dd80530050569f6ef8")
@@ -20,11 +22,7 @@ GUID_QUEUE = bytes.fromhex("00112233445566778899aabbccddeeff")
 
 
 def golden():
-    m = pb.Message()
-    s = m.subscribe
-    s.requestid, s.subscribe_id, s.timeout = 1, 1, 3600
-    s.lines.flags = 7
-    return m
+    return message(pb, "subscribe", requestid=1, subscribe_id=1, timeout=3600, lines={"flags": 7})
 
 
 def call():

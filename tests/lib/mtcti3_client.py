@@ -95,11 +95,7 @@ class Mtcti3Client:
         await self.ws.send(data)
 
     async def _send_payload(self, field, **fields):
-        msg = self.pb.Message()
-        sub = getattr(msg, field)
-        _fill(sub, fields)
-        if not fields:
-            sub.SetInParent()
+        msg = message(self.pb, field, **fields)
         await self.send(msg)
         return msg
 
@@ -237,6 +233,18 @@ class Mtcti3Client:
         await self.subscribecmd(requestid=requestid, subscribe_id=subscribe_id,
                                 callcontrol={"referencecallid": referencecallid, "makecall": mc})
         return await self.wait_response(requestid)
+
+
+def message(pb, field, **fields):
+    """Message{<field>{...}} built from keyword values (dicts nest), e.g. the
+    spec's golden vector: message(pb, "subscribe", requestid=1, subscribe_id=1,
+    timeout=3600, lines={"flags": 7})."""
+    msg = pb.Message()
+    sub = getattr(msg, field)
+    _fill(sub, fields)
+    if not fields:
+        sub.SetInParent()
+    return msg
 
 
 def _fill(pbmsg, fields):
