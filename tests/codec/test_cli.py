@@ -13,6 +13,7 @@ import subprocess
 import pytest
 from google.protobuf import json_format
 
+from mtcti3_client import message
 from testenv import binary
 
 GOLDEN_HEX = "000000011a0c0801100118901cc202020807"
@@ -42,12 +43,8 @@ def to_dict(msg):
 # ---- messages built with the Python runtime ----
 
 def msg_golden(pb):
-    m = pb.Message()
-    m.subscribe.requestid = 1
-    m.subscribe.subscribe_id = 1
-    m.subscribe.timeout = 3600
-    m.subscribe.lines.flags = 7
-    return m
+    """The spec's golden vector: a Lines subscription."""
+    return message(pb, "subscribe", requestid=1, subscribe_id=1, timeout=3600, lines={"flags": 7})
 
 
 def msg_call(pb):

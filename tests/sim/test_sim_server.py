@@ -10,17 +10,13 @@ import subprocess
 import pytest
 import websockets
 
-from mtcti3_client import HandshakeRefused, Mtcti3Client
+from mtcti3_client import HandshakeRefused, Mtcti3Client, message
 from simlib import PASSWORD, binary, run
 
 
 def lines_golden(pb):
-    m = pb.Message()
-    m.subscribe.requestid = 1
-    m.subscribe.subscribe_id = 1
-    m.subscribe.timeout = 3600
-    m.subscribe.lines.flags = 7
-    return m
+    """The spec's golden vector: a Lines subscription."""
+    return message(pb, "subscribe", requestid=1, subscribe_id=1, timeout=3600, lines={"flags": 7})
 
 
 def test_golden_vector_framed(sim, pb):
