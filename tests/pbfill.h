@@ -19,6 +19,8 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "codec_frame.h"
+
 #define MAX_TYPES 128
 
 static const ProtobufCMessageDescriptor *types[MAX_TYPES];
@@ -162,21 +164,9 @@ static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *desc,
     const ProtobufCFieldDescriptor *fd = &desc->fields[f];
 
     if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t esize, i;
+      size_t esize = codec_field_elem_size(fd), i;
       char *arr;
 
-      switch (fd->type) {
-      case PROTOBUF_C_TYPE_STRING: esize = sizeof(char *); break;
-      case PROTOBUF_C_TYPE_BYTES: esize = sizeof(ProtobufCBinaryData); break;
-      case PROTOBUF_C_TYPE_MESSAGE: esize = sizeof(void *); break;
-      case PROTOBUF_C_TYPE_INT64:
-      case PROTOBUF_C_TYPE_SINT64:
-      case PROTOBUF_C_TYPE_SFIXED64:
-      case PROTOBUF_C_TYPE_UINT64:
-      case PROTOBUF_C_TYPE_FIXED64:
-      case PROTOBUF_C_TYPE_DOUBLE: esize = 8; break;
-      default: esize = 4; break;
-      }
       arr = calloc(2, esize);
       for (i = 0; i < 2; i++)
         fill_value(fd, arr + i * esize, variant + (unsigned)i, depth);
