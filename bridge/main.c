@@ -3,20 +3,19 @@
  * events in Kafka.
  *
  * DESIGN.  One thread, one libwebsockets event loop.  Follow a Notify
- * forward through the files:
+ * forward through the folders:
  *
- *   pbx_link.c     websocket to the PBX: TLS, Basic auth, ping, reconnect
- *   subs.c         subscriptions: Lines, users, queues, presence, park server
- *   ingest.c       the hub: Notify -> snap -> event -> store -> kafka_sink -> NotifyAck
- *   snap.c         last known state of every entity, and the diff
- *   event.c        Debezium envelope, CloudEvents headers, topics and keys
- *   state_store.c  the state in Redis, restored at start
- *   kafka_sink.c   idempotent producer, delivery reports, backlog
- *   cmd_source.c   the command topic -> MTCTI3 requests -> results (Redis, Kafka)
- *   http.c         /metrics, /healthz, /readyz
+ *   link/pbx_link.c      websocket to the PBX: TLS, Basic auth, ping, reconnect
+ *   link/subs.c          subscriptions: Lines, users, queues, presence, park server
+ *   pbx/ingest.c         one PBX: Notify -> snap -> event -> kafka_sink -> NotifyAck
+ *   state/snap.c         last known state of every entity, and the diff
+ *   events/event.c       Debezium envelope, CloudEvents headers, topics and keys
+ *   sink/kafka_sink.c    idempotent producer, delivery reports, backlog
+ *   commands/cmd_source.c  the command topic -> MTCTI3 requests -> results
+ *   ops/http.c           /metrics, /healthz, /readyz
  *
- * with config.c (the settings table), blog.c (logs) and metrics.c beside
- * them.  This file builds the stages, in order, wires them to the loop
+ * with ops/config.c (the settings table), ops/blog.c (logs) and
+ * ops/metrics.c beside them.  This file builds the stages, in order, wires them to the loop
  * (librdkafka wakes it through a pipe, timers are lws_sul), runs it until
  * SIGINT or SIGTERM, and takes everything down through one exit path.
  * Exit status: 0 after a signal, 1 on a fatal runtime error, 2 on a bad

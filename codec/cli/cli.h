@@ -73,7 +73,7 @@ int cli_parse_options(const cli_subcommand_t *sub, int argc, char **argv, void *
 void cli_print_help(const cli_subcommand_t *sub);
 
 #ifdef MTCTI3_CLI_COMMAND
-/* `mtcti3 command` (bridge/cmd/cli_command.c), built when Kafka and Redis clients are found. */
+/* `mtcti3 command` (bridge/commands/cli_command.c), built when Kafka and Redis clients are found. */
 extern const cli_option_t cli_command_options[];
 int cli_command_run(const cli_subcommand_t *sub, int argc, char **argv);
 #endif

@@ -4,7 +4,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${1:-$top/build-cmd}
-gen="$build/bridge/cmd/cmd_gen"
+gen="$build/bridge/commands/cmd_gen"
 "$gen" schema > "$top/schemas/command.schema.json"
 python3 - "$top/docs/commands.md" <("$gen" docs) <<'PY'
 import sys

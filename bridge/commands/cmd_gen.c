@@ -311,7 +311,7 @@ json_t *cmd_gen_schema(void) {
     "$id", "urn:mtcti3-bridge:schema:command",
     "title", "mtcti3-bridge command",
     "description", "One message on the <prefix>commands topic.  Generated from the action table "
-                   "(bridge/cmd/cmd_action.c) by cmd_gen; see docs/commands.md.",
+                   "(bridge/commands/cmd_action.c) by cmd_gen; see docs/commands.md.",
     "type", "object",
     "required", "id", "action",
     "additionalProperties", 0,
