@@ -31,6 +31,7 @@
 #include <sys/timerfd.h>
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
 
 #include "bclock.h"
 #include "blog.h"
@@ -392,6 +393,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   blog_setup(level, strcmp(bridge.config->log_format, "json") == 0, debug_mask);
+  metrics_build_info("librdkafka", rd_kafka_version_str());
+  metrics_build_info("libwebsockets", lws_get_library_version());
+  metrics_build_info("openssl", OpenSSL_version(OPENSSL_VERSION_STRING));
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
   struct sigaction sa;
@@ -415,5 +419,6 @@ int main(int argc, char **argv) {
   BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
 done:
   bridge_stop_all(&bridge);
+  metrics_reset();
   return status;
 }
