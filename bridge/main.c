@@ -186,6 +186,17 @@ static void bridge_lws_log(int level, const char *line) {
   blog_write(BLOG_CTX_PBX, "lws", level & LLL_ERR ? BLOG_WARN : BLOG_DEBUG, "%s", msg);
 }
 
+/*
+ * A configuration error found once the settings are read: one line, as
+ * "mtcti3-bridge: <setting>: <error>" or, with log_format=json, as a JSON log line.
+ */
+static void bridge_config_error(int json, const char *prefix, const char *errstr) {
+  if (json)
+    blog_write(BLOG_CTX_CONFIG, NULL, BLOG_ERROR, "%s%s%s", prefix ? prefix : "", prefix ? ": " : "", errstr);
+  else
+    fprintf(stderr, "mtcti3-bridge: %s%s%s\n", prefix ? prefix : "", prefix ? ": " : "", errstr);
+}
+
 static int bridge_write_ready_file(bridge_t *bridge, int http_port, char *errstr, size_t errstr_size) {
   char tmp[1024];
   snprintf(tmp, sizeof(tmp), "%s.tmp", bridge->config->ready_file);
@@ -255,7 +266,6 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   bridge->protocols[3].callback = bridge_flush_callback;
   bridge->protocols[3].user = bridge;
   http_protocol(bridge->http, &bridge->http_protocols[0]);
-  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
 
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof(info));
@@ -379,20 +389,29 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
-  if (kafka_sink_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
-    fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
-    config_destroy(bridge.config);
-    return 2;
-  }
   blog_level_t level = BLOG_INFO;
   unsigned debug_mask = 0;
+  int json = strcmp(bridge.config->log_format, "json") == 0;
   blog_level_parse(bridge.config->log_level, &level);
+  blog_setup(level, json, 0);
   if (blog_debug_parse(bridge.config->debug, &debug_mask, errstr, sizeof(errstr)) != 0) {
-    fprintf(stderr, "mtcti3-bridge: debug: %s\n", errstr);
+    bridge_config_error(json, "debug", errstr);
     config_destroy(bridge.config);
     return 2;
   }
-  blog_setup(level, strcmp(bridge.config->log_format, "json") == 0, debug_mask);
+  blog_setup(level, json, debug_mask);
+  /* libwebsockets' own lines through blog from here on (JSON in JSON mode) */
+  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
+  if (kafka_sink_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
+    bridge_config_error(json, NULL, errstr);
+    config_destroy(bridge.config);
+    return 2;
+  }
+  if (action == CONFIG_CHECK) {
+    printf("configuration ok\n");
+    config_destroy(bridge.config);
+    return 0;
+  }
   metrics_build_info("librdkafka", rd_kafka_version_str());
   metrics_build_info("libwebsockets", lws_get_library_version());
   metrics_build_info("openssl", OpenSSL_version(OPENSSL_VERSION_STRING));

@@ -171,7 +171,7 @@ static void kafka_sink_error(rd_kafka_t *rk, int err, const char *reason, void *
   }
 }
 
-static void kafka_sink_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   blog_level_t l = level <= 3 ? BLOG_ERROR : level <= 4 ? BLOG_WARN : level <= 6 ? BLOG_INFO : BLOG_DEBUG;
   if (l == BLOG_DEBUG)
     BLOG_D(KAFKA, fac, "%s", buf);
@@ -227,19 +227,50 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
   return 0;
 }
 
+/* The bridge's producer defaults; kafka.<prop> settings come after them and win. */
+static const char *const kafka_sink_defaults[][2] = {
+    {"enable.idempotence", "true"}, {"acks", "all"},        {"message.timeout.ms", "0"},
+    {"linger.ms", "5"},             {"log.queue", "true"}, {"client.id", "mtcti3-bridge"},
+    {"queue.buffering.max.messages", "500000"}, {"compression.codec", "lz4"},
+};
+#define KAFKA_SINK_NDEFAULTS (sizeof(kafka_sink_defaults) / sizeof(kafka_sink_defaults[0]))
+
+static void kafka_sink_log_nothing(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {}
+
+/*
+ * Each property as rd_kafka_conf_set sees it, then the whole configuration
+ * as rd_kafka_new sees it (a producer with the bridge's defaults and no
+ * bootstrap servers: it connects nowhere), so what librdkafka would refuse
+ * at start (acks=1 with idempotence, an unknown SASL mechanism, an
+ * unreadable ssl.ca.location) is refused here, before anything starts.
+ */
 int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char err[512];
   int rc = 0;
+  for (size_t i = 0; rc == 0 && i < KAFKA_SINK_NDEFAULTS; i++)
+    rc = kafka_conf_set(conf, kafka_sink_defaults[i][0], kafka_sink_defaults[i][1], errstr, errstr_size);
   for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
     rc = kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
-  rd_kafka_conf_destroy(conf);
-  return rc;
+  if (rc != 0) {
+    rd_kafka_conf_destroy(conf);
+    return rc;
+  }
+  rd_kafka_conf_set_log_cb(conf, kafka_sink_log_nothing); /* "no bootstrap.servers": true, and expected */
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    snprintf(errstr, errstr_size, "kafka: %s", err);
+    return -1;
+  }
+  rd_kafka_destroy(rk);
+  return 0;
 }
 
 static int kafka_sink_embedded(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
   char err[256];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, kafka_sink_log);
+  rd_kafka_conf_set_log_cb(conf, kafka_log);
   rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)); /* it has no brokers of its own: quiet */
   sink->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (!sink->mock_rk) {
@@ -296,23 +327,17 @@ kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *de
   fcntl(sink->pipe_fds[1], F_SETFL, O_NONBLOCK);
 
   conf = rd_kafka_conf_new();
-  /* The bridge's defaults; kafka.<prop> settings come after and win. */
-  static const char *const defaults[][2] = {
-      {"enable.idempotence", "true"}, {"acks", "all"},        {"message.timeout.ms", "0"},
-      {"linger.ms", "5"},             {"log.queue", "true"}, {"client.id", "mtcti3-bridge"},
-      {"queue.buffering.max.messages", "500000"}, {"compression.codec", "lz4"},
-  };
   if (kafka_conf_set(conf, "bootstrap.servers", sink->bootstrap, errstr, errstr_size) != 0)
     goto fail;
-  for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-    if (kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) != 0)
+  for (size_t i = 0; i < KAFKA_SINK_NDEFAULTS; i++)
+    if (kafka_conf_set(conf, kafka_sink_defaults[i][0], kafka_sink_defaults[i][1], errstr, errstr_size) != 0)
       goto fail;
   for (size_t i = 0; i < config->kafka_count; i++)
     if (kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size) != 0)
       goto fail;
   rd_kafka_conf_set_dr_msg_cb(conf, kafka_sink_dr);
   rd_kafka_conf_set_error_cb(conf, kafka_sink_error);
-  rd_kafka_conf_set_log_cb(conf, kafka_sink_log);
+  rd_kafka_conf_set_log_cb(conf, kafka_log);
   rd_kafka_conf_set_opaque(conf, sink);
   sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (!sink->rk) {

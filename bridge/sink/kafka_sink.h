@@ -40,7 +40,12 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, c
  */
 typedef void(kafka_sink_delivered_cb)(void *ctx, void *opaque, int delivered);
 
-/* Check the kafka.<prop> settings against librdkafka, before anything starts; 0 or -1. */
+/* librdkafka's log lines into the bridge's log (context kafka, instance the facility); for every client. */
+void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+/*
+ * Check the kafka.<prop> settings against librdkafka (each property, then a
+ * producer built from them and the defaults), before anything starts; 0 or -1.
+ */
 int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size);
 kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *delivered, void *ctx,
                              char *errstr, size_t errstr_size);

@@ -283,6 +283,15 @@ static void kafka_restore_message(kafka_restore_t *kr, int topic_index, const rd
   json_decref(event);
 }
 
+/* librdkafka's lines (from its threads: no log queue here) into the bridge's log. */
+static void kafka_restore_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  blog_level_t l = level <= 3 ? BLOG_ERROR : level <= 4 ? BLOG_WARN : level <= 6 ? BLOG_INFO : BLOG_DEBUG;
+  if (l == BLOG_DEBUG)
+    BLOG_D(KAFKA, fac, "%s", buf);
+  else
+    blog_write(BLOG_CTX_KAFKA, fac, l, "%s", buf);
+}
+
 int kafka_restore_run(const config_t *config, snap_t *snap, int timeout_ms, size_t *restored,
                       char *errstr, size_t errstr_size) {
   char err[512], group[300];
@@ -305,6 +314,7 @@ int kafka_restore_run(const config_t *config, snap_t *snap, int timeout_ms, size
   }
   for (size_t i = 0; i < config->kafka_count; i++) /* security settings apply here too */
     rd_kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, err, sizeof(err));
+  rd_kafka_conf_set_log_cb(conf, kafka_restore_log); /* not librdkafka's own stderr lines */
   kr.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
   if (!kr.rk) {
     snprintf(errstr, errstr_size, "restore from topics: %s", err);
