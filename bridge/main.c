@@ -19,7 +19,9 @@
  * (librdkafka wakes it through a pipe, timers are lws_sul), runs it until
  * SIGINT or SIGTERM, and takes everything down through one exit path.
  * Exit status: 0 after a signal, 1 on a fatal runtime error, 2 on a bad
- * configuration (before any connection).
+ * configuration (before any connection).  Under systemd (Type=notify, built
+ * with libsystemd) it tells READY once running, STOPPING when it begins to
+ * stop, and pings the watchdog from the loop's tick when WatchdogSec is set.
  */
 #include <errno.h>
 #include <signal.h>
@@ -32,6 +34,9 @@
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
+#ifdef MTCTI3_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "bclock.h"
 #include "blog.h"
@@ -63,7 +68,28 @@ typedef struct bridge {
   int flush_fd;                     /* timerfd: events have waited BRIDGE_FLUSH_DELAY_US; -1: none */
   lws_sorted_usec_list_t sul_cmd;   /* the command source has more messages to serve */
   int fatal;
+  uint64_t watchdog_usec;    /* 0: no watchdog */
+  int64_t watchdog_last_us;  /* monotonic time of the last WATCHDOG=1 */
 } bridge_t;
+
+/* sd_notify, when built with libsystemd and run by systemd (NOTIFY_SOCKET); else nothing. */
+static void bridge_notify(const char *state) {
+#ifdef MTCTI3_HAVE_SYSTEMD
+  sd_notify(0, state);
+#else
+  (void)state;
+#endif
+}
+
+/* The watchdog interval systemd asked for (WATCHDOG_USEC), 0 when none. */
+static uint64_t bridge_watchdog_usec(void) {
+#ifdef MTCTI3_HAVE_SYSTEMD
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0)
+    return usec;
+#endif
+  return 0;
+}
 
 static volatile sig_atomic_t bridge_stop;
 static struct lws_context *bridge_signal_context;
@@ -128,6 +154,10 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
     bridge_stop = 1;
   }
   ingest_tick(bridge->ingest, bclock_wall_ms());
+  if (bridge->watchdog_usec && bclock_mono_us() - bridge->watchdog_last_us >= (int64_t)bridge->watchdog_usec / 2) {
+    bridge_notify("WATCHDOG=1"); /* twice per interval: the loop turns */
+    bridge->watchdog_last_us = bclock_mono_us();
+  }
   if (bridge->cmd) {
     bridge_cmd_poll(bridge);
     cmd_source_tick(bridge->cmd, bclock_wall_ms());
@@ -430,6 +460,9 @@ int main(int argc, char **argv) {
     status = 1;
     goto done;
   }
+  bridge.watchdog_usec = bridge_watchdog_usec();
+  bridge.watchdog_last_us = bclock_mono_us();
+  bridge_notify("READY=1\nSTATUS=running");
   while (!bridge_stop) {
     if (lws_service(bridge.context, 0) < 0)
       break;
@@ -437,6 +470,7 @@ int main(int argc, char **argv) {
   status = bridge.fatal ? 1 : 0;
   BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
 done:
+  bridge_notify("STOPPING=1\nSTATUS=stopping");
   bridge_stop_all(&bridge);
   metrics_reset();
   return status;

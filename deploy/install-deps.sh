@@ -12,6 +12,7 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
   libwebsockets-dev libjansson-dev libhiredis-dev libssl-dev openssl
+  libsystemd-dev                  # sd_notify (optional to the build; the tests expect it)
   redis-server kcat
 )
 test_pkgs=(
