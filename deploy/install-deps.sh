@@ -20,7 +20,12 @@ test_pkgs=(
   protobuf-compiler               # protoc: Python bindings, the independent proto3 side
   python3 python3-venv python3-pip
   default-jdk-headless maven      # the real Kafka broker from Maven Central jars
-)
+  systemd                         # systemd-analyze verify/security of the unit
+  prometheus                      # promtool: alert rules, their unit tests, /metrics (the package
+                                  # also ships a server; under systemd, apt enables it)
+  podman buildah runc debootstrap # the container image (runc: where crun cannot run; debootstrap:
+                                  # the base image where no registry of images can be reached)
+)                                 # and helm: tests/deploy/helm.sh, with the machine's Go (1.24 or later)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")
