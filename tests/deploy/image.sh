@@ -69,7 +69,7 @@ for b in mtcti3-bridge ipo-sim mtcti3; do
   out=$(R --entrypoint "/usr/local/bin/$b" "$tag" --version)
   case "$out" in *0.1.0*) ;; *) fail "$b --version: $out";; esac
 done
-dev=$(R --entrypoint sh "$tag" -c 'dpkg-query -W -f "\${Package}\n" | grep -E -- "-dev$|^gcc|^cpp|^cmake|^ninja" || true')
+dev=$(R --entrypoint sh "$tag" -c 'dpkg-query -W -f "\${Package}\n" | grep -E -- "-dev$|^gcc(-[0-9]+)?$|^g\+\+|^cpp(-[0-9]+)?$|^binutils|^cmake$|^ninja-build$|^make$" || true')
 [ -z "$dev" ] && say "no build tool or -dev package inside" || fail "build packages in the image: $dev"
 # The libraries the binaries link directly (ELF NEEDED, read on this machine
 # from copies of the image's binaries) -> the image's packages that ship them;
@@ -87,8 +87,9 @@ need=$(R --entrypoint sh "$tag" -c '
     dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "${path}" 2>/dev/null || echo "?$so"
   done | cut -d: -f1 | sort -u') || fail "a library is missing: $need"
 case "$need" in *"?"*) fail "no package ships: $need";; esac
-listed=$(awk '/^FROM \$\{BASE\}$/ {rt=1} rt && /--no-install-recommends/ {on=1; next} rt && on {print} rt && on && !/\\$/ {on=0}' \
-  "$top/deploy/Dockerfile" | tr -d '\\' | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -v '^ca-certificates$' | sort -u)
+listed=$(sed -n '/^FROM \${BASE}$/,$p' "$top/deploy/Dockerfile" | sed -n '/--no-install-recommends/,/rm -rf/p' \
+  | grep -v -e '--no-install-recommends' -e 'rm -rf' | tr -d '\\' | tr ' ' '\n' \
+  | grep -E '^[a-z0-9][a-z0-9.+-]+$' | grep -v '^ca-certificates$' | sort -u)
 base_pkgs=$(R --entrypoint sh "$base" -c 'dpkg-query -W -f "\${Package}\n"' | sort -u)
 missing=$(comm -23 <(comm -23 <(echo "$need") <(echo "$base_pkgs")) <(echo "$listed"))
 extra=$(comm -13 <(echo "$need") <(echo "$listed"))
