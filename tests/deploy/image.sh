@@ -99,17 +99,21 @@ say "runtime packages = the binaries' libraries: $(echo $listed)"
 
 # Run it: the simulator and the bridge, host network (the sim's certificate names 127.0.0.1).
 tls="$work/tls"; rm -rf "$tls"; mkdir -m 0777 "$tls"
+secrets="$work/secrets"; rm -rf "$secrets"; mkdir -m 0755 "$secrets"
+printf 'image-test-%s\n' "$RANDOM$RANDOM" >"$secrets/ipo-password"   # a file: no password on a command line
+chmod 0644 "$secrets/ipo-password"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wss=$(port); ctl=$(port); http=$(port)
-sim=$(P run -d "${run_opts[@]}" --network host -v "$tls:/tls" -e IPO_SIM_PASSWORD=image-test \
+sim=$(P run -d "${run_opts[@]}" --network host -v "$tls:/tls" -v "$secrets:/secrets:ro" \
   --entrypoint /usr/local/bin/ipo-sim "$tag" --listen "127.0.0.1:$wss" --control "127.0.0.1:$ctl" --tls-dir /tls \
-  --users 5 --queues 1 --calls-per-second 1)
+  --password-file /secrets/ipo-password --users 5 --queues 1 --calls-per-second 1)
 bridge=""
 cleanup() { P rm -f -t 2 $sim $bridge >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 for _ in $(seq 50); do [ -s "$tls/ca.pem" ] && break; sleep 0.2; done
-bridge=$(P run -d "${run_opts[@]}" --network host -v "$tls:/tls:ro" \
-  -e MTCTI3_IPO_URL="wss://127.0.0.1:$wss/tpkt/openapi" -e MTCTI3_IPO_USER=mtcti3 -e MTCTI3_IPO_PASSWORD=image-test \
+bridge=$(P run -d "${run_opts[@]}" --network host -v "$tls:/tls:ro" -v "$secrets:/secrets:ro" \
+  -e MTCTI3_IPO_URL="wss://127.0.0.1:$wss/tpkt/openapi" -e MTCTI3_IPO_USER=mtcti3 \
+  -e MTCTI3_IPO_PASSWORD_FILE=/secrets/ipo-password \
   -e MTCTI3_IPO_CA_FILE=/tls/ca.pem -e MTCTI3_KAFKA_BOOTSTRAP=embedded -e MTCTI3_COMMANDS=false \
   -e MTCTI3_HTTP_LISTEN="127.0.0.1:$http" -e MTCTI3_LOG_FORMAT=json "$tag")
 ready=""
@@ -125,6 +129,7 @@ grep -q '^mtcti3_bridge_pbx_link_state{state="synced"} 1$' "$work/metrics.txt" |
 P stop -t 15 "$bridge" >/dev/null
 status=$(P wait "$bridge" 2>/dev/null || P inspect -f '{{.State.ExitCode}}' "$bridge")
 [ "$status" = 0 ] || fail "bridge exit status after SIGTERM: $status"
+! P logs "$bridge" 2>&1 | grep -qF "$(cat "$secrets/ipo-password")" || fail "the password is in the log"
 P logs "$bridge" 2>&1 | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if not l.startswith("embedded Kafka bootstrap: ")]' \
   || fail "a log line is not JSON"
 say "ipo-sim and the bridge ran from the image: /readyz 200, metrics clean, SIGTERM -> 0"
