@@ -66,6 +66,27 @@ def test_bad_settings_one_line_exit_2(tmp_path):
             assert took < 5, took
 
 
+def test_bad_settings_in_json_mode():
+    """Once the settings are read, log_format=json makes the error a JSON log line too;
+    an error in the settings themselves stays the plain line (log_format may be it)."""
+    for check in (False, True):
+        r, _ = run(["--log_format=json", "--kafka.acks=1"], check_config=check)
+        assert r.returncode == 2
+        (line,) = r.stderr.splitlines()
+        obj = json.loads(line)
+        assert {k: obj[k] for k in ("level", "ctx", "inst", "msg")} == {
+            "level": "error", "ctx": "config", "inst": "",
+            "msg": "kafka: `acks` must be set to `all` when `enable.idempotence` is true"}
+        r, _ = run(["--log_format=json", "--debug=pbx,nope"], check_config=check)
+        assert r.returncode == 2
+        assert json.loads(r.stderr)["msg"] == \
+            'debug: unknown debug context "nope" (known: all,main,config,pbx,subs,snapshot,event,kafka,redis,http,cmd)'
+        r, _ = run(["--log_format=json", "--http_listen=127.0.0.1:65536"], check_config=check)
+        assert r.returncode == 2
+        assert r.stderr.splitlines() == [
+            'mtcti3-bridge: http_listen: "127.0.0.1:65536": port "65536" is not a number from 0 to 65535']
+
+
 def test_check_config_ok_with_kafka_env_and_secret_files(tmp_path):
     pw = tmp_path / "sasl-password"
     pw.write_text("Sasl-Secret-0815\n")
