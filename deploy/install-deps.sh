@@ -23,7 +23,7 @@ test_pkgs=(
   systemd                         # systemd-analyze verify/security of the unit
   prometheus                      # promtool: alert rules, their unit tests, /metrics (the package
                                   # also ships a server; under systemd, apt enables it)
-  podman buildah runc debootstrap # the container image (runc: where crun cannot run; debootstrap:
+  podman buildah runc debootstrap curl # the container image (runc: where crun cannot run; debootstrap:
                                   # the base image where no registry of images can be reached)
 )                                 # and helm: tests/deploy/helm.sh, with the machine's Go (1.24 or later)
 
