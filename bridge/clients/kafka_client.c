@@ -331,6 +331,11 @@ rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, 
   for (const char *const *f = spec->forced; f && f[0]; f += 2)
     if (kafka_client_set(conf, f[0], f[1], errstr, errstr_size) != 0)
       goto fail;
+  if (spec->partitioner_cb) {
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_set_partitioner_cb(tconf, spec->partitioner_cb);
+    rd_kafka_conf_set_default_topic_conf(conf, tconf);
+  }
   rd_kafka_conf_set_log_cb(conf, kafka_client_log);
   rd_kafka_conf_set_error_cb(conf, kafka_client_error);
   rd_kafka_conf_set_stats_cb(conf, kafka_client_stats_cb);

@@ -102,6 +102,9 @@ typedef struct kafka_client_spec {
   void (*dr_msg_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
   void (*rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                        void *opaque);
+  /* a producer's partitioner for every topic (rd_kafka_topic_conf_set_partitioner_cb) */
+  int32_t (*partitioner_cb)(const rd_kafka_topic_t *rkt, const void *keydata, size_t keylen, int32_t partition_cnt,
+                            void *rkt_opaque, void *msg_opaque);
   /* extra properties after the operator's (NULL-ended name/value pairs) */
   const char *const *forced;
 } kafka_client_spec_t;

@@ -47,6 +47,7 @@ void event_time_format(int64_t ts_ms, char *out, size_t size) {
 
 void event_clear(event_t *event) {
   free(event->key);
+  free(event->partition_key);
   free(event->value);
   free(event->ce_id);
   for (size_t i = 0; i < event->n_headers; i++)
@@ -165,9 +166,11 @@ int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *
   event->topic = ctx->topics->name[topic];
   event->topic_id = topic;
   event->key = strdup(change->key);
+  event->partition_key = change->partition_key ? strdup(change->partition_key) : NULL;
   event->ce_id = strdup(ce_id);
   event->kind = change->kind;
-  if (!event->key || !event->ce_id || event_ce_headers(ctx, event, type, change->entity_id, origin->ts_ms) != 0)
+  if (!event->key || !event->ce_id || (change->partition_key && !event->partition_key) ||
+      event_ce_headers(ctx, event, type, change->entity_id, origin->ts_ms) != 0)
     goto oom;
   return 0;
 oom:
@@ -185,9 +188,10 @@ int event_render_tombstone(const event_ctx_t *ctx, topic_id_t topic, const snap_
   event->topic = ctx->topics->name[topic];
   event->topic_id = topic;
   event->key = strdup(change->key);
+  event->partition_key = change->partition_key ? strdup(change->partition_key) : NULL;
   event->ce_id = strdup(ce_id);
   event->kind = change->kind;
-  if (!event->key || !event->ce_id) {
+  if (!event->key || !event->ce_id || (change->partition_key && !event->partition_key)) {
     event_clear(event);
     snprintf(errstr, errstr_size, "tombstone %s: out of memory", ce_id);
     return -1;

@@ -43,6 +43,7 @@ typedef struct event {
   const char *topic; /* a name of the PBX's topics_t: lives as long as the PBX */
   int topic_id;      /* topic_id_t */
   char *key;
+  char *partition_key; /* what chooses the partition (Java's murmur2, as for a key); NULL: the key */
   char *value; /* NULL: a tombstone */
   size_t value_len;
   event_header_t headers[EVENT_MAX_HEADERS];

@@ -147,6 +147,21 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
   }
 }
 
+/*
+ * Where an event goes: Java's default partitioner (murmur2 of the key) over
+ * the event's partition key when it has one (a call leg's gcid: every leg
+ * of a call in one partition, in order), else over its key.  Runs on
+ * librdkafka's threads: it reads only the message's own event.
+ */
+static int32_t kafka_sink_partitioner(const rd_kafka_topic_t *rkt, const void *keydata, size_t keylen,
+                                      int32_t partition_cnt, void *rkt_opaque, void *msg_opaque) {
+  const kafka_sink_item_t *item = msg_opaque;
+  if (item && item->event.partition_key)
+    return rd_kafka_msg_partitioner_murmur2_random(rkt, item->event.partition_key, strlen(item->event.partition_key),
+                                                   partition_cnt, rkt_opaque, msg_opaque);
+  return rd_kafka_msg_partitioner_murmur2_random(rkt, keydata, keylen, partition_cnt, rkt_opaque, msg_opaque);
+}
+
 /* Hand one event to librdkafka (blocking while its queue is full); 0, or the error. */
 static rd_kafka_resp_err_t kafka_sink_produce(kafka_sink_t *sink, kafka_sink_item_t *item) {
   const event_t *ev = &item->event;
@@ -394,7 +409,8 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
                               .name = name,
                               .transactional_id = transactional_id,
                               .opaque = sink,
-                              .dr_msg_cb = kafka_sink_dr};
+                              .dr_msg_cb = kafka_sink_dr,
+                              .partitioner_cb = kafka_sink_partitioner};
   /* transactions need a delivery timeout within the transaction's */
   static const char *const txn_forced[] = {"message.timeout.ms", "50000", "transaction.timeout.ms", "60000",
                                            NULL};

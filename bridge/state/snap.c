@@ -12,6 +12,8 @@
  */
 #include "snap.h"
 
+#include "bclock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +180,8 @@ struct snap {
   void *opaque;
   strmap_t entities; /* id -> entity */
   strmap_t callids;  /* "<line guid>/<callid>" -> call entity */
+  strmap_t call_legs; /* "<line guid>/<gcid>" -> the line's last call entity of that gcid */
+  int64_t (*now_ms)(void); /* the wall clock, for a new leg's key (tests fix it) */
   /* lookup indexes for the command stage, kept as entities change */
   strmap_t line_by_extn;  /* "<line kind>/<extn>" -> live line entity */
   strmap_t queue_by_name; /* queue name -> live queue line entity */
@@ -232,13 +236,17 @@ snap_t *snap_new(snap_change_cb *cb, void *opaque) {
     return NULL;
   snap->cb = cb;
   snap->opaque = opaque;
+  snap->now_ms = bclock_wall_ms;
   return snap;
 }
+
+void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void)) { snap->now_ms = now_ms; }
 
 void snap_destroy(snap_t *snap) {
   if (!snap)
     return;
   strmap_clear(&snap->callids, NULL);
+  strmap_clear(&snap->call_legs, NULL);
   strmap_clear(&snap->line_by_extn, NULL);
   strmap_clear(&snap->queue_by_name, NULL);
   strmap_clear(&snap->call_by_ref, NULL);
@@ -294,6 +302,18 @@ static void snap_set_str(char **field, const char *value) {
 
 static void snap_callid_key(const char *line_guid, int32_t callid, char *out, size_t size) {
   snprintf(out, size, "%s/%d", line_guid, callid);
+}
+
+/* A call leg's place in call_legs (calls with a gcid only). */
+static void snap_leg_index(snap_t *snap, snap_entity_t *call, int add) {
+  char lk[320];
+  if (!call->gcid || !*call->gcid)
+    return;
+  snprintf(lk, sizeof(lk), "%s/%s", call->line_guid, call->gcid);
+  if (add)
+    strmap_put(&snap->call_legs, lk, call);
+  else if (strmap_get(&snap->call_legs, lk) == call)
+    strmap_del(&snap->call_legs, lk);
 }
 
 /* ---- writing a state into the scratch ---- */
@@ -624,6 +644,7 @@ static void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state
       .n_names = n_names,
       .lost = lost,
       .line = {entity->line_kind, entity->line_guid, entity->line_extn},
+      .partition_key = entity->kind == SNAP_CALL && entity->gcid && *entity->gcid ? entity->gcid : NULL,
   };
   snap->cb(snap->opaque, &change);
   free(before);
@@ -869,6 +890,7 @@ static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
     snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
     if (strmap_get(&snap->callids, ck) == entity)
       strmap_del(&snap->callids, ck);
+    snap_leg_index(snap, entity, 0);
     strmap_del(&snap->entities, entity->id);
     snap_entity_free(entity);
   }
@@ -1073,10 +1095,10 @@ static snap_entity_t *snap_call_find(snap_t *snap, const snap_line_t *line, cons
     return entity;
   if (!*gcid)
     return NULL;
-  /* a call known from before a resubscription, under a new callid */
-  char id[256];
-  snprintf(id, sizeof(id), "call:%s:%s", line->guid, gcid);
-  entity = strmap_get(&snap->entities, id);
+  /* a call known from before a resubscription (or a restart), under a new callid */
+  char lk[320];
+  snprintf(lk, sizeof(lk), "%s/%s", line->guid, gcid);
+  entity = strmap_get(&snap->call_legs, lk);
   if (entity && entity->unconfirmed) {
     char old[128];
     snap_callid_key(line->guid, entity->callid, old, sizeof(old));
@@ -1095,27 +1117,44 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
     codec_hex_format(ci->gcid.data, ci->gcid.len, gcid, sizeof(gcid));
   snap_entity_t *entity = snap_call_find(snap, line, ci, gcid);
   if (!entity) {
-    char id[320], key[256], ck[128];
-    if (*gcid) {
-      snprintf(id, sizeof(id), "call:%s:%s", line->guid, gcid);
-      if (strmap_get(&snap->entities, id)) /* same gcid twice on a line */
-        snprintf(id, sizeof(id), "call:%s:%s:%d", line->guid, gcid, ci->callid);
-      snprintf(key, sizeof(key), "%s", gcid);
-    } else {
-      snprintf(id, sizeof(id), "call:%s:cid%d", line->guid, ci->callid);
-      snprintf(key, sizeof(key), "%s:%d", line->guid, ci->callid);
+    /*
+     * A new leg: its key is the line, the gcid (or the callid) and the time
+     * the bridge first saw it, so a gcid a restarted PBX hands out again
+     * names a new leg, never an old one's events.
+     */
+    char id[400], ck[128];
+    int64_t first_seen = snap->now_ms();
+    const char *line_tok = *line->guid ? line->guid : "parkserver";
+    for (;;) {
+      if (*gcid)
+        snprintf(id, sizeof(id), "call:%s:%s:%lld", line_tok, gcid, (long long)first_seen);
+      else
+        snprintf(id, sizeof(id), "call:%s:cid%d:%lld", line_tok, ci->callid, (long long)first_seen);
+      if (!strmap_get(&snap->entities, id))
+        break;
+      first_seen++; /* two legs of one gcid on one line in the same millisecond */
     }
-    entity = snap_entity_new(snap, SNAP_CALL, id, key, line->kind, line->guid, line->extn);
+    entity = snap_entity_new(snap, SNAP_CALL, id, id + 5, line->kind, line->guid, line->extn);
     if (!entity)
       return;
     entity->callid = ci->callid;
     snap_set_str(&entity->gcid, gcid);
     snap_callid_key(line->guid, ci->callid, ck, sizeof(ck));
     strmap_put(&snap->callids, ck, entity);
+    snap_leg_index(snap, entity, 1);
   }
   entity->unconfirmed = 0;
   snap_set_str(&entity->line_extn, line->extn);
   snap_w_begin(snap);
+  /* the row's identity first (a keyed table's primary key), then CallInfo */
+  snap_w_key(snap, "leg");
+  jbuf_jstr(&snap->wb, entity->key);
+  snap_w_key(snap, "line_kind");
+  jbuf_jstr(&snap->wb, snap_line_kind_name(line->kind));
+  snap_w_key(snap, "line_guid");
+  jbuf_jstr(&snap->wb, line->guid);
+  snap_w_key(snap, "line_extn");
+  jbuf_jstr(&snap->wb, line->extn);
   snap_write_object(snap, &snap->wb, &ci->base, 1);
   snap_apply_written(snap, entity, entity->state ? 0 : 'c');
   snap_call_ref_index(snap, entity);
@@ -1382,6 +1421,7 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     snap_callid_key(line_guid, callid, ck, sizeof(ck));
     strmap_put(&snap->callids, ck, entity);
     snap_call_ref_index(snap, entity);
+    snap_leg_index(snap, entity, 1);
   } else if (kind == SNAP_LINE) {
     snap_line_index(snap, entity);
   }

@@ -11,7 +11,13 @@
  *   line   "line:<guid>"              lines     key guid     {kind, guid, extn, name}
  *   user   "user:<guid>"              presence  key guid     NotifyUser + phone state
  *   queue  "queue:<guid>"             queues    key guid     NotifyQueue
- *   call   "call:<line guid>:<gcid>"  calls     key gcid     CallInfo (one per line and call)
+ *   call   "call:<leg>"               calls     key the leg  leg identity + CallInfo (one per line
+ *                                                                  and call), partitioned by gcid
+ *
+ * A call leg's key is "<line guid>:<gcid>:<first seen, ms>" ("parkserver"
+ * for the park server's line, "cid<callid>" when the call has no gcid): the
+ * time makes it unique even when a restarted PBX hands out a gcid again, so
+ * no two legs ever share a key, an entity id or a ce_id.
  *
  * A state is the normalized full snapshot (snap_pb_to_json): every field,
  * defaults included, enums by name, GUIDs as UUIDs, gcid as hex,
@@ -89,6 +95,8 @@ typedef struct snap_change {
   size_t n_names;
   const json_t *lost; /* for a call's d: {callid, referencecallid, reason, thisenddropped, description, synthetic} */
   snap_line_t line;
+  /* what chooses the Kafka partition when not the key: a call's gcid, so every leg of a call shares one */
+  const char *partition_key;
 } snap_change_t;
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
@@ -96,6 +104,8 @@ typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
 typedef struct snap snap_t;
 
 snap_t *snap_new(snap_change_cb *cb, void *opaque);
+/* The wall clock a new call leg's key takes its time from (default bclock_wall_ms; tests fix it). */
+void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void));
 void snap_destroy(snap_t *snap);
 
 /*
