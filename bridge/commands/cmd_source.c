@@ -677,9 +677,17 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
 static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                  rd_kafka_topic_partition_list_t *partitions, void *opaque) {
   cmd_source_t *source = opaque;
+  /* cooperative (the group's default): only what moves is assigned or revoked */
+  int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     BLOG_I(CMD, source->topic, "%d partition(s) assigned", partitions->cnt);
-    rd_kafka_assign(rk, partitions);
+    if (cooperative) {
+      rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, partitions);
+      if (error)
+        rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
     if (source->paused)
       rd_kafka_pause_partitions(rk, partitions);
   } else {
@@ -688,7 +696,13 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       for (cmd_part_t *p = source->parts; p; p = p->next)
         if (p->partition == partitions->elems[i].partition)
           p->revoked = 1;
-    rd_kafka_assign(rk, NULL);
+    if (cooperative) {
+      rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, partitions);
+      if (error)
+        rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, NULL);
+    }
   }
 }
 

@@ -22,9 +22,9 @@
   X(ACKS_PENDING, "mtcti3_bridge_acks_pending", "gauge",                                         \
     "Notifies whose events await Kafka delivery (NotifyAck withheld)")                           \
   X(EVENTS_INFLIGHT, "mtcti3_bridge_events_inflight", "gauge",                                   \
-    "Events handed to librdkafka and not yet delivered")                                          \
+    "Events handed to the producer and not yet committed")                                        \
   X(EVENTS_BACKLOG, "mtcti3_bridge_events_backlog", "gauge",                                     \
-    "Events waiting for room in librdkafka's queue")                                              \
+    "Events in batches waiting behind the one being written")                                     \
   X(KAFKA_ERRORS, "mtcti3_bridge_kafka_delivery_errors_total", "counter",                        \
     "Delivery reports with an error (the event is produced again)")                               \
   X(RECONNECTS, "mtcti3_bridge_reconnects_total", "counter", "Connection attempts to the PBX")    \

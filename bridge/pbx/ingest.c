@@ -20,6 +20,9 @@
 #include "strmap.h"
 #include "subs.h"
 
+/* A batch not committed after this long means Kafka is not keeping up (/readyz). */
+#define INGEST_KAFKA_LATE_MS 5000
+
 /* The events of one Notify, until Kafka has them all. */
 typedef struct ingest_gate {
   int32_t subscribe_id, notify_id;
@@ -504,6 +507,8 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
+  metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
+  metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
   ingest_flush(ingest);
 }
 
@@ -528,8 +533,10 @@ int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
     snprintf(why, why_size, "resync in progress");
     return 0;
   }
-  if (kafka_sink_pending(ingest->sink) > 100000) {
-    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait)", kafka_sink_pending(ingest->sink));
+  int64_t waited = kafka_sink_oldest_ms(ingest->sink);
+  if (waited > INGEST_KAFKA_LATE_MS) {
+    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
+             kafka_sink_pending(ingest->sink), (long long)waited);
     return 0;
   }
   snprintf(why, why_size, "ok");

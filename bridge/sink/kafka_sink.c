@@ -162,20 +162,31 @@ static int32_t kafka_sink_partitioner(const rd_kafka_topic_t *rkt, const void *k
   return rd_kafka_msg_partitioner_murmur2_random(rkt, keydata, keylen, partition_cnt, rkt_opaque, msg_opaque);
 }
 
-/* Hand one event to librdkafka (blocking while its queue is full); 0, or the error. */
+static int kafka_sink_abandoned(kafka_sink_t *sink);
+
+/*
+ * Hand one event to librdkafka; while its queue is full, serve the delivery
+ * reports (they hold room in it) and try again.  0, or the error.
+ */
 static rd_kafka_resp_err_t kafka_sink_produce(kafka_sink_t *sink, kafka_sink_item_t *item) {
   const event_t *ev = &item->event;
-  rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
-  for (size_t i = 0; headers && i < ev->n_headers; i++)
-    rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
-      /* no copy: the batch keeps the value until it completes (and for a retry) */
-      RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_BLOCK),
-      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(item), RD_KAFKA_V_END);
-  if (err && headers)
-    rd_kafka_headers_destroy(headers);
-  return err;
+  for (;;) {
+    rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
+    for (size_t i = 0; headers && i < ev->n_headers; i++)
+      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
+        /* no copy: the batch keeps the value until it completes (and for a retry) */
+        RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(item), RD_KAFKA_V_END);
+    if (err && headers)
+      rd_kafka_headers_destroy(headers);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      return err;
+    rd_kafka_poll(sink->rk, 50);
+    if (kafka_sink_abandoned(sink))
+      return RD_KAFKA_RESP_ERR__DESTROY;
+  }
 }
 
 /* Whether the thread should give up on what it is doing. */
@@ -465,6 +476,22 @@ size_t kafka_sink_pending(const kafka_sink_t *sink) {
   size_t n = sink->pending_events;
   pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
   return n;
+}
+
+size_t kafka_sink_queued(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  size_t n = 0;
+  for (const kafka_sink_batch_t *b = sink->todo.head ? sink->todo.head->next : NULL; b; b = b->next)
+    n += b->len;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return n;
+}
+
+int64_t kafka_sink_oldest_ms(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  int64_t t0 = sink->todo.head ? sink->todo.head->t0_us : 0;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return t0 ? (bclock_mono_us() - t0) / 1000 : 0;
 }
 
 int kafka_sink_fenced(const kafka_sink_t *sink) {

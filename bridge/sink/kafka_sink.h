@@ -83,6 +83,10 @@ int kafka_sink_fd(const kafka_sink_t *sink);
 void kafka_sink_poll(kafka_sink_t *sink);
 /* Events submitted and not yet completed. */
 size_t kafka_sink_pending(const kafka_sink_t *sink);
+/* Events in batches waiting behind the one being written (Kafka slower than the PBX). */
+size_t kafka_sink_queued(const kafka_sink_t *sink);
+/* How long the oldest batch not yet completed has waited, in ms (0: none). */
+int64_t kafka_sink_oldest_ms(const kafka_sink_t *sink);
 /* Whether the producer was fenced (a newer owner took over). */
 int kafka_sink_fenced(const kafka_sink_t *sink);
 /* Whether the producer is ready (transactional: initialised). */
