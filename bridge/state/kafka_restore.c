@@ -352,8 +352,8 @@ int kafka_restore_run(const config_t *config, snap_t *snap, int timeout_ms, size
              n_parts - done, n_parts, timeout_ms);
     goto done;
   }
-  STRMAP_FOREACH(&kr.calls, node)
-    kafka_restore_call(&kr, node->key, node->value);
+  for (strmap_iter_t it = strmap_iter(&kr.calls); strmap_iter_next(&it);)
+    kafka_restore_call(&kr, it.key, it.value);
   const char *id;
   json_t *record;
   json_object_foreach(kr.records, id, record) {

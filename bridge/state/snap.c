@@ -750,8 +750,8 @@ static void snap_index_drop(snap_t *snap, strmap_t *map, const char *key, snap_e
     return;
   strmap_del(map, key);
   char other[160];
-  STRMAP_FOREACH(&snap->entities, node) {
-    snap_entity_t *e = node->value;
+  for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+    snap_entity_t *e = it.value;
     if (e == entity || e->kind != SNAP_LINE)
       continue;
     const char *held = by_name ? e->indexed_name : e->indexed_extn;
@@ -834,16 +834,14 @@ static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost);
 static void snap_line_calls_delete(snap_t *snap, const char *line_guid, const char *why) {
   snap_entity_t **victims = NULL;
   size_t n = 0;
-  for (size_t i = 0; i < snap->entities.size; i++) {
-    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-      snap_entity_t *entity = node->value;
-      if (entity->kind == SNAP_CALL && entity->state && strcmp(entity->line_guid, line_guid) == 0) {
-        snap_entity_t **grown = realloc(victims, (n + 1) * sizeof(*grown));
-        if (!grown)
-          break;
-        victims = grown;
-        victims[n++] = entity;
-      }
+  for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+    snap_entity_t *entity = it.value;
+    if (entity->kind == SNAP_CALL && entity->state && strcmp(entity->line_guid, line_guid) == 0) {
+      snap_entity_t **grown = realloc(victims, (n + 1) * sizeof(*grown));
+      if (!grown)
+        break;
+      victims = grown;
+      victims[n++] = entity;
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -917,10 +915,9 @@ static void snap_line_remove(snap_t *snap, snap_entity_t *line) {
 void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full) {
   char op_new = full ? 'r' : 'c';
   if (full) { /* everything not listed again is gone */
-    for (size_t i = 0; i < snap->entities.size; i++)
-      for (strmap_node_t *n = snap->entities.buckets[i]; n; n = n->next)
-        if (((snap_entity_t *)n->value)->kind == SNAP_LINE)
-          ((snap_entity_t *)n->value)->unconfirmed = 1;
+    for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);)
+      if (((snap_entity_t *)it.value)->kind == SNAP_LINE)
+        ((snap_entity_t *)it.value)->unconfirmed = 1;
   }
   for (size_t i = 0; i < lines->n_adduser; i++)
     snap_line_upsert(snap, SNAP_LINE_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn,
@@ -948,16 +945,14 @@ void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full) {
   if (full) {
     snap_entity_t **gone = NULL;
     size_t n = 0;
-    for (size_t i = 0; i < snap->entities.size; i++) {
-      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-        snap_entity_t *e = node->value;
-        if (e->kind == SNAP_LINE && e->unconfirmed && e->state) {
-          snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
-          if (!grown)
-            break;
-          gone = grown;
-          gone[n++] = e;
-        }
+    for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+      snap_entity_t *e = it.value;
+      if (e->kind == SNAP_LINE && e->unconfirmed && e->state) {
+        snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
+        if (!grown)
+          break;
+        gone = grown;
+        gone[n++] = e;
       }
     }
     for (size_t i = 0; i < n; i++)
@@ -1141,28 +1136,24 @@ void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallCon
 }
 
 void snap_line_resync_begin(snap_t *snap, const char *line_guid) {
-  for (size_t i = 0; i < snap->entities.size; i++) {
-    for (strmap_node_t *n = snap->entities.buckets[i]; n; n = n->next) {
-      snap_entity_t *e = n->value;
-      if (e->kind == SNAP_CALL && strcmp(e->line_guid, line_guid) == 0)
-        e->unconfirmed = 1;
-    }
+  for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+    snap_entity_t *e = it.value;
+    if (e->kind == SNAP_CALL && strcmp(e->line_guid, line_guid) == 0)
+      e->unconfirmed = 1;
   }
 }
 
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
   snap_entity_t **gone = NULL;
   size_t n = 0;
-  for (size_t i = 0; i < snap->entities.size; i++) {
-    for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-      snap_entity_t *e = node->value;
-      if (e->kind == SNAP_CALL && e->unconfirmed && e->state && strcmp(e->line_guid, line_guid) == 0) {
-        snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
-        if (!grown)
-          break;
-        gone = grown;
-        gone[n++] = e;
-      }
+  for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+    snap_entity_t *e = it.value;
+    if (e->kind == SNAP_CALL && e->unconfirmed && e->state && strcmp(e->line_guid, line_guid) == 0) {
+      snap_entity_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
+      if (!grown)
+        break;
+      gone = grown;
+      gone[n++] = e;
     }
   }
   for (size_t i = 0; i < n; i++) {
@@ -1249,17 +1240,15 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
   for (int kind = 0; kind < SNAP__KIND_COUNT; kind++) {
     if (!(kind_mask & (1u << kind)))
       continue;
-    for (size_t i = 0; i < snap->entities.size; i++) {
-      for (strmap_node_t *node = snap->entities.buckets[i]; node; node = node->next) {
-        snap_entity_t *e = node->value;
-        if ((int)e->kind != kind || !e->state || (line_guid && strcasecmp(e->line_guid, line_guid) != 0))
-          continue;
-        snap_state_t *again = snap_state_dup(e->state);
-        if (!again)
-          return n;
-        snap_commit(snap, e, 'r', again, NULL, 0);
-        n++;
-      }
+    for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+      snap_entity_t *e = it.value;
+      if ((int)e->kind != kind || !e->state || (line_guid && strcasecmp(e->line_guid, line_guid) != 0))
+        continue;
+      snap_state_t *again = snap_state_dup(e->state);
+      if (!again)
+        return n;
+      snap_commit(snap, e, 'r', again, NULL, 0);
+      n++;
     }
   }
   return n;
