@@ -40,7 +40,7 @@ typedef struct kafka_restore {
   rd_kafka_t *rk;
   rd_kafka_topic_partition_list_t *assignment; /* partitions to read, with their start offsets */
   int64_t *high;                               /* per assigned partition: its high watermark */
-  json_t *records;                             /* entity id -> record (as snap_record's) */
+  json_t *records;                             /* entity id -> record (as snap_restore takes it) */
   strmap_t calls;                              /* call entity id -> kafka_restore_last_t */
   size_t calls_read;                           /* events of the calls topic read */
 } kafka_restore_t;
@@ -147,7 +147,7 @@ done:
 }
 
 /*
- * The last event of a call entity: its record, as snap_record writes it
+ * The last event of a call entity: its record, as snap_record_write writes it
  * (key, seq, state = after, line from source, callid and gcid from after).
  */
 static void kafka_restore_call(kafka_restore_t *kr, const char *entity_id, const kafka_restore_last_t *last) {

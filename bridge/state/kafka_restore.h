@@ -14,7 +14,7 @@
  * events: each is sorted by its CloudEvents headers alone (ce_source names
  * the pbx, ce_subject the entity, ce_type a delete), keeping the last
  * message of each call, and only those are parsed at the end.  A call's
- * record is derived from that event as snap_record would have written it:
+ * record is derived from that event as snap_record_write would have written it:
  * the entity id from source.entity, the key from the message key, the line
  * from source (line_kind, line_guid, line_extn), callid and gcid from
  * `after`.  Each entity is handed to snap_restore, which marks it

@@ -6,9 +6,7 @@
  * snapshot is written straight from the protobuf message into a scratch
  * buffer and compared with the last state field by field, byte for byte:
  * a Notify that changes nothing costs no allocation, and a change costs one
- * (the new state's block), with no jansson tree built on the way.  A tree is
- * parsed from the text only where a rare reader needs one (commands, store
- * records, queue names).
+ * (the new state's block), with no jansson tree built on the way.
  */
 #include "snap.h"
 
@@ -153,7 +151,6 @@ typedef struct snap_entity {
   char *key;
   uint64_t seq;
   snap_state_t *state; /* NULL once deleted (the seq is kept for users, queues, lines) */
-  json_t *tree;        /* the state parsed, for the rare readers that want one; NULL: not yet */
   snap_line_kind_t line_kind;
   char *line_guid;
   char *line_extn;
@@ -194,21 +191,9 @@ struct snap {
   size_t names_cap;
 };
 
-/* The entity's state as a jansson tree, parsed once (a cache: the state is not changed by it). */
-static json_t *snap_entity_tree(const snap_entity_t *entity) {
-  snap_entity_t *e = (snap_entity_t *)entity;
-  if (!e->state)
-    return NULL;
-  if (!e->tree)
-    e->tree = json_loadb(e->state->text, e->state->len, 0, NULL);
-  return e->tree;
-}
-
 static void snap_entity_set_state(snap_entity_t *entity, snap_state_t *state) {
   free(entity->state);
   entity->state = state;
-  json_decref(entity->tree);
-  entity->tree = NULL;
 }
 
 static void snap_entity_free(void *p) {
@@ -253,13 +238,6 @@ void snap_destroy(snap_t *snap) {
 size_t snap_count(const snap_t *snap, snap_kind_t kind) { return snap->counts[kind]; }
 
 static void snap_callid_key(const char *line_guid, int32_t callid, char *out, size_t size);
-
-const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid) {
-  char ck[128];
-  snap_callid_key(line_guid, callid, ck, sizeof(ck));
-  const snap_entity_t *entity = strmap_get(&snap->callids, ck);
-  return entity ? snap_entity_tree(entity) : NULL;
-}
 
 static snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, const char *key,
                                       snap_line_kind_t line_kind, const char *line_guid,
@@ -377,14 +355,6 @@ static void snap_bits_names_write(jbuf_t *b, codec_bitset_t set, uint32_t value)
   jbuf_char(b, ']');
 }
 
-static json_t *snap_bits_names(codec_bitset_t set, uint32_t value) {
-  jbuf_t b = JBUF_INIT;
-  snap_bits_names_write(&b, set, value);
-  json_t *names = b.failed ? NULL : json_loadb(b.data, b.len, 0, NULL);
-  jbuf_free(&b);
-  return names ? names : json_array();
-}
-
 /* The featuresavailable bit set a message's featuresavailable field names, if any. */
 static int snap_features_set(const ProtobufCMessageDescriptor *desc, codec_bitset_t *set) {
   if (desc == &call_info__descriptor)
@@ -470,7 +440,7 @@ static void snap_write_value(snap_t *snap, jbuf_t *b, const ProtobufCFieldDescri
 }
 
 /*
- * Every field of msg, as snap_pb_to_json has them, in its order.  top: as
+ * Every field of msg, normalized (see snap_pb_text), in its order.  top: as
  * members of the state being written (located, the braces the caller's);
  * else a whole object into b.
  */
@@ -606,8 +576,6 @@ static void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state
     snap->counts[entity->kind]--;
   entity->seq++;
   entity->state = after;
-  json_t *tree = entity->tree;
-  entity->tree = NULL;
   entity->unconfirmed = 0;
   int with_before = before && op != 'c' && op != 'r';
   snap_change_t change = {
@@ -627,7 +595,6 @@ static void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state
   };
   snap->cb(snap->opaque, &change);
   free(before);
-  json_decref(tree);
 }
 
 /* The state written in the scratch becomes the entity's: op 0 means 'u' with the changed fields, nothing if none. */
@@ -649,79 +616,6 @@ static void snap_apply_written(snap_t *snap, snap_entity_t *entity, char op) {
 }
 
 /* ---- the public normalizations ---- */
-
-static json_t *snap_value(const ProtobufCFieldDescriptor *field, const void *member) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    return json_integer(*(const int32_t *)member);
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return json_integer(*(const uint32_t *)member);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    return json_integer(*(const int64_t *)member);
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return json_integer((json_int_t) * (const uint64_t *)member);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return json_real(*(const float *)member);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return json_real(*(const double *)member);
-  case PROTOBUF_C_TYPE_BOOL:
-    return json_boolean(*(const protobuf_c_boolean *)member);
-  case PROTOBUF_C_TYPE_ENUM: {
-    int v = *(const int *)member;
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(field->descriptor, v);
-    return ev ? json_string(ev->name) : json_integer(v);
-  }
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)member;
-    return json_string(s ? s : "");
-  }
-  case PROTOBUF_C_TYPE_BYTES: {
-    char text[512];
-    snap_bytes_text(field, member, text, sizeof(text));
-    return json_string(text);
-  }
-  case PROTOBUF_C_TYPE_MESSAGE: {
-    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
-    return sub ? snap_pb_to_json(sub) : json_null();
-  }
-  }
-  return json_null();
-}
-
-json_t *snap_pb_to_json(const ProtobufCMessage *msg) {
-  const ProtobufCMessageDescriptor *desc = msg->descriptor;
-  json_t *out = json_object();
-  for (unsigned i = 0; i < desc->n_fields; i++) {
-    const ProtobufCFieldDescriptor *field = &desc->fields[i];
-    const char *base = (const char *)msg;
-    json_t *value;
-    if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (*(const uint32_t *)(base + field->quantifier_offset) != field->id)
-        continue;
-      value = snap_value(field, base + field->offset);
-    } else if (field->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = *(const size_t *)(base + field->quantifier_offset);
-      const char *arr = *(char *const *)(base + field->offset);
-      value = json_array();
-      for (size_t k = 0; k < n; k++)
-        json_array_append_new(value, snap_value(field, arr + k * codec_field_elem_size(field)));
-    } else {
-      value = snap_value(field, base + field->offset);
-    }
-    json_object_set_new(out, field->name, value);
-    codec_bitset_t set;
-    if (strcmp(field->name, "featuresavailable") == 0 && snap_features_set(desc, &set))
-      json_object_set_new(out, "featuresavailable_names",
-                          snap_bits_names(set, *(const uint32_t *)(base + field->offset)));
-  }
-  return out;
-}
 
 char *snap_pb_text(const ProtobufCMessage *msg) {
   snap_t scratch;
@@ -768,12 +662,14 @@ static void snap_index_drop(snap_t *snap, strmap_t *map, const char *key, snap_e
   }
 }
 
-/* Bring a line entity's index entries in line with its state (a live line: its extension and queue name). */
-static void snap_line_index(snap_t *snap, snap_entity_t *line) {
+/*
+ * Bring a line entity's index entries in line with its state (a live line:
+ * its extension and, for a queue, `name`).
+ */
+static void snap_line_index(snap_t *snap, snap_entity_t *line, const char *name) {
   const char *extn = line->state && line->line_extn[0] ? line->line_extn : NULL;
-  const char *name = line->state && line->line_kind == SNAP_LINE_QUEUE
-                         ? json_string_value(json_object_get(snap_entity_tree(line), "name"))
-                         : NULL;
+  if (!line->state || line->line_kind != SNAP_LINE_QUEUE)
+    name = NULL;
   char key[160];
   if (name && !*name)
     name = NULL;
@@ -860,7 +756,7 @@ static void snap_delete(snap_t *snap, snap_entity_t *entity, json_t *lost) {
     return;
   snap_commit(snap, entity, 'd', NULL, lost, 0);
   if (entity->kind == SNAP_LINE)
-    snap_line_index(snap, entity);
+    snap_line_index(snap, entity, NULL);
   if (entity->kind == SNAP_CALL) {
     snap_call_ref_index(snap, entity);
     char ck[128];
@@ -893,7 +789,7 @@ static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const Protobuf
   snap_w_key(snap, "name");
   jbuf_jstr(&snap->wb, name);
   snap_apply_written(snap, entity, entity->state ? 0 : op_new);
-  snap_line_index(snap, entity);
+  snap_line_index(snap, entity, name);
   /* keep the user's or queue's line extension current */
   char sub[96];
   snap_entity_id(sub, sizeof(sub), kind == SNAP_LINE_USER ? "user" : "queue", guid);
@@ -1256,31 +1152,13 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
 
 /* ---- store records ---- */
 
-json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state) {
-  (void)snap;
-  if (change->kind == SNAP_CALL && change->op == 'd')
-    return NULL;
-  snap_entity_t *entity = strmap_get(&snap->entities, change->entity_id);
-  if (!entity)
-    return NULL;
-  json_t *record = json_pack("{s:s,s:s,s:I,s:{s:s,s:s,s:s},s:i,s:s}", "kind", snap_kind_name(entity->kind),
-                             "key", entity->key, "seq", (json_int_t)entity->seq, "line", "kind",
-                             snap_line_kind_name(entity->line_kind), "guid", entity->line_guid, "extn",
-                             entity->line_extn, "callid", entity->callid, "gcid", entity->gcid);
-  if (record && with_state) {
-    json_t *tree = snap_entity_tree(entity);
-    json_object_set(record, "state", tree ? tree : json_null());
-  }
-  return record;
-}
-
 int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b) {
   if (change->kind == SNAP_CALL && change->op == 'd')
     return 0;
   const snap_entity_t *entity = strmap_get(&snap->entities, change->entity_id);
   if (!entity)
     return 0;
-  /* the keys in snap_record's order, then the version */
+  /* the record's keys, then the version */
   jbuf_char(b, '{');
   jbuf_key(b, "kind");
   jbuf_jstr(b, snap_kind_name(entity->kind));
@@ -1372,7 +1250,7 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     strmap_put(&snap->callids, ck, entity);
     snap_call_ref_index(snap, entity);
   } else if (kind == SNAP_LINE) {
-    snap_line_index(snap, entity);
+    snap_line_index(snap, entity, json_string_value(json_object_get(state, "name")));
   }
   return 0;
 }

@@ -3,7 +3,7 @@
  * Redis so that a restarted bridge forgets nothing.
  *
  * DESIGN.  Two hashes per PBX: mtcti3:<pbx>:state (entity id -> the record
- * of snap_record on one line, with "v":2, a newline, then the entity's state
+ * of snap_record_write on one line, with "v":2, a newline, then the entity's state
  * as JSON; a record without "v" is followed by the entity's last event, whose
  * `after` is its state, as bridges before v 2 wrote it) and mtcti3:<pbx>:pending (ce_id -> the rendered event
  * as event_record_text, until Kafka confirms it).  The ingest stage queues writes

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "snap.h"
+#include "snap_ref.h"
 
 static json_t *records; /* entity id -> last record (for 07) */
 static snap_t *recorded;
@@ -25,7 +26,7 @@ static void capture(void *opaque, const snap_change_t *c) {
   (void)opaque;
   if (!recorded)
     return;
-  json_t *r = snap_record(recorded, c, 1);
+  json_t *r = snap_ref_record(recorded, c);
   if (r)
     json_object_set_new(records, c->entity_id, r);
   else
