@@ -7,7 +7,9 @@
  * The check also enforces what proto3 parsers enforce and protobuf-c does not:
  * valid UTF-8 in string fields, field numbers in range, no groups; and it
  * refuses a NUL inside a string, which protobuf-c would silently truncate.  It
- * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.
+ * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.  It is the
+ * one walk of the codec that cannot be codec_walk's: it reads bytes before
+ * there is a message; it takes each type's wire type from codec_walk's table.
  */
 #include "codec_frame.h"
 
@@ -17,6 +19,7 @@
 #include <string.h>
 
 #include "codec_utf8.h"
+#include "codec_walk.h"
 
 static const uint8_t frame_header[CODEC_FRAME_HEADER_LEN] = {0, 0, 0, 1};
 
@@ -122,28 +125,10 @@ static int utf8_valid(const uint8_t *s, size_t n) {
   return 1;
 }
 
+/* The wire type a field's type is sent with (the codec's table of types). */
 static int wire_type_of(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_BOOL:
-  case PROTOBUF_C_TYPE_ENUM:
-    return 0;
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 1;
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-    return 5;
-  default:
-    return 2;
-  }
+  const codec_type_t *type = codec_walk_type(f->type);
+  return type ? type->wire_type : 2;
 }
 
 static const char *const wire_names[8] = {"varint", "fixed64", "length-delimited",
@@ -324,33 +309,6 @@ const char *codec_message_kind(const Message *msg) {
 }
 
 size_t codec_field_elem_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return sizeof(int32_t);
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int); /* protobuf-c stores enums as their C enum type */
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return sizeof(int64_t);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return sizeof(double);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  }
-  return 0;
+  const codec_type_t *type = codec_walk_type(field->type);
+  return type ? type->elem_size : 0;
 }
