@@ -8,8 +8,10 @@
  * fields as arrays, and after a featuresavailable its bits by name
  * (featuresavailable_names, from the codec's bit tables).  Written straight
  * into a jbuf in the bytes jansson would dump, with no tree built: this runs
- * for every Notify.  The top-level members go through the state writer so
- * that the diff can find them (snap_state.c); nested objects are plain text.
+ * for every Notify.  The codec's walk (codec_walk.h, every field) reads the
+ * message; its style table says which field is a GUID and which has bits by
+ * name.  The top-level members go through the state writer so that the diff
+ * can find them (snap_state.c); nested objects are plain text.
  */
 #include "snap_int.h"
 
@@ -17,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
+#include "codec_walk.h"
 
 static void snap_text_bits(jbuf_t *b, codec_bitset_t set, uint32_t value) {
   size_t count;
@@ -46,21 +48,9 @@ static void snap_text_bits(jbuf_t *b, codec_bitset_t set, uint32_t value) {
   jbuf_char(b, ']');
 }
 
-/* The featuresavailable bit set a message's featuresavailable field names, if any. */
-static int snap_text_features_set(const ProtobufCMessageDescriptor *desc, codec_bitset_t *set) {
-  if (desc == &call_info__descriptor)
-    *set = CODEC_BITS_CALL_FEATURES;
-  else if (desc == &notify_user__descriptor)
-    *set = CODEC_BITS_USER_FEATURES;
-  else
-    return 0;
-  return 1;
-}
-
-/* A bytes field's text: a GUID as a UUID, anything else as hex (long ones only counted). */
-static void snap_text_bytes(const ProtobufCFieldDescriptor *field, const ProtobufCBinaryData *b, char *text,
-                            size_t size) {
-  if (strcmp(field->name, "guid") == 0 && b->len == CODEC_GUID_LEN)
+/* A bytes value's text: a GUID as a UUID, anything else as hex (long ones only counted). */
+static void snap_text_bytes(codec_style_t style, const ProtobufCBinaryData *b, char *text, size_t size) {
+  if (style == CODEC_STYLE_GUID && b->len == CODEC_GUID_LEN)
     codec_guid_format(b->data, b->len, text, size);
   else if (b->len * 2 + 1 <= size)
     codec_hex_format(b->data, b->len, text, size);
@@ -70,111 +60,95 @@ static void snap_text_bytes(const ProtobufCFieldDescriptor *field, const Protobu
 
 static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage *msg, int top);
 
-static void snap_text_value(snap_writer_t *w, jbuf_t *b, const ProtobufCFieldDescriptor *field,
-                            const void *member) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    jbuf_int(b, *(const int32_t *)member);
+static void snap_text_value(jbuf_t *b, codec_style_t style, const codec_value_t *v) {
+  switch (v->kind) {
+  case CODEC_VALUE_INT:
+    jbuf_int(b, v->i);
     return;
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    jbuf_uint(b, *(const uint32_t *)member);
+  case CODEC_VALUE_UINT:
+    if (v->wide) /* as jansson holds it: a signed 64-bit integer */
+      jbuf_int(b, (long long)v->u);
+    else
+      jbuf_uint(b, v->u);
     return;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64: /* as jansson holds it: a signed 64-bit integer */
-  case PROTOBUF_C_TYPE_FIXED64:
-    jbuf_int(b, *(const int64_t *)member);
-    return;
-  case PROTOBUF_C_TYPE_FLOAT: /* none in MTCTI3: let jansson write them */
-  case PROTOBUF_C_TYPE_DOUBLE: {
-    json_t *real = json_real(field->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *)member
-                                                                   : *(const double *)member);
+  case CODEC_VALUE_REAL: { /* none in MTCTI3: let jansson write them */
+    json_t *real = json_real(v->d);
     jbuf_json(b, real);
     json_decref(real);
     return;
   }
-  case PROTOBUF_C_TYPE_BOOL:
-    jbuf_str(b, *(const protobuf_c_boolean *)member ? "true" : "false");
+  case CODEC_VALUE_BOOL:
+    jbuf_str(b, v->b ? "true" : "false");
     return;
-  case PROTOBUF_C_TYPE_ENUM: {
-    int v = *(const int *)member;
-    const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(field->descriptor, v);
-    if (ev)
-      jbuf_jstr(b, ev->name);
+  case CODEC_VALUE_ENUM:
+    if (v->name)
+      jbuf_jstr(b, v->name);
     else
-      jbuf_int(b, v);
+      jbuf_int(b, v->i);
     return;
-  }
-  case PROTOBUF_C_TYPE_STRING:
-    jbuf_jstr(b, *(char *const *)member);
+  case CODEC_VALUE_STRING:
+    jbuf_jstr(b, v->s);
     return;
-  case PROTOBUF_C_TYPE_BYTES: {
+  case CODEC_VALUE_BYTES: {
     char text[512];
-    snap_text_bytes(field, member, text, sizeof(text));
+    snap_text_bytes(style, v->bytes, text, sizeof(text));
     jbuf_jstr(b, text);
     return;
   }
-  case PROTOBUF_C_TYPE_MESSAGE: {
-    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
-    if (sub)
-      snap_text_object(w, b, sub, 0);
+  case CODEC_VALUE_MESSAGE:
+    if (v->msg)
+      snap_text_object(NULL, b, v->msg, 0);
     else
       jbuf_str(b, "null");
     return;
-  }
   }
   jbuf_str(b, "null");
 }
 
 /*
- * Every field of msg, normalized, in its order.  top: as members of the
- * state being written in w (located; the braces are the writer's); else a
- * whole object into b.
+ * Every field of msg, normalized, in its order (the codec's walk, every
+ * field).  top: as members of the state being written in w (located; the
+ * braces are the writer's); else a whole object into b.
  */
 static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage *msg, int top) {
-  const ProtobufCMessageDescriptor *desc = msg->descriptor;
-  const char *base = (const char *)msg;
+  codec_walk_t walk;
+  codec_value_t v;
   int first = 1;
   if (!top)
     jbuf_char(b, '{');
-  for (unsigned i = 0; i < desc->n_fields; i++) {
-    const ProtobufCFieldDescriptor *field = &desc->fields[i];
-    if ((field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        *(const uint32_t *)(base + field->quantifier_offset) != field->id)
-      continue;
+  codec_walk_begin(&walk, msg, CODEC_WALK_ALL);
+  while (codec_walk_next(&walk)) {
+    const char *name = walk.field->name;
+    codec_bitset_t bits = 0;
+    codec_style_t style = codec_walk_style(walk.desc, walk.field, &bits);
     if (top) {
-      snap_writer_key(w, field->name);
+      snap_writer_key(w, name);
     } else {
       if (!first)
         jbuf_char(b, ',');
-      jbuf_jstr(b, field->name);
+      jbuf_jstr(b, name);
       jbuf_char(b, ':');
     }
     first = 0;
-    if (field->label == PROTOBUF_C_LABEL_REPEATED && !(field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
-      size_t n = *(const size_t *)(base + field->quantifier_offset);
-      const char *arr = *(char *const *)(base + field->offset);
+    if (walk.repeated) {
       jbuf_char(b, '[');
-      for (size_t k = 0; k < n; k++) {
+      for (size_t k = 0; k < walk.count; k++) {
         if (k)
           jbuf_char(b, ',');
-        snap_text_value(w, b, field, arr + k * codec_field_elem_size(field));
+        codec_walk_value(&walk, k, &v);
+        snap_text_value(b, style, &v);
       }
       jbuf_char(b, ']');
-    } else {
-      snap_text_value(w, b, field, base + field->offset);
+      continue;
     }
-    codec_bitset_t set;
-    if (strcmp(field->name, "featuresavailable") == 0 && snap_text_features_set(desc, &set)) {
+    codec_walk_value(&walk, 0, &v);
+    snap_text_value(b, style, &v);
+    if (style == CODEC_STYLE_BITS) { /* featuresavailable: its bits by name follow */
       if (top)
         snap_writer_key(w, "featuresavailable_names");
       else
         jbuf_str(b, ",\"featuresavailable_names\":");
-      snap_text_bits(b, set, *(const uint32_t *)(base + field->offset));
+      snap_text_bits(b, bits, (uint32_t)v.i);
     }
   }
   if (!top)
