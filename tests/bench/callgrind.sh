@@ -87,7 +87,7 @@ print()
 def per(ir):
     return f"{ir / notifies:>9,.0f}"
 
-applies = sum(v for k, v in incl.items() if re.fullmatch(r"snap_\w+_apply", k))
+applies = sum(incl.get(f"snap_{k}_apply", 0) for k in ("lines", "user", "presence", "queue", "calls"))
 render = incl.get("bench_on_change", 0)
 print("stages (instructions per Notify, callees included):")
 print(f"  decode (codec_frame_decode)          {per(incl.get('codec_frame_decode', 0))}")
