@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "codec_frame.h" /* CODEC_MAX_DEPTH, codec_field_elem_size */
 #include "codec_utf8.h"
 #include "codec_walk.h"
@@ -38,9 +40,6 @@
 static void *json_member(const void *msg, unsigned offset) {
   return (char *)msg + offset;
 }
-
-static const char b64_std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* ---------------------------------------------------------------------- */
 /* Printer                                                                */
@@ -85,37 +84,18 @@ static json_t *json_string_from_pb(const char *str) {
   return out;
 }
 
-/* Standard base64 with padding, as the official printer writes bytes. */
+/* Standard base64 with padding, as the official printer writes bytes (OpenSSL's encoder). */
 static json_t *json_bytes_from_pb(const ProtobufCBinaryData *bd) {
-  size_t i, o = 0, len = bd->data ? bd->len : 0;
-  char *text;
+  size_t len = bd->data ? bd->len : 0;
+  unsigned char *text;
   json_t *out;
 
+  if (len > INT_MAX / 4 * 3 - 3)
+    return NULL;
   text = malloc((len + 2) / 3 * 4 + 1);
   if (!text)
     return NULL;
-  for (i = 0; i + 2 < len; i += 3) {
-    uint32_t v = (uint32_t)bd->data[i] << 16 | (uint32_t)bd->data[i + 1] << 8 |
-                 bd->data[i + 2];
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = b64_std[v >> 6 & 63];
-    text[o++] = b64_std[v & 63];
-  }
-  if (len - i == 1) {
-    uint32_t v = (uint32_t)bd->data[i] << 16;
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = '=';
-    text[o++] = '=';
-  } else if (len - i == 2) {
-    uint32_t v = (uint32_t)bd->data[i] << 16 | (uint32_t)bd->data[i + 1] << 8;
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = b64_std[v >> 6 & 63];
-    text[o++] = '=';
-  }
-  out = json_stringn(text, o);
+  out = json_stringn((const char *)text, (size_t)EVP_EncodeBlock(text, bd->data, (int)len));
   free(text);
   return out;
 }
@@ -461,27 +441,17 @@ static int json_get_real(json_parse_ctx_t *ctx, const json_t *v, int is_float,
   return 0;
 }
 
-static int json_b64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
-}
-
-/* Base64, standard or URL-safe alphabet, padded or not, into bd (malloc'd). */
+/*
+ * Base64, standard or URL-safe alphabet, padded or not, into bd (malloc'd).
+ * Checked here, so that a fault names its offset; then put in the standard
+ * alphabet with its padding for OpenSSL's decoder.
+ */
 static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinaryData *bd) {
   const char *s;
-  size_t len, pad = 0, i, o = 0;
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  uint8_t *data;
+  size_t len, pad = 0, i;
+  char *std = NULL;
+  uint8_t *data = NULL;
+  int n, rc = -1;
 
   if (!json_is_string(v))
     return json_fail(ctx, "expected a base64 string, got %s", json_kind(v));
@@ -498,26 +468,44 @@ static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinar
     bd->data = NULL;
     return 0;
   }
-  data = malloc(len * 3 / 4 + 1);
-  if (!data)
-    return json_fail(ctx, "out of memory");
-  for (i = 0; i < len; i++) {
-    int c = json_b64_value((unsigned char)s[i]);
-
-    if (c < 0) {
-      free(data);
-      return json_fail(ctx, "invalid base64: unexpected character at offset %zu", i);
-    }
-    acc = acc << 6 | (uint32_t)c;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      data[o++] = (uint8_t)(acc >> bits);
-    }
+  if (len > INT_MAX - 4) {
+    json_fail(ctx, "invalid base64: too long");
+    goto done;
   }
-  bd->len = o;
+  pad = (4 - len % 4) % 4;
+  std = malloc(len + pad + 1);
+  data = malloc((len + pad) / 4 * 3);
+  if (!std || !data) {
+    json_fail(ctx, "out of memory");
+    goto done;
+  }
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+
+    if (c == '-' || c == '_')
+      c = c == '-' ? '+' : '/';
+    else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+               c == '/')) {
+      json_fail(ctx, "invalid base64: unexpected character at offset %zu", i);
+      goto done;
+    }
+    std[i] = c;
+  }
+  memset(std + len, '=', pad);
+  /* whole quads in, three bytes out for each, the padding's included */
+  n = EVP_DecodeBlock(data, (const unsigned char *)std, (int)(len + pad));
+  if (n < 0 || (size_t)n < pad) {
+    json_fail(ctx, "invalid base64");
+    goto done;
+  }
+  bd->len = (size_t)n - pad;
   bd->data = data;
-  return 0;
+  data = NULL;
+  rc = 0;
+done:
+  free(std);
+  free(data);
+  return rc;
 }
 
 /* One enum value: a name of the enum, or any int32 (proto3 enums are open). */
