@@ -72,6 +72,9 @@ void snap_writer_begin(snap_writer_t *w);
 /* A member's name (any text: escaped as needed); its value follows in w->b. */
 void snap_writer_keyn(snap_writer_t *w, const char *name, size_t len);
 void snap_writer_key(snap_writer_t *w, const char *name);
+/* The same for a name known to need no escape (a protobuf field name, a literal, a name copied from a state). */
+void snap_writer_key_plain(snap_writer_t *w, const char *name, size_t len);
+#define snap_writer_key_lit(w, lit) snap_writer_key_plain((w), (lit), sizeof(lit) - 1)
 /* Close the object and locate each value; 0, or -1 when out of memory. */
 int snap_writer_end(snap_writer_t *w);
 snap_view_t snap_writer_view(const snap_writer_t *w);

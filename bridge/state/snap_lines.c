@@ -34,13 +34,13 @@ static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const Protobuf
   snap_set_str(&entity->line_extn, extn);
   snap_writer_t *w = &snap->w;
   snap_writer_begin(w);
-  snap_writer_key(w, "kind");
+  snap_writer_key_lit(w, "kind");
   jbuf_jstr(&w->b, snap_line_kind_name(kind));
-  snap_writer_key(w, "guid");
+  snap_writer_key_lit(w, "guid");
   jbuf_jstr(&w->b, guid);
-  snap_writer_key(w, "extn");
+  snap_writer_key_lit(w, "extn");
   jbuf_jstr(&w->b, extn);
-  snap_writer_key(w, "name");
+  snap_writer_key_lit(w, "name");
   jbuf_jstr(&w->b, name);
   snap_state_apply(snap, entity, entity->state ? 0 : op_new);
   snap_line_index(snap, entity, name);
@@ -142,7 +142,7 @@ static snap_entity_t *snap_owner(snap_t *snap, snap_kind_t kind, const char *gui
 static void snap_writer_carry(snap_writer_t *w, const snap_state_t *old, const char *name) {
   size_t len;
   const char *value = snap_state_value(old, name, &len);
-  snap_writer_key(w, name);
+  snap_writer_key_plain(w, name, strlen(name));
   if (value)
     jbuf_put(&w->b, value, len);
   else
@@ -156,7 +156,7 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
   /* {guid, every NotifyUser field, phonestate and its name as the presence subscription last said} */
   snap_writer_t *w = &snap->w;
   snap_writer_begin(w);
-  snap_writer_key(w, "guid");
+  snap_writer_key_lit(w, "guid");
   jbuf_jstr(&w->b, guid);
   snap_text_members(w, &user->base);
   snap_writer_carry(w, entity->state, "phonestate");
@@ -180,13 +180,13 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
   int seen_ps = 0, seen_psn = 0;
   snap_writer_begin(w);
   if (!old) {
-    snap_writer_key(w, "guid");
+    snap_writer_key_lit(w, "guid");
     jbuf_jstr(&w->b, guid);
   }
   for (size_t i = 0; old && i < old->n; i++) {
     const snap_field_t *f = &old->fields[i];
     const char *name = old->text + f->name_off;
-    snap_writer_keyn(w, name, f->name_len);
+    snap_writer_key_plain(w, name, f->name_len); /* as it stands in the old text */
     if (f->name_len == 10 && memcmp(name, "phonestate", 10) == 0 && (seen_ps = 1))
       jbuf_int(&w->b, entry->phonestate);
     else if (f->name_len == 15 && memcmp(name, "phonestate_name", 15) == 0 && (seen_psn = 1))
@@ -195,11 +195,11 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
       jbuf_put(&w->b, old->text + f->val_off, f->val_len);
   }
   if (!seen_ps) {
-    snap_writer_key(w, "phonestate");
+    snap_writer_key_lit(w, "phonestate");
     jbuf_int(&w->b, entry->phonestate);
   }
   if (!seen_psn) {
-    snap_writer_key(w, "phonestate_name");
+    snap_writer_key_lit(w, "phonestate_name");
     jbuf_jstr(&w->b, snap_phonestate_name(entry->phonestate));
   }
   snap_state_apply(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
@@ -211,7 +211,7 @@ void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, 
     return;
   snap_writer_t *w = &snap->w;
   snap_writer_begin(w);
-  snap_writer_key(w, "guid");
+  snap_writer_key_lit(w, "guid");
   jbuf_jstr(&w->b, guid);
   snap_text_members(w, &queue->base);
   if (queue->extn && *queue->extn)

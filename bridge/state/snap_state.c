@@ -27,31 +27,52 @@ void snap_writer_begin(snap_writer_t *w) {
   jbuf_char(&w->b, '{');
 }
 
-void snap_writer_keyn(snap_writer_t *w, const char *name, size_t len) {
-  jbuf_t *b = &w->b;
-  if (w->n)
-    jbuf_char(b, ',');
-  size_t start = b->len;
-  jbuf_jstrn(b, name, len);
-  jbuf_char(b, ':');
-  if (w->n == w->cap) {
-    size_t cap = w->cap ? w->cap * 2 : 64;
-    snap_field_t *grown = realloc(w->fields, cap * sizeof(*grown));
-    if (!grown) {
-      w->failed = 1;
-      return;
-    }
-    w->fields = grown;
-    w->cap = cap;
+/* Room for one more located member; 0, or -1 (out of memory: the state is not finished). */
+static int snap_writer_more(snap_writer_t *w) {
+  if (w->n < w->cap)
+    return 0;
+  size_t cap = w->cap ? w->cap * 2 : 64;
+  snap_field_t *grown = realloc(w->fields, cap * sizeof(*grown));
+  if (!grown) {
+    w->failed = 1;
+    return -1;
   }
+  w->fields = grown;
+  w->cap = cap;
+  return 0;
+}
+
+/* The member whose `"name":` was written from `start` on: located. */
+static void snap_writer_locate(snap_writer_t *w, size_t start) {
   snap_field_t *f = &w->fields[w->n++];
   f->name_off = (uint32_t)start + 1;
-  f->name_len = (uint32_t)(b->len - start - 3); /* without the quotes and the colon */
-  f->val_off = (uint32_t)b->len;
+  f->name_len = (uint32_t)(w->b.len - start - 3); /* without the quotes and the colon */
+  f->val_off = (uint32_t)w->b.len;
   f->val_len = 0;
 }
 
+void snap_writer_keyn(snap_writer_t *w, const char *name, size_t len) {
+  if (snap_writer_more(w) != 0)
+    return;
+  if (w->n)
+    jbuf_char(&w->b, ',');
+  size_t start = w->b.len;
+  jbuf_jstrn(&w->b, name, len);
+  jbuf_char(&w->b, ':');
+  snap_writer_locate(w, start);
+}
+
 void snap_writer_key(snap_writer_t *w, const char *name) { snap_writer_keyn(w, name, strlen(name)); }
+
+void snap_writer_key_plain(snap_writer_t *w, const char *name, size_t len) {
+  if (snap_writer_more(w) != 0)
+    return;
+  if (w->n)
+    jbuf_char(&w->b, ',');
+  size_t start = w->b.len;
+  jbuf_keyn(&w->b, name, len);
+  snap_writer_locate(w, start);
+}
 
 /* Each value runs up to the next member's ',"' or the final '}'. */
 int snap_writer_end(snap_writer_t *w) {

@@ -118,16 +118,16 @@ static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage
     jbuf_char(b, '{');
   codec_walk_begin(&walk, msg, CODEC_WALK_ALL);
   while (codec_walk_next(&walk)) {
-    const char *name = walk.field->name;
+    const char *name = walk.field->name; /* a protobuf name: plain ASCII */
+    size_t name_len = strlen(name);
     codec_bitset_t bits = 0;
     codec_style_t style = codec_walk_style(walk.desc, walk.field, &bits);
     if (top) {
-      snap_writer_key(w, name);
+      snap_writer_key_plain(w, name, name_len);
     } else {
       if (!first)
         jbuf_char(b, ',');
-      jbuf_jstr(b, name);
-      jbuf_char(b, ':');
+      jbuf_keyn(b, name, name_len);
     }
     first = 0;
     if (walk.repeated) {
@@ -145,7 +145,7 @@ static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage
     snap_text_value(b, style, &v);
     if (style == CODEC_STYLE_BITS) { /* featuresavailable: its bits by name follow */
       if (top)
-        snap_writer_key(w, "featuresavailable_names");
+        snap_writer_key_lit(w, "featuresavailable_names");
       else
         jbuf_str(b, ",\"featuresavailable_names\":");
       snap_text_bits(b, bits, (uint32_t)v.i);
