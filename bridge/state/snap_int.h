@@ -86,10 +86,15 @@ snap_state_t *snap_state_new(const snap_view_t *v);
 snap_state_t *snap_state_dup(const snap_state_t *st);
 /* The field named name[0..len) in v, or v->n; fields come in a fixed order: `hint` is where to look first. */
 size_t snap_view_find(const snap_view_t *v, const char *name, size_t len, size_t hint);
-/* The value text of a field (not NUL-terminated), NULL when st is NULL or has no such field. */
-const char *snap_state_value(const snap_state_t *st, const char *name, size_t *len);
+/*
+ * The value text of a field (not NUL-terminated), NULL when st is NULL or has
+ * no such field; `hint` is the index to look at first (SNAP_HINT_LAST(st):
+ * the last field, where a user's phone state is).
+ */
+const char *snap_state_value(const snap_state_t *st, const char *name, size_t hint, size_t *len);
+#define SNAP_HINT_LAST(st) ((st) && (st)->n ? (st)->n - 1 : 0)
 /* An integer field: 1 and *out, or 0 (absent or not an integer). */
-int snap_state_int(const snap_state_t *st, const char *name, long long *out);
+int snap_state_int(const snap_state_t *st, const char *name, size_t hint, long long *out);
 
 /* ---- entities (snap.c) ---- */
 

@@ -138,10 +138,10 @@ static snap_entity_t *snap_owner(snap_t *snap, snap_kind_t kind, const char *gui
   return entity;
 }
 
-/* Copy the value of `name` from the old state, or write null. */
-static void snap_writer_carry(snap_writer_t *w, const snap_state_t *old, const char *name) {
+/* Copy the value of `name` from the old state (where it is at `hint`, if it has not moved), or write null. */
+static void snap_writer_carry(snap_writer_t *w, const snap_state_t *old, const char *name, size_t hint) {
   size_t len;
-  const char *value = snap_state_value(old, name, &len);
+  const char *value = snap_state_value(old, name, hint, &len);
   snap_writer_key_plain(w, name, strlen(name));
   if (value)
     jbuf_put(&w->b, value, len);
@@ -159,8 +159,9 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
   snap_writer_key_lit(w, "guid");
   jbuf_jstr(&w->b, guid);
   snap_text_members(w, &user->base);
-  snap_writer_carry(w, entity->state, "phonestate");
-  snap_writer_carry(w, entity->state, "phonestate_name");
+  /* the two last fields, where a user's state keeps them */
+  snap_writer_carry(w, entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1);
+  snap_writer_carry(w, entity->state, "phonestate_name", SNAP_HINT_LAST(entity->state));
   if (user->extn && *user->extn)
     snap_set_str(&entity->line_extn, user->extn);
   snap_state_apply(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
@@ -172,7 +173,8 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
     return;
   /* The entry carries only the phone state here: the same one changes nothing (no copy, no diff). */
   long long ps;
-  if (snap_state_int(entity->state, "phonestate", &ps) && ps == entry->phonestate)
+  if (snap_state_int(entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1, &ps) &&
+      ps == entry->phonestate)
     return;
   /* the old state with phonestate and its name replaced in place (or added at the end) */
   const snap_state_t *old = entity->state;

@@ -87,7 +87,7 @@ void snap_line_index(snap_t *snap, snap_entity_t *line, const char *name) {
 
 void snap_call_ref_index(snap_t *snap, snap_entity_t *call) {
   long long value = 0;
-  int32_t ref = snap_state_int(call->state, "referencecallid", &value) ? (int32_t)value : 0;
+  int32_t ref = snap_state_int(call->state, "referencecallid", 0, &value) ? (int32_t)value : 0;
   if (ref == call->indexed_ref)
     return;
   char key[128];
@@ -138,7 +138,7 @@ int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, 
 
 static uint32_t snap_state_u32(const snap_state_t *state, const char *field) {
   long long value = 0;
-  return snap_state_int(state, field, &value) ? (uint32_t)value : 0;
+  return snap_state_int(state, field, 0, &value) ? (uint32_t)value : 0;
 }
 
 int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
@@ -165,7 +165,7 @@ int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features)
   snap_entity_id(id, sizeof(id), "user", guid);
   const snap_entity_t *e = strmap_get(&snap->entities, id);
   size_t len;
-  if (!e || !snap_state_value(e->state, "featuresavailable", &len))
+  if (!e || !snap_state_value(e->state, "featuresavailable", 0, &len))
     return 0;
   *features = snap_state_u32(e->state, "featuresavailable");
   return 1;

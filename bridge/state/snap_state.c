@@ -105,29 +105,36 @@ snap_view_t snap_state_view(const snap_state_t *st) {
   return v;
 }
 
+static int snap_view_named(const snap_view_t *v, size_t i, const char *name, size_t len) {
+  return v->fields[i].name_len == len && memcmp(v->text + v->fields[i].name_off, name, len) == 0;
+}
+
 size_t snap_view_find(const snap_view_t *v, const char *name, size_t len, size_t hint) {
-  for (size_t k = 0; k < v->n; k++) {
-    size_t i = (hint + k) % v->n;
-    if (v->fields[i].name_len == len && memcmp(v->text + v->fields[i].name_off, name, len) == 0)
+  if (hint >= v->n)
+    hint = 0;
+  for (size_t i = hint; i < v->n; i++) /* the usual case: found at once */
+    if (snap_view_named(v, i, name, len))
       return i;
-  }
+  for (size_t i = 0; i < hint; i++)
+    if (snap_view_named(v, i, name, len))
+      return i;
   return v->n;
 }
 
-const char *snap_state_value(const snap_state_t *st, const char *name, size_t *len) {
+const char *snap_state_value(const snap_state_t *st, const char *name, size_t hint, size_t *len) {
   if (!st)
     return NULL;
   snap_view_t v = snap_state_view(st);
-  size_t i = snap_view_find(&v, name, strlen(name), 0);
+  size_t i = snap_view_find(&v, name, strlen(name), hint);
   if (i == v.n)
     return NULL;
   *len = st->fields[i].val_len;
   return st->text + st->fields[i].val_off;
 }
 
-int snap_state_int(const snap_state_t *st, const char *name, long long *out) {
+int snap_state_int(const snap_state_t *st, const char *name, size_t hint, long long *out) {
   size_t len;
-  const char *v = snap_state_value(st, name, &len);
+  const char *v = snap_state_value(st, name, hint, &len);
   if (!v || len == 0 || len > 20 || !(isdigit((unsigned char)v[0]) || v[0] == '-'))
     return 0;
   char num[24];
