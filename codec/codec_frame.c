@@ -10,10 +10,15 @@
  * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.  It is the
  * one walk of the codec that cannot be codec_walk's: it reads bytes before
  * there is a message; it takes each type's wire type from codec_walk's table.
+ * A stream of messages may be decoded into an arena (codec_frame_decode_into)
+ * that keeps its memory from one message to the next: protobuf-c then
+ * allocates from it, and nothing is freed piece by piece.
  */
 #include "codec_frame.h"
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,29 +233,148 @@ int codec_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 
 /* ---- frames ---- */
 
-int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
-                       size_t max_payload, Message **msg, char *errstr, size_t errstr_size) {
-  *msg = NULL;
+/* The payload of a frame, checked (framing, limit, wire format); 0, or -1 with errstr. */
+static int frame_payload(const uint8_t **buf, size_t *len, codec_framing_t framing, size_t max_payload,
+                         char *errstr, size_t errstr_size) {
   if (!max_payload)
     max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
   if (framing == CODEC_FRAMING_OPENAPI) {
-    if (len < CODEC_FRAME_HEADER_LEN)
+    if (*len < CODEC_FRAME_HEADER_LEN)
       return fail(errstr, errstr_size,
-                  "frame of %zu bytes is shorter than the 4-octet header", len);
-    if (memcmp(buf, frame_header, CODEC_FRAME_HEADER_LEN) != 0)
+                  "frame of %zu bytes is shorter than the 4-octet header", *len);
+    if (memcmp(*buf, frame_header, CODEC_FRAME_HEADER_LEN) != 0)
       return fail(errstr, errstr_size,
-                  "bad framing header %02x %02x %02x %02x (expected 00 00 00 01)", buf[0],
-                  buf[1], buf[2], buf[3]);
-    buf += CODEC_FRAME_HEADER_LEN;
-    len -= CODEC_FRAME_HEADER_LEN;
+                  "bad framing header %02x %02x %02x %02x (expected 00 00 00 01)", (*buf)[0],
+                  (*buf)[1], (*buf)[2], (*buf)[3]);
+    *buf += CODEC_FRAME_HEADER_LEN;
+    *len -= CODEC_FRAME_HEADER_LEN;
   }
-  if (len > max_payload)
+  if (*len > max_payload)
     return fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes",
-                len, max_payload);
-  if (codec_wire_check(&message__descriptor, buf, len, errstr, errstr_size) < 0)
+                *len, max_payload);
+  return codec_wire_check(&message__descriptor, *buf, *len, errstr, errstr_size);
+}
+
+int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
+                       size_t max_payload, Message **msg, char *errstr, size_t errstr_size) {
+  *msg = NULL;
+  if (frame_payload(&buf, &len, framing, max_payload, errstr, errstr_size) < 0)
     return -1;
   *msg = message__unpack(NULL, len, buf);
   if (!*msg) /* the check passed, so only memory can be short here */
+    return fail(errstr, errstr_size, "protobuf unpack failed (out of memory?)");
+  return 0;
+}
+
+/* ---- the arena ---- */
+
+/* One block of the arena; blocks are chained, the newest first. */
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t size, used;
+  max_align_t data[]; /* size bytes */
+} arena_block_t;
+
+struct codec_arena {
+  ProtobufCAllocator allocator; /* protobuf-c allocates through this */
+  arena_block_t *blocks;
+  size_t need; /* bytes handed out for the message being decoded */
+};
+
+#define ARENA_ALIGN sizeof(max_align_t)
+#define ARENA_MIN_BLOCK ((size_t)16384)
+
+static arena_block_t *arena_block_new(size_t size) {
+  arena_block_t *block;
+  if (size > SIZE_MAX - sizeof(*block))
+    return NULL;
+  block = malloc(sizeof(*block) + size);
+  if (block) {
+    block->next = NULL;
+    block->size = size;
+    block->used = 0;
+  }
+  return block;
+}
+
+static void *arena_alloc(void *data, size_t size) {
+  codec_arena_t *arena = data;
+  arena_block_t *block = arena->blocks;
+  if (size > SIZE_MAX - ARENA_ALIGN)
+    return NULL;
+  size = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+  if (!block || block->size - block->used < size) {
+    size_t want = block && block->size > ARENA_MIN_BLOCK ? block->size * 2 : ARENA_MIN_BLOCK;
+    arena_block_t *grown = arena_block_new(want > size ? want : size);
+    if (!grown)
+      return NULL;
+    grown->next = block;
+    arena->blocks = block = grown;
+  }
+  void *p = (char *)block->data + block->used;
+  block->used += size;
+  arena->need += size;
+  return p;
+}
+
+static void arena_free_one(void *data, void *p) { /* everything goes at once, in arena_reset */
+  (void)data;
+  (void)p;
+}
+
+static void arena_free_blocks(arena_block_t *block) {
+  while (block) {
+    arena_block_t *next = block->next;
+    free(block);
+    block = next;
+  }
+}
+
+/* Forget the last message.  When it needed more than one block, the next gets one block that size. */
+static void arena_reset(codec_arena_t *arena) {
+  arena_block_t *block = arena->blocks;
+  if (block && block->next) {
+    arena_free_blocks(block->next);
+    block->next = NULL;
+    if (block->size < arena->need) {
+      arena_block_t *bigger = arena_block_new(arena->need);
+      if (bigger) {
+        free(block);
+        arena->blocks = block = bigger;
+      }
+    }
+  }
+  if (block)
+    block->used = 0;
+  arena->need = 0;
+}
+
+codec_arena_t *codec_arena_new(void) {
+  codec_arena_t *arena = calloc(1, sizeof(*arena));
+  if (arena) {
+    arena->allocator.alloc = arena_alloc;
+    arena->allocator.free = arena_free_one;
+    arena->allocator.allocator_data = arena;
+  }
+  return arena;
+}
+
+void codec_arena_free(codec_arena_t *arena) {
+  if (!arena)
+    return;
+  arena_free_blocks(arena->blocks);
+  free(arena);
+}
+
+int codec_frame_decode_into(codec_arena_t *arena, const uint8_t *buf, size_t len,
+                            codec_framing_t framing, size_t max_payload, Message **msg,
+                            char *errstr, size_t errstr_size) {
+  *msg = NULL;
+  arena_reset(arena);
+  if (frame_payload(&buf, &len, framing, max_payload, errstr, errstr_size) < 0)
+    return -1;
+  *msg = message__unpack(&arena->allocator, len, buf);
+  if (!*msg)
     return fail(errstr, errstr_size, "protobuf unpack failed (out of memory?)");
   return 0;
 }
