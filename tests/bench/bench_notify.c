@@ -6,10 +6,11 @@
  * DESIGN.  The corpus (tests/bench/make_corpus.py) holds real Notify frames
  * of ipo-sim under the ingest benchmark's kind of load, each with the
  * subscription it came on.  Each frame goes the way pbx/ingest.c takes it:
- * codec_frame_decode, then snap_lines_apply / snap_user_apply /
+ * codec_frame_decode_into (one arena, as the link decodes), then
+ * snap_lines_apply / snap_user_apply /
  * snap_presence_apply / snap_queue_apply / snap_calls_apply, and every change
  * through event_render (and event_render_tombstone after a delete on a
- * compacted topic), then the message is freed.  No sockets, no Kafka, no
+ * compacted topic).  No sockets, no Kafka, no
  * Redis: what is left is the CPU the bridge spends per Notify on its own.
  * One pass over the corpus warms the state up (every entity created); then
  * bench_measure() replays it `--passes` times.  tests/bench/callgrind.sh runs
@@ -54,6 +55,7 @@ typedef struct bench {
   char (*lref_guid)[64]; /* presence lref -> user guid */
   size_t n_lref;
   snap_t *snap;
+  codec_arena_t *arena; /* as the link decodes: each message into the same arena */
   event_ctx_t ctx;
   event_origin_t origin;
   int64_t clock_ms; /* the fixed clock events carry */
@@ -113,14 +115,13 @@ static void bench_on_change(void *opaque, const snap_change_t *change) {
 static void bench_apply(bench_t *bench, const bench_frame_t *f) {
   Message *msg = NULL;
   char errstr[256];
-  if (codec_frame_decode(f->data, f->len, CODEC_FRAMING_OPENAPI, 0, &msg, errstr, sizeof(errstr)) != 0) {
+  if (codec_frame_decode_into(bench->arena, f->data, f->len, CODEC_FRAMING_OPENAPI, 0, &msg, errstr,
+                              sizeof(errstr)) != 0) {
     fprintf(stderr, "bench_notify: corpus frame does not decode: %s\n", errstr);
     exit(1);
   }
-  if (msg->payload_case != MESSAGE__PAYLOAD_NOTIFY) {
-    codec_message_free(msg);
+  if (msg->payload_case != MESSAGE__PAYLOAD_NOTIFY)
     return;
-  }
   const Notify *notify = msg->notify;
   bench->notifies++;
   bench->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, f->snapshot, bench->clock_ms++};
@@ -152,7 +153,6 @@ static void bench_apply(bench_t *bench, const bench_frame_t *f) {
   default:
     break;
   }
-  codec_message_free(msg);
 }
 
 static void bench_pass(bench_t *bench) {
@@ -311,7 +311,8 @@ int main(int argc, char **argv) {
   bench.clock_ms = 1764067722000;
   bench.digest = 1469598103934665603ull;
   bench.snap = snap_new(bench_on_change, &bench);
-  if (!bench.snap)
+  bench.arena = codec_arena_new();
+  if (!bench.snap || !bench.arena)
     return 1;
   bench_pass(&bench); /* warm up: every entity exists */
   size_t warm_notifies = bench.notifies, warm_events = bench.events, warm_changes = bench.changes;
@@ -328,6 +329,7 @@ int main(int argc, char **argv) {
   if (bench.with_digest)
     printf("digest %016llx\n", (unsigned long long)bench.digest);
   snap_destroy(bench.snap);
+  codec_arena_free(bench.arena);
   if (bench.dump)
     fclose(bench.dump);
   for (size_t i = 0; i < bench.n_frames; i++)
