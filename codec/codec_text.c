@@ -229,8 +229,8 @@ static void put_separator(text_buf_t *buf, int multiline, int depth) {
 static void put_value(text_buf_t *buf, const codec_walk_t *walk, const codec_value_t *value,
                       int multiline, int depth) {
   const ProtobufCFieldDescriptor *field = walk->field;
-  codec_bitset_t bits = 0;
-  codec_style_t style = codec_walk_style(walk->desc, field, &bits);
+  codec_bitset_t bits = walk->bits;
+  codec_style_t style = walk->style;
   char guid[CODEC_GUID_STRLEN + 1];
   const codec_result_t *result;
 

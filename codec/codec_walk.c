@@ -4,6 +4,7 @@
  */
 #include "codec_walk.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "ipo_mtcti3.pb-c.h"
@@ -100,6 +101,72 @@ static int codec_walk_singular_set(const ProtobufCMessage *msg, const ProtobufCF
   }
 }
 
+/* ---- what a walk needs of each field, worked out once per message type ---- */
+
+struct codec_walk_info {
+  uint16_t name_len;
+  uint8_t style; /* codec_style_t */
+  uint8_t bits;  /* codec_bitset_t */
+};
+
+/*
+ * Every message type of ipo_mtcti3.proto (those reachable from Message), its
+ * fields' infos in one pool: an open-addressed table by descriptor address.
+ * Built once; a type that does not fit is worked out field by field instead.
+ */
+#define WALK_TYPES 256 /* a power of two, over twice the types (68) */
+#define WALK_FIELDS 1024
+
+static struct {
+  const ProtobufCMessageDescriptor *desc;
+  const struct codec_walk_info *info;
+} walk_types[WALK_TYPES];
+static struct codec_walk_info walk_pool[WALK_FIELDS];
+static size_t walk_pool_used;
+static pthread_once_t walk_once = PTHREAD_ONCE_INIT;
+
+static size_t walk_slot(const ProtobufCMessageDescriptor *desc) {
+  return (size_t)(((uintptr_t)desc >> 4) * 0x9e3779b97f4a7c15ull >> 32) & (WALK_TYPES - 1);
+}
+
+static void walk_info_of(const ProtobufCMessageDescriptor *desc, unsigned i, struct codec_walk_info *info) {
+  codec_bitset_t bits = 0;
+  size_t len = strlen(desc->fields[i].name);
+  info->name_len = (uint16_t)(len < UINT16_MAX ? len : UINT16_MAX);
+  info->style = (uint8_t)codec_walk_style(desc, &desc->fields[i], &bits);
+  info->bits = (uint8_t)bits;
+}
+
+static void walk_types_add(const ProtobufCMessageDescriptor *desc, size_t depth) {
+  size_t slot = walk_slot(desc), probes = 0;
+  while (walk_types[slot].desc && walk_types[slot].desc != desc && probes++ < WALK_TYPES)
+    slot = (slot + 1) & (WALK_TYPES - 1);
+  if (walk_types[slot].desc || probes >= WALK_TYPES || walk_pool_used + desc->n_fields > WALK_FIELDS ||
+      depth > 64)
+    return; /* known already, or no room: worked out field by field */
+  struct codec_walk_info *info = &walk_pool[walk_pool_used];
+  walk_pool_used += desc->n_fields;
+  for (unsigned i = 0; i < desc->n_fields; i++)
+    walk_info_of(desc, i, &info[i]);
+  walk_types[slot].info = info;
+  walk_types[slot].desc = desc;
+  for (unsigned i = 0; i < desc->n_fields; i++)
+    if (desc->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+      walk_types_add(desc->fields[i].descriptor, depth + 1);
+}
+
+static void walk_types_build(void) { walk_types_add(&message__descriptor, 0); }
+
+static const struct codec_walk_info *walk_types_find(const ProtobufCMessageDescriptor *desc) {
+  size_t slot = walk_slot(desc);
+  for (size_t probes = 0; probes < WALK_TYPES && walk_types[slot].desc; probes++) {
+    if (walk_types[slot].desc == desc)
+      return walk_types[slot].info;
+    slot = (slot + 1) & (WALK_TYPES - 1);
+  }
+  return NULL;
+}
+
 /* ---- the walk ---- */
 
 void codec_walk_begin(codec_walk_t *walk, const ProtobufCMessage *msg, codec_walk_mode_t mode) {
@@ -107,23 +174,38 @@ void codec_walk_begin(codec_walk_t *walk, const ProtobufCMessage *msg, codec_wal
   walk->desc = msg->descriptor;
   walk->msg = msg;
   walk->mode = mode;
+  pthread_once(&walk_once, walk_types_build);
+  walk->info = walk_types_find(walk->desc);
+}
+
+/* The walk stops at field i: what the renderings need of it. */
+static int codec_walk_at(codec_walk_t *walk, unsigned i, int repeated, size_t count) {
+  struct codec_walk_info computed;
+  const struct codec_walk_info *info = walk->info ? &walk->info[i] : &computed;
+  if (!walk->info)
+    walk_info_of(walk->desc, i, &computed);
+  walk->field = &walk->desc->fields[i];
+  walk->name_len = info->name_len;
+  walk->style = (codec_style_t)info->style;
+  walk->bits = (codec_bitset_t)info->bits;
+  walk->repeated = repeated;
+  walk->count = count;
+  return 1;
 }
 
 int codec_walk_next(codec_walk_t *walk) {
   const ProtobufCMessageDescriptor *desc = walk->desc;
   const char *base = (const char *)walk->msg;
   while (walk->next < desc->n_fields) {
-    const ProtobufCFieldDescriptor *field = &desc->fields[walk->next++];
+    unsigned i = walk->next++;
+    const ProtobufCFieldDescriptor *field = &desc->fields[i];
     if (field->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)(base + field->quantifier_offset);
       if (!*(void *const *)(base + field->offset))
         n = 0;
       if (!n && walk->mode == CODEC_WALK_SET)
         continue;
-      walk->field = field;
-      walk->repeated = 1;
-      walk->count = n;
-      return 1;
+      return codec_walk_at(walk, i, 1, n);
     }
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
       /* the member set; in a message built by hand its pointer may be NULL */
@@ -132,10 +214,7 @@ int codec_walk_next(codec_walk_t *walk) {
     } else if (walk->mode == CODEC_WALK_SET && !codec_walk_singular_set(walk->msg, field)) {
       continue;
     }
-    walk->field = field;
-    walk->repeated = 0;
-    walk->count = 1;
-    return 1;
+    return codec_walk_at(walk, i, 0, 1);
   }
   return 0;
 }

@@ -26,6 +26,10 @@
  * of a oneof only the member set.  A few fields are spelled specially by
  * people-facing renderings (feature bits by name, flags in hex, result codes
  * by name, GUIDs as UUIDs): codec_walk_style says which, from one table.
+ * What the walk needs to know of each field beyond its descriptor (its name's
+ * length, its style) is worked out once per message type, the first time a
+ * walk begins, for every type of ipo_mtcti3.proto; a walk sets it in
+ * name_len, style and bits.
  *
  * What does not use the walk, and why: the wire check (codec_frame.c) reads
  * bytes before there is a message, tag by tag, so it walks the wire format
@@ -34,7 +38,9 @@
  * parser (codec_json.c) builds a message, so it writes values where this
  * reads them: one switch each way.
  *
- * Pure: no allocation, no I/O, no global state; safe from any thread.
+ * No allocation, no I/O; the one global state, the table of message types
+ * worked out once, is built under pthread_once and only read after: safe
+ * from any thread.
  */
 #ifndef CODEC_WALK_H
 #define CODEC_WALK_H
@@ -72,6 +78,25 @@ typedef struct codec_type {
 /* The row of `type`; NULL for a number protobuf-c does not define. */
 const codec_type_t *codec_walk_type(ProtobufCType type);
 
+/* ---- the fields spelled specially ---- */
+
+typedef enum codec_style {
+  CODEC_STYLE_PLAIN = 0, /* by type: numbers in decimal, enums by name, bytes in hex */
+  CODEC_STYLE_HEX,       /* an integer in hex (flags, ccflags, featuresavailable2) */
+  CODEC_STYLE_BITS,      /* an integer whose bits have names (featuresavailable): see `bits` */
+  CODEC_STYLE_RESULT,    /* a result code with its MTCTISESS_* name */
+  CODEC_STYLE_GUID       /* bytes that are a GUID: a UUID string when 16 bytes long */
+} codec_style_t;
+
+/*
+ * How field `field` of messages of type `desc` is spelled by people-facing
+ * renderings; *bits receives the bit set of CODEC_STYLE_BITS.  A style
+ * applies only where the type fits it (GUID to bytes, the others to 32-bit
+ * integers): elsewhere the field is CODEC_STYLE_PLAIN.
+ */
+codec_style_t codec_walk_style(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *field,
+                               codec_bitset_t *bits);
+
 /* ---- the walk ---- */
 
 typedef enum codec_walk_mode {
@@ -84,10 +109,14 @@ typedef struct codec_walk {
   const ProtobufCMessageDescriptor *desc; /* the message's type */
   /* the field codec_walk_next stopped at */
   const ProtobufCFieldDescriptor *field;
+  size_t name_len;     /* strlen(field->name) */
+  codec_style_t style; /* codec_walk_style(desc, field, &bits) */
+  codec_bitset_t bits;
   int repeated; /* a repeated field: `count` values (an array, possibly empty) */
   size_t count; /* 1 for a singular field */
   /* private */
   const ProtobufCMessage *msg;
+  const struct codec_walk_info *info; /* the message type's fields, worked out once; NULL: none */
   codec_walk_mode_t mode;
   unsigned next;
 } codec_walk_t;
@@ -113,24 +142,5 @@ typedef struct codec_value {
 
 /* Value `index` (< walk->count) of the current field; pointers in it are borrowed from the message. */
 void codec_walk_value(const codec_walk_t *walk, size_t index, codec_value_t *value);
-
-/* ---- the fields spelled specially ---- */
-
-typedef enum codec_style {
-  CODEC_STYLE_PLAIN = 0, /* by type: numbers in decimal, enums by name, bytes in hex */
-  CODEC_STYLE_HEX,       /* an integer in hex (flags, ccflags, featuresavailable2) */
-  CODEC_STYLE_BITS,      /* an integer whose bits have names (featuresavailable): see `bits` */
-  CODEC_STYLE_RESULT,    /* a result code with its MTCTISESS_* name */
-  CODEC_STYLE_GUID       /* bytes that are a GUID: a UUID string when 16 bytes long */
-} codec_style_t;
-
-/*
- * How field `field` of messages of type `desc` is spelled by people-facing
- * renderings; *bits receives the bit set of CODEC_STYLE_BITS.  A style
- * applies only where the type fits it (GUID to bytes, the others to 32-bit
- * integers): elsewhere the field is CODEC_STYLE_PLAIN.
- */
-codec_style_t codec_walk_style(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *field,
-                               codec_bitset_t *bits);
 
 #endif

@@ -119,9 +119,8 @@ static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage
   codec_walk_begin(&walk, msg, CODEC_WALK_ALL);
   while (codec_walk_next(&walk)) {
     const char *name = walk.field->name; /* a protobuf name: plain ASCII */
-    size_t name_len = strlen(name);
-    codec_bitset_t bits = 0;
-    codec_style_t style = codec_walk_style(walk.desc, walk.field, &bits);
+    size_t name_len = walk.name_len;
+    codec_style_t style = walk.style;
     if (top) {
       snap_writer_key_plain(w, name, name_len);
     } else {
@@ -148,7 +147,7 @@ static void snap_text_object(snap_writer_t *w, jbuf_t *b, const ProtobufCMessage
         snap_writer_key_lit(w, "featuresavailable_names");
       else
         jbuf_str(b, ",\"featuresavailable_names\":");
-      snap_text_bits(b, bits, (uint32_t)v.i);
+      snap_text_bits(b, walk.bits, (uint32_t)v.i);
     }
   }
   if (!top)
