@@ -65,10 +65,10 @@ void snap_writer_keyn(snap_writer_t *w, const char *name, size_t len) {
 void snap_writer_key(snap_writer_t *w, const char *name) { snap_writer_keyn(w, name, strlen(name)); }
 
 void snap_writer_key_plain(snap_writer_t *w, const char *name, size_t len) {
-  if (snap_writer_more(w) != 0)
+  if (snap_writer_more(w) != 0 || !jbuf_reserve(&w->b, len + 4))
     return;
   if (w->n)
-    jbuf_char(&w->b, ',');
+    w->b.data[w->b.len++] = ',';
   size_t start = w->b.len;
   jbuf_keyn(&w->b, name, len);
   snap_writer_locate(w, start);

@@ -62,19 +62,6 @@ void jbuf_int(jbuf_t *b, long long v) {
   }
 }
 
-void jbuf_keyn(jbuf_t *b, const char *name, size_t len) {
-  if (!jbuf_reserve(b, len + 3))
-    return;
-  char *p = b->data + b->len;
-  *p++ = '"';
-  memcpy(p, name, len);
-  p += len;
-  *p++ = '"';
-  *p++ = ':';
-  *p = '\0';
-  b->len += len + 3;
-}
-
 void jbuf_key(jbuf_t *b, const char *name) {
   if (b->len && b->data[b->len - 1] != '{')
     jbuf_char(b, ',');

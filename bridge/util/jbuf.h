@@ -69,7 +69,18 @@ void jbuf_jstr(jbuf_t *b, const char *text); /* NUL-terminated; NULL writes "" *
  */
 void jbuf_key(jbuf_t *b, const char *name);
 /* The same with the name's length known, and no comma: `"name":`. */
-void jbuf_keyn(jbuf_t *b, const char *name, size_t len);
+static inline void jbuf_keyn(jbuf_t *b, const char *name, size_t len) {
+  if (!jbuf_reserve(b, len + 3))
+    return;
+  char *p = b->data + b->len;
+  *p++ = '"';
+  memcpy(p, name, len);
+  p += len;
+  *p++ = '"';
+  *p++ = ':';
+  *p = '\0';
+  b->len += len + 3;
+}
 /* Any JSON value, dumped by jansson (compact, ASCII). */
 void jbuf_json(jbuf_t *b, const json_t *value);
 
