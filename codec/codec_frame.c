@@ -119,15 +119,30 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
   return -1;
 }
 
-/* Whether all n bytes are valid UTF-8 (codec_utf8.h's strict rules). */
-static int utf8_valid(const uint8_t *s, size_t n) {
+/*
+ * A string field's n bytes: 0 when valid UTF-8 (codec_utf8.h's strict rules)
+ * without a NUL, 1 when not valid UTF-8, 2 when valid but holding a NUL.
+ * Eight bytes of ASCII without a NUL, the usual case, are passed at once.
+ */
+static int string_check(const uint8_t *s, size_t n) {
+  const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
   size_t i = 0, k;
+  int nul = 0;
   while (i < n) {
+    if (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, s + i, sizeof(w));
+      if (!(w & high) && !((w - ones) & ~w & high)) {
+        i += 8;
+        continue;
+      }
+    }
     if ((k = codec_utf8_seq_len(s + i, n - i)) == 0)
-      return 0;
+      return 1;
+    nul |= s[i] == 0;
     i += k;
   }
-  return 1;
+  return nul ? 2 : 0;
 }
 
 /* The wire type a field's type is sent with (the codec's table of types). */
@@ -147,6 +162,7 @@ static int walk_message(const struct walk *w, const struct path *up,
    * parent.field; it is only read while printing an error. */
   struct path here = {up, desc, NULL};
   const struct path *cur = &here;
+  unsigned next = 0;
   if (depth > CODEC_MAX_DEPTH)
     return walk_fail(w, up, NULL, 0, p, "nesting too deep");
   while (p < end) {
@@ -158,8 +174,13 @@ static int walk_message(const struct walk *w, const struct path *up,
     unsigned wt = (unsigned)(tag & 7);
     if (number == 0 || number > 536870911u)
       return walk_fail(w, cur, NULL, 0, at, "field number out of range");
+    /* fields usually come in number order: the one after the last is tried before a search */
     const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
+        next < desc->n_fields && desc->fields[next].id == number
+            ? &desc->fields[next]
+            : protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
+    if (f)
+      next = (unsigned)(f - desc->fields) + 1;
     const char *fname = f ? f->name : NULL;
     if (f) {
       int want = wire_type_of(f);
@@ -202,10 +223,11 @@ static int walk_message(const struct walk *w, const struct path *up,
         if (walk_message(w, cur, f->descriptor, body, p, depth + 1) < 0)
           return -1;
       } else if (f->type == PROTOBUF_C_TYPE_STRING) {
-        if (!utf8_valid(body, (size_t)v))
+        int bad = string_check(body, (size_t)v);
+        if (bad == 1)
           return walk_fail(w, cur, fname, (unsigned)number, at, "string is not valid UTF-8");
         /* protobuf-c keeps strings NUL-terminated: refuse rather than truncate */
-        if (memchr(body, 0, (size_t)v))
+        if (bad == 2)
           return walk_fail(w, cur, fname, (unsigned)number, at, "string contains a NUL byte");
       } else if (f->type != PROTOBUF_C_TYPE_BYTES) {
         /* packed repeated varints: every element must be whole */

@@ -174,6 +174,30 @@ static void test_malformed(void) {
   const uint8_t nul_str[] = {0x0a, 0x04, 0x1a, 0x02, 0x41, 0x00};
   expect_bad(nul_str, sizeof nul_str, CODEC_FRAMING_NONE, 0,
              "Message.response.additional (3): string contains a NUL byte at offset 2");
+  /* past eight bytes of ASCII (checked a word at a time): a NUL, a bad byte, and
+   * both (not UTF-8 is what is said, as the whole string is checked first) */
+  const uint8_t long_nul[] = {0x0a, 0x0e, 0x1a, 0x0c, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 0x00, 'k', 'l'};
+  expect_bad(long_nul, sizeof long_nul, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string contains a NUL byte at offset 2");
+  const uint8_t long_bad[] = {0x0a, 0x0e, 0x1a, 0x0c, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 0xff};
+  expect_bad(long_bad, sizeof long_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string is not valid UTF-8 at offset 2");
+  const uint8_t nul_then_bad[] = {0x0a, 0x0e, 0x1a, 0x0c, 0x00, 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 0xc3, 0x28};
+  expect_bad(nul_then_bad, sizeof nul_then_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string is not valid UTF-8 at offset 2");
+  /* fields out of number order (the check tries the next one first) are still known */
+  const uint8_t unordered[] = {0x0a, 0x07, 0x1a, 0x01, 'x', 0x10, 0x05, 0x08, 0x09};
+  {
+    char err[256] = "";
+    Message *m = NULL;
+    CHECK(codec_frame_decode(unordered, sizeof unordered, CODEC_FRAMING_NONE, 0, &m, err, sizeof err) == 0);
+    CHECK(m && m->response->requestid == 9 && m->response->result == 5);
+    CHECK_STR(m ? m->response->additional : NULL, "x");
+    codec_message_free(m);
+  }
+  const uint8_t unordered_bad[] = {0x0a, 0x04, 0x1a, 0x00, 0x08, 0xff};
+  expect_bad(unordered_bad, sizeof unordered_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.requestid (1): truncated or overlong varint at offset 4");
   /* a fixed64 unknown field cut short */
   const uint8_t trunc_fixed[] = {0x79, 0x01, 0x02};
   expect_bad(trunc_fixed, sizeof trunc_fixed, CODEC_FRAMING_NONE, 0,
