@@ -183,6 +183,17 @@ static long snap_state_diff(snap_t *snap, const snap_view_t *before, const snap_
   }
   for (size_t i = 0; i < after->n; i++) {
     const snap_field_t *af = &after->fields[i];
+    if (hint < before->n) {
+      /* the usual case, the same field unchanged where it was: `name":value` compared at once */
+      const snap_field_t *bf = &before->fields[hint];
+      if (bf->name_len == af->name_len && bf->val_len == af->val_len &&
+          memcmp(before->text + bf->name_off, after->text + af->name_off,
+                 af->val_off + af->val_len - af->name_off) == 0) {
+        matched++;
+        hint++;
+        continue;
+      }
+    }
     size_t j = before->n ? snap_view_find(before, after->text + af->name_off, af->name_len, hint) : 0;
     if (j < before->n) {
       matched++;
