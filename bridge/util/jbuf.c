@@ -3,6 +3,7 @@
  */
 #include "jbuf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,9 +100,24 @@ static const unsigned char jbuf_plain[256] = {
     JBUF_PLAIN16(0x40), JBUF_PLAIN16(0x50), JBUF_PLAIN16(0x60), JBUF_PLAIN16(0x70),
 };
 
+/*
+ * Whether 8 bytes are all plain (see jbuf_plain): none below 0x20, none from
+ * 0x80, no quote, no backslash, tested on the word at once.
+ */
+static int jbuf_plain8(const unsigned char *p) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  uint64_t w, quote, backslash;
+  memcpy(&w, p, sizeof(w));
+  quote = w ^ (ones * '"');
+  backslash = w ^ (ones * '\\');
+  return !((w | ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & high);
+}
+
 void jbuf_jstrn(jbuf_t *b, const char *text, size_t n) {
   const unsigned char *p = (const unsigned char *)text;
   size_t i = 0;
+  while (n - i >= 8 && jbuf_plain8(p + i))
+    i += 8;
   while (i < n && jbuf_plain[p[i]])
     i++;
   if (i == n) { /* plain: copied between its quotes */

@@ -1,7 +1,7 @@
 /*
  * test_jbuf: hand-written JSON is byte for byte what jansson dumps.
  *
- *   01 every byte value, alone and inside plain text, as a string: jansson's bytes (or, as
+ *   01 every byte value, alone and in every place of plain text, as a string: jansson's bytes (or, as
  *      jansson, a failure for a byte that is not UTF-8)
  *   02 integers at their limits
  *   03 members: a comma before each but the first of its object; keyn writes no comma
@@ -45,6 +45,13 @@ static void s01_every_byte(void) {
     char mid[7] = {'a', 'b', 'c', (char)c, 'x', 'y', 'z'};
     check_string(one, 1);
     check_string(mid, sizeof(mid));
+    /* past eight bytes, which are tested a word at a time: the byte in each place of a 17-byte string */
+    for (size_t at = 0; at < 17; at++) {
+      char text[17];
+      memcpy(text, "abcdefghijklmnopq", sizeof(text));
+      text[at] = (char)c;
+      check_string(text, sizeof(text));
+    }
   }
   static const char *const strings[] = {"", "plain", "quote\" and \\ back", "caf\xc3\xa9",
                                         "\xe2\x82\xac euro", "\xf0\x9f\x9a\x80 rocket", "a/b", "\x7f"};
