@@ -11,7 +11,7 @@
 
 /* ---- the types: one row per ProtobufCType ---- */
 
-static const codec_type_t codec_types[] = {
+const codec_type_t codec_walk_types[CODEC_WALK_TYPES] = {
     [PROTOBUF_C_TYPE_INT32] = {"int32", CODEC_VALUE_INT, 0, sizeof(int32_t), 0},
     [PROTOBUF_C_TYPE_SINT32] = {"sint32", CODEC_VALUE_INT, 0, sizeof(int32_t), 0},
     [PROTOBUF_C_TYPE_SFIXED32] = {"sfixed32", CODEC_VALUE_INT, 0, sizeof(int32_t), 5},
@@ -31,12 +31,6 @@ static const codec_type_t codec_types[] = {
     [PROTOBUF_C_TYPE_BYTES] = {"bytes", CODEC_VALUE_BYTES, 0, sizeof(ProtobufCBinaryData), 2},
     [PROTOBUF_C_TYPE_MESSAGE] = {"message", CODEC_VALUE_MESSAGE, 0, sizeof(ProtobufCMessage *), 2},
 };
-
-const codec_type_t *codec_walk_type(ProtobufCType type) {
-  if ((unsigned)type >= sizeof(codec_types) / sizeof(codec_types[0]))
-    return NULL;
-  return &codec_types[type];
-}
 
 /* ---- presence ---- */
 

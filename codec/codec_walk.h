@@ -75,8 +75,14 @@ typedef struct codec_type {
   int wire_type;           /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
 } codec_type_t;
 
+/* The table, one row per ProtobufCType (for codec_walk_type, inline: the wire check asks per field). */
+#define CODEC_WALK_TYPES 17
+extern const codec_type_t codec_walk_types[CODEC_WALK_TYPES];
+
 /* The row of `type`; NULL for a number protobuf-c does not define. */
-const codec_type_t *codec_walk_type(ProtobufCType type);
+static inline const codec_type_t *codec_walk_type(ProtobufCType type) {
+  return (unsigned)type < CODEC_WALK_TYPES ? &codec_walk_types[type] : NULL;
+}
 
 /* ---- the fields spelled specially ---- */
 
