@@ -6,9 +6,13 @@
 # bench_measure only, then prints instructions per Notify, the cost of each
 # stage (inclusive) and the functions that cost most (self).  Instructions
 # are steadier than times on a shared machine: two runs of the same tree
-# agree to a few hundred instructions per Notify.
+# agree to a few instructions per Notify.
+# Needs Debian's valgrind and xz-utils.
 # Usage: tests/bench/callgrind.sh [--passes N] [--corpus FILE.txt[.xz]] [--top N] [--keep FILE]
 set -euo pipefail
+for tool in valgrind callgrind_annotate xz python3; do
+  command -v "$tool" >/dev/null || { echo "callgrind.sh: $tool not found (apt-get install valgrind xz-utils)" >&2; exit 2; }
+done
 top=$(cd "$(dirname "$0")/../.." && pwd)
 passes=2 ntop=25 keep=""
 corpus=$top/tests/bench/corpus/notify-300u.txt.xz
@@ -18,7 +22,7 @@ while [ $# -gt 0 ]; do
     --corpus) corpus=$2; shift 2;;
     --top) ntop=$2; shift 2;;
     --keep) keep=$2; shift 2;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0;;
     *) echo "usage: $0 [--passes N] [--corpus FILE] [--top N] [--keep FILE]" >&2; exit 2;;
   esac
 done
