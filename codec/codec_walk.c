@@ -11,6 +11,8 @@
 
 /* ---- the types: one row per ProtobufCType ---- */
 
+_Static_assert(PROTOBUF_C_TYPE_MESSAGE + 1 == CODEC_WALK_TYPES, "one row per ProtobufCType");
+
 const codec_type_t codec_walk_types[CODEC_WALK_TYPES] = {
     [PROTOBUF_C_TYPE_INT32] = {"int32", CODEC_VALUE_INT, 0, sizeof(int32_t), 0},
     [PROTOBUF_C_TYPE_SINT32] = {"sint32", CODEC_VALUE_INT, 0, sizeof(int32_t), 0},

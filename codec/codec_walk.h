@@ -12,7 +12,7 @@
  *
  *   codec_walk_t w;
  *   codec_walk_begin(&w, msg, CODEC_WALK_SET);
- *   while (codec_walk_next(&w))           w.desc, w.field, w.repeated, w.count
+ *   while (codec_walk_next(&w))           w.field, w.name_len, w.style, w.repeated, w.count
  *     for (size_t i = 0; i < w.count; i++) {
  *       codec_value_t v;
  *       codec_walk_value(&w, i, &v);      v.kind: INT UINT REAL BOOL ENUM STRING BYTES MESSAGE
@@ -20,8 +20,10 @@
  *     }
  *
  * Two modes: CODEC_WALK_SET visits what proto3 serializes (a repeated field
- * with elements, the member a oneof has set, an explicit-presence field whose
- * flag is set, any other field holding something else than its default);
+ * with elements, the member a oneof has set (its string or message may be
+ * NULL in a message built by hand: the value says so), an explicit-presence
+ * field whose flag is set, any other field holding something else than its
+ * default);
  * CODEC_WALK_ALL visits every field, defaults and empty arrays included, and
  * of a oneof only the member set.  A few fields are spelled specially by
  * people-facing renderings (feature bits by name, flags in hex, result codes
