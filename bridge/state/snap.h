@@ -19,7 +19,7 @@
  * time makes it unique even when a restarted PBX hands out a gcid again, so
  * no two legs ever share a key, an entity id or a ce_id.
  *
- * A state is the normalized full snapshot (snap_pb_to_json): every field,
+ * A state is the normalized full snapshot (snap_pb_text): every field,
  * defaults included, enums by name, GUIDs as UUIDs, gcid as hex,
  * featuresavailable as a number plus a list of names.  Each entity carries
  * `seq`, growing by one with each of its changes.  A call keeps its identity
@@ -27,7 +27,8 @@
  * and gcid.  After a line is (re)subscribed, its known calls are marked
  * unconfirmed (snap_line_resync_begin); snap_line_resync_end deletes those
  * the PBX did not report again, so a call that ended during an outage gets
- * its delete.  snap_record/snap_restore carry the state to and from a store.
+ * its delete.  snap_record_write/snap_restore carry the state to and from a
+ * store.
  * Single-threaded, no I/O.
  */
 #ifndef SNAP_H
@@ -128,13 +129,6 @@ void snap_line_resync_begin(snap_t *snap, const char *line_guid);
 /* Delete the line's calls still unconfirmed; returns how many. */
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
 
-/*
- * The last known state of a call on a line (by its current callid), borrowed;
- * NULL when unknown.  For the command stage: a call function is offered only
- * when its featuresavailable bit is set.
- */
-const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid);
-
 /* ---- lookups and re-emission, for the command source (issue #5) ---- */
 
 /*
@@ -163,28 +157,27 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 
 /*
- * What a store keeps of an entity after `change`: a new reference, or NULL
- * when the entity is gone for good (a deleted call).  Its state is the
- * change's `after`, included when with_state (else the store keeps it
- * beside, in the event it already has rendered).
- */
-json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state);
-/*
- * The same record (without state) as one line of JSON into b, with "v":2
- * (the store's format version): 1, or 0 when the entity is gone for good.
+ * What a store keeps of an entity after `change`, as one line of JSON into
+ * b: {"kind", "key", "seq", "line": {"kind", "guid", "extn"}, "callid",
+ * "gcid", "v": 2} (v: the store's format version).  1, or 0 when the entity
+ * is gone for good (a deleted call).
  */
 int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b);
-/* Load one entity from a record of snap_record (with its "state"); 0 or -1 with errstr. */
+/*
+ * Load one entity from a record: snap_record_write's fields (v ignored) with
+ * the entity's state under "state" (an object, or null once deleted).  0, or
+ * -1 with errstr.
+ */
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
                  size_t errstr_size);
 
 /*
- * The normalized JSON of any MTCTI3 message: every field with its value or
- * default, enums by name, bytes fields `guid` as UUID, other bytes as hex,
- * featuresavailable also as `featuresavailable_names`.  New reference.
+ * The normalized JSON text of any MTCTI3 message, as a state holds it: every
+ * field with its value or default, enums by name, bytes fields `guid` as
+ * UUID, other bytes as hex, featuresavailable also as
+ * `featuresavailable_names`; compact ASCII, the bytes json_dumps would give.
+ * malloc'd, the caller frees; NULL when out of memory.
  */
-json_t *snap_pb_to_json(const ProtobufCMessage *msg);
-/* The same, as the compact ASCII text json_dumps would give, written directly; malloc'd, NULL when out of memory. */
 char *snap_pb_text(const ProtobufCMessage *msg);
 
 /* Phone state name (presence): "idle", "dialling", ..., or "unknown". */

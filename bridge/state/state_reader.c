@@ -242,8 +242,8 @@ static void *state_reader_main(void *arg) {
                                      TOPIC_QUEUE_STATS};
   size_t kept = 0;
   for (size_t o = 0; o < sizeof(order) / sizeof(order[0]); o++) {
-    STRMAP_FOREACH(&last[order[o]], node) {
-      state_reader_last_t *l = node->value;
+    for (strmap_iter_t it = strmap_iter(&last[order[o]]); strmap_iter_next(&it);) {
+      state_reader_last_t *l = it.value;
       state_reader_chain(&first, &tail, l->value);
       state_reader_chain(&first, &tail, l->tomb);
       l->value = l->tomb = NULL;

@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "snap.h"
+#include "snap_ref.h"
 
 /* New call legs take their key's time from this clock: fixed, so the keys are known. */
 static int64_t fixed_clock(void) { return 1000; }
@@ -28,7 +29,7 @@ static void capture(void *opaque, const snap_change_t *c) {
   (void)opaque;
   if (!recorded)
     return;
-  json_t *r = snap_record(recorded, c, 1);
+  json_t *r = snap_ref_record(recorded, c);
   if (r)
     json_object_set_new(records, c->entity_id, r);
   else
