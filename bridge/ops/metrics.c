@@ -3,6 +3,10 @@
  */
 #include "metrics.h"
 
+#include <pthread.h>
+
+#include "topics.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +51,9 @@ static const struct {
 #undef METRICS_X_CLIENT_ROW
 };
 
-static const char *const metrics_topic_names[METRICS_TOPICS] = {"lines", "presence", "queues", "calls",
-                                                                "bridge"};
+/* per topic: the table's suffixes; per snapshot kind (entities): its topic's */
+static const char *metrics_topic_name(int topic) { return topics_row((topic_id_t)topic)->suffix; }
+static const topic_id_t metrics_kind_topics[4] = {TOPIC_LINES, TOPIC_PRESENCE, TOPIC_QUEUES, TOPIC_CALLS};
 /* Upper bounds in seconds, from half a millisecond to 30 s. */
 static const double metrics_buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05,
                                          0.075,  0.1,   0.25,  0.5,   1,    5,    30};
@@ -154,15 +159,13 @@ void metrics_build_info(const char *name, const char *value) {
   }
 }
 
+/* The client series are set from the threads that serve each Kafka client's statistics. */
+static pthread_mutex_t metrics_clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static int metrics_same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
-void metrics_client_set(metrics_client_gauge_t gauge, const char *client, const char *label, double value) {
-  if (gauge >= METRICS_CLIENT__COUNT || !client)
-    return;
-  if (!metrics_client_rows[gauge].label)
-    label = NULL;
-  else if (!label)
-    label = "";
+static void metrics_client_set_locked(metrics_client_gauge_t gauge, const char *client, const char *label,
+                                      double value) {
   for (size_t i = 0; i < metrics.n_clients; i++) {
     metrics_client_series_t *s = &metrics.clients[i];
     if (s->gauge == gauge && strcmp(s->client, client) == 0 && metrics_same(s->label, label)) {
@@ -187,7 +190,20 @@ void metrics_client_set(metrics_client_gauge_t gauge, const char *client, const 
   metrics.n_clients++;
 }
 
+void metrics_client_set(metrics_client_gauge_t gauge, const char *client, const char *label, double value) {
+  if (gauge >= METRICS_CLIENT__COUNT || !client)
+    return;
+  if (!metrics_client_rows[gauge].label)
+    label = NULL;
+  else if (!label)
+    label = "";
+  pthread_mutex_lock(&metrics_clients_lock);
+  metrics_client_set_locked(gauge, client, label, value);
+  pthread_mutex_unlock(&metrics_clients_lock);
+}
+
 void metrics_client_forget(const char *client) {
+  pthread_mutex_lock(&metrics_clients_lock);
   size_t kept = 0;
   for (size_t i = 0; i < metrics.n_clients; i++) {
     metrics_client_series_t *s = &metrics.clients[i];
@@ -199,6 +215,7 @@ void metrics_client_forget(const char *client) {
     }
   }
   metrics.n_clients = kept;
+  pthread_mutex_unlock(&metrics_clients_lock);
 }
 
 void metrics_reset(void) {
@@ -340,7 +357,7 @@ char *metrics_render(size_t *len) {
             (int)metrics.link_state == i);
   metrics_header(fp, "mtcti3_bridge_events_produced_total", "counter", "Events confirmed by Kafka, per topic");
   for (int i = 0; i < METRICS_TOPICS; i++)
-    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_names[i],
+    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_name(i),
             (unsigned long long)metrics.produced[i]);
   for (int i = 0; i < METRICS_HIST__COUNT; i++)
     metrics_render_histogram(fp, metrics_hist_rows[i].name, metrics_hist_rows[i].help, &metrics.hist[i]);
@@ -351,12 +368,14 @@ char *metrics_render(size_t *len) {
               metrics.sub_counts[i]);
   metrics_header(fp, "mtcti3_bridge_entities", "gauge", "Entities in the last known state, per topic");
   for (int i = 0; i < 4; i++)
-    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_names[i], metrics.entities[i]);
+    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_name(metrics_kind_topics[i]),
+            metrics.entities[i]);
   metrics_header(fp, "mtcti3_bridge_commands_total", "counter", "Commands completed, per final status");
   for (int i = 0; i < METRICS_CMD_STATUSES; i++)
     if (metrics.cmd_status_names[i])
       fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
               (unsigned long long)metrics.cmd_done[i]);
+  pthread_mutex_lock(&metrics_clients_lock);
   for (int g = 0; g < METRICS_CLIENT__COUNT; g++) {
     int headed = 0;
     for (size_t i = 0; i < metrics.n_clients; i++) {
@@ -375,6 +394,7 @@ char *metrics_render(size_t *len) {
       fprintf(fp, "\"} %.15g\n", s->value);
     }
   }
+  pthread_mutex_unlock(&metrics_clients_lock);
   metrics_render_process(fp);
   fclose(fp);
   *len = size;

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "topics.h"
+
 /* X(enum suffix, name, type, help) */
 #define METRICS_TABLE(X)                                                                          \
   X(NOTIFIES, "mtcti3_bridge_notifies_received_total", "counter", "Notify messages received")     \
@@ -112,13 +114,13 @@ typedef enum metrics_client_gauge {
 
 /* Label sets. */
 #define METRICS_CMD_STATUSES 8 /* cmd_status_t values */
-#define METRICS_TOPICS 5 /* calls, presence, queues, lines (snap kinds) + bridge */
+#define METRICS_TOPICS TOPIC__COUNT /* the topic table's rows */
 #define METRICS_SUB_STATES 4
 
 void metrics_add(metrics_id_t id, int64_t delta);
 void metrics_set(metrics_id_t id, int64_t value);
 int64_t metrics_get(metrics_id_t id);
-/* An event delivered to `topic_index` (snap kind, or 4 for bridge), latency_ms after its produce. */
+/* An event delivered to `topic_index` (topic_id_t), latency_ms after its produce. */
 void metrics_event_delivered(int topic_index, double latency_ms);
 /* A NotifyAck sent, latency_ms after its Notify arrived. */
 void metrics_notify_acked(double latency_ms);
