@@ -69,7 +69,13 @@ typedef enum config_type {
   X(kafka_create_topics, CONFIG_BOOL, kafka_create_topics, "true", 0, 0, NULL, 0,                \
     "Create the topics at start (presence, queues, lines compacted)")                            \
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
-    "Redis for the last known state (redis://host:port[/db]); empty: keep state in memory only") \
+    "Redis for the command store: redis://[user[:password]@]host[:port][/db] (no rediss://); empty: commands off") \
+  X(redis_password, CONFIG_STR, redis_password, "", 0, 0, NULL, CONFIG_SECRET,                   \
+    "Redis password (AUTH), instead of one in redis_url (environment or config file only)")     \
+  X(redis_password_file, CONFIG_STR, redis_password_file, "", 0, 0, NULL, 0,                     \
+    "File holding the Redis password (first line)")                                              \
+  X(redis_timeout_ms, CONFIG_INT, redis_timeout_ms, "2000", 100, 60000, NULL, 0,                 \
+    "A Redis connect or reply slower than this counts as a lost connection (then reconnect)")    \
   X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
     "Without Redis: restore the state at start by reading back the topics (calls: see calls_restore_window)") \
   X(calls_restore_window, CONFIG_INT, calls_restore_window, "86400", 0, 2592000, NULL, 0,        \
@@ -147,6 +153,9 @@ typedef struct config {
   long kafka_replication;
   int kafka_create_topics;
   char *redis_url;
+  char *redis_password;
+  char *redis_password_file;
+  long redis_timeout_ms;
   int state_from_topics;
   long calls_restore_window;
   long user_flags;
