@@ -26,8 +26,9 @@
  * Every callback given to redis_client_command is called exactly once: with
  * the reply, or with an error when the command could not be sent, the
  * connection was lost or timed out, or the client is destroyed.  Never from
- * inside redis_client_command itself, so a caller may issue commands from
- * any callback.  One client serves every stage of the process that needs
+ * inside redis_client_command itself (short of memory for its record), so a
+ * caller may issue commands from any callback; never destroy the client
+ * from one.  One client serves every stage of the process that needs
  * Redis (the command stores of every PBX); it runs on the loop's thread and
  * is not thread-safe.
  *
@@ -127,8 +128,8 @@ typedef struct redis_client_health {
   int64_t down_since_ms; /* wall clock when the current outage started; 0 when up */
   uint64_t connects;     /* handshakes completed since start */
   uint64_t errors;       /* commands answered with an error (not error replies) */
-  char last_error[256];  /* "" when none yet */
-  char address[280];     /* host:port, for messages */
+  char last_error[600];  /* "" when none yet */
+  char address[270];     /* host:port, for messages */
 } redis_client_health_t;
 
 void redis_client_health(const redis_client_t *client, redis_client_health_t *health);
