@@ -13,6 +13,7 @@
 #ifndef TEST_LOOP_H
 #define TEST_LOOP_H
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -132,7 +133,13 @@ static inline pid_t test_redis_start(int port, const char *const *extra) {
   for (; extra && *extra && n < 30; extra++)
     argv[n++] = *extra;
   argv[n] = NULL;
-  if (posix_spawnp(&pid, server, NULL, NULL, (char *const *)argv, environ) != 0)
+  posix_spawn_file_actions_t fa; /* not our stdout: a pipe reading the test would wait for the server */
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  int rc = posix_spawnp(&pid, server, &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
     return -1;
   for (int i = 0; i < 200; i++) {
     redisContext *c = test_redis_admin(port, NULL);

@@ -356,7 +356,9 @@ static void s05_stopped_server(void) {
   CHECK(g[0].calls == 1 && g[1].calls == 1 && g[2].calls == 1);
   /* stopped for 3 s more: reconnects reach the kernel's backlog and time out; the loop never waits */
   test_loop_run_for(3000);
-  CHECK(test_max_gap_us < 100 * 1000);
+  if (test_max_gap_us >= 300 * 1000) /* a stall on the server would be 500 ms per attempt */
+    fprintf(stderr, "longest loop gap %lld us\n", (long long)test_max_gap_us);
+  CHECK(test_max_gap_us < 300 * 1000);
   redis_client_health_t h;
   redis_client_health(client, &h);
   CHECK_INT(h.connected, 0);
