@@ -41,6 +41,7 @@ from services import RedisServer, wait_for
 from testenv import TOP, binary
 
 RESULT_SCHEMA = json.loads((TOP / "schemas" / "command-result.schema.json").read_text())
+HEADERS_SCHEMA = {"type": "object", "additionalProperties": False, **RESULT_SCHEMA["x-kafka-headers"]}
 REQUESTID_BASE = 1 << 30
 FINAL = ("succeeded", "failed", "rejected", "timeout")
 
@@ -118,6 +119,7 @@ class Commands:
 def check_headers(pbx, key, result, h):
     """The CloudEvents attributes of a result, as docs/commands.md gives them."""
     cid, status = result["id"], result["status"]
+    jsonschema.validate(h, HEADERS_SCHEMA)
     assert set(h) == ({"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"}
                       | ({"ce_subject"} if cid else set())), h
     assert h["ce_specversion"] == "1.0" and h["content-type"] == "application/json", h
