@@ -103,6 +103,7 @@ static void cmd_exec_emit(cmd_exec_t *exec, cmd_job_t *job);
 static void cmd_exec_claim(cmd_exec_t *exec, cmd_job_t *job);
 static void cmd_exec_record(cmd_exec_t *exec, cmd_job_t *job);
 static void cmd_exec_fenced(cmd_exec_t *exec, int64_t holder, const char *what);
+static void cmd_exec_timeout(cmd_exec_t *exec, cmd_job_t *job);
 
 /* ---- jobs ---- */
 
@@ -581,6 +582,11 @@ static void cmd_exec_on_accepted(void *opaque, const cmd_store_res_t *res) {
     return;
   default:
     cmd_exec_redis_ok(exec);
+    if (bclock_wall_ms() >= job->deadline_ms) { /* its deadline passed meanwhile: not sent now */
+      job->state = CMD_JOB_WAITING;
+      cmd_exec_timeout(exec, job);
+      return;
+    }
     job->requestid = (int32_t)res->value;
     cmd_exec_send(exec, job);
     return;
