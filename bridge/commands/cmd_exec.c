@@ -515,32 +515,30 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
   return CMD_EXEC_GO;
 }
 
-/* `accepted` is recorded with job->requestid: look once more (the PBX may have moved on), build, send. */
-static void cmd_exec_send(cmd_exec_t *exec, cmd_job_t *job) {
-  cmd_build_ctx_t ctx = {job->requestid, 0, 0};
+/*
+ * `accepted` is recorded with `requestid`: look once more (the PBX may have
+ * moved on), build, send.  A command not sent keeps no requestid (its
+ * result says none); one that waits is accepted again, with a new one.
+ */
+static void cmd_exec_send(cmd_exec_t *exec, cmd_job_t *job, int32_t requestid) {
+  cmd_build_ctx_t ctx = {requestid, 0, 0};
   char errstr[256];
   job->state = CMD_JOB_WAITING;
-  cmd_exec_resolved_t r = cmd_exec_resolve(exec, job, 0, &ctx);
-  if (r != CMD_EXEC_GO) {
-    if (r == CMD_EXEC_WAIT)
-      job->requestid = 0; /* never sent: a later try records a new one */
+  if (cmd_exec_resolve(exec, job, 0, &ctx) != CMD_EXEC_GO)
     return;
-  }
   Message *msg = NULL;
   if (cmd_build(job->cmd, &ctx, &msg, errstr, sizeof(errstr)) != 0) {
-    job->requestid = 0;
     cmd_exec_reject(exec, job, CMD_REASON_INTERNAL, "%s", errstr);
     return;
   }
-  job->referencecallid = cmd_build_referencecallid(job->cmd, &ctx);
   int sent = exec->conf.ops->send(exec->conf.pbx, msg, errstr, sizeof(errstr));
   codec_message_free(msg);
   if (sent != 0) {
     BLOG_D(CMD, job->id, "not sent (%s): waits", errstr);
-    job->requestid = 0;
-    job->referencecallid = 0;
     return;
   }
+  job->requestid = requestid;
+  job->referencecallid = cmd_build_referencecallid(job->cmd, &ctx);
   job->state = CMD_JOB_SENT;
   cmd_job_index_requestid(exec, job);
   if (blog_enabled(BLOG_CTX_CMD, BLOG_DEBUG)) {
@@ -587,8 +585,7 @@ static void cmd_exec_on_accepted(void *opaque, const cmd_store_res_t *res) {
       cmd_exec_timeout(exec, job);
       return;
     }
-    job->requestid = (int32_t)res->value;
-    cmd_exec_send(exec, job);
+    cmd_exec_send(exec, job, (int32_t)res->value);
     return;
   }
 }

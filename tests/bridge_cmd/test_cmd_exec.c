@@ -23,6 +23,7 @@
  *   08 snapshot: the PBX re-emits, the result counts the events
  *   09 Redis stopped (SIGSTOP): the loop never waits, commands wait for
  *      Redis and run once it answers
+ *   10 a request the link refused: accepted again with a new requestid
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ typedef struct emitted {
 typedef struct fake {
   int ready;
   int sends;
+  int refuse_sends; /* the next n sends fail (the link went down under the request) */
   int32_t last_requestid, last_subscribe_id;
   int snapshots;
   char snapshot_tag[160], snapshot_line[64];
@@ -107,8 +109,11 @@ static int fake_user_features(void *pbx, const char *guid, uint32_t *f) {
 
 static int fake_send(void *pbx, const Message *msg, char *errstr, size_t errstr_size) {
   fake_t *f = pbx;
-  (void)errstr;
-  (void)errstr_size;
+  if (f->refuse_sends > 0) {
+    f->refuse_sends--;
+    snprintf(errstr, errstr_size, "link down");
+    return -1;
+  }
   f->sends++;
   if (msg->payload_case == MESSAGE__PAYLOAD_GENERALCMD) {
     f->last_requestid = msg->generalcmd->requestid;
@@ -737,6 +742,30 @@ static void s09_redis_stopped(void) {
   fake_clear(&f);
 }
 
+static void s10_send_refused(void) {
+  fake_t f;
+  memset(&f, 0, sizeof(f));
+  fake_clear(&f);
+  cmd_exec_t *exec = exec_new(&f, "p10", NULL);
+  own(exec, 0);
+  f.refuse_sends = 1;
+  submit(exec, 90, "w1", "{\"id\":\"w1\",\"action\":\"get_version\"}");
+  CHECK(wait_sends(exec, &f, 1, 3000));
+  CHECK_INT(f.last_requestid, CMD_REQUESTID_BASE + 1); /* the first one never went out */
+  char key[64], *rid;
+  snprintf(key, sizeof(key), "mtcti3:p10:cmd:w1");
+  rid = rget("HGET %s %s", key, "requestid");
+  CHECK_STR(rid, "1073741825");
+  free(rid);
+  answer_version(exec, f.last_requestid, "v");
+  CHECK(wait_outputs(exec, &f, 1, 3000));
+  CHECK_INT(num(f.out[0].value, "requestid"), CMD_REQUESTID_BASE + 1);
+  confirm(&f, 0, 1);
+  CHECK(wait_settled(exec, &f, 90, 3000));
+  cmd_exec_destroy(exec);
+  fake_clear(&f);
+}
+
 int main(void) {
   if (test_loop_init("test_cmd_exec") != 0)
     return 1;
@@ -767,6 +796,7 @@ int main(void) {
   s07_scan();
   s08_snapshot();
   s09_redis_stopped();
+  s10_send_refused();
   redis_client_destroy(client);
   redisFree(admin);
   test_redis_stop(server);
