@@ -29,17 +29,19 @@
 
 #include "cmd_exec.h"
 #include "config.h"
+#include "kafka_client.h"
+#include "topics.h"
 
 typedef struct cmd_source cmd_source_t;
 
 /*
- * Build the Kafka side, with `bootstrap` the servers in use (the embedded
- * cluster's when kafka_bootstrap=embedded).  0 and *source; *source is NULL
- * when commands are off (commands=false, or no redis_url: logged).  -1 with
+ * Build the Kafka side, its clients from `env`, on the PBX's `topics`
+ * (commands, command-results).  0 and *source; *source is NULL when
+ * commands are off (commands=false, or no redis_url: logged).  -1 with
  * errstr when a Kafka client cannot be made.
  */
-int cmd_source_new(const config_t *config, const char *bootstrap, cmd_source_t **source, char *errstr,
-                   size_t errstr_size);
+int cmd_source_new(const config_t *config, kafka_env_t *env, const topics_t *topics, cmd_source_t **source,
+                   char *errstr, size_t errstr_size);
 /* The executor the messages go to (borrowed; detach with NULL before destroying it). */
 void cmd_source_attach(cmd_source_t *source, cmd_exec_t *exec);
 /* The executor's emit and settled callbacks (opaque: the source). */
@@ -48,8 +50,8 @@ void cmd_source_settled(void *source, void *token, int ok);
 /* The results topic's name, <prefix>command-results. */
 const char *cmd_source_results_topic(const cmd_source_t *source);
 
-/* Create <prefix>commands (one partition) and <prefix>command-results when missing, then subscribe.  Blocking, at start. */
-int cmd_source_create_topics(cmd_source_t *source, int timeout_ms, char *errstr, size_t errstr_size);
+/* Start consuming (once the topics exist: the one topic table creates them, commands with one partition). */
+int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size);
 /* The fd that becomes readable when cmd_source_poll has work. */
 int cmd_source_fd(const cmd_source_t *source);
 /* Serve the consumer and the results producer; 1 when messages are left (call again soon), 0, or -1 fatal. */
