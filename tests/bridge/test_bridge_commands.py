@@ -695,11 +695,6 @@ def test_redis_stopped_events_flow_commands_resume(tmp_path, kafka):
         redis.stop()
 
 
-STATE_STORE = (TOP / "bridge" / "state" / "state_store.c").exists()
-
-
-@pytest.mark.skipif(STATE_STORE, reason="state_store.c (being removed: Redis is for commands only) "
-                                        "reads redis_url with a parser of its own that knows no ACL user")
 def test_redis_acl_user(tmp_path, kafka):
     """redis_url names an ACL user, its password comes from a file: the
     bridge authenticates as that user (AUTH user password) and runs commands."""
