@@ -15,6 +15,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "redis_client.h"
+
 typedef struct config_setting {
   const char *name;
   config_type_t type;
@@ -233,6 +235,12 @@ static int config_apply(config_t *config, const char *name, size_t name_len, con
              setting->name, env, env);
     return -1;
   }
+  if (origin == ORIGIN_FLAG && strcmp(setting->name, "redis_url") == 0 && redis_client_url_has_password(value)) {
+    snprintf(errstr, errstr_size,
+             "redis_url: a password in the URL is not accepted on the command line (use MTCTI3_REDIS_PASSWORD, "
+             "MTCTI3_REDIS_PASSWORD_FILE or the config file)");
+    return -1;
+  }
   return config_set(config, setting, value, errstr, errstr_size);
 }
 
@@ -334,14 +342,45 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
   return rc;
 }
 
-static int config_read_password_file(config_t *config, char *errstr, size_t errstr_size) {
-  char *password = NULL;
-  if (config_read_secret_file("ipo_password_file", config->ipo_password_file, &password, errstr, errstr_size) != 0)
+/* The first line of the file named by setting `name` into *password (replacing it, wiped). */
+static int config_read_password_file(const char *name, const char *path, char **password, char *errstr,
+                                     size_t errstr_size) {
+  char *line = NULL;
+  if (config_read_secret_file(name, path, &line, errstr, errstr_size) != 0)
     return -1;
-  if (config->ipo_password)
-    memset(config->ipo_password, 0, strlen(config->ipo_password));
-  free(config->ipo_password);
-  config->ipo_password = password;
+  if (*password)
+    memset(*password, 0, strlen(*password));
+  free(*password);
+  *password = line;
+  return 0;
+}
+
+/* redis_url parses; its password comes from one place only. */
+static int config_validate_redis(config_t *config, char *errstr, size_t errstr_size) {
+  redis_client_url_t url;
+  if (!config->redis_url[0]) {
+    if (config->redis_password[0] || config->redis_password_file[0]) {
+      snprintf(errstr, errstr_size, "redis_password: given without redis_url");
+      return -1;
+    }
+    return 0;
+  }
+  if (redis_client_url_parse(config->redis_url, "redis_url", &url, errstr, errstr_size) != 0)
+    return -1;
+  int in_url = url.password[0] != '\0';
+  redis_client_url_clear(&url);
+  if (config->redis_password[0] && config->redis_password_file[0]) {
+    snprintf(errstr, errstr_size, "redis_password: give redis_password or redis_password_file, not both");
+    return -1;
+  }
+  if (config->redis_password_file[0] &&
+      config_read_password_file("redis_password_file", config->redis_password_file, &config->redis_password,
+                                errstr, errstr_size) != 0)
+    return -1;
+  if (in_url && config->redis_password[0]) {
+    snprintf(errstr, errstr_size, "redis_password: the password is also in redis_url; give it once");
+    return -1;
+  }
   return 0;
 }
 
@@ -461,7 +500,9 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
     }
   }
-  if (config->ipo_password_file[0] && config_read_password_file(config, errstr, errstr_size) != 0)
+  if (config->ipo_password_file[0] &&
+      config_read_password_file("ipo_password_file", config->ipo_password_file, &config->ipo_password, errstr,
+                                errstr_size) != 0)
     return -1;
   if (!config->ipo_password[0]) {
     snprintf(errstr, errstr_size,
@@ -508,10 +549,8 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
     }
   }
-  if (config->redis_url[0] && strncmp(config->redis_url, "redis://", 8) != 0) {
-    snprintf(errstr, errstr_size, "redis_url: \"%s\" is not a redis:// URL", config->redis_url);
+  if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;
-  }
   if (config->http_listen[0] && config_check_listen(config->http_listen, errstr, errstr_size) != 0)
     return -1;
   return 0;
