@@ -538,15 +538,15 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
     }
   }
   call->retargeting = 0;
-  if (offered) {
-    leg_t *a = calls_origin(call);
-    if (a && a->state != S(RINGBACK)) {
-      a->state = S(RINGBACK);
-    }
-    sim_timer_schedule(c->timers, &call->timer_ring, ring_cb,
-                     (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
-  }
+  /* The queue leg is touched by calls_queue_sync when its state moves. */
   calls_queue_sync(c, call);
+  if (!offered)
+    return; /* nobody free: the call waits as it was, nothing to report */
+  leg_t *a = calls_origin(call);
+  if (a && a->state != S(RINGBACK))
+    a->state = S(RINGBACK);
+  sim_timer_schedule(c->timers, &call->timer_ring, ring_cb,
+                     (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
   calls_touch_call(call);
 }
 

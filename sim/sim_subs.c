@@ -39,6 +39,7 @@ typedef struct track {
   int lost;
   int thisend;
   int refid;
+  uint64_t sent;  /* hash of the CallInfo last sent (0: none): only changes go out */
 } track_t;
 
 typedef struct pres_entry {
@@ -565,6 +566,22 @@ static NotifyPresence *build_presence(sim_subs_t *s, sub_t *x, struct lwsac **ac
   return np->n_entry || was_first ? np : NULL;
 }
 
+/* FNV-1a of the packed CallInfo, never 0 (0: out of memory, cannot tell). */
+static uint64_t callinfo_hash(const CallInfo *ci) {
+  uint8_t stack[2048];
+  size_t len = call_info__get_packed_size(ci);
+  uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+  uint64_t h = 14695981039346656037ULL;
+  if (!buf)
+    return 0;
+  call_info__pack(ci, buf);
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ buf[i]) * 1099511628211ULL;
+  if (buf != stack)
+    free(buf);
+  return h ? h : 1;
+}
+
 static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
   NotifyCallControl *cc = lwsac_use_zero(ac, sizeof *cc, 0);
   size_t cap_i = 0, cap_l = 0;
@@ -591,8 +608,14 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
     if (t->dirty) {
       CallInfo *ci = NULL;
       t->dirty = 0;
-      if (sim_calls_render(s->calls, t->callid, ccflags, ac, &ci) == 0)
-        PUSH(ac, cc->callinfo, cc->n_callinfo, cap_i, ci);
+      if (sim_calls_render(s->calls, t->callid, ccflags, ac, &ci) == 0) {
+        /* A leg marked changed that looks as it did when last sent is not news. */
+        uint64_t h = callinfo_hash(ci);
+        if (!h || h != t->sent) {
+          t->sent = h;
+          PUSH(ac, cc->callinfo, cc->n_callinfo, cap_i, ci);
+        }
+      }
     }
     i++;
   }

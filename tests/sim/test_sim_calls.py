@@ -645,13 +645,14 @@ def test_queue_voicemail_after_voicemailtime(sim, pb):
 def test_queue_transfer_reported_on_first_queue_until_finish(sim, pb):
     async def body():
         c = await sim.client(pb)
-        a = await queue_line(sim, pb, c, "5001", 1, ccflags=1)
+        a = await queue_line(sim, pb, c, "5001", 1, ccflags=0x41)
         b = await queue_line(sim, pb, c, "5002", 2, ccflags=1)
         _, out = sim.ctl("POST", "/trunk/call", {"to": "5001"}, expect=200)
         await a.until(lambda l: l.calls)
         cid = only(a.calls).callid
         assert await a.fn(BLIND, cid, arg1="5002") == SUCCESS
-        await a.cc()
+        # Still reported on 5001, whose view now names the queue the call is in.
+        await a.until(lambda l: l.calls[cid].queueinfo.number == "5002")
         await c.expect_silence(0.4, lambda m: m.WhichOneof("payload") == "notify"
                                and m.notify.subscribe_id == 2)
         assert await a.fn(FINISH, cid, arg1="1") == SUCCESS
@@ -697,3 +698,44 @@ def test_pots_phone_cannot_be_answered_by_cti(sim, pb):
         await u.until(lambda l: l.state(ci.callid) == st.CONNECTED)
         await c.close()
     run(body())
+
+
+def test_waiting_queue_call_is_not_renotified(sim, pb):
+    """A call waiting with nobody free is reported once, not again on every
+    distribution attempt; the next Notify is the one that says something new."""
+    st = pb.CallInfo
+    members = [m["extn"] for m in sim.queue("5003")["members"]]
+    for m in members:
+        sim.ctl("PATCH", f"/users/{m}", {"dnd": True}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        q = await queue_line(sim, pb, c, "5003", 1)
+        sim.ctl("POST", "/trunk/call", {"to": "5003"}, expect=200)
+        cc = await q.cc()
+        assert [ci.state for ci in cc.callinfo] == [st.QUEUEING]
+        cid = cc.callinfo[0].callid
+        # Distribution is retried every 250 ms: 1.3 s of retries, not one Notify.
+        await c.expect_silence(1.3, lambda m: m.WhichOneof("payload") == "notify")
+        sim.ctl("PATCH", f"/users/{members[0]}", {"dnd": False}, expect=200)
+        cc = await q.cc(timeout=2)
+        assert [(ci.callid, ci.state) for ci in cc.callinfo] == [(cid, st.RINGING)]
+        await c.close()
+    run(body())
+
+
+def test_unchanged_leg_is_not_renotified(sim, pb):
+    """An action that changes nothing a subscription shows (the auth code is
+    not part of CallInfo) sends no Notify."""
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2001", 1)
+        ci, _ = await answered_call(sim, pb, a, "2001")
+        assert await a.fn(SETAUTH, ci.callid, arg1="9001") == SUCCESS
+        await c.expect_silence(0.5, lambda m: m.WhichOneof("payload") == "notify")
+        assert await a.fn(SETTAG, ci.callid, arg1="seen") == SUCCESS
+        cc = await a.cc()
+        assert [(x.callid, x.tag) for x in cc.callinfo] == [(ci.callid, "seen")]
+        await c.close()
+    run(body())
+
