@@ -346,7 +346,9 @@ leg_t *calls_offer_external(sim_calls_t *c, call_t *call, const char *number) {
   return l;
 }
 
+/* The queue as a party (the whole record: callers keep it on the stack). */
 static void queue_party(const sim_queue_t *q, party_t *p) {
+  memset(p, 0, sizeof *p);
   snprintf(p->number, sizeof p->number, "%s", q->extn);
   snprintf(p->name, sizeof p->name, "%s", q->name);
   p->nametype = 5;

@@ -739,3 +739,22 @@ def test_unchanged_leg_is_not_renotified(sim, pb):
         await c.close()
     run(body())
 
+
+def test_agent_leg_of_queue_call_names_the_queue(sim, pb):
+    """The ringing agent sees the queue as the original called party."""
+    st = pb.CallInfo
+    queue = sim.queue("5001")
+    agent = queue["members"][0]["extn"]
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, agent, 1)
+        sim.ctl("POST", "/trunk/call", {"to": "5001", "from": "0123456"}, expect=200)
+        await a.until(lambda l: l.calls)
+        ci = only(a.calls)
+        assert ci.state == st.RINGING
+        oc = ci.originalcalledparty
+        assert (oc.number, oc.name, oc.nametype, oc.withheld) == ("5001", queue["name"], 5, False)
+        assert (ci.callingparty.number, ci.callingparty.withheld) == ("0123456", False)
+        await c.close()
+    run(body())
