@@ -39,6 +39,7 @@ typedef struct conn {
   size_t out_head, out_len, out_cap, out_count;
   uint8_t *rx;
   size_t rx_len, rx_cap;
+  int rx_text;      /* the message being received came in a text frame */
   int closing;
   enum lws_close_status close_status;
 } conn_t;
@@ -189,6 +190,17 @@ static void conn_message(conn_t *c) {
   char errstr[256];
   Message *msg = NULL;
   s->msgs_in++;
+  if (c->rx_text) {
+    /*
+     * Protobuf is binary: openapi and openapinoframing carry it in binary
+     * frames.  A text frame is not a message, whatever its bytes.
+     */
+    s->bad_in++;
+    sim_log(SIM_LOG_WARN, "server", "conn %d: text frame (%zu bytes) ignored", c->id, c->rx_len);
+    sim_subs_respond(conn_send, c, 0, MTCTISESS_UNPACKERR,
+                     "text frame: MTCTI3 messages are protobuf in binary frames");
+    return;
+  }
   if (codec_frame_decode(c->rx, c->rx_len, c->framing, s->cfg.max_payload, &msg, errstr,
                          sizeof errstr) != 0) {
     /* No requestid can be known: answer 0 with UNPACKERR and carry on. */
@@ -237,6 +249,8 @@ static int conn_receive(conn_t *c, const void *in, size_t len) {
     lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
     return -1;
   }
+  if (c->rx_len == 0)
+    c->rx_text = !lws_frame_is_binary(c->wsi);
   if (c->rx_len + len > c->rx_cap) {
     size_t cap = c->rx_cap ? c->rx_cap : 4096;
     while (cap < c->rx_len + len)
