@@ -29,7 +29,7 @@ static void emit(sim_calls_t *c, leg_t *l, int lost, int thisend) {
     return;
   sim_leg_event_t ev = {l->id, l->refid, l->kind,
                         l->kind == SIM_LINE_PARK ? NULL : l->owner,
-                        l->state, lost, thisend};
+                        l->state, lost, thisend, l->system};
   c->observer(c->observer_ctx, &ev);
 }
 
@@ -144,6 +144,7 @@ leg_t *calls_leg_new(call_t *call, role_t role, sim_line_kind_t kind, const uint
   l->call = call;
   l->role = role;
   l->kind = kind;
+  l->system = kind == SIM_LINE_QUEUE ? call->calls->queue_system : -1;
   if (owner)
     memcpy(l->owner, owner, SIM_GUID_LEN);
   l->created_ms = now_ms();
@@ -920,19 +921,58 @@ int sim_calls_phonestate(sim_calls_t *c, const sim_user_t *u) {
   return st;
 }
 
-size_t sim_calls_line_legs(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int *ids,
-                           size_t max) {
+size_t sim_calls_line_legs(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner,
+                           int system, int *ids, size_t max) {
   size_t n = 0;
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&c->calls)) {
     call_t *call = lws_container_of(d, call_t, list);
     for (leg_t *l = call->legs; l; l = l->next)
-      if (l->kind == kind && (!owner || memcmp(l->owner, owner, SIM_GUID_LEN) == 0) && n < max)
+      if (l->kind == kind && (!owner || memcmp(l->owner, owner, SIM_GUID_LEN) == 0) &&
+          (l->system < 0 || system < 0 || l->system == system) && n < max)
         ids[n++] = l->id;
   } lws_end_foreach_dll(d);
   return n;
 }
 
 size_t sim_calls_count(const sim_calls_t *c) { return c->calls.count; }
+
+int sim_calls_queue_system(const sim_calls_t *c) { return c->queue_system; }
+
+void sim_calls_system_lost(sim_calls_t *c, int system) {
+  lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&c->calls)) {
+    call_t *call = lws_container_of(d, call_t, list);
+    leg_t *ql = calls_queue_leg(call);
+    if (ql && ql->system == system && !calls_queue_phase(ql->state))
+      calls_leg_end(c, ql, 0);
+  } lws_end_foreach_dll_safe(d, d1);
+}
+
+int sim_calls_set_queue_system(sim_calls_t *c, int system) {
+  int moved = 0;
+  c->queue_system = system;
+  /* (No `continue` in these loops: lws's foreach macros advance at their end.) */
+  lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&c->calls)) {
+    call_t *call = lws_container_of(d, call_t, list);
+    leg_t *ql = calls_queue_leg(call);
+    /* Waiting elsewhere: this system's queue takes the call as it stands (a new appearance
+     * here).  Answered calls stay followed where they queued. */
+    leg_t *nq = ql && ql->system != system && calls_queue_phase(ql->state)
+                    ? calls_leg_new(call, ROLE_OBS, SIM_LINE_QUEUE, ql->owner)
+                    : NULL;
+    if (nq) {
+      nq->self = ql->self;
+      nq->direction = ql->direction;
+      nq->state = ql->state;
+      snprintf(nq->tag, sizeof nq->tag, "%s", ql->tag);
+      snprintf(nq->acct, sizeof nq->acct, "%s", ql->acct);
+      calls_leg_end(c, ql, 0);
+      calls_touch(c, nq);
+      moved++;
+    }
+  } lws_end_foreach_dll_safe(d, d1);
+  sim_log(SIM_LOG_INFO, "calls", "queues active on system %d: %d waiting calls moved", system, moved);
+  return moved;
+}
 
 void sim_calls_clear_all(sim_calls_t *c) {
   while (c->calls.head) {

@@ -14,6 +14,10 @@
  * renders snapshots with sim_calls_render when it may next send a Notify.
  * Timers (ringing, queue retargeting, far ends answering) are sim_timer on
  * the one service thread.
+ *
+ * A resilient pair (docs/sim.md) shares one engine: user and park legs are
+ * seen by every system, a queue leg only by the system its queue is active
+ * on (sim_calls_set_queue_system moves waiting calls between systems).
  */
 #ifndef SIM_CALLS_H
 #define SIM_CALLS_H
@@ -46,6 +50,7 @@ typedef struct sim_leg_event {
   int state;             /* CallInfo.State */
   int lost;              /* the leg has ended: send CallLost */
   int thisenddropped;
+  int system;            /* the one system that reports the leg (queue legs); -1: every system */
 } sim_leg_event_t;
 
 typedef void (*sim_calls_observer_fn)(void *ctx, const sim_leg_event_t *ev);
@@ -78,10 +83,11 @@ int sim_calls_unpark(sim_calls_t *calls, sim_user_t *user, const char *parkid, i
                      int *callid);
 /*
  * A CallFunction on the leg with `callid` (or, when 0, referencecallid
- * `refid`) on the line (kind, owner guid; owner NULL for the park server).
+ * `refid`) on the line (kind, owner guid; owner NULL for the park server),
+ * asked on `system` (a queue leg another system reports is not found there).
  */
 int sim_calls_function(sim_calls_t *calls, sim_line_kind_t kind, const uint8_t *owner,
-                       int callid, int refid, const CallFunction *cf);
+                       int system, int callid, int refid, const CallFunction *cf);
 /*
  * The same with just an action and argument, done by the person at the phone
  * (control API, load generator): a POTS phone can be answered this way.
@@ -118,9 +124,21 @@ int sim_calls_gcid_of(sim_calls_t *calls, int callid, char *gcid_hex, size_t siz
 
 /* Presence phone state of a user (0 idle, 1 dialling, 2 ringing, 4 connected, 5 logged out). */
 int sim_calls_phonestate(sim_calls_t *calls, const sim_user_t *user);
-/* Call ids of every reported leg of a line, for a new subscription's first snapshot. */
+/* Call ids of every leg of a line system reports, for a new subscription's first snapshot. */
 size_t sim_calls_line_legs(sim_calls_t *calls, sim_line_kind_t kind, const uint8_t *owner,
-                           int *callids, size_t max);
+                           int system, int *callids, size_t max);
+
+/* The system queues are active on (0 until told otherwise). */
+int sim_calls_queue_system(const sim_calls_t *calls);
+/*
+ * Queues become active on `system`: each call waiting in a queue (QUEUEING,
+ * RINGING, RETARGETING) reported elsewhere moves there (its old queue leg
+ * ends, a new one with a new callid carries on); an answered call stays
+ * with the system that followed it.  Returns how many calls moved.
+ */
+int sim_calls_set_queue_system(sim_calls_t *calls, int system);
+/* `system` failed: the answered calls it followed are no longer followed (their queue legs end). */
+void sim_calls_system_lost(sim_calls_t *calls, int system);
 size_t sim_calls_count(const sim_calls_t *calls);
 /* Every call and leg, for GET /calls (a new reference). */
 json_t *sim_calls_json(sim_calls_t *calls);

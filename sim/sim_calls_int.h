@@ -32,6 +32,7 @@ typedef struct leg {
   struct leg *next;
   role_t role;
   sim_line_kind_t kind;
+  int system;             /* queue legs: the system reporting it; -1 for every other leg */
   uint8_t owner[SIM_GUID_LEN];
   char slot[16];          /* park slot of a park leg */
   party_t self;
@@ -71,6 +72,7 @@ struct sim_calls {
   uint32_t next_gcid;
   sim_calls_observer_fn observer;
   void *observer_ctx;
+  int queue_system;        /* where queues are active (a resilient pair: 0 primary, 1 secondary) */
   sim_timer_t timer_tick;
 };
 

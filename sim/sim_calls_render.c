@@ -213,11 +213,11 @@ json_t *sim_calls_json(sim_calls_t *c) {
     for (leg_t *l = call->legs; l; l = l->next) {
       const ProtobufCEnumValue *st = protobuf_c_enum_descriptor_get_value(&call_info__state__descriptor, l->state);
       static const char *const kinds[] = {"user", "queue", "park", "trunk", "voicemail"};
-      json_array_append_new(legs, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:i}", "callid", l->id,
+      json_array_append_new(legs, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:i,s:i}", "callid", l->id,
                                             "line", kinds[l->kind], "number", l->self.number,
                                             "role", l->role == ROLE_A ? "caller" : l->role == ROLE_B ? "called" : "observer",
                                             "state", st ? st->name : "?", "refid", l->refid,
-                                            "related", l->related));
+                                            "related", l->related, "system", l->system));
     }
     json_array_append_new(arr, json_pack("{s:s,s:o}", "gcid",
                                          codec_hex_format(call->gcid, GCID_LEN, g, sizeof g),

@@ -19,7 +19,6 @@
 struct sim_ctl {
   sim_model_t *model;
   sim_calls_t *calls;
-  sim_subs_t *subs;
   sim_server_t *server;
   sim_traffic_t *traffic;
 };
@@ -75,10 +74,19 @@ static int h_calls(req_t *r, json_t **out) {
 
 static int h_stats(req_t *r, json_t **out) {
   sim_ctl_t *c = r->ctl;
-  *out = json_pack("{s:o,s:o,s:I,s:I,s:I,s:I}", "server",
-                   c->server ? sim_server_stats(c->server) : json_object(), "subscriptions",
-                   sim_subs_json(c->subs), "subscription_count", (json_int_t)sim_subs_count(c->subs),
-                   "calls", (json_int_t)sim_calls_count(c->calls), "users",
+  json_t *server = sim_server_stats(c->server);
+  json_t *systems = json_object_get(server, "systems");
+  size_t count = 0;
+  for (int i = 0; i < sim_server_system_count(c->server); i++) {
+    sim_subs_t *subs = sim_server_system_subs(c->server, i);
+    count += sim_subs_count(subs);
+    json_object_set_new(json_array_get(systems, (size_t)i), "subscriptions", sim_subs_json(subs));
+  }
+  /* "subscriptions": the primary's (the only system unless a pair), as before pairs existed. */
+  *out = json_pack("{s:o,s:O,s:I,s:I,s:I,s:I}", "server", server, "subscriptions",
+                   json_object_get(json_array_get(systems, 0), "subscriptions"),
+                   "subscription_count", (json_int_t)count, "calls",
+                   (json_int_t)sim_calls_count(c->calls), "users",
                    (json_int_t)sim_model_user_count(c->model), "queues",
                    (json_int_t)sim_model_queue_count(c->model));
   if (c->traffic)
@@ -253,14 +261,15 @@ static int h_calls_clear(req_t *r, json_t **out) {
 /* ---- the system ---- */
 
 static int h_drop(req_t *r, json_t **out) {
-  int n = r->ctl->server ? sim_server_drop_all(r->ctl->server) : 0;
-  *out = json_pack("{s:i}", "dropped", n);
+  *out = json_pack("{s:i}", "dropped", sim_server_drop_all(r->ctl->server));
   return 200;
 }
 
 static int h_terminate(req_t *r, json_t **out) {
-  int id = atoi(r->param);
-  int n = sim_subs_terminate(r->ctl->subs, id, body_str(r, "reason") ? body_str(r, "reason") : "terminated");
+  int id = atoi(r->param), n = 0;
+  const char *reason = body_str(r, "reason") ? body_str(r, "reason") : "terminated";
+  for (int i = 0; i < sim_server_system_count(r->ctl->server); i++)
+    n += sim_subs_terminate(sim_server_system_subs(r->ctl->server, i), id, reason);
   if (!n)
     return error(out, 404, "no subscription %s", r->param);
   *out = json_pack("{s:i}", "terminated", n);
@@ -269,11 +278,64 @@ static int h_terminate(req_t *r, json_t **out) {
 
 static int h_pause(req_t *r, json_t **out) {
   json_t *on = json_object_get(r->body, "on");
-  if (r->ctl->server)
-    sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
+  sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
   *out = json_pack("{s:b}", "paused", on ? json_is_true(on) : 1);
   return 200;
 }
+
+/* ---- a resilient pair ---- */
+
+/* Queues are active on the first system that is up: the primary while it is, else the secondary. */
+static int queue_host(sim_server_t *server) {
+  for (int i = 0; i < sim_server_system_count(server); i++)
+    if (sim_server_system_up(server, i))
+      return i;
+  return -1;
+}
+
+static json_t *systems_json(sim_ctl_t *c) {
+  json_t *arr = json_array();
+  sim_server_t *s = c->server;
+  for (int i = 0; i < sim_server_system_count(s); i++) {
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d/tpkt/openapi", sim_server_system_port(s, i));
+    json_array_append_new(arr, json_pack("{s:s,s:b,s:i,s:s}", "name", sim_server_system_name(s, i),
+                                         "up", sim_server_system_up(s, i), "wss_port",
+                                         sim_server_system_port(s, i), "url", url));
+  }
+  return json_pack("{s:o,s:s}", "systems", arr, "queues_on",
+                   sim_server_system_name(s, sim_calls_queue_system(c->calls)));
+}
+
+static int h_systems(req_t *r, json_t **out) {
+  *out = systems_json(r->ctl);
+  return 200;
+}
+
+/* Fail (up 0) or restore (up 1) system r->param; queues follow the rule of queue_host. */
+static int system_set(req_t *r, json_t **out, int up) {
+  sim_ctl_t *c = r->ctl;
+  char err[256];
+  int i = sim_server_system_find(c->server, r->param), dropped = 0, moved = 0;
+  if (i < 0)
+    return error(out, 404, "no system %s", r->param);
+  if (sim_server_system_set_up(c->server, i, up, &dropped, err, sizeof err))
+    return error(out, 409, "%s", err);
+  if (!up)
+    sim_calls_system_lost(c->calls, i);
+  int host = queue_host(c->server);
+  if (host >= 0 && host != sim_calls_queue_system(c->calls))
+    moved = sim_calls_set_queue_system(c->calls, host);
+  *out = systems_json(c);
+  json_object_set_new(*out, "system", json_string(r->param));
+  json_object_set_new(*out, "up", json_boolean(up));
+  json_object_set_new(*out, "dropped", json_integer(dropped));
+  json_object_set_new(*out, "moved", json_integer(moved));
+  return 200;
+}
+
+static int h_system_fail(req_t *r, json_t **out) { return system_set(r, out, 0); }
+static int h_system_restore(req_t *r, json_t **out) { return system_set(r, out, 1); }
 
 static int h_traffic(req_t *r, json_t **out) {
   json_t *cps = json_object_get(r->body, "calls_per_second");
@@ -332,6 +394,9 @@ static const route_t routes[] = {
     {"POST", "/calls/clear", h_calls_clear, NULL, "clear every call"},
     {"POST", "/connections/drop", h_drop, NULL, "close every MTCTI3 connection, as a reboot would"},
     {"POST", "/subscriptions/{id}/terminate", h_terminate, "{\"reason\":\"test\"}", "send SubscribeTerminated for subscription id on every connection (0: all)"},
+    {"GET", "/systems", h_systems, NULL, "the systems (primary, and secondary in a pair): name, up, wss_port, url; and queues_on, the system whose queues are active"},
+    {"POST", "/systems/{name}/fail", h_system_fail, NULL, "fail a system: its connections are killed (no close handshake), its port refuses connections; its queues' waiting calls move to the other system; answers as GET /systems plus system, up, dropped, moved"},
+    {"POST", "/systems/{name}/restore", h_system_restore, NULL, "restore a failed system on the same port; queues return to the primary (waiting calls move back); answers as fail"},
     {"POST", "/requests/pause", h_pause, "{\"on\":true}", "stop (or resume) answering MTCTI3 requests; NotifyAcks still count"},
     {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5,\"user_changes_per_second\":0}",
      "set the load generator's rates: new calls, and user changes (DND, app presence, absence, voicemail)"},
@@ -506,8 +571,8 @@ static const struct lws_protocols ctl_protocol = {"sim-control", cb_ctl, sizeof(
 
 const struct lws_protocols *sim_ctl_http_protocol(void) { return &ctl_protocol; }
 
-int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_subs_t *subs, sim_ctl_t **ctl,
-                char *errstr, size_t errstr_size) {
+int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_ctl_t **ctl, char *errstr,
+                size_t errstr_size) {
   sim_ctl_t *c = calloc(1, sizeof *c);
   if (!c) {
     snprintf(errstr, errstr_size, "out of memory");
@@ -515,7 +580,6 @@ int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_subs_t *subs, sim_ct
   }
   c->model = model;
   c->calls = calls;
-  c->subs = subs;
   *ctl = c;
   return 0;
 }

@@ -110,6 +110,7 @@ struct sim_subs {
   lws_dll2_owner_t park_subs, presence_subs;
   sim_model_t *model;
   sim_calls_t *calls;
+  int system;              /* which system of a pair these subscriptions are on */
   struct lws_context *lws;
   sim_timers_t *timers;
   lws_dll2_owner_t conns;
@@ -796,7 +797,7 @@ static int presence_remove(sub_t *x, const Presentity *p) {
 
 static void track_existing(sim_subs_t *s, sub_t *x, sim_line_kind_t kind, const uint8_t *owner) {
   int ids[256];
-  size_t n = sim_calls_line_legs(s->calls, kind, owner, ids, 256);
+  size_t n = sim_calls_line_legs(s->calls, kind, owner, s->system, ids, 256);
   for (size_t i = 0; i < n; i++) {
     track_t *t = track_get(x, ids[i], 1);
     if (t)
@@ -951,8 +952,8 @@ static int on_callcontrol(sim_subs_t *s, sub_t *x, const UpdateCallControl *cc) 
       return MTCTISESS_CALLCONTROL_BADFORMATTING;
     sim_line_kind_t kind = x->kind == K_USER ? SIM_LINE_USER : x->kind == K_QUEUE ? SIM_LINE_QUEUE
                                                                                   : SIM_LINE_PARK;
-    return sim_calls_function(s->calls, kind, x->kind == K_PARK ? NULL : x->guid, cc->callid,
-                              cc->referencecallid, cc->callfunction);
+    return sim_calls_function(s->calls, kind, x->kind == K_PARK ? NULL : x->guid, s->system,
+                              cc->callid, cc->referencecallid, cc->callfunction);
   }
   /* MakeCall and UnPark: a new call named by the application's reference. */
   if (!cc->referencecallid || cc->callid)
@@ -1249,6 +1250,8 @@ static void track_event(sub_t *x, const sim_leg_event_t *ev) {
 }
 
 void sim_subs_leg_event(sim_subs_t *s, const sim_leg_event_t *ev) {
+  if (ev->system >= 0 && ev->system != s->system)
+    return; /* a queue call another system reports */
   if (ev->kind == SIM_LINE_USER && s->presence_subs.count) {
     sim_user_t *u = sim_model_user_by_guid(s->model, ev->owner, SIM_GUID_LEN);
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
@@ -1335,7 +1338,8 @@ json_t *sim_subs_json(sim_subs_t *s) {
 }
 
 int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
-                 sim_timers_t *timers, sim_subs_t **subs, char *errstr, size_t errstr_size) {
+                 sim_timers_t *timers, int system, sim_subs_t **subs, char *errstr,
+                 size_t errstr_size) {
   sim_subs_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(errstr, errstr_size, "out of memory");
@@ -1343,6 +1347,7 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
   }
   s->model = model;
   s->calls = calls;
+  s->system = system;
   s->lws = lws;
   s->timers = timers;
   *subs = s;
