@@ -29,7 +29,8 @@ static void emit(sim_calls_t *c, leg_t *l, int lost, int thisend) {
     return;
   sim_leg_event_t ev = {l->id, l->refid, l->kind,
                         l->kind == SIM_LINE_PARK ? NULL : l->owner,
-                        l->state, lost, thisend, l->system};
+                        l->state, lost, thisend, l->system,
+                        l->lost_reason ? l->lost_reason : 16 /* normal clearing */, l->lost_desc};
   c->observer(c->observer_ctx, &ev);
 }
 
@@ -293,7 +294,7 @@ tgt_t calls_resolve(sim_calls_t *c, const char *target, sim_user_t **u, sim_queu
   return TGT_NONE;
 }
 
-static int dnd_blocks(const sim_user_t *u, const party_t *from) {
+int calls_dnd_blocks(const sim_user_t *u, const party_t *from) {
   if (!u->dnd)
     return 0;
   for (int i = 0; i < u->n_dnd_exc; i++)
@@ -303,7 +304,7 @@ static int dnd_blocks(const sim_user_t *u, const party_t *from) {
 }
 
 /* A voicemail far end answers in place of a user or queue (extn). */
-static void to_voicemail_of(call_t *call, const char *extn) {
+void calls_to_voicemail_of(call_t *call, const char *extn) {
   leg_t *vm = calls_leg_new(call, ROLE_B, SIM_LINE_VM, NULL);
   if (!vm)
     return;
@@ -313,12 +314,12 @@ static void to_voicemail_of(call_t *call, const char *extn) {
   vm->state = S(CONNECTED);
 }
 
-void calls_to_voicemail(call_t *call, const sim_user_t *u) { to_voicemail_of(call, u->extn); }
+void calls_to_voicemail(call_t *call, const sim_user_t *u) { calls_to_voicemail_of(call, u->extn); }
 
 /* Offer the call to user u: a ringing leg, or busy (0 returned, nothing added). */
 leg_t *calls_offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party_t *orig_called) {
   leg_t *a = calls_origin(call);
-  if (!u->loggedinextn[0] || (a && dnd_blocks(u, &a->self)) || calls_user_legs(c, u) >= MAX_APPEARANCES)
+  if (!u->loggedinextn[0] || (a && calls_dnd_blocks(u, &a->self)) || calls_user_legs(c, u) >= MAX_APPEARANCES)
     return NULL;
   leg_t *l = calls_leg_new(call, ROLE_B, SIM_LINE_USER, u->guid);
   if (!l)
@@ -348,7 +349,7 @@ leg_t *calls_offer_external(sim_calls_t *c, call_t *call, const char *number) {
 }
 
 /* The queue as a party (the whole record: callers keep it on the stack). */
-static void queue_party(const sim_queue_t *q, party_t *p) {
+void calls_queue_party(const sim_queue_t *q, party_t *p) {
   memset(p, 0, sizeof *p);
   snprintf(p->number, sizeof p->number, "%s", q->extn);
   snprintf(p->name, sizeof p->name, "%s", q->name);
@@ -369,7 +370,7 @@ int calls_offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
     ql = calls_leg_new(call, ROLE_OBS, SIM_LINE_QUEUE, q->guid);
     if (!ql)
       return -1;
-    queue_party(q, &ql->self);
+    calls_queue_party(q, &ql->self);
     ql->direction = CALL_INFO__DIRECTION__INBOUND;
   }
   ql->state = S(QUEUEING);
@@ -403,7 +404,7 @@ static void noanswer_cb(sim_timer_t *timer);
  * unconditional first, then the user's phone, then voicemail.  Returns 1
  * when something rings, 2 when voicemail answered, 0 when busy.
  */
-static int offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
+int calls_offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
   party_t up;
   calls_user_party(u, &up);
   if (u->fwdu && (u->fwdtovm || u->fwdunumber[0])) {
@@ -448,7 +449,7 @@ void calls_route(sim_calls_t *c, call_t *call, leg_t *a, const char *target) {
   snprintf(a->called, sizeof a->called, "%s", target);
   switch (calls_resolve(c, target, &u, &q, &ext)) {
   case TGT_USER: {
-    int r = offer_direct(c, call, a, u);
+    int r = calls_offer_direct(c, call, a, u);
     if (r == 2) {
       a->state = S(CONNECTED);
       return;
@@ -507,7 +508,7 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
   if (ring)
     return;
   party_t qp;
-  queue_party(q, &qp);
+  calls_queue_party(q, &qp);
   int offered = 0;
   if (q->servicemode == NOTIFY_QUEUE__SERVICE_MODE__Active && q->n_members > 0) {
     if (q->ringmode == 2) {
@@ -592,7 +593,7 @@ static void queue_vm_cb(sim_timer_t *timer) {
   sim_timer_cancel(&call->timer_ring);
   call->queued = 0;
   call->retargeting = 0;
-  to_voicemail_of(call, q->extn);
+  calls_to_voicemail_of(call, q->extn);
   for (leg_t *o = call->legs; o; o = o->next)
     if (o->role == ROLE_A && o->state == S(RINGBACK))
       o->state = S(CONNECTED);
@@ -630,6 +631,8 @@ static void tick_cb(sim_timer_t *timer) {
     calls_parties(call, NULL, &ring);
     if (call->queued && !call->retargeting && !ring)
       calls_distribute(c, call);
+    else if (call->campon && !ring)
+      calls_campon_retry(c, call);
   } lws_end_foreach_dll_safe(d, d1);
   sim_timer_schedule(c->timers, &c->timer_tick, tick_cb, 250 * LWS_US_PER_MS);
 }
@@ -697,72 +700,6 @@ static void far_answer(sim_calls_t *c, call_t *call) {
 void calls_far_cb(sim_timer_t *timer) {
   call_t *call = lws_container_of(timer, call_t, timer_far);
   far_answer(call->calls, call);
-}
-
-int sim_calls_make(sim_calls_t *c, sim_user_t *u, const char *target, int type,
-                   const AdvancedMakeCall *adv, int refid, int *callid) {
-  if (!u->loggedinextn[0])
-    return MTCTISESS_CALLCONTROL_NOPHONE;
-  if (u->extnfault)
-    return MTCTISESS_CALLCONTROL_EXTNFAULT;
-  if (!(u->featuresavailable & CODEC_UF_MAKECALL))
-    return MTCTISESS_CALLCONTROL_PERMISSION;
-  if (target && calls_utf8_len(target) > 78)
-    return MTCTISESS_CALLCONTROL_BADFORMATTING;
-  if (adv) {
-    if (adv->accountcode && calls_utf8_len(adv->accountcode) > 15)
-      return MTCTISESS_CALLCONTROL_BADFORMATTING;
-    if (adv->authcode && calls_utf8_len(adv->authcode) > 15)
-      return MTCTISESS_CALLCONTROL_BADFORMATTING;
-    if (adv->accountcode && *adv->accountcode &&
-        !sim_model_is_account_code(c->model, adv->accountcode))
-      return MTCTISESS_CALLCONTROL_BADACCT;
-    if (adv->authcode && *adv->authcode && !sim_model_is_auth_code(c->model, adv->authcode))
-      return MTCTISESS_CALLCONTROL_BADAUTH;
-  }
-  if (calls_user_legs(c, u) >= MAX_APPEARANCES)
-    return MTCTISESS_CALLCONTROL_MAXCALLS;
-  call_t *call = calls_call_new(c);
-  leg_t *a = call ? calls_leg_new(call, ROLE_A, SIM_LINE_USER, u->guid) : NULL;
-  if (!a) {
-    if (call)
-      calls_call_free(call);
-    return MTCTISESS_REQUESTFAILED;
-  }
-  calls_user_party(u, &a->self);
-  a->direction = CALL_INFO__DIRECTION__OUTBOUND;
-  a->refid = refid;
-  if (adv) {
-    if (adv->accountcode)
-      snprintf(a->acct, sizeof a->acct, "%s", adv->accountcode);
-    if (adv->authcode)
-      snprintf(a->auth, sizeof a->auth, "%s", adv->authcode);
-    if (adv->tag)
-      snprintf(a->tag, sizeof a->tag, "%.127s", adv->tag);
-    a->privacy = adv->privacy;
-    a->withholdcli = adv->withholdcli;
-    /* What the called party sees: another CLI, or none. */
-    if (adv->explicitcli && *adv->explicitcli)
-      snprintf(a->self.number, sizeof a->self.number, "%s", adv->explicitcli);
-    a->self.withheld = adv->withholdcli && !adv->allowcli;
-  }
-  a->pagecall = type == 104;
-  calls_hold_others(c, a);
-  if (target && *target)
-    calls_route(c, call, a, target);
-  else
-    a->state = S(DIALTONE);
-  if (adv) {
-    for (leg_t *o = a->next; o; o = o->next) {
-      snprintf(o->acct, sizeof o->acct, "%s", a->acct);
-      snprintf(o->tag, sizeof o->tag, "%s", a->tag);
-      if (o != a && type == 104)
-        o->pagecall = 1;
-    }
-  }
-  *callid = a->id;
-  calls_touch_call(call);
-  return MTCTISESS_SUCCESS;
 }
 
 int sim_calls_unpark(sim_calls_t *c, sim_user_t *u, const char *parkid, int refid, int *callid) {
@@ -849,7 +786,7 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gc
   codec_hex_format(call->gcid, GCID_LEN, gcid_hex, size);
   int ok;
   if (t == TGT_USER) {
-    int r = offer_direct(c, call, a, u);
+    int r = calls_offer_direct(c, call, a, u);
     if (r == 2)
       a->state = S(CONNECTED);
     ok = r != 0;
@@ -1024,6 +961,7 @@ void sim_calls_free(sim_calls_t *c) {
   while (c->calls.head)
     calls_call_free(lws_container_of(c->calls.head, call_t, list));
   sim_timer_cancel(&c->timer_tick);
+  free(c->failures);
   free(c);
 }
 

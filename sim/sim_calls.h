@@ -38,7 +38,8 @@ typedef enum sim_line_kind {
   SIM_LINE_QUEUE = 1,
   SIM_LINE_PARK = 2,
   SIM_LINE_TRUNK = 3, /* far ends: not reported */
-  SIM_LINE_VM = 4
+  SIM_LINE_VM = 4,
+  SIM_LINE_CONF = 5   /* a MeetMe conference bridge: not reported */
 } sim_line_kind_t;
 
 /* What the observer learns of a leg when it changes or ends. */
@@ -51,6 +52,8 @@ typedef struct sim_leg_event {
   int lost;              /* the leg has ended: send CallLost */
   int thisenddropped;
   int system;            /* the one system that reports the leg (queue legs); -1: every system */
+  int reason;            /* CallLost.reason (lost only) */
+  const char *description; /* CallLost.description (lost only; "" for none) */
 } sim_leg_event_t;
 
 typedef void (*sim_calls_observer_fn)(void *ctx, const sim_leg_event_t *ev);
@@ -75,9 +78,29 @@ int sim_calls_render(sim_calls_t *calls, int callid, int ccflags, struct lwsac *
 
 /* Result codes below are MTCTISESS_* (codec_tables.h). */
 
-/* MakeCall from user; *callid receives the new leg.  adv may be NULL. */
+/*
+ * MakeCall from user, of MakeCall.type `type` (0, or one of the spec's
+ * special types: sim_calls_make.c has the table); *callid receives the new
+ * leg (0 when the MakeCall failed at once through an armed failure).  adv
+ * may be NULL.
+ */
 int sim_calls_make(sim_calls_t *calls, sim_user_t *user, const char *target, int type,
                    const AdvancedMakeCall *adv, int refid, int *callid);
+/* The MakeCall type names, for docs and errors: the name of `type`, or NULL. */
+const char *sim_calls_make_type_name(int type);
+
+/* How the next MakeCall(s) fail (control API). */
+typedef struct sim_makecall_failure {
+  int calllost;       /* 1: accepted (SUCCESS), then only a CallLost for a call never reported;
+                         0: refused in the RequestResponse with `result` */
+  int result;         /* MTCTISESS code for the refusal */
+  int reason;         /* CallLost.reason */
+  char description[64];
+  int count;          /* how many MakeCalls fail */
+} sim_makecall_failure_t;
+/* Arm: the next f->count MakeCalls of user (NULL: anyone) fail as f says; count 0 disarms. */
+int sim_calls_fail_makecall(sim_calls_t *calls, const sim_user_t *user,
+                            const sim_makecall_failure_t *f);
 /* UnParkCall by user from park slot `parkid`. */
 int sim_calls_unpark(sim_calls_t *calls, sim_user_t *user, const char *parkid, int refid,
                      int *callid);

@@ -121,10 +121,10 @@ int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac,
   if ((ccflags & (CODEC_CC_CONFERENCE | CODEC_CC_CONFMEMBERS)) && calls_in_conference(call)) {
     size_t n = 0;
     for (leg_t *o = call->legs; o; o = o->next)
-      n += o != l && o->role != ROLE_OBS;
+      n += o != l && o->role != ROLE_OBS && o->kind != SIM_LINE_CONF;
     ci->conferencemember = lwsac_use_zero(ac, n * sizeof(ConferenceMember *), 0);
     for (leg_t *o = call->legs; o && ci->conferencemember; o = o->next) {
-      if (o == l || o->role == ROLE_OBS)
+      if (o == l || o->role == ROLE_OBS || o->kind == SIM_LINE_CONF) /* not the bridge itself */
         continue;
       ConferenceMember *m = lwsac_use_zero(ac, sizeof *m, 0);
       if (!m)
@@ -212,7 +212,8 @@ json_t *sim_calls_json(sim_calls_t *c) {
     json_t *legs = json_array();
     for (leg_t *l = call->legs; l; l = l->next) {
       const ProtobufCEnumValue *st = protobuf_c_enum_descriptor_get_value(&call_info__state__descriptor, l->state);
-      static const char *const kinds[] = {"user", "queue", "park", "trunk", "voicemail"};
+      static const char *const kinds[] = {"user", "queue", "park", "trunk", "voicemail",
+                                          "conference"};
       json_array_append_new(legs, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:i,s:i}", "callid", l->id,
                                             "line", kinds[l->kind], "number", l->self.number,
                                             "role", l->role == ROLE_A ? "caller" : l->role == ROLE_B ? "called" : "observer",

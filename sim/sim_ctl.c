@@ -252,6 +252,39 @@ static int h_trunk_answer(req_t *r, json_t **out) {
   return result(out, sim_calls_trunk_answer(r->ctl->calls, body_str(r, "gcid")), NULL);
 }
 
+/* The next MakeCall(s) of a user (or anyone) fail: refused, or accepted and lost at once. */
+static int h_makecall_fail(req_t *r, json_t **out) {
+  const char *extn = body_str(r, "extn"), *mode = body_str(r, "mode");
+  const char *desc = body_str(r, "description");
+  json_t *count = json_object_get(r->body, "count"), *res = json_object_get(r->body, "result");
+  json_t *reason = json_object_get(r->body, "reason");
+  sim_user_t *u = NULL;
+  sim_makecall_failure_t f = {0, MTCTISESS_REQUESTFAILED, 41, "", 1};
+  if (extn && !(u = sim_model_user_by_extn(r->ctl->model, extn)))
+    return error(out, 404, "no user %s", extn);
+  if (!mode || (strcmp(mode, "calllost") && strcmp(mode, "response")))
+    return error(out, 400, "%s", "'mode' must be \"calllost\" or \"response\"");
+  if ((count && (!json_is_integer(count) || json_integer_value(count) < 0)) ||
+      (res && (!json_is_integer(res) || json_integer_value(res) <= 0)) ||
+      (reason && !json_is_integer(reason)) || (desc && strlen(desc) >= sizeof f.description))
+    return error(out, 400, "%s", "'count' >= 0, 'result' > 0 and 'reason' integers, 'description' under 64 bytes");
+  f.calllost = strcmp(mode, "calllost") == 0;
+  if (res)
+    f.result = (int)json_integer_value(res);
+  if (reason)
+    f.reason = (int)json_integer_value(reason);
+  if (count)
+    f.count = (int)json_integer_value(count);
+  snprintf(f.description, sizeof f.description, "%s", desc ? desc : "MakeCall failed");
+  if (sim_calls_fail_makecall(r->ctl->calls, u, &f))
+    return error(out, 409, "%s", "too many MakeCall failures armed");
+  *out = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:s}", "extn", extn ? extn : "", "mode", mode,
+                   "result", f.calllost ? 0 : f.result, "result_name",
+                   f.calllost ? "MTCTISESS_SUCCESS" : codec_result_name(f.result), "reason",
+                   f.reason, "count", f.count, "description", f.description);
+  return 200;
+}
+
 static int h_calls_clear(req_t *r, json_t **out) {
   sim_calls_clear_all(r->ctl->calls);
   *out = json_object();
@@ -392,6 +425,8 @@ static const route_t routes[] = {
     {"POST", "/trunk/answer", h_trunk_answer, "{\"gcid\":\"017f00000100000001\"}", "the far end of an outbound call answers now"},
     {"POST", "/trunk/hangup", h_trunk_hangup, "{\"gcid\":\"017f00000100000001\"}", "the trunk party hangs up"},
     {"POST", "/calls/clear", h_calls_clear, NULL, "clear every call"},
+    {"POST", "/makecall/fail", h_makecall_fail, "{\"extn\":\"2001\",\"mode\":\"calllost\",\"reason\":41,\"description\":\"no route\",\"count\":1}",
+     "the next `count` (1) MakeCalls of user `extn` (absent: anyone) fail at once: `calllost` answers SUCCESS then sends only a CallLost (reason, description) for a call never reported, with the MakeCall's referencecallid; `response` answers `result` (default 5000 REQUESTFAILED) and places no call; count 0 disarms"},
     {"POST", "/connections/drop", h_drop, NULL, "close every MTCTI3 connection, as a reboot would"},
     {"POST", "/subscriptions/{id}/terminate", h_terminate, "{\"reason\":\"test\"}", "send SubscribeTerminated for subscription id on every connection (0: all)"},
     {"GET", "/systems", h_systems, NULL, "the systems (primary, and secondary in a pair): name, up, wss_port, url; and queues_on, the system whose queues are active"},

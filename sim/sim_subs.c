@@ -39,6 +39,8 @@ typedef struct track {
   int lost;
   int thisend;
   int refid;
+  int reason;     /* CallLost.reason */
+  char desc[64];  /* CallLost.description */
   uint64_t sent;  /* hash of the CallInfo last sent (0: none): only changes go out */
 } track_t;
 
@@ -599,8 +601,10 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
         call_lost__init(cl);
         cl->callid = t->callid;
         cl->referencecallid = t->refid;
-        cl->reason = 16; /* normal clearing */
+        cl->reason = t->reason;
         cl->thisenddropped = t->thisend;
+        if (t->desc[0] && (cl->description = lwsac_use(ac, sizeof t->desc, 0)))
+          memcpy(cl->description, t->desc, sizeof t->desc); /* the track goes below */
         PUSH(ac, cc->calllost, cc->n_calllost, cap_l, cl);
       }
       x->tracks[i] = x->tracks[--x->n_tracks];
@@ -1243,6 +1247,8 @@ static void track_event(sub_t *x, const sim_leg_event_t *ev) {
   if (lost) {
     t->lost = 1;
     t->thisend = ev->thisenddropped;
+    t->reason = ev->lost ? ev->reason : 16; /* an ephemeral queue's end of view: normal */
+    snprintf(t->desc, sizeof t->desc, "%s", ev->lost && ev->description ? ev->description : "");
   } else {
     t->dirty = 1;
   }

@@ -571,10 +571,6 @@ def test_makecall_advanced_options(sim, pb):
         await d.until(lambda l: l.calls)
         cd = only(d.calls)
         assert cd.callingparty.withheld and cd.callingparty.number == ""
-        # A page call is marked as one on the paged side.
-        assert await b.make("2004", 13, type=104) == SUCCESS
-        await b.until(lambda l: any(ci.pagecall for ci in l.calls.values()))
-        assert st.RINGBACK in [ci.state for ci in b.calls.values()]
         await c.close()
     run(body())
 
