@@ -149,6 +149,11 @@ leg_t *calls_leg_new(call_t *call, role_t role, sim_line_kind_t kind, const uint
   if (owner)
     memcpy(l->owner, owner, SIM_GUID_LEN);
   l->created_ms = now_ms();
+  /* The tag and account code belong to the call: "distributed with the call if it is transferred". */
+  if (call->legs) {
+    snprintf(l->tag, sizeof l->tag, "%s", call->legs->tag);
+    snprintf(l->acct, sizeof l->acct, "%s", call->legs->acct);
+  }
   if (kind == SIM_LINE_USER) {
     sim_user_t *u = sim_model_user_by_guid(call->calls->model, l->owner, SIM_GUID_LEN);
     if (u)

@@ -754,3 +754,58 @@ def test_agent_leg_of_queue_call_names_the_queue(sim, pb):
         assert (ci.callingparty.number, ci.callingparty.withheld) == ("0123456", False)
         await c.close()
     run(body())
+
+
+async def parked_call(sim, pb, c, line, park, extn, slot):
+    """A trunk call answered at extn and parked in slot: (the park leg's CallInfo, gcid)."""
+    ci, gcid = await answered_call(sim, pb, line, extn)
+    assert await line.fn(PARK, ci.callid, arg1=slot) == SUCCESS
+    await line.until(lambda l: ci.callid in l.lost)
+    await park.until(lambda l: any(x.parkslot == slot for x in l.calls.values()))
+    return [x for x in park.calls.values() if x.parkslot == slot][0], gcid
+
+
+def test_park_server_line_actions(sim, pb):
+    """The spec's Line types name the park server for DropCall, BlindTransfer,
+    SetTag and ForceClear: offered there, and they act on the parked call."""
+    st = pb.CallInfo
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2001", 1)
+        b = await user_line(sim, pb, c, "2002", 2)
+        await c.subscribe(requestid=3, subscribe_id=3, parkserver={"ccflags": 1})
+        assert (await c.wait_response(3)).result == SUCCESS
+        p = Line(c, 3)
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "1")
+        assert (pc.state, pc.parkslot, pc.gcid.hex()) == (st.ONHOLD, "1", gcid)
+        assert pc.featuresavailable == F["DROP"] | F["BLINDXFER"] | F["TAG"] | F["FORCECLEAR"]
+        for action in (HOLD, ANSWER, PARK, SETACCT, REDIRECT):
+            assert await p.fn(action, pc.callid, arg1="1") == UNSUPPORTED, action
+        # SetTag: on the parked call.
+        assert await p.fn(SETTAG, pc.callid, arg1="parked vip") == SUCCESS
+        await p.until(lambda l: l.calls[pc.callid].tag == "parked vip")
+        # BlindTransfer: the parked call goes to 2002 and leaves the slot.
+        assert await p.fn(BLIND, pc.callid, arg1="7777") == TRANSFERFAILED
+        assert await p.fn(BLIND, pc.callid, arg1="2002") == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert p.lost[pc.callid].thisenddropped
+        await b.until(lambda l: l.calls)
+        bc = only(b.calls)
+        assert (bc.state, bc.gcid.hex(), bc.callingparty.number, bc.tag) == (
+            st.RINGING, gcid, "01707123456", "parked vip")
+        sim.ctl("POST", "/calls/clear", {}, expect=200)
+        await b.until(lambda l: not l.calls)
+        # DropCall: the parked call is dropped, caller and all.
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "2")
+        assert await p.fn(DROP, pc.callid) == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert p.lost[pc.callid].thisenddropped and sim.ctl("GET", "/calls")[1]["calls"] == []
+        # ForceClear: likewise.
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "3")
+        assert await p.fn(FORCECLEAR, pc.callid) == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert sim.ctl("GET", "/calls")[1]["calls"] == []
+        assert await p.fn(DROP, pc.callid) == NOTFOUND
+        await c.close()
+    run(body())

@@ -236,3 +236,32 @@ def test_pair_control_errors(pair, sim):
     assert pair.restore("primary")["queues_on"] == "primary"
     st, out = sim.ctl("POST", "/systems/secondary/fail", {})
     assert (st, out) == (404, {"error": "no system secondary"})
+
+
+def test_pair_park_server_on_both(pair, pb):
+    st = pb.CallInfo
+
+    async def body():
+        p = await pair.client(pb, "primary")
+        s = await pair.client(pb, "secondary")
+        parks = []
+        for c in (p, s):
+            await c.subscribe(requestid=9, subscribe_id=9, parkserver={"ccflags": 1})
+            assert (await c.wait_response(9)).result == SUCCESS
+            parks.append(Line(c, 9))
+        a = await user_line(pair, pb, p, "2001", 1)
+        _, out = pair.ctl("POST", "/trunk/call", {"to": "2001"}, expect=200)
+        pair.ctl("POST", "/phone/2001/answer", {}, expect=200)
+        await a.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED)
+        pair.ctl("POST", "/phone/2001/park", {"slot": "4"}, expect=200)
+        for park in parks:
+            await park.until(lambda l: l.calls)
+            assert (only(park.calls).parkslot, only(park.calls).gcid.hex()) == ("4", out["gcid"])
+        # Either system can act on it: dropped from the secondary.
+        sc = only(parks[1].calls)
+        assert await parks[1].fn(DROP, sc.callid) == SUCCESS
+        for park in parks:
+            await park.until(lambda l: not l.calls)
+        await p.close()
+        await s.close()
+    run(body())
