@@ -132,6 +132,13 @@ call_t *calls_call_new(sim_calls_t *c) {
   memcpy(call->gcid, g, GCID_LEN);
   call->created_ms = now_ms();
   call->priority = 1;
+  call->trunktype = TRUNK_INFO__TRUNK_TYPE__TrunkSIP;
+  /* A UCID as Avaya systems make them: node (0001), sequence, time of creation. */
+  uint32_t t = (uint32_t)(call->created_ms / 1000);
+  const uint8_t u[8] = {0x00, 0x01, (uint8_t)(n >> 8), (uint8_t)n,
+                        (uint8_t)(t >> 24), (uint8_t)(t >> 16), (uint8_t)(t >> 8), (uint8_t)t};
+  memcpy(call->ucid, u, sizeof u);
+  call->ucid_len = sizeof u;
   snprintf(call->language, sizeof call->language, "eng");
   lws_dll2_add_tail(&call->list, &c->calls);
   return call;
@@ -178,6 +185,7 @@ void calls_call_free(call_t *call) {
   sim_timer_cancel(&call->timer_vm);
   sim_timer_cancel(&call->timer_ring);
   sim_timer_cancel(&call->timer_far);
+  sim_timer_cancel(&call->timer_tele);
   lws_dll2_remove(&call->list);
   while (call->legs) {
     leg_t *l = call->legs;
@@ -321,6 +329,19 @@ void calls_to_voicemail_of(call_t *call, const char *extn) {
 
 void calls_to_voicemail(call_t *call, const sim_user_t *u) { calls_to_voicemail_of(call, u->extn); }
 
+/* A teleworker's remote phone answers (at once with the line held open). */
+static void tele_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_tele);
+  for (leg_t *l = call->legs; l; l = l->next) {
+    sim_user_t *u = calls_leg_user(call->calls, l);
+    if (l->role == ROLE_B && l->state == S(RINGING) && u && u->teleworker[0]) {
+      sim_timer_cancel(&call->timer_ring);
+      calls_answer(call->calls, l);
+      return;
+    }
+  }
+}
+
 /* Offer the call to user u: a ringing leg, or busy (0 returned, nothing added). */
 leg_t *calls_offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party_t *orig_called) {
   leg_t *a = calls_origin(call);
@@ -334,6 +355,10 @@ leg_t *calls_offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party
   l->direction = CALL_INFO__DIRECTION__INBOUND;
   if (orig_called)
     l->orig_called = *orig_called;
+  /* A teleworker: the system calls the remote number, whose phone answers. */
+  if (u->teleworker[0])
+    sim_timer_schedule(c->timers, &call->timer_tele, tele_cb,
+                       u->holdlineopen ? 1 : (lws_usec_t)c->ring_ms * 1000);
   return l;
 }
 
@@ -769,9 +794,15 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gc
   sim_user_t *u = NULL;
   sim_queue_t *q = NULL;
   const char *ext = NULL;
+  uint8_t ucid[sizeof ((call_t *)0)->ucid];
+  long ucid_len = tc->ucid ? codec_hex_parse(tc->ucid, ucid, sizeof ucid) : 0;
   tgt_t t = calls_resolve(c, to, &u, &q, &ext);
   if (t != TGT_USER && t != TGT_QUEUE)
     return MTCTISESS_CALLCONTROL_TARGETNOTFOUND;
+  if (ucid_len < 0 || (tc->ucid && !ucid_len) || tc->trunktype < 0 ||
+      tc->trunktype > TRUNK_INFO__TRUNK_TYPE__TrunkAlog ||
+      (tc->pintrinsics && strlen(tc->pintrinsics) > sizeof ((call_t *)0)->pintrinsics))
+    return MTCTISESS_CALLCONTROL_BADFORMATTING;
   call_t *call = calls_call_new(c);
   leg_t *a = call ? calls_leg_new(call, ROLE_A, SIM_LINE_TRUNK, NULL) : NULL;
   if (!a) {
@@ -788,6 +819,16 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gc
   if (!did || !*did)
     did = sim_model_trunk_count(c->model) ? sim_model_trunk_at(c->model, 0) : to;
   snprintf(call->did, sizeof call->did, "%s", did);
+  if (tc->trunktype)
+    call->trunktype = tc->trunktype;
+  if (ucid_len > 0) {
+    memcpy(call->ucid, ucid, (size_t)ucid_len);
+    call->ucid_len = (size_t)ucid_len;
+  }
+  if (tc->pintrinsics) {
+    call->pintrinsics_len = strlen(tc->pintrinsics);
+    memcpy(call->pintrinsics, tc->pintrinsics, call->pintrinsics_len);
+  }
   codec_hex_format(call->gcid, GCID_LEN, gcid_hex, size);
   int ok;
   if (t == TGT_USER) {
@@ -816,6 +857,17 @@ int sim_calls_trunk_hangup(sim_calls_t *c, const char *gcid_hex) {
       return MTCTISESS_SUCCESS;
     }
   return MTCTISESS_CALLCONTROL_CALLNOTFOUND;
+}
+
+int sim_calls_set_notes(sim_calls_t *c, const char *gcid_hex, const char *notes) {
+  call_t *call = call_by_gcid(c, gcid_hex);
+  if (!call)
+    return MTCTISESS_CALLCONTROL_CALLNOTFOUND;
+  if (!notes || strlen(notes) >= sizeof call->notes)
+    return MTCTISESS_CALLCONTROL_BADFORMATTING;
+  snprintf(call->notes, sizeof call->notes, "%s", notes);
+  calls_touch_call(call);
+  return MTCTISESS_SUCCESS;
 }
 
 int sim_calls_trunk_answer(sim_calls_t *c, const char *gcid_hex) {

@@ -134,11 +134,16 @@ typedef struct sim_trunk_call {
   const char *name;  /* caller's name (NULL: a default) */
   const char *to;    /* user or queue extension */
   const char *did;   /* number dialled on the trunk (NULL: the model's first trunk, else to) */
+  int trunktype;     /* TrunkInfo.TrunkType (0: SIP) */
+  const char *ucid;  /* the UCID the network gave the call, hex (NULL: the simulator makes one) */
+  const char *pintrinsics; /* P-Intrinsics delivered by the SIP trunk (NULL: none) */
 } sim_trunk_call_t;
 
 /* Place an inbound trunk call; its gcid into gcid_hex.  MTCTISESS code. */
 int sim_calls_trunk_inbound(sim_calls_t *calls, const sim_trunk_call_t *tc, char *gcid_hex,
                             size_t gcid_hex_size);
+/* Notes another application attached to call gcid_hex (ccflags NOTES); MTCTISESS code. */
+int sim_calls_set_notes(sim_calls_t *calls, const char *gcid_hex, const char *notes);
 /* The trunk far end of call gcid_hex hangs up / answers; MTCTISESS code. */
 int sim_calls_trunk_hangup(sim_calls_t *calls, const char *gcid_hex);
 int sim_calls_trunk_answer(sim_calls_t *calls, const char *gcid_hex);

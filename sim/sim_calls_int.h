@@ -66,6 +66,13 @@ typedef struct call {
   sim_timer_t timer_ring;   /* queue: no-answer timeout / retarget */
   sim_timer_t timer_far;    /* trunk far end answering */
   sim_timer_t timer_vm;     /* queue: voicemail after voicemailtime */
+  sim_timer_t timer_tele;   /* a teleworker's remote phone answering */
+  int trunktype;            /* TrunkInfo.TrunkType of its trunk (SIP unless told) */
+  uint8_t ucid[32];         /* the call's UCID (8 bytes unless given) */
+  size_t ucid_len;
+  char notes[256];          /* Notes set by another application (control API) */
+  uint8_t pintrinsics[256]; /* P-Intrinsics the SIP trunk delivered */
+  size_t pintrinsics_len;
   int64_t created_ms;
 } call_t;
 

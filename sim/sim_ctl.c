@@ -237,11 +237,23 @@ static int h_trunk_call(req_t *r, json_t **out) {
   const char *to = body_str(r, "to");
   if (!to)
     return error(out, 400, "%s", "'to' (an extension or queue) is required");
-  sim_trunk_call_t tc = {body_str(r, "from"), body_str(r, "name"), to, body_str(r, "did")};
+  json_t *tt = json_object_get(r->body, "trunktype");
+  if (tt && !json_is_integer(tt))
+    return error(out, 400, "%s", "'trunktype' is TrunkInfo.TrunkType, 1-6");
+  sim_trunk_call_t tc = {body_str(r, "from"), body_str(r, "name"), to, body_str(r, "did"),
+                         (int)json_integer_value(tt), body_str(r, "ucid"),
+                         body_str(r, "pintrinsics")};
   int rc = sim_calls_trunk_inbound(r->ctl->calls, &tc, gcid, sizeof gcid);
   if (rc == MTCTISESS_CALLCONTROL_TARGETNOTFOUND)
     return error(out, 404, "no user or queue %s", to);
+  if (rc == MTCTISESS_CALLCONTROL_BADFORMATTING)
+    return error(out, 400, "%s", "'trunktype' 1-6, 'ucid' hex of 1-32 bytes, 'pintrinsics' up to 256 bytes");
   return result(out, rc, rc == MTCTISESS_SUCCESS ? json_pack("{s:s}", "gcid", gcid) : NULL);
+}
+
+static int h_notes(req_t *r, json_t **out) {
+  return result(out, sim_calls_set_notes(r->ctl->calls, body_str(r, "gcid"), body_str(r, "notes")),
+                NULL);
 }
 
 static int h_trunk_hangup(req_t *r, json_t **out) {
@@ -421,10 +433,11 @@ static const route_t routes[] = {
     {"POST", "/phone/{extn}/transfer", h_transfer, "{\"to\":\"2003\"}", "blind transfer the connected call"},
     {"POST", "/phone/{extn}/park", h_park, "{\"slot\":\"1\"}", "park the connected call"},
     {"POST", "/phone/{extn}/unpark", h_unpark, "{\"slot\":\"1\"}", "pick up a parked call"},
-    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\",\"did\":\"01707120000\"}", "an inbound trunk call to a user or queue (from, name, did optional); returns its gcid"},
+    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\",\"did\":\"01707120000\"}", "an inbound trunk call to a user or queue; optional: from, name, did, trunktype (TrunkInfo 1-6, default 1 SIP), ucid (hex, default made up), pintrinsics (text); returns its gcid"},
     {"POST", "/trunk/answer", h_trunk_answer, "{\"gcid\":\"017f00000100000001\"}", "the far end of an outbound call answers now"},
     {"POST", "/trunk/hangup", h_trunk_hangup, "{\"gcid\":\"017f00000100000001\"}", "the trunk party hangs up"},
     {"POST", "/calls/clear", h_calls_clear, NULL, "clear every call"},
+    {"POST", "/calls/notes", h_notes, "{\"gcid\":\"017f00000100000001\",\"notes\":\"VIP\"}", "attach notes to a call, as another application would (CallInfo.notes with ccflags NOTES; up to 255 bytes)"},
     {"POST", "/makecall/fail", h_makecall_fail, "{\"extn\":\"2001\",\"mode\":\"calllost\",\"reason\":41,\"description\":\"no route\",\"count\":1}",
      "the next `count` (1) MakeCalls of user `extn` (absent: anyone) fail at once: `calllost` answers SUCCESS then sends only a CallLost (reason, description) for a call never reported, with the MakeCall's referencecallid; `response` answers `result` (default 5000 REQUESTFAILED) and places no call; count 0 disarms"},
     {"POST", "/connections/drop", h_drop, NULL, "close every MTCTI3 connection, as a reboot would"},

@@ -127,7 +127,7 @@ static const field_t user_fields[] = {
     UB(ec500), US(mobile, 0), UB(fwdu), UB(fwdb), UB(fwdna), UB(fwdhg), UB(fwdtovm),
     UB(offswitch), US(fwdunumber, 0), US(fwdbnumber, 0), UB(absence_set), UI(absence_msg),
     US(absence_str, 0), US(app, 0), UI(mb_new), UI(mb_old), UI(mb_saved), US(loggedinextn, 0),
-    UI(noanswertime),
+    US(teleworker, 0), UB(holdlineopen), UI(noanswertime),
 };
 #define QS(f, l) {#f, F_STR, offsetof(sim_queue_t, f), sizeof(((sim_queue_t *)0)->f), l}
 #define QI(f) {#f, F_INT, offsetof(sim_queue_t, f), 0, 0}

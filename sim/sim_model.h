@@ -47,6 +47,8 @@ typedef struct sim_user {
   char app[40];
   int mb_new, mb_old, mb_saved;
   char loggedinextn[16];   /* "" when logged off */
+  char teleworker[32];     /* hot-desked as a teleworker: calls go to this number ("": no) */
+  int holdlineopen;        /* the teleworker line stays open: calls connect at once */
   int noanswertime;
   int n_dnd_exc;
   char dnd_exc[SIM_MAX_DND_EXC][32];
