@@ -321,6 +321,25 @@ static int h_terminate(req_t *r, json_t **out) {
   return 200;
 }
 
+/* A refresh on one system (body "system") or every system. */
+static int h_refresh(req_t *r, json_t **out) {
+  sim_server_t *s = r->ctl->server;
+  const char *name = body_str(r, "system");
+  int only = name ? sim_server_system_find(s, name) : -1, n = 0;
+  if (name && only < 0)
+    return error(out, 404, "no system %s", name);
+  json_t *inst = json_object();
+  for (int i = 0; i < sim_server_system_count(s); i++) {
+    sim_subs_t *subs = sim_server_system_subs(s, i);
+    if (only < 0 || only == i)
+      n += sim_subs_refresh(subs);
+    json_object_set_new(inst, sim_server_system_name(s, i),
+                        json_integer(sim_subs_refreshinstance(subs)));
+  }
+  *out = json_pack("{s:i,s:o}", "refreshed", n, "refreshinstance", inst);
+  return 200;
+}
+
 static int h_pause(req_t *r, json_t **out) {
   json_t *on = json_object_get(r->body, "on");
   sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
@@ -445,6 +464,7 @@ static const route_t routes[] = {
     {"GET", "/systems", h_systems, NULL, "the systems (primary, and secondary in a pair): name, up, wss_port, url; and queues_on, the system whose queues are active"},
     {"POST", "/systems/{name}/fail", h_system_fail, NULL, "fail a system: its connections are killed (no close handshake), its port refuses connections; its queues' waiting calls move to the other system; answers as GET /systems plus system, up, dropped, moved"},
     {"POST", "/systems/{name}/restore", h_system_restore, NULL, "restore a failed system on the same port; queues return to the primary (waiting calls move back); answers as fail"},
+    {"POST", "/refresh", h_refresh, "{\"system\":\"primary\"}", "a refresh (system absent: every system): refreshinstance + 1, and every user, queue, park server and presence subscription resends its whole state; answers refreshed (subscriptions) and refreshinstance per system"},
     {"POST", "/requests/pause", h_pause, "{\"on\":true}", "stop (or resume) answering MTCTI3 requests; NotifyAcks still count"},
     {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5,\"user_changes_per_second\":0}",
      "set the load generator's rates: new calls, and user changes (DND, app presence, absence, voicemail)"},

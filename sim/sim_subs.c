@@ -82,6 +82,7 @@ typedef struct sub {
   size_t n_pres_long;  /* entries of 32+ characters: marked by any user's change */
   track_t *tracks;
   size_t n_tracks, cap_tracks;
+  int refresh_cc;    /* a refresh is due: a callcontrol Notify with every call, even none */
   int activapp;
   sim_timer_t timer_expire;
 } sub_t;
@@ -97,8 +98,7 @@ struct sim_subs_conn {
   lws_dll2_owner_t due; /* subscriptions that may have a Notify to send */
   sub_t *only[K_REFRESH + 1]; /* the lines, park server and refresh wrapper subscriptions */
   size_t count;
-  int round_sent;    /* something was notified in this flush round (RefreshWrapper) */
-  int refresh_due;
+  int refresh_due;   /* a NotifyRefreshWrapper closes the round */
 };
 
 /*
@@ -120,6 +120,7 @@ struct sim_subs {
   int flush_pending;
   int stopping;
   int round;
+  int refresh;             /* refreshinstance: 1, one more for each refresh */
   unsigned long notifies, acks, requests;
 };
 
@@ -591,7 +592,7 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
   if (!cc)
     return NULL;
   notify_call_control__init(cc);
-  cc->refreshinstance = s->round;
+  cc->refreshinstance = s->refresh;
   int ccflags = x->ccflags ? x->ccflags : CODEC_CC_PRIMARY;
   for (size_t i = 0; i < x->n_tracks;) {
     track_t *t = &x->tracks[i];
@@ -624,7 +625,10 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
     }
     i++;
   }
-  return cc->n_callinfo || cc->n_calllost ? cc : NULL;
+  /* A refresh answers even with no calls: the list is complete, and empty. */
+  int refresh = x->refresh_cc;
+  x->refresh_cc = 0;
+  return cc->n_callinfo || cc->n_calllost || refresh ? cc : NULL;
 }
 
 static int calls_pending(const sub_t *x) {
@@ -642,7 +646,7 @@ static int sub_has_content(const sim_subs_conn_t *conn, const sub_t *x) {
   case K_REFRESH:
     return conn->refresh_due;
   default:
-    return x->first || x->cfg_dirty || calls_pending(x);
+    return x->first || x->cfg_dirty || calls_pending(x) || x->refresh_cc;
   }
 }
 
@@ -694,14 +698,14 @@ static int sub_flush(sim_subs_t *s, sim_subs_conn_t *conn, sub_t *x) {
       n->refreshwrapper = lwsac_use_zero(&ac, sizeof *n->refreshwrapper, 0);
       if (n->refreshwrapper) {
         notify_refresh_wrapper__init(n->refreshwrapper);
-        n->refreshwrapper->dummy = s->round;
+        n->refreshwrapper->dummy = s->refresh;
         n->payload_case = NOTIFY__PAYLOAD_REFRESHWRAPPER;
       }
     }
     break;
   }
   if (n->payload_case == NOTIFY__PAYLOAD__NOT_SET && x->kind != K_LINES &&
-      x->kind != K_REFRESH && calls_pending(x)) {
+      x->kind != K_REFRESH && (calls_pending(x) || x->refresh_cc)) {
     if ((n->callcontrol = build_cc(s, x, &ac)))
       n->payload_case = NOTIFY__PAYLOAD_CALLCONTROL;
   }
@@ -1304,6 +1308,44 @@ void sim_subs_conn_free(sim_subs_conn_t *conn) {
   free(conn);
 }
 
+int sim_subs_refresh(sim_subs_t *s) {
+  int n = 0;
+  s->refresh++;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
+    sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
+    for (sub_t *x = conn->head; x; x = x->next) {
+      if (x->kind == K_LINES || x->kind == K_REFRESH)
+        continue;
+      if (x->kind == K_PRESENCE) {
+        x->first = 1; /* full=1, every entry */
+      } else {
+        if (x->kind != K_PARK)
+          x->cfg_dirty = 1;
+        if (x->ccflags || x->kind == K_PARK) {
+          /* Every call of the line, sent even if unchanged, and the Notify even without one. */
+          track_existing(s, x, x->kind == K_USER ? SIM_LINE_USER
+                               : x->kind == K_QUEUE ? SIM_LINE_QUEUE : SIM_LINE_PARK,
+                         x->kind == K_PARK ? NULL : x->guid);
+          for (size_t i = 0; i < x->n_tracks; i++)
+            if (!x->tracks[i].lost) {
+              x->tracks[i].dirty = 1;
+              x->tracks[i].sent = 0;
+            }
+          x->refresh_cc = 1;
+        }
+      }
+      sub_due(x);
+      n++;
+    }
+  } lws_end_foreach_dll(d);
+  sim_log(SIM_LOG_INFO, "subs", "system %d: refresh %d of %d subscriptions", s->system, s->refresh,
+          n);
+  schedule_flush(s);
+  return n;
+}
+
+int sim_subs_refreshinstance(const sim_subs_t *s) { return s->refresh; }
+
 int sim_subs_terminate(sim_subs_t *s, int id, const char *reason) {
   int n = 0;
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
@@ -1354,6 +1396,7 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
   s->model = model;
   s->calls = calls;
   s->system = system;
+  s->refresh = 1;
   s->lws = lws;
   s->timers = timers;
   *subs = s;

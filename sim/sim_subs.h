@@ -64,6 +64,16 @@ void sim_subs_conn_free(sim_subs_conn_t *conn);
 /* A Subscribe, SubscribeCmd, SubscribeEnd or NotifyAck from the client. */
 void sim_subs_handle(sim_subs_conn_t *conn, const Message *msg);
 
+/*
+ * A refresh (docs/sim.md): refreshinstance goes up by one and every user,
+ * queue, park server and presence subscription on every connection resends
+ * its whole state: configuration, presence (full=1) and every call, with a
+ * callcontrol Notify even when there is none.  How many subscriptions.
+ */
+int sim_subs_refresh(sim_subs_t *subs);
+/* The current refreshinstance (1 until the first refresh). */
+int sim_subs_refreshinstance(const sim_subs_t *subs);
+
 /* Terminate subscription `id` on every connection (0 = all); how many ended. */
 int sim_subs_terminate(sim_subs_t *subs, int id, const char *reason);
 
