@@ -152,6 +152,35 @@ static int h_queue_del(req_t *r, json_t **out) {
   return 200;
 }
 
+static int h_presentity_add(req_t *r, json_t **out) {
+  char err[256];
+  sim_presentity_t *p = NULL;
+  if (sim_model_presentity_add(r->ctl->model, r->body, &p, err, sizeof err))
+    return error(out, 400, "%s", err);
+  *out = sim_model_presentity_json(p);
+  return 201;
+}
+
+static int h_presentity_patch(req_t *r, json_t **out) {
+  char err[256];
+  sim_presentity_t *p = sim_model_presentity_find(r->ctl->model, r->param);
+  if (!p)
+    return error(out, 404, "no presentity %s", r->param);
+  if (sim_model_presentity_patch(r->ctl->model, p, r->body, err, sizeof err))
+    return error(out, 400, "%s", err);
+  *out = sim_model_presentity_json(p);
+  return 200;
+}
+
+static int h_presentity_del(req_t *r, json_t **out) {
+  sim_presentity_t *p = sim_model_presentity_find(r->ctl->model, r->param);
+  if (!p)
+    return error(out, 404, "no presentity %s", r->param);
+  sim_model_presentity_remove(r->ctl->model, p);
+  *out = json_object();
+  return 200;
+}
+
 /* ---- a person at a phone ---- */
 
 #define ST(x) (1u << CALL_INFO__STATE__##x)
@@ -443,6 +472,9 @@ static const route_t routes[] = {
     {"POST", "/queues", h_queue_add, "{\"extn\":\"5101\",\"name\":\"Sales2\",\"members\":[{\"extn\":\"2001\"}]}", "add a queue"},
     {"PATCH", "/queues/{extn}", h_queue_patch, "{\"name\":\"Renamed\",\"ringmode\":1}", "change a queue"},
     {"DELETE", "/queues/{extn}", h_queue_del, NULL, "remove a queue"},
+    {"POST", "/presentities", h_presentity_add, "{\"id\":\"alice@partner.example\",\"dnd\":true,\"phonestate\":4,\"app\":\"In a meeting\"}", "add a presence-only entity (not a user): id, dnd, phonestate (0-8), absence_set, absence_msg, absence_str, app, fwdu, mb_new, noapphandler (default true); presence subscriptions naming it are told"},
+    {"PATCH", "/presentities/{id}", h_presentity_patch, "{\"phonestate\":0}", "change a presence-only entity's state"},
+    {"DELETE", "/presentities/{id}", h_presentity_del, NULL, "remove a presence-only entity (watchers see an unknown presentity again)"},
     {"POST", "/phone/{extn}/offhook", h_offhook, "{\"dial\":\"2002\"}", "lift the handset and dial (no dial: DIALTONE); returns callid and gcid"},
     {"POST", "/phone/{extn}/dial", h_dial, "{\"digits\":\"2\"}", "dial more digits on a call in DIALTONE/DIALLING"},
     {"POST", "/phone/{extn}/answer", h_answer, "{\"callid\":12}", "answer (callid optional: the first ringing call)"},

@@ -491,32 +491,57 @@ static NotifyQueue *build_queue(sim_subs_t *s, sub_t *x, const sim_queue_t *q, s
   return nq;
 }
 
-/* What a presence entry shows now. */
+/* What a presence entry shows now: a user's state, a presence-only entity's, or unknown. */
 typedef struct pres_state {
-  const sim_user_t *u; /* NULL: the presentity is not a user */
+  int dnd;
   int phonestate;
+  int absence_set, absence_msg;
+  const char *absence_str;
   const char *app;
-  int noapp;
+  int fwdu;
+  int vm;        /* unread voicemail messages */
+  int noapp;     /* no application handles its app presence */
 } pres_state_t;
 
 /* The presence state of one entry, and its signature (to send only real changes). */
 static void presentity_state(sim_subs_t *s, const sub_t *x, const pres_entry_t *e,
                              pres_state_t *st, char *sig, size_t sig_size) {
   const sim_user_t *u = sim_model_user_by_presentity(s->model, e->presentity);
-  st->u = u;
-  st->phonestate = u ? sim_calls_phonestate(s->calls, u) : PS_UNKNOWN;
-  st->app = u ? u->app : "";
-  st->noapp = u ? u->app_handlers == 0 : 1;
+  const sim_presentity_t *p = u ? NULL : sim_model_presentity_find(s->model, e->presentity);
+  memset(st, 0, sizeof *st);
+  st->absence_str = st->app = "";
+  st->noapp = 1;
+  st->phonestate = PS_UNKNOWN;
+  if (u) {
+    st->dnd = u->dnd;
+    st->phonestate = sim_calls_phonestate(s->calls, u);
+    st->absence_set = u->absence_set;
+    st->absence_msg = u->absence_msg;
+    st->absence_str = u->absence_str;
+    st->app = u->app;
+    st->fwdu = u->fwdu;
+    st->vm = u->mb_new;
+    st->noapp = u->app_handlers == 0;
+  } else if (p) {
+    st->dnd = p->dnd;
+    st->phonestate = p->phonestate;
+    st->absence_set = p->absence_set;
+    st->absence_msg = p->absence_msg;
+    st->absence_str = p->absence_str;
+    st->app = p->app;
+    st->fwdu = p->fwdu;
+    st->vm = p->mb_new;
+    st->noapp = p->noapphandler;
+  }
   if (st->noapp && !(x->flags & CODEC_PSF_NOAPPHANDLER))
     st->app = "Offline";
-  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", u ? u->dnd : 0, st->phonestate,
-           u ? u->absence_set : 0, u ? u->absence_msg : 0, u ? u->absence_str : "", st->app,
-           u ? u->fwdu : 0, u ? u->mb_new : 0, st->noapp);
+  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", st->dnd, st->phonestate,
+           st->absence_set, st->absence_msg, st->absence_str, st->app, st->fwdu, st->vm,
+           st->noapp);
 }
 
 static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
                                     const pres_state_t *st, struct lwsac **ac) {
-  const sim_user_t *u = st->u;
   NotifyPresentity *np = lwsac_use_zero(ac, sizeof *np, 0);
   if (!np)
     return NULL;
@@ -526,16 +551,17 @@ static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
     np->lref = e->lref;
   else
     np->presentity = pb_str(e->presentity);
+  np->sac = st->dnd;
   np->phonestate = st->phonestate;
-  if (u) {
-    np->sac = u->dnd;
-    if (u->absence_set)
-      np->absence = absence(ac, u);
-    np->fwdu = u->fwdu;
-    if (x->flags & CODEC_PSF_VMCOUNT)
-      np->vmunread_messages = u->mb_new;
+  if (st->absence_set && (np->absence = lwsac_use_zero(ac, sizeof *np->absence, 0))) {
+    absence__init(np->absence);
+    np->absence->msg = st->absence_msg;
+    np->absence->str = pb_str(st->absence_str);
   }
   np->app = pb_str(st->app);
+  np->fwdu = st->fwdu;
+  if (x->flags & CODEC_PSF_VMCOUNT)
+    np->vmunread_messages = st->vm;
   if (x->flags & CODEC_PSF_NOAPPHANDLER)
     np->noapphandler = st->noapp;
   return np;
@@ -1175,7 +1201,21 @@ static void presence_mark(sub_t *x, const sim_user_t *u) {
       presence_dirty(x, &x->pres[i]);
 }
 
+/* Mark the entries naming presence-only entity id (they look it up again when built). */
+static void presence_mark_id(sub_t *x, const char *id) {
+  for (size_t i = 0; i < x->n_pres; i++)
+    if (strcasecmp(x->pres[i].presentity, id) == 0)
+      presence_dirty(x, &x->pres[i]);
+}
+
 void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
+  if (ev == SIM_EV_PRESENTITY_CHANGED) {
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
+      presence_mark_id(lws_container_of(d, sub_t, by_line), ((sim_presentity_t *)record)->id);
+    } lws_end_foreach_dll(d);
+    schedule_flush(s);
+    return;
+  }
   int is_queue = ev >= SIM_EV_QUEUE_ADDED;
   const uint8_t *guid = is_queue ? ((sim_queue_t *)record)->guid : ((sim_user_t *)record)->guid;
   const char *extn = is_queue ? ((sim_queue_t *)record)->extn : ((sim_user_t *)record)->extn;
