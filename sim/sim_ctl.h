@@ -4,9 +4,10 @@
  *
  * DESIGN: one route table (method, path pattern, handler, help) drives
  * dispatch and the endpoint list in docs/sim.md.  Handlers act on the model
- * (users, queues), the call engine (a person at a phone, a caller on a
- * trunk), the subscriptions and the server (drop connections, pause, fail
- * and restore a system of a resilient pair).
+ * (users, queues, presence-only entities), the call engine (a person at a
+ * phone, a caller on a trunk, notes, MakeCall failures), the subscriptions
+ * (terminate, refresh) and the server (drop connections, pause, fail and
+ * restore a system of a resilient pair).
  * sim_ctl_execute is the one entry: the HTTP protocol below and the
  * scenario runner both call it.  Service thread only.
  */
