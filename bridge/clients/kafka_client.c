@@ -325,10 +325,27 @@ rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, 
     snprintf(errstr, errstr_size, "kafka %s client: %s", kafka_client_role_names[spec->role], err);
     goto fail;
   }
+  /*
+   * log.queue: the lines wait on the main queue for whoever serves the
+   * client (its own thread, or the loop), never on librdkafka's threads.  A
+   * reader serves its consumer queue only: the main queue goes there.
+   */
+  rd_kafka_queue_t *mainq = rd_kafka_queue_get_main(rk);
+  rd_kafka_set_log_queue(rk, mainq);
+  rd_kafka_queue_destroy(mainq);
+  if (spec->role == KAFKA_CLIENT_READER)
+    rd_kafka_poll_set_consumer(rk);
   return rk;
 fail:
   rd_kafka_conf_destroy(conf);
   return NULL;
+}
+
+void kafka_client_destroy(rd_kafka_t *rk) {
+  if (!rk)
+    return;
+  metrics_client_forget(rd_kafka_name(rk));
+  rd_kafka_destroy(rk);
 }
 
 void kafka_client_print_defaults(void *out) {

@@ -377,14 +377,12 @@ char *metrics_render(size_t *len) {
               (unsigned long long)metrics.cmd_done[i]);
   pthread_mutex_lock(&metrics_clients_lock);
   for (int g = 0; g < METRICS_CLIENT__COUNT; g++) {
-    int headed = 0;
+    /* the family is always there, its series once a client has reported */
+    metrics_header(fp, metrics_client_rows[g].name, "gauge", metrics_client_rows[g].help);
     for (size_t i = 0; i < metrics.n_clients; i++) {
       const metrics_client_series_t *s = &metrics.clients[i];
       if ((int)s->gauge != g)
         continue;
-      if (!headed)
-        metrics_header(fp, metrics_client_rows[g].name, "gauge", metrics_client_rows[g].help);
-      headed = 1;
       fprintf(fp, "%s{client=\"", metrics_client_rows[g].name);
       metrics_label_value(fp, s->client);
       if (s->label) {
