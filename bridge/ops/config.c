@@ -306,6 +306,121 @@ static char *config_trim(char *s) {
   return s;
 }
 
+/* A [pbx <id>] section of the config file: its lines, applied once the top level is known. */
+typedef struct config_section_kv {
+  char *name, *value;
+  int lineno;
+} config_section_kv_t;
+
+struct config_section {
+  char *id;
+  char *path;
+  int lineno;
+  config_section_kv_t *kv;
+  size_t n;
+};
+
+static void config_sections_free(config_t *config) {
+  for (size_t i = 0; i < config->section_count; i++) {
+    struct config_section *sec = &config->sections[i];
+    for (size_t k = 0; k < sec->n; k++) {
+      free(sec->kv[k].name);
+      if (sec->kv[k].value)
+        memset(sec->kv[k].value, 0, strlen(sec->kv[k].value)); /* may be a password */
+      free(sec->kv[k].value);
+    }
+    free(sec->kv);
+    free(sec->id);
+    free(sec->path);
+  }
+  free(config->sections);
+  config->sections = NULL;
+  config->section_count = 0;
+}
+
+/* "[pbx <id>]": a new section; 0, or -1 with errstr. */
+static int config_section_open(config_t *config, char *line, const char *path, int lineno, char *errstr,
+                               size_t errstr_size) {
+  char *close = strchr(line, ']');
+  char *body = line + 1;
+  if (!close || close[1]) {
+    snprintf(errstr, errstr_size, "config: %s:%d: expected `[pbx <id>]`", path, lineno);
+    return -1;
+  }
+  *close = '\0';
+  body = config_trim(body);
+  if (strncmp(body, "pbx", 3) != 0 || !isspace((unsigned char)body[3])) {
+    snprintf(errstr, errstr_size, "config: %s:%d: unknown section [%s] (only [pbx <id>])", path, lineno, body);
+    return -1;
+  }
+  char *id = config_trim(body + 3);
+  if (!*id) {
+    snprintf(errstr, errstr_size, "config: %s:%d: [pbx] needs an id: [pbx <id>]", path, lineno);
+    return -1;
+  }
+  for (const char *p = id; *p; p++) {
+    if (!isalnum((unsigned char)*p) && !strchr("._-", *p)) {
+      snprintf(errstr, errstr_size, "config: %s:%d: pbx id \"%s\" may hold only A-Za-z0-9._-", path, lineno, id);
+      return -1;
+    }
+  }
+  for (size_t i = 0; i < config->section_count; i++) {
+    if (strcmp(config->sections[i].id, id) == 0) {
+      snprintf(errstr, errstr_size, "config: %s:%d: [pbx %s] twice (first at line %d)", path, lineno, id,
+               config->sections[i].lineno);
+      return -1;
+    }
+  }
+  struct config_section *grown = realloc(config->sections, (config->section_count + 1) * sizeof(*grown));
+  if (!grown) {
+    snprintf(errstr, errstr_size, "config: out of memory");
+    return -1;
+  }
+  config->sections = grown;
+  struct config_section *sec = &grown[config->section_count++];
+  memset(sec, 0, sizeof(*sec));
+  sec->id = strdup(id);
+  sec->path = strdup(path);
+  sec->lineno = lineno;
+  if (!sec->id || !sec->path) {
+    snprintf(errstr, errstr_size, "config: out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+/* One `name = value` line of the current section; only per-PBX settings belong there. */
+static int config_section_add(struct config_section *sec, const char *name, const char *value, int lineno,
+                              char *errstr, size_t errstr_size) {
+  const config_setting_t *setting = config_find(name, strlen(name));
+  if (!setting) {
+    snprintf(errstr, errstr_size, "%s: unknown setting (see --help) (%s:%d)", name, sec->path, lineno);
+    return -1;
+  }
+  if (!(setting->flags & CONFIG_PBX)) {
+    snprintf(errstr, errstr_size, "%s: not a per-PBX setting: give it before any [pbx] section (%s:%d)", name,
+             sec->path, lineno);
+    return -1;
+  }
+  config_section_kv_t *grown = realloc(sec->kv, (sec->n + 1) * sizeof(*grown));
+  if (!grown) {
+    snprintf(errstr, errstr_size, "config: out of memory");
+    return -1;
+  }
+  sec->kv = grown;
+  sec->kv[sec->n].name = strdup(name);
+  sec->kv[sec->n].value = strdup(value);
+  sec->kv[sec->n].lineno = lineno;
+  if (!sec->kv[sec->n].name || !sec->kv[sec->n].value) {
+    free(sec->kv[sec->n].name);
+    free(sec->kv[sec->n].value);
+    snprintf(errstr, errstr_size, "config: out of memory");
+    return -1;
+  }
+  sec->n++;
+  return 0;
+}
+
 static int config_read_file(config_t *config, const char *path, char *errstr, size_t errstr_size) {
   FILE *fp = fopen(path, "r");
   if (!fp) {
@@ -319,6 +434,13 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
     char *s = config_trim(line);
     if (!*s || *s == '#')
       continue;
+    if (*s == '[') {
+      if (config_section_open(config, s, path, lineno, errstr, errstr_size) != 0) {
+        rc = -1;
+        break;
+      }
+      continue;
+    }
     char *eq = strchr(s, '=');
     if (!eq) {
       snprintf(errstr, errstr_size, "config: %s:%d: expected `name = value`", path, lineno);
@@ -333,7 +455,11 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
       value++;
     }
     char sub[512];
-    if (config_apply(config, name, strlen(name), value, ORIGIN_FILE, sub, sizeof(sub)) != 0) {
+    if (config->section_count) { /* inside the last [pbx] section */
+      if (config_section_add(&config->sections[config->section_count - 1], name, value, lineno, errstr,
+                             errstr_size) != 0)
+        rc = -1;
+    } else if (config_apply(config, name, strlen(name), value, ORIGIN_FILE, sub, sizeof(sub)) != 0) {
       snprintf(errstr, errstr_size, "%s (%s:%d)", sub, path, lineno);
       rc = -1;
     }
@@ -486,17 +612,21 @@ static int config_check_ca_file(const char *path, char *errstr, size_t errstr_si
 }
 
 /* Checks across settings, after every source is applied. */
-static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
+/* What may differ per PBX: the link, its credentials, the subscriptions, the topic prefix. */
+static int config_validate_pbx(config_t *config, const char *where, char *errstr, size_t errstr_size) {
   for (size_t i = 0; i < CONFIG_N; i++) {
     const config_setting_t *setting = &config_settings[i];
-    if (!(setting->flags & CONFIG_REQUIRED))
+    if (!(setting->flags & CONFIG_REQUIRED) || !(setting->flags & CONFIG_PBX))
       continue;
     const char *v = *(char **)((char *)config + setting->offset);
     if (!v || !*v) {
       char env[64];
       config_env_name(setting, env, sizeof(env));
-      snprintf(errstr, errstr_size, "%s: missing (set %s, --%s or %s in the config file)",
-               setting->name, env, setting->name, setting->name);
+      if (where[0])
+        snprintf(errstr, errstr_size, "%s: missing in %s", setting->name, where);
+      else
+        snprintf(errstr, errstr_size, "%s: missing (set %s, --%s or %s in the config file)", setting->name, env,
+                 setting->name, setting->name);
       return -1;
     }
   }
@@ -505,8 +635,10 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
                                 errstr_size) != 0)
     return -1;
   if (!config->ipo_password[0]) {
-    snprintf(errstr, errstr_size,
-             "ipo_password: missing (set MTCTI3_IPO_PASSWORD or MTCTI3_IPO_PASSWORD_FILE)");
+    if (where[0])
+      snprintf(errstr, errstr_size, "ipo_password: missing in %s (ipo_password or ipo_password_file)", where);
+    else
+      snprintf(errstr, errstr_size, "ipo_password: missing (set MTCTI3_IPO_PASSWORD or MTCTI3_IPO_PASSWORD_FILE)");
     return -1;
   }
   /* every URL: ws:// or wss://, with a host, and a port in range */
@@ -517,11 +649,6 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
   if (config->ipo_ca_file[0] && config_check_ca_file(config->ipo_ca_file, errstr, errstr_size) != 0)
     return -1;
-  if (config->commands_default_timeout_ms > config->commands_max_timeout_ms) {
-    snprintf(errstr, errstr_size, "commands_default_timeout_ms: %ld exceeds commands_max_timeout_ms (%ld)",
-             config->commands_default_timeout_ms, config->commands_max_timeout_ms);
-    return -1;
-  }
   if (config->reconnect_max_ms < config->reconnect_min_ms) {
     snprintf(errstr, errstr_size, "reconnect_max_ms: %ld is less than reconnect_min_ms (%ld)",
              config->reconnect_max_ms, config->reconnect_min_ms);
@@ -549,6 +676,33 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
     }
   }
+  return 0;
+}
+
+/* What the process has once: Kafka, Redis, the command limits, HTTP. */
+static int config_validate_global(config_t *config, char *errstr, size_t errstr_size) {
+  for (size_t i = 0; i < CONFIG_N; i++) {
+    const config_setting_t *setting = &config_settings[i];
+    if (!(setting->flags & CONFIG_REQUIRED) || (setting->flags & CONFIG_PBX))
+      continue;
+    const char *v = *(char **)((char *)config + setting->offset);
+    if (!v || !*v) {
+      char env[64];
+      config_env_name(setting, env, sizeof(env));
+      snprintf(errstr, errstr_size, "%s: missing (set %s, --%s or %s in the config file)", setting->name, env,
+               setting->name, setting->name);
+      return -1;
+    }
+  }
+  if (config->commands_default_timeout_ms > config->commands_max_timeout_ms) {
+    snprintf(errstr, errstr_size, "commands_default_timeout_ms: %ld exceeds commands_max_timeout_ms (%ld)",
+             config->commands_default_timeout_ms, config->commands_max_timeout_ms);
+    return -1;
+  }
+  if (!config->group[0]) {
+    snprintf(errstr, errstr_size, "group: must not be empty");
+    return -1;
+  }
   if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;
   if (config->http_listen[0] && config_check_listen(config->http_listen, errstr, errstr_size) != 0)
@@ -556,9 +710,116 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
   return 0;
 }
 
+/* A copy of every setting (strings duplicated), without PBXs or sections; NULL when out of memory. */
+static config_t *config_clone(const config_t *src) {
+  config_t *c = calloc(1, sizeof(*c));
+  if (!c)
+    return NULL;
+  *c = *src;
+  c->pbx = NULL;
+  c->pbx_count = 0;
+  c->sections = NULL;
+  c->section_count = 0;
+  c->kafka = NULL;
+  c->kafka_count = 0;
+  int failed = 0;
+  for (size_t i = 0; i < CONFIG_N; i++) {
+    const config_setting_t *setting = &config_settings[i];
+    if (setting->type != CONFIG_STR && setting->type != CONFIG_ENUM)
+      continue;
+    char **field = (char **)((char *)c + setting->offset);
+    if (*field && !(*field = strdup(*field)))
+      failed = 1;
+  }
+  if (src->kafka_count && (c->kafka = calloc(src->kafka_count, sizeof(*c->kafka))) != NULL) {
+    for (size_t i = 0; i < src->kafka_count; i++) {
+      c->kafka[i].name = strdup(src->kafka[i].name);
+      c->kafka[i].value = strdup(src->kafka[i].value);
+      c->kafka_count++;
+      failed |= !c->kafka[i].name || !c->kafka[i].value;
+    }
+  } else if (src->kafka_count) {
+    failed = 1;
+  }
+  if (failed) {
+    config_destroy(c);
+    return NULL;
+  }
+  return c;
+}
+
+static int config_add_pbx(config_t *config, config_t *pbx) {
+  config_t **grown = realloc(config->pbx, (config->pbx_count + 1) * sizeof(*grown));
+  if (!grown)
+    return -1;
+  config->pbx = grown;
+  config->pbx[config->pbx_count++] = pbx;
+  return 0;
+}
+
+/*
+ * The PBXs: the top level itself when there is no section; else one per
+ * section, the top level's settings with the section's on top, its id as
+ * pbx_id and, unless the section names one, <topic_prefix><id>. as its
+ * prefix.  Ids and prefixes are unique.
+ */
+static int config_build_pbxs(config_t *config, char *errstr, size_t errstr_size) {
+  if (!config->section_count) {
+    config_t *pbx = config_clone(config);
+    if (!pbx || config_add_pbx(config, pbx) != 0) {
+      config_destroy(pbx);
+      snprintf(errstr, errstr_size, "config: out of memory");
+      return -1;
+    }
+    return config_validate_pbx(pbx, "", errstr, errstr_size);
+  }
+  if (config->ipo_url[0]) {
+    snprintf(errstr, errstr_size,
+             "ipo_url: the config file has [pbx] sections: give each PBX's ipo_url in its section, none at the top");
+    return -1;
+  }
+  for (size_t i = 0; i < config->section_count; i++) {
+    const struct config_section *sec = &config->sections[i];
+    char where[300], prefix[300];
+    snprintf(where, sizeof(where), "[pbx %s] (%s:%d)", sec->id, sec->path, sec->lineno);
+    config_t *pbx = config_clone(config);
+    if (!pbx || config_add_pbx(config, pbx) != 0) {
+      config_destroy(pbx);
+      snprintf(errstr, errstr_size, "config: out of memory");
+      return -1;
+    }
+    snprintf(prefix, sizeof(prefix), "%s%s.", config->topic_prefix, sec->id);
+    if (config_set(pbx, config_find("pbx_id", 6), sec->id, errstr, errstr_size) != 0 ||
+        config_set(pbx, config_find("topic_prefix", 12), prefix, errstr, errstr_size) != 0)
+      return -1;
+    for (size_t k = 0; k < sec->n; k++) {
+      char sub[512];
+      const config_setting_t *setting = config_find(sec->kv[k].name, strlen(sec->kv[k].name));
+      if (config_set(pbx, setting, sec->kv[k].value, sub, sizeof(sub)) != 0) {
+        snprintf(errstr, errstr_size, "%s (%s:%d)", sub, sec->path, sec->kv[k].lineno);
+        return -1;
+      }
+    }
+    if (config_validate_pbx(pbx, where, errstr, errstr_size) != 0)
+      return -1;
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(config->pbx[j]->topic_prefix, pbx->topic_prefix) == 0) {
+        snprintf(errstr, errstr_size, "topic_prefix: [pbx %s] and [pbx %s] share \"%s\": each PBX has its own topics",
+                 config->pbx[j]->pbx_id, pbx->pbx_id, pbx->topic_prefix);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 void config_destroy(config_t *config) {
   if (!config)
     return;
+  for (size_t i = 0; i < config->pbx_count; i++)
+    config_destroy(config->pbx[i]);
+  free(config->pbx);
+  config_sections_free(config);
   for (size_t i = 0; i < CONFIG_N; i++) {
     const config_setting_t *setting = &config_settings[i];
     if (setting->type == CONFIG_STR || setting->type == CONFIG_ENUM) {
@@ -721,7 +982,8 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
       goto fail;
   }
 
-  if (config_validate(config, errstr, errstr_size) != 0)
+  if (config_validate_global(config, errstr, errstr_size) != 0 ||
+      config_build_pbxs(config, errstr, errstr_size) != 0)
     goto fail;
   if (check_only)
     *action = CONFIG_CHECK;

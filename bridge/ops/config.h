@@ -28,6 +28,7 @@ typedef enum config_type {
 #define CONFIG_REQUIRED 0x1 /* must end up non-empty */
 #define CONFIG_SECRET 0x2   /* never from the command line, never printed */
 #define CONFIG_NOENV 0x4    /* no environment variable */
+#define CONFIG_PBX 0x8      /* may differ per PBX: settable in a [pbx <id>] section */
 
 /*
  * X(name, type, field, default, min, max, choices, flags, help).  `field` is
@@ -37,31 +38,35 @@ typedef enum config_type {
 #define CONFIG_SETTINGS(X)                                                                       \
   X(config, CONFIG_STR, config_file, "", 0, 0, NULL, 0,                                          \
     "Config file: one `name = value` per line, # starts a comment")                              \
-  X(ipo_url, CONFIG_STR, ipo_url, "", 0, 0, NULL, CONFIG_REQUIRED,                               \
+  X(ipo_url, CONFIG_STR, ipo_url, "", 0, 0, NULL, CONFIG_REQUIRED | CONFIG_PBX,                               \
     "IP Office websocket URLs, comma-separated, tried in turn (wss://host:port/path)")           \
-  X(ipo_user, CONFIG_STR, ipo_user, "", 0, 0, NULL, CONFIG_REQUIRED,                             \
+  X(ipo_user, CONFIG_STR, ipo_user, "", 0, 0, NULL, CONFIG_REQUIRED | CONFIG_PBX,                             \
     "Service user name for HTTP Basic auth")                                                     \
-  X(ipo_password, CONFIG_STR, ipo_password, "", 0, 0, NULL, CONFIG_SECRET,                       \
+  X(ipo_password, CONFIG_STR, ipo_password, "", 0, 0, NULL, CONFIG_SECRET | CONFIG_PBX,                       \
     "Service user password (environment or config file only)")                                   \
-  X(ipo_password_file, CONFIG_STR, ipo_password_file, "", 0, 0, NULL, 0,                         \
+  X(ipo_password_file, CONFIG_STR, ipo_password_file, "", 0, 0, NULL, CONFIG_PBX,                         \
     "File holding the service user password (first line)")                                       \
-  X(ipo_ca_file, CONFIG_STR, ipo_ca_file, "", 0, 0, NULL, 0,                                     \
+  X(ipo_ca_file, CONFIG_STR, ipo_ca_file, "", 0, 0, NULL, CONFIG_PBX,                                     \
     "CA certificate file (PEM) for the IP Office; empty: the system store")                      \
-  X(tls_verify, CONFIG_BOOL, tls_verify, "true", 0, 0, NULL, 0,                                  \
+  X(tls_verify, CONFIG_BOOL, tls_verify, "true", 0, 0, NULL, CONFIG_PBX,                                  \
     "Verify the IP Office certificate; false logs a warning at every connect")                   \
-  X(ipo_subprotocol, CONFIG_ENUM, ipo_subprotocol, "openapi", 0, 0, "openapi|openapinoframing", 0, \
+  X(ipo_subprotocol, CONFIG_ENUM, ipo_subprotocol, "openapi", 0, 0, "openapi|openapinoframing", CONFIG_PBX, \
     "Websocket subprotocol")                                                                     \
-  X(ping_interval, CONFIG_INT, ping_interval, "20", 1, 3600, NULL, 0,                            \
+  X(ping_interval, CONFIG_INT, ping_interval, "20", 1, 3600, NULL, CONFIG_PBX,                            \
     "Seconds of silence before a websocket ping")                                                \
-  X(ping_timeout, CONFIG_INT, ping_timeout, "60", 2, 7200, NULL, 0,                              \
+  X(ping_timeout, CONFIG_INT, ping_timeout, "60", 2, 7200, NULL, CONFIG_PBX,                              \
     "Seconds of silence (no pong either) before the link is dropped")                             \
-  X(reconnect_min_ms, CONFIG_INT, reconnect_min_ms, "500", 10, 600000, NULL, 0,                  \
+  X(reconnect_min_ms, CONFIG_INT, reconnect_min_ms, "500", 10, 600000, NULL, CONFIG_PBX,                  \
     "First reconnect delay; doubles at each failure, with jitter")                               \
-  X(reconnect_max_ms, CONFIG_INT, reconnect_max_ms, "30000", 10, 3600000, NULL, 0,               \
+  X(reconnect_max_ms, CONFIG_INT, reconnect_max_ms, "30000", 10, 3600000, NULL, CONFIG_PBX,               \
     "Longest reconnect delay")                                                                   \
+  X(group, CONFIG_STR, group, "mtcti3-bridge", 0, 0, NULL, 0,                                    \
+    "Kafka consumer group of the bridge instances that serve these PBXs: Kafka's assignment decides which instance owns which PBX") \
+  X(standby_warm, CONFIG_BOOL, standby_warm, "true", 0, 0, NULL, 0,                              \
+    "Keep a connection and subscriptions to the PBXs this instance does not own, so a takeover is a diff from a warm state") \
   X(pbx_id, CONFIG_STR, pbx_id, "ipo", 0, 0, NULL, 0,                                            \
     "Name of this PBX in events (source.pbx, ce_source, ce_id, Redis keys)")                     \
-  X(topic_prefix, CONFIG_STR, topic_prefix, "mtcti3.", 0, 0, NULL, 0,                            \
+  X(topic_prefix, CONFIG_STR, topic_prefix, "mtcti3.", 0, 0, NULL, CONFIG_PBX,                            \
     "Prefix of every topic (calls, presence, queues, lines, bridge)")                            \
   X(kafka_bootstrap, CONFIG_STR, kafka_bootstrap, "", 0, 0, NULL, CONFIG_REQUIRED,               \
     "Kafka bootstrap servers, or `embedded` for an in-process mock cluster (demo only)")         \
@@ -83,33 +88,31 @@ typedef enum config_type {
     "A Redis connect or reply slower than this counts as a lost connection (then reconnect)")    \
   X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
     "Restore the state at start by reading back the compacted topics (lines, presence, queues, live-calls)") \
-  X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
+  X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, CONFIG_PBX,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
-  X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
+  X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, CONFIG_PBX,                      \
     "SubscribeUser.ccflags (PRIMARY CONFERENCE DIALINFO CALLDATA)")                              \
-  X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, 0,                         \
+  X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, CONFIG_PBX,                         \
     "SubscribeQueue.flags (MAILBOX MEMBERS)")                                                    \
-  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x41", 0, 0x7fffffff, NULL, 0,                    \
+  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x41", 0, 0x7fffffff, NULL, CONFIG_PBX,                    \
     "SubscribeQueue.ccflags (PRIMARY QUEUE)")                                                    \
-  X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, 0,                   \
+  X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, CONFIG_PBX,                   \
     "SubscribePresence.flags (VMCOUNT)")                                                         \
-  X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, 0,                                  \
+  X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, CONFIG_PBX,                                  \
     "Subscribe to the park server when the PBX offers it")                                       \
-  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x1", 0, 0x7fffffff, NULL, 0,           \
+  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x1", 0, 0x7fffffff, NULL, CONFIG_PBX,           \
     "SubscribeParkServer.ccflags")                                                               \
-  X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, 0,                \
+  X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, CONFIG_PBX,                \
     "Subscription timeout in seconds; refreshed at 80% of it")                                   \
-  X(subscribe_window, CONFIG_INT, subscribe_window, "64", 1, 100000, NULL, 0,                    \
+  X(subscribe_window, CONFIG_INT, subscribe_window, "64", 1, 100000, NULL, CONFIG_PBX,                    \
     "Subscribe requests in flight at most (paces thousands of subscribes)")                      \
-  X(request_timeout_ms, CONFIG_INT, request_timeout_ms, "10000", 100, 600000, NULL, 0,           \
+  X(request_timeout_ms, CONFIG_INT, request_timeout_ms, "10000", 100, 600000, NULL, CONFIG_PBX,           \
     "A subscribe with no RequestResponse by then is retried")                                    \
-  X(resync_grace_ms, CONFIG_INT, resync_grace_ms, "2000", 0, 600000, NULL, 0,                    \
+  X(resync_grace_ms, CONFIG_INT, resync_grace_ms, "2000", 0, 600000, NULL, CONFIG_PBX,                    \
     "After a (re)subscription, calls not reported again within this time are deleted")           \
   X(commands, CONFIG_BOOL, commands, "true", 0, 0, NULL, 0,                                      \
     "Consume <prefix>commands and run them on the PBX (needs redis_url)")                      \
-  X(commands_group, CONFIG_STR, commands_group, "", 0, 0, NULL, 0,                               \
-    "Consumer group of the command topic; empty: mtcti3-bridge-<pbx_id>")                       \
-  X(commands_policy_file, CONFIG_STR, commands_policy_file, "", 0, 0, NULL, 0,                   \
+  X(commands_policy_file, CONFIG_STR, commands_policy_file, "", 0, 0, NULL, CONFIG_PBX,                   \
     "Policy file of allow-lists (actions, users, queues); empty: everything allowed")            \
   X(commands_default_timeout_ms, CONFIG_INT, commands_default_timeout_ms, "10000", 100, 3600000, \
     NULL, 0, "Deadline of a command that names no timeout_ms")                                   \
@@ -149,6 +152,8 @@ typedef struct config {
   long ping_timeout;
   long reconnect_min_ms;
   long reconnect_max_ms;
+  char *group;
+  int standby_warm;
   char *pbx_id;
   char *topic_prefix;
   char *kafka_bootstrap;
@@ -173,7 +178,6 @@ typedef struct config {
   long request_timeout_ms;
   long resync_grace_ms;
   int commands;
-  char *commands_group;
   char *commands_policy_file;
   long commands_default_timeout_ms;
   long commands_max_timeout_ms;
@@ -185,6 +189,16 @@ typedef struct config {
   char *log_level;
   char *log_format;
   char *debug;
+  /*
+   * The PBXs this process serves, each a whole config_t (the top-level
+   * settings with its section's on top; its pbx_id and topic_prefix its
+   * own): one, the top level itself, when the file has no [pbx <id>]
+   * section.  Owned by the top-level config_t.
+   */
+  struct config **pbx;
+  size_t pbx_count;
+  struct config_section *sections; /* the file's [pbx] sections, as read */
+  size_t section_count;
   /* kafka.<prop> settings, in the order given (later ones win in librdkafka) */
   config_kv_t *kafka;
   size_t kafka_count;

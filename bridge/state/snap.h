@@ -153,6 +153,17 @@ int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features)
  */
 size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
 
+/*
+ * Replay every entity of `src` (a warm view whose changes nobody published)
+ * into `dst` (the committed state) as a fresh snapshot: dst reports exactly
+ * the differences (new entities as 'r'), each seq continuing; a call leg of
+ * src becomes the committed leg of the same line and callid (or gcid), with
+ * the committed leg's key; what src does not have is deleted (calls with a
+ * synthetic calllost, lines with their user or queue).  Returns how many
+ * entities were applied.  (snap_replay.c)
+ */
+size_t snap_replay(snap_t *dst, const snap_t *src);
+
 /* Counts, for metrics. */
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 

@@ -16,6 +16,7 @@
  *   snap_lookup.c   the command stage's indexes (extension, queue name,
  *                   referencecallid), its lookups, and re-emission
  *   snap_restore.c  store records: written for a store, read back at start
+ *   snap_replay.c   one snapshot state replayed into another (a takeover)
  *
  * A Notify's path: snap_lines.c or snap_calls.c finds (or makes) the entity
  * and writes the new state through snap_text.c into the scratch writer;
@@ -178,6 +179,11 @@ void snap_state_apply(snap_t *snap, snap_entity_t *entity, char op);
 
 /* Every field of msg, normalized, as top-level members of the state being written. */
 void snap_text_members(snap_writer_t *w, const ProtobufCMessage *msg);
+
+/* ---- lines (snap_lines.c) ---- */
+
+/* A line is gone: its calls, its user or queue, then itself (each reported). */
+void snap_line_remove(snap_t *snap, snap_entity_t *line);
 
 /* ---- calls (snap_calls.c) ---- */
 

@@ -53,7 +53,7 @@ static void snap_line_upsert(snap_t *snap, snap_line_kind_t kind, const Protobuf
 }
 
 /* A line is gone: its calls, its user or queue, then itself. */
-static void snap_line_remove(snap_t *snap, snap_entity_t *line) {
+void snap_line_remove(snap_t *snap, snap_entity_t *line) {
   char sub[96];
   snap_entity_id(sub, sizeof(sub), line->line_kind == SNAP_LINE_USER ? "user" : "queue", line->key);
   snap_line_calls_delete(snap, line->key, "line deleted");
