@@ -1265,6 +1265,27 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
   return n;
 }
 
+void snap_walk(const snap_t *snap, snap_change_cb *cb, void *opaque) {
+  for (int kind = 0; kind < SNAP__KIND_COUNT; kind++) { /* lines, users and queues before their calls */
+    STRMAP_FOREACH(&snap->entities, node) {
+      const snap_entity_t *e = node->value;
+      if ((int)e->kind != kind || !e->state)
+        continue;
+      snap_change_t change = {
+          .kind = e->kind,
+          .op = 'r',
+          .entity_id = e->id,
+          .key = e->key,
+          .seq = e->seq,
+          .after_text = e->state->text,
+          .after_len = e->state->len,
+          .line = {e->line_kind, e->line_guid, e->line_extn},
+      };
+      cb(opaque, &change);
+    }
+  }
+}
+
 /* ---- store records ---- */
 
 json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state) {
