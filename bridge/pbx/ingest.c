@@ -16,6 +16,8 @@
 #include "jbuf.h"
 #include "kafka_restore.h"
 #include "metrics.h"
+#include "qstats.h"
+#include "qstats_kafka.h"
 #include "snap.h"
 #include "strmap.h"
 #include "subs.h"
@@ -67,6 +69,7 @@ struct ingest {
   int resync_active;
   int64_t resync_started_ms;
   jbuf_t record; /* scratch: a store record's head */
+  qstats_t *qstats; /* queue statistics (NULL: queue_stats off) */
 };
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
@@ -215,6 +218,8 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
       state_store_del(ingest->store, change->entity_id);
   }
   BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
+  if (ingest->qstats)
+    qstats_change(ingest->qstats, change, ingest->origin.ts_ms);
   state_store_pending_add(ingest->store, &event);
   ingest_batch_add(ingest, &event);
   if (change->op == 'd' && snap_kind_compacted(change->kind)) {
@@ -223,6 +228,49 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
       ingest_batch_add(ingest, &event);
     }
   }
+}
+
+/* ---- queue statistics: records produced like events, in the current Notify's gate ---- */
+
+static void ingest_on_queue_stats(void *opaque, const qstats_record_t *record) {
+  ingest_t *ingest = opaque;
+  event_t event;
+  char errstr[256];
+  if (event_render_queue_stats(&ingest->event_ctx, record->queue_guid, record->seq, record->ts_ms, record->text,
+                               record->len, &event, errstr, sizeof(errstr)) != 0) {
+    BLOG_E(EVENT, record->queue_guid, "%s", errstr);
+    return;
+  }
+  state_store_pending_add(ingest->store, &event);
+  ingest_batch_add(ingest, &event);
+}
+
+static void ingest_stats_flush(ingest_t *ingest) {
+  if (ingest->qstats)
+    qstats_flush(ingest->qstats, bclock_wall_ms());
+}
+
+/* snap_walk's callback: the restored state, told to the statistics. */
+static void ingest_stats_walk(void *opaque, const snap_change_t *change) {
+  ingest_t *ingest = opaque;
+  qstats_change(ingest->qstats, change, bclock_wall_ms());
+}
+
+/* The statistics' last records from <prefix>queue-stats, then the restored state walked into them. */
+static int ingest_stats_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
+  size_t queues = 0;
+  if (!ingest->qstats)
+    return 0;
+  if (strcmp(ingest->config->kafka_bootstrap, "embedded") != 0) {
+    if (qstats_kafka_restore(ingest->config, ingest->qstats, 60000, &queues, errstr, errstr_size) != 0)
+      return -1;
+    BLOG_I(KAFKA, NULL, "queue statistics of %zu queue(s) restored", queues);
+  }
+  snap_walk(ingest->snap, ingest_stats_walk, ingest);
+  size_t pruned = qstats_prune(ingest->qstats);
+  if (pruned)
+    BLOG_I(KAFKA, NULL, "%zu queued call(s) ended while the bridge was away: not counted", pruned);
+  return 0;
 }
 
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
@@ -384,6 +432,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   default:
     break; /* park server availability, refresh wrapper: nothing to report */
   }
+  ingest_stats_flush(ingest);
   ingest->cur_gate = NULL;
   ingest_gate_release(ingest, gate); /* the hold: acks now if nothing changed */
   if (ingest->batch_len >= 10000)
@@ -440,6 +489,14 @@ ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr,
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
   if (!ingest->snap || !ingest->subs)
     goto oom;
+  if (config->queue_stats) {
+    qstats_config_t qc = {config->pbx_id, config->queue_stats_service_level, config->queue_stats_window,
+                          config->queue_stats_timezone};
+    if (!(ingest->qstats = qstats_new(&qc, ingest_on_queue_stats, ingest, errstr, errstr_size))) {
+      ingest_destroy(ingest);
+      return NULL;
+    }
+  }
   return ingest;
 oom:
   snprintf(errstr, errstr_size, "ingest: out of memory");
@@ -463,12 +520,21 @@ void ingest_destroy(ingest_t *ingest) {
   free(ingest->batch);
   jbuf_free(&ingest->record);
   subs_destroy(ingest->subs);
+  qstats_destroy(ingest->qstats);
   snap_destroy(ingest->snap);
   strmap_clear(&ingest->gates_by_sub, NULL);
   free(ingest);
 }
 
+static int ingest_restore_state(ingest_t *ingest, char *errstr, size_t errstr_size);
+
 int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
+  if (ingest_restore_state(ingest, errstr, errstr_size) != 0)
+    return -1;
+  return ingest_stats_restore(ingest, errstr, errstr_size);
+}
+
+static int ingest_restore_state(ingest_t *ingest, char *errstr, size_t errstr_size) {
   json_t *pending = NULL;
   size_t entities = 0;
   if (!state_store_enabled(ingest->store)) {
@@ -520,6 +586,7 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
+  ingest_stats_flush(ingest); /* the window's expiry, midnight, resync deletes */
   ingest_flush(ingest);
   state_store_flush(ingest->store);
 }

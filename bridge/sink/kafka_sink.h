@@ -86,6 +86,7 @@ void kafka_sink_destroy(kafka_sink_t *sink);
   X("presence", 1)           \
   X("queues", 1)             \
   X("lines", 1)              \
-  X("bridge", 0)
+  X("bridge", 0)             \
+  X("queue-stats", 1)
 
 #endif
