@@ -10,7 +10,8 @@
  *            offset: the compacted topics rebuild the view at start.  It
  *            wakes the loop through a pipe (rd_kafka_queue_io_event_enable);
  *            the loop drains it without blocking.  Its statistics events
- *            (every 2 s) say whether a broker is up.
+ *            (every 2 s) and the messages it fetches say whether a broker
+ *            is up.
  *   view     wb_view.c (pure): each queue's last record, and the message
  *            that tells the browsers about a change.
  *   HTTP     one vhost on `listen`: GET / (the page), /app.js, /style.css
@@ -225,8 +226,13 @@ static void wb_kafka_poll(wb_t *wb) {
     switch (rd_kafka_event_type(ev)) {
     case RD_KAFKA_EVENT_FETCH: {
       const rd_kafka_message_t *m;
-      while ((m = rd_kafka_event_message_next(ev)) != NULL)
+      while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+        if (!m->err) { /* a message fetched: a broker is up */
+          wb->kafka_ok = 1;
+          wb->kafka_seen_ms = wb_now_ms();
+        }
         wb_kafka_message(wb, (rd_kafka_message_t *)m);
+      }
       break;
     }
     case RD_KAFKA_EVENT_STATS: {
@@ -321,6 +327,8 @@ static int wb_kafka_start(wb_t *wb, char *errstr, size_t errstr_size) {
     snprintf(errstr, errstr_size, "topics: \"%s\": %s", c->topics, rd_kafka_err2str(e));
     return -1;
   }
+  wb->kafka_ok = 1; /* not known to be down until librdkafka says so (its first statistics come in 2 s) */
+  wb->kafka_seen_ms = wb_now_ms();
   wb_log(wb, 2, "reading %s from %s (read_committed, from the beginning)", c->topics, c->kafka_bootstrap);
   return 0;
 fail:

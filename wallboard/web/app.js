@@ -139,6 +139,7 @@ function onMessage(msg) {
     for (const q of msg.queues) { state.queues.set(q.id, q.record); renderTile(q.id, q.record); }
     sortTiles();
   } else if (msg.type === "queue") {
+    state.kafkaOk = true; // a record read: Kafka answers
     if (msg.record) { state.queues.set(msg.id, msg.record); renderTile(msg.id, msg.record); }
     else { state.queues.delete(msg.id); removeTile(msg.id); }
     sortTiles();
