@@ -112,14 +112,16 @@ def test_bridge_killed_while_kafka_down(tmp_path, kafka, redis_server, make_brid
         for ce_id, record in records.items():
             head, _, value = record.partition(b"\n")
             assert json.loads(head)["ce_id"] == ce_id.decode()
+            if json.loads(head)["topic"].endswith("queue-stats"):
+                continue  # the queue statistics: checked in tests/wallboard, not read by Events
             pending[ce_id.decode()] = None if json.loads(head)["tombstone"] else value
         assert len(pending) >= 3
         bridge.start()
         log = bridge.log_path.read_text()
-        assert f"producing again {len(pending)} events not confirmed before" in log
+        assert f"producing again {len(records)} events not confirmed before" in log
         events.wait(lambda evs: events.lifecycle().count("resync_finished") >= 2, 40, "resync after restart")
         detail = events.started()[1]["detail"]
-        assert detail["state_from"] == "redis" and detail["replayed_events"] == len(pending)
+        assert detail["state_from"] == "redis" and detail["replayed_events"] == len(records)
         quiesce(sim, events, 90)
         wait_for(lambda: redis_server.client().hlen(f"mtcti3:{bridge.pbx_id}:pending") == 0, 20,
                  what="pending events confirmed")
