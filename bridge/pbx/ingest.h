@@ -15,7 +15,12 @@
  * Every gate completes exactly once: on its last delivery report.  The
  * ingest stage also emits the bridge's lifecycle events (connected,
  * resync_started, resync_finished, disconnected) and turns a line's settled
- * resubscription into deletes for calls that ended meanwhile.  The command
+ * resubscription into deletes for calls that ended meanwhile.  Every change
+ * also feeds the queue statistics (qstats); their records are produced to
+ * <prefix>queue-stats in the same Notify's gate, at the end of the Notify
+ * (and at each tick: the window's expiry, midnight); ingest_restore reads
+ * their last records back (qstats_kafka) and walks the restored state into
+ * them.  The command
  * source (cmd_source.c) plugs in beside it: RequestResponses subs does not
  * own (the commands' requestids, >= PBX_LINK_REQUESTID_LIMIT) and every
  * GeneralData go to its ingest_set_other callback; it reads the snapshot

@@ -8,6 +8,7 @@ Selenium through chromedriver, against the real broker, bridge and ipo-sim.
               marked STALE within stale_seconds, and live again after
   restart     a second wallboard started later rebuilds the same tile from
               the compacted topic alone
+  two PBXs    one wallboard subscribed by a pattern shows two bridges' queues
   self-contained  the page and its assets name no external address
   bad config  one line, exit status 2
 """
@@ -25,6 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bridgelib import find_binary
 from conftest import queue_setup
+from services import wait_for
 from testenv import WORK
 
 SHOTS = WORK / "wallboard"
@@ -166,3 +168,39 @@ def test_help_lists_every_setting():
     docs = (pathlib.Path(__file__).resolve().parent.parent.parent / "docs" / "wallboard.md").read_text()
     for row in out.stdout.strip().splitlines()[2:]:
         assert row in docs, row
+
+
+def test_two_pbxs_by_topic_pattern(tmp_path, kafka, make_bridge, make_wallboard):
+    """Two PBXs, two bridges with prefixes under one tag: one wallboard subscribed
+    by a regular expression shows both PBXs' queues, each under its own id."""
+    import asyncio
+    import json
+    import uuid
+
+    import websockets
+
+    from bridgelib import Sim
+    tag = "wb" + uuid.uuid4().hex[:8]
+    sims = [Sim(tmp_path / f"sim{i}", users=3, queues=1, seed=i + 1).start() for i in range(2)]
+    try:
+        bridges = [make_bridge(s, prefix=f"{tag}.pbx{i}.", pbx_id=f"pbx{i}").start() for i, s in enumerate(sims)]
+        wallboard = make_wallboard(f"^{tag}\\..*queue-stats$")
+
+        async def snapshot():
+            uri = wallboard.url.replace("http://", "ws://") + "stream"
+            async with websockets.connect(uri, subprotocols=["wallboard"]) as ws:
+                return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+        def both():
+            snap = asyncio.run(snapshot())
+            return snap if {q["record"]["pbx"] for q in snap["queues"]} == {"pbx0", "pbx1"} else None
+        snap = wait_for(both, 30, 0.5, "both PBXs on the wallboard")
+        assert snap["type"] == "snapshot"
+        guids = [s.model()["queues"][0]["guid"] for s in sims]
+        assert sorted(q["id"] for q in snap["queues"]) == [f"{tag}.pbx0.queue-stats/{guids[0]}",
+                                                           f"{tag}.pbx1.queue-stats/{guids[1]}"]
+        assert snap["config"]["waiting"] == {"warn": 1, "alert": 3}
+        assert bridges[0].prefix != bridges[1].prefix
+    finally:
+        for s in sims:
+            s.stop()
