@@ -20,7 +20,7 @@ import zoneinfo
 
 import jsonschema
 
-from conftest import queue_setup
+from wblib import queue_setup
 
 TOP = pathlib.Path(__file__).resolve().parent.parent.parent
 SCHEMA = json.loads((TOP / "schemas" / "event-queue-stats.schema.json").read_text())

@@ -25,7 +25,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from bridgelib import find_binary
-from conftest import queue_setup
+from wblib import queue_setup
 from services import wait_for
 from testenv import WORK
 
