@@ -467,8 +467,8 @@ static void qs_day(qstats_t *qs, int64_t now_ms) {
   if (now_ms >= qs->day_start_ms && now_ms < qs->day_next_ms)
     return;
   qs_midnights(qs->timezone, now_ms, &qs->day_start_ms, &qs->day_next_ms);
-  STRMAP_FOREACH(&qs->queues, node) {
-    qs_queue_t *q = node->value;
+  for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
+    qs_queue_t *q = node.value;
     memset(&q->today, 0, sizeof(q->today));
     q->dirty = 1;
   }
@@ -734,9 +734,9 @@ static void qs_write_figures(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
     b->failed = 1;
     return;
   }
-  STRMAP_FOREACH(&q->calls, node) {
-    refs[k++] = (qs_call_ref_t){node->key, node->value};
-    waiting += ((const qs_qcall_t *)node->value)->state == QS_WAITING;
+  for (strmap_iter_t node = strmap_iter(&q->calls); strmap_iter_next(&node);) {
+    refs[k++] = (qs_call_ref_t){node.key, node.value};
+    waiting += ((const qs_qcall_t *)node.value)->state == QS_WAITING;
   }
   qsort(refs, n_calls, sizeof(*refs), qs_call_ref_cmp);
   jbuf_key(b, "waiting");
@@ -877,8 +877,8 @@ size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
   size_t written = 0;
   qs_day(qs, now_ms);
   qs_queue_t *gone = NULL;
-  STRMAP_FOREACH(&qs->queues, node) {
-    qs_queue_t *q = node->value;
+  for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
+    qs_queue_t *q = node.value;
     qs_expire(qs, q, now_ms);
     if (!q->dirty)
       continue;
@@ -928,8 +928,8 @@ size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
     strmap_del(&qs->queues, gone->guid);
     qs_queue_free(gone);
     gone = NULL;
-    STRMAP_FOREACH(&qs->queues, node) {
-      qs_queue_t *q = node->value;
+    for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
+      qs_queue_t *q = node.value;
       if (q->gone && q->dirty && !gone)
         gone = q;
     }
@@ -1042,16 +1042,16 @@ done:
 
 /* The first restored call of q that no change confirmed, or NULL. */
 static const char *qs_unconfirmed(qs_queue_t *q) {
-  STRMAP_FOREACH(&q->calls, node)
-    if (((qs_qcall_t *)node->value)->unconfirmed)
-      return node->key;
+  for (strmap_iter_t node = strmap_iter(&q->calls); strmap_iter_next(&node);)
+    if (((qs_qcall_t *)node.value)->unconfirmed)
+      return node.key;
   return NULL;
 }
 
 size_t qstats_prune(qstats_t *qs) {
   size_t n = 0;
-  STRMAP_FOREACH(&qs->queues, node) {
-    qs_queue_t *q = node->value;
+  for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
+    qs_queue_t *q = node.value;
     const char *id;
     while ((id = qs_unconfirmed(q)) != NULL) { /* the map cannot change while iterated: one at a time */
       free(strmap_get(&q->calls, id));
