@@ -6,9 +6,12 @@
  * command-line flags (--<name>=<value>), --help, the markdown reference in
  * docs/bridge.md (--help-markdown prints it) and validation.  Precedence:
  * default < config file < environment < flag.  Settings named kafka.<prop>
- * are not in the table: they go straight to rd_kafka_conf_set.  Secrets
- * (flag SECRET) are refused on the command line and never printed.  Runs
- * once at start, before any connection; pure apart from reading the files.
+ * are not in the table: they go straight to rd_kafka_conf_set, from the
+ * file, the flags or the environment (MTCTI3_KAFKA__<PROP>, see config.c);
+ * a secret one (name holding password or secret) also as kafka.<prop>_file.
+ * Secrets (flag SECRET) are refused on the command line and never printed.
+ * Runs once at start, before any connection; pure apart from reading the
+ * files (the config file, secret files, the CA file's certificates).
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -201,7 +204,9 @@ typedef struct config {
 
 typedef enum config_action {
   CONFIG_RUN = 0,   /* run the bridge */
-  CONFIG_EXIT_OK,   /* --help, --version, --check-config: done, exit 0 */
+  CONFIG_EXIT_OK,   /* --help, --version: done, exit 0 */
+  CONFIG_CHECK,     /* --check-config: the settings are valid; the caller checks what needs its
+                       libraries (librdkafka's properties), prints "configuration ok" and exits */
 } config_action_t;
 
 /*

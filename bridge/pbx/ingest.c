@@ -292,6 +292,7 @@ static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
   if (!ingest->resync_active)
     return;
   ingest->resync_active = 0;
+  metrics_link_state(METRICS_LINK_SYNCED);
   int64_t took = bclock_mono_ms() - ingest->resync_started_ms;
   BLOG_I(SUBS, NULL, "resync finished in %lld ms: %zu subscriptions active, %zu failed", (long long)took,
          active, failed);
@@ -318,6 +319,7 @@ static void ingest_connected(void *opaque, const char *url, uint64_t generation)
   ingest->generation = generation;
   ingest->resync_active = 1;
   ingest->resync_started_ms = bclock_mono_ms();
+  metrics_link_state(METRICS_LINK_RESYNCING);
   ingest_lifecycle(ingest, "connected", json_pack("{s:s,s:I}", "url", url, "connection", (json_int_t)generation));
   ingest_lifecycle(ingest, "resync_started", NULL);
   subs_connected(ingest->subs, bclock_mono_ms());
@@ -326,6 +328,7 @@ static void ingest_connected(void *opaque, const char *url, uint64_t generation)
 static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
   ingest_t *ingest = opaque;
   ingest->generation = 0;
+  metrics_link_state(METRICS_LINK_CONNECTING);
   subs_disconnected(ingest->subs);
   if (was_up)
     ingest_lifecycle(ingest, "disconnected", json_pack("{s:s}", "reason", reason));
