@@ -64,6 +64,7 @@ struct ingest {
   void *restored_opaque;
   int fenced;
   qstats_t *qstats; /* queue statistics (NULL: queue_stats off) */
+  size_t qstats_restored; /* queues whose last record came back */
 };
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
@@ -229,6 +230,8 @@ static void ingest_stats_walk(void *opaque, const snap_change_t *change) {
 static void ingest_stats_restored(ingest_t *ingest) {
   if (!ingest->qstats)
     return;
+  if (ingest->reader)
+    BLOG_I(KAFKA, NULL, "queue statistics of %zu queue(s) restored", ingest->qstats_restored);
   snap_walk(ingest->snap, ingest_stats_walk, ingest);
   size_t pruned = qstats_prune(ingest->qstats);
   if (pruned)
@@ -529,8 +532,11 @@ static void ingest_reader_msg(void *opaque, const state_reader_msg_t *msg) {
   ingest_t *ingest = opaque;
   if (msg->topic == TOPIC_QUEUE_STATS) { /* the statistics' last record of each queue */
     char err[256];
-    if (ingest->qstats && msg->value &&
-        qstats_restore(ingest->qstats, msg->value, msg->value_len, bclock_wall_ms(), err, sizeof(err)) != 0)
+    if (!ingest->qstats || !msg->value)
+      return;
+    if (qstats_restore(ingest->qstats, msg->value, msg->value_len, bclock_wall_ms(), err, sizeof(err)) == 0)
+      ingest->qstats_restored++;
+    else
       BLOG_W(KAFKA, NULL, "queue statistics not restored: %s", err);
     return;
   }
