@@ -164,6 +164,13 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
  */
 size_t snap_replay(snap_t *dst, const snap_t *src);
 
+/*
+ * Every known entity's current state, as an 'r' change with its current seq
+ * and no `changed` names, to `cb` (not the snap's own callback); changes
+ * nothing.  For a stage that rebuilds its view from a restored state.
+ */
+void snap_walk(const snap_t *snap, snap_change_cb *cb, void *opaque);
+
 /* Counts, for metrics. */
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 
