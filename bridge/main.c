@@ -2,34 +2,39 @@
  * mtcti3-bridge: an IP Office's lines, users, queues and calls as change
  * events in Kafka.
  *
- * DESIGN.  One event loop thread (libwebsockets), plus one producer thread
- * per PBX (sink/) and one reader thread while the committed state is read
- * back (state/).  Follow a Notify forward through the folders:
+ * DESIGN.  One event loop thread (libwebsockets); beside it, one producer
+ * thread per PBX this instance owns (sink/) and one reader thread per PBX it
+ * does not own (state/: the committed state, kept current).  The process
+ * serves every PBX of its configuration (config->pbx: one, or a config
+ * file's [pbx <id>] sections), each a pbx/pbx.c; instances with the same
+ * `group` share the PBXs through one Kafka consumer group
+ * (commands/cmd_source.c: each PBX's commands partition is its ownership
+ * token).  Follow a Notify forward through the folders:
  *
  *   link/pbx_link.c      websocket to the PBX: TLS, Basic auth, ping, reconnect
  *   link/subs.c          subscriptions: Lines, users, queues, presence, park server
  *   pbx/ingest.c         one PBX: Notify -> snap -> event -> kafka_sink -> NotifyAck
  *   state/snap.c         last known state of every entity, and the diff
+ *   stats/qstats.c       queue statistics from the state's changes
  *   events/event.c       Debezium envelope, CloudEvents headers; topics.c the topic table
  *   sink/kafka_sink.c    the producer thread: one transaction per batch
- *   commands/cmd_source.c  the command topic (Kafka side): consume, results, commit
+ *   commands/cmd_source.c  the group: ownership, the commands' Kafka side
  *   commands/cmd_exec.c    one PBX's commands -> MTCTI3 requests -> results (via Redis)
  *   ops/http.c           /metrics, /healthz, /readyz
  *
- * with clients/kafka_client.c (every Kafka client), clients/redis_client.c
- * (the asynchronous Redis client on this loop), ops/config.c (the
- * settings table), ops/blog.c (logs), ops/metrics.c and ops/loop.c (fd
- * watches) beside them.  This file builds the stages, wires them to the
- * loop, runs it until SIGINT or SIGTERM, and takes everything down through
- * one exit path.  Nothing here waits on the network: the HTTP endpoint
- * answers from the first second, topics are created, the producer
- * initialised and the state read back while the loop runs, and each step
- * starts the next from the tick (bridge_tick): sink ready -> state read
- * back -> the PBX link connects.  Exit status: 0 after a signal, 1 on a
- * fatal runtime error, 2 on a bad configuration (before any connection).
- * Under systemd (Type=notify, built with libsystemd) it tells READY once the
- * loop runs, STOPPING when it begins to stop, and pings the watchdog from the
- * loop's tick when WatchdogSec is set.
+ * with pbx/pbx.c (one PBX and its ownership steps), clients/kafka_client.c
+ * (every Kafka client), clients/redis_client.c (the asynchronous Redis
+ * client on this loop), ops/config.c (the settings table), ops/blog.c
+ * (logs), ops/metrics.c and ops/loop.c (fd watches) beside them.  This file
+ * builds the process, wires it to the loop, runs it until SIGINT or
+ * SIGTERM, and takes everything down through one exit path.  Nothing here
+ * waits on the network: the HTTP endpoint answers from the first second,
+ * topics are created, producers initialised and states read back while the
+ * loop runs.  Exit status: 0 after a signal, 1 on a fatal runtime error, 2
+ * on a bad configuration (before any connection).  Under systemd
+ * (Type=notify, built with libsystemd) it tells READY once the loop runs,
+ * STOPPING when it begins to stop, and pings the watchdog from the loop's
+ * tick when WatchdogSec is set.
  */
 #include <errno.h>
 #include <signal.h>
@@ -48,17 +53,14 @@
 
 #include "bclock.h"
 #include "blog.h"
-#include "cmd_exec.h"
 #include "cmd_source.h"
 #include "config.h"
 #include "http.h"
-#include "ingest.h"
 #include "kafka_admin.h"
 #include "kafka_client.h"
-#include "kafka_sink.h"
 #include "loop.h"
 #include "metrics.h"
-#include "pbx_link.h"
+#include "pbx.h"
 #include "redis_client.h"
 
 extern char **environ;
@@ -66,26 +68,23 @@ extern char **environ;
 typedef struct bridge {
   config_t *config;
   kafka_env_t *env;
-  kafka_admin_t *admin; /* until the topics exist */
-  ingest_t *ingest;
-  kafka_sink_t *sink;
-  pbx_link_t *link;
-  cmd_source_t *cmd; /* NULL when commands are off */
-  cmd_exec_t *exec;  /* the PBX's command executor, with cmd */
-  redis_client_t *redis; /* the command store's Redis, with cmd */
+  kafka_admin_t *admin;  /* until the topics exist */
+  cmd_source_t *group;   /* the instances' group: ownership, commands */
+  redis_client_t *redis; /* the command store's Redis; NULL: commands off */
+  pbx_t **pbx;
+  size_t n_pbx;
   http_t *http;
   struct lws_context *context;
-  struct lws_vhost *pbx_vhost, *http_vhost;
-  struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the fd watches */
+  struct lws_vhost *main_vhost, *http_vhost;
+  struct lws_protocols protocols[2];      /* main vhost: the fd watches */
   struct lws_protocols http_protocols[2]; /* http vhost */
-  loop_watch_t *w_sink, *w_reader, *w_admin, *w_cmd, *w_flush;
+  loop_watch_t *w_admin, *w_group, *w_flush;
   lws_sorted_usec_list_t sul_tick;
   lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued (no flush timer) */
   int flush_fd;                     /* timerfd: events have waited BRIDGE_FLUSH_DELAY_US; -1: none */
-  lws_sorted_usec_list_t sul_cmd;   /* the command source has more messages to serve */
+  lws_sorted_usec_list_t sul_group; /* the group has more messages to serve */
   int topics_ready;                 /* created (or left to the broker) */
   int64_t topics_retry_ms;
-  int restore_started, link_started;
   int http_port;
   int fatal;
   uint64_t watchdog_usec;   /* 0: no watchdog */
@@ -127,64 +126,70 @@ static void bridge_fatal(bridge_t *bridge, blog_ctx_t ctx, const char *errstr) {
   bridge_stop = 1;
 }
 
-/* ---- the fds the loop watches ---- */
+/* ---- the group: ownership and commands ---- */
 
-static void bridge_sink_ready_fd(void *arg) {
-  bridge_t *bridge = arg;
-  kafka_sink_poll(bridge->sink);
-}
+static void bridge_group_more(lws_sorted_usec_list_t *sul);
 
-static void bridge_reader_fd(void *arg) {
-  bridge_t *bridge = arg;
-  ingest_reader_poll(bridge->ingest);
-}
-
-static void bridge_cmd_more(lws_sorted_usec_list_t *sul);
-
-/* Serve the command source; more to do soon when it stopped at its batch limit. */
-static void bridge_cmd_poll(bridge_t *bridge) {
+/* Serve the group; more to do soon when it stopped at its batch limit. */
+static void bridge_group_poll(bridge_t *bridge) {
   char errstr[512];
-  if (!bridge->cmd)
-    return;
-  int rc = cmd_source_poll(bridge->cmd, errstr, sizeof(errstr));
+  int rc = cmd_source_poll(bridge->group, errstr, sizeof(errstr));
   if (rc < 0)
     bridge_fatal(bridge, BLOG_CTX_CMD, errstr);
   else if (rc > 0)
-    lws_sul_schedule(bridge->context, 0, &bridge->sul_cmd, bridge_cmd_more, 1);
+    lws_sul_schedule(bridge->context, 0, &bridge->sul_group, bridge_group_more, 1);
 }
 
-static void bridge_cmd_more(lws_sorted_usec_list_t *sul) {
-  bridge_cmd_poll(lws_container_of(sul, bridge_t, sul_cmd));
+static void bridge_group_more(lws_sorted_usec_list_t *sul) {
+  bridge_group_poll(lws_container_of(sul, bridge_t, sul_group));
 }
 
-static void bridge_cmd_fd(void *arg) { bridge_cmd_poll(arg); }
+static void bridge_group_fd(void *arg) { bridge_group_poll(arg); }
 
-/* ---- start-up steps, each started by the tick once the one before is done ---- */
+/* ---- topics: every PBX's, created without waiting ---- */
 
 static void bridge_topics_request(bridge_t *bridge) {
-  const topics_t *topics = ingest_topics(bridge->ingest);
-  kafka_topic_spec_t specs[TOPIC__COUNT];
-  for (int i = 0; i < TOPIC__COUNT; i++) {
-    const topic_row_t *row = topics_row((topic_id_t)i);
-    specs[i] = (kafka_topic_spec_t){topics->name[i], row->compacted,
-                                    row->partitions ? row->partitions : (int)bridge->config->kafka_partitions,
-                                    (int)bridge->config->kafka_replication};
-  }
+  size_t n = bridge->config->pbx_count * TOPIC__COUNT;
+  kafka_topic_spec_t *specs = calloc(n, sizeof(*specs));
+  topics_t *topics = calloc(bridge->config->pbx_count, sizeof(*topics));
   char errstr[512];
-  if (kafka_admin_create_topics(bridge->admin, specs, TOPIC__COUNT, 10000, errstr, sizeof(errstr)) != 0)
+  if (!specs || !topics) {
+    BLOG_E(KAFKA, NULL, "creating topics: out of memory");
+    goto done;
+  }
+  for (size_t p = 0; p < bridge->config->pbx_count; p++) {
+    const config_t *pc = bridge->config->pbx[p];
+    if (topics_init(&topics[p], pc->topic_prefix, errstr, sizeof(errstr)) != 0)
+      goto done;
+    for (int i = 0; i < TOPIC__COUNT; i++) {
+      const topic_row_t *row = topics_row((topic_id_t)i);
+      specs[p * TOPIC__COUNT + (size_t)i] =
+          (kafka_topic_spec_t){topics[p].name[i], row->compacted,
+                               row->partitions ? row->partitions : (int)pc->kafka_partitions,
+                               (int)pc->kafka_replication};
+    }
+  }
+  if (kafka_admin_create_topics(bridge->admin, specs, n, 10000, errstr, sizeof(errstr)) != 0)
     BLOG_W(KAFKA, NULL, "%s", errstr);
+done:
+  free(specs);
+  free(topics);
 }
 
-/* The topics exist (or the broker will create them): the command stage may subscribe. */
+/* The topics exist (or the broker will create them): the group may form. */
 static void bridge_topics_done(bridge_t *bridge) {
   bridge->topics_ready = 1;
   loop_unwatch(bridge->w_admin);
   bridge->w_admin = NULL;
-  if (bridge->cmd) {
-    char errstr[512];
-    if (cmd_source_subscribe(bridge->cmd, errstr, sizeof(errstr)) != 0)
-      bridge_fatal(bridge, BLOG_CTX_CMD, errstr);
+  char errstr[512];
+  for (size_t i = 0; i < bridge->n_pbx; i++) {
+    if (pbx_topics_ready(bridge->pbx[i], errstr, sizeof(errstr)) != 0) {
+      bridge_fatal(bridge, BLOG_CTX_KAFKA, errstr);
+      return;
+    }
   }
+  if (cmd_source_subscribe(bridge->group, errstr, sizeof(errstr)) != 0)
+    bridge_fatal(bridge, BLOG_CTX_CMD, errstr);
 }
 
 static void bridge_admin_fd(void *arg) {
@@ -203,61 +208,32 @@ static void bridge_admin_fd(void *arg) {
   }
 }
 
-/* The committed state is known: the PBX link may connect. */
-static void bridge_restored(void *opaque) {
-  bridge_t *bridge = opaque;
-  if (bridge->link_started || !bridge->context)
-    return;
-  bridge->link_started = 1;
-  pbx_link_start(bridge->link, bridge->context, bridge->pbx_vhost);
-}
-
-static void bridge_steps(bridge_t *bridge) {
-  char errstr[512];
-  if (!bridge->topics_ready && bridge->topics_retry_ms && bclock_mono_ms() >= bridge->topics_retry_ms) {
-    bridge->topics_retry_ms = 0;
-    bridge_topics_request(bridge);
-  }
-  /* the producer first: a transactional one fences any older instance before the state is read */
-  if (!bridge->restore_started && kafka_sink_ready(bridge->sink)) {
-    bridge->restore_started = 1;
-    if (ingest_restore_start(bridge->ingest, bridge->env, bridge_restored, bridge, errstr, sizeof(errstr)) != 0) {
-      bridge_fatal(bridge, BLOG_CTX_KAFKA, errstr);
-      return;
-    }
-    if (ingest_reader_fd(bridge->ingest) >= 0 && !bridge->w_reader) {
-      bridge->w_reader = loop_watch(bridge->pbx_vhost, ingest_reader_fd(bridge->ingest), bridge_reader_fd, bridge,
-                                    errstr, sizeof(errstr));
-      if (!bridge->w_reader)
-        bridge_fatal(bridge, BLOG_CTX_MAIN, errstr);
-    }
-  }
-  if (bridge->restore_started && !ingest_is_restored(bridge->ingest))
-    ingest_reader_poll(bridge->ingest); /* nothing lost if a wake-up was */
-}
-
 static void bridge_tick(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
   if (bridge->watchdog_usec && bclock_mono_us() - bridge->watchdog_last_us >= (int64_t)bridge->watchdog_usec / 2) {
     bridge_notify("WATCHDOG=1"); /* twice per interval: the loop turns */
     bridge->watchdog_last_us = bclock_mono_us();
   }
-  kafka_sink_poll(bridge->sink);
-  bridge_steps(bridge);
-  ingest_tick(bridge->ingest, bclock_wall_ms());
-  if (bridge->cmd) {
-    bridge_cmd_poll(bridge);
-    cmd_source_tick(bridge->cmd, bclock_wall_ms());
-    cmd_exec_tick(bridge->exec, bclock_wall_ms());
+  if (!bridge->topics_ready && bridge->topics_retry_ms && bclock_mono_ms() >= bridge->topics_retry_ms) {
+    bridge->topics_retry_ms = 0;
+    bridge_topics_request(bridge);
   }
+  bridge_group_poll(bridge);
+  cmd_source_tick(bridge->group, bclock_wall_ms());
+  for (size_t i = 0; i < bridge->n_pbx; i++)
+    pbx_tick(bridge->pbx[i]);
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
 
 /* ---- flushes: a millisecond of events per batch ---- */
 
+static void bridge_flush_all(bridge_t *bridge) {
+  for (size_t i = 0; i < bridge->n_pbx; i++)
+    pbx_flush(bridge->pbx[i]);
+}
+
 static void bridge_flush(lws_sorted_usec_list_t *sul) {
-  bridge_t *bridge = lws_container_of(sul, bridge_t, sul_flush);
-  ingest_flush(bridge->ingest);
+  bridge_flush_all(lws_container_of(sul, bridge_t, sul_flush));
 }
 
 /*
@@ -286,76 +262,26 @@ static void bridge_flush_fd(void *arg) {
   uint64_t expirations;
   if (read(bridge->flush_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
     BLOG_W(MAIN, NULL, "flush timer: %s", strerror(errno));
-  ingest_flush(bridge->ingest);
+  bridge_flush_all(bridge);
 }
 
 /* ---- HTTP and the ready file ---- */
 
 static int bridge_ready(void *opaque, char *why, size_t why_size) {
   bridge_t *bridge = opaque;
-  if (!bridge->ingest) {
+  if (!bridge->n_pbx) {
     snprintf(why, why_size, "starting");
     return 0;
   }
-  if (!ingest_ready(bridge->ingest, why, why_size))
+  if (!bridge->topics_ready) {
+    snprintf(why, why_size, "creating the topics");
     return 0;
-  return !bridge->exec || cmd_exec_ready(bridge->exec, why, why_size);
-}
-
-/* The command stage on the loop: the Redis client, the PBX's executor wired to the Kafka side and the PBX. */
-static int bridge_start_commands(bridge_t *bridge, char *errstr, size_t errstr_size) {
-  const config_t *config = bridge->config;
-  redis_client_config_t rconf;
-  redis_client_config_init(&rconf);
-  rconf.url = config->redis_url;
-  rconf.password = config->redis_password;
-  rconf.timeout_ms = (int)config->redis_timeout_ms;
-  rconf.name = "commands";
-  if (redis_client_new(&rconf, bridge->context, &bridge->redis, errstr, errstr_size) != 0)
-    return -1;
-  cmd_exec_config_t xconf;
-  memset(&xconf, 0, sizeof(xconf));
-  xconf.pbx_id = config->pbx_id;
-  xconf.results_topic = cmd_source_results_topic(bridge->cmd);
-  cmd_parse_config_init(&xconf.parse);
-  xconf.parse.max_bytes = (size_t)config->commands_max_bytes;
-  xconf.parse.default_timeout_ms = config->commands_default_timeout_ms;
-  xconf.parse.max_timeout_ms = config->commands_max_timeout_ms;
-  xconf.policy_file = config->commands_policy_file;
-  xconf.redis = bridge->redis;
-  xconf.result_ttl_ms = config->commands_result_ttl_ms;
-  xconf.claim_ttl_ms = config->commands_idempotency_ttl_ms;
-  xconf.ops = &ingest_cmd_ops;
-  xconf.pbx = bridge->ingest;
-  xconf.emit = cmd_source_emit;
-  xconf.emit_opaque = bridge->cmd;
-  xconf.settled = cmd_source_settled;
-  xconf.settled_opaque = bridge->cmd;
-  if (cmd_exec_new(&xconf, &bridge->exec, errstr, errstr_size) != 0)
-    return -1;
-  cmd_source_attach(bridge->cmd, bridge->exec);
-  ingest_set_commands(bridge->ingest, bridge->exec);
-  return 0;
-}
-
-/* Let the commands whose outcome is decided get it recorded and confirmed, stop reading, commit, leave. */
-static void bridge_stop_commands(bridge_t *bridge) {
-  if (!bridge->cmd)
-    return;
-  cmd_source_stopping(bridge->cmd);
-  int64_t end = bclock_mono_ms() + 3000;
-  while (bridge->exec && bridge->context && cmd_exec_finishing(bridge->exec) && bclock_mono_ms() < end) {
-    lws_service(bridge->context, 0);
-    bridge_cmd_poll(bridge);
   }
-  cmd_source_stop(bridge->cmd, 3000);
-  cmd_source_attach(bridge->cmd, NULL);
-  if (bridge->ingest)
-    ingest_set_commands(bridge->ingest, NULL);
-  cmd_exec_destroy(bridge->exec);
-  bridge->exec = NULL;
-  redis_client_destroy(bridge->redis); /* before the loop it runs on */
-  bridge->redis = NULL;
+  for (size_t i = 0; i < bridge->n_pbx; i++)
+    if (!pbx_ready(bridge->pbx[i], why, why_size))
+      return 0;
+  snprintf(why, why_size, "ok");
+  return 1;
 }
 
 /*
@@ -409,8 +335,7 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
     snprintf(errstr, errstr_size, "http: out of memory");
     return -1;
   }
-  pbx_link_protocol(bridge->link, &bridge->protocols[0]);
-  loop_protocol(&bridge->protocols[1]);
+  loop_protocol(&bridge->protocols[0]);
   http_protocol(bridge->http, &bridge->http_protocols[0]);
 
   struct lws_context_creation_info info;
@@ -428,17 +353,15 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
   bridge_signal_context = bridge->context;
 
   memset(&info, 0, sizeof(info));
-  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   info.port = CONTEXT_PORT_NO_LISTEN;
   info.protocols = bridge->protocols;
-  info.vhost_name = "pbx";
-  pbx_link_vhost_info(bridge->link, &info);
-  bridge->pbx_vhost = lws_create_vhost(bridge->context, &info);
-  if (!bridge->pbx_vhost) {
-    snprintf(errstr, errstr_size, "ipo_ca_file: cannot set up TLS with \"%s\"",
-             config->ipo_ca_file[0] ? config->ipo_ca_file : "the system store");
+  info.vhost_name = "main";
+  bridge->main_vhost = lws_create_vhost(bridge->context, &info);
+  if (!bridge->main_vhost) {
+    snprintf(errstr, errstr_size, "libwebsockets: cannot create the main vhost");
     return -1;
   }
+
   if (config->http_listen[0]) {
     char host[256];
     const char *colon = strrchr(config->http_listen, ':');
@@ -457,66 +380,75 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
     BLOG_I(HTTP, NULL, "serving /metrics, /healthz, /readyz on http://%s:%d/", host[0] ? host : "*",
            bridge->http_port);
   }
-
   return 0;
 }
 
 /* Build every stage; 0, or -1 with errstr (the caller tears down). */
 static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   const config_t *config = bridge->config;
-  char name[160], txn_id[300];
+  if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
+    return -1;
   bridge->env = kafka_env_new(config, errstr, errstr_size);
   if (!bridge->env)
     return -1;
-  bridge->ingest = ingest_new(config, errstr, errstr_size);
-  if (!bridge->ingest)
-    return -1;
-  const topics_t *topics = ingest_topics(bridge->ingest);
   if (kafka_env_embedded(bridge->env)) {
-    for (int i = 0; i < TOPIC__COUNT; i++) {
-      const topic_row_t *row = topics_row((topic_id_t)i);
-      kafka_env_mock_topic(bridge->env, topics->name[i], row->partitions ? row->partitions : (int)config->kafka_partitions);
+    for (size_t p = 0; p < config->pbx_count; p++) {
+      topics_t topics;
+      if (topics_init(&topics, config->pbx[p]->topic_prefix, errstr, errstr_size) != 0)
+        return -1;
+      for (int i = 0; i < TOPIC__COUNT; i++) {
+        const topic_row_t *row = topics_row((topic_id_t)i);
+        kafka_env_mock_topic(bridge->env, topics.name[i], row->partitions ? row->partitions : (int)config->kafka_partitions);
+      }
     }
     printf("embedded Kafka bootstrap: %s\n", kafka_env_bootstrap(bridge->env));
     fflush(stdout);
   }
-  snprintf(name, sizeof(name), "events-%s", config->pbx_id);
-  snprintf(txn_id, sizeof(txn_id), "mtcti3-bridge-%s", config->pbx_id);
-  bridge->sink = kafka_sink_new(bridge->env, name, config->kafka_transactions ? txn_id : NULL, ingest_batch_done,
-                                bridge->ingest, errstr, errstr_size);
-  if (!bridge->sink)
+  bridge->group = cmd_source_new(config, bridge->env, errstr, errstr_size);
+  if (!bridge->group)
     return -1;
-  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
-  if (!bridge->link)
+  if (config->commands && config->redis_url[0]) {
+    redis_client_config_t rconf;
+    redis_client_config_init(&rconf);
+    rconf.url = config->redis_url;
+    rconf.password = config->redis_password;
+    rconf.timeout_ms = (int)config->redis_timeout_ms;
+    rconf.name = "commands";
+    if (redis_client_new(&rconf, bridge->context, &bridge->redis, errstr, errstr_size) != 0)
+      return -1;
+  } else if (config->commands) {
+    BLOG_W(CMD, NULL, "commands=true but no redis_url: commands are off (no command runs without its claim)");
+  }
+  bridge->pbx = calloc(config->pbx_count, sizeof(*bridge->pbx));
+  if (!bridge->pbx) {
+    snprintf(errstr, errstr_size, "out of memory");
     return -1;
-  if (cmd_source_new(config, bridge->env, topics, &bridge->cmd, errstr, errstr_size) != 0)
-    return -1;
-  ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
-  if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
-    return -1;
-  if (bridge->cmd && bridge_start_commands(bridge, errstr, errstr_size) != 0)
-    return -1;
-
-  bridge->w_sink = loop_watch(bridge->pbx_vhost, kafka_sink_fd(bridge->sink), bridge_sink_ready_fd, bridge, errstr,
-                              errstr_size);
-  if (!bridge->w_sink)
+  }
+  pbx_shared_t shared = {bridge->env, bridge->context, bridge->redis, bridge->group, bridge_request_flush, bridge};
+  for (size_t p = 0; p < config->pbx_count; p++) {
+    bridge->pbx[p] = pbx_new(config->pbx[p], &shared, errstr, errstr_size);
+    if (!bridge->pbx[p])
+      return -1;
+    bridge->n_pbx++;
+    if (pbx_start(bridge->pbx[p], errstr, errstr_size) != 0)
+      return -1;
+  }
+  bridge->w_group = loop_watch(bridge->main_vhost, cmd_source_fd(bridge->group), bridge_group_fd, bridge, errstr,
+                               errstr_size);
+  if (!bridge->w_group)
     return -1;
   bridge->flush_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  if (bridge->flush_fd >= 0 &&
-      !(bridge->w_flush = loop_watch(bridge->pbx_vhost, bridge->flush_fd, bridge_flush_fd, bridge, errstr, errstr_size))) {
+  if (bridge->flush_fd >= 0 && !(bridge->w_flush = loop_watch(bridge->main_vhost, bridge->flush_fd, bridge_flush_fd,
+                                                               bridge, errstr, errstr_size))) {
     BLOG_W(MAIN, NULL, "%s; flushing at the end of each loop turn", errstr);
     close(bridge->flush_fd);
     bridge->flush_fd = -1;
   }
-  if (bridge->cmd &&
-      !(bridge->w_cmd = loop_watch(bridge->pbx_vhost, cmd_source_fd(bridge->cmd), bridge_cmd_fd, bridge, errstr,
-                                   errstr_size)))
-    return -1;
   if (config->kafka_create_topics && !kafka_env_embedded(bridge->env)) {
     bridge->admin = kafka_admin_new(bridge->env, errstr, errstr_size);
     if (!bridge->admin)
       return -1;
-    bridge->w_admin = loop_watch(bridge->pbx_vhost, kafka_admin_fd(bridge->admin), bridge_admin_fd, bridge, errstr,
+    bridge->w_admin = loop_watch(bridge->main_vhost, kafka_admin_fd(bridge->admin), bridge_admin_fd, bridge, errstr,
                                  errstr_size);
     if (!bridge->w_admin)
       return -1;
@@ -530,42 +462,50 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   return 0;
 }
 
-/* Take everything down; safe on a half-built bridge. */
+/*
+ * Take everything down; safe on a half-built bridge.  A clean handover:
+ * read no more commands, let the decided ones be recorded and confirmed,
+ * commit what each PBX has produced, then leave the group (the PBXs move to
+ * another instance at once), then close the links.
+ */
 static void bridge_stop_all(bridge_t *bridge) {
-  bridge_stop_commands(bridge);
-  if (bridge->ingest && bridge->sink) {
-    ingest_lifecycle(bridge->ingest, "stopped", NULL);
-    ingest_flush(bridge->ingest);
-    /* what Kafka confirms now is still acknowledged to the PBX */
-    size_t left = kafka_sink_stop(bridge->sink, 5000);
-    if (left)
-      BLOG_W(KAFKA, NULL, "%zu events not confirmed at exit (the PBX sends them again: they were not acknowledged)",
-             left);
+  if (bridge->group && bridge->context) {
+    cmd_source_stopping(bridge->group);
+    int64_t end = bclock_mono_ms() + 3000;
+    for (;;) {
+      int settling = 0;
+      for (size_t i = 0; i < bridge->n_pbx; i++)
+        settling |= pbx_settling(bridge->pbx[i]);
+      if (!settling || bclock_mono_ms() >= end)
+        break;
+      lws_service(bridge->context, 0);
+      bridge_group_poll(bridge);
+    }
   }
-  if (bridge->link)
-    pbx_link_stop(bridge->link);
+  for (size_t i = 0; i < bridge->n_pbx; i++)
+    pbx_stop(bridge->pbx[i], 3000);
+  cmd_source_stop(bridge->group, 2000);
   if (bridge->context)
     for (int i = 0; i < 5; i++)
       lws_service(bridge->context, 0);
-  loop_unwatch(bridge->w_sink);
-  loop_unwatch(bridge->w_reader);
   loop_unwatch(bridge->w_admin);
-  loop_unwatch(bridge->w_cmd);
+  loop_unwatch(bridge->w_group);
   loop_unwatch(bridge->w_flush);
+  for (size_t i = 0; i < bridge->n_pbx; i++)
+    pbx_destroy(bridge->pbx[i]);
+  free(bridge->pbx);
+  cmd_source_destroy(bridge->group);
+  redis_client_destroy(bridge->redis); /* before the loop it runs on */
   if (bridge->context) {
     lws_sul_cancel(&bridge->sul_tick);
     lws_sul_cancel(&bridge->sul_flush);
-    lws_sul_cancel(&bridge->sul_cmd);
+    lws_sul_cancel(&bridge->sul_group);
     bridge_signal_context = NULL;
     lws_context_destroy(bridge->context);
   }
   if (bridge->flush_fd >= 0)
     close(bridge->flush_fd);
-  cmd_source_destroy(bridge->cmd);
-  kafka_sink_destroy(bridge->sink);
   kafka_admin_destroy(bridge->admin);
-  pbx_link_destroy(bridge->link);
-  ingest_destroy(bridge->ingest);
   kafka_env_destroy(bridge->env);
   http_destroy(bridge->http);
   config_destroy(bridge->config);
@@ -622,9 +562,10 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  BLOG_I(MAIN, bridge.config->pbx_id, "mtcti3-bridge %s starting", MTCTI3_VERSION);
+  BLOG_I(MAIN, NULL, "mtcti3-bridge %s starting: %zu PBX(s), group %s", MTCTI3_VERSION, bridge.config->pbx_count,
+         bridge.config->group);
   if (bridge_start(&bridge, errstr, sizeof(errstr)) != 0) {
-    BLOG_E(MAIN, bridge.config->pbx_id, "%s", errstr);
+    BLOG_E(MAIN, NULL, "%s", errstr);
     status = 1;
     goto done;
   }
@@ -636,7 +577,7 @@ int main(int argc, char **argv) {
       break;
   }
   status = bridge.fatal ? 1 : 0;
-  BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
+  BLOG_I(MAIN, NULL, "stopping");
 done:
   bridge_notify("STOPPING=1\nSTATUS=stopping");
   bridge_stop_all(&bridge);

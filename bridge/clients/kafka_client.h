@@ -46,14 +46,15 @@ typedef enum kafka_client_role {
 /*
  * X(role mask, property, value): the bridge's defaults, applied before the
  * operator's kafka.<property> settings (which win).  Role masks: P every
- * producer, E events, C every consumer, G the group, R the reader.
+ * producer, E events, S results, C every consumer, G the group, R the
+ * reader.
  */
 #define KAFKA_CLIENT_DEFAULTS(X)                                                                   \
   X(P, "acks", "all", "a write is confirmed once every in-sync replica has it")                    \
   X(P, "enable.idempotence", "true", "no duplicates, no reordering on retries")                    \
   X(P, "linger.ms", "5", "gather a few milliseconds of events per request")                       \
   X(P, "compression.codec", "lz4", "the JSON events compress well (see tests/bench/RESULTS.md)")   \
-  X(P, "partitioner", "murmur2_random", "keys land where Java's default partitioner puts them")     \
+  X(S, "partitioner", "murmur2_random", "keys land where Java's default partitioner puts them (the events' is the same, in code)") \
   X(P, "queue.buffering.max.messages", "500000", "room for bursts before back-pressure")            \
   X(E, "message.timeout.ms", "0", "no delivery timeout: an event is retried until Kafka has it")   \
   X(C, "isolation.level", "read_committed", "never read an aborted or open transaction's events") \
@@ -66,6 +67,7 @@ typedef enum kafka_client_role {
 
 #define KAFKA_CLIENT_ROLE_P ((1u << KAFKA_CLIENT_EVENTS) | (1u << KAFKA_CLIENT_RESULTS))
 #define KAFKA_CLIENT_ROLE_E (1u << KAFKA_CLIENT_EVENTS)
+#define KAFKA_CLIENT_ROLE_S (1u << KAFKA_CLIENT_RESULTS)
 #define KAFKA_CLIENT_ROLE_C ((1u << KAFKA_CLIENT_GROUP) | (1u << KAFKA_CLIENT_READER))
 #define KAFKA_CLIENT_ROLE_G (1u << KAFKA_CLIENT_GROUP)
 #define KAFKA_CLIENT_ROLE_R (1u << KAFKA_CLIENT_READER)

@@ -29,13 +29,30 @@ typedef struct cmd_msg {
   cmd_part_t *part;
 } cmd_msg_t;
 
-/* A partition of the command topic. */
+typedef struct cmd_slot cmd_slot_t;
+
+/* A partition of a commands topic (partition 0: the only one read). */
 struct cmd_part {
   struct cmd_part *next;
+  cmd_slot_t *slot;
   int32_t partition;
   int revoked;           /* no longer ours: nothing is committed */
   cmd_offsets_t offsets; /* its messages, and what may be committed */
 };
+
+/* One PBX served: its commands topic, its executor, its ownership. */
+struct cmd_slot {
+  char topic[256];
+  cmd_exec_t *exec; /* NULL: commands off */
+  cmd_source_own_cb *own;
+  void *own_opaque;
+  int owned;   /* partition 0 assigned */
+  int paused;  /* its partition 0 paused (executor blocked or absent) */
+  int warned;  /* a partition other than 0 was assigned: said once */
+  cmd_part_t *parts;
+};
+
+#define CMD_SOURCE_MAX_PBX 256
 
 /* A result on its way to Kafka: its own copy, produced again until Kafka has it. */
 typedef struct cmd_out {
@@ -52,19 +69,23 @@ typedef struct cmd_out {
 
 struct cmd_source {
   const config_t *config;
-  cmd_exec_t *exec;
   rd_kafka_t *consumer, *producer;
   rd_kafka_queue_t *consumer_q, *producer_q;
   int pipe_fds[2];
-  char topic[256], results_topic[256];
-  char group[256]; /* commands_group, or mtcti3-bridge-<pbx_id> */
-  cmd_part_t *parts;
+  cmd_slot_t *slots[CMD_SOURCE_MAX_PBX];
+  size_t n_slots;
   cmd_out_t *retry; /* results Kafka refused for now */
   size_t outstanding; /* results handed to librdkafka, not yet reported */
-  int paused;
   int stopping;   /* exit: no new message is read */
   int destroying; /* delivery reports only answer "not delivered" */
 };
+
+static cmd_slot_t *cmd_source_slot(const cmd_source_t *source, const char *topic) {
+  for (size_t i = 0; i < source->n_slots; i++)
+    if (strcmp(source->slots[i]->topic, topic) == 0)
+      return source->slots[i];
+  return NULL;
+}
 
 /* ---- results ---- */
 
@@ -174,8 +195,8 @@ void cmd_source_settled(void *opaque, void *token, int ok) {
 }
 
 /* Free the settled messages at each partition's head and commit the offset after them. */
-static void cmd_source_reap(cmd_source_t *source) {
-  for (cmd_part_t *part = source->parts; part; part = part->next) {
+static void cmd_source_reap_slot(cmd_source_t *source, cmd_slot_t *slot) {
+  for (cmd_part_t *part = slot->parts; part; part = part->next) {
     cmd_offsets_entry_t *done = NULL;
     int64_t commit = cmd_offsets_take(&part->offsets, &done);
     for (cmd_offsets_entry_t *next; done; done = next) {
@@ -185,15 +206,20 @@ static void cmd_source_reap(cmd_source_t *source) {
     if (commit < 0 || part->revoked || !source->consumer)
       continue;
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(offsets, source->topic, part->partition)->offset = commit;
+    rd_kafka_topic_partition_list_add(offsets, slot->topic, part->partition)->offset = commit;
     rd_kafka_resp_err_t err = rd_kafka_commit(source->consumer, offsets, 1);
     if (err)
-      BLOG_W(CMD, source->topic, "commit of partition %d offset %lld: %s", part->partition, (long long)commit,
+      BLOG_W(CMD, slot->topic, "commit of partition %d offset %lld: %s", part->partition, (long long)commit,
              rd_kafka_err2str(err));
     else
-      BLOG_D(CMD, source->topic, "commit partition %d offset %lld", part->partition, (long long)commit);
+      BLOG_D(CMD, slot->topic, "commit partition %d offset %lld", part->partition, (long long)commit);
     rd_kafka_topic_partition_list_destroy(offsets);
   }
+}
+
+static void cmd_source_reap(cmd_source_t *source) {
+  for (size_t i = 0; i < source->n_slots; i++)
+    cmd_source_reap_slot(source, source->slots[i]);
 }
 
 /* A partition's messages, all of them (its executor let go of every token). */
@@ -207,37 +233,66 @@ static void cmd_part_free_messages(cmd_part_t *part) {
 
 /* ---- the consumer ---- */
 
-static void cmd_source_pause(cmd_source_t *source, int pause) {
-  if (source->paused == pause || !source->consumer)
+/* Pause or resume a slot's partition 0 (when this instance holds it). */
+static void cmd_source_pause(cmd_source_t *source, cmd_slot_t *slot, int pause) {
+  if (slot->paused == pause || !source->consumer || !slot->owned)
     return;
-  rd_kafka_topic_partition_list_t *assigned = NULL;
-  if (rd_kafka_assignment(source->consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR && assigned) {
-    if (pause)
-      rd_kafka_pause_partitions(source->consumer, assigned);
-    else
-      rd_kafka_resume_partitions(source->consumer, assigned);
-    rd_kafka_topic_partition_list_destroy(assigned);
-  }
-  source->paused = pause;
-  metrics_set(METRICS_COMMANDS_PAUSED, pause);
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, slot->topic, 0);
   if (pause)
-    BLOG_W(CMD, source->topic, "paused: the commands cannot reach Redis");
+    rd_kafka_pause_partitions(source->consumer, parts);
   else
-    BLOG_I(CMD, source->topic, "resumed");
+    rd_kafka_resume_partitions(source->consumer, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  slot->paused = pause;
+  int64_t paused = 0;
+  for (size_t i = 0; i < source->n_slots; i++)
+    paused += source->slots[i]->paused && source->slots[i]->exec;
+  metrics_set(METRICS_COMMANDS_PAUSED, paused);
+  if (!slot->exec)
+    return; /* commands off: held for ownership, never read */
+  if (pause)
+    BLOG_W(CMD, slot->topic, "paused: the commands cannot reach Redis");
+  else
+    BLOG_I(CMD, slot->topic, "resumed");
 }
 
-static cmd_part_t *cmd_source_part(cmd_source_t *source, int32_t partition) {
-  for (cmd_part_t *p = source->parts; p; p = p->next)
+static cmd_part_t *cmd_source_part(cmd_slot_t *slot, int32_t partition) {
+  for (cmd_part_t *p = slot->parts; p; p = p->next)
     if (p->partition == partition && !p->revoked)
       return p;
   cmd_part_t *p = calloc(1, sizeof(*p));
   if (!p)
     return NULL;
+  p->slot = slot;
   p->partition = partition;
   cmd_offsets_init(&p->offsets);
-  p->next = source->parts;
-  source->parts = p;
+  p->next = slot->parts;
+  slot->parts = p;
   return p;
+}
+
+/* A slot's token is ours, or not any more: its executor and its PBX are told. */
+static void cmd_source_slot_owned(cmd_source_t *source, cmd_slot_t *slot, int owned) {
+  if (slot->owned == owned)
+    return;
+  slot->owned = owned;
+  if (owned) {
+    BLOG_I(CMD, slot->topic, "assigned: this instance owns the PBX");
+    slot->paused = 0;
+    if (slot->exec)
+      cmd_exec_own(slot->exec, 0);
+  } else {
+    BLOG_I(CMD, slot->topic, "revoked: another instance owns the PBX now");
+    if (slot->exec)
+      cmd_exec_disown(slot->exec); /* lets go of every token */
+    for (cmd_part_t *p = slot->parts; p; p = p->next) {
+      p->revoked = 1;
+      cmd_part_free_messages(p);
+    }
+  }
+  if (slot->own)
+    slot->own(slot->own_opaque, owned);
 }
 
 static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
@@ -245,40 +300,56 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kaf
   cmd_source_t *source = opaque;
   /* cooperative (the group's default): only what moves is assigned or revoked */
   int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
   rd_kafka_error_t *error = NULL;
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    BLOG_I(CMD, source->topic, "%d partition(s) assigned: this bridge runs the PBX's commands", partitions->cnt);
-    if (cooperative)
-      error = rd_kafka_incremental_assign(rk, partitions);
-    else
-      rd_kafka_assign(rk, partitions);
-    if (error)
-      rd_kafka_error_destroy(error);
-    if (source->paused)
-      rd_kafka_pause_partitions(rk, partitions);
-    if (partitions->cnt > 0 && source->exec)
-      cmd_exec_own(source->exec, 0);
-    return;
-  }
-  BLOG_I(CMD, source->topic, "%d partition(s) revoked", partitions->cnt);
-  if (source->exec)
-    cmd_exec_disown(source->exec); /* lets go of every token */
-  for (cmd_part_t *p = source->parts; p; p = p->next) {
-    p->revoked = 1;
-    cmd_part_free_messages(p);
+  if (!assign) { /* let go first: the PBX stops publishing before the token leaves */
+    for (int i = 0; i < partitions->cnt; i++) {
+      cmd_slot_t *slot = cmd_source_slot(source, partitions->elems[i].topic);
+      if (slot && partitions->elems[i].partition == 0)
+        cmd_source_slot_owned(source, slot, 0);
+    }
   }
   if (cooperative)
-    error = rd_kafka_incremental_unassign(rk, partitions);
+    error = assign ? rd_kafka_incremental_assign(rk, partitions) : rd_kafka_incremental_unassign(rk, partitions);
   else
-    rd_kafka_assign(rk, NULL);
-  if (error)
+    assign ? rd_kafka_assign(rk, partitions) : rd_kafka_assign(rk, NULL);
+  if (error) {
+    BLOG_E(CMD, NULL, "%s: %s", assign ? "assign" : "unassign", rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
+  }
+  if (!assign)
+    return;
+  for (int i = 0; i < partitions->cnt; i++) {
+    const rd_kafka_topic_partition_t *tp = &partitions->elems[i];
+    cmd_slot_t *slot = cmd_source_slot(source, tp->topic);
+    rd_kafka_topic_partition_list_t *one = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(one, tp->topic, tp->partition);
+    if (!slot || tp->partition != 0) { /* never read: the PBX's commands are partition 0's */
+      if (slot && !slot->warned)
+        BLOG_E(CMD, tp->topic, "has partition %d: a commands topic must have exactly one (its partition 0 is "
+                               "the PBX's ownership token); commands sent to other partitions are never run",
+               tp->partition);
+      if (slot)
+        slot->warned = 1;
+      rd_kafka_pause_partitions(rk, one);
+    } else {
+      cmd_source_slot_owned(source, slot, 1);
+      if (!slot->exec || (slot->exec && cmd_exec_blocked(slot->exec))) {
+        rd_kafka_pause_partitions(rk, one);
+        slot->paused = 1;
+      }
+    }
+    rd_kafka_topic_partition_list_destroy(one);
+  }
 }
 
 /* One message of the command topic to the executor. */
 static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m) {
-  cmd_part_t *part = cmd_source_part(source, m->partition);
-  if (!part || !source->exec)
+  cmd_slot_t *slot = cmd_source_slot(source, rd_kafka_topic_name(m->rkt));
+  if (!slot || !slot->exec || !slot->owned || m->partition != 0)
+    return;
+  cmd_part_t *part = cmd_source_part(slot, m->partition);
+  if (!part)
     return;
   if (!cmd_offsets_fresh(&part->offsets, m->offset)) /* read again after a pause: already ours */
     return;
@@ -289,8 +360,8 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
   }
   msg->part = part;
   cmd_offsets_push(&part->offsets, &msg->entry, m->offset);
-  cmd_exec_input_t in = {source->topic, m->partition, m->offset, m->key, m->key_len, m->payload, m->payload ? m->len : 0};
-  cmd_exec_submit(source->exec, &in, msg);
+  cmd_exec_input_t in = {slot->topic, m->partition, m->offset, m->key, m->key_len, m->payload, m->payload ? m->len : 0};
+  cmd_exec_submit(slot->exec, &in, msg);
 }
 
 int cmd_source_poll(cmd_source_t *source, char *errstr, size_t errstr_size) {
@@ -307,7 +378,7 @@ int cmd_source_poll(cmd_source_t *source, char *errstr, size_t errstr_size) {
       more = 1;
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        BLOG_W(CMD, source->topic, "consumer: %s", rd_kafka_message_errstr(m));
+        BLOG_W(CMD, m->rkt ? rd_kafka_topic_name(m->rkt) : NULL, "consumer: %s", rd_kafka_message_errstr(m));
     } else if (!source->stopping) {
       cmd_source_message(source, m);
     }
@@ -328,8 +399,10 @@ int cmd_source_fd(const cmd_source_t *source) { return source->pipe_fds[0]; }
 void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
   int64_t mono = bclock_mono_ms();
   (void)now_ms;
-  if (source->exec && !source->stopping)
-    cmd_source_pause(source, cmd_exec_blocked(source->exec));
+  for (size_t i = 0; i < source->n_slots && !source->stopping; i++) {
+    cmd_slot_t *slot = source->slots[i];
+    cmd_source_pause(source, slot, !slot->exec || cmd_exec_blocked(slot->exec));
+  }
   cmd_out_t *retry = source->retry;
   source->retry = NULL;
   for (cmd_out_t *out = retry, *next; out; out = next) {
@@ -344,13 +417,15 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
     }
   }
   cmd_source_reap(source);
-  for (cmd_part_t **pp = &source->parts; *pp;) { /* partitions revoked and empty */
-    cmd_part_t *p = *pp;
-    if (p->revoked && cmd_offsets_empty(&p->offsets)) {
-      *pp = p->next;
-      free(p);
-    } else {
-      pp = &p->next;
+  for (size_t i = 0; i < source->n_slots; i++) {
+    for (cmd_part_t **pp = &source->slots[i]->parts; *pp;) { /* partitions revoked and empty */
+      cmd_part_t *p = *pp;
+      if (p->revoked && cmd_offsets_empty(&p->offsets)) {
+        *pp = p->next;
+        free(p);
+      } else {
+        pp = &p->next;
+      }
     }
   }
 }
@@ -364,11 +439,10 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, kafka_env_t *env, kaf
   /* an idle fetch's longest wait: docs/commands.md */
   static const char *const consumer_forced[] = {"fetch.wait.max.ms", "10", "enable.partition.eof", "false", NULL};
   static const char *const producer_forced[] = {"linger.ms", "1", NULL};
-  snprintf(name, sizeof(name), "%s-%s", role == KAFKA_CLIENT_GROUP ? "commands" : "results",
-           source->config->pbx_id);
+  snprintf(name, sizeof(name), "%s", role == KAFKA_CLIENT_GROUP ? "group" : "results");
   kafka_client_spec_t spec = {.role = role,
                               .name = name,
-                              .group_id = role == KAFKA_CLIENT_GROUP ? source->group : NULL,
+                              .group_id = role == KAFKA_CLIENT_GROUP ? source->config->group : NULL,
                               .opaque = source,
                               .forced = role == KAFKA_CLIENT_GROUP ? consumer_forced : producer_forced};
   if (role == KAFKA_CLIENT_GROUP)
@@ -378,30 +452,16 @@ static rd_kafka_t *cmd_source_client(cmd_source_t *source, kafka_env_t *env, kaf
   return kafka_client_new(env, &spec, errstr, errstr_size);
 }
 
-int cmd_source_new(const config_t *config, kafka_env_t *env, const topics_t *topics, cmd_source_t **out,
-                   char *errstr, size_t errstr_size) {
-  *out = NULL;
-  if (!config->commands)
-    return 0;
-  if (!config->redis_url[0]) {
-    BLOG_W(CMD, NULL, "commands=true but no redis_url: commands are off (no command runs without its claim)");
-    return 0;
-  }
+cmd_source_t *cmd_source_new(const config_t *config, kafka_env_t *env, char *errstr, size_t errstr_size) {
   cmd_source_t *source = calloc(1, sizeof(*source));
   if (!source) {
-    snprintf(errstr, errstr_size, "command source: out of memory");
-    return -1;
+    snprintf(errstr, errstr_size, "group: out of memory");
+    return NULL;
   }
   source->pipe_fds[0] = source->pipe_fds[1] = -1;
   source->config = config;
-  snprintf(source->topic, sizeof(source->topic), "%s", topics->name[TOPIC_COMMANDS]);
-  snprintf(source->results_topic, sizeof(source->results_topic), "%s", topics->name[TOPIC_COMMAND_RESULTS]);
-  if (config->commands_group[0])
-    snprintf(source->group, sizeof(source->group), "%s", config->commands_group);
-  else
-    snprintf(source->group, sizeof(source->group), "mtcti3-bridge-%s", config->pbx_id);
   if (pipe(source->pipe_fds) != 0) {
-    snprintf(errstr, errstr_size, "command source: pipe: %s", strerror(errno));
+    snprintf(errstr, errstr_size, "group: pipe: %s", strerror(errno));
     goto fail;
   }
   fcntl(source->pipe_fds[0], F_SETFL, O_NONBLOCK);
@@ -419,27 +479,50 @@ int cmd_source_new(const config_t *config, kafka_env_t *env, const topics_t *top
   rd_kafka_set_log_queue(source->consumer, source->consumer_q);
   rd_kafka_queue_io_event_enable(source->consumer_q, source->pipe_fds[1], "1", 1);
   rd_kafka_queue_io_event_enable(source->producer_q, source->pipe_fds[1], "1", 1);
-  *out = source;
-  return 0;
+  return source;
 fail:
   cmd_source_destroy(source);
-  return -1;
+  return NULL;
 }
 
-void cmd_source_attach(cmd_source_t *source, cmd_exec_t *exec) { source->exec = exec; }
+int cmd_source_add(cmd_source_t *source, const topics_t *topics, cmd_source_own_cb *own, void *opaque,
+                   char *errstr, size_t errstr_size) {
+  if (source->n_slots == CMD_SOURCE_MAX_PBX) {
+    snprintf(errstr, errstr_size, "group: more than %d PBXs in one process", CMD_SOURCE_MAX_PBX);
+    return -1;
+  }
+  cmd_slot_t *slot = calloc(1, sizeof(*slot));
+  if (!slot) {
+    snprintf(errstr, errstr_size, "group: out of memory");
+    return -1;
+  }
+  snprintf(slot->topic, sizeof(slot->topic), "%s", topics->name[TOPIC_COMMANDS]);
+  slot->own = own;
+  slot->own_opaque = opaque;
+  source->slots[source->n_slots] = slot;
+  return (int)source->n_slots++;
+}
 
-const char *cmd_source_results_topic(const cmd_source_t *source) { return source->results_topic; }
+void cmd_source_attach(cmd_source_t *source, int slot, cmd_exec_t *exec) {
+  if (slot >= 0 && (size_t)slot < source->n_slots)
+    source->slots[slot]->exec = exec;
+}
+
+int cmd_source_owns(const cmd_source_t *source, int slot) {
+  return slot >= 0 && (size_t)slot < source->n_slots && source->slots[slot]->owned;
+}
 
 int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size) {
-  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, source->topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new((int)source->n_slots);
+  for (size_t i = 0; i < source->n_slots; i++)
+    rd_kafka_topic_partition_list_add(topics, source->slots[i]->topic, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t err = rd_kafka_subscribe(source->consumer, topics);
   rd_kafka_topic_partition_list_destroy(topics);
   if (err) {
-    snprintf(errstr, errstr_size, "subscribe to %s: %s", source->topic, rd_kafka_err2str(err));
+    snprintf(errstr, errstr_size, "group %s: subscribe: %s", source->config->group, rd_kafka_err2str(err));
     return -1;
   }
-  BLOG_I(CMD, source->topic, "consuming commands (group %s)", source->group);
+  BLOG_I(CMD, NULL, "joining group %s for %zu PBX(s)", source->config->group, source->n_slots);
   return 0;
 }
 
@@ -460,7 +543,7 @@ void cmd_source_stop(cmd_source_t *source, int timeout_ms) {
   }
   cmd_source_reap(source);
   if (source->consumer)
-    rd_kafka_consumer_close(source->consumer);
+    rd_kafka_consumer_close(source->consumer); /* revokes (own 0) and leaves: the token moves at once */
 }
 
 void cmd_source_destroy(cmd_source_t *source) {
@@ -482,10 +565,13 @@ void cmd_source_destroy(cmd_source_t *source) {
     next = out->next;
     cmd_out_done(out, 0);
   }
-  for (cmd_part_t *p = source->parts, *next; p; p = next) {
-    next = p->next;
-    cmd_part_free_messages(p);
-    free(p);
+  for (size_t i = 0; i < source->n_slots; i++) {
+    for (cmd_part_t *p = source->slots[i]->parts, *next; p; p = next) {
+      next = p->next;
+      cmd_part_free_messages(p);
+      free(p);
+    }
+    free(source->slots[i]);
   }
   if (source->pipe_fds[0] >= 0)
     close(source->pipe_fds[0]);

@@ -1,25 +1,31 @@
 /*
- * cmd_source: the command topic's Kafka side: read <prefix>commands, hand
- * each message to the PBX's executor (cmd_exec), produce its result, commit.
+ * cmd_source: the bridge instances' Kafka group: which instance owns which
+ * PBX, and that PBX's commands.
  *
- * DESIGN.  Small on purpose: the group member that decides which instance
- * owns which PBX (issue #10) replaces its consumer.  Runs on the bridge's
- * event loop: the consumer's queue and the results producer's queue signal
- * one pipe (cmd_source_fd) the loop watches; cmd_source_poll serves both.
+ * DESIGN.  One group member per process (group.id `group`,
+ * partition.assignment.strategy cooperative-sticky) subscribes to the
+ * commands topic of every PBX the process serves.  Each commands topic has
+ * one partition, the PBX's ownership token: Kafka's assignment gives it to
+ * exactly one live member, and moves only what must move when members join
+ * or leave (issue #10).  Runs on the bridge's event loop: the consumer's
+ * queue and the results producer's queue signal one pipe (cmd_source_fd)
+ * the loop watches; cmd_source_poll serves both.
  *
- *   - The consumer (group commands_group, read_committed, no auto commit)
- *     reads the topic (one partition: the PBX's ownership token).  A
- *     partition assigned makes the executor the owner (cmd_exec_own, epoch
- *     drawn from Redis); revoked, it stops (cmd_exec_disown).
+ *   - A PBX's partition 0 assigned makes this instance its owner: its
+ *     executor owns the commands (cmd_exec_own, epoch drawn from Redis) and
+ *     the PBX's `own` callback starts the takeover; revoked (or lost), both
+ *     let go (cmd_exec_disown, own(0)).  Another partition of a commands
+ *     topic is refused (paused, never read, said once).
  *   - Each message is an entry of its partition's cmd_offsets and the token
  *     of cmd_exec_submit; when the executor settles it (outcome recorded,
  *     result confirmed), the contiguous run of settled entries at the head
  *     is committed.  A crash re-reads only what was not committed.
- *   - The executor's results go out through cmd_source_emit: an idempotent
+ *   - The executors' results go out through cmd_source_emit: an idempotent
  *     producer (acks=all, no delivery timeout, murmur2_random), CloudEvents
  *     headers as given; a result Kafka refuses is produced again.
- *   - While the executor cannot reach Redis (cmd_exec_blocked) the
- *     partitions are paused.
+ *   - Without executors (commands off: no Redis) the partitions still give
+ *     ownership, and are paused: no command is read, none is lost.  While an
+ *     executor cannot reach Redis (cmd_exec_blocked) its partition is paused.
  */
 #ifndef CMD_SOURCE_H
 #define CMD_SOURCE_H
@@ -35,22 +41,28 @@
 typedef struct cmd_source cmd_source_t;
 
 /*
- * Build the Kafka side, its clients from `env`, on the PBX's `topics`
- * (commands, command-results).  0 and *source; *source is NULL when
- * commands are off (commands=false, or no redis_url: logged).  -1 with
- * errstr when a Kafka client cannot be made.
+ * Build the group member, its clients from `env`, in group config->group.
+ * NULL with errstr when a Kafka client cannot be made.
  */
-int cmd_source_new(const config_t *config, kafka_env_t *env, const topics_t *topics, cmd_source_t **source,
+cmd_source_t *cmd_source_new(const config_t *config, kafka_env_t *env, char *errstr, size_t errstr_size);
+
+/* A PBX's partition 0 was assigned (owned 1) or revoked or lost (owned 0). */
+typedef void(cmd_source_own_cb)(void *opaque, int owned);
+/*
+ * Serve one PBX: its commands topic (taken from `topics`), its `own`
+ * callback.  Returns its slot (0, 1, ...), or -1 with errstr.  Before
+ * cmd_source_subscribe.
+ */
+int cmd_source_add(cmd_source_t *source, const topics_t *topics, cmd_source_own_cb *own, void *opaque,
                    char *errstr, size_t errstr_size);
-/* The executor the messages go to (borrowed; detach with NULL before destroying it). */
-void cmd_source_attach(cmd_source_t *source, cmd_exec_t *exec);
+/* The executor a slot's commands go to (borrowed; NULL: commands off; detach before destroying it). */
+void cmd_source_attach(cmd_source_t *source, int slot, cmd_exec_t *exec);
+/* Whether this instance holds the slot's ownership token. */
+int cmd_source_owns(const cmd_source_t *source, int slot);
 /* The executor's emit and settled callbacks (opaque: the source). */
 void cmd_source_emit(void *source, const cmd_emit_t *msg, cmd_emit_done_cb *done, void *done_opaque);
 void cmd_source_settled(void *source, void *token, int ok);
-/* The results topic's name, <prefix>command-results. */
-const char *cmd_source_results_topic(const cmd_source_t *source);
-
-/* Start consuming (once the topics exist: the one topic table creates them, commands with one partition). */
+/* Join the group (once the topics exist: the one topic table creates them, commands with one partition). */
 int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size);
 /* The fd that becomes readable when cmd_source_poll has work. */
 int cmd_source_fd(const cmd_source_t *source);
@@ -60,7 +72,7 @@ int cmd_source_poll(cmd_source_t *source, char *errstr, size_t errstr_size);
 void cmd_source_tick(cmd_source_t *source, int64_t now_ms);
 /* Before exit: read no more (the caller then lets the executor finish what it can). */
 void cmd_source_stopping(cmd_source_t *source);
-/* Wait up to timeout_ms for results in flight, commit what is settled, leave the group. */
+/* Wait up to timeout_ms for results in flight, commit what is settled, leave the group (a clean handover). */
 void cmd_source_stop(cmd_source_t *source, int timeout_ms);
 /* Every result still waiting is answered (delivered 0).  Safe on NULL. */
 void cmd_source_destroy(cmd_source_t *source);

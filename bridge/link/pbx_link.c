@@ -358,6 +358,8 @@ fail:
 void pbx_link_start(pbx_link_t *link, struct lws_context *context, struct lws_vhost *vhost) {
   link->context = context;
   link->vhost = vhost;
+  link->stopping = 0; /* started again after a stop: a standby's link, for one */
+  link->attempt = 0;
   lws_sul_schedule(context, 0, &link->sul_reconnect, pbx_link_connect, 1);
 }
 

@@ -770,14 +770,16 @@ static int config_add_pbx(config_t *config, config_t *pbx) {
  * prefix.  Ids and prefixes are unique.
  */
 static int config_build_pbxs(config_t *config, char *errstr, size_t errstr_size) {
-  if (!config->section_count) {
+  if (!config->section_count) { /* the top level is the PBX (its password file read into it first) */
+    if (config_validate_pbx(config, "", errstr, errstr_size) != 0)
+      return -1;
     config_t *pbx = config_clone(config);
     if (!pbx || config_add_pbx(config, pbx) != 0) {
       config_destroy(pbx);
       snprintf(errstr, errstr_size, "config: out of memory");
       return -1;
     }
-    return config_validate_pbx(pbx, "", errstr, errstr_size);
+    return 0;
   }
   if (config->ipo_url[0]) {
     snprintf(errstr, errstr_size,
@@ -988,8 +990,9 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
       goto fail;
   }
 
-  if (config_validate_global(config, errstr, errstr_size) != 0 ||
-      config_build_pbxs(config, errstr, errstr_size) != 0)
+  /* the PBXs first: their settings come first in the table, as do their errors */
+  if (config_build_pbxs(config, errstr, errstr_size) != 0 ||
+      config_validate_global(config, errstr, errstr_size) != 0)
     goto fail;
   if (check_only)
     *action = CONFIG_CHECK;

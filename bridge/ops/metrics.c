@@ -159,6 +159,62 @@ void metrics_build_info(const char *name, const char *value) {
   }
 }
 
+static void metrics_label_value(FILE *fp, const char *value);
+static void metrics_header(FILE *fp, const char *name, const char *type, const char *help);
+
+/* Ownership per PBX (loop thread). */
+#define METRICS_PBX_MAX 256
+static const char *const metrics_ownership_changes[] = {"assigned", "revoked", "fenced", "failed"};
+#define METRICS_N_CHANGES (sizeof(metrics_ownership_changes) / sizeof(metrics_ownership_changes[0]))
+static struct {
+  char *pbx;
+  int owned;
+  uint64_t changes[METRICS_N_CHANGES];
+} metrics_pbx[METRICS_PBX_MAX];
+static size_t metrics_n_pbx;
+
+static size_t metrics_pbx_index(const char *pbx) {
+  size_t i = 0;
+  while (i < metrics_n_pbx && strcmp(metrics_pbx[i].pbx, pbx) != 0)
+    i++;
+  if (i == metrics_n_pbx && i < METRICS_PBX_MAX && (metrics_pbx[i].pbx = strdup(pbx)) != NULL)
+    metrics_n_pbx++;
+  return i;
+}
+
+void metrics_pbx_owned(const char *pbx, int owned) {
+  size_t i = metrics_pbx_index(pbx);
+  if (i < metrics_n_pbx)
+    metrics_pbx[i].owned = owned;
+}
+
+void metrics_pbx_ownership_change(const char *pbx, const char *change) {
+  size_t i = metrics_pbx_index(pbx);
+  for (size_t c = 0; i < metrics_n_pbx && c < METRICS_N_CHANGES; c++)
+    if (strcmp(metrics_ownership_changes[c], change) == 0)
+      metrics_pbx[i].changes[c]++;
+}
+
+static void metrics_render_pbx(FILE *fp) {
+  metrics_header(fp, "mtcti3_bridge_pbx_owned", "gauge",
+                 "1 while this instance owns the PBX: publishes its events and runs its commands");
+  for (size_t i = 0; i < metrics_n_pbx; i++) {
+    fprintf(fp, "mtcti3_bridge_pbx_owned{pbx=\"");
+    metrics_label_value(fp, metrics_pbx[i].pbx);
+    fprintf(fp, "\"} %d\n", metrics_pbx[i].owned);
+  }
+  metrics_header(fp, "mtcti3_bridge_pbx_ownership_changes_total", "counter",
+                 "Ownership changes of the PBX in this instance: assigned, revoked, fenced, failed");
+  for (size_t i = 0; i < metrics_n_pbx; i++) {
+    for (size_t c = 0; c < METRICS_N_CHANGES; c++) {
+      fprintf(fp, "mtcti3_bridge_pbx_ownership_changes_total{pbx=\"");
+      metrics_label_value(fp, metrics_pbx[i].pbx);
+      fprintf(fp, "\",change=\"%s\"} %llu\n", metrics_ownership_changes[c],
+              (unsigned long long)metrics_pbx[i].changes[c]);
+    }
+  }
+}
+
 /* The client series are set from the threads that serve each Kafka client's statistics. */
 static pthread_mutex_t metrics_clients_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -230,6 +286,9 @@ void metrics_reset(void) {
   }
   free(metrics.clients);
   metrics.clients = NULL;
+  for (size_t i = 0; i < metrics_n_pbx; i++)
+    free(metrics_pbx[i].pbx);
+  metrics_n_pbx = 0;
   metrics.n_clients = 0;
 }
 
@@ -375,6 +434,7 @@ char *metrics_render(size_t *len) {
     if (metrics.cmd_status_names[i])
       fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
               (unsigned long long)metrics.cmd_done[i]);
+  metrics_render_pbx(fp);
   pthread_mutex_lock(&metrics_clients_lock);
   for (int g = 0; g < METRICS_CLIENT__COUNT; g++) {
     /* the family is always there, its series once a client has reported */

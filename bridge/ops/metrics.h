@@ -157,6 +157,11 @@ void metrics_entities(const size_t counts[4]);
  */
 void metrics_command_done(int status, const char *name, double round_trip_ms);
 
+/* Ownership, per PBX: 1 while this instance owns (publishes, runs the commands of) `pbx`. */
+void metrics_pbx_owned(const char *pbx, int owned);
+/* An ownership change of `pbx`: "assigned", "revoked", "fenced", "failed". */
+void metrics_pbx_ownership_change(const char *pbx, const char *change);
+
 /* The whole exposition text; malloc'd, caller frees. */
 char *metrics_render(size_t *len);
 /* Free what the metrics hold (build_info labels, client series); for leak checks at exit. */

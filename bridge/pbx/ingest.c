@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bclock.h"
 #include "blog.h"
@@ -23,6 +24,8 @@
 
 /* A batch not committed after this long means Kafka is not keeping up (/readyz). */
 #define INGEST_KAFKA_LATE_MS 5000
+/* Lifecycle events a standby keeps for its takeover (the oldest go first). */
+#define INGEST_LIFE_MAX 64
 
 /* The events of one Notify, until Kafka has them all. */
 typedef struct ingest_gate {
@@ -56,15 +59,21 @@ struct ingest {
   uint64_t lifecycle_seq;
   int resync_active;
   int64_t resync_started_ms;
-  /* the committed state read back at start */
-  state_reader_t *reader;
-  restore_t *restore;
-  int restored;
-  void (*on_restored)(void *opaque);
-  void *restored_opaque;
-  int fenced;
-  qstats_t *qstats; /* queue statistics (NULL: queue_stats off) */
-  size_t qstats_restored; /* queues whose last record came back */
+  /* ownership: publishing only as the owner; as a standby, a warm view and the committed records */
+  int publishing;
+  char instance[160]; /* <host>/<pid>, in the owner events */
+  int ever_published;        /* "started" said once per process */
+  restore_t *committed;      /* the owner's events read back: each entity's last record */
+  strmap_t committed_stats;  /* queue GUID -> its last queue-stats record (text, owned) */
+  void (*fenced)(void *opaque);
+  void *fenced_opaque;
+  qstats_t *qstats; /* queue statistics (NULL: queue_stats off, or not the owner) */
+  /* lifecycle events while not publishing, said at the takeover in order */
+  struct ingest_pending_life {
+    char type[32];
+    json_t *detail;
+  } life[INGEST_LIFE_MAX];
+  size_t n_life;
 };
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
@@ -149,7 +158,7 @@ static void ingest_gate_release(ingest_t *ingest, ingest_gate_t *gate) {
  * (one transaction); the next events start a new batch.
  */
 void ingest_flush(ingest_t *ingest) {
-  if (!ingest->batch || kafka_sink_batch_len(ingest->batch) == 0)
+  if (!ingest->batch || kafka_sink_batch_len(ingest->batch) == 0 || !ingest->sink)
     return;
   kafka_sink_submit(ingest->sink, ingest->batch);
   ingest->batch = NULL;
@@ -158,9 +167,10 @@ void ingest_flush(ingest_t *ingest) {
 void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t status) {
   ingest_t *ingest = ctx;
   double seconds = kafka_sink_batch_seconds(batch);
-  if (status == KAFKA_SINK_FENCED && !ingest->fenced) {
-    ingest->fenced = 1;
+  if (status == KAFKA_SINK_FENCED && ingest->publishing) {
     BLOG_E(KAFKA, ingest->config->pbx_id, "fenced: another instance publishes this PBX's events now");
+    if (ingest->fenced)
+      ingest->fenced(ingest->fenced_opaque); /* the PBX hands over: this batch's gates are released below */
   }
   for (size_t i = 0; i < kafka_sink_batch_len(batch); i++) {
     ingest_gate_t *gate = kafka_sink_batch_opaque(batch, i);
@@ -170,6 +180,12 @@ void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t
       gate->failed++;
     ingest_gate_release(ingest, gate);
   }
+}
+
+/* The warm view's callback: a standby publishes nothing (its Notifies are acknowledged at once). */
+static void ingest_on_view_change(void *opaque, const snap_change_t *change) {
+  (void)opaque;
+  BLOG_D(SNAPSHOT, change->entity_id, "view op=%c", change->op);
 }
 
 /* snap's callback: one change becomes its events (and tombstones on the compacted topics). */
@@ -226,21 +242,19 @@ static void ingest_stats_walk(void *opaque, const snap_change_t *change) {
   qstats_change(ingest->qstats, change, bclock_wall_ms());
 }
 
-/* The state is restored: walk it into the statistics (restored from their own last records). */
-static void ingest_stats_restored(ingest_t *ingest) {
-  if (!ingest->qstats)
-    return;
-  if (ingest->reader)
-    BLOG_I(KAFKA, NULL, "queue statistics of %zu queue(s) restored", ingest->qstats_restored);
-  snap_walk(ingest->snap, ingest_stats_walk, ingest);
-  size_t pruned = qstats_prune(ingest->qstats);
-  if (pruned)
-    BLOG_I(KAFKA, NULL, "%zu queued call(s) ended while the bridge was away: not counted", pruned);
-}
-
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
   event_t event;
   char errstr[256];
+  if (!ingest->publishing) { /* kept for the takeover */
+    if (ingest->n_life == INGEST_LIFE_MAX) {
+      json_decref(ingest->life[0].detail);
+      memmove(&ingest->life[0], &ingest->life[1], (INGEST_LIFE_MAX - 1) * sizeof(ingest->life[0]));
+      ingest->n_life--;
+    }
+    snprintf(ingest->life[ingest->n_life].type, sizeof(ingest->life[0].type), "%s", type);
+    ingest->life[ingest->n_life++].detail = detail;
+    return;
+  }
   if (event_render_bridge(&ingest->event_ctx, type, ingest->boot_id, ++ingest->lifecycle_seq,
                           bclock_wall_ms(), detail, &event, errstr, sizeof(errstr)) == 0) {
     ingest_gate_t *gate = ingest->cur_gate;
@@ -454,15 +468,21 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
     goto fail;
   ingest->event_ctx = (event_ctx_t){config->pbx_id, &ingest->topics, MTCTI3_VERSION};
   ingest->boot_id = bclock_wall_ms();
-  ingest->snap = snap_new(ingest_on_change, ingest);
+  char host[128] = "";
+  gethostname(host, sizeof(host) - 1);
+  snprintf(ingest->instance, sizeof(ingest->instance), "%s/%d", host, (int)getpid());
+  ingest->snap = snap_new(ingest_on_view_change, ingest); /* a standby's warm view, until the takeover */
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
-  if (!ingest->snap || !ingest->subs)
+  ingest->committed = restore_new(config->pbx_id);
+  if (!ingest->snap || !ingest->subs || !ingest->committed)
     goto oom;
-  if (config->queue_stats) {
+  if (config->queue_stats) { /* the time zone, checked now: the module is made at the takeover */
     qstats_config_t qc = {config->pbx_id, config->queue_stats_service_level, config->queue_stats_window,
                           config->queue_stats_timezone};
-    if (!(ingest->qstats = qstats_new(&qc, ingest_on_queue_stats, ingest, errstr, errstr_size)))
+    qstats_t *check = qstats_new(&qc, ingest_on_queue_stats, ingest, errstr, errstr_size);
+    if (!check)
       goto fail;
+    qstats_destroy(check);
   }
   return ingest;
 oom:
@@ -474,20 +494,27 @@ fail:
 
 const topics_t *ingest_topics(const ingest_t *ingest) { return &ingest->topics; }
 
-void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
-                   void (*request_flush)(void *opaque), void *opaque) {
+void ingest_attach(ingest_t *ingest, pbx_link_t *link, void (*request_flush)(void *opaque), void *opaque) {
   ingest->link = link;
-  ingest->sink = sink;
   ingest->request_flush = request_flush;
   ingest->flush_opaque = opaque;
 }
+
+void ingest_on_fenced(ingest_t *ingest, void (*fenced)(void *opaque), void *opaque) {
+  ingest->fenced = fenced;
+  ingest->fenced_opaque = opaque;
+}
+
+static void ingest_stats_free(void *p) { free(p); }
 
 void ingest_destroy(ingest_t *ingest) {
   if (!ingest)
     return;
   kafka_sink_batch_free(ingest->batch);
-  state_reader_destroy(ingest->reader);
-  restore_free(ingest->restore);
+  restore_free(ingest->committed);
+  strmap_clear(&ingest->committed_stats, ingest_stats_free);
+  for (size_t i = 0; i < ingest->n_life; i++)
+    json_decref(ingest->life[i].detail);
   subs_destroy(ingest->subs);
   qstats_destroy(ingest->qstats);
   snap_destroy(ingest->snap);
@@ -495,68 +522,140 @@ void ingest_destroy(ingest_t *ingest) {
   free(ingest);
 }
 
-/* The state is known (restored, or nothing to restore): say so, and let the link connect. */
-static void ingest_restored(ingest_t *ingest, size_t entities, size_t calls, const char *from) {
-  ingest->restored = 1;
-  ingest_stats_restored(ingest);
-  ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
-                                                "restored_calls", (json_int_t)calls, "replayed_events",
-                                                (json_int_t)0, "state_from", from));
-  ingest_flush(ingest);
-  if (ingest->on_restored)
-    ingest->on_restored(ingest->restored_opaque);
-}
+/* ---- ownership ---- */
 
-int ingest_restore_start(ingest_t *ingest, kafka_env_t *env, void (*on_restored)(void *opaque), void *opaque,
-                         char *errstr, size_t errstr_size) {
-  ingest->on_restored = on_restored;
-  ingest->restored_opaque = opaque;
-  if (!ingest->config->state_from_topics || kafka_env_embedded(env)) {
-    ingest_restored(ingest, 0, 0, "none");
-    return 0;
-  }
-  char name[160];
-  snprintf(name, sizeof(name), "reader-%s", ingest->config->pbx_id);
-  ingest->restore = restore_new(ingest->config->pbx_id);
-  if (!ingest->restore) {
-    snprintf(errstr, errstr_size, "restore: out of memory");
-    return -1;
-  }
-  ingest->reader = state_reader_new(env, name, &ingest->topics, 0, errstr, errstr_size);
-  return ingest->reader ? 0 : -1;
-}
-
-int ingest_reader_fd(const ingest_t *ingest) { return ingest->reader ? state_reader_fd(ingest->reader) : -1; }
-
-static void ingest_reader_msg(void *opaque, const state_reader_msg_t *msg) {
+void ingest_committed(void *opaque, const state_reader_msg_t *msg) {
   ingest_t *ingest = opaque;
   if (msg->topic == TOPIC_QUEUE_STATS) { /* the statistics' last record of each queue */
-    char err[256];
-    if (!ingest->qstats || !msg->value)
+    char key[300];
+    snprintf(key, sizeof(key), "%.*s", (int)msg->key_len, msg->key);
+    char *old = strmap_get(&ingest->committed_stats, key);
+    if (!msg->value) {
+      if (old) {
+        strmap_del(&ingest->committed_stats, key);
+        free(old);
+      }
       return;
-    if (qstats_restore(ingest->qstats, msg->value, msg->value_len, bclock_wall_ms(), err, sizeof(err)) == 0)
-      ingest->qstats_restored++;
+    }
+    char *copy = malloc(msg->value_len + 1);
+    if (!copy)
+      return;
+    memcpy(copy, msg->value, msg->value_len);
+    copy[msg->value_len] = '\0';
+    if (strmap_put(&ingest->committed_stats, key, copy) == 0)
+      free(old);
     else
-      BLOG_W(KAFKA, NULL, "queue statistics not restored: %s", err);
+      free(copy);
     return;
   }
-  restore_add(ingest->restore, msg);
+  restore_add(ingest->committed, msg);
 }
 
-void ingest_reader_poll(ingest_t *ingest) {
-  if (!ingest->reader || ingest->restored)
+void ingest_committed_reset(ingest_t *ingest) {
+  restore_t *fresh = restore_new(ingest->config->pbx_id);
+  if (!fresh) {
+    BLOG_E(KAFKA, ingest->config->pbx_id, "out of memory: the committed state is not reset");
     return;
-  if (state_reader_poll(ingest->reader, ingest_reader_msg, ingest) != 1)
-    return;
-  size_t calls = 0, n = restore_apply(ingest->restore, ingest->snap, &calls);
-  BLOG_I(KAFKA, NULL, "restored %zu entities (%zu calls) from %s's topics (%llu messages read)", n, calls,
-         ingest->config->pbx_id, (unsigned long long)state_reader_count(ingest->reader));
-  restore_free(ingest->restore);
-  ingest->restore = NULL;
-  ingest_restored(ingest, n, calls, "topics");
+  }
+  restore_free(ingest->committed);
+  ingest->committed = fresh;
+  strmap_clear(&ingest->committed_stats, ingest_stats_free);
 }
 
-int ingest_is_restored(const ingest_t *ingest) { return ingest->restored; }
+int ingest_view_synced(const ingest_t *ingest) {
+  return ingest->link && pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
+}
+
+int ingest_publishing(const ingest_t *ingest) { return ingest->publishing; }
+
+/* The queue statistics for a new owner: their last records, then the restored state walked into them. */
+static int ingest_stats_take_over(ingest_t *ingest, char *errstr, size_t errstr_size) {
+  if (!ingest->config->queue_stats)
+    return 0;
+  qstats_config_t qc = {ingest->config->pbx_id, ingest->config->queue_stats_service_level,
+                        ingest->config->queue_stats_window, ingest->config->queue_stats_timezone};
+  qstats_destroy(ingest->qstats);
+  if (!(ingest->qstats = qstats_new(&qc, ingest_on_queue_stats, ingest, errstr, errstr_size)))
+    return -1;
+  size_t restored = 0;
+  for (strmap_iter_t it = strmap_iter(&ingest->committed_stats); strmap_iter_next(&it);) {
+    char err[256];
+    const char *text = it.value;
+    if (qstats_restore(ingest->qstats, text, strlen(text), bclock_wall_ms(), err, sizeof(err)) == 0)
+      restored++;
+    else
+      BLOG_W(KAFKA, it.key, "queue statistics not restored: %s", err);
+  }
+  BLOG_I(KAFKA, NULL, "queue statistics of %zu queue(s) restored", restored);
+  snap_walk(ingest->snap, ingest_stats_walk, ingest);
+  size_t pruned = qstats_prune(ingest->qstats);
+  if (pruned)
+    BLOG_I(KAFKA, NULL, "%zu queued call(s) ended while the bridge was away: not counted", pruned);
+  return 0;
+}
+
+int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t errstr_size) {
+  if (ingest->publishing)
+    return 0;
+  snap_t *live = snap_new(ingest_on_change, ingest);
+  if (!live) {
+    snprintf(errstr, errstr_size, "takeover: out of memory");
+    return -1;
+  }
+  size_t calls = 0, n = restore_apply(ingest->committed, live, &calls);
+  snap_t *view = ingest->snap;
+  int synced = ingest_view_synced(ingest);
+  ingest->snap = live;
+  ingest->sink = sink;
+  ingest->publishing = 1;
+  if (ingest_stats_take_over(ingest, errstr, errstr_size) != 0) {
+    ingest->snap = view;
+    ingest->sink = NULL;
+    ingest->publishing = 0;
+    snap_destroy(live);
+    return -1;
+  }
+  /* what happened before: started once per process, the link's story since, the takeover */
+  if (!ingest->ever_published) {
+    ingest->ever_published = 1;
+    ingest_lifecycle(ingest, "started",
+                     json_pack("{s:I,s:I,s:I,s:s}", "restored_entities", (json_int_t)n, "restored_calls",
+                               (json_int_t)calls, "replayed_events", (json_int_t)0, "state_from",
+                               ingest->config->state_from_topics ? "topics" : "none"));
+  }
+  for (size_t i = 0; i < ingest->n_life; i++)
+    ingest_lifecycle(ingest, ingest->life[i].type, ingest->life[i].detail);
+  ingest->n_life = 0;
+  ingest_lifecycle(ingest, "owner", json_pack("{s:s,s:s,s:b}", "state", "assigned", "instance", ingest->instance, "warm",
+                                               synced));
+  size_t replayed = 0;
+  if (synced) { /* the warm view, as a fresh snapshot against what consumers have */
+    ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+    replayed = snap_replay(live, view);
+  } else if (ingest->link && pbx_link_is_up(ingest->link)) {
+    pbx_link_drop(ingest->link); /* mid-resync: a fresh one, against the committed state */
+  }
+  snap_destroy(view);
+  BLOG_I(KAFKA, ingest->config->pbx_id, "owner: %zu entities (%zu calls) committed, %zu replayed from the %s view", n,
+         calls, replayed, synced ? "warm" : "(no)");
+  ingest_flush(ingest);
+  return 0;
+}
+
+void ingest_hand_over(ingest_t *ingest, const char *why) {
+  if (!ingest->publishing)
+    return;
+  ingest_lifecycle(ingest, "owner", json_pack("{s:s,s:s}", "state", why, "instance", ingest->instance));
+  ingest_flush(ingest); /* best effort: the sink may still commit it before it goes */
+  ingest->publishing = 0;
+  kafka_sink_batch_free(ingest->batch); /* never produced: the next owner diffs what it says */
+  ingest->batch = NULL;
+  ingest->sink = NULL;
+  snap_set_callback(ingest->snap, ingest_on_view_change, ingest); /* the published state is the warm view now */
+  qstats_destroy(ingest->qstats);
+  ingest->qstats = NULL;
+  ingest_committed_reset(ingest);
+}
 
 void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   (void)now_ms;
@@ -569,22 +668,16 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
   ingest_stats_flush(ingest); /* the window's expiry, midnight, resync deletes */
-  metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
-  metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
+  if (ingest->sink) {
+    metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
+    metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
+  }
   ingest_flush(ingest);
 }
 
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
-  if (ingest->fenced) {
-    snprintf(why, why_size, "fenced: another instance publishes this PBX");
-    return 0;
-  }
-  if (!ingest->restored) {
-    snprintf(why, why_size, "reading the committed state back from Kafka");
-    return 0;
-  }
-  if (!kafka_sink_ready(ingest->sink)) {
-    snprintf(why, why_size, "the Kafka producer is not ready");
+  if (!ingest->publishing || !ingest->sink) {
+    snprintf(why, why_size, "not the owner");
     return 0;
   }
   if (!pbx_link_is_up(ingest->link)) {
@@ -640,7 +733,7 @@ static size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *
 
 static int ingest_cmd_ready(void *pbx) {
   ingest_t *ingest = pbx;
-  return pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
+  return ingest->publishing && pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
 }
 
 static int ingest_cmd_line_find(void *pbx, cmd_target_kind_t kind, const char *name, cmd_line_t *line) {

@@ -36,6 +36,7 @@
 #include "config.h"
 #include "kafka_client.h"
 #include "kafka_sink.h"
+#include "state_reader.h"
 #include "pbx_link.h"
 #include "snap.h"
 #include "subs.h"
@@ -47,13 +48,11 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size);
 /* The PBX's topics. */
 const topics_t *ingest_topics(const ingest_t *ingest);
 /*
- * Wire the link and sink (created with ingest's handlers).  request_flush is
- * called when a turn's first event is queued: the loop then calls
- * ingest_flush at the end of the turn.
+ * Wire the link.  request_flush is called when a flush's first event is
+ * queued: the loop then calls ingest_flush soon.
  */
-void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
-                   void (*request_flush)(void *opaque), void *opaque);
-/* Hand the flush's events to the sink, as one batch. */
+void ingest_attach(ingest_t *ingest, pbx_link_t *link, void (*request_flush)(void *opaque), void *opaque);
+/* Hand the flush's events to the sink, as one batch (nothing while not publishing). */
 void ingest_flush(ingest_t *ingest);
 void ingest_destroy(ingest_t *ingest);
 
@@ -61,21 +60,38 @@ void ingest_destroy(ingest_t *ingest);
 extern const pbx_link_handlers_t ingest_link_handlers;
 /* The sink's batch completion (kafka_sink_done_cb; ctx = the ingest). */
 void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t status);
+/* Called when a batch comes back fenced (opaque: as given). */
+void ingest_on_fenced(ingest_t *ingest, void (*fenced)(void *opaque), void *opaque);
 
 /*
- * Read the committed state back from the PBX's topics (state_reader), then
- * call on_restored once: the link may connect.  Without state_from_topics,
- * or embedded, on_restored is called before this returns.  0, or -1.
+ * ---- ownership ----
+ *
+ * An ingest starts as a standby: Notifies are applied to a warm view whose
+ * changes are published by nobody (they are acknowledged at once), lifecycle
+ * events wait, and the committed state (what the owner published, read back
+ * by a following state_reader) is kept as records.  ingest_take_over, with
+ * a ready transactional sink and the committed records read up to the ends
+ * after the fence, makes it the owner: the committed state becomes the
+ * published one and the warm view is replayed into it (snap_replay), so
+ * consumers get exactly the differences with every seq continuing; if the
+ * view was not in sync, the link resubscribes instead.  ingest_hand_over
+ * makes it a standby again (the published state becomes the warm view).
  */
-int ingest_restore_start(ingest_t *ingest, kafka_env_t *env, void (*on_restored)(void *opaque), void *opaque,
-                         char *errstr, size_t errstr_size);
-/* The reader's fd (-1: none) and its service. */
-int ingest_reader_fd(const ingest_t *ingest);
-void ingest_reader_poll(ingest_t *ingest);
-int ingest_is_restored(const ingest_t *ingest);
+/* One committed message read back (state_reader's callback; opaque = the ingest). */
+void ingest_committed(void *opaque, const state_reader_msg_t *msg);
+/* Forget the committed records (a following reader reads them again from the start). */
+void ingest_committed_reset(ingest_t *ingest);
+/* Become the owner, publishing through `sink` (borrowed); 0, or -1 with errstr. */
+int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t errstr_size);
+/* Stop publishing (why: "revoked", "fenced"; the sink is being taken away, its batches complete as dropped). */
+void ingest_hand_over(ingest_t *ingest, const char *why);
+int ingest_publishing(const ingest_t *ingest);
+/* Whether the warm view is in sync with the PBX (connected, every subscription answered). */
+int ingest_view_synced(const ingest_t *ingest);
+
 /* Periodic work: subscription timers, metrics. */
 void ingest_tick(ingest_t *ingest, int64_t now_ms);
-/* Lifecycle event on the bridge topic (type as in event_render_bridge). */
+/* Lifecycle event on the bridge topic (type as in event_render_bridge); kept until publishing. */
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stolen, may be NULL */);
 
 /*
@@ -87,7 +103,7 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stol
 void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec);
 extern const cmd_pbx_ops_t ingest_cmd_ops;
 
-/* For /readyz: connected, resynced, Kafka not blocked. */
+/* For /readyz: connected, resynced, Kafka keeping up (owner only). */
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
 /* Notifies waiting for their events' delivery. */
 size_t ingest_acks_pending(const ingest_t *ingest);

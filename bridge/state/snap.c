@@ -81,6 +81,11 @@ snap_t *snap_new(snap_change_cb *cb, void *opaque) {
 
 void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void)) { snap->now_ms = now_ms; }
 
+void snap_set_callback(snap_t *snap, snap_change_cb *cb, void *opaque) {
+  snap->cb = cb;
+  snap->opaque = opaque;
+}
+
 void snap_destroy(snap_t *snap) {
   if (!snap)
     return;

@@ -105,6 +105,8 @@ typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
 typedef struct snap snap_t;
 
 snap_t *snap_new(snap_change_cb *cb, void *opaque);
+/* Where the changes go from now on (a warm view that becomes the published state, or back). */
+void snap_set_callback(snap_t *snap, snap_change_cb *cb, void *opaque);
 /* The wall clock a new call leg's key takes its time from (default bclock_wall_ms; tests fix it). */
 void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void));
 void snap_destroy(snap_t *snap);

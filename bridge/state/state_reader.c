@@ -40,6 +40,10 @@ struct state_reader {
   int caught_up_posted;             /* the thread has posted everything up to the ends */
   int caught_up;                    /* the loop has delivered it (loop thread only) */
   uint64_t count;
+  uint64_t sync_asked;   /* sync requests (loop thread writes, thread reads) */
+  uint64_t sync_posted;  /* the last request the thread reached (thread writes) */
+  uint64_t sync_done;    /* ... and the loop delivered (loop thread only) */
+  rd_kafka_topic_partition_list_t *assigned; /* what the thread reads (thread only) */
 };
 
 static void state_reader_item_free(state_reader_item_t *item) {
@@ -80,6 +84,48 @@ static int state_reader_stopping(state_reader_t *reader) {
   int stop = reader->stop;
   pthread_mutex_unlock(&reader->lock);
   return stop;
+}
+
+/*
+ * A sync request: the ends as they are now, asked in one ListOffsets round
+ * trip per broker (rd_kafka_offsets_for_times with the timestamp "latest";
+ * read_committed: each partition's last stable offset); 1 once the position
+ * of every assigned partition is there (read_committed moves the position
+ * past the transactions' markers), 0 while not, -1 when the ends cannot be
+ * asked (Kafka away: asked again).
+ */
+static int state_reader_at_ends(state_reader_t *reader, int64_t *ends, int *have_ends) {
+  rd_kafka_topic_partition_list_t *parts = reader->assigned;
+  if (!parts || parts->cnt == 0)
+    return 1;
+  if (!*have_ends) {
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+    for (int i = 0; i < q->cnt; i++)
+      q->elems[i].offset = -1; /* ListOffsets' "latest" */
+    int64_t t0 = bclock_mono_ms();
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(reader->rk, q, 5000);
+    BLOG_D(KAFKA, reader->name, "sync: the ends of %d partitions asked in %lld ms%s%s", q->cnt,
+           (long long)(bclock_mono_ms() - t0), e ? ": " : "", e ? rd_kafka_err2str(e) : "");
+    for (int i = 0; i < q->cnt && !e; i++) {
+      if (q->elems[i].err)
+        e = q->elems[i].err;
+      ends[i] = q->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(q);
+    if (e)
+      return -1;
+    *have_ends = 1;
+  }
+  rd_kafka_topic_partition_list_t *pos = rd_kafka_topic_partition_list_copy(parts);
+  rd_kafka_position(reader->rk, pos);
+  int at = 1;
+  for (int i = 0; i < parts->cnt && at; i++) {
+    int64_t position = pos->elems[i].offset;
+    if (ends[i] > 0 && (position < 0 ? 0 : position) < ends[i])
+      at = 0;
+  }
+  rd_kafka_topic_partition_list_destroy(pos);
+  return at;
 }
 
 /* Hand items to the loop (a chain, in order), and maybe the "caught up" mark. */
@@ -142,7 +188,7 @@ static int state_reader_assign(state_reader_t *reader, int *n_parts) {
   BLOG_D(KAFKA, reader->name, "reading %d partitions back", parts->cnt);
   if (parts->cnt)
     rd_kafka_assign(reader->rk, parts);
-  rd_kafka_topic_partition_list_destroy(parts);
+  reader->assigned = parts;
   return 0;
 }
 
@@ -254,8 +300,28 @@ static void *state_reader_main(void *arg) {
   BLOG_I(KAFKA, reader->name, "read back %llu messages of %d partitions in %lld ms: %zu entities",
          (unsigned long long)reader->count, n_parts, (long long)(bclock_mono_ms() - t0), kept);
   state_reader_post(reader, first, tail, 1);
+  uint64_t sync_target = 0;
+  int have_ends = 0;
+  int64_t *ends = reader->assigned && reader->assigned->cnt
+                      ? malloc((size_t)reader->assigned->cnt * sizeof(*ends))
+                      : NULL;
   while (reader->follow && !state_reader_stopping(reader)) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(reader->rk, 200);
+    pthread_mutex_lock(&reader->lock);
+    uint64_t asked = reader->sync_asked;
+    pthread_mutex_unlock(&reader->lock);
+    if (asked > sync_target) { /* a new request: its ends are the ones of now */
+      sync_target = asked;
+      have_ends = 0;
+    }
+    if (sync_target && reader->sync_posted < sync_target && (!ends || state_reader_at_ends(reader, ends, &have_ends) == 1)) {
+      pthread_mutex_lock(&reader->lock);
+      int fresh = reader->sync_posted < sync_target;
+      reader->sync_posted = sync_target;
+      pthread_mutex_unlock(&reader->lock);
+      if (fresh)
+        state_reader_post(reader, NULL, NULL, 0);
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(reader->rk, 100);
     if (!m)
       continue;
     if (!m->err && m->key) {
@@ -269,6 +335,7 @@ static void *state_reader_main(void *arg) {
     }
     rd_kafka_message_destroy(m);
   }
+  free(ends);
 done:
   for (int t = 0; t < TOPIC__COUNT; t++)
     strmap_clear(&last[t], state_reader_last_free);
@@ -323,6 +390,7 @@ int state_reader_poll(state_reader_t *reader, state_reader_msg_cb *cb, void *opa
   state_reader_item_t *item = reader->head;
   reader->head = reader->tail = NULL;
   int caught_up = reader->caught_up_posted;
+  uint64_t synced = reader->sync_posted;
   pthread_mutex_unlock(&reader->lock);
   while (item) {
     state_reader_item_t *next = item->next;
@@ -331,12 +399,22 @@ int state_reader_poll(state_reader_t *reader, state_reader_msg_cb *cb, void *opa
     state_reader_item_free(item);
     item = next;
   }
+  reader->sync_done = synced; /* what the thread reached before the items just delivered were taken */
   if (caught_up && !reader->caught_up) {
     reader->caught_up = 1;
     return 1;
   }
   return 0;
 }
+
+uint64_t state_reader_sync(state_reader_t *reader) {
+  pthread_mutex_lock(&reader->lock);
+  uint64_t n = ++reader->sync_asked;
+  pthread_mutex_unlock(&reader->lock);
+  return n;
+}
+
+uint64_t state_reader_synced(const state_reader_t *reader) { return reader->caught_up ? reader->sync_done : 0; }
 
 int state_reader_caught_up(const state_reader_t *reader) { return reader->caught_up; }
 
@@ -360,6 +438,8 @@ void state_reader_destroy(state_reader_t *reader) {
     next = item->next;
     state_reader_item_free(item);
   }
+  if (reader->assigned)
+    rd_kafka_topic_partition_list_destroy(reader->assigned);
   if (reader->rk) {
     rd_kafka_consumer_close(reader->rk);
     kafka_client_destroy(reader->rk);

@@ -56,6 +56,15 @@ typedef void(state_reader_msg_cb)(void *opaque, const state_reader_msg_t *msg);
 int state_reader_poll(state_reader_t *reader, state_reader_msg_cb *cb, void *opaque);
 /* Whether the reader has caught up (delivered everything up to the ends it first saw). */
 int state_reader_caught_up(const state_reader_t *reader);
+/*
+ * A following reader: ask it to read up to the topics' ends as they are
+ * now (a new owner, once its producer has fenced the old one, so nothing
+ * more of the old owner's can become visible).  Returns the request's
+ * number; state_reader_synced tells when it is reached and delivered.
+ */
+uint64_t state_reader_sync(state_reader_t *reader);
+/* The last sync request whose ends were read and delivered by state_reader_poll (0: none). */
+uint64_t state_reader_synced(const state_reader_t *reader);
 /* Messages read so far (all, also those a later one replaced). */
 uint64_t state_reader_count(const state_reader_t *reader);
 /* Stop the thread and free. */
