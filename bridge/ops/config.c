@@ -705,9 +705,17 @@ static int config_validate_global(config_t *config, char *errstr, size_t errstr_
              config->commands_default_timeout_ms, config->commands_max_timeout_ms);
     return -1;
   }
-  if (!config->group[0]) {
-    snprintf(errstr, errstr_size, "group: must not be empty");
-    return -1;
+  if (!config->group[0]) { /* twins of one PBX meet in it; unrelated deployments do not */
+    char group[300];
+    if (config->section_count)
+      snprintf(group, sizeof(group), "mtcti3-bridge");
+    else
+      snprintf(group, sizeof(group), "mtcti3-bridge-%s", config->pbx_id);
+    if (config_set(config, config_find("group", 5), group, errstr, errstr_size) != 0)
+      return -1;
+    for (size_t i = 0; i < config->pbx_count; i++)
+      if (config_set(config->pbx[i], config_find("group", 5), group, errstr, errstr_size) != 0)
+        return -1;
   }
   if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;

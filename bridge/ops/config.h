@@ -60,8 +60,8 @@ typedef enum config_type {
     "First reconnect delay; doubles at each failure, with jitter")                               \
   X(reconnect_max_ms, CONFIG_INT, reconnect_max_ms, "30000", 10, 3600000, NULL, CONFIG_PBX,               \
     "Longest reconnect delay")                                                                   \
-  X(group, CONFIG_STR, group, "mtcti3-bridge", 0, 0, NULL, 0,                                    \
-    "Kafka consumer group of the bridge instances that serve these PBXs: Kafka's assignment decides which instance owns which PBX") \
+  X(group, CONFIG_STR, group, "", 0, 0, NULL, 0,                                                 \
+    "Kafka consumer group of the instances that serve these PBXs (Kafka's assignment decides which owns which); empty: mtcti3-bridge-<pbx_id> for one PBX, mtcti3-bridge with [pbx] sections") \
   X(standby_warm, CONFIG_BOOL, standby_warm, "true", 0, 0, NULL, 0,                              \
     "Keep a connection and subscriptions to the PBXs this instance does not own, so a takeover is a diff from a warm state") \
   X(pbx_id, CONFIG_STR, pbx_id, "ipo", 0, 0, NULL, 0,                                            \
