@@ -273,7 +273,7 @@ static cmd_part_t *cmd_source_part(cmd_slot_t *slot, int32_t partition) {
 }
 
 /* A slot's token is ours, or not any more: its executor and its PBX are told. */
-static void cmd_source_slot_owned(cmd_source_t *source, cmd_slot_t *slot, int owned) {
+static void cmd_source_slot_owned(cmd_source_t *source, cmd_slot_t *slot, int owned, int lost) {
   if (slot->owned == owned)
     return;
   slot->owned = owned;
@@ -283,7 +283,10 @@ static void cmd_source_slot_owned(cmd_source_t *source, cmd_slot_t *slot, int ow
     if (slot->exec)
       cmd_exec_own(slot->exec, 0);
   } else {
-    BLOG_I(CMD, slot->topic, "revoked: another instance owns the PBX now");
+    if (lost)
+      BLOG_W(CMD, slot->topic, "lost: the group's session expired (Kafka unreachable, or this process stalled)");
+    else
+      BLOG_I(CMD, slot->topic, "revoked: another instance owns the PBX now");
     if (slot->exec)
       cmd_exec_disown(slot->exec); /* lets go of every token */
     for (cmd_part_t *p = slot->parts; p; p = p->next) {
@@ -292,7 +295,7 @@ static void cmd_source_slot_owned(cmd_source_t *source, cmd_slot_t *slot, int ow
     }
   }
   if (slot->own)
-    slot->own(slot->own_opaque, owned);
+    slot->own(slot->own_opaque, owned, lost);
 }
 
 static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *partitions,
@@ -303,10 +306,11 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kaf
   int assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
   rd_kafka_error_t *error = NULL;
   if (!assign) { /* let go first: the PBX stops publishing before the token leaves */
+    int lost = rd_kafka_assignment_lost(rk);
     for (int i = 0; i < partitions->cnt; i++) {
       cmd_slot_t *slot = cmd_source_slot(source, partitions->elems[i].topic);
       if (slot && partitions->elems[i].partition == 0)
-        cmd_source_slot_owned(source, slot, 0);
+        cmd_source_slot_owned(source, slot, 0, lost);
     }
   }
   if (cooperative)
@@ -333,7 +337,7 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kaf
         slot->warned = 1;
       rd_kafka_pause_partitions(rk, one);
     } else {
-      cmd_source_slot_owned(source, slot, 1);
+      cmd_source_slot_owned(source, slot, 1, 0);
       if (!slot->exec || (slot->exec && cmd_exec_blocked(slot->exec))) {
         rd_kafka_pause_partitions(rk, one);
         slot->paused = 1;

@@ -46,8 +46,12 @@ typedef struct cmd_source cmd_source_t;
  */
 cmd_source_t *cmd_source_new(const config_t *config, kafka_env_t *env, char *errstr, size_t errstr_size);
 
-/* A PBX's partition 0 was assigned (owned 1) or revoked or lost (owned 0). */
-typedef void(cmd_source_own_cb)(void *opaque, int owned);
+/*
+ * A PBX's partition 0 was assigned (owned 1), revoked (owned 0), or lost
+ * (owned 0, lost 1: the group's session expired, Kafka unreachable or this
+ * process stalled; the partition may be given to another member, or back).
+ */
+typedef void(cmd_source_own_cb)(void *opaque, int owned, int lost);
 /*
  * Serve one PBX: its commands topic (taken from `topics`), its `own`
  * callback.  Returns its slot (0, 1, ...), or -1 with errstr.  Before

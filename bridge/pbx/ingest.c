@@ -628,16 +628,15 @@ int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t 
   ingest->n_life = 0;
   ingest_lifecycle(ingest, "owner", json_pack("{s:s,s:s,s:b}", "state", "assigned", "instance", ingest->instance, "warm",
                                                synced));
-  size_t replayed = 0;
   if (synced) { /* the warm view, as a fresh snapshot against what consumers have */
     ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
-    replayed = snap_replay(live, view);
+    snap_replay(live, view);
   } else if (ingest->link && pbx_link_is_up(ingest->link)) {
     pbx_link_drop(ingest->link); /* mid-resync: a fresh one, against the committed state */
   }
   snap_destroy(view);
-  BLOG_I(KAFKA, ingest->config->pbx_id, "owner: %zu entities (%zu calls) committed, %zu replayed from the %s view", n,
-         calls, replayed, synced ? "warm" : "(no)");
+  BLOG_I(KAFKA, ingest->config->pbx_id, "owner: restored %zu entities (%zu calls) from the committed state; %s", n,
+         calls, synced ? "the warm view replayed against it" : "a fresh snapshot is diffed against it");
   ingest_flush(ingest);
   return 0;
 }

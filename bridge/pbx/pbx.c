@@ -19,6 +19,13 @@
 
 /* A fenced owner still holding the token tries again after this long (the group sorts out who owns it). */
 #define PBX_FENCED_RETRY_MS 5000
+/*
+ * An owner whose group session expired keeps publishing (its transactions
+ * fence it the moment another instance takes over) until the group has had
+ * this long, with Kafka reachable, to give the PBX back: past it, the PBX
+ * is another member's, and this one hands over even if nothing fenced it.
+ */
+#define PBX_LOST_GRACE_MS 15000
 
 struct pbx {
   const config_t *config;
@@ -40,6 +47,7 @@ struct pbx {
   uint64_t sync_request;   /* SYNCING: the reader's sync asked for */
   int64_t fenced_at_ms;    /* a fence while the token was ours: when to try again */
   int fence_pending;       /* a batch came back fenced: hand over at the next step (not inside the poll) */
+  int64_t lost_at_ms;      /* the token lost with the group's session, still publishing: since when (Kafka reachable) */
   int64_t state_since_ms;
 };
 
@@ -146,11 +154,24 @@ static void pbx_begin_takeover(pbx_t *pbx) {
   pbx_set_state(pbx, PBX_FENCING);
 }
 
-/* The group's word: partition 0 of the PBX's commands topic is ours (1) or not any more (0). */
-static void pbx_own(void *opaque, int owned) {
+/*
+ * The group's word: partition 0 of the PBX's commands topic is ours (1) or
+ * not any more (0).  A token lost with the session (Kafka unreachable, say)
+ * is not a hand-over yet: with transactions, whoever takes over fences this
+ * instance, so it goes on publishing what the PBX says (and holding its
+ * NotifyAcks until Kafka has it) rather than drop it.
+ */
+static void pbx_own(void *opaque, int owned, int lost) {
   pbx_t *pbx = opaque;
   pbx->owned = owned;
   pbx->fenced_at_ms = 0;
+  pbx->lost_at_ms = 0;
+  if (!owned && lost && pbx->config->kafka_transactions && pbx->state != PBX_STANDBY) {
+    BLOG_W(MAIN, pbx->config->pbx_id, "ownership uncertain (group session lost): publishing on until fenced, or "
+                                      "until the group gives the PBX back or to another instance");
+    pbx->lost_at_ms = bclock_mono_ms();
+    return;
+  }
   if (owned && pbx->state == PBX_STANDBY)
     pbx_begin_takeover(pbx);
   else if (!owned)
@@ -183,6 +204,14 @@ static void pbx_steps(pbx_t *pbx) {
   char errstr[512];
   if (pbx->fence_pending)
     pbx_fenced_now(pbx);
+  if (pbx->lost_at_ms) {
+    if (pbx->state == PBX_STANDBY || kafka_env_outage(pbx->shared.kafka))
+      pbx->lost_at_ms = pbx->state == PBX_STANDBY ? 0 : bclock_mono_ms(); /* the grace counts from Kafka's return */
+    else if (bclock_mono_ms() - pbx->lost_at_ms >= PBX_LOST_GRACE_MS) {
+      pbx->lost_at_ms = 0;
+      pbx_hand_over(pbx, "revoked");
+    }
+  }
   if (pbx->state == PBX_STANDBY && pbx->owned && pbx->fenced_at_ms &&
       bclock_mono_ms() - pbx->fenced_at_ms >= PBX_FENCED_RETRY_MS) {
     pbx->fenced_at_ms = 0;

@@ -43,6 +43,9 @@
 #include "jbuf.h"
 
 /* X(enum suffix, entity name, topic suffix, compacted) */
+/* The calllost.description of a call deleted because it ended while no bridge saw it (synthetic). */
+#define SNAP_CALL_ENDED_AWAY "ended while the bridge was not connected"
+
 #define SNAP_KINDS(X)                   \
   X(LINE, "line", "lines", 1)           \
   X(USER, "presence", "presence", 1)    \

@@ -174,5 +174,5 @@ void snap_line_resync_begin(snap_t *snap, const char *line_guid) {
 }
 
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
-  return snap_calls_delete(snap, line_guid, 1, "ended while the bridge was not connected");
+  return snap_calls_delete(snap, line_guid, 1, SNAP_CALL_ENDED_AWAY);
 }

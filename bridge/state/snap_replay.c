@@ -145,7 +145,7 @@ size_t snap_replay(snap_t *dst, const snap_t *src) {
   for (size_t i = 0; i < n; i++) {
     json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", gone[i]->callid, "referencecallid", 0,
                              "reason", 0, "thisenddropped", 0, "description",
-                             "ended while the bridge was not publishing", "synthetic", 1);
+                             SNAP_CALL_ENDED_AWAY, "synthetic", 1);
     snap_delete(dst, gone[i], lost);
     json_decref(lost);
   }

@@ -35,7 +35,9 @@ def test_tls_verification_refuses_unknown_ca(sim, make_bridge):
     bridge = make_bridge(sim, env={"MTCTI3_IPO_CA_FILE": ""}).start(wait_resync=False)
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_reconnects_total"] >= 2, 20)
     assert bridge.metrics()["mtcti3_bridge_pbx_connected"] == 0
-    assert bridge.http("/readyz") == (503, "not connected to the PBX\n")
+    # once it owns the PBX (the group, fencing, the committed state: a few seconds), /readyz says why
+    wait_for(lambda: bridge.http("/readyz") == (503, f"{bridge.pbx_id}: not connected to the PBX\n"), 30,
+             what="/readyz: not connected")
     assert "cannot connect" in bridge.log_path.read_text()
 
 
