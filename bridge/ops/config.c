@@ -350,7 +350,7 @@ static int config_section_open(config_t *config, char *line, const char *path, i
   }
   *close = '\0';
   body = config_trim(body);
-  if (strncmp(body, "pbx", 3) != 0 || !isspace((unsigned char)body[3])) {
+  if (strncmp(body, "pbx", 3) != 0 || (body[3] && !isspace((unsigned char)body[3]))) {
     snprintf(errstr, errstr_size, "config: %s:%d: unknown section [%s] (only [pbx <id>])", path, lineno, body);
     return -1;
   }

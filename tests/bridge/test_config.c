@@ -12,6 +12,10 @@
  *   09 redis_url: ACL user and password, percent-escapes, IPv6, bad port and
  *      database, rediss://, the password from one place only, never on the
  *      command line, never in an error line
+ *   10 [pbx <id>] sections: one PBX each, the top level's settings with the
+ *      section's on top, <topic_prefix><id>. as prefix, the group derived;
+ *      a global setting in a section, ipo_url at the top, twice the same id
+ *      or prefix, a bad id: one line each
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +423,85 @@ static void s09_redis(void) {
   expect_error(a5, env_nofile, "redis_password_file: cannot open \"/nonexistent/redis-pw\": No such file or directory");
 }
 
+static void s10_sections(void) {
+  char *envp[] = {"MTCTI3_IPO_USER=svc", "MTCTI3_IPO_PASSWORD=pw", "MTCTI3_KAFKA_BOOTSTRAP=k1:9092", NULL};
+  const char *pwfile = write_file("hq-pw", "hq-secret\n");
+  char text[2048];
+  snprintf(text, sizeof(text),
+           "topic_prefix = acme.\n"
+           "subscribe_window = 8\n"
+           "standby_warm = false\n"
+           "\n"
+           "[pbx hq]\n"
+           "ipo_url = wss://hq.example:8443/tapi\n"
+           "ipo_password_file = %s\n"
+           "subscribe_window = 32\n"
+           "[ pbx branch-2 ]\n"
+           "ipo_url = wss://b2.example/tapi,wss://b2b.example/tapi\n"
+           "topic_prefix = b2.\n",
+           pwfile);
+  const char *file = write_file("s.conf", text);
+  char flag[300];
+  snprintf(flag, sizeof(flag), "--config=%s", file);
+  char *argv[] = {"bridge", flag, NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), 0);
+  if (c) {
+    CHECK_INT(c->pbx_count, 2);
+    CHECK_STR(c->group, "mtcti3-bridge");
+    CHECK_INT(c->standby_warm, 0);
+    if (c->pbx_count == 2) {
+      CHECK_STR(c->pbx[0]->pbx_id, "hq");
+      CHECK_STR(c->pbx[0]->ipo_url, "wss://hq.example:8443/tapi");
+      CHECK_STR(c->pbx[0]->ipo_password, "hq-secret");
+      CHECK_STR(c->pbx[0]->topic_prefix, "acme.hq.");
+      CHECK_INT(c->pbx[0]->subscribe_window, 32);
+      CHECK_STR(c->pbx[1]->pbx_id, "branch-2");
+      CHECK_STR(c->pbx[1]->ipo_password, "pw");
+      CHECK_STR(c->pbx[1]->topic_prefix, "b2.");
+      CHECK_INT(c->pbx[1]->subscribe_window, 8);
+      CHECK_STR(c->pbx[1]->group, "mtcti3-bridge");
+    }
+    config_destroy(c);
+  }
+  /* one PBX: the group is its own */
+  char *one_env[] = {BASE_ENV, "MTCTI3_PBX_ID=ipo-7", NULL};
+  char *one_argv[] = {"bridge", NULL};
+  CHECK_INT(load(one_argv, one_env, &c, &a), 0);
+  if (c) {
+    CHECK_INT(c->pbx_count, 1);
+    CHECK_STR(c->group, "mtcti3-bridge-ipo-7");
+    CHECK_STR(c->pbx[0]->pbx_id, "ipo-7");
+    config_destroy(c);
+  }
+  static const struct {
+    const char *text, *want, *after; /* the line: want, then (if after) the file's path and after */
+  } bad[] = {
+      {"[pbx a]\nipo_url = wss://a/\nkafka_partitions = 6\n",
+       "kafka_partitions: not a per-PBX setting: give it before any [pbx] section (", ":3)"},
+      {"ipo_url = wss://top/\n[pbx a]\nipo_url = wss://a/\n",
+       "ipo_url: the config file has [pbx] sections: give each PBX's ipo_url in its section, none at the top", NULL},
+      {"[pbx a]\nipo_url = wss://a/\n[pbx a]\nipo_url = wss://b/\n", "config: ", ":3: [pbx a] twice (first at line 1)"},
+      {"[pbx a]\nipo_url = wss://a/\ntopic_prefix = x.\n[pbx b]\nipo_url = wss://b/\ntopic_prefix = x.\n",
+       "topic_prefix: [pbx a] and [pbx b] share \"x.\": each PBX has its own topics", NULL},
+      {"[pbx a/b]\n", "config: ", ":1: pbx id \"a/b\" may hold only A-Za-z0-9._-"},
+      {"[pbx]\n", "config: ", ":1: [pbx] needs an id: [pbx <id>]"},
+      {"[queue a]\n", "config: ", ":1: unknown section [queue a] (only [pbx <id>])"},
+      {"[pbx a]\nipo_url = wss://a/\nping_interval = 0\n", "ping_interval: 0 is out of range [1, 3600] (", ":3)"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    const char *path = write_file("bad.conf", bad[i].text);
+    char want[600];
+    snprintf(want, sizeof(want), "%s%s%s", bad[i].want, bad[i].after ? path : "", bad[i].after ? bad[i].after : "");
+    snprintf(flag, sizeof(flag), "--config=%s", path);
+    expect_error(argv, envp, want);
+    unlink(path);
+  }
+  unlink(file);
+  unlink(pwfile);
+}
+
 int main(void) {
   s01_defaults_and_env();
   s02_precedence();
@@ -429,5 +512,6 @@ int main(void) {
   s07_ports_urls_ca();
   s08_kafka_env_and_files();
   s09_redis();
+  s10_sections();
   return check_done();
 }
