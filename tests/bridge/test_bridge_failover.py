@@ -17,6 +17,12 @@ the others are warm standbys.  Real Kafka, real Redis, ipo-sim, the bridge.
   scale-out     3 instances, 6 PBXs in [pbx] sections: 2 each; one killed:
                 its 2 spread over the others; a 4th joins: the assignment is
                 sticky (only what must move moves), every PBX has one owner
+  restart       a killed instance restarted at once runs commands within 10 s
+                (the dead member's session expires after session.timeout.ms,
+                6 s by default, not librdkafka's 45 s)
+  Redis empty   Redis restarted empty mid-run, then the bridge killed and
+                restarted: the state is Kafka's, so no seq starts again and
+                no ce_id names two events
 """
 import json
 import os
@@ -356,3 +362,60 @@ def test_six_pbxs_three_instances(tmp_path, kafka):
             x.stop()
         for s in sims:
             s.stop()
+
+
+# ---- restarts (issue 10, item 9) ----
+
+def test_restarted_instance_runs_commands_within_10s(tmp_path, kafka, redis_server):
+    sim = Sim(tmp_path / "sim", users=3, queues=1).start()
+    bridge = Bridge(tmp_path / "bridge", sim, kafka.bootstrap, redis_url=redis_server.url).start()
+    commands = Commands(kafka.bootstrap, bridge)
+    try:
+        assert commands.run({"action": "get_version"})["status"] == "succeeded"
+        bridge.kill()
+        t0 = time.monotonic()
+        bridge.start(wait_resync=False)
+        cid = commands.send({"id": "after-restart", "action": "get_version", "timeout_ms": 20000})
+        res = commands.wait(cid, timeout=30)
+        took = time.monotonic() - t0
+        assert res["status"] == "succeeded", res
+        assert took <= 10.0, f"first command {took:.1f} s after the restart"
+    finally:
+        commands.close()
+        bridge.stop()
+        sim.stop()
+
+
+def test_redis_emptied_state_stays(tmp_path, kafka, make_events):
+    redis = RedisServer(tmp_path / "redis").start()
+    sim = Sim(tmp_path / "sim", users=8, queues=2, seed=17, calls_per_second=3).start()
+    bridge = Bridge(tmp_path / "bridge", sim, kafka.bootstrap, redis_url=redis.url).start()
+    try:
+        events = make_events(bridge)
+        events.wait(lambda evs: len(events.of("calls", op="c")) >= 4, 30, "traffic flowing")
+        redis.stop()
+        redis.start()  # no persistence: it comes back empty
+        assert redis.client().dbsize() == 0
+        sim.ctl("PATCH", "/users/2003", {"dnd": True})
+        events.wait(lambda evs: len(events.of("calls", op="c")) >= 8, 30, "traffic after Redis came back")
+        bridge.kill()
+        time.sleep(2)
+        bridge.start()
+        events.wait(lambda evs: events.lifecycle().count("started") == 2, 40, "restarted")
+        sim.ctl("PATCH", "/users/2003", {"dnd": False})
+        quiesce(sim, events, 90)
+        events.poll(3)
+        validate_all(events.all)
+        check_sequences(events.all)
+        no_id_names_two_bodies(events)
+        # nothing announced again from seq 1: each user's, queue's and line's 'r' is its first event only
+        firsts = [e for e in events.all if not e.tombstone and e.topic in ("presence", "queues", "lines")
+                  and e.value["op"] == "r"]
+        assert firsts and all(e.value["seq"] == 1 for e in firsts)
+        assert len(firsts) == len({e.entity for e in firsts}), "an entity announced twice"
+        assert events.started()[1]["detail"]["state_from"] == "topics"
+        presence_matches_sim(events, sim)
+    finally:
+        bridge.stop()
+        sim.stop()
+        redis.stop()
