@@ -47,6 +47,7 @@ struct pbx {
   uint64_t sync_request;   /* SYNCING: the reader's sync asked for */
   int64_t fenced_at_ms;    /* a fence while the token was ours: when to try again */
   int fence_pending;       /* a batch came back fenced: hand over at the next step (not inside the poll) */
+  int stopping;            /* pbx_stop: the group's last word (a revoke as it leaves) changes nothing */
   int64_t lost_at_ms;      /* the token lost with the group's session, still publishing: since when (Kafka reachable) */
   int64_t state_since_ms;
 };
@@ -164,6 +165,8 @@ static void pbx_begin_takeover(pbx_t *pbx) {
 static void pbx_own(void *opaque, int owned, int lost) {
   pbx_t *pbx = opaque;
   pbx->owned = owned;
+  if (pbx->stopping)
+    return;
   pbx->fenced_at_ms = 0;
   pbx->lost_at_ms = 0;
   if (!owned && lost && pbx->config->kafka_transactions && pbx->state != PBX_STANDBY) {
@@ -202,6 +205,8 @@ static void pbx_link_begin(pbx_t *pbx) {
 /* The ownership steps, each from the one before. */
 static void pbx_steps(pbx_t *pbx) {
   char errstr[512];
+  if (pbx->stopping)
+    return;
   if (pbx->fence_pending)
     pbx_fenced_now(pbx);
   if (pbx->lost_at_ms) {
@@ -374,6 +379,7 @@ int pbx_settling(const pbx_t *pbx) { return pbx->exec && cmd_exec_finishing(pbx-
 void pbx_stop(pbx_t *pbx, int timeout_ms) {
   if (!pbx)
     return;
+  pbx->stopping = 1;
   if (pbx->state == PBX_OWNER) {
     ingest_lifecycle(pbx->ingest, "stopped", NULL);
     ingest_flush(pbx->ingest);

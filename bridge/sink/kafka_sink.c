@@ -514,9 +514,24 @@ int kafka_sink_ready(const kafka_sink_t *sink) {
   return ready;
 }
 
+/* Every batch not written completes as dropped (their gates released); how many events. */
+static size_t kafka_sink_drop_todo(kafka_sink_t *sink) {
+  size_t dropped = 0;
+  kafka_sink_batch_t *batch;
+  while ((batch = kafka_sink_fifo_pop(&sink->todo)) != NULL) {
+    dropped += batch->len;
+    sink->pending_events -= batch->len;
+    sink->done(sink->ctx, batch, KAFKA_SINK_DROPPED);
+    kafka_sink_batch_free(batch);
+  }
+  return dropped;
+}
+
 size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms) {
-  if (!sink || !sink->thread_started)
+  if (!sink)
     return 0;
+  if (!sink->thread_started) /* stopped already: a batch submitted since has no thread to write it */
+    return kafka_sink_drop_todo(sink);
   int64_t deadline = bclock_mono_ms() + timeout_ms;
   pthread_mutex_lock(&sink->lock);
   sink->stopping = 1;
@@ -538,15 +553,7 @@ size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms) {
   pthread_join(sink->thread, NULL);
   sink->thread_started = 0;
   kafka_sink_poll(sink);
-  size_t dropped = 0;
-  kafka_sink_batch_t *batch;
-  while ((batch = kafka_sink_fifo_pop(&sink->todo)) != NULL) {
-    dropped += batch->len;
-    sink->pending_events -= batch->len;
-    sink->done(sink->ctx, batch, KAFKA_SINK_DROPPED);
-    kafka_sink_batch_free(batch);
-  }
-  return dropped;
+  return kafka_sink_drop_todo(sink);
 }
 
 void kafka_sink_destroy(kafka_sink_t *sink) {
