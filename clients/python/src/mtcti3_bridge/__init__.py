@@ -65,6 +65,8 @@ class Client:
         5 s), CommandNotSent; ValueError for a malformed id or target.
         `id` defaults to a fresh one; sending the same id again never runs
         the command twice (see the README on duplicates)."""
+        build_command(action, id=id or "check", user=user, queue=queue, callid=callid,
+                      referencecallid=referencecallid)  # a malformed one raises before any connection
         if self._sender is None:
             self._sender = CommandSender(self.conf, self.prefix, self.pbx, self.reply_to)
         return self._sender.send(action, id=id, user=user, queue=queue, callid=callid,

@@ -74,6 +74,22 @@ def _headers(msg) -> dict:
             for k, v in (msg.headers() or [])}
 
 
+def high_watermark(consumer, topic: str, partition: int, deadline: float) -> int:
+    """The partition's end offset now, asked of its leader; retried until
+    `deadline` (time.monotonic()) while the error is retriable (a new
+    topic's leader may not be known yet)."""
+    from confluent_kafka import KafkaException, TopicPartition
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                  timeout=max(0.1, deadline - time.monotonic()),
+                                                  cached=False)[1]
+        except KafkaException as e:
+            if not e.args[0].retriable() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
 def new_command_id(prefix: str = "py") -> str:
     """A fresh command id: `<prefix>-<32 hex digits>`."""
     return f"{prefix}-{uuid.uuid4().hex}"
@@ -165,12 +181,9 @@ class CommandSender:
     def _watch_from_end(self, topic: str, timeout: float):
         """Assign every partition of `topic` at its current end."""
         from confluent_kafka import TopicPartition
-        tps = []
-        for p in self._partitions(topic, timeout):
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout,
-                                                          cached=False)
-            tps.append(TopicPartition(topic, p, high))
-        self.consumer.assign(tps)
+        deadline = time.monotonic() + timeout
+        self.consumer.assign([TopicPartition(topic, p, high_watermark(self.consumer, topic, p, deadline))
+                              for p in self._partitions(topic, timeout)])
 
     def send(self, action: str, *, id: Optional[str] = None, user=None, queue=None,
              callid=None, referencecallid=None, args=None, timeout_ms=None,

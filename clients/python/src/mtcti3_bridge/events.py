@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from .commands import high_watermark
 from .topics import STATE_TOPICS, short_name, topic_name
 
 
@@ -212,12 +213,9 @@ class EventStream:
         last committed offset), folded; returns them.  TimeoutError if the
         end is not reached within `timeout` s."""
         from confluent_kafka import TopicPartition
-        ends = {}
-        for t, p in self._partitions:
-            _, high = self.consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10, cached=False)
-            ends[(t, p)] = high
-        out = []
         deadline = time.monotonic() + timeout
+        ends = {(t, p): high_watermark(self.consumer, t, p, deadline) for t, p in self._partitions}
+        out = []
         started = self._polls  # an end reached before this call says nothing of now
 
         def done():
