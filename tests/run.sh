@@ -18,6 +18,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "dependencies"
 deploy/install-deps.sh --test
 tests/lib/pyenv.sh
+tests/lib/nodeenv.sh >/dev/null
 
 step "build (plain, -Werror)"
 cmake -S . -B build -G Ninja -DMTCTI3_WERROR=ON >/dev/null
