@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import value
+from consumerlib import value
 from mtcti3_bridge import Client
 
 LEG_KEY = re.compile(r"^((?:[0-9a-f]{2})*)/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|park)"

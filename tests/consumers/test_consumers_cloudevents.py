@@ -8,7 +8,7 @@ import json
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
-from conftest import value
+from consumerlib import value
 
 KIND = {"calls": "call", "presence": "presence", "queues": "queue", "lines": "line"}
 VERB = {"c": "created", "u": "updated", "d": "deleted", "r": "snapshot"}

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import value
+from consumerlib import value
 from services import _java
 from testenv import TOP
 
