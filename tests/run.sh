@@ -18,7 +18,8 @@ step() { printf '\n=== %s\n' "$*"; }
 step "dependencies"
 deploy/install-deps.sh --test
 tests/lib/pyenv.sh
-tests/lib/nodeenv.sh >/dev/null
+tests/lib/nodeenv.sh >/dev/null        # the AsyncAPI parser (npm)
+tests/consumers/flink.sh >/dev/null     # the Flink consumer (Maven Central)
 
 step "build (plain, -Werror)"
 cmake -S . -B build -G Ninja -DMTCTI3_WERROR=ON >/dev/null

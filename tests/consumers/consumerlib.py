@@ -1,15 +1,15 @@
-"""Helpers of the consumer proofs (tests/consumers).  The batch of events
-they read: one real bridge (with Redis) against ipo-sim and the session's real broker, driven through a
-fixed scenario of calls (ended and in progress, queue calls with several
-legs, an internal call, a held call) and commands (every outcome), then
-stopped, so every proof reads the same, final topics.  Built once per
-session, on first use, by the `batch` fixture (conftest.py)."""
+"""Helpers of the consumer proofs (tests/consumers).
+
+The batch of events they read: one real bridge (with Redis) against ipo-sim
+and the session's real broker, driven through a fixed scenario of calls
+(ended and in progress, queue calls with several legs, an internal call, a
+held call) and commands (every outcome), then stopped, so every proof reads
+the same, final topics.  Built once per session, on first use, by the
+`batch` fixture (conftest.py).  java_partitions(): Java's placement of keys."""
 import json
 import pathlib
 import time
 from dataclasses import dataclass
-
-
 
 EVENT_TOPICS = ("calls", "presence", "queues", "lines", "bridge")
 
@@ -27,19 +27,15 @@ class Batch:
 
 
 def _total(kafka, topics):
-    from confluent_kafka import TopicPartition
-    c = kafka.admin()
-    md = c.list_topics(timeout=10)
-    n = 0
-    from confluent_kafka import Consumer
+    """The sum of the end offsets of every partition of `topics`."""
+    from confluent_kafka import Consumer, TopicPartition
+    md = kafka.admin().list_topics(timeout=10)
     cons = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "batch-watermarks"})
     try:
-        for t in topics:
-            for p in md.topics[t].partitions:
-                n += cons.get_watermark_offsets(TopicPartition(t, p), timeout=10, cached=False)[1]
+        return sum(cons.get_watermark_offsets(TopicPartition(t, p), timeout=10, cached=False)[1]
+                   for t in topics for p in md.topics[t].partitions)
     finally:
         cons.close()
-    return n
 
 
 def _scenario(sim, client):

@@ -3,7 +3,6 @@ pinned in tests/requirements.txt) reads the headers of every message of the
 real bridge's batch (tests/consumers/conftest.py) in binary content mode:
 every change event, every lifecycle event, every command result."""
 import datetime
-import json
 
 import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event

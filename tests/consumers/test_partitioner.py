@@ -4,7 +4,6 @@ on the broker's jars: Utils.murmur2 and BuiltInPartitioner.partitionForKey,
 what the default partitioner does with a keyed record), compared with where
 librdkafka's murmur2_random, the Python client, the bridge and the CLI put
 their messages on the real broker."""
-import json
 import subprocess
 import uuid
 

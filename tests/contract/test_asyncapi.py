@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from bridgelib import Bridge, Sim
-from testenv import TOP, WORK
+from testenv import TOP
 
 DOC = TOP / "schemas" / "asyncapi.yaml"
 CHECK = pathlib.Path(__file__).resolve().parent / "asyncapi_check.cjs"
