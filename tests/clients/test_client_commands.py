@@ -1,6 +1,8 @@
 """The Python client's commands (clients/python), against the real broker,
 Redis, ipo-sim and the bridge: every outcome of send_command, duplicates,
 reply_to, and the client's own checks and waits."""
+import json
+import threading
 import time
 import uuid
 
@@ -150,3 +152,36 @@ def test_refused_before_sending(kw, message):
         c.send_command("drop", **kw)
     assert str(exc.value) == message
     assert c._sender is None  # nothing was connected
+
+
+def test_a_duplicate_of_a_running_command_waits_for_its_outcome(kafka, bridge, sim):
+    """The same id sent again while the first is still waiting for the PBX:
+    the bridge answers duplicate (original_status accepted), which is not
+    final; the second sender keeps waiting and gets the first run's own
+    outcome (here its timeout)."""
+    first = {}
+
+    def run_first():
+        with Client(kafka.bootstrap, prefix=bridge.prefix) as a:
+            try:
+                a.send_command("get_version", id="py-dup-run", timeout_ms=2500)
+            except CommandTimedOut as e:
+                first["result"] = e.result
+    sim.ctl("POST", "/requests/pause", {"on": True})
+    try:
+        t = threading.Thread(target=run_first)
+        t.start()
+        time.sleep(0.8)  # the first is accepted and waits for the PBX
+        with Client(kafka.bootstrap, prefix=bridge.prefix) as b:
+            with pytest.raises(CommandTimedOut) as exc:
+                b.send_command("get_version", id="py-dup-run", timeout_ms=2500)
+        t.join(15)
+    finally:
+        sim.ctl("POST", "/requests/pause", {"on": False})
+    assert first["result"].status == "timeout"
+    got = exc.value.result
+    assert (got.status, got.duplicate, got.requestid) == ("timeout", False, first["result"].requestid)
+    # what the second sender saw first: the duplicate answer, not final
+    results = [m for m in kafka.consume_all(bridge.prefix + "command-results") if m.key == b"py-dup-run"]
+    statuses = [(json.loads(m.value)["status"], json.loads(m.value).get("original_status")) for m in results]
+    assert statuses == [("duplicate", "accepted"), ("timeout", None)]
