@@ -87,9 +87,9 @@ def test_call_keys_are_leg_keys(batch):
         row = v["after"] or v["before"]
         src = v["source"]
         assert v["source"]["entity"] == f"call:{key}"
-        assert (row["leg"], row["gcid"], row["line_guid"], row["line_kind"], row["line_extn"]) == \
-            (key, gcid, line, src["line_kind"], src["line_extn"])
-        if line != "park":
-            assert guid_of[line]["extn"] == row["line_extn"]
+        assert (row["leg"], row["gcid"], row["line_kind"], row["line_extn"]) == \
+            (key, gcid, src["line_kind"], src["line_extn"])
+        if line != "park":  # the park server's legs say park in the key
+            assert row["line_guid"] == line and guid_of[line]["extn"] == row["line_extn"]
         assert int(first_seen) <= v["ts_ms"]
         assert dict(m.headers)["ce_id"].decode() == f"{batch.pbx}/call:{key}/{v['seq']}"
