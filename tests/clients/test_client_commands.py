@@ -132,7 +132,7 @@ def test_no_result_when_nobody_answers(kafka, kafka_topic):
         with pytest.raises(NoResult) as exc:
             c.send_command("get_version", id="py-nores-1", wait=1.5)
         took = time.monotonic() - t0
-    assert 1.5 <= took < 4, took
+    assert 1.5 <= took < 12, took  # wait counts from the send; finding the new topic's ends may add some
     assert isinstance(exc.value, TimeoutError) and exc.value.result is None
     assert str(exc.value) == f"command py-nores-1: no result on {prefix}command-results within 1.5 s"
     # the command itself is on the commands topic, keyed by its id

@@ -61,8 +61,8 @@ class Client:
         Returns the result of a command that succeeded (or of a duplicate
         whose first outcome succeeded).  Raises CommandRejected,
         CommandFailed, CommandTimedOut (the PBX did not answer by the
-        deadline), NoResult (nothing within `wait` s, default timeout_ms +
-        5 s), CommandNotSent; ValueError for a malformed id or target.
+        deadline), NoResult (nothing within `wait` s of sending, default
+        timeout_ms + 5 s), CommandNotSent; ValueError for a malformed id or target.
         `id` defaults to a fresh one; sending the same id again never runs
         the command twice (see the README on duplicates)."""
         build_command(action, id=id or "check", user=user, queue=queue, callid=callid,

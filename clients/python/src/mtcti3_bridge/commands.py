@@ -26,6 +26,9 @@ FINAL = ("succeeded", "failed", "rejected", "timeout")
 # for that report to reach the client.
 WAIT_MARGIN_MS = 5000
 DEFAULT_TIMEOUT_MS = 10000
+# The longest the client looks for the result topic's partitions and their
+# ends before producing (not counted in `wait`).
+SETUP_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,9 @@ def high_watermark(consumer, topic: str, partition: int, deadline: float) -> int
         except KafkaException as e:
             if not e.args[0].retriable() or time.monotonic() >= deadline:
                 raise
-            time.sleep(0.1)
+            # the leader moved or is new: refresh the metadata, then again
+            consumer.list_topics(topic, timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            time.sleep(0.05)
 
 
 def new_command_id(prefix: str = "py") -> str:
@@ -195,9 +200,9 @@ class CommandSender:
                             reply_to=reply_to, pbx=self.pbx)
         if wait is None:
             wait = ((timeout_ms or DEFAULT_TIMEOUT_MS) + WAIT_MARGIN_MS) / 1000.0
-        deadline = time.monotonic() + wait
         topic = reply_to or self.results_topic
-        self._watch_from_end(topic, max(1.0, wait))
+        self._watch_from_end(topic, max(SETUP_TIMEOUT, wait))
+        deadline = time.monotonic() + wait
 
         delivery = []
         self.producer.produce(self.commands_topic, key=cid.encode(), value=json.dumps(cmd).encode(),
