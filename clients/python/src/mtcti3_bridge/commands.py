@@ -79,16 +79,20 @@ def _headers(msg) -> dict:
 
 def high_watermark(consumer, topic: str, partition: int, deadline: float) -> int:
     """The partition's end offset now, asked of its leader; retried until
-    `deadline` (time.monotonic()) while the error is retriable (a new
-    topic's leader may not be known yet)."""
-    from confluent_kafka import KafkaException, TopicPartition
+    `deadline` (time.monotonic()) while the error may go away (a new
+    topic's leader not known yet, or not known to this client yet)."""
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+    again = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+             KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
+             KafkaError._TRANSPORT, KafkaError.REQUEST_TIMED_OUT)
     while True:
         try:
             return consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                   timeout=max(0.1, deadline - time.monotonic()),
                                                   cached=False)[1]
         except KafkaException as e:
-            if not e.args[0].retriable() or time.monotonic() >= deadline:
+            err = e.args[0]
+            if not (err.retriable() or err.code() in again) or time.monotonic() >= deadline:
                 raise
             # the leader moved or is new: refresh the metadata, then again
             consumer.list_topics(topic, timeout=max(0.1, min(1.0, deadline - time.monotonic())))
