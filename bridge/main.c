@@ -2,24 +2,29 @@
  * mtcti3-bridge: an IP Office's lines, users, queues and calls as change
  * events in Kafka.
  *
- * DESIGN.  One thread, one libwebsockets event loop.  Follow a Notify
- * forward through the folders:
+ * DESIGN.  One event loop thread (libwebsockets), plus one producer thread
+ * per PBX (sink/) and one reader thread while the committed state is read
+ * back (state/).  Follow a Notify forward through the folders:
  *
  *   link/pbx_link.c      websocket to the PBX: TLS, Basic auth, ping, reconnect
  *   link/subs.c          subscriptions: Lines, users, queues, presence, park server
  *   pbx/ingest.c         one PBX: Notify -> snap -> event -> kafka_sink -> NotifyAck
  *   state/snap.c         last known state of every entity, and the diff
- *   events/event.c       Debezium envelope, CloudEvents headers, topics and keys
- *   sink/kafka_sink.c    idempotent producer, delivery reports, backlog
+ *   events/event.c       Debezium envelope, CloudEvents headers; topics.c the topic table
+ *   sink/kafka_sink.c    the producer thread: one transaction per batch
  *   commands/cmd_source.c  the command topic -> MTCTI3 requests -> results
  *   ops/http.c           /metrics, /healthz, /readyz
  *
- * with ops/config.c (the settings table), ops/blog.c (logs) and
- * ops/metrics.c beside them.  This file builds the stages, in order, wires them to the loop
- * (librdkafka wakes it through a pipe, timers are lws_sul), runs it until
- * SIGINT or SIGTERM, and takes everything down through one exit path.
- * Exit status: 0 after a signal, 1 on a fatal runtime error, 2 on a bad
- * configuration (before any connection).
+ * with clients/kafka_client.c (every Kafka client), ops/config.c (the
+ * settings table), ops/blog.c (logs), ops/metrics.c and ops/loop.c (fd
+ * watches) beside them.  This file builds the stages, wires them to the
+ * loop, runs it until SIGINT or SIGTERM, and takes everything down through
+ * one exit path.  Nothing here waits on the network: the HTTP endpoint
+ * answers from the first second, topics are created, the producer
+ * initialised and the state read back while the loop runs, and each step
+ * starts the next from the tick (bridge_tick): sink ready -> state read
+ * back -> the PBX link connects.  Exit status: 0 after a signal, 1 on a
+ * fatal runtime error, 2 on a bad configuration (before any connection).
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,16 +43,19 @@
 #include "config.h"
 #include "http.h"
 #include "ingest.h"
+#include "kafka_admin.h"
+#include "kafka_client.h"
 #include "kafka_sink.h"
+#include "loop.h"
 #include "metrics.h"
 #include "pbx_link.h"
-#include "state_store.h"
 
 extern char **environ;
 
 typedef struct bridge {
   config_t *config;
-  state_store_t *store;
+  kafka_env_t *env;
+  kafka_admin_t *admin; /* until the topics exist */
   ingest_t *ingest;
   kafka_sink_t *sink;
   pbx_link_t *link;
@@ -55,12 +63,17 @@ typedef struct bridge {
   http_t *http;
   struct lws_context *context;
   struct lws_vhost *pbx_vhost, *http_vhost;
-  struct lws_protocols protocols[5]; /* pbx vhost: the PBX link, the Kafka pipe, the command pipe, the flush timer */
+  struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the fd watches */
   struct lws_protocols http_protocols[2]; /* http vhost */
+  loop_watch_t *w_sink, *w_reader, *w_admin, *w_cmd, *w_flush;
   lws_sorted_usec_list_t sul_tick;
   lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued (no flush timer) */
   int flush_fd;                     /* timerfd: events have waited BRIDGE_FLUSH_DELAY_US; -1: none */
   lws_sorted_usec_list_t sul_cmd;   /* the command source has more messages to serve */
+  int topics_ready;                 /* created (or left to the broker) */
+  int64_t topics_retry_ms;
+  int restore_started, link_started;
+  int http_port;
   int fatal;
 } bridge_t;
 
@@ -68,24 +81,28 @@ static volatile sig_atomic_t bridge_stop;
 static struct lws_context *bridge_signal_context;
 
 static void bridge_on_signal(int sig) {
+  (void)sig;
   bridge_stop = 1;
   if (bridge_signal_context)
     lws_cancel_service(bridge_signal_context);
 }
 
-/* The Kafka pipe, adopted as a raw file: librdkafka has something for us. */
-static int bridge_kafka_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                                 size_t len) {
-  bridge_t *bridge = (bridge_t *)lws_get_protocol(wsi)->user;
-  if (reason == LWS_CALLBACK_RAW_RX_FILE && bridge) {
-    char errstr[512];
-    if (ingest_kafka_poll(bridge->ingest, errstr, sizeof(errstr)) != 0) {
-      BLOG_E(KAFKA, NULL, "%s", errstr);
-      bridge->fatal = 1;
-      bridge_stop = 1;
-    }
-  }
-  return 0;
+static void bridge_fatal(bridge_t *bridge, blog_ctx_t ctx, const char *errstr) {
+  blog_write(ctx, NULL, BLOG_ERROR, "%s", errstr);
+  bridge->fatal = 1;
+  bridge_stop = 1;
+}
+
+/* ---- the fds the loop watches ---- */
+
+static void bridge_sink_ready_fd(void *arg) {
+  bridge_t *bridge = arg;
+  kafka_sink_poll(bridge->sink);
+}
+
+static void bridge_reader_fd(void *arg) {
+  bridge_t *bridge = arg;
+  ingest_reader_poll(bridge->ingest);
 }
 
 static void bridge_cmd_more(lws_sorted_usec_list_t *sul);
@@ -96,36 +113,99 @@ static void bridge_cmd_poll(bridge_t *bridge) {
   if (!bridge->cmd)
     return;
   int rc = cmd_source_poll(bridge->cmd, errstr, sizeof(errstr));
-  if (rc < 0) {
-    BLOG_E(CMD, NULL, "%s", errstr);
-    bridge->fatal = 1;
-    bridge_stop = 1;
-  } else if (rc > 0) {
+  if (rc < 0)
+    bridge_fatal(bridge, BLOG_CTX_CMD, errstr);
+  else if (rc > 0)
     lws_sul_schedule(bridge->context, 0, &bridge->sul_cmd, bridge_cmd_more, 1);
-  }
 }
 
 static void bridge_cmd_more(lws_sorted_usec_list_t *sul) {
   bridge_cmd_poll(lws_container_of(sul, bridge_t, sul_cmd));
 }
 
-/* The command pipe: the command consumer or the results producer has something. */
-static int bridge_cmd_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                               size_t len) {
-  bridge_t *bridge = (bridge_t *)lws_get_protocol(wsi)->user;
-  if (reason == LWS_CALLBACK_RAW_RX_FILE && bridge)
-    bridge_cmd_poll(bridge);
-  return 0;
+static void bridge_cmd_fd(void *arg) { bridge_cmd_poll(arg); }
+
+/* ---- start-up steps, each started by the tick once the one before is done ---- */
+
+static void bridge_topics_request(bridge_t *bridge) {
+  const topics_t *topics = ingest_topics(bridge->ingest);
+  kafka_topic_spec_t specs[TOPIC__COUNT];
+  for (int i = 0; i < TOPIC__COUNT; i++) {
+    const topic_row_t *row = topics_row((topic_id_t)i);
+    specs[i] = (kafka_topic_spec_t){topics->name[i], row->compacted,
+                                    row->partitions ? row->partitions : (int)bridge->config->kafka_partitions,
+                                    (int)bridge->config->kafka_replication};
+  }
+  char errstr[512];
+  if (kafka_admin_create_topics(bridge->admin, specs, TOPIC__COUNT, 10000, errstr, sizeof(errstr)) != 0)
+    BLOG_W(KAFKA, NULL, "%s", errstr);
+}
+
+/* The topics exist (or the broker will create them): the command stage may subscribe. */
+static void bridge_topics_done(bridge_t *bridge) {
+  bridge->topics_ready = 1;
+  loop_unwatch(bridge->w_admin);
+  bridge->w_admin = NULL;
+  if (bridge->cmd) {
+    char errstr[512];
+    if (cmd_source_subscribe(bridge->cmd, errstr, sizeof(errstr)) != 0)
+      bridge_fatal(bridge, BLOG_CTX_CMD, errstr);
+  }
+}
+
+static void bridge_admin_fd(void *arg) {
+  bridge_t *bridge = arg;
+  char errstr[512];
+  if (!bridge->admin || kafka_admin_poll(bridge->admin, errstr, sizeof(errstr)) != 1)
+    return;
+  if (!errstr[0]) {
+    bridge_topics_done(bridge);
+  } else if (strstr(errstr, "imed out") || strstr(errstr, "ransport")) {
+    BLOG_W(KAFKA, NULL, "%s; asking again", errstr); /* Kafka not there yet */
+    bridge->topics_retry_ms = bclock_mono_ms() + 2000;
+  } else {
+    BLOG_W(KAFKA, NULL, "%s; continuing (the broker may create topics itself)", errstr);
+    bridge_topics_done(bridge);
+  }
+}
+
+/* The committed state is known: the PBX link may connect. */
+static void bridge_restored(void *opaque) {
+  bridge_t *bridge = opaque;
+  if (bridge->link_started || !bridge->context)
+    return;
+  bridge->link_started = 1;
+  pbx_link_start(bridge->link, bridge->context, bridge->pbx_vhost);
+}
+
+static void bridge_steps(bridge_t *bridge) {
+  char errstr[512];
+  if (!bridge->topics_ready && bridge->topics_retry_ms && bclock_mono_ms() >= bridge->topics_retry_ms) {
+    bridge->topics_retry_ms = 0;
+    bridge_topics_request(bridge);
+  }
+  /* the producer first: a transactional one fences any older instance before the state is read */
+  if (!bridge->restore_started && kafka_sink_ready(bridge->sink)) {
+    bridge->restore_started = 1;
+    if (ingest_restore_start(bridge->ingest, bridge->env, bridge_restored, bridge, errstr, sizeof(errstr)) != 0) {
+      bridge_fatal(bridge, BLOG_CTX_KAFKA, errstr);
+      return;
+    }
+    if (ingest_reader_fd(bridge->ingest) >= 0 && !bridge->w_reader) {
+      bridge->w_reader = loop_watch(bridge->pbx_vhost, ingest_reader_fd(bridge->ingest), bridge_reader_fd, bridge,
+                                    errstr, sizeof(errstr));
+      if (!bridge->w_reader)
+        bridge_fatal(bridge, BLOG_CTX_MAIN, errstr);
+    }
+  }
+  if (bridge->restore_started && !ingest_is_restored(bridge->ingest))
+    ingest_reader_poll(bridge->ingest); /* nothing lost if a wake-up was */
 }
 
 static void bridge_tick(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
-  char errstr[512];
-  if (ingest_kafka_poll(bridge->ingest, errstr, sizeof(errstr)) != 0) {
-    BLOG_E(KAFKA, NULL, "%s", errstr);
-    bridge->fatal = 1;
-    bridge_stop = 1;
-  }
+  kafka_sink_poll(bridge->sink);
+  bridge_steps(bridge);
   ingest_tick(bridge->ingest, bclock_wall_ms());
   if (bridge->cmd) {
     bridge_cmd_poll(bridge);
@@ -134,16 +214,18 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
 
+/* ---- flushes: a millisecond of events per batch ---- */
+
 static void bridge_flush(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_flush);
   ingest_flush(bridge->ingest);
 }
 
 /*
- * Events wait this long for more to join them before one Redis write and
- * their produce: under load a flush then carries hundreds of events instead
- * of a few, for a millisecond of latency (Kafka's linger is 5 ms anyway).
- * A timerfd rings it: libwebsockets 4.1 polls with millisecond timeouts and
+ * Events wait this long for more to join them before their batch goes to
+ * the sink: under load a batch then carries hundreds of events instead of a
+ * few, for a millisecond of latency (Kafka's linger is 5 ms anyway).  A
+ * timerfd rings it: libwebsockets 4.1 polls with millisecond timeouts and
  * spins through the last millisecond before a sul, which for a 1 ms wait
  * would burn a core at a few hundred events/s.
  */
@@ -160,21 +242,22 @@ static void bridge_request_flush(void *opaque) {
     lws_sul_schedule(bridge->context, 0, &bridge->sul_flush, bridge_flush, 1);
 }
 
-/* The flush timer, adopted as a raw file. */
-static int bridge_flush_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                                 size_t len) {
-  bridge_t *bridge = (bridge_t *)lws_get_protocol(wsi)->user;
-  if (reason == LWS_CALLBACK_RAW_RX_FILE && bridge) {
-    uint64_t expirations;
-    if (read(bridge->flush_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
-      BLOG_W(MAIN, NULL, "flush timer: %s", strerror(errno));
-    ingest_flush(bridge->ingest);
-  }
-  return 0;
+static void bridge_flush_fd(void *arg) {
+  bridge_t *bridge = arg;
+  uint64_t expirations;
+  if (read(bridge->flush_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+    BLOG_W(MAIN, NULL, "flush timer: %s", strerror(errno));
+  ingest_flush(bridge->ingest);
 }
+
+/* ---- HTTP and the ready file ---- */
 
 static int bridge_ready(void *opaque, char *why, size_t why_size) {
   bridge_t *bridge = opaque;
+  if (!bridge->ingest) {
+    snprintf(why, why_size, "starting");
+    return 0;
+  }
   return ingest_ready(bridge->ingest, why, why_size);
 }
 
@@ -185,7 +268,7 @@ static void bridge_lws_log(int level, const char *line) {
   blog_write(BLOG_CTX_PBX, "lws", level & LLL_ERR ? BLOG_WARN : BLOG_DEBUG, "%s", msg);
 }
 
-static int bridge_write_ready_file(bridge_t *bridge, int http_port, char *errstr, size_t errstr_size) {
+static int bridge_write_ready_file(bridge_t *bridge, char *errstr, size_t errstr_size) {
   char tmp[1024];
   snprintf(tmp, sizeof(tmp), "%s.tmp", bridge->config->ready_file);
   FILE *fp = fopen(tmp, "w");
@@ -193,8 +276,8 @@ static int bridge_write_ready_file(bridge_t *bridge, int http_port, char *errstr
     snprintf(errstr, errstr_size, "ready_file: cannot write \"%.200s\": %s", tmp, strerror(errno));
     return -1;
   }
-  json_t *ready = json_pack("{s:i,s:s,s:i}", "http_port", http_port, "kafka_bootstrap",
-                            kafka_sink_bootstrap(bridge->sink), "pid", (int)getpid());
+  json_t *ready = json_pack("{s:i,s:s,s:i}", "http_port", bridge->http_port, "kafka_bootstrap",
+                            kafka_env_bootstrap(bridge->env), "pid", (int)getpid());
   json_dumpf(ready, fp, JSON_COMPACT);
   json_decref(ready);
   fclose(fp);
@@ -206,53 +289,20 @@ static int bridge_write_ready_file(bridge_t *bridge, int http_port, char *errstr
   return 0;
 }
 
-/* Build every stage; 0, or -1 with errstr (the caller tears down). */
-static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
+/*
+ * The loop and the HTTP endpoint: up before anything talks to the network.
+ * The PBX vhost comes first: libwebsockets asks the first vhost's first
+ * protocol for context-wide answers.
+ */
+static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size) {
   const config_t *config = bridge->config;
-  bridge->store = state_store_new(config, errstr, errstr_size);
-  if (!bridge->store)
-    return -1;
-  bridge->ingest = ingest_new(config, bridge->store, errstr, errstr_size);
-  if (!bridge->ingest)
-    return -1;
-  bridge->sink = kafka_sink_new(config, ingest_delivered, bridge->ingest, errstr, errstr_size);
-  if (!bridge->sink)
-    return -1;
-  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
-  if (!bridge->link)
-    return -1;
-  if (cmd_source_new(config, kafka_sink_bootstrap(bridge->sink), bridge->ingest, bridge->link, &bridge->cmd,
-                     errstr, errstr_size) != 0)
-    return -1;
   bridge->http = http_new(bridge_ready, bridge);
-  if (!bridge->http)
+  if (!bridge->http) {
+    snprintf(errstr, errstr_size, "http: out of memory");
     return -1;
-  ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
-
-  if (config->kafka_create_topics) {
-    char err[512];
-    if (kafka_sink_create_topics(bridge->sink, 10000, err, sizeof(err)) != 0)
-      BLOG_W(KAFKA, NULL, "%s; continuing (the broker may create topics itself)", err);
   }
-  if (bridge->cmd) {
-    char err[512];
-    if (cmd_source_create_topics(bridge->cmd, 10000, err, sizeof(err)) != 0)
-      BLOG_W(CMD, NULL, "%s; continuing", err);
-  }
-  if (ingest_restore(bridge->ingest, errstr, errstr_size) != 0)
-    return -1;
-
-  /* the loop */
   pbx_link_protocol(bridge->link, &bridge->protocols[0]);
-  bridge->protocols[1].name = "mtcti3-kafka";
-  bridge->protocols[1].callback = bridge_kafka_callback;
-  bridge->protocols[1].user = bridge;
-  bridge->protocols[2].name = "mtcti3-cmd";
-  bridge->protocols[2].callback = bridge_cmd_callback;
-  bridge->protocols[2].user = bridge;
-  bridge->protocols[3].name = "mtcti3-flush";
-  bridge->protocols[3].callback = bridge_flush_callback;
-  bridge->protocols[3].user = bridge;
+  loop_protocol(&bridge->protocols[1]);
   http_protocol(bridge->http, &bridge->http_protocols[0]);
   lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
 
@@ -282,8 +332,6 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
              config->ipo_ca_file[0] ? config->ipo_ca_file : "the system store");
     return -1;
   }
-
-  int http_port = 0;
   if (config->http_listen[0]) {
     char host[256];
     const char *colon = strrchr(config->http_listen, ':');
@@ -298,54 +346,103 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
       snprintf(errstr, errstr_size, "http_listen: cannot listen on %s", config->http_listen);
       return -1;
     }
-    http_port = lws_get_vhost_listen_port(bridge->http_vhost);
-    BLOG_I(HTTP, NULL, "serving /metrics, /healthz, /readyz on http://%s:%d/", host[0] ? host : "*", http_port);
+    bridge->http_port = lws_get_vhost_listen_port(bridge->http_vhost);
+    BLOG_I(HTTP, NULL, "serving /metrics, /healthz, /readyz on http://%s:%d/", host[0] ? host : "*",
+           bridge->http_port);
   }
 
-  lws_sock_file_fd_type fd;
-  fd.filefd = kafka_sink_fd(bridge->sink);
-  if (!lws_adopt_descriptor_vhost(bridge->pbx_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "mtcti3-kafka", NULL)) {
-    snprintf(errstr, errstr_size, "libwebsockets: cannot watch the Kafka queue");
+  return 0;
+}
+
+/* Build every stage; 0, or -1 with errstr (the caller tears down). */
+static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
+  const config_t *config = bridge->config;
+  char name[160], txn_id[300];
+  bridge->env = kafka_env_new(config, errstr, errstr_size);
+  if (!bridge->env)
     return -1;
+  bridge->ingest = ingest_new(config, errstr, errstr_size);
+  if (!bridge->ingest)
+    return -1;
+  const topics_t *topics = ingest_topics(bridge->ingest);
+  if (kafka_env_embedded(bridge->env)) {
+    for (int i = 0; i < TOPIC__COUNT; i++) {
+      const topic_row_t *row = topics_row((topic_id_t)i);
+      kafka_env_mock_topic(bridge->env, topics->name[i], row->partitions ? row->partitions : (int)config->kafka_partitions);
+    }
+    printf("embedded Kafka bootstrap: %s\n", kafka_env_bootstrap(bridge->env));
+    fflush(stdout);
   }
+  snprintf(name, sizeof(name), "events-%s", config->pbx_id);
+  snprintf(txn_id, sizeof(txn_id), "mtcti3-bridge-%s", config->pbx_id);
+  bridge->sink = kafka_sink_new(bridge->env, name, config->kafka_transactions ? txn_id : NULL, ingest_batch_done,
+                                bridge->ingest, errstr, errstr_size);
+  if (!bridge->sink)
+    return -1;
+  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
+  if (!bridge->link)
+    return -1;
+  if (cmd_source_new(config, bridge->env, bridge->ingest, bridge->link, &bridge->cmd, errstr, errstr_size) != 0)
+    return -1;
+  ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
+  if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
+    return -1;
+
+  bridge->w_sink = loop_watch(bridge->pbx_vhost, kafka_sink_fd(bridge->sink), bridge_sink_ready_fd, bridge, errstr,
+                              errstr_size);
+  if (!bridge->w_sink)
+    return -1;
   bridge->flush_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-  fd.filefd = bridge->flush_fd;
   if (bridge->flush_fd >= 0 &&
-      !lws_adopt_descriptor_vhost(bridge->pbx_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "mtcti3-flush", NULL)) {
-    BLOG_W(MAIN, NULL, "libwebsockets: cannot watch the flush timer; flushing at the end of each loop turn");
+      !(bridge->w_flush = loop_watch(bridge->pbx_vhost, bridge->flush_fd, bridge_flush_fd, bridge, errstr, errstr_size))) {
+    BLOG_W(MAIN, NULL, "%s; flushing at the end of each loop turn", errstr);
     close(bridge->flush_fd);
     bridge->flush_fd = -1;
   }
-  if (bridge->cmd) {
-    fd.filefd = cmd_source_fd(bridge->cmd);
-    if (!lws_adopt_descriptor_vhost(bridge->pbx_vhost, LWS_ADOPT_RAW_FILE_DESC, fd, "mtcti3-cmd", NULL)) {
-      snprintf(errstr, errstr_size, "libwebsockets: cannot watch the command queue");
+  if (bridge->cmd &&
+      !(bridge->w_cmd = loop_watch(bridge->pbx_vhost, cmd_source_fd(bridge->cmd), bridge_cmd_fd, bridge, errstr,
+                                   errstr_size)))
+    return -1;
+  if (config->kafka_create_topics && !kafka_env_embedded(bridge->env)) {
+    bridge->admin = kafka_admin_new(bridge->env, errstr, errstr_size);
+    if (!bridge->admin)
       return -1;
-    }
+    bridge->w_admin = loop_watch(bridge->pbx_vhost, kafka_admin_fd(bridge->admin), bridge_admin_fd, bridge, errstr,
+                                 errstr_size);
+    if (!bridge->w_admin)
+      return -1;
+    bridge_topics_request(bridge);
+  } else {
+    bridge_topics_done(bridge);
   }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
-  ingest_flush(bridge->ingest); /* the restored pending events and "started" */
-
-  if (config->ready_file[0] && bridge_write_ready_file(bridge, http_port, errstr, errstr_size) != 0)
+  if (config->ready_file[0] && bridge_write_ready_file(bridge, errstr, errstr_size) != 0)
     return -1;
-  pbx_link_start(bridge->link, bridge->context, bridge->pbx_vhost);
   return 0;
 }
 
 /* Take everything down; safe on a half-built bridge. */
 static void bridge_stop_all(bridge_t *bridge) {
   cmd_source_stop(bridge->cmd, 3000);
-  if (bridge->ingest && bridge->sink && bridge->link) {
+  if (bridge->ingest && bridge->sink) {
     ingest_lifecycle(bridge->ingest, "stopped", NULL);
     ingest_flush(bridge->ingest);
-    pbx_link_stop(bridge->link);
-    if (bridge->context)
-      for (int i = 0; i < 5; i++)
-        lws_service(bridge->context, 0);
-    size_t left = kafka_sink_flush(bridge->sink, 5000);
+    /* what Kafka confirms now is still acknowledged to the PBX */
+    size_t left = kafka_sink_stop(bridge->sink, 5000);
     if (left)
-      BLOG_W(KAFKA, NULL, "%zu events not confirmed at exit (the PBX sends them again: they were not acknowledged)", left);
+      BLOG_W(KAFKA, NULL, "%zu events not confirmed at exit (the PBX sends them again: they were not acknowledged)",
+             left);
   }
+  if (bridge->link)
+    pbx_link_stop(bridge->link);
+  if (bridge->context)
+    for (int i = 0; i < 5; i++)
+      lws_service(bridge->context, 0);
+  loop_unwatch(bridge->w_sink);
+  loop_unwatch(bridge->w_reader);
+  loop_unwatch(bridge->w_admin);
+  loop_unwatch(bridge->w_cmd);
+  loop_unwatch(bridge->w_flush);
   if (bridge->context) {
     lws_sul_cancel(&bridge->sul_tick);
     lws_sul_cancel(&bridge->sul_flush);
@@ -353,11 +450,14 @@ static void bridge_stop_all(bridge_t *bridge) {
     bridge_signal_context = NULL;
     lws_context_destroy(bridge->context);
   }
+  if (bridge->flush_fd >= 0)
+    close(bridge->flush_fd);
   cmd_source_destroy(bridge->cmd);
   kafka_sink_destroy(bridge->sink);
+  kafka_admin_destroy(bridge->admin);
   pbx_link_destroy(bridge->link);
   ingest_destroy(bridge->ingest);
-  state_store_destroy(bridge->store);
+  kafka_env_destroy(bridge->env);
   http_destroy(bridge->http);
   config_destroy(bridge->config);
 }
@@ -378,7 +478,7 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
-  if (kafka_sink_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
+  if (kafka_client_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
     fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
     config_destroy(bridge.config);
     return 2;

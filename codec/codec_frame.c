@@ -7,16 +7,24 @@
  * The check also enforces what proto3 parsers enforce and protobuf-c does not:
  * valid UTF-8 in string fields, field numbers in range, no groups; and it
  * refuses a NUL inside a string, which protobuf-c would silently truncate.  It
- * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.
+ * allocates nothing and recurses at most CODEC_MAX_DEPTH levels.  It is the
+ * one walk of the codec that cannot be codec_walk's: it reads bytes before
+ * there is a message; it takes each type's wire type from codec_walk's table.
+ * A stream of messages may be decoded into an arena (codec_frame_decode_into)
+ * that keeps its memory from one message to the next: protobuf-c then
+ * allocates from it, and nothing is freed piece by piece.
  */
 #include "codec_frame.h"
 
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec_utf8.h"
+#include "codec_walk.h"
 
 static const uint8_t frame_header[CODEC_FRAME_HEADER_LEN] = {0, 0, 0, 1};
 
@@ -111,39 +119,36 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
   return -1;
 }
 
-/* Whether all n bytes are valid UTF-8 (codec_utf8.h's strict rules). */
-static int utf8_valid(const uint8_t *s, size_t n) {
+/*
+ * A string field's n bytes: 0 when valid UTF-8 (codec_utf8.h's strict rules)
+ * without a NUL, 1 when not valid UTF-8, 2 when valid but holding a NUL.
+ * Eight bytes of ASCII without a NUL, the usual case, are passed at once.
+ */
+static int string_check(const uint8_t *s, size_t n) {
+  const uint64_t high = 0x8080808080808080ull, ones = 0x0101010101010101ull;
   size_t i = 0, k;
+  int nul = 0;
   while (i < n) {
+    if (n - i >= 8) {
+      uint64_t w;
+      memcpy(&w, s + i, sizeof(w));
+      if (!(w & high) && !((w - ones) & ~w & high)) {
+        i += 8;
+        continue;
+      }
+    }
     if ((k = codec_utf8_seq_len(s + i, n - i)) == 0)
-      return 0;
+      return 1;
+    nul |= s[i] == 0;
     i += k;
   }
-  return 1;
+  return nul ? 2 : 0;
 }
 
+/* The wire type a field's type is sent with (the codec's table of types). */
 static int wire_type_of(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_BOOL:
-  case PROTOBUF_C_TYPE_ENUM:
-    return 0;
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 1;
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_FLOAT:
-    return 5;
-  default:
-    return 2;
-  }
+  const codec_type_t *type = codec_walk_type(f->type);
+  return type ? type->wire_type : 2;
 }
 
 static const char *const wire_names[8] = {"varint", "fixed64", "length-delimited",
@@ -157,6 +162,7 @@ static int walk_message(const struct walk *w, const struct path *up,
    * parent.field; it is only read while printing an error. */
   struct path here = {up, desc, NULL};
   const struct path *cur = &here;
+  unsigned next = 0;
   if (depth > CODEC_MAX_DEPTH)
     return walk_fail(w, up, NULL, 0, p, "nesting too deep");
   while (p < end) {
@@ -168,8 +174,13 @@ static int walk_message(const struct walk *w, const struct path *up,
     unsigned wt = (unsigned)(tag & 7);
     if (number == 0 || number > 536870911u)
       return walk_fail(w, cur, NULL, 0, at, "field number out of range");
+    /* fields usually come in number order: the one after the last is tried before a search */
     const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
+        next < desc->n_fields && desc->fields[next].id == number
+            ? &desc->fields[next]
+            : protobuf_c_message_descriptor_get_field(desc, (unsigned)number);
+    if (f)
+      next = (unsigned)(f - desc->fields) + 1;
     const char *fname = f ? f->name : NULL;
     if (f) {
       int want = wire_type_of(f);
@@ -212,10 +223,11 @@ static int walk_message(const struct walk *w, const struct path *up,
         if (walk_message(w, cur, f->descriptor, body, p, depth + 1) < 0)
           return -1;
       } else if (f->type == PROTOBUF_C_TYPE_STRING) {
-        if (!utf8_valid(body, (size_t)v))
+        int bad = string_check(body, (size_t)v);
+        if (bad == 1)
           return walk_fail(w, cur, fname, (unsigned)number, at, "string is not valid UTF-8");
         /* protobuf-c keeps strings NUL-terminated: refuse rather than truncate */
-        if (memchr(body, 0, (size_t)v))
+        if (bad == 2)
           return walk_fail(w, cur, fname, (unsigned)number, at, "string contains a NUL byte");
       } else if (f->type != PROTOBUF_C_TYPE_BYTES) {
         /* packed repeated varints: every element must be whole */
@@ -243,29 +255,148 @@ int codec_wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 
 /* ---- frames ---- */
 
-int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
-                       size_t max_payload, Message **msg, char *errstr, size_t errstr_size) {
-  *msg = NULL;
+/* The payload of a frame, checked (framing, limit, wire format); 0, or -1 with errstr. */
+static int frame_payload(const uint8_t **buf, size_t *len, codec_framing_t framing, size_t max_payload,
+                         char *errstr, size_t errstr_size) {
   if (!max_payload)
     max_payload = CODEC_MAX_PAYLOAD_DEFAULT;
   if (framing == CODEC_FRAMING_OPENAPI) {
-    if (len < CODEC_FRAME_HEADER_LEN)
+    if (*len < CODEC_FRAME_HEADER_LEN)
       return fail(errstr, errstr_size,
-                  "frame of %zu bytes is shorter than the 4-octet header", len);
-    if (memcmp(buf, frame_header, CODEC_FRAME_HEADER_LEN) != 0)
+                  "frame of %zu bytes is shorter than the 4-octet header", *len);
+    if (memcmp(*buf, frame_header, CODEC_FRAME_HEADER_LEN) != 0)
       return fail(errstr, errstr_size,
-                  "bad framing header %02x %02x %02x %02x (expected 00 00 00 01)", buf[0],
-                  buf[1], buf[2], buf[3]);
-    buf += CODEC_FRAME_HEADER_LEN;
-    len -= CODEC_FRAME_HEADER_LEN;
+                  "bad framing header %02x %02x %02x %02x (expected 00 00 00 01)", (*buf)[0],
+                  (*buf)[1], (*buf)[2], (*buf)[3]);
+    *buf += CODEC_FRAME_HEADER_LEN;
+    *len -= CODEC_FRAME_HEADER_LEN;
   }
-  if (len > max_payload)
+  if (*len > max_payload)
     return fail(errstr, errstr_size, "payload of %zu bytes exceeds the limit of %zu bytes",
-                len, max_payload);
-  if (codec_wire_check(&message__descriptor, buf, len, errstr, errstr_size) < 0)
+                *len, max_payload);
+  return codec_wire_check(&message__descriptor, *buf, *len, errstr, errstr_size);
+}
+
+int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
+                       size_t max_payload, Message **msg, char *errstr, size_t errstr_size) {
+  *msg = NULL;
+  if (frame_payload(&buf, &len, framing, max_payload, errstr, errstr_size) < 0)
     return -1;
   *msg = message__unpack(NULL, len, buf);
   if (!*msg) /* the check passed, so only memory can be short here */
+    return fail(errstr, errstr_size, "protobuf unpack failed (out of memory?)");
+  return 0;
+}
+
+/* ---- the arena ---- */
+
+/* One block of the arena; blocks are chained, the newest first. */
+typedef struct arena_block {
+  struct arena_block *next;
+  size_t size, used;
+  max_align_t data[]; /* size bytes */
+} arena_block_t;
+
+struct codec_arena {
+  ProtobufCAllocator allocator; /* protobuf-c allocates through this */
+  arena_block_t *blocks;
+  size_t need; /* bytes handed out for the message being decoded */
+};
+
+#define ARENA_ALIGN sizeof(max_align_t)
+#define ARENA_MIN_BLOCK ((size_t)16384)
+
+static arena_block_t *arena_block_new(size_t size) {
+  arena_block_t *block;
+  if (size > SIZE_MAX - sizeof(*block))
+    return NULL;
+  block = malloc(sizeof(*block) + size);
+  if (block) {
+    block->next = NULL;
+    block->size = size;
+    block->used = 0;
+  }
+  return block;
+}
+
+static void *arena_alloc(void *data, size_t size) {
+  codec_arena_t *arena = data;
+  arena_block_t *block = arena->blocks;
+  if (size > SIZE_MAX - ARENA_ALIGN)
+    return NULL;
+  size = (size + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN;
+  if (!block || block->size - block->used < size) {
+    size_t want = block && block->size > ARENA_MIN_BLOCK ? block->size * 2 : ARENA_MIN_BLOCK;
+    arena_block_t *grown = arena_block_new(want > size ? want : size);
+    if (!grown)
+      return NULL;
+    grown->next = block;
+    arena->blocks = block = grown;
+  }
+  void *p = (char *)block->data + block->used;
+  block->used += size;
+  arena->need += size;
+  return p;
+}
+
+static void arena_free_one(void *data, void *p) { /* everything goes at once, in arena_reset */
+  (void)data;
+  (void)p;
+}
+
+static void arena_free_blocks(arena_block_t *block) {
+  while (block) {
+    arena_block_t *next = block->next;
+    free(block);
+    block = next;
+  }
+}
+
+/* Forget the last message.  When it needed more than one block, the next gets one block that size. */
+static void arena_reset(codec_arena_t *arena) {
+  arena_block_t *block = arena->blocks;
+  if (block && block->next) {
+    arena_free_blocks(block->next);
+    block->next = NULL;
+    if (block->size < arena->need) {
+      arena_block_t *bigger = arena_block_new(arena->need);
+      if (bigger) {
+        free(block);
+        arena->blocks = block = bigger;
+      }
+    }
+  }
+  if (block)
+    block->used = 0;
+  arena->need = 0;
+}
+
+codec_arena_t *codec_arena_new(void) {
+  codec_arena_t *arena = calloc(1, sizeof(*arena));
+  if (arena) {
+    arena->allocator.alloc = arena_alloc;
+    arena->allocator.free = arena_free_one;
+    arena->allocator.allocator_data = arena;
+  }
+  return arena;
+}
+
+void codec_arena_free(codec_arena_t *arena) {
+  if (!arena)
+    return;
+  arena_free_blocks(arena->blocks);
+  free(arena);
+}
+
+int codec_frame_decode_into(codec_arena_t *arena, const uint8_t *buf, size_t len,
+                            codec_framing_t framing, size_t max_payload, Message **msg,
+                            char *errstr, size_t errstr_size) {
+  *msg = NULL;
+  arena_reset(arena);
+  if (frame_payload(&buf, &len, framing, max_payload, errstr, errstr_size) < 0)
+    return -1;
+  *msg = message__unpack(&arena->allocator, len, buf);
+  if (!*msg)
     return fail(errstr, errstr_size, "protobuf unpack failed (out of memory?)");
   return 0;
 }
@@ -324,33 +455,6 @@ const char *codec_message_kind(const Message *msg) {
 }
 
 size_t codec_field_elem_size(const ProtobufCFieldDescriptor *field) {
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return sizeof(int32_t);
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int); /* protobuf-c stores enums as their C enum type */
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return sizeof(int64_t);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return sizeof(double);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-    return sizeof(char *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(ProtobufCMessage *);
-  }
-  return 0;
+  const codec_type_t *type = codec_walk_type(field->type);
+  return type ? type->elem_size : 0;
 }

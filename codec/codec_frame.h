@@ -50,6 +50,29 @@ int codec_frame_decode(const uint8_t *buf, size_t len, codec_framing_t framing,
                        size_t errstr_size);
 
 /*
+ * An arena for decoded messages.  protobuf-c allocates every submessage,
+ * string and array of a message it unpacks, and frees them one by one; a
+ * stream of messages decoded one at a time (a link's receive path) can
+ * instead unpack each into memory kept from one message to the next: no
+ * allocation once the arena has grown to fit, and a message is freed whole
+ * by decoding the next.  Owned by the caller; one thread at a time.
+ */
+typedef struct codec_arena codec_arena_t;
+
+/* A new, empty arena; NULL when out of memory.  codec_arena_free frees it and the message in it. */
+codec_arena_t *codec_arena_new(void);
+void codec_arena_free(codec_arena_t *arena);
+
+/*
+ * codec_frame_decode into `arena`: the previous message decoded into it is
+ * gone, and *msg lives until the next decode into it or codec_arena_free
+ * (never codec_message_free it).  Same refusals, same errstr.
+ */
+int codec_frame_decode_into(codec_arena_t *arena, const uint8_t *buf, size_t len,
+                            codec_framing_t framing, size_t max_payload, Message **msg,
+                            char *errstr, size_t errstr_size);
+
+/*
  * Encode one Message as a websocket payload.  The payload is written at
  * *alloc + headroom (headroom lets libwebsockets put its LWS_PRE header in
  * front without a copy) and is *len bytes long.  *alloc is malloc'd and owned

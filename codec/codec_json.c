@@ -1,11 +1,13 @@
 /*
  * codec_json: the proto3 JSON mapping, driven by protobuf-c descriptors.
  *
- * DESIGN.  Both directions walk a ProtobufCMessageDescriptor, so one file
+ * DESIGN.  Both directions go by the ProtobufCMessageDescriptor, so one file
  * serves every message of ipo_mtcti3.proto.  The printer mirrors the
- * official printer with preserving_proto_field_name: keys come out in
- * descriptor order (field-number order), proto3 defaults are left out, a set
- * oneof member and a set submessage are always printed.  The parser builds the
+ * official printer with preserving_proto_field_name: the codec's walk
+ * (codec_walk.h, CODEC_WALK_SET) gives the fields proto3 serializes in
+ * field-number order (defaults left out, a set oneof member and a set
+ * submessage always there) and reads their values; this file only spells
+ * them as jansson values.  The parser builds the
  * message in place, in memory laid out exactly as protobuf-c's own unpacker
  * does (every string, bytes buffer, array and submessage malloc'd), so that
  * protobuf_c_message_free_unpacked(msg, NULL) frees a finished message and a
@@ -23,8 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "codec_frame.h" /* CODEC_MAX_DEPTH, codec_field_elem_size */
 #include "codec_utf8.h"
+#include "codec_walk.h"
 
 #define JSON_PATH_MAX 256
 
@@ -35,9 +40,6 @@
 static void *json_member(const void *msg, unsigned offset) {
   return (char *)msg + offset;
 }
-
-static const char b64_std[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* ---------------------------------------------------------------------- */
 /* Printer                                                                */
@@ -82,37 +84,18 @@ static json_t *json_string_from_pb(const char *str) {
   return out;
 }
 
-/* Standard base64 with padding, as the official printer writes bytes. */
+/* Standard base64 with padding, as the official printer writes bytes (OpenSSL's encoder). */
 static json_t *json_bytes_from_pb(const ProtobufCBinaryData *bd) {
-  size_t i, o = 0, len = bd->data ? bd->len : 0;
-  char *text;
+  size_t len = bd->data ? bd->len : 0;
+  unsigned char *text;
   json_t *out;
 
+  if (len > INT_MAX / 4 * 3 - 3)
+    return NULL;
   text = malloc((len + 2) / 3 * 4 + 1);
   if (!text)
     return NULL;
-  for (i = 0; i + 2 < len; i += 3) {
-    uint32_t v = (uint32_t)bd->data[i] << 16 | (uint32_t)bd->data[i + 1] << 8 |
-                 bd->data[i + 2];
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = b64_std[v >> 6 & 63];
-    text[o++] = b64_std[v & 63];
-  }
-  if (len - i == 1) {
-    uint32_t v = (uint32_t)bd->data[i] << 16;
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = '=';
-    text[o++] = '=';
-  } else if (len - i == 2) {
-    uint32_t v = (uint32_t)bd->data[i] << 16 | (uint32_t)bd->data[i + 1] << 8;
-    text[o++] = b64_std[v >> 18 & 63];
-    text[o++] = b64_std[v >> 12 & 63];
-    text[o++] = b64_std[v >> 6 & 63];
-    text[o++] = '=';
-  }
-  out = json_stringn(text, o);
+  out = json_stringn((const char *)text, (size_t)EVP_EncodeBlock(text, bd->data, (int)len));
   free(text);
   return out;
 }
@@ -126,159 +109,72 @@ static json_t *json_real_from_pb(double d) {
   return json_real(d);
 }
 
-/* One value of field `fd` stored at `slot` (a singular member or an array cell). */
-static json_t *json_value_from_pb(const ProtobufCFieldDescriptor *fd, const void *slot) {
+/* One value, as the official printer spells it. */
+static json_t *json_value_from_pb(const codec_value_t *v) {
   char num[32];
 
-  switch (fd->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    return json_integer(*(const int32_t *)slot);
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return json_integer(*(const uint32_t *)slot);
-  /* 64-bit integers are strings in proto3 JSON (JavaScript loses precision). */
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    snprintf(num, sizeof(num), "%lld", (long long)*(const int64_t *)slot);
+  switch (v->kind) {
+  case CODEC_VALUE_INT:
+    /* 64-bit integers are strings in proto3 JSON (JavaScript loses precision). */
+    if (!v->wide)
+      return json_integer((json_int_t)v->i);
+    snprintf(num, sizeof(num), "%lld", (long long)v->i);
     return json_string(num);
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)*(const uint64_t *)slot);
+  case CODEC_VALUE_UINT:
+    if (!v->wide)
+      return json_integer((json_int_t)v->u);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)v->u);
     return json_string(num);
-  case PROTOBUF_C_TYPE_FLOAT:
-    return json_real_from_pb(*(const float *)slot);
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return json_real_from_pb(*(const double *)slot);
-  case PROTOBUF_C_TYPE_BOOL:
-    return json_boolean(*(const protobuf_c_boolean *)slot);
-  case PROTOBUF_C_TYPE_ENUM: {
-    int value = *(const int32_t *)slot;
-    const ProtobufCEnumValue *ev =
-        protobuf_c_enum_descriptor_get_value(fd->descriptor, value);
+  case CODEC_VALUE_REAL:
+    return json_real_from_pb(v->d);
+  case CODEC_VALUE_BOOL:
+    return json_boolean(v->b);
+  case CODEC_VALUE_ENUM:
     /* An open enum may hold a number without a name: print the number. */
-    return ev ? json_string(ev->name) : json_integer(value);
-  }
-  case PROTOBUF_C_TYPE_STRING:
-    return json_string_from_pb(*(char *const *)slot);
-  case PROTOBUF_C_TYPE_BYTES:
-    return json_bytes_from_pb(slot);
-  case PROTOBUF_C_TYPE_MESSAGE: {
-    const ProtobufCMessage *sub = *(ProtobufCMessage *const *)slot;
-    return sub ? json_msg_from_pb(sub) : json_object();
-  }
+    return v->name ? json_string(v->name) : json_integer((json_int_t)v->i);
+  case CODEC_VALUE_STRING:
+    return json_string_from_pb(v->s);
+  case CODEC_VALUE_BYTES:
+    return json_bytes_from_pb(v->bytes);
+  case CODEC_VALUE_MESSAGE:
+    return v->msg ? json_msg_from_pb(v->msg) : json_object();
   }
   return NULL;
 }
 
-/* Whether a proto3 implicit-presence value is its default (and so omitted). */
-static int json_is_default(const ProtobufCFieldDescriptor *fd, const void *slot) {
-  switch (fd->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-  case PROTOBUF_C_TYPE_ENUM:
-    return *(const int32_t *)slot == 0;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return *(const int64_t *)slot == 0;
-  case PROTOBUF_C_TYPE_FLOAT: {
-    float f;
-    uint32_t bits;
-    memcpy(&f, slot, sizeof(f));
-    memcpy(&bits, &f, sizeof(bits));
-    return bits == 0; /* -0.0 is not the default, as on the wire */
-  }
-  case PROTOBUF_C_TYPE_DOUBLE: {
-    uint64_t bits;
-    memcpy(&bits, slot, sizeof(bits));
-    return bits == 0;
-  }
-  case PROTOBUF_C_TYPE_BOOL:
-    return !*(const protobuf_c_boolean *)slot;
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *s = *(char *const *)slot;
-    return !s || !*s;
-  }
-  case PROTOBUF_C_TYPE_BYTES:
-    return ((const ProtobufCBinaryData *)slot)->len == 0;
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return *(ProtobufCMessage *const *)slot == NULL;
-  }
-  return 1;
-}
-
-/*
- * Whether a singular field is printed.  Mirrors what protobuf-c packs: a
- * oneof member when selected (and, for pointers, non-NULL), an explicit-
- * presence field when its has_ flag (or pointer) says so, an implicit-
- * presence proto3 field when it is not the default.
- */
-static int json_field_present(const ProtobufCMessage *msg,
-                              const ProtobufCFieldDescriptor *fd, const void *slot) {
-  int pointer = fd->type == PROTOBUF_C_TYPE_STRING || fd->type == PROTOBUF_C_TYPE_MESSAGE;
-
-  if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-    if (*(const uint32_t *)json_member(msg, fd->quantifier_offset) != fd->id)
-      return 0;
-    return !pointer || *(void *const *)slot != NULL;
-  }
-  switch (fd->label) {
-  case PROTOBUF_C_LABEL_REQUIRED:
-    return 1;
-  case PROTOBUF_C_LABEL_OPTIONAL:
-    if (pointer)
-      return *(void *const *)slot != NULL && *(void *const *)slot != fd->default_value;
-    return *(const protobuf_c_boolean *)json_member(msg, fd->quantifier_offset) != 0;
-  case PROTOBUF_C_LABEL_NONE:
-  default:
-    return !json_is_default(fd, slot);
-  }
-}
-
+/* Every field proto3 serializes, in field-number order (the official printer's). */
 static json_t *json_msg_from_pb(const ProtobufCMessage *msg) {
-  const ProtobufCMessageDescriptor *desc = msg->descriptor;
   json_t *obj = json_object();
-  unsigned f;
+  codec_walk_t walk;
+  codec_value_t v;
+  size_t i;
 
   if (!obj)
     return NULL;
-  /* protobuf-c keeps fields sorted by number, the official printer's order. */
-  for (f = 0; f < desc->n_fields; f++) {
-    const ProtobufCFieldDescriptor *fd = &desc->fields[f];
-    const void *slot = json_member(msg, fd->offset);
+  codec_walk_begin(&walk, msg, CODEC_WALK_SET);
+  while (codec_walk_next(&walk)) {
     json_t *value;
 
-    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = *(const size_t *)json_member(msg, fd->quantifier_offset), i;
-      const char *arr = *(char *const *)slot;
-      size_t esize = codec_field_elem_size(fd);
-
-      if (n == 0 || !arr)
-        continue;
+    if (walk.repeated) {
       value = json_array();
       if (!value)
         goto fail;
-      for (i = 0; i < n; i++) {
-        if (json_array_append_new(value, json_value_from_pb(fd, arr + i * esize))) {
+      for (i = 0; i < walk.count; i++) {
+        codec_walk_value(&walk, i, &v);
+        if (json_array_append_new(value, json_value_from_pb(&v))) {
           json_decref(value);
           goto fail;
         }
       }
     } else {
-      if (!json_field_present(msg, fd, slot))
+      codec_walk_value(&walk, 0, &v);
+      /* a oneof member set without its string or message (built by hand) is not sent */
+      if ((v.kind == CODEC_VALUE_STRING && !v.s) || (v.kind == CODEC_VALUE_MESSAGE && !v.msg))
         continue;
-      value = json_value_from_pb(fd, slot);
+      value = json_value_from_pb(&v);
     }
     /* json_object_set_new takes the reference even when it fails (or NULL). */
-    if (json_object_set_new(obj, fd->name, value))
+    if (json_object_set_new(obj, walk.field->name, value))
       goto fail;
   }
   return obj;
@@ -545,27 +441,17 @@ static int json_get_real(json_parse_ctx_t *ctx, const json_t *v, int is_float,
   return 0;
 }
 
-static int json_b64_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
-}
-
-/* Base64, standard or URL-safe alphabet, padded or not, into bd (malloc'd). */
+/*
+ * Base64, standard or URL-safe alphabet, padded or not, into bd (malloc'd).
+ * Checked here, so that a fault names its offset; then put in the standard
+ * alphabet with its padding for OpenSSL's decoder.
+ */
 static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinaryData *bd) {
   const char *s;
-  size_t len, pad = 0, i, o = 0;
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  uint8_t *data;
+  size_t len, pad = 0, i;
+  char *std = NULL;
+  uint8_t *data = NULL;
+  int n, rc = -1;
 
   if (!json_is_string(v))
     return json_fail(ctx, "expected a base64 string, got %s", json_kind(v));
@@ -582,26 +468,44 @@ static int json_get_bytes(json_parse_ctx_t *ctx, const json_t *v, ProtobufCBinar
     bd->data = NULL;
     return 0;
   }
-  data = malloc(len * 3 / 4 + 1);
-  if (!data)
-    return json_fail(ctx, "out of memory");
-  for (i = 0; i < len; i++) {
-    int c = json_b64_value((unsigned char)s[i]);
-
-    if (c < 0) {
-      free(data);
-      return json_fail(ctx, "invalid base64: unexpected character at offset %zu", i);
-    }
-    acc = acc << 6 | (uint32_t)c;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      data[o++] = (uint8_t)(acc >> bits);
-    }
+  if (len > INT_MAX - 4) {
+    json_fail(ctx, "invalid base64: too long");
+    goto done;
   }
-  bd->len = o;
+  pad = (4 - len % 4) % 4;
+  std = malloc(len + pad + 1);
+  data = malloc((len + pad) / 4 * 3);
+  if (!std || !data) {
+    json_fail(ctx, "out of memory");
+    goto done;
+  }
+  for (i = 0; i < len; i++) {
+    char c = s[i];
+
+    if (c == '-' || c == '_')
+      c = c == '-' ? '+' : '/';
+    else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+               c == '/')) {
+      json_fail(ctx, "invalid base64: unexpected character at offset %zu", i);
+      goto done;
+    }
+    std[i] = c;
+  }
+  memset(std + len, '=', pad);
+  /* whole quads in, three bytes out for each, the padding's included */
+  n = EVP_DecodeBlock(data, (const unsigned char *)std, (int)(len + pad));
+  if (n < 0 || (size_t)n < pad) {
+    json_fail(ctx, "invalid base64");
+    goto done;
+  }
+  bd->len = (size_t)n - pad;
   bd->data = data;
-  return 0;
+  data = NULL;
+  rc = 0;
+done:
+  free(std);
+  free(data);
+  return rc;
 }
 
 /* One enum value: a name of the enum, or any int32 (proto3 enums are open). */

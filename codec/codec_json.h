@@ -7,7 +7,8 @@
  * standard base64, int32 as JSON numbers.  Parsing accepts what the official
  * parser accepts: original or lowerCamelCase names, enums by name or number,
  * numbers as JSON numbers or numeric strings, null as the default, base64
- * (standard or URL-safe, padded or not).  Unknown names are an error.
+ * (standard or URL-safe, padded or not; OpenSSL's EVP_EncodeBlock and
+ * EVP_DecodeBlock do the arithmetic).  Unknown names are an error.
  * Works on any message of ipo_mtcti3.proto through its descriptor.
  */
 #ifndef CODEC_JSON_H

@@ -1,13 +1,13 @@
 /*
  * codec_text: MTCTI3 messages rendered for people (logs, the mtcti3 CLI).
  *
- * DESIGN: one recursive walk over protobuf-c descriptors, so it renders any
- * message of ipo_mtcti3.proto without knowing its type.  The few fields the
- * spec's traces show specially (feature bits, flags in hex, result names,
- * GUIDs) are picked out by the text_rules table below, keyed by message
- * descriptor and field name.  Output goes into a growing buffer that remembers
- * running out of memory, so the walk itself never has to check.  Pure: no I/O,
- * no global state, safe from any thread.
+ * DESIGN: the codec's walk (codec_walk.h) visits the fields proto3 would send
+ * and reads their values, so this file only spells them, for any message of
+ * ipo_mtcti3.proto.  The few fields the spec's traces show specially (feature
+ * bits, flags in hex, result names, GUIDs) are named by codec_walk_style's
+ * table, shared with the bridge's state texts.  Output goes into a growing
+ * buffer that remembers running out of memory, so the walk itself never has
+ * to check.  Pure: no I/O, no global state, safe from any thread.
  */
 #include "codec_text.h"
 
@@ -18,40 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec_frame.h"
 #include "codec_ids.h"
 #include "codec_tables.h"
 #include "codec_utf8.h"
-#include "ipo_mtcti3.pb-c.h"
+#include "codec_walk.h"
 
 /* Beyond this nesting the walk prints "..." (the protocol needs about 6). */
 #define TEXT_MAX_DEPTH 64
-
-/* How a field's value is spelled when a rule matches it. */
-typedef enum text_style {
-  TEXT_PLAIN = 0, /* by type: numbers decimal, enums by name, bytes hex */
-  TEXT_HEX,       /* integer as 0x.. (flags, ccflags, featuresavailable2) */
-  TEXT_BITS,      /* integer as 0x.. then the bit names of `bits` */
-  TEXT_RESULT,    /* integer then its MTCTISESS_* name when the spec has one */
-  TEXT_GUID       /* 16 bytes as a UUID string */
-} text_style_t;
-
-/* The fields rendered specially; msg NULL matches the name in any message. */
-static const struct text_rule {
-  const ProtobufCMessageDescriptor *msg;
-  const char *field;
-  text_style_t style;
-  codec_bitset_t bits; /* TEXT_BITS only */
-} text_rules[] = {
-  {&call_info__descriptor, "featuresavailable", TEXT_BITS, CODEC_BITS_CALL_FEATURES},
-  {&notify_user__descriptor, "featuresavailable", TEXT_BITS, CODEC_BITS_USER_FEATURES},
-  {&call_info__descriptor, "featuresavailable2", TEXT_HEX, 0},
-  {&request_response__descriptor, "result", TEXT_RESULT, 0},
-  {NULL, "flags", TEXT_HEX, 0},
-  {NULL, "ccflags", TEXT_HEX, 0},
-  {NULL, "guid", TEXT_GUID, 0},
-  /* gcid and every other bytes field: lowercase hex, the TEXT_PLAIN default. */
-};
 
 /* Growing output; oom set once an allocation failed (later writes are no-ops). */
 typedef struct text_buf {
@@ -232,29 +205,6 @@ static void put_bits(text_buf_t *buf, codec_bitset_t set, uint32_t value) {
     free(names);
 }
 
-static const struct text_rule *rule_find(const ProtobufCMessageDescriptor *desc,
-                                         const ProtobufCFieldDescriptor *field) {
-  size_t i;
-
-  for (i = 0; i < sizeof(text_rules) / sizeof(text_rules[0]); i++) {
-    if ((text_rules[i].msg == NULL || text_rules[i].msg == desc) &&
-        strcmp(text_rules[i].field, field->name) == 0)
-      return &text_rules[i];
-  }
-  return NULL;
-}
-
-/* Rules name fields; they apply only where the type fits (a bytes "flags" prints as bytes). */
-static int rule_applies(const struct text_rule *rule, const ProtobufCFieldDescriptor *field) {
-  if (!rule)
-    return 0;
-  if (rule->style == TEXT_GUID)
-    return field->type == PROTOBUF_C_TYPE_BYTES;
-  return field->type == PROTOBUF_C_TYPE_INT32 || field->type == PROTOBUF_C_TYPE_UINT32 ||
-         field->type == PROTOBUF_C_TYPE_SINT32 || field->type == PROTOBUF_C_TYPE_FIXED32 ||
-         field->type == PROTOBUF_C_TYPE_SFIXED32;
-}
-
 static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessage *msg,
                         int multiline, int depth);
 
@@ -275,21 +225,19 @@ static void put_separator(text_buf_t *buf, int multiline, int depth) {
   }
 }
 
-/* One value of a field at `member` (an element of a repeated field or the field). */
-static void put_value(text_buf_t *buf, const ProtobufCMessageDescriptor *desc,
-                      const ProtobufCFieldDescriptor *field, const void *member,
+/* One value of the walk's current field (an element of a repeated field, or the field). */
+static void put_value(text_buf_t *buf, const codec_walk_t *walk, const codec_value_t *value,
                       int multiline, int depth) {
-  const struct text_rule *rule = rule_find(desc, field);
-  const ProtobufCEnumValue *ev;
+  const ProtobufCFieldDescriptor *field = walk->field;
+  codec_bitset_t bits = walk->bits;
+  codec_style_t style = walk->style;
   char guid[CODEC_GUID_STRLEN + 1];
   const codec_result_t *result;
-  uint32_t u32;
-  int32_t i32;
 
-  if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
+  if (value->kind == CODEC_VALUE_MESSAGE) {
     put_separator(buf, multiline, depth);
-    if (*(ProtobufCMessage *const *)member)
-      put_message(buf, field->name, *(ProtobufCMessage *const *)member, multiline, depth);
+    if (value->msg)
+      put_message(buf, field->name, value->msg, multiline, depth);
     else
       buf_printf(buf, "%s { }", field->name); /* a set oneof case without its message */
     return;
@@ -297,129 +245,73 @@ static void put_value(text_buf_t *buf, const ProtobufCMessageDescriptor *desc,
   put_separator(buf, multiline, depth);
   buf_puts(buf, field->name);
   buf_putc(buf, '=');
-  if (rule_applies(rule, field) && rule->style != TEXT_GUID) {
-    u32 = *(const uint32_t *)member;
-    i32 = *(const int32_t *)member;
-    switch (rule->style) {
-    case TEXT_HEX: buf_printf(buf, "0x%" PRIx32, u32); return;
-    case TEXT_BITS: put_bits(buf, rule->bits, u32); return;
-    case TEXT_RESULT:
-      buf_printf(buf, "%" PRId32, i32);
-      result = codec_result_lookup(i32);
-      if (result) {
-        buf_putc(buf, ' ');
-        buf_puts(buf, result->name);
-      }
-      return;
-    default: break;
+  switch (style) { /* the styles of integers (codec_walk_style applies them to 32-bit ones only) */
+  case CODEC_STYLE_HEX:
+    buf_printf(buf, "0x%" PRIx32, (uint32_t)value->i);
+    return;
+  case CODEC_STYLE_BITS:
+    put_bits(buf, bits, (uint32_t)value->i);
+    return;
+  case CODEC_STYLE_RESULT:
+    buf_printf(buf, "%" PRId32, (int32_t)value->i);
+    result = codec_result_lookup((int32_t)value->i);
+    if (result) {
+      buf_putc(buf, ' ');
+      buf_puts(buf, result->name);
     }
+    return;
+  default:
+    break;
   }
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    buf_printf(buf, "%" PRId32, *(const int32_t *)member);
-    break;
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    buf_printf(buf, "%" PRIu32, *(const uint32_t *)member);
-    break;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    buf_printf(buf, "%" PRId64, *(const int64_t *)member);
-    break;
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    buf_printf(buf, "%" PRIu64, *(const uint64_t *)member);
-    break;
-  case PROTOBUF_C_TYPE_FLOAT:
-    buf_printf(buf, "%.9g", (double)*(const float *)member);
-    break;
-  case PROTOBUF_C_TYPE_DOUBLE:
-    buf_printf(buf, "%.17g", *(const double *)member);
-    break;
-  case PROTOBUF_C_TYPE_BOOL:
-    buf_puts(buf, *(const protobuf_c_boolean *)member ? "true" : "false");
-    break;
-  case PROTOBUF_C_TYPE_ENUM:
-    /* A number newer than our .proto prints as the number. */
-    ev = protobuf_c_enum_descriptor_get_value(field->descriptor, *(const int *)member);
-    if (ev)
-      buf_puts(buf, ev->name);
+  switch (value->kind) {
+  case CODEC_VALUE_INT:
+    if (value->wide)
+      buf_printf(buf, "%" PRId64, value->i);
     else
-      buf_printf(buf, "%d", *(const int *)member);
+      buf_printf(buf, "%" PRId32, (int32_t)value->i);
     break;
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *str = *(const char *const *)member;
-    put_string(buf, str ? str : "");
+  case CODEC_VALUE_UINT:
+    if (value->wide)
+      buf_printf(buf, "%" PRIu64, value->u);
+    else
+      buf_printf(buf, "%" PRIu32, (uint32_t)value->u);
     break;
-  }
-  case PROTOBUF_C_TYPE_BYTES: {
-    const ProtobufCBinaryData *bin = member;
-    if (rule_applies(rule, field) && rule->style == TEXT_GUID && bin->len == CODEC_GUID_LEN) {
-      codec_guid_format(bin->data, bin->len, guid, sizeof(guid));
+  case CODEC_VALUE_REAL:
+    buf_printf(buf, value->wide ? "%.17g" : "%.9g", value->d);
+    break;
+  case CODEC_VALUE_BOOL:
+    buf_puts(buf, value->b ? "true" : "false");
+    break;
+  case CODEC_VALUE_ENUM:
+    /* A number newer than our .proto prints as the number. */
+    if (value->name)
+      buf_puts(buf, value->name);
+    else
+      buf_printf(buf, "%d", (int)value->i);
+    break;
+  case CODEC_VALUE_STRING:
+    put_string(buf, value->s ? value->s : "");
+    break;
+  case CODEC_VALUE_BYTES:
+    if (style == CODEC_STYLE_GUID && value->bytes->len == CODEC_GUID_LEN) {
+      codec_guid_format(value->bytes->data, value->bytes->len, guid, sizeof(guid));
       buf_puts(buf, guid);
     } else {
-      put_hex_bytes(buf, bin);
+      put_hex_bytes(buf, value->bytes);
     }
     break;
-  }
   default:
     buf_puts(buf, "?");
     break;
   }
 }
 
-/* Whether a proto3 singular field holds something other than its default. */
-static int field_is_set(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *field,
-                        const void *member) {
-  if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    return *(const uint32_t *)((const char *)msg + field->quantifier_offset) == field->id;
-  if (field->label == PROTOBUF_C_LABEL_OPTIONAL && field->quantifier_offset &&
-      field->type != PROTOBUF_C_TYPE_MESSAGE && field->type != PROTOBUF_C_TYPE_STRING)
-    return *(const protobuf_c_boolean *)((const char *)msg + field->quantifier_offset);
-  switch (field->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return *(const uint32_t *)member != 0;
-  case PROTOBUF_C_TYPE_ENUM:
-    return *(const int *)member != 0;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return *(const uint64_t *)member != 0;
-  case PROTOBUF_C_TYPE_FLOAT:
-    return *(const float *)member != 0.0f;
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return *(const double *)member != 0.0;
-  case PROTOBUF_C_TYPE_BOOL:
-    return *(const protobuf_c_boolean *)member != 0;
-  case PROTOBUF_C_TYPE_STRING: {
-    const char *str = *(const char *const *)member;
-    return str != NULL && str[0] != '\0';
-  }
-  case PROTOBUF_C_TYPE_BYTES:
-    return ((const ProtobufCBinaryData *)member)->len != 0;
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return *(const ProtobufCMessage *const *)member != NULL;
-  default:
-    return 0;
-  }
-}
-
-/* `name { field field ... }`, fields in field-number order. */
+/* `name { field field ... }`: the fields proto3 would send, in field-number order. */
 static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessage *msg,
                         int multiline, int depth) {
-  const ProtobufCMessageDescriptor *desc = msg->descriptor;
-  const ProtobufCFieldDescriptor *field;
-  const char *member, *elems;
-  size_t i, j, n, size;
+  codec_walk_t walk;
+  codec_value_t value;
+  size_t i;
 
   buf_puts(buf, name);
   buf_puts(buf, " {");
@@ -427,17 +319,11 @@ static void put_message(text_buf_t *buf, const char *name, const ProtobufCMessag
     put_separator(buf, multiline, depth + 1);
     buf_puts(buf, "...");
   } else {
-    for (i = 0; i < desc->n_fields; i++) {
-      field = &desc->fields[i];
-      member = (const char *)msg + field->offset;
-      if (field->label == PROTOBUF_C_LABEL_REPEATED) {
-        n = *(const size_t *)((const char *)msg + field->quantifier_offset);
-        elems = *(const char *const *)member;
-        size = codec_field_elem_size(field);
-        for (j = 0; j < n && elems; j++)
-          put_value(buf, desc, field, elems + j * size, multiline, depth + 1);
-      } else if (field_is_set(msg, field, member)) {
-        put_value(buf, desc, field, member, multiline, depth + 1);
+    codec_walk_begin(&walk, msg, CODEC_WALK_SET);
+    while (codec_walk_next(&walk)) {
+      for (i = 0; i < walk.count; i++) {
+        codec_walk_value(&walk, i, &value);
+        put_value(buf, &walk, &value, multiline, depth + 1);
       }
     }
   }

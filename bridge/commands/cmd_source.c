@@ -25,7 +25,8 @@
 #include "codec_json.h"
 #include "codec_tables.h"
 #include "bclock.h"
-#include "kafka_sink.h"
+#include "kafka_client.h"
+#include "topics.h"
 #include "metrics.h"
 #include "snap.h"
 #include "strmap.h"
@@ -676,9 +677,17 @@ static void cmd_source_message(cmd_source_t *source, const rd_kafka_message_t *m
 static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                  rd_kafka_topic_partition_list_t *partitions, void *opaque) {
   cmd_source_t *source = opaque;
+  /* cooperative (the group's default): only what moves is assigned or revoked */
+  int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     BLOG_I(CMD, source->topic, "%d partition(s) assigned", partitions->cnt);
-    rd_kafka_assign(rk, partitions);
+    if (cooperative) {
+      rd_kafka_error_t *error = rd_kafka_incremental_assign(rk, partitions);
+      if (error)
+        rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, partitions);
+    }
     if (source->paused)
       rd_kafka_pause_partitions(rk, partitions);
   } else {
@@ -687,7 +696,13 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       for (cmd_part_t *p = source->parts; p; p = p->next)
         if (p->partition == partitions->elems[i].partition)
           p->revoked = 1;
-    rd_kafka_assign(rk, NULL);
+    if (cooperative) {
+      rd_kafka_error_t *error = rd_kafka_incremental_unassign(rk, partitions);
+      if (error)
+        rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(rk, NULL);
+    }
   }
 }
 
@@ -813,77 +828,28 @@ void cmd_source_tick(cmd_source_t *source, int64_t now_ms) {
 
 /* ---- life ---- */
 
-static void cmd_source_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  blog_level_t l = level <= 3 ? BLOG_ERROR : level <= 4 ? BLOG_WARN : level <= 6 ? BLOG_INFO : BLOG_DEBUG;
-  if (l == BLOG_DEBUG)
-    BLOG_D(CMD, fac, "%s", buf);
-  else
-    blog_write(BLOG_CTX_CMD, fac, l, "%s", buf);
-}
-
-static void cmd_source_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  (void)rk;
-  (void)opaque;
-  if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-    BLOG_D(CMD, NULL, "%s", reason);
-  else
-    BLOG_W(CMD, NULL, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
-/* A librdkafka client of `type` with the bridge's settings, the kafka.<prop> ones after. */
-static rd_kafka_t *cmd_source_client(cmd_source_t *source, rd_kafka_type_t type, const char *bootstrap,
+/* A client of the factory: the results producer, or the command consumer of the group. */
+static rd_kafka_t *cmd_source_client(cmd_source_t *source, kafka_env_t *env, kafka_client_role_t role,
                                      char *errstr, size_t errstr_size) {
-  const config_t *config = source->config;
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  char err[512];
-  static const char *const producer_defaults[][2] = {
-      {"enable.idempotence", "true"}, {"acks", "all"}, {"message.timeout.ms", "0"},
-      {"linger.ms", "1"},             {"client.id", "mtcti3-bridge-results"}};
-  static const char *const consumer_defaults[][2] = {
-      {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
-      {"enable.partition.eof", "false"}, {"client.id", "mtcti3-bridge-commands"},
-      {"fetch.wait.max.ms", "10"}}; /* an idle fetch's longest wait: docs/commands.md */
-  if (kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0)
-    goto fail;
-  if (type == RD_KAFKA_PRODUCER) {
-    for (size_t i = 0; i < sizeof(producer_defaults) / sizeof(producer_defaults[0]); i++)
-      if (kafka_conf_set(conf, producer_defaults[i][0], producer_defaults[i][1], errstr, errstr_size) != 0)
-        goto fail;
-  } else {
-    for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
-      if (kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], errstr, errstr_size) != 0)
-        goto fail;
-    if (kafka_conf_set(conf, "group.id", source->group, errstr, errstr_size) != 0)
-      goto fail;
-    rd_kafka_conf_set_rebalance_cb(conf, cmd_source_rebalance);
-  }
-  for (size_t i = 0; i < config->kafka_count; i++) {
-    char ignored[256];
-    /* a producer-only property (or a consumer-only one) is the other client's */
-    if (rd_kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, ignored, sizeof(ignored)) !=
-        RD_KAFKA_CONF_OK)
-      BLOG_D(CMD, config->kafka[i].name, "not applied to the command %s: %s",
-             type == RD_KAFKA_PRODUCER ? "producer" : "consumer", ignored);
-  }
-  if (type == RD_KAFKA_PRODUCER)
-    rd_kafka_conf_set_dr_msg_cb(conf, cmd_source_dr);
-  rd_kafka_conf_set_error_cb(conf, cmd_source_kafka_error);
-  rd_kafka_conf_set_log_cb(conf, cmd_source_kafka_log);
-  rd_kafka_conf_set(conf, "log.queue", "true", err, sizeof(err));
-  rd_kafka_conf_set_opaque(conf, source);
-  rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
-  if (!rk) {
-    snprintf(errstr, errstr_size, "command source: %s", err);
-    goto fail;
-  }
-  return rk;
-fail:
-  rd_kafka_conf_destroy(conf);
-  return NULL;
+  char name[200];
+  /* an idle fetch's longest wait: docs/commands.md */
+  static const char *const consumer_forced[] = {"fetch.wait.max.ms", "10", "enable.partition.eof", "false", NULL};
+  static const char *const producer_forced[] = {"linger.ms", "1", "message.timeout.ms", "0", NULL};
+  snprintf(name, sizeof(name), "%s-%s", role == KAFKA_CLIENT_GROUP ? "commands" : "results",
+           source->config->pbx_id);
+  kafka_client_spec_t spec = {.role = role,
+                              .name = name,
+                              .group_id = role == KAFKA_CLIENT_GROUP ? source->group : NULL,
+                              .opaque = source,
+                              .forced = role == KAFKA_CLIENT_GROUP ? consumer_forced : producer_forced};
+  if (role == KAFKA_CLIENT_GROUP)
+    spec.rebalance_cb = cmd_source_rebalance;
+  else
+    spec.dr_msg_cb = cmd_source_dr;
+  return kafka_client_new(env, &spec, errstr, errstr_size);
 }
 
-int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *ingest, pbx_link_t *link,
+int cmd_source_new(const config_t *config, kafka_env_t *env, ingest_t *ingest, pbx_link_t *link,
                    cmd_source_t **out, char *errstr, size_t errstr_size) {
   *out = NULL;
   if (!config->commands)
@@ -901,8 +867,9 @@ int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *inge
   source->config = config;
   source->ingest = ingest;
   source->link = link;
-  snprintf(source->topic, sizeof(source->topic), "%scommands", config->topic_prefix);
-  snprintf(source->results_topic, sizeof(source->results_topic), "%scommand-results", config->topic_prefix);
+  snprintf(source->topic, sizeof(source->topic), "%s", ingest_topics(ingest)->name[TOPIC_COMMANDS]);
+  snprintf(source->results_topic, sizeof(source->results_topic), "%s",
+           ingest_topics(ingest)->name[TOPIC_COMMAND_RESULTS]);
   if (config->commands_group[0])
     snprintf(source->group, sizeof(source->group), "%s", config->commands_group);
   else
@@ -934,10 +901,10 @@ int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *inge
   }
   fcntl(source->pipe_fds[0], F_SETFL, O_NONBLOCK);
   fcntl(source->pipe_fds[1], F_SETFL, O_NONBLOCK);
-  source->producer = cmd_source_client(source, RD_KAFKA_PRODUCER, bootstrap, errstr, errstr_size);
+  source->producer = cmd_source_client(source, env, KAFKA_CLIENT_RESULTS, errstr, errstr_size);
   if (!source->producer)
     goto fail;
-  source->consumer = cmd_source_client(source, RD_KAFKA_CONSUMER, bootstrap, errstr, errstr_size);
+  source->consumer = cmd_source_client(source, env, KAFKA_CLIENT_GROUP, errstr, errstr_size);
   if (!source->consumer)
     goto fail;
   rd_kafka_poll_set_consumer(source->consumer);
@@ -957,8 +924,7 @@ fail:
   return -1;
 }
 
-/* Subscribe (after the topics exist, and with the bootstrap the sink resolved). */
-static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size) {
+int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size) {
   rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, source->topic, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t err = rd_kafka_subscribe(source->consumer, topics);
@@ -969,20 +935,6 @@ static int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errst
   }
   BLOG_I(CMD, source->topic, "consuming commands (group %s)", source->group);
   return 0;
-}
-
-int cmd_source_create_topics(cmd_source_t *source, int timeout_ms, char *errstr, size_t errstr_size) {
-  int rc = 0;
-  /* the embedded mock cluster creates a topic when it is first used (and has no controller to ask) */
-  if (source->config->kafka_create_topics && strcmp(source->config->kafka_bootstrap, "embedded") != 0) {
-    const kafka_topic_spec_t specs[2] = {{source->topic, 0}, {source->results_topic, 0}};
-    rc = kafka_create_topics(source->producer, specs, 2, (int)source->config->kafka_partitions,
-                             (int)source->config->kafka_replication, timeout_ms, errstr,
-                             errstr_size);
-  }
-  if (cmd_source_subscribe(source, errstr, errstr_size) != 0)
-    return -1;
-  return rc;
 }
 
 void cmd_source_stop(cmd_source_t *source, int timeout_ms) {

@@ -37,21 +37,21 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "kafka_client.h"
 #include "ingest.h"
 #include "pbx_link.h"
 
 typedef struct cmd_source cmd_source_t;
 
 /*
- * Build the stage, with `bootstrap` the Kafka servers in use (the embedded
- * cluster's when kafka_bootstrap=embedded).  0 and *source; *source is NULL when commands are off
+ * Build the stage, its Kafka clients from `env`.  0 and *source; *source is NULL when commands are off
  * (commands=false, or no redis_url: logged).  -1 with errstr on a bad
  * setting (the policy file) or a Kafka client that cannot be made.
  */
-int cmd_source_new(const config_t *config, const char *bootstrap, ingest_t *ingest, pbx_link_t *link,
+int cmd_source_new(const config_t *config, kafka_env_t *env, ingest_t *ingest, pbx_link_t *link,
                    cmd_source_t **source, char *errstr, size_t errstr_size);
-/* Create <prefix>commands and <prefix>command-results when missing.  Blocking, at start. */
-int cmd_source_create_topics(cmd_source_t *source, int timeout_ms, char *errstr, size_t errstr_size);
+/* Start consuming (once the topics exist). */
+int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size);
 /* The fd that becomes readable when cmd_source_poll has work. */
 int cmd_source_fd(const cmd_source_t *source);
 /* Serve the consumer and the results producer; 1 when messages are left (call again soon), 0, or -1 fatal. */

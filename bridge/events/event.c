@@ -24,8 +24,17 @@ const char *event_op_word(char op) {
   return "unknown";
 }
 
-void event_topic(const event_ctx_t *ctx, snap_kind_t kind, char *out, size_t size) {
-  snprintf(out, size, "%s%s", ctx->topic_prefix, snap_kind_topic(kind));
+topic_id_t event_kind_topic(snap_kind_t kind) {
+  switch (kind) {
+  case SNAP_LINE:
+    return TOPIC_LINES;
+  case SNAP_USER:
+    return TOPIC_PRESENCE;
+  case SNAP_QUEUE:
+    return TOPIC_QUEUES;
+  default:
+    return TOPIC_CALLS;
+  }
 }
 
 void event_time_format(int64_t ts_ms, char *out, size_t size) {
@@ -37,8 +46,8 @@ void event_time_format(int64_t ts_ms, char *out, size_t size) {
 }
 
 void event_clear(event_t *event) {
-  free(event->topic);
   free(event->key);
+  free(event->partition_key);
   free(event->value);
   free(event->ce_id);
   for (size_t i = 0; i < event->n_headers; i++)
@@ -76,11 +85,10 @@ static int event_ce_headers(const event_ctx_t *ctx, event_t *event, const char *
 /* The scratch buffer of the event stage (one thread); the value is copied out of it. */
 static jbuf_t event_scratch;
 
-int event_render(const event_ctx_t *ctx, const snap_change_t *change, const event_origin_t *origin,
-                 event_t *event, char *errstr, size_t errstr_size) {
+int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *change,
+                 const event_origin_t *origin, event_t *event, char *errstr, size_t errstr_size) {
   memset(event, 0, sizeof(*event));
-  char topic[256], ce_id[512], type[96];
-  event_topic(ctx, change->kind, topic, sizeof(topic));
+  char ce_id[512], type[96];
   snprintf(ce_id, sizeof(ce_id), "%s/%s/%llu", ctx->pbx_id, change->entity_id,
            (unsigned long long)change->seq);
   snprintf(type, sizeof(type), "mtcti3.%s.%s", snap_kind_name(change->kind), event_op_word(change->op));
@@ -155,11 +163,13 @@ int event_render(const event_ctx_t *ctx, const snap_change_t *change, const even
     goto oom;
   memcpy(event->value, b->data, b->len + 1);
   event->value_len = b->len;
-  event->topic = strdup(topic);
+  event->topic = ctx->topics->name[topic];
+  event->topic_id = topic;
   event->key = strdup(change->key);
+  event->partition_key = change->partition_key ? strdup(change->partition_key) : NULL;
   event->ce_id = strdup(ce_id);
   event->kind = change->kind;
-  if (!event->topic || !event->key || !event->ce_id ||
+  if (!event->key || !event->ce_id || (change->partition_key && !event->partition_key) ||
       event_ce_headers(ctx, event, type, change->entity_id, origin->ts_ms) != 0)
     goto oom;
   return 0;
@@ -169,18 +179,19 @@ oom:
   return -1;
 }
 
-int event_render_tombstone(const event_ctx_t *ctx, const snap_change_t *change, event_t *event,
-                           char *errstr, size_t errstr_size) {
+int event_render_tombstone(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *change,
+                           event_t *event, char *errstr, size_t errstr_size) {
   memset(event, 0, sizeof(*event));
-  char topic[256], ce_id[512];
-  event_topic(ctx, change->kind, topic, sizeof(topic));
+  char ce_id[512];
   snprintf(ce_id, sizeof(ce_id), "%s/%s/%llu/tombstone", ctx->pbx_id, change->entity_id,
            (unsigned long long)change->seq);
-  event->topic = strdup(topic);
+  event->topic = ctx->topics->name[topic];
+  event->topic_id = topic;
   event->key = strdup(change->key);
+  event->partition_key = change->partition_key ? strdup(change->partition_key) : NULL;
   event->ce_id = strdup(ce_id);
   event->kind = change->kind;
-  if (!event->topic || !event->key || !event->ce_id) {
+  if (!event->key || !event->ce_id || (change->partition_key && !event->partition_key)) {
     event_clear(event);
     snprintf(errstr, errstr_size, "tombstone %s: out of memory", ce_id);
     return -1;
@@ -192,8 +203,7 @@ int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_i
                         int64_t ts_ms, const json_t *detail, event_t *event, char *errstr,
                         size_t errstr_size) {
   memset(event, 0, sizeof(*event));
-  char topic[256], ce_id[256], ce_type[96], subject[128];
-  snprintf(topic, sizeof(topic), "%sbridge", ctx->topic_prefix);
+  char ce_id[256], ce_type[96], subject[128];
   snprintf(ce_id, sizeof(ce_id), "%s/bridge/%lld/%llu", ctx->pbx_id, (long long)boot_id,
            (unsigned long long)seq);
   snprintf(ce_type, sizeof(ce_type), "mtcti3.bridge.%s", type);
@@ -209,11 +219,12 @@ int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_i
     goto oom;
   event->value = text;
   event->value_len = strlen(text);
-  event->topic = strdup(topic);
+  event->topic = ctx->topics->name[TOPIC_BRIDGE];
+  event->topic_id = TOPIC_BRIDGE;
   event->key = strdup(ctx->pbx_id);
   event->ce_id = strdup(ce_id);
   event->kind = -1;
-  if (!event->topic || !event->key || !event->ce_id ||
+  if (!event->key || !event->ce_id ||
       event_ce_headers(ctx, event, ce_type, subject, ts_ms) != 0)
     goto oom;
   return 0;
@@ -221,110 +232,4 @@ oom:
   event_clear(event);
   snprintf(errstr, errstr_size, "bridge event: out of memory");
   return -1;
-}
-
-void event_record_write_head(const event_t *event, long long n, jbuf_t *b) {
-  jbuf_char(b, '{');
-  jbuf_key(b, "topic");
-  jbuf_jstr(b, event->topic);
-  jbuf_key(b, "key");
-  jbuf_jstr(b, event->key);
-  jbuf_key(b, "ce_id");
-  jbuf_jstr(b, event->ce_id);
-  jbuf_key(b, "kind");
-  jbuf_int(b, event->kind);
-  jbuf_key(b, "n");
-  jbuf_int(b, n);
-  jbuf_key(b, "headers");
-  jbuf_char(b, '[');
-  for (size_t i = 0; i < event->n_headers; i++) {
-    jbuf_str(b, i ? ",[" : "[");
-    jbuf_jstr(b, event->headers[i].name);
-    jbuf_char(b, ',');
-    jbuf_jstr(b, event->headers[i].value);
-    jbuf_char(b, ']');
-  }
-  jbuf_char(b, ']');
-  jbuf_key(b, "tombstone");
-  jbuf_str(b, event->value ? "false}\n" : "true}\n");
-}
-
-void event_record_write(const event_t *event, long long n, jbuf_t *b) {
-  event_record_write_head(event, n, b);
-  if (event->value)
-    jbuf_put(b, event->value, event->value_len);
-}
-
-char *event_record_text(const event_t *event, long long n, size_t *len) {
-  jbuf_t b = JBUF_INIT;
-  event_record_write(event, n, &b);
-  if (b.failed) {
-    jbuf_free(&b);
-    return NULL;
-  }
-  *len = b.len;
-  return b.data;
-}
-
-/* Header names are static strings; map a stored name back to one. */
-static const char *event_header_name(const char *name) {
-  static const char *const names[] = {"ce_specversion", "ce_id",      "ce_source",   "ce_type",
-                                      "ce_time",        "ce_subject", "content-type"};
-  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if (strcmp(names[i], name) == 0)
-      return names[i];
-  return NULL;
-}
-
-int event_from_record_text(const char *text, size_t len, event_t *event, long long *n, char *errstr,
-                           size_t errstr_size) {
-  const char *topic, *key, *ce_id;
-  json_t *headers;
-  int kind = -1, tombstone = 0;
-  json_int_t number = 0;
-  json_error_t jerr;
-  memset(event, 0, sizeof(*event));
-  const char *nl = memchr(text, '\n', len);
-  json_t *head = nl ? json_loadb(text, (size_t)(nl - text), 0, &jerr) : NULL;
-  if (!head) {
-    snprintf(errstr, errstr_size, "stored event: %s", nl ? jerr.text : "no header line");
-    return -1;
-  }
-  if (json_unpack_ex(head, &jerr, 0, "{s:s,s:s,s:s,s:o,s?i,s?I,s?b}", "topic", &topic, "key", &key,
-                     "ce_id", &ce_id, "headers", &headers, "kind", &kind, "n", &number, "tombstone",
-                     &tombstone) != 0) {
-    snprintf(errstr, errstr_size, "stored event: %s", jerr.text);
-    json_decref(head);
-    return -1;
-  }
-  event->topic = strdup(topic);
-  event->key = strdup(key);
-  event->ce_id = strdup(ce_id);
-  event->kind = kind;
-  if (!tombstone) {
-    size_t value_len = len - (size_t)(nl + 1 - text);
-    event->value = malloc(value_len + 1);
-    if (event->value) {
-      memcpy(event->value, nl + 1, value_len);
-      event->value[value_len] = '\0';
-      event->value_len = value_len;
-    }
-  }
-  size_t i;
-  json_t *pair;
-  json_array_foreach(headers, i, pair) {
-    const char *name = event_header_name(json_string_value(json_array_get(pair, 0)));
-    const char *hv = json_string_value(json_array_get(pair, 1));
-    if (name && hv)
-      event_header_add(event, name, hv);
-  }
-  json_decref(head);
-  if (n)
-    *n = number;
-  if (!event->topic || !event->key || !event->ce_id || (!tombstone && !event->value)) {
-    event_clear(event);
-    snprintf(errstr, errstr_size, "stored event: out of memory");
-    return -1;
-  }
-  return 0;
 }

@@ -3,8 +3,8 @@
  *
  * DESIGN.  Pure: takes a snap_change_t (and where it came from: the
  * subscription, the Notify, the time) and writes the message the Kafka sink
- * produces: topic <prefix><calls|presence|queues|lines>, key (GUID, or gcid
- * for calls), a JSON value in a Debezium-compatible envelope
+ * produces: topic (the table in topics.h), key (GUID, or the call leg), a
+ * JSON value in a Debezium-compatible envelope
  *
  *   {"before":{..}|null, "after":{..}|null, "op":"c|u|d|r", "ts_ms":N,
  *    "source":{"version","connector":"mtcti3","name":pbx,"pbx","ts_ms","snapshot",
@@ -29,6 +29,7 @@
 
 #include "jbuf.h"
 #include "snap.h"
+#include "topics.h"
 
 #define EVENT_MAX_HEADERS 8
 
@@ -37,22 +38,24 @@ typedef struct event_header {
   char *value;      /* owned */
 } event_header_t;
 
-/* One Kafka message; every pointer owned by it (event_clear frees). */
+/* One Kafka message; every pointer owned by it (event_clear frees) but `topic`. */
 typedef struct event {
-  char *topic;
+  const char *topic; /* a name of the PBX's topics_t: lives as long as the PBX */
+  int topic_id;      /* topic_id_t */
   char *key;
+  char *partition_key; /* what chooses the partition (Java's murmur2, as for a key); NULL: the key */
   char *value; /* NULL: a tombstone */
   size_t value_len;
   event_header_t headers[EVENT_MAX_HEADERS];
   size_t n_headers;
   char *ce_id;
-  int kind; /* snap_kind_t, or -1 for the bridge topic */
+  int kind; /* snap_kind_t, or -1 (bridge, command result) */
 } event_t;
 
-/* Settings every event shares. */
+/* Settings every event of one PBX shares. */
 typedef struct event_ctx {
   const char *pbx_id;
-  const char *topic_prefix;
+  const topics_t *topics;
   const char *version;
 } event_ctx_t;
 
@@ -66,36 +69,31 @@ typedef struct event_origin {
 
 /* The op's ce_type word: created, updated, deleted, snapshot. */
 const char *event_op_word(char op);
-/* "<prefix><topic>" of a kind into out. */
-void event_topic(const event_ctx_t *ctx, snap_kind_t kind, char *out, size_t size);
+/* The topic of a snapshot kind's events (calls, presence, queues, lines). */
+topic_id_t event_kind_topic(snap_kind_t kind);
 
-/* Render a change; 0, or -1 with errstr (out of memory). */
-int event_render(const event_ctx_t *ctx, const snap_change_t *change, const event_origin_t *origin,
-                 event_t *event, char *errstr, size_t errstr_size);
-/* The tombstone following a delete on a compacted topic (no value, no CE headers). */
-int event_render_tombstone(const event_ctx_t *ctx, const snap_change_t *change, event_t *event,
-                           char *errstr, size_t errstr_size);
+/*
+ * Render a change on `topic` (the kind's, or TOPIC_LIVE_CALLS for a call's
+ * live copy); 0, or -1 with errstr (out of memory).
+ */
+int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *change,
+                 const event_origin_t *origin, event_t *event, char *errstr, size_t errstr_size);
+/*
+ * The tombstone of a deleted entity on a compacted `topic` (no value, no CE
+ * headers): after a delete on presence, queues and lines, and in place of a
+ * call's delete on live-calls.
+ */
+int event_render_tombstone(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *change,
+                           event_t *event, char *errstr, size_t errstr_size);
 /*
  * A lifecycle event on <prefix>bridge: type "started", "connected",
- * "resync_started", "resync_finished", "disconnected", "stopped".  `detail`
- * (borrowed, may be NULL) is copied in.  boot_id and seq identify it.
+ * "resync_started", "resync_finished", "disconnected", "stopped", and the
+ * ownership changes.  `detail` (borrowed, may be NULL) is copied in.
+ * boot_id and seq identify it.
  */
 int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_id, uint64_t seq,
                         int64_t ts_ms, const json_t *detail, event_t *event, char *errstr,
                         size_t errstr_size);
-
-/*
- * An event as a store record: one line of JSON (topic, key, ce_id, kind, n,
- * headers, tombstone), a newline, then the value as produced (no second
- * encoding of the payload).  malloc'd, caller frees; NULL when out of memory.
- */
-char *event_record_text(const event_t *event, long long n, size_t *len);
-/* The same, appended to b; and its head line alone (with its newline). */
-void event_record_write(const event_t *event, long long n, jbuf_t *b);
-void event_record_write_head(const event_t *event, long long n, jbuf_t *b);
-/* Parse a record of event_record_text; 0 and *event (and *n), or -1 with errstr. */
-int event_from_record_text(const char *text, size_t len, event_t *event, long long *n, char *errstr,
-                           size_t errstr_size);
 
 void event_clear(event_t *event);
 

@@ -4,8 +4,8 @@
  *
  * DESIGN: the input is one websocket payload (first byte: framing, as in
  * fuzz_codec).  Whatever decodes is written as a state text, which must be
- * exactly jansson's dump of snap_pb_to_json (the restore path depends on
- * it).  A Notify is then applied to a snapshot state as the ingest stage
+ * exactly jansson's dump of the tests' reference tree (snap_ref_pb_to_json,
+ * tests/bridge/snap_ref.c; the restore path depends on it).  A Notify is then applied to a snapshot state as the ingest stage
  * would (lines, user, queue, presence, calls), twice: every change reported
  * must carry well-formed JSON texts, and the second, identical application
  * must report nothing.  Any broken invariant aborts.
@@ -19,6 +19,7 @@
 
 #include "codec_frame.h"
 #include "snap.h"
+#include "snap_ref.h"
 
 #define FUZZ_MAX_PAYLOAD 8192
 
@@ -110,11 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char errstr[256];
   if (codec_frame_decode(data + 1, size - 1, framing, FUZZ_MAX_PAYLOAD, &msg, errstr, sizeof(errstr)) != 0)
     return 0;
-  json_t *tree = snap_pb_to_json(&msg->base);
+  json_t *tree = snap_ref_pb_to_json(&msg->base);
   char *want = tree ? json_dumps(tree, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
   char *got = snap_pb_text(&msg->base);
   if (!want || !got || strcmp(want, got) != 0)
-    fuzz_fail("state text differs from jansson's dump of snap_pb_to_json", got, want);
+    fuzz_fail("state text differs from jansson's dump of snap_ref_pb_to_json", got, want);
   free(want);
   free(got);
   json_decref(tree);
@@ -130,6 +131,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       snap_destroy(snap);
     }
   }
-  protobuf_c_message_free_unpacked(&msg->base, NULL);
+  codec_message_free(msg);
   return 0;
 }

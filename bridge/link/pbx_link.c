@@ -41,6 +41,7 @@ struct pbx_link {
   lws_retry_bo_t retry;
   uint8_t *rx;           /* a message being reassembled from fragments */
   size_t rx_len, rx_size;
+  codec_arena_t *arena;  /* the message decoded last: each is decoded into it, freed by the next */
   pbx_frame_t *tx_head, *tx_tail;
   size_t tx_bytes;
   char inst[64];
@@ -176,7 +177,8 @@ static int pbx_link_rx(pbx_link_t *link, struct lws *wsi, const void *in, size_t
 
   Message *msg = NULL;
   char errstr[256];
-  if (codec_frame_decode(link->rx, link->rx_len, link->framing, 0, &msg, errstr, sizeof(errstr)) != 0) {
+  if (codec_frame_decode_into(link->arena, link->rx, link->rx_len, link->framing, 0, &msg, errstr,
+                              sizeof(errstr)) != 0) {
     metrics_add(METRICS_DECODE_ERRORS, 1);
     BLOG_W(PBX, link->inst, "undecodable frame of %zu bytes ignored: %s", link->rx_len, errstr);
     link->rx_len = 0;
@@ -185,7 +187,6 @@ static int pbx_link_rx(pbx_link_t *link, struct lws *wsi, const void *in, size_t
   link->rx_len = 0;
   if (link->handlers.message)
     link->handlers.message(link->opaque, msg);
-  codec_message_free(msg);
   return 0;
 }
 
@@ -305,6 +306,8 @@ pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *hand
   link->config = config;
   link->handlers = *handlers;
   link->opaque = opaque;
+  if (!(link->arena = codec_arena_new()))
+    goto oom;
   snprintf(link->inst, sizeof(link->inst), "%s", config->pbx_id);
   if (codec_framing_from_subprotocol(config->ipo_subprotocol, &link->framing) != 0) {
     snprintf(errstr, errstr_size, "ipo_subprotocol: unknown \"%s\"", config->ipo_subprotocol);
@@ -421,5 +424,6 @@ void pbx_link_destroy(pbx_link_t *link) {
     free(link->auth);
   }
   free(link->rx);
+  codec_arena_free(link->arena);
   free(link);
 }

@@ -174,16 +174,17 @@ static void subs_restart(subs_t *subs, subs_entry_t *entry) {
 
 static void subs_presence_fill(subs_t *subs, SubscribePresence *sp, Presentity ***entries) {
   size_t n = 0;
-  *entries = calloc(subs->by_lref.count ? subs->by_lref.count : 1, sizeof(Presentity *));
-  Presentity *items = calloc(subs->by_lref.count ? subs->by_lref.count : 1, sizeof(Presentity));
+  size_t users = strmap_count(&subs->by_lref);
+  *entries = calloc(users ? users : 1, sizeof(Presentity *));
+  Presentity *items = calloc(users ? users : 1, sizeof(Presentity));
   if (!*entries || !items) {
     free(*entries);
     free(items);
     *entries = NULL;
     return;
   }
-  STRMAP_FOREACH(&subs->by_lref, node) {
-    subs_entry_t *user = node->value;
+  for (strmap_iter_t it = strmap_iter(&subs->by_lref); strmap_iter_next(&it);) {
+    subs_entry_t *user = it.value;
     if (!user->extn[0])
       continue;
     presentity__init(&items[n]);
@@ -334,8 +335,8 @@ const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentit
     user = strmap_get(&subs->by_lref, k);
   }
   if (!user && presentity && *presentity) {
-    STRMAP_FOREACH(&subs->by_lref, node) {
-      subs_entry_t *u = node->value;
+    for (strmap_iter_t it = strmap_iter(&subs->by_lref); strmap_iter_next(&it);) {
+      subs_entry_t *u = it.value;
       if (strcmp(u->extn, presentity) == 0) {
         user = u;
         break;
@@ -472,12 +473,12 @@ void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms
     }
     subs_entry_t **gone = NULL;
     size_t n = 0;
-    STRMAP_FOREACH(&subs->by_guid, node) {
-      if (!strmap_get(&listed, node->key)) {
+    for (strmap_iter_t it = strmap_iter(&subs->by_guid); strmap_iter_next(&it);) {
+      if (!strmap_get(&listed, it.key)) {
         subs_entry_t **grown = realloc(gone, (n + 1) * sizeof(*grown));
         if (grown) {
           gone = grown;
-          gone[n++] = node->value;
+          gone[n++] = it.value;
         }
       }
     }
@@ -486,12 +487,12 @@ void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms
     free(gone);
     strmap_clear(&listed, NULL);
     subs->lines_seen = 1;
-    if (!subs->presence && subs->by_lref.count) {
+    if (!subs->presence && strmap_count(&subs->by_lref)) {
       subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
       if (subs->presence)
         subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
     }
-  } else if (!subs->presence && subs->by_lref.count && subs->lines_seen) {
+  } else if (!subs->presence && strmap_count(&subs->by_lref) && subs->lines_seen) {
     subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
     if (subs->presence)
       subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
@@ -609,8 +610,8 @@ void subs_tick(subs_t *subs, int64_t now_ms) {
   size_t active = 0, failed = 0, pending = 0;
   subs_entry_t **settle = NULL;
   size_t n_settle = 0;
-  STRMAP_FOREACH(&subs->by_id, node) {
-    subs_entry_t *entry = node->value;
+  for (strmap_iter_t it = strmap_iter(&subs->by_id); strmap_iter_next(&it);) {
+    subs_entry_t *entry = it.value;
     if (entry->doing != SUBS_REQ_NONE && now_ms >= entry->deadline_ms) {
       subs_failed(subs, entry, -1, "no RequestResponse in time", now_ms);
     }
@@ -663,7 +664,8 @@ void subs_counts(const subs_t *subs, size_t counts[4]) {
     queued++;
   metrics_set(METRICS_SUBSCRIBE_QUEUED, (int64_t)queued);
   memset(counts, 0, 4 * sizeof(size_t));
-  STRMAP_FOREACH(&subs->by_id, node) counts[((subs_entry_t *)node->value)->state]++;
+  for (strmap_iter_t it = strmap_iter(&subs->by_id); strmap_iter_next(&it);)
+    counts[((subs_entry_t *)it.value)->state]++;
 }
 
 const char *const *subs_state_names(void) { return subs_state_name; }
@@ -671,8 +673,8 @@ const char *const *subs_state_names(void) { return subs_state_name; }
 int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind) {
   const subs_entry_t *entry = strmap_get(&subs->by_guid, guid_or_extn);
   if (!entry) {
-    STRMAP_FOREACH(&subs->by_guid, node) {
-      const subs_entry_t *e = node->value;
+    for (strmap_iter_t it = strmap_iter(&subs->by_guid); strmap_iter_next(&it);) {
+      const subs_entry_t *e = it.value;
       if (strcmp(e->extn, guid_or_extn) == 0) {
         entry = e;
         break;

@@ -68,12 +68,12 @@ typedef enum config_type {
     "Replication factor of the topics the bridge creates (-1: broker default)")                  \
   X(kafka_create_topics, CONFIG_BOOL, kafka_create_topics, "true", 0, 0, NULL, 0,                \
     "Create the topics at start (presence, queues, lines compacted)")                            \
+  X(kafka_transactions, CONFIG_BOOL, kafka_transactions, "true", 0, 0, NULL, 0,                  \
+    "Publish each batch of events in one Kafka transaction (transactional.id mtcti3-bridge-<pbx_id>): a newer instance fences an older one") \
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
-    "Redis for the last known state (redis://host:port[/db]); empty: keep state in memory only") \
+    "Redis of the command store (redis://host:port[/db]); empty: commands are off")             \
   X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
-    "Without Redis: restore the state at start by reading back the topics (calls: see calls_restore_window)") \
-  X(calls_restore_window, CONFIG_INT, calls_restore_window, "86400", 0, 2592000, NULL, 0,        \
-    "Restoring from the topics: seconds of <prefix>calls read back for the calls still up (0: none)") \
+    "Restore the state at start by reading back the compacted topics (lines, presence, queues, live-calls)") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
   X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
@@ -146,9 +146,9 @@ typedef struct config {
   long kafka_partitions;
   long kafka_replication;
   int kafka_create_topics;
+  int kafka_transactions;
   char *redis_url;
   int state_from_topics;
-  long calls_restore_window;
   long user_flags;
   long user_ccflags;
   long queue_flags;

@@ -34,8 +34,11 @@ static int http_respond(struct lws *wsi, http_session_t *session, unsigned statu
 
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len) {
-  http_t *http = (http_t *)lws_get_protocol(wsi)->user;
+  const struct lws_protocols *protocol = lws_get_protocol(wsi);
+  http_t *http = protocol ? (http_t *)protocol->user : NULL;
   http_session_t *session = user;
+  if (!http) /* the context's own calls (thread id, ...) come without a protocol */
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
   switch (reason) {
   case LWS_CALLBACK_HTTP: {
     const char *path = in ? (const char *)in : "/";

@@ -3,6 +3,8 @@
  */
 #include "metrics.h"
 
+#include "topics.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +17,9 @@ static const struct {
 #undef METRICS_X_ROW
 };
 
-static const char *const metrics_topic_names[METRICS_TOPICS] = {"lines", "presence", "queues", "calls",
-                                                                "bridge"};
+/* per topic: the table's suffixes; per snapshot kind (entities): its topic's */
+static const char *metrics_topic_name(int topic) { return topics_row((topic_id_t)topic)->suffix; }
+static const topic_id_t metrics_kind_topics[4] = {TOPIC_LINES, TOPIC_PRESENCE, TOPIC_QUEUES, TOPIC_CALLS};
 static const double metrics_buckets[] = {0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 250, 500, 1000, 5000, 30000};
 #define METRICS_NB (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
 
@@ -36,7 +39,27 @@ static struct {
   const char *cmd_status_names[METRICS_CMD_STATUSES];
   uint64_t cmd_done[METRICS_CMD_STATUSES];
   metrics_histogram_t cmd_round_trip;
+  struct {
+    metrics_collector_fn *fn;
+    void *opaque;
+  } collectors[8];
 } metrics;
+
+void metrics_add_collector(metrics_collector_fn *fn, void *opaque) {
+  size_t free_slot = sizeof(metrics.collectors) / sizeof(metrics.collectors[0]);
+  for (size_t i = 0; i < sizeof(metrics.collectors) / sizeof(metrics.collectors[0]); i++) {
+    if (metrics.collectors[i].fn && metrics.collectors[i].opaque == opaque) {
+      metrics.collectors[i].fn = fn;
+      return;
+    }
+    if (!metrics.collectors[i].fn && free_slot == sizeof(metrics.collectors) / sizeof(metrics.collectors[0]))
+      free_slot = i;
+  }
+  if (fn && free_slot < sizeof(metrics.collectors) / sizeof(metrics.collectors[0])) {
+    metrics.collectors[free_slot].fn = fn;
+    metrics.collectors[free_slot].opaque = opaque;
+  }
+}
 
 void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
 void metrics_set(metrics_id_t id, int64_t value) { metrics.values[id] = value; }
@@ -105,7 +128,7 @@ char *metrics_render(size_t *len) {
   fprintf(fp, "# HELP mtcti3_bridge_events_produced_total Events confirmed by Kafka, per topic\n"
               "# TYPE mtcti3_bridge_events_produced_total counter\n");
   for (int i = 0; i < METRICS_TOPICS; i++)
-    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_names[i],
+    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_name(i),
             (unsigned long long)metrics.produced[i]);
   metrics_render_histogram(fp, "mtcti3_bridge_kafka_delivery_latency_ms",
                            "From produce to delivery report, per event", &metrics.delivery);
@@ -121,7 +144,8 @@ char *metrics_render(size_t *len) {
   fprintf(fp, "# HELP mtcti3_bridge_entities Entities in the last known state, per topic\n"
               "# TYPE mtcti3_bridge_entities gauge\n");
   for (int i = 0; i < 4; i++)
-    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_names[i], metrics.entities[i]);
+    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_name(metrics_kind_topics[i]),
+            metrics.entities[i]);
   fprintf(fp, "# HELP mtcti3_bridge_commands_total Commands completed, per final status\n"
               "# TYPE mtcti3_bridge_commands_total counter\n");
   for (int i = 0; i < METRICS_CMD_STATUSES; i++)
@@ -130,6 +154,9 @@ char *metrics_render(size_t *len) {
               (unsigned long long)metrics.cmd_done[i]);
   metrics_render_histogram(fp, "mtcti3_bridge_command_round_trip_ms",
                            "From a command's receipt to the PBX's answer (or its timeout)", &metrics.cmd_round_trip);
+  for (size_t i = 0; i < sizeof(metrics.collectors) / sizeof(metrics.collectors[0]); i++)
+    if (metrics.collectors[i].fn)
+      metrics.collectors[i].fn(metrics.collectors[i].opaque, fp);
   fclose(fp);
   *len = size;
   return buf;

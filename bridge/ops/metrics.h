@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "topics.h"
+
 /* X(enum suffix, name, type, help) */
 #define METRICS_TABLE(X)                                                                          \
   X(NOTIFIES, "mtcti3_bridge_notifies_received_total", "counter", "Notify messages received")     \
@@ -20,9 +22,9 @@
   X(ACKS_PENDING, "mtcti3_bridge_acks_pending", "gauge",                                         \
     "Notifies whose events await Kafka delivery (NotifyAck withheld)")                           \
   X(EVENTS_INFLIGHT, "mtcti3_bridge_events_inflight", "gauge",                                   \
-    "Events handed to librdkafka and not yet delivered")                                          \
+    "Events handed to the producer and not yet committed")                                        \
   X(EVENTS_BACKLOG, "mtcti3_bridge_events_backlog", "gauge",                                     \
-    "Events waiting for room in librdkafka's queue")                                              \
+    "Events in batches waiting behind the one being written")                                     \
   X(KAFKA_ERRORS, "mtcti3_bridge_kafka_delivery_errors_total", "counter",                        \
     "Delivery reports with an error (the event is produced again)")                               \
   X(RECONNECTS, "mtcti3_bridge_reconnects_total", "counter", "Connection attempts to the PBX")    \
@@ -57,13 +59,13 @@ typedef enum metrics_id {
 
 /* Label sets. */
 #define METRICS_CMD_STATUSES 8 /* cmd_status_t values */
-#define METRICS_TOPICS 5 /* calls, presence, queues, lines (snap kinds) + bridge */
+#define METRICS_TOPICS TOPIC__COUNT /* the topic table's rows */
 #define METRICS_SUB_STATES 4
 
 void metrics_add(metrics_id_t id, int64_t delta);
 void metrics_set(metrics_id_t id, int64_t value);
 int64_t metrics_get(metrics_id_t id);
-/* An event delivered to `topic_index` (snap kind, or 4 for bridge). */
+/* An event delivered to `topic_index` (topic_id_t). */
 void metrics_event_delivered(int topic_index, double latency_ms);
 /* A NotifyAck sent, latency_ms after its Notify arrived. */
 void metrics_notify_acked(double latency_ms);
@@ -79,6 +81,14 @@ void metrics_entities(const size_t counts[4]);
  * or that timed out (from receipt to outcome), else -1.
  */
 void metrics_command_done(int status, const char *name, double round_trip_ms);
+
+/*
+ * A collector adds its own series to the exposition: fn(opaque, FILE *out)
+ * at each render, called on the loop thread (it locks what it reads).  One
+ * per opaque; fn NULL removes it.
+ */
+typedef void(metrics_collector_fn)(void *opaque, void *out);
+void metrics_add_collector(metrics_collector_fn *fn, void *opaque);
 
 /* The whole exposition text; malloc'd, caller frees. */
 char *metrics_render(size_t *len);

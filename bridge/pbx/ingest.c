@@ -13,12 +13,15 @@
 #include "codec_frame.h"
 #include "codec_tables.h"
 #include "event.h"
-#include "jbuf.h"
-#include "kafka_restore.h"
 #include "metrics.h"
+#include "restore.h"
 #include "snap.h"
+#include "state_reader.h"
 #include "strmap.h"
 #include "subs.h"
+
+/* A batch not committed after this long means Kafka is not keeping up (/readyz). */
+#define INGEST_KAFKA_LATE_MS 5000
 
 /* The events of one Notify, until Kafka has them all. */
 typedef struct ingest_gate {
@@ -31,27 +34,16 @@ typedef struct ingest_gate {
   size_t events, failed;
 } ingest_gate_t;
 
-/* One produced event's opaque, in one allocation with its ce_id (the event itself goes to the sink). */
-typedef struct ingest_ev {
-  ingest_gate_t *gate; /* NULL: not caused by a Notify */
-  char ce_id[];
-} ingest_ev_t;
-
 struct ingest {
   const config_t *config;
-  state_store_t *store;
   pbx_link_t *link;
   kafka_sink_t *sink;
   snap_t *snap;
   subs_t *subs;
+  topics_t topics;
   event_ctx_t event_ctx;
   uint64_t generation; /* current link connection, 0 when down */
-  /* events of this loop turn: recorded in the store, then produced at its end */
-  struct ingest_pending_event {
-    event_t event;
-    ingest_gate_t *gate;
-  } *batch;
-  size_t batch_len, batch_size;
+  kafka_sink_batch_t *batch; /* events of this flush: handed to the sink at its end */
   ingest_gate_t *cur_gate; /* the Notify being applied, NULL otherwise */
   void (*request_flush)(void *opaque);
   void *flush_opaque;
@@ -66,32 +58,38 @@ struct ingest {
   uint64_t lifecycle_seq;
   int resync_active;
   int64_t resync_started_ms;
-  jbuf_t record; /* scratch: a store record's head */
+  /* the committed state read back at start */
+  state_reader_t *reader;
+  restore_t *restore;
+  int restored;
+  void (*on_restored)(void *opaque);
+  void *restored_opaque;
+  int fenced;
 };
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
 
+/* Queue one rendered event (taken) in this flush's batch, counted by the current gate. */
 static void ingest_batch_add(ingest_t *ingest, event_t *event) {
-  if (ingest->batch_len == ingest->batch_size) {
-    size_t size = ingest->batch_size ? ingest->batch_size * 2 : 64;
-    struct ingest_pending_event *grown = realloc(ingest->batch, size * sizeof(*grown));
-    if (!grown) {
-      BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
-      event_clear(event);
-      return;
-    }
-    ingest->batch = grown;
-    ingest->batch_size = size;
+  if (!ingest->batch && !(ingest->batch = kafka_sink_batch_new())) {
+    BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
+    event_clear(event);
+    return;
   }
-  if (ingest->batch_len == 0 && ingest->request_flush)
+  if (kafka_sink_batch_len(ingest->batch) == 0 && ingest->request_flush)
     ingest->request_flush(ingest->flush_opaque);
-  ingest->batch[ingest->batch_len].event = *event;
-  ingest->batch[ingest->batch_len].gate = ingest->cur_gate;
-  if (ingest->cur_gate) {
-    ingest->cur_gate->pending++;
-    ingest->cur_gate->events++;
+  ingest_gate_t *gate = ingest->cur_gate;
+  BLOG_D(EVENT, event->topic, "queue %s key=%s", event->ce_id ? event->ce_id : "(tombstone)", event->key);
+  if (kafka_sink_batch_add(ingest->batch, event, gate) != 0) {
+    BLOG_E(EVENT, NULL, "out of memory: event lost");
+    if (gate)
+      gate->failed++;
+    return;
   }
-  ingest->batch_len++;
+  if (gate) {
+    gate->pending++;
+    gate->events++;
+  }
 }
 
 static void ingest_gate_sub_adjust(ingest_t *ingest, int32_t subscribe_id, int delta) {
@@ -147,81 +145,57 @@ static void ingest_gate_release(ingest_t *ingest, ingest_gate_t *gate) {
 }
 
 /*
- * The end of a loop turn: flush the store (one round trip for every event of
- * the turn), then hand the events to Kafka.  An event that cannot be handed
- * over releases its gate at once (logged: it is lost, which only a fatal
- * producer state causes).
+ * The end of a flush: hand this flush's events to the sink as one batch
+ * (one transaction); the next events start a new batch.
  */
 void ingest_flush(ingest_t *ingest) {
-  if (!ingest->batch_len)
+  if (!ingest->batch || kafka_sink_batch_len(ingest->batch) == 0)
     return;
-  state_store_flush(ingest->store);
-  size_t n = ingest->batch_len;
-  ingest->batch_len = 0;
-  for (size_t i = 0; i < n; i++) {
-    event_t *event = &ingest->batch[i].event;
-    ingest_gate_t *gate = ingest->batch[i].gate;
-    size_t id_len = strlen(event->ce_id);
-    ingest_ev_t *ev = malloc(sizeof(*ev) + id_len + 1);
-    char errstr[256];
-    if (ev) {
-      ev->gate = gate;
-      memcpy(ev->ce_id, event->ce_id, id_len + 1);
-      BLOG_D(EVENT, event->topic, "produce %s key=%s", event->ce_id, event->key);
-      if (kafka_sink_produce(ingest->sink, event, ev, errstr, sizeof(errstr)) == 0) {
-        gate = NULL; /* released by the delivery report */
-      } else {
-        BLOG_E(KAFKA, NULL, "event %s not produced: %s", ev->ce_id, errstr);
-        free(ev);
-        if (gate)
-          gate->failed++;
-      }
-    } else {
-      BLOG_E(EVENT, event->ce_id, "out of memory: event lost");
-      if (gate)
-        gate->failed++;
-    }
+  kafka_sink_submit(ingest->sink, ingest->batch);
+  ingest->batch = NULL;
+}
+
+void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t status) {
+  ingest_t *ingest = ctx;
+  double seconds = kafka_sink_batch_seconds(batch);
+  if (status == KAFKA_SINK_FENCED && !ingest->fenced) {
+    ingest->fenced = 1;
+    BLOG_E(KAFKA, ingest->config->pbx_id, "fenced: another instance publishes this PBX's events now");
+  }
+  for (size_t i = 0; i < kafka_sink_batch_len(batch); i++) {
+    ingest_gate_t *gate = kafka_sink_batch_opaque(batch, i);
+    if (status == KAFKA_SINK_DONE)
+      metrics_event_delivered(kafka_sink_batch_topic(batch, i), seconds * 1000.0);
+    else if (gate)
+      gate->failed++;
     ingest_gate_release(ingest, gate);
-    event_clear(event);
   }
 }
 
-void ingest_delivered(void *ctx, void *opaque, int delivered) {
-  ingest_t *ingest = ctx;
-  ingest_ev_t *ev = opaque;
-  if (delivered)
-    state_store_pending_del(ingest->store, ev->ce_id);
-  else if (ev->gate)
-    ev->gate->failed++;
-  ingest_gate_release(ingest, ev->gate);
-  free(ev);
-}
-
-/* snap's callback: one change becomes an event (and a tombstone after a delete). */
+/* snap's callback: one change becomes its events (and tombstones on the compacted topics). */
 static void ingest_on_change(void *opaque, const snap_change_t *change) {
   ingest_t *ingest = opaque;
   event_t event;
   char errstr[256];
-  if (event_render(&ingest->event_ctx, change, &ingest->origin, &event, errstr, sizeof(errstr)) != 0) {
+  topic_id_t topic = event_kind_topic(change->kind);
+  BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
+  if (event_render(&ingest->event_ctx, topic, change, &ingest->origin, &event, errstr, sizeof(errstr)) != 0) {
     BLOG_E(EVENT, change->entity_id, "%s", errstr);
     return;
   }
-  if (state_store_enabled(ingest->store)) {
-    jbuf_reset(&ingest->record);
-    if (snap_record_write(ingest->snap, change, &ingest->record) && !ingest->record.failed)
-      state_store_put(ingest->store, change->entity_id, ingest->record.data, ingest->record.len,
-                      change->after_text, change->after_len);
-    else if (!ingest->record.failed)
-      state_store_del(ingest->store, change->entity_id);
-  }
-  BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
-  state_store_pending_add(ingest->store, &event);
   ingest_batch_add(ingest, &event);
-  if (change->op == 'd' && snap_kind_compacted(change->kind)) {
-    if (event_render_tombstone(&ingest->event_ctx, change, &event, errstr, sizeof(errstr)) == 0) {
-      state_store_pending_add(ingest->store, &event);
+  if (change->op == 'd' && topics_row(topic)->compacted &&
+      event_render_tombstone(&ingest->event_ctx, topic, change, &event, errstr, sizeof(errstr)) == 0)
+    ingest_batch_add(ingest, &event);
+  if (change->kind == SNAP_CALL) { /* the live copy: the leg's last event, a tombstone when it ends */
+    int rc = change->op == 'd'
+                 ? event_render_tombstone(&ingest->event_ctx, TOPIC_LIVE_CALLS, change, &event, errstr, sizeof(errstr))
+                 : event_render(&ingest->event_ctx, TOPIC_LIVE_CALLS, change, &ingest->origin, &event, errstr,
+                                sizeof(errstr));
+    if (rc == 0)
       ingest_batch_add(ingest, &event);
-    }
+    else
+      BLOG_E(EVENT, change->entity_id, "%s", errstr);
   }
 }
 
@@ -386,7 +360,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   }
   ingest->cur_gate = NULL;
   ingest_gate_release(ingest, gate); /* the hold: acks now if nothing changed */
-  if (ingest->batch_len >= 10000)
+  if (ingest->batch && kafka_sink_batch_len(ingest->batch) >= 10000)
     ingest_flush(ingest);
 }
 
@@ -428,13 +402,14 @@ const pbx_link_handlers_t ingest_link_handlers = {
 
 /* ---- life ---- */
 
-ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr, size_t errstr_size) {
+ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   ingest_t *ingest = calloc(1, sizeof(*ingest));
   if (!ingest)
     goto oom;
   ingest->config = config;
-  ingest->store = store;
-  ingest->event_ctx = (event_ctx_t){config->pbx_id, config->topic_prefix, MTCTI3_VERSION};
+  if (topics_init(&ingest->topics, config->topic_prefix, errstr, errstr_size) != 0)
+    goto fail;
+  ingest->event_ctx = (event_ctx_t){config->pbx_id, &ingest->topics, MTCTI3_VERSION};
   ingest->boot_id = bclock_wall_ms();
   ingest->snap = snap_new(ingest_on_change, ingest);
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
@@ -443,9 +418,12 @@ ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr,
   return ingest;
 oom:
   snprintf(errstr, errstr_size, "ingest: out of memory");
+fail:
   ingest_destroy(ingest);
   return NULL;
 }
+
+const topics_t *ingest_topics(const ingest_t *ingest) { return &ingest->topics; }
 
 void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
                    void (*request_flush)(void *opaque), void *opaque) {
@@ -458,57 +436,66 @@ void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
 void ingest_destroy(ingest_t *ingest) {
   if (!ingest)
     return;
-  for (size_t i = 0; i < ingest->batch_len; i++)
-    event_clear(&ingest->batch[i].event);
-  free(ingest->batch);
-  jbuf_free(&ingest->record);
+  kafka_sink_batch_free(ingest->batch);
+  state_reader_destroy(ingest->reader);
+  restore_free(ingest->restore);
   subs_destroy(ingest->subs);
   snap_destroy(ingest->snap);
   strmap_clear(&ingest->gates_by_sub, NULL);
   free(ingest);
 }
 
-int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size) {
-  json_t *pending = NULL;
-  size_t entities = 0;
-  if (!state_store_enabled(ingest->store)) {
-    if (!ingest->config->state_from_topics || strcmp(ingest->config->kafka_bootstrap, "embedded") == 0) {
-      ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)0,
-                                                    "replayed_events", (json_int_t)0, "state_from", "none"));
-      return 0;
-    }
-    if (kafka_restore_run(ingest->config, ingest->snap, 60000, &entities, errstr, errstr_size) != 0)
-      return -1;
-    BLOG_I(KAFKA, NULL, "restored %zu entities from the topics", entities);
-    ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
-                                                  "replayed_events", (json_int_t)0, "state_from", "topics"));
+/* The state is known (restored, or nothing to restore): say so, and let the link connect. */
+static void ingest_restored(ingest_t *ingest, size_t entities, size_t calls, const char *from) {
+  ingest->restored = 1;
+  ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
+                                                "restored_calls", (json_int_t)calls, "replayed_events",
+                                                (json_int_t)0, "state_from", from));
+  ingest_flush(ingest);
+  if (ingest->on_restored)
+    ingest->on_restored(ingest->restored_opaque);
+}
+
+int ingest_restore_start(ingest_t *ingest, kafka_env_t *env, void (*on_restored)(void *opaque), void *opaque,
+                         char *errstr, size_t errstr_size) {
+  ingest->on_restored = on_restored;
+  ingest->restored_opaque = opaque;
+  if (!ingest->config->state_from_topics || kafka_env_embedded(env)) {
+    ingest_restored(ingest, 0, 0, "none");
     return 0;
   }
-  if (state_store_load(ingest->store, ingest->snap, &pending, &entities, errstr, errstr_size) != 0) {
-    json_decref(pending);
+  char name[160];
+  snprintf(name, sizeof(name), "reader-%s", ingest->config->pbx_id);
+  ingest->restore = restore_new(ingest->config->pbx_id);
+  if (!ingest->restore) {
+    snprintf(errstr, errstr_size, "restore: out of memory");
     return -1;
   }
-  size_t i, replayed = 0;
-  json_t *record;
-  json_array_foreach(pending, i, record) {
-    event_t event;
-    char err[256];
-    if (event_from_record_text(json_string_value(record), json_string_length(record), &event, NULL, err,
-                               sizeof(err)) == 0) {
-      ingest_batch_add(ingest, &event);
-      replayed++;
-    } else {
-      BLOG_W(REDIS, NULL, "%s", err);
-    }
-  }
-  json_decref(pending);
-  BLOG_I(REDIS, NULL, "restored %zu entities; producing again %zu events not confirmed before", entities,
-         replayed);
-  ingest_lifecycle(ingest, "started",
-                   json_pack("{s:I,s:I,s:s}", "restored_entities", (json_int_t)entities, "replayed_events",
-                             (json_int_t)replayed, "state_from", "redis"));
-  return 0;
+  ingest->reader = state_reader_new(env, name, &ingest->topics, 0, errstr, errstr_size);
+  return ingest->reader ? 0 : -1;
 }
+
+int ingest_reader_fd(const ingest_t *ingest) { return ingest->reader ? state_reader_fd(ingest->reader) : -1; }
+
+static void ingest_reader_msg(void *opaque, const state_reader_msg_t *msg) {
+  ingest_t *ingest = opaque;
+  restore_add(ingest->restore, msg);
+}
+
+void ingest_reader_poll(ingest_t *ingest) {
+  if (!ingest->reader || ingest->restored)
+    return;
+  if (state_reader_poll(ingest->reader, ingest_reader_msg, ingest) != 1)
+    return;
+  size_t calls = 0, n = restore_apply(ingest->restore, ingest->snap, &calls);
+  BLOG_I(KAFKA, NULL, "restored %zu entities (%zu calls) from %s's topics (%llu messages read)", n, calls,
+         ingest->config->pbx_id, (unsigned long long)state_reader_count(ingest->reader));
+  restore_free(ingest->restore);
+  ingest->restore = NULL;
+  ingest_restored(ingest, n, calls, "topics");
+}
+
+int ingest_is_restored(const ingest_t *ingest) { return ingest->restored; }
 
 void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   (void)now_ms;
@@ -520,16 +507,24 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
+  metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
+  metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
   ingest_flush(ingest);
-  state_store_flush(ingest->store);
-}
-
-int ingest_kafka_poll(ingest_t *ingest, char *errstr, size_t errstr_size) {
-  /* the pending copies the delivery reports remove leave with the next flush or tick */
-  return kafka_sink_poll(ingest->sink, errstr, errstr_size);
 }
 
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
+  if (ingest->fenced) {
+    snprintf(why, why_size, "fenced: another instance publishes this PBX");
+    return 0;
+  }
+  if (!ingest->restored) {
+    snprintf(why, why_size, "reading the committed state back from Kafka");
+    return 0;
+  }
+  if (!kafka_sink_ready(ingest->sink)) {
+    snprintf(why, why_size, "the Kafka producer is not ready");
+    return 0;
+  }
   if (!pbx_link_is_up(ingest->link)) {
     snprintf(why, why_size, "not connected to the PBX");
     return 0;
@@ -538,8 +533,10 @@ int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
     snprintf(why, why_size, "resync in progress");
     return 0;
   }
-  if (kafka_sink_blocked(ingest->sink)) {
-    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait)", kafka_sink_backlog(ingest->sink));
+  int64_t waited = kafka_sink_oldest_ms(ingest->sink);
+  if (waited > INGEST_KAFKA_LATE_MS) {
+    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
+             kafka_sink_pending(ingest->sink), (long long)waited);
     return 0;
   }
   snprintf(why, why_size, "ok");

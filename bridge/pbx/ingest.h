@@ -5,9 +5,9 @@
  * DESIGN.  The hub of the event loop.  pbx_link hands it every decoded
  * Message.  RequestResponse and SubscribeTerminated go to subs; a Notify is
  * applied to the snapshot state (snap), and every change it causes is
- * rendered (event) and queued; at the end of the loop turn the turn's events
- * are recorded in the state store (one round trip) and then produced
- * (kafka_sink), each with its Notify's gate as opaque.  The gate counts the Notify's
+ * rendered (event) and queued in a batch; at the end of a flush the batch
+ * goes to the sink (one transaction), each event with its Notify's gate as
+ * opaque.  The gate counts the Notify's
  * events not yet confirmed by Kafka; when it reaches zero, and the link is
  * still the one the Notify came on, the NotifyAck is sent.  Because the PBX
  * sends a subscription's next Notify only after the last was acknowledged,
@@ -29,15 +29,18 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "kafka_client.h"
 #include "kafka_sink.h"
 #include "pbx_link.h"
 #include "snap.h"
-#include "state_store.h"
 #include "subs.h"
+#include "topics.h"
 
 typedef struct ingest ingest_t;
 
-ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr, size_t errstr_size);
+ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size);
+/* The PBX's topics. */
+const topics_t *ingest_topics(const ingest_t *ingest);
 /*
  * Wire the link and sink (created with ingest's handlers).  request_flush is
  * called when a turn's first event is queued: the loop then calls
@@ -45,21 +48,28 @@ ingest_t *ingest_new(const config_t *config, state_store_t *store, char *errstr,
  */
 void ingest_attach(ingest_t *ingest, pbx_link_t *link, kafka_sink_t *sink,
                    void (*request_flush)(void *opaque), void *opaque);
-/* Record the turn's events in the store, then produce them. */
+/* Hand the flush's events to the sink, as one batch. */
 void ingest_flush(ingest_t *ingest);
 void ingest_destroy(ingest_t *ingest);
 
 /* Handlers for pbx_link. */
 extern const pbx_link_handlers_t ingest_link_handlers;
-/* Delivery callback for kafka_sink (ctx = the ingest). */
-void ingest_delivered(void *ctx, void *opaque, int delivered);
+/* The sink's batch completion (kafka_sink_done_cb; ctx = the ingest). */
+void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t status);
 
-/* Restore the last known state and produce the events still pending; at start. */
-int ingest_restore(ingest_t *ingest, char *errstr, size_t errstr_size);
-/* Periodic work: subscription timers, metrics, store writes. */
+/*
+ * Read the committed state back from the PBX's topics (state_reader), then
+ * call on_restored once: the link may connect.  Without state_from_topics,
+ * or embedded, on_restored is called before this returns.  0, or -1.
+ */
+int ingest_restore_start(ingest_t *ingest, kafka_env_t *env, void (*on_restored)(void *opaque), void *opaque,
+                         char *errstr, size_t errstr_size);
+/* The reader's fd (-1: none) and its service. */
+int ingest_reader_fd(const ingest_t *ingest);
+void ingest_reader_poll(ingest_t *ingest);
+int ingest_is_restored(const ingest_t *ingest);
+/* Periodic work: subscription timers, metrics. */
 void ingest_tick(ingest_t *ingest, int64_t now_ms);
-/* The Kafka fd is readable; -1 on a fatal producer error. */
-int ingest_kafka_poll(ingest_t *ingest, char *errstr, size_t errstr_size);
 /* Lifecycle event on the bridge topic (type as in event_render_bridge). */
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stolen, may be NULL */);
 

@@ -1,456 +1,561 @@
 /*
- * kafka_sink: the librdkafka producer stage.  See kafka_sink.h.
+ * kafka_sink: the producer thread of one PBX.  See kafka_sink.h.
  */
 #include "kafka_sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "bclock.h"
 #include "blog.h"
-#include "metrics.h"
 
-static const struct {
-  const char *suffix;
-  int compacted;
-} kafka_sink_topics[] = {
-#define KAFKA_SINK_X_ROW(s, c) {s, c},
-    KAFKA_SINK_TOPICS(KAFKA_SINK_X_ROW)
-#undef KAFKA_SINK_X_ROW
-};
-#define KAFKA_SINK_NTOPICS (sizeof(kafka_sink_topics) / sizeof(kafka_sink_topics[0]))
-
-/* One event from produce to its delivery report; re-produced on errors. */
-typedef struct kafka_sink_msg {
-  struct kafka_sink_msg *next; /* in the backlog */
+/* One event of a batch, from the loop thread to its delivery report. */
+typedef struct kafka_sink_item {
+  event_t event;
   void *opaque;
-  int64_t t0_us;
-  int topic_index; /* metrics label */
-  int64_t retry_at_us;
-  event_t event; /* moved in from the caller; kept until the delivery report (and for a retry) */
-} kafka_sink_msg_t;
+  int delivered; /* this attempt's delivery report was a success */
+} kafka_sink_item_t;
+
+struct kafka_sink_batch {
+  struct kafka_sink_batch *next;
+  kafka_sink_item_t *items;
+  size_t len, size;
+  rd_kafka_topic_partition_list_t *offsets;
+  rd_kafka_consumer_group_metadata_t *cgmd;
+  int64_t t0_us, t1_us; /* submitted, completed */
+  kafka_sink_status_t status;
+  /* the sink thread's count of this attempt's reports */
+  size_t reported, failed;
+  rd_kafka_resp_err_t last_err;
+};
+
+/* A queue of batches (submitted, or completed), in order. */
+typedef struct kafka_sink_fifo {
+  kafka_sink_batch_t *head, *tail;
+} kafka_sink_fifo_t;
 
 struct kafka_sink {
-  const config_t *config;
-  kafka_sink_delivered_cb *delivered;
-  void *ctx;
+  char name[128];
   rd_kafka_t *rk;
-  rd_kafka_t *mock_rk;
-  rd_kafka_mock_cluster_t *mock;
-  char *bootstrap;
-  int pipe_fds[2];
-  rd_kafka_queue_t *mainq;
-  size_t inflight, backlog_len;
-  int closing; /* destroy: delivery reports only free */
-  kafka_sink_msg_t *backlog_head, *backlog_tail;
+  int transactional;
+  kafka_sink_done_cb *done;
+  void *ctx;
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t lock; /* the fields below */
+  pthread_cond_t cond;
+  kafka_sink_fifo_t todo, finished;
+  int stopping;  /* the thread ends once `todo` is empty */
+  int abandon;   /* the thread ends at once: `todo` is dropped */
+  int fenced;
+  int ready;
+  size_t pending_events; /* submitted and not yet completed (loop thread's view) */
+  kafka_sink_batch_t *cur_batch; /* the batch being written (sink thread only) */
+  int wake[2];           /* the thread -> the loop: batches finished */
 };
 
-static void kafka_sink_msg_free(kafka_sink_msg_t *msg) {
-  if (!msg)
-    return;
-  event_clear(&msg->event);
-  free(msg);
-}
+/* ---- batches ---- */
 
-static void kafka_sink_backlog_push(kafka_sink_t *sink, kafka_sink_msg_t *msg) {
-  msg->next = NULL;
-  if (sink->backlog_tail)
-    sink->backlog_tail->next = msg;
-  else
-    sink->backlog_head = msg;
-  sink->backlog_tail = msg;
-  sink->backlog_len++;
-  metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)sink->backlog_len);
-}
+kafka_sink_batch_t *kafka_sink_batch_new(void) { return calloc(1, sizeof(kafka_sink_batch_t)); }
 
-/* Try to hand one message to librdkafka: 0 queued, 1 queue full, -1 error. */
-static int kafka_sink_try(kafka_sink_t *sink, kafka_sink_msg_t *msg, char *errstr, size_t errstr_size) {
-  const event_t *ev = &msg->event;
-  /* built at each try: a produced message owns (and frees) its headers */
-  rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
-  for (size_t i = 0; headers && i < ev->n_headers; i++)
-    rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
-      /* no copy: msg keeps the value until the delivery report (and for a retry) */
-      RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0),
-      RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(msg), RD_KAFKA_V_END);
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    sink->inflight++;
-    metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)sink->inflight);
-    return 0;
-  }
-  if (headers)
-    rd_kafka_headers_destroy(headers);
-  if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
-    return 1;
-  snprintf(errstr, errstr_size, "produce to %s: %s", ev->topic, rd_kafka_err2str(err));
-  return -1;
-}
-
-static int kafka_sink_topic_index(const char *topic, const char *prefix) {
-  size_t plen = strlen(prefix);
-  static const char *const order[] = {"lines", "presence", "queues", "calls", "bridge"};
-  if (strncmp(topic, prefix, plen) == 0)
-    for (int i = 0; i < 5; i++)
-      if (strcmp(topic + plen, order[i]) == 0)
-        return i;
-  return -1;
-}
-
-int kafka_sink_produce(kafka_sink_t *sink, event_t *event, void *opaque, char *errstr, size_t errstr_size) {
-  kafka_sink_msg_t *msg = calloc(1, sizeof(*msg));
-  if (!msg)
-    goto oom;
-  msg->opaque = opaque;
-  msg->t0_us = bclock_mono_us();
-  msg->topic_index = kafka_sink_topic_index(event->topic, sink->config->topic_prefix);
-  msg->event = *event;
-  memset(event, 0, sizeof(*event));
-  if (sink->backlog_head) { /* keep order behind what already waits */
-    kafka_sink_backlog_push(sink, msg);
-    return 0;
-  }
-  int rc = kafka_sink_try(sink, msg, errstr, errstr_size);
-  if (rc == 1) {
-    kafka_sink_backlog_push(sink, msg);
-    BLOG_D(KAFKA, NULL, "librdkafka queue full: %zu events wait", sink->backlog_len);
-    return 0;
-  }
-  if (rc < 0) {
-    kafka_sink_msg_free(msg);
-    return -1;
-  }
-  return 0;
-oom:
-  event_clear(event);
-  snprintf(errstr, errstr_size, "produce: out of memory");
-  return -1;
-}
-
-static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *rkmessage, void *ctx) {
-  kafka_sink_t *sink = ctx;
-  kafka_sink_msg_t *msg = rkmessage->_private;
-  sink->inflight--;
-  metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)sink->inflight);
-  if (sink->closing) {
-    void *opaque = msg->opaque;
-    kafka_sink_msg_free(msg);
-    sink->delivered(sink->ctx, opaque, 0);
-    return;
-  }
-  if (rkmessage->err) {
-    metrics_add(METRICS_KAFKA_ERRORS, 1);
-    BLOG_E(KAFKA, msg->event.topic, "delivery of key %s failed: %s; producing it again", msg->event.key,
-           rd_kafka_err2str(rkmessage->err));
-    msg->retry_at_us = bclock_mono_us() + 1000000;
-    kafka_sink_backlog_push(sink, msg);
-    return;
-  }
-  metrics_event_delivered(msg->topic_index, (double)(bclock_mono_us() - msg->t0_us) / 1000.0);
-  void *opaque = msg->opaque;
-  kafka_sink_msg_free(msg);
-  sink->delivered(sink->ctx, opaque, 1);
-}
-
-static void kafka_sink_error(rd_kafka_t *rk, int err, const char *reason, void *ctx) {
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    BLOG_E(KAFKA, NULL, "fatal: %s", reason);
-  } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT) {
-    BLOG_D(KAFKA, NULL, "%s", reason); /* librdkafka's own log line says it already */
-  } else {
-    BLOG_W(KAFKA, NULL, "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-  }
-}
-
-static void kafka_sink_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  blog_level_t l = level <= 3 ? BLOG_ERROR : level <= 4 ? BLOG_WARN : level <= 6 ? BLOG_INFO : BLOG_DEBUG;
-  if (l == BLOG_DEBUG)
-    BLOG_D(KAFKA, fac, "%s", buf);
-  else
-    blog_write(BLOG_CTX_KAFKA, fac, l, "%s", buf);
-}
-
-int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
-  char buf[64];
-  while (read(sink->pipe_fds[0], buf, sizeof(buf)) > 0) {
-  }
-  rd_kafka_poll(sink->rk, 0);
-  int64_t now = bclock_mono_us();
-  while (sink->backlog_head) {
-    kafka_sink_msg_t *msg = sink->backlog_head;
-    if (msg->retry_at_us > now)
-      break;
-    int rc = kafka_sink_try(sink, msg, errstr, errstr_size);
-    if (rc == 1)
-      break;
-    if (rc < 0) {
-      BLOG_E(KAFKA, msg->event.topic, "%s; trying again", errstr);
-      msg->retry_at_us = now + 1000000;
-      break;
+int kafka_sink_batch_add(kafka_sink_batch_t *batch, event_t *event, void *opaque) {
+  if (batch->len == batch->size) {
+    size_t size = batch->size ? batch->size * 2 : 64;
+    kafka_sink_item_t *grown = realloc(batch->items, size * sizeof(*grown));
+    if (!grown) {
+      event_clear(event);
+      return -1;
     }
-    sink->backlog_head = msg->next;
-    if (!sink->backlog_head)
-      sink->backlog_tail = NULL;
-    sink->backlog_len--;
-    metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)sink->backlog_len);
+    batch->items = grown;
+    batch->size = size;
   }
-  char fatal[200]; /* the error line holds it whole (callers give 256 or more) */
-  if (rd_kafka_fatal_error(sink->rk, fatal, sizeof(fatal))) {
-    snprintf(errstr, errstr_size, "fatal producer error: %s", fatal);
-    return -1;
-  }
+  kafka_sink_item_t *item = &batch->items[batch->len++];
+  item->event = *event;
+  item->opaque = opaque;
+  item->delivered = 0;
+  memset(event, 0, sizeof(*event));
   return 0;
 }
 
-int kafka_sink_fd(const kafka_sink_t *sink) { return sink->pipe_fds[0]; }
-size_t kafka_sink_inflight(const kafka_sink_t *sink) { return sink->inflight; }
-size_t kafka_sink_backlog(const kafka_sink_t *sink) { return sink->backlog_len; }
-int kafka_sink_blocked(const kafka_sink_t *sink) { return sink->backlog_head != NULL; }
-const char *kafka_sink_bootstrap(const kafka_sink_t *sink) { return sink->bootstrap; }
-
-int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                   size_t errstr_size) {
-  char err[256];
-  if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-    snprintf(errstr, errstr_size, "kafka.%s: %s", name, err);
-    return -1;
-  }
-  return 0;
+size_t kafka_sink_batch_len(const kafka_sink_batch_t *batch) { return batch->len; }
+void *kafka_sink_batch_opaque(const kafka_sink_batch_t *batch, size_t i) { return batch->items[i].opaque; }
+int kafka_sink_batch_topic(const kafka_sink_batch_t *batch, size_t i) { return batch->items[i].event.topic_id; }
+double kafka_sink_batch_seconds(const kafka_sink_batch_t *batch) {
+  return batch->t1_us > batch->t0_us ? (double)(batch->t1_us - batch->t0_us) / 1e6 : 0;
 }
 
-int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size) {
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
-    rc = kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
-  rd_kafka_conf_destroy(conf);
-  return rc;
+void kafka_sink_batch_offsets(kafka_sink_batch_t *batch, rd_kafka_topic_partition_list_t *offsets,
+                              rd_kafka_consumer_group_metadata_t *cgmd) {
+  if (batch->offsets)
+    rd_kafka_topic_partition_list_destroy(batch->offsets);
+  if (batch->cgmd)
+    rd_kafka_consumer_group_metadata_destroy(batch->cgmd);
+  batch->offsets = offsets;
+  batch->cgmd = cgmd;
 }
 
-static int kafka_sink_embedded(kafka_sink_t *sink, char *errstr, size_t errstr_size) {
-  char err[256];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  rd_kafka_conf_set_log_cb(conf, kafka_sink_log);
-  rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)); /* it has no brokers of its own: quiet */
-  sink->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  if (!sink->mock_rk) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(errstr, errstr_size, "kafka_bootstrap: embedded cluster: %s", err);
-    return -1;
-  }
-  sink->mock = rd_kafka_mock_cluster_new(sink->mock_rk, 1);
-  if (!sink->mock) {
-    snprintf(errstr, errstr_size, "kafka_bootstrap: cannot start the embedded cluster");
-    return -1;
-  }
-  sink->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(sink->mock));
-  for (size_t i = 0; i < KAFKA_SINK_NTOPICS; i++) {
-    char topic[256];
-    snprintf(topic, sizeof(topic), "%s%s", sink->config->topic_prefix, kafka_sink_topics[i].suffix);
-    rd_kafka_mock_topic_create(sink->mock, topic, (int)sink->config->kafka_partitions, 1);
-  }
-  BLOG_W(KAFKA, "embedded",
-         "kafka_bootstrap=embedded: an in-process mock cluster that keeps nothing (demo only); "
-         "consume from it at %s",
-         sink->bootstrap);
-  printf("embedded Kafka bootstrap: %s\n", sink->bootstrap);
-  fflush(stdout);
-  return 0;
+void kafka_sink_batch_free(kafka_sink_batch_t *batch) {
+  if (!batch)
+    return;
+  for (size_t i = 0; i < batch->len; i++)
+    event_clear(&batch->items[i].event);
+  free(batch->items);
+  kafka_sink_batch_offsets(batch, NULL, NULL);
+  free(batch);
 }
 
-kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *delivered, void *ctx,
-                             char *errstr, size_t errstr_size) {
+static void kafka_sink_fifo_push(kafka_sink_fifo_t *fifo, kafka_sink_batch_t *batch) {
+  batch->next = NULL;
+  if (fifo->tail)
+    fifo->tail->next = batch;
+  else
+    fifo->head = batch;
+  fifo->tail = batch;
+}
+
+static kafka_sink_batch_t *kafka_sink_fifo_pop(kafka_sink_fifo_t *fifo) {
+  kafka_sink_batch_t *batch = fifo->head;
+  if (batch) {
+    fifo->head = batch->next;
+    if (!fifo->head)
+      fifo->tail = NULL;
+    batch->next = NULL;
+  }
+  return batch;
+}
+
+/* ---- the sink thread ---- */
+
+/* A delivery report, on the sink thread (served by its polls and its commits). */
+static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  kafka_sink_t *sink = opaque;
+  kafka_sink_batch_t *batch = sink->cur_batch;
+  (void)rk;
+  if (!batch)
+    return;
+  batch->reported++;
+  if (m->err) {
+    batch->failed++;
+    batch->last_err = m->err;
+  } else if (m->_private) {
+    ((kafka_sink_item_t *)m->_private)->delivered = 1;
+  }
+}
+
+/*
+ * Where an event goes: Java's default partitioner (murmur2 of the key) over
+ * the event's partition key when it has one (a call leg's gcid: every leg
+ * of a call in one partition, in order), else over its key.  Runs on
+ * librdkafka's threads: it reads only the message's own event.
+ */
+static int32_t kafka_sink_partitioner(const rd_kafka_topic_t *rkt, const void *keydata, size_t keylen,
+                                      int32_t partition_cnt, void *rkt_opaque, void *msg_opaque) {
+  const kafka_sink_item_t *item = msg_opaque;
+  if (item && item->event.partition_key)
+    return rd_kafka_msg_partitioner_murmur2_random(rkt, item->event.partition_key, strlen(item->event.partition_key),
+                                                   partition_cnt, rkt_opaque, msg_opaque);
+  return rd_kafka_msg_partitioner_murmur2_random(rkt, keydata, keylen, partition_cnt, rkt_opaque, msg_opaque);
+}
+
+static int kafka_sink_abandoned(kafka_sink_t *sink);
+
+/*
+ * Hand one event to librdkafka; while its queue is full, serve the delivery
+ * reports (they hold room in it) and try again.  0, or the error.
+ */
+static rd_kafka_resp_err_t kafka_sink_produce(kafka_sink_t *sink, kafka_sink_item_t *item) {
+  const event_t *ev = &item->event;
+  for (;;) {
+    rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
+    for (size_t i = 0; headers && i < ev->n_headers; i++)
+      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
+        /* no copy: the batch keeps the value until it completes (and for a retry) */
+        RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(item), RD_KAFKA_V_END);
+    if (err && headers)
+      rd_kafka_headers_destroy(headers);
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+      return err;
+    rd_kafka_poll(sink->rk, 50);
+    if (kafka_sink_abandoned(sink))
+      return RD_KAFKA_RESP_ERR__DESTROY;
+  }
+}
+
+/* Whether the thread should give up on what it is doing. */
+static int kafka_sink_abandoned(kafka_sink_t *sink) {
+  pthread_mutex_lock(&sink->lock);
+  int abandon = sink->abandon;
+  pthread_mutex_unlock(&sink->lock);
+  return abandon;
+}
+
+/*
+ * The idempotent path: produce every event not yet delivered, poll until
+ * each has its report, again for the failures.  0 done, -1 abandoned.
+ */
+static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
+  for (;;) {
+    size_t expected = 0;
+    batch->reported = batch->failed = 0;
+    for (size_t i = 0; i < batch->len; i++) {
+      if (batch->items[i].delivered)
+        continue;
+      rd_kafka_resp_err_t err = kafka_sink_produce(sink, &batch->items[i]);
+      if (err) {
+        BLOG_E(KAFKA, sink->name, "produce to %s: %s; trying again", batch->items[i].event.topic,
+               rd_kafka_err2str(err));
+        batch->failed++;
+        continue;
+      }
+      expected++;
+    }
+    while (batch->reported < expected) {
+      rd_kafka_poll(sink->rk, 100);
+      if (kafka_sink_abandoned(sink))
+        return -1;
+    }
+    if (batch->failed == 0)
+      return 0;
+    BLOG_E(KAFKA, sink->name, "%zu of %zu events not delivered (%s); producing them again", batch->failed,
+           batch->len, rd_kafka_err2str(batch->last_err));
+    for (int i = 0; i < 10 && !kafka_sink_abandoned(sink); i++)
+      rd_kafka_poll(sink->rk, 100); /* a pause, serving librdkafka's queue */
+    if (kafka_sink_abandoned(sink))
+      return -1;
+  }
+}
+
+/* Report a transactional error; 1 when it is fatal (fenced), else 0. */
+static int kafka_sink_txn_error(kafka_sink_t *sink, const char *what, rd_kafka_error_t *error) {
+  int fatal = rd_kafka_error_is_fatal(error);
+  if (fatal)
+    BLOG_E(KAFKA, sink->name, "%s: %s: this producer is fenced or failed; it stops", what,
+           rd_kafka_error_string(error));
+  else
+    BLOG_W(KAFKA, sink->name, "%s: %s", what, rd_kafka_error_string(error));
+  rd_kafka_error_destroy(error);
+  return fatal;
+}
+
+/*
+ * The transactional path: one transaction per batch, begun again after an
+ * abortable error.  0 done, 1 fenced (fatal), -1 abandoned.
+ */
+static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
+  for (;;) {
+    rd_kafka_error_t *error;
+    if (kafka_sink_abandoned(sink))
+      return -1;
+    if ((error = rd_kafka_begin_transaction(sink->rk)) != NULL) {
+      if (kafka_sink_txn_error(sink, "begin transaction", error))
+        return 1;
+      rd_kafka_poll(sink->rk, 500);
+      continue;
+    }
+    batch->reported = batch->failed = 0;
+    rd_kafka_resp_err_t perr = 0;
+    for (size_t i = 0; i < batch->len && !perr; i++) {
+      batch->items[i].delivered = 0;
+      perr = kafka_sink_produce(sink, &batch->items[i]);
+    }
+    if (!perr && batch->offsets && batch->cgmd) {
+      error = rd_kafka_send_offsets_to_transaction(sink->rk, batch->offsets, batch->cgmd, -1);
+      if (error) {
+        if (kafka_sink_txn_error(sink, "commit command offsets", error))
+          return 1;
+        perr = RD_KAFKA_RESP_ERR__STATE;
+      }
+    }
+    if (!perr) {
+      /* resumable: a timeout is retried, the commit goes on in the background */
+      while ((error = rd_kafka_commit_transaction(sink->rk, 1000)) != NULL &&
+             rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink))
+        rd_kafka_error_destroy(error);
+      if (!error) {
+        rd_kafka_poll(sink->rk, 0); /* the delivery reports, for the counts */
+        return 0;
+      }
+      if (rd_kafka_error_is_retriable(error)) { /* abandoned mid-commit */
+        rd_kafka_error_destroy(error);
+        return -1;
+      }
+      if (!rd_kafka_error_txn_requires_abort(error)) {
+        if (kafka_sink_txn_error(sink, "commit", error))
+          return 1;
+        continue;
+      }
+      kafka_sink_txn_error(sink, "commit", error);
+    } else if (perr != RD_KAFKA_RESP_ERR__STATE) {
+      BLOG_W(KAFKA, sink->name, "produce: %s; aborting the transaction", rd_kafka_err2str(perr));
+    }
+    while ((error = rd_kafka_abort_transaction(sink->rk, 1000)) != NULL && rd_kafka_error_is_retriable(error) &&
+           !kafka_sink_abandoned(sink))
+      rd_kafka_error_destroy(error);
+    if (error) {
+      if (kafka_sink_txn_error(sink, "abort", error))
+        return 1;
+    }
+    BLOG_W(KAFKA, sink->name, "transaction of %zu events aborted; producing them again", batch->len);
+  }
+}
+
+/* Initialise the transactional producer, retrying until done; 0, 1 fenced/fatal, -1 abandoned. */
+static int kafka_sink_init_txn(kafka_sink_t *sink) {
+  int64_t t0 = bclock_mono_ms();
+  for (;;) {
+    rd_kafka_error_t *error = rd_kafka_init_transactions(sink->rk, 1000);
+    if (!error) {
+      BLOG_I(KAFKA, sink->name, "transactional producer ready in %lld ms",
+             (long long)(bclock_mono_ms() - t0));
+      return 0;
+    }
+    if (!rd_kafka_error_is_retriable(error)) {
+      if (kafka_sink_txn_error(sink, "initialise transactions", error))
+        return 1;
+    } else {
+      rd_kafka_error_destroy(error);
+    }
+    if (kafka_sink_abandoned(sink))
+      return -1;
+  }
+}
+
+static void kafka_sink_wake_loop(kafka_sink_t *sink) {
+  if (write(sink->wake[1], "1", 1) < 0 && errno != EAGAIN)
+    BLOG_W(KAFKA, sink->name, "wake: %s", strerror(errno));
+}
+
+static void *kafka_sink_main(void *arg) {
+  kafka_sink_t *sink = arg;
+  int fenced = 0;
+  if (sink->transactional) {
+    int rc = kafka_sink_init_txn(sink);
+    fenced = rc == 1;
+    if (rc < 0)
+      return NULL;
+  }
+  pthread_mutex_lock(&sink->lock);
+  sink->ready = !fenced;
+  sink->fenced = fenced;
+  pthread_mutex_unlock(&sink->lock);
+  kafka_sink_wake_loop(sink);
+  for (;;) {
+    pthread_mutex_lock(&sink->lock);
+    while (!sink->todo.head && !sink->stopping && !sink->abandon) {
+      pthread_mutex_unlock(&sink->lock);
+      rd_kafka_poll(sink->rk, 0); /* logs, statistics */
+      pthread_mutex_lock(&sink->lock);
+      if (sink->todo.head || sink->stopping || sink->abandon)
+        break;
+      struct timespec until;
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += 200 * 1000000L;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&sink->cond, &sink->lock, &until);
+    }
+    kafka_sink_batch_t *batch = sink->abandon ? NULL : sink->todo.head;
+    int done = !batch;
+    pthread_mutex_unlock(&sink->lock);
+    if (done)
+      break;
+    sink->cur_batch = batch;
+    int rc = fenced                ? 1
+             : sink->transactional ? kafka_sink_write_txn(sink, batch)
+                                   : kafka_sink_write_plain(sink, batch);
+    sink->cur_batch = NULL;
+    if (rc < 0)
+      break; /* abandoned: the batch stays in todo, dropped by the loop */
+    fenced = fenced || rc == 1;
+    pthread_mutex_lock(&sink->lock);
+    kafka_sink_fifo_pop(&sink->todo);
+    batch->status = rc == 1 ? KAFKA_SINK_FENCED : KAFKA_SINK_DONE;
+    batch->t1_us = bclock_mono_us();
+    kafka_sink_fifo_push(&sink->finished, batch);
+    if (fenced) {
+      sink->fenced = 1;
+      sink->ready = 0;
+    }
+    pthread_mutex_unlock(&sink->lock);
+    kafka_sink_wake_loop(sink);
+  }
+  return NULL;
+}
+
+/* ---- the loop thread's side ---- */
+
+kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *transactional_id,
+                             kafka_sink_done_cb *done, void *ctx, char *errstr, size_t errstr_size) {
   kafka_sink_t *sink = calloc(1, sizeof(*sink));
-  rd_kafka_conf_t *conf = NULL;
-  char err[512];
   if (!sink) {
-    snprintf(errstr, errstr_size, "kafka: out of memory");
+    snprintf(errstr, errstr_size, "kafka sink: out of memory");
     return NULL;
   }
-  sink->pipe_fds[0] = sink->pipe_fds[1] = -1;
-  sink->config = config;
-  sink->delivered = delivered;
+  sink->wake[0] = sink->wake[1] = -1;
+  pthread_mutex_init(&sink->lock, NULL);
+  pthread_cond_init(&sink->cond, NULL);
+  snprintf(sink->name, sizeof(sink->name), "%s", name);
+  sink->done = done;
   sink->ctx = ctx;
-  if (strcmp(config->kafka_bootstrap, "embedded") == 0) {
-    if (kafka_sink_embedded(sink, errstr, errstr_size) != 0)
-      goto fail;
-  } else {
-    sink->bootstrap = strdup(config->kafka_bootstrap);
-  }
-  if (!sink->bootstrap)
-    goto oom;
-  if (pipe(sink->pipe_fds) != 0) {
-    snprintf(errstr, errstr_size, "kafka: pipe: %s", strerror(errno));
+  sink->transactional = transactional_id != NULL;
+  if (pipe(sink->wake) != 0) {
+    snprintf(errstr, errstr_size, "kafka sink: pipe: %s", strerror(errno));
     goto fail;
   }
-  fcntl(sink->pipe_fds[0], F_SETFL, O_NONBLOCK);
-  fcntl(sink->pipe_fds[1], F_SETFL, O_NONBLOCK);
-
-  conf = rd_kafka_conf_new();
-  /* The bridge's defaults; kafka.<prop> settings come after and win. */
-  static const char *const defaults[][2] = {
-      {"enable.idempotence", "true"}, {"acks", "all"},        {"message.timeout.ms", "0"},
-      {"linger.ms", "5"},             {"log.queue", "true"}, {"client.id", "mtcti3-bridge"},
-      {"queue.buffering.max.messages", "500000"}, {"compression.codec", "lz4"},
-  };
-  if (kafka_conf_set(conf, "bootstrap.servers", sink->bootstrap, errstr, errstr_size) != 0)
+  for (int i = 0; i < 2; i++) {
+    fcntl(sink->wake[i], F_SETFL, O_NONBLOCK);
+    fcntl(sink->wake[i], F_SETFD, FD_CLOEXEC);
+  }
+  kafka_client_spec_t spec = {.role = KAFKA_CLIENT_EVENTS,
+                              .name = name,
+                              .transactional_id = transactional_id,
+                              .opaque = sink,
+                              .dr_msg_cb = kafka_sink_dr,
+                              .partitioner_cb = kafka_sink_partitioner};
+  /* transactions need a delivery timeout within the transaction's */
+  static const char *const txn_forced[] = {"message.timeout.ms", "50000", "transaction.timeout.ms", "60000",
+                                           NULL};
+  if (transactional_id)
+    spec.forced = txn_forced;
+  sink->rk = kafka_client_new(env, &spec, errstr, errstr_size);
+  if (!sink->rk)
     goto fail;
-  for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
-    if (kafka_conf_set(conf, defaults[i][0], defaults[i][1], errstr, errstr_size) != 0)
-      goto fail;
-  for (size_t i = 0; i < config->kafka_count; i++)
-    if (kafka_conf_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size) != 0)
-      goto fail;
-  rd_kafka_conf_set_dr_msg_cb(conf, kafka_sink_dr);
-  rd_kafka_conf_set_error_cb(conf, kafka_sink_error);
-  rd_kafka_conf_set_log_cb(conf, kafka_sink_log);
-  rd_kafka_conf_set_opaque(conf, sink);
-  sink->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  if (!sink->rk) {
-    snprintf(errstr, errstr_size, "kafka: %s", err);
+  if (pthread_create(&sink->thread, NULL, kafka_sink_main, sink) != 0) {
+    snprintf(errstr, errstr_size, "kafka sink: cannot start its thread");
     goto fail;
   }
-  conf = NULL; /* owned by rk now */
-  sink->mainq = rd_kafka_queue_get_main(sink->rk);
-  rd_kafka_set_log_queue(sink->rk, sink->mainq);
-  rd_kafka_queue_io_event_enable(sink->mainq, sink->pipe_fds[1], "1", 1);
-  BLOG_I(KAFKA, NULL, "producer to %s (idempotent, acks=all)", sink->bootstrap);
+  sink->thread_started = 1;
+  BLOG_I(KAFKA, name, "producer to %s (%s)", kafka_env_bootstrap(env),
+         transactional_id ? "transactional" : "idempotent, acks=all");
   return sink;
-oom:
-  snprintf(errstr, errstr_size, "kafka: out of memory");
 fail:
-  if (conf)
-    rd_kafka_conf_destroy(conf);
   kafka_sink_destroy(sink);
   return NULL;
 }
 
-int kafka_create_topics(rd_kafka_t *rk, const kafka_topic_spec_t *specs, size_t n,
-                        int partitions, int replication, int timeout_ms, char *errstr,
-                        size_t errstr_size) {
-  rd_kafka_NewTopic_t **topics = calloc(n ? n : 1, sizeof(*topics));
-  rd_kafka_AdminOptions_t *options = NULL;
-  rd_kafka_queue_t *q = NULL;
-  rd_kafka_event_t *ev = NULL;
-  char err[256];
-  int rc = -1;
-
-  if (!topics) {
-    snprintf(errstr, errstr_size, "creating topics: out of memory");
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++) {
-    topics[i] = rd_kafka_NewTopic_new(specs[i].name, partitions, replication, err, sizeof(err));
-    if (!topics[i]) {
-      snprintf(errstr, errstr_size, "topic %s: %s", specs[i].name, err);
-      goto done;
-    }
-    if (specs[i].compacted)
-      rd_kafka_NewTopic_set_config(topics[i], "cleanup.policy", "compact");
-  }
-  q = rd_kafka_queue_new(rk);
-  options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, err, sizeof(err));
-  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, err, sizeof(err));
-  rd_kafka_CreateTopics(rk, topics, n, options, q);
-  ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
-  if (!ev) {
-    snprintf(errstr, errstr_size, "creating topics: no answer in %d ms", timeout_ms);
-    goto done;
-  }
-  if (rd_kafka_event_error(ev)) {
-    snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
-    goto done;
-  }
-  rc = 0;
-  size_t nres;
-  const rd_kafka_topic_result_t **results =
-      rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
-  for (size_t i = 0; i < nres; i++) {
-    rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      BLOG_I(KAFKA, rd_kafka_topic_result_name(results[i]), "topic created");
-    } else if (e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-      snprintf(errstr, errstr_size, "topic %s: %s", rd_kafka_topic_result_name(results[i]),
-               rd_kafka_topic_result_error_string(results[i]));
-      rc = -1;
-    }
-  }
-done:
-  if (ev)
-    rd_kafka_event_destroy(ev);
-  if (options)
-    rd_kafka_AdminOptions_destroy(options);
-  if (q)
-    rd_kafka_queue_destroy(q);
-  for (size_t i = 0; i < n; i++)
-    if (topics[i])
-      rd_kafka_NewTopic_destroy(topics[i]);
-  free(topics);
-  return rc;
+void kafka_sink_submit(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
+  batch->t0_us = bclock_mono_us();
+  pthread_mutex_lock(&sink->lock);
+  sink->pending_events += batch->len;
+  kafka_sink_fifo_push(&sink->todo, batch);
+  pthread_cond_signal(&sink->cond);
+  pthread_mutex_unlock(&sink->lock);
 }
 
-int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, size_t errstr_size) {
-  if (sink->mock)
-    return 0; /* created with the mock cluster */
-  char names[KAFKA_SINK_NTOPICS][256];
-  kafka_topic_spec_t specs[KAFKA_SINK_NTOPICS];
-  for (size_t i = 0; i < KAFKA_SINK_NTOPICS; i++) {
-    snprintf(names[i], sizeof(names[i]), "%s%s", sink->config->topic_prefix,
-             kafka_sink_topics[i].suffix);
-    specs[i] = (kafka_topic_spec_t){names[i], kafka_sink_topics[i].compacted};
+int kafka_sink_fd(const kafka_sink_t *sink) { return sink->wake[0]; }
+
+void kafka_sink_poll(kafka_sink_t *sink) {
+  char buf[64];
+  while (read(sink->wake[0], buf, sizeof(buf)) > 0) {
   }
-  return kafka_create_topics(sink->rk, specs, KAFKA_SINK_NTOPICS,
-                             (int)sink->config->kafka_partitions,
-                             (int)sink->config->kafka_replication, timeout_ms, errstr, errstr_size);
+  for (;;) {
+    pthread_mutex_lock(&sink->lock);
+    kafka_sink_batch_t *batch = kafka_sink_fifo_pop(&sink->finished);
+    if (batch)
+      sink->pending_events -= batch->len;
+    pthread_mutex_unlock(&sink->lock);
+    if (!batch)
+      break;
+    sink->done(sink->ctx, batch, batch->status);
+    kafka_sink_batch_free(batch);
+  }
 }
 
-size_t kafka_sink_flush(kafka_sink_t *sink, int timeout_ms) {
-  int64_t deadline = bclock_mono_us() + (int64_t)timeout_ms * 1000;
-  char errstr[256];
-  while ((sink->inflight || sink->backlog_len) && bclock_mono_us() < deadline) {
-    rd_kafka_flush(sink->rk, 100);
-    kafka_sink_poll(sink, errstr, sizeof(errstr));
+size_t kafka_sink_pending(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  size_t n = sink->pending_events;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return n;
+}
+
+size_t kafka_sink_queued(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  size_t n = 0;
+  for (const kafka_sink_batch_t *b = sink->todo.head ? sink->todo.head->next : NULL; b; b = b->next)
+    n += b->len;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return n;
+}
+
+int64_t kafka_sink_oldest_ms(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  int64_t t0 = sink->todo.head ? sink->todo.head->t0_us : 0;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return t0 ? (bclock_mono_us() - t0) / 1000 : 0;
+}
+
+int kafka_sink_fenced(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  int fenced = sink->fenced;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return fenced;
+}
+
+int kafka_sink_ready(const kafka_sink_t *sink) {
+  pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
+  int ready = sink->ready;
+  pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
+  return ready;
+}
+
+size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms) {
+  if (!sink || !sink->thread_started)
+    return 0;
+  int64_t deadline = bclock_mono_ms() + timeout_ms;
+  pthread_mutex_lock(&sink->lock);
+  sink->stopping = 1;
+  pthread_cond_signal(&sink->cond);
+  pthread_mutex_unlock(&sink->lock);
+  for (;;) {
+    kafka_sink_poll(sink);
+    pthread_mutex_lock(&sink->lock);
+    int idle = !sink->todo.head;
+    pthread_mutex_unlock(&sink->lock);
+    if (idle || bclock_mono_ms() >= deadline)
+      break;
+    usleep(10000);
   }
-  return sink->inflight + sink->backlog_len;
+  pthread_mutex_lock(&sink->lock);
+  sink->abandon = 1;
+  pthread_cond_signal(&sink->cond);
+  pthread_mutex_unlock(&sink->lock);
+  pthread_join(sink->thread, NULL);
+  sink->thread_started = 0;
+  kafka_sink_poll(sink);
+  size_t dropped = 0;
+  kafka_sink_batch_t *batch;
+  while ((batch = kafka_sink_fifo_pop(&sink->todo)) != NULL) {
+    dropped += batch->len;
+    sink->pending_events -= batch->len;
+    sink->done(sink->ctx, batch, KAFKA_SINK_DROPPED);
+    kafka_sink_batch_free(batch);
+  }
+  return dropped;
 }
 
 void kafka_sink_destroy(kafka_sink_t *sink) {
   if (!sink)
     return;
-  for (kafka_sink_msg_t *m = sink->backlog_head, *next; m; m = next) {
-    next = m->next;
-    void *opaque = m->opaque;
-    kafka_sink_msg_free(m);
-    if (sink->delivered)
-      sink->delivered(sink->ctx, opaque, 0);
-  }
-  sink->backlog_head = sink->backlog_tail = NULL;
-  if (sink->mainq)
-    rd_kafka_queue_destroy(sink->mainq);
-  sink->closing = 1;
+  kafka_sink_stop(sink, 0);
   if (sink->rk) {
     rd_kafka_purge(sink->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(sink->rk, 0);
     rd_kafka_destroy(sink->rk);
   }
-  if (sink->mock)
-    rd_kafka_mock_cluster_destroy(sink->mock);
-  if (sink->mock_rk)
-    rd_kafka_destroy(sink->mock_rk);
-  if (sink->pipe_fds[0] >= 0)
-    close(sink->pipe_fds[0]);
-  if (sink->pipe_fds[1] >= 0)
-    close(sink->pipe_fds[1]);
-  free(sink->bootstrap);
+  for (int i = 0; i < 2; i++)
+    if (sink->wake[i] >= 0)
+      close(sink->wake[i]);
+  pthread_cond_destroy(&sink->cond);
+  pthread_mutex_destroy(&sink->lock);
   free(sink);
 }

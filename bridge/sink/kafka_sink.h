@@ -1,19 +1,26 @@
 /*
- * kafka_sink: events to Kafka, each confirmed exactly once.
+ * kafka_sink: one PBX's events to Kafka, in batches, each batch confirmed
+ * exactly once.
  *
- * DESIGN.  An idempotent librdkafka producer (acks=all, no delivery timeout
- * by default) on the bridge's event loop: librdkafka signals its main queue
- * on a pipe (kafka_sink_fd) that the loop watches, and kafka_sink_poll
- * serves delivery reports, errors and librdkafka's log lines there.  Every
- * produced event carries the caller's opaque; the `delivered` callback fires
- * exactly once per event, when Kafka has acknowledged it.  A delivery error
- * is logged, counted and the event produced again (after a pause), never
- * dropped.  When librdkafka's queue is full, events wait in an ordered
- * backlog, and the caller sees kafka_sink_blocked(): upstream then holds its
- * NotifyAcks, so the PBX stops sending.  kafka_bootstrap=embedded runs
- * librdkafka's mock cluster in-process (demo only: it keeps nothing).
- * Settings kafka.<prop> go to rd_kafka_conf_set after the bridge's defaults.
- * Fed by the ingest stage.
+ * DESIGN.  The loop thread gathers the events of a flush into a batch
+ * (kafka_sink_batch_*) and hands it over (kafka_sink_submit); a sink thread
+ * owns the producer and takes the batches in order.  With a
+ * transactional_id, each batch is one transaction: begin, produce every
+ * event (and commit the consumed offsets the batch carries, for the command
+ * stage), commit; an abortable error aborts it and the whole batch is
+ * produced again in a new transaction (consumers reading read_committed
+ * never see the aborted copy); a fatal error (this producer was fenced by a
+ * newer owner of the same transactional.id) ends the sink: that batch and
+ * every later one complete as KAFKA_SINK_FENCED and nothing more is
+ * written.  Without a transactional_id the producer is idempotent and a
+ * batch is done when every event's delivery report is a success (a failed
+ * delivery is produced again, never dropped).  A finished batch goes back
+ * through a pipe the loop watches (kafka_sink_fd): kafka_sink_poll, on the
+ * loop thread, calls `done` once per batch, in order.  Nothing on the loop
+ * thread waits for Kafka: the commit's round trips happen on the sink
+ * thread, and while one batch commits the loop gathers the next, so the
+ * batches grow with the load.  Fed by the PBX pipeline (pbx/); its `done`
+ * acknowledges the Notifies whose events the batch carried.
  */
 #ifndef KAFKA_SINK_H
 #define KAFKA_SINK_H
@@ -23,69 +30,74 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "config.h"
 #include "event.h"
+#include "kafka_client.h"
+#include "topics.h"
 
 typedef struct kafka_sink kafka_sink_t;
+typedef struct kafka_sink_batch kafka_sink_batch_t;
 
-/* One librdkafka property; 0, or -1 with errstr "kafka.<name>: <why>". */
-int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                   size_t errstr_size);
+typedef enum kafka_sink_status {
+  KAFKA_SINK_DONE = 0, /* every event is in Kafka (committed) */
+  KAFKA_SINK_FENCED,   /* a newer owner fenced this producer: nothing of the batch is visible */
+  KAFKA_SINK_DROPPED,  /* the sink was stopped before the batch was written */
+} kafka_sink_status_t;
+
+/* A new, empty batch; NULL when out of memory.  Owned by the caller until submitted. */
+kafka_sink_batch_t *kafka_sink_batch_new(void);
+/*
+ * Add one event (its contents are taken; *event is left empty) with the
+ * caller's `opaque` for it (given back by kafka_sink_batch_opaque).  0, or
+ * -1 when out of memory (the event is freed).
+ */
+int kafka_sink_batch_add(kafka_sink_batch_t *batch, event_t *event, void *opaque);
+size_t kafka_sink_batch_len(const kafka_sink_batch_t *batch);
+void *kafka_sink_batch_opaque(const kafka_sink_batch_t *batch, size_t i);
+/* The topic (topic_id_t, or -1) of event i, and its produce-to-confirmation time in seconds. */
+int kafka_sink_batch_topic(const kafka_sink_batch_t *batch, size_t i);
+double kafka_sink_batch_seconds(const kafka_sink_batch_t *batch);
+/*
+ * Offsets to commit in the batch's transaction (transactional sinks only):
+ * `offsets` (taken) of the group described by `cgmd` (taken).
+ */
+void kafka_sink_batch_offsets(kafka_sink_batch_t *batch, rd_kafka_topic_partition_list_t *offsets,
+                              rd_kafka_consumer_group_metadata_t *cgmd);
+void kafka_sink_batch_free(kafka_sink_batch_t *batch);
+
+/* A batch is done (status above); the batch is freed after the call. */
+typedef void(kafka_sink_done_cb)(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t status);
 
 /*
- * An event of kafka_sink_produce is done; `opaque` is the one given.
- * delivered 1: Kafka has it.  delivered 0: the sink is being destroyed and
- * the event was never confirmed (it stays pending in the store).  Called
- * exactly once per event.
+ * A sink for one PBX: `name` names its client ("events-hq"); with a
+ * transactional_id its batches are transactions.  The thread starts at
+ * once (and, transactional, initialises the producer first: that fences an
+ * older producer of the same id).  NULL with errstr.
  */
-typedef void(kafka_sink_delivered_cb)(void *ctx, void *opaque, int delivered);
-
-/* Check the kafka.<prop> settings against librdkafka, before anything starts; 0 or -1. */
-int kafka_sink_check_config(const config_t *config, char *errstr, size_t errstr_size);
-kafka_sink_t *kafka_sink_new(const config_t *config, kafka_sink_delivered_cb *delivered, void *ctx,
-                             char *errstr, size_t errstr_size);
-/* Create the topics (compacted ones as such); existing topics are fine.  Blocking, at start. */
-/* A topic to create: its full name, and whether it is compacted. */
-typedef struct kafka_topic_spec {
-  const char *name;
-  int compacted;
-} kafka_topic_spec_t;
-
-/*
- * Create `n` topics through rk's admin API, leaving any that exist as they
- * are (used by every stage that owns topics).  Blocks up to timeout_ms + 2 s;
- * called at start only.  0, or -1 with errstr naming the topic and the error.
- */
-int kafka_create_topics(rd_kafka_t *rk, const kafka_topic_spec_t *specs, size_t n,
-                        int partitions, int replication, int timeout_ms, char *errstr,
-                        size_t errstr_size);
-int kafka_sink_create_topics(kafka_sink_t *sink, int timeout_ms, char *errstr, size_t errstr_size);
-/*
- * Hand over one event: its contents are taken (event is left empty, also on
- * failure).  0, or -1 with errstr (a fatal producer error).
- */
-int kafka_sink_produce(kafka_sink_t *sink, event_t *event, void *opaque, char *errstr, size_t errstr_size);
-/* Serve delivery reports and retry the backlog; -1 on a fatal producer error. */
-int kafka_sink_poll(kafka_sink_t *sink, char *errstr, size_t errstr_size);
-/* The fd that becomes readable when kafka_sink_poll has work (drain it with kafka_sink_poll). */
+kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *transactional_id,
+                             kafka_sink_done_cb *done, void *ctx, char *errstr, size_t errstr_size);
+/* Hand a batch over (taken); it completes through `done`, in order. */
+void kafka_sink_submit(kafka_sink_t *sink, kafka_sink_batch_t *batch);
+/* The fd that becomes readable when kafka_sink_poll has batches to complete. */
 int kafka_sink_fd(const kafka_sink_t *sink);
-/* Events handed to librdkafka and not yet delivered, and waiting in the backlog. */
-size_t kafka_sink_inflight(const kafka_sink_t *sink);
-size_t kafka_sink_backlog(const kafka_sink_t *sink);
-/* Whether upstream should hold back (backlog not empty). */
-int kafka_sink_blocked(const kafka_sink_t *sink);
-/* The bootstrap servers in use (the mock cluster's when embedded). */
-const char *kafka_sink_bootstrap(const kafka_sink_t *sink);
-/* Wait up to timeout_ms for every event to be delivered; returns how many remain. */
-size_t kafka_sink_flush(kafka_sink_t *sink, int timeout_ms);
+/* Complete the finished batches (loop thread). */
+void kafka_sink_poll(kafka_sink_t *sink);
+/* Events submitted and not yet completed. */
+size_t kafka_sink_pending(const kafka_sink_t *sink);
+/* Events in batches waiting behind the one being written (Kafka slower than the PBX). */
+size_t kafka_sink_queued(const kafka_sink_t *sink);
+/* How long the oldest batch not yet completed has waited, in ms (0: none). */
+int64_t kafka_sink_oldest_ms(const kafka_sink_t *sink);
+/* Whether the producer was fenced (a newer owner took over). */
+int kafka_sink_fenced(const kafka_sink_t *sink);
+/* Whether the producer is ready (transactional: initialised). */
+int kafka_sink_ready(const kafka_sink_t *sink);
+/*
+ * Wait up to timeout_ms for every submitted batch to complete (completing
+ * them through `done`), then stop the thread; batches still waiting then
+ * complete as KAFKA_SINK_DROPPED.  Returns how many events were dropped.
+ */
+size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms);
+/* Stop (at once) and free. */
 void kafka_sink_destroy(kafka_sink_t *sink);
-
-/* The topic suffixes the bridge produces to, and which are compacted. */
-#define KAFKA_SINK_TOPICS(X) \
-  X("calls", 0)              \
-  X("presence", 1)           \
-  X("queues", 1)             \
-  X("lines", 1)              \
-  X("bridge", 0)
 
 #endif

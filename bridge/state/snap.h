@@ -11,9 +11,15 @@
  *   line   "line:<guid>"              lines     key guid     {kind, guid, extn, name}
  *   user   "user:<guid>"              presence  key guid     NotifyUser + phone state
  *   queue  "queue:<guid>"             queues    key guid     NotifyQueue
- *   call   "call:<line guid>:<gcid>"  calls     key gcid     CallInfo (one per line and call)
+ *   call   "call:<leg>"               calls     key the leg  leg identity + CallInfo (one per line
+ *                                                                  and call), partitioned by gcid
  *
- * A state is the normalized full snapshot (snap_pb_to_json): every field,
+ * A call leg's key is "<line guid>:<gcid>:<first seen, ms>" ("parkserver"
+ * for the park server's line, "cid<callid>" when the call has no gcid): the
+ * time makes it unique even when a restarted PBX hands out a gcid again, so
+ * no two legs ever share a key, an entity id or a ce_id.
+ *
+ * A state is the normalized full snapshot (snap_pb_text): every field,
  * defaults included, enums by name, GUIDs as UUIDs, gcid as hex,
  * featuresavailable as a number plus a list of names.  Each entity carries
  * `seq`, growing by one with each of its changes.  A call keeps its identity
@@ -21,7 +27,8 @@
  * and gcid.  After a line is (re)subscribed, its known calls are marked
  * unconfirmed (snap_line_resync_begin); snap_line_resync_end deletes those
  * the PBX did not report again, so a call that ended during an outage gets
- * its delete.  snap_record/snap_restore carry the state to and from a store.
+ * its delete.  snap_record_write/snap_restore carry the state to and from a
+ * store.
  * Single-threaded, no I/O.
  */
 #ifndef SNAP_H
@@ -89,6 +96,8 @@ typedef struct snap_change {
   size_t n_names;
   const json_t *lost; /* for a call's d: {callid, referencecallid, reason, thisenddropped, description, synthetic} */
   snap_line_t line;
+  /* what chooses the Kafka partition when not the key: a call's gcid, so every leg of a call shares one */
+  const char *partition_key;
 } snap_change_t;
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
@@ -96,6 +105,8 @@ typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
 typedef struct snap snap_t;
 
 snap_t *snap_new(snap_change_cb *cb, void *opaque);
+/* The wall clock a new call leg's key takes its time from (default bclock_wall_ms; tests fix it). */
+void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void));
 void snap_destroy(snap_t *snap);
 
 /*
@@ -117,13 +128,6 @@ void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallCon
 void snap_line_resync_begin(snap_t *snap, const char *line_guid);
 /* Delete the line's calls still unconfirmed; returns how many. */
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
-
-/*
- * The last known state of a call on a line (by its current callid), borrowed;
- * NULL when unknown.  For the command stage: a call function is offered only
- * when its featuresavailable bit is set.
- */
-const json_t *snap_call_state(const snap_t *snap, const char *line_guid, int32_t callid);
 
 /* ---- lookups and re-emission, for the command source (issue #5) ---- */
 
@@ -153,28 +157,27 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 
 /*
- * What a store keeps of an entity after `change`: a new reference, or NULL
- * when the entity is gone for good (a deleted call).  Its state is the
- * change's `after`, included when with_state (else the store keeps it
- * beside, in the event it already has rendered).
- */
-json_t *snap_record(const snap_t *snap, const snap_change_t *change, int with_state);
-/*
- * The same record (without state) as one line of JSON into b, with "v":2
- * (the store's format version): 1, or 0 when the entity is gone for good.
+ * What a store keeps of an entity after `change`, as one line of JSON into
+ * b: {"kind", "key", "seq", "line": {"kind", "guid", "extn"}, "callid",
+ * "gcid", "v": 2} (v: the store's format version).  1, or 0 when the entity
+ * is gone for good (a deleted call).
  */
 int snap_record_write(const snap_t *snap, const snap_change_t *change, jbuf_t *b);
-/* Load one entity from a record of snap_record (with its "state"); 0 or -1 with errstr. */
+/*
+ * Load one entity from a record: snap_record_write's fields (v ignored) with
+ * the entity's state under "state" (an object, or null once deleted).  0, or
+ * -1 with errstr.
+ */
 int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char *errstr,
                  size_t errstr_size);
 
 /*
- * The normalized JSON of any MTCTI3 message: every field with its value or
- * default, enums by name, bytes fields `guid` as UUID, other bytes as hex,
- * featuresavailable also as `featuresavailable_names`.  New reference.
+ * The normalized JSON text of any MTCTI3 message, as a state holds it: every
+ * field with its value or default, enums by name, bytes fields `guid` as
+ * UUID, other bytes as hex, featuresavailable also as
+ * `featuresavailable_names`; compact ASCII, the bytes json_dumps would give.
+ * malloc'd, the caller frees; NULL when out of memory.
  */
-json_t *snap_pb_to_json(const ProtobufCMessage *msg);
-/* The same, as the compact ASCII text json_dumps would give, written directly; malloc'd, NULL when out of memory. */
 char *snap_pb_text(const ProtobufCMessage *msg);
 
 /* Phone state name (presence): "idle", "dialling", ..., or "unknown". */

@@ -1,6 +1,5 @@
 /*
- * strmap: a small string-keyed hash map (FNV-1a, chained, power-of-two
- * buckets).  Keys are copied; values are borrowed pointers.
+ * strmap: a small string-keyed hash map.  See strmap.h.
  */
 #include "strmap.h"
 
@@ -94,3 +93,24 @@ void strmap_clear(strmap_t *map, void (*free_value)(void *)) {
   memset(map, 0, sizeof(*map));
 }
 
+
+size_t strmap_count(const strmap_t *map) { return map->count; }
+
+strmap_iter_t strmap_iter(const strmap_t *map) {
+  strmap_iter_t it = {NULL, NULL, map, 0, NULL};
+  return it;
+}
+
+/* `next` is taken before the entry is handed out, so deleting that entry does not break the visit. */
+int strmap_iter_next(strmap_iter_t *it) {
+  while (!it->next) {
+    if (it->bucket >= it->map->size)
+      return 0;
+    it->next = it->map->buckets[it->bucket++];
+  }
+  const strmap_node_t *n = it->next;
+  it->next = n->next;
+  it->key = n->key;
+  it->value = n->value;
+  return 1;
+}

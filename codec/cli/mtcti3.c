@@ -3,13 +3,15 @@
  *
  * DESIGN: cli_subcommands[] below is the one list of subcommands; it drives
  * dispatch, `mtcti3 --help` and `mtcti3 help NAME`.  Each subcommand owns an
- * options table (see cli.h) that drives its parsing and its --help.  decode and
+ * options table (see cli.h) that drives its parsing (getopt_long, with the
+ * table's names written whole) and its --help.  decode and
  * encode are thin loops around the codec: stdin in, stdout out, one line of
  * stderr per bad input naming the input line, exit 1 at the end if any input
  * failed, 2 for a bad command line.  Single-threaded.
  */
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,52 +101,82 @@ static int option_set(const cli_subcommand_t *sub, const cli_option_t *opt, cons
   return -1;
 }
 
+/* getopt_long's value for the table's option i (above any character). */
+#define CLI_OPT_VAL(i) (0x100 + (i))
+
+/*
+ * The option as written: for a long option getopt_long has stepped past it
+ * (and past its value when that was a separate word).
+ */
+static const char *option_text(char **argv) {
+  return optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2] : argv[optind - 1];
+}
+
+/* getopt_long also takes abbreviations ("--form"): the table's names must be written whole. */
+static int option_whole(const char *text, const char *name) {
+  size_t len = strlen(name);
+  return strncmp(text, "--", 2) == 0 && strncmp(text + 2, name, len) == 0 &&
+         (text[2 + len] == '\0' || text[2 + len] == '=');
+}
+
 int cli_parse_options(const cli_subcommand_t *sub, int argc, char **argv, void *opts) {
   const cli_option_t *opt;
-  const char *arg, *value, *eq;
-  size_t namelen;
-  int i;
+  struct option *longopts;
+  size_t n = 0, i;
+  int c, rc = -1;
 
-  for (i = 1; i < argc; i++) {
-    arg = argv[i];
-    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+  for (opt = sub->options; opt && opt->name; opt++)
+    n++;
+  longopts = calloc(n + 2, sizeof(*longopts));
+  if (!longopts) {
+    fprintf(stderr, "%s %s: out of memory\n", CLI_PROG, sub->name);
+    return -1;
+  }
+  for (i = 0; i < n; i++) {
+    longopts[i].name = sub->options[i].name;
+    longopts[i].has_arg = sub->options[i].type == CLI_OPT_FLAG ? no_argument : required_argument;
+    longopts[i].val = CLI_OPT_VAL((int)i);
+  }
+  longopts[n].name = "help";
+  longopts[n].val = 'h';
+  /* "+": stop at the first operand (refused below); ":": a missing value is ':'; opterr 0: our messages */
+  opterr = 0;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+    if (c == 'h') {
       cli_print_help(sub);
-      return 1;
+      rc = 1;
+      goto done;
     }
-    if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
-      usage_error(sub, arg[0] == '-' ? "unknown option" : "unexpected argument", arg);
-      return -1;
+    if (c == ':') {
+      usage_error(sub, "option needs a value", argv[optind - 1]);
+      goto done;
     }
-    eq = strchr(arg + 2, '=');
-    namelen = eq ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
-    for (opt = sub->options; opt && opt->name; opt++) {
-      if (strlen(opt->name) == namelen && strncmp(opt->name, arg + 2, namelen) == 0)
-        break;
+    if (c == '?') { /* optopt: the option's value when known (it was given a value), else 0 or the letter */
+      int flag = optopt >= CLI_OPT_VAL(0) || (optopt == 'h' && strncmp(argv[optind - 1], "--", 2) == 0);
+      char letter[3] = {'-', (char)optopt, '\0'};
+      usage_error(sub, flag ? "option takes no value" : "unknown option",
+                  flag || !optopt ? argv[optind - 1] : letter);
+      goto done;
     }
-    if (!opt || !opt->name) {
-      usage_error(sub, "unknown option", arg);
-      return -1;
+    opt = &sub->options[c - CLI_OPT_VAL(0)];
+    if (!option_whole(option_text(argv), opt->name)) {
+      usage_error(sub, "unknown option", option_text(argv));
+      goto done;
     }
-    value = NULL;
-    if (opt->type == CLI_OPT_FLAG) {
-      if (eq) {
-        usage_error(sub, "option takes no value", arg);
-        return -1;
-      }
-    } else if (eq) {
-      value = eq + 1;
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      usage_error(sub, "option needs a value", arg);
-      return -1;
-    }
-    if (option_set(sub, opt, value, opts) < 0) {
+    if (option_set(sub, opt, optarg, opts) < 0) {
       fprintf(stderr, "Try '%s %s --help'.\n", CLI_PROG, sub->name);
-      return -1;
+      goto done;
     }
   }
-  return 0;
+  if (optind < argc) {
+    usage_error(sub, "unexpected argument", argv[optind]);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(longopts);
+  return rc;
 }
 
 /* ---- input helpers ---- */

@@ -5,7 +5,8 @@
  * "openapinoframing"); the rest is one websocket payload.  Whatever decodes
  * is rendered every way (JSON, text on one line and multiline), and must
  * survive a true round trip: its JSON parsed back, encoded, decoded again,
- * printed again, gives the same JSON text.  Independently, the whole input is
+ * printed again, gives the same JSON text; decoded into an arena it gives the
+ * same message (or the same refusal).  Independently, the whole input is
  * fed to the JSON parser as text; what parses must print, re-parse to the
  * same JSON and encode.  Any broken invariant aborts, which libFuzzer reports
  * as a crash with the input that caused it.
@@ -77,20 +78,36 @@ static void round_trip(const Message *msg, const char *json, codec_framing_t fra
   codec_message_free(msg2);
 }
 
-static void fuzz_payload(const uint8_t *buf, size_t len, codec_framing_t framing) {
-  char errstr[256], *json;
-  Message *msg = NULL;
+/* One arena for the whole run, as a link keeps one: messages decoded into it one after another. */
+static codec_arena_t *fuzz_arena;
 
-  if (codec_frame_decode(buf, len, framing, FUZZ_MAX_PAYLOAD, &msg, errstr, sizeof(errstr)) < 0) {
-    if (msg || errstr[0] == '\0')
+static void fuzz_payload(const uint8_t *buf, size_t len, codec_framing_t framing) {
+  char errstr[256], errstr2[256], *json, *json2;
+  Message *msg = NULL, *msg2 = NULL;
+  int rc, rc2;
+
+  if (!fuzz_arena && !(fuzz_arena = codec_arena_new()))
+    fuzz_fail("no arena", NULL, NULL);
+  rc = codec_frame_decode(buf, len, framing, FUZZ_MAX_PAYLOAD, &msg, errstr, sizeof(errstr));
+  rc2 = codec_frame_decode_into(fuzz_arena, buf, len, framing, FUZZ_MAX_PAYLOAD, &msg2, errstr2,
+                                sizeof(errstr2));
+  if (rc != rc2 || (rc < 0 && strcmp(errstr, errstr2) != 0))
+    fuzz_fail("decoding into an arena answers otherwise", rc < 0 ? errstr : "decoded",
+              rc2 < 0 ? errstr2 : "decoded");
+  if (rc < 0) {
+    if (msg || msg2 || errstr[0] == '\0')
       fuzz_fail("a failed decode left a message or no reason", errstr, NULL);
     return;
   }
   json = codec_json_print(msg);
-  if (!json)
+  json2 = codec_json_print(msg2);
+  if (!json || !json2)
     fuzz_fail("JSON rendering failed", NULL, NULL);
+  if (strcmp(json, json2) != 0)
+    fuzz_fail("the message decoded into an arena differs", json, json2);
   render_all(msg);
   round_trip(msg, json, framing);
+  free(json2);
   free(json);
   codec_message_free(msg);
 }

@@ -25,8 +25,9 @@ from services import wait_for, tail
 
 TOP = pathlib.Path(__file__).resolve().parent.parent.parent
 SCHEMAS = TOP / "schemas"
-TOPICS = ("calls", "presence", "queues", "lines", "bridge")
-SCHEMA_OF = {"calls": "event-call.schema.json", "presence": "event-presence.schema.json",
+TOPICS = ("calls", "live-calls", "presence", "queues", "lines", "bridge")
+SCHEMA_OF = {"calls": "event-call.schema.json", "live-calls": "event-call.schema.json",
+             "presence": "event-presence.schema.json",
              "queues": "event-queue.schema.json", "lines": "event-line.schema.json",
              "bridge": "event-bridge.schema.json"}
 
@@ -199,8 +200,8 @@ class Bridge:
 
 
 class Event:
-    def __init__(self, msg):
-        self.topic = msg.topic().split(".")[-1]
+    def __init__(self, msg, prefix=""):
+        self.topic = msg.topic()[len(prefix):] if prefix else msg.topic().split(".")[-1]
         self.partition = msg.partition()
         self.offset = msg.offset()
         self.key = msg.key().decode() if msg.key() is not None else None
@@ -229,14 +230,24 @@ class Event:
         return f"<{self.topic} {self.entity} {self.value['op']} seq={self.value['seq']} changed={self.value['changed'] if self.value['op'] == 'u' else ''}>"
 
 
+def same_leg(name, entity):
+    """Tests name a call leg "call:<line guid>:<gcid>"; its entity id adds the
+    time the bridge first saw it ("call:<line guid>:<gcid>:<ms>")."""
+    return (name.startswith("call:") and entity is not None and entity.startswith(name + ":")
+            and entity[len(name) + 1:].isdigit())
+
+
 class Events:
-    """Every message of the bridge's five topics, read from the beginning."""
+    """Every message of the bridge's event topics, read from the beginning,
+    as a consumer should: isolation.level=read_committed (the bridge writes
+    in transactions)."""
 
     def __init__(self, bootstrap, prefix):
         from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
         self.prefix = prefix
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
                                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                  "isolation.level": "read_committed",
                                   "topic.metadata.refresh.interval.ms": 1000})
         topics = [prefix + t for t in TOPICS]
         def parts():
@@ -255,7 +266,7 @@ class Events:
             for m in msgs:
                 if m.error():
                     continue
-                self.all.append(Event(m))
+                self.all.append(Event(m, self.prefix))
             if time.monotonic() >= deadline and not msgs:
                 return self.all
 
@@ -265,10 +276,15 @@ class Events:
             return pred(self.all)
         return wait_for(cond, timeout, 0.05, what or "events")
 
-    def of(self, topic=None, entity=None, op=None, key=None, tombstones=False):
+    def of(self, topic=None, entity=None, op=None, key=None, tombstones=False, gcid=None):
+        """Events of this selection; gcid= picks the legs of one call (each leg
+        has a key of its own, "<line guid>:<gcid>:<first seen ms>")."""
         out = []
         for e in self.all:
             if topic and e.topic != topic:
+                continue
+            if gcid is not None and (e.tombstone or e.topic not in ("calls", "live-calls")
+                                     or (e.value["after"] or e.value["before"])["gcid"] != gcid):
                 continue
             if e.tombstone:
                 if tombstones and (key is None or e.key == key):
@@ -276,7 +292,7 @@ class Events:
                 continue
             if tombstones:
                 continue
-            if entity and e.entity != entity:
+            if entity and e.entity != entity and not same_leg(entity, e.entity):
                 continue
             if op and (e.topic == "bridge" or e.value["op"] not in op):
                 continue
@@ -319,7 +335,7 @@ def validate_all(events: list[Event]):
     """Every event valid against its schema, every CloudEvents header right."""
     for e in events:
         if e.tombstone:
-            assert e.topic in ("presence", "queues", "lines"), f"tombstone on {e.topic}"
+            assert e.topic in ("presence", "queues", "lines", "live-calls"), f"tombstone on {e.topic}"
             continue
         errors = sorted(validator(e.topic).iter_errors(e.value), key=str)
         assert not errors, f"{e!r} invalid: {errors[0].message} at {list(errors[0].absolute_path)}\n{e.raw[:400]!r}"
@@ -335,10 +351,11 @@ def check_sequences(events: list[Event]):
     """Per entity: seq runs 1, 2, 3... with no gap (events are read from the
     beginning of topics of the test's own, so every entity's first event, seq
     1, is there); a repeated seq is the same event again (same ce_id, same
-    payload).  Returns {entity: [events]}."""
+    payload).  The live copies (live-calls) are checked by check_live_calls.
+    Returns {entity: [events]}."""
     by_entity: dict[str, list[Event]] = {}
     for e in events:
-        if e.tombstone or e.topic == "bridge":
+        if e.tombstone or e.topic in ("bridge", "live-calls"):
             continue
         by_entity.setdefault(e.entity, []).append(e)
     for entity, evs in by_entity.items():
@@ -363,3 +380,22 @@ def check_sequences(events: list[Event]):
                 seen.add(s)
                 top = s
     return by_entity
+
+
+def check_live_calls(events: list[Event]):
+    """live-calls mirrors calls: every call event but the deletes is there
+    once, byte for byte, under the same key; each delete is a tombstone
+    there instead.  Returns {key: last live message} (a tombstone for a leg
+    that ended): what a consumer reading the compacted topic from the start
+    keeps."""
+    calls = [e for e in events if e.topic == "calls" and not e.tombstone]
+    live = [e for e in events if e.topic == "live-calls"]
+    want = [(e.key, e.raw) for e in calls if e.value["op"] != "d"]
+    got = [(e.key, e.raw) for e in live if not e.tombstone]
+    assert sorted(got) == sorted(want), "live-calls is not the calls topic without its deletes"
+    ended = sorted(e.key for e in calls if e.value["op"] == "d")
+    assert sorted(e.key for e in live if e.tombstone) == ended
+    last = {}
+    for e in sorted(live, key=lambda x: (x.partition, x.offset)):
+        last[e.key] = e
+    return last

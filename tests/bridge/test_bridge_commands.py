@@ -228,15 +228,15 @@ def test_trunk_call_answered_and_dropped(env):
     sim, bridge, events, commands, model = env
     gcid = sim.ctl("POST", "/trunk/call", {"from": "01707123456", "to": "2003"})["gcid"]
     g3 = user_guid(model, "2003")
-    ev = events.wait(lambda evs: [e for e in events.of("calls", op="c", key=gcid)
+    ev = events.wait(lambda evs: [e for e in events.of("calls", op="c", gcid=gcid)
                                   if e.value["source"]["line_guid"] == g3], 20, "trunk call ringing")[0]
     assert ev.value["after"]["state"] == "RINGING"
     callid = ev.value["after"]["callid"]
     succeeded(commands.run({"action": "answer", "target": {"user": "2003"}, "call": {"callid": callid}}), "answer")
-    events.wait(lambda evs: [e for e in events.of("calls", op="u", key=gcid)
+    events.wait(lambda evs: [e for e in events.of("calls", op="u", gcid=gcid)
                              if e.value["after"]["state"] == "CONNECTED"], 20, "connected")
     succeeded(commands.run({"action": "drop", "target": {"user": "2003"}, "call": {"callid": callid}}), "drop")
-    events.wait(lambda evs: events.of("calls", op="d", key=gcid), 20, "trunk call deleted")
+    events.wait(lambda evs: events.of("calls", op="d", gcid=gcid), 20, "trunk call deleted")
     assert all(c["gcid"] != gcid for c in sim.ctl("GET", "/calls")["calls"])
 
 

@@ -4,7 +4,7 @@ prefix of its own; every event read is validated against schemas/.
 
   initial snapshot    r events for every line, user and queue
   call life           c, u, d on the user's line, with before and after
-  queue call          the queue's and the users' legs share the gcid key
+  queue call          each leg its own key, all in the gcid's partition
   unchanged notify    no event for a Notify that changes nothing
   presence, members   one update naming exactly the changed fields
   lines add/delete    lines c/d with tombstones, subscriptions following
@@ -13,7 +13,7 @@ prefix of its own; every event read is validated against schemas/.
 """
 import time
 
-from bridgelib import check_sequences, validate_all
+from bridgelib import check_live_calls, check_sequences, same_leg, validate_all
 from services import wait_for
 
 
@@ -70,7 +70,9 @@ def test_call_life(sim, make_bridge, make_events):
     assert [e.seq for e in evs] == list(range(1, len(evs) + 1))
     c = evs[0]
     assert c.before is None and c.after["state"] == "RINGING" and c.after["gcid"] == gcid
-    assert c.key == gcid and c.source["line_guid"] == g2001 and c.source["line_extn"] == "2001"
+    assert c.key == c.entity[len("call:"):] and c.key.startswith(f"{g2001}:{gcid}:")
+    assert c.after["leg"] == c.key and c.after["line_guid"] == g2001 and c.after["line_kind"] == "user"
+    assert c.after["line_extn"] == "2001" and c.source["line_guid"] == g2001 and c.source["line_extn"] == "2001"
     assert "ANSWER" in c.after["featuresavailable_names"]
     for prev, e in zip(evs, evs[1:]):
         if e.op == "u":
@@ -84,21 +86,22 @@ def test_call_life(sim, make_bridge, make_events):
     check_sequences(events.all)
 
 
-def test_queue_call_legs_share_a_key(sim, make_bridge, make_events):
+def test_queue_call_legs_share_a_partition(sim, make_bridge, make_events):
     bridge = make_bridge(sim).start()
     events = make_events(bridge)
     gcid = sim.ctl("POST", "/trunk/call", {"to": "5001"})["gcid"]
     queue = next(q for q in sim.model()["queues"] if q["extn"] == "5001")
-    events.wait(lambda evs: {e.source["line_kind"] for e in events.of("calls", key=gcid)} >= {"queue", "user"},
+    events.wait(lambda evs: {e.source["line_kind"] for e in events.of("calls", gcid=gcid)} >= {"queue", "user"},
                 15, "queue and user legs")
-    legs = events.of("calls", key=gcid)
+    legs = events.of("calls", gcid=gcid)
     assert len({e.partition for e in legs}) == 1
     queue_legs = {e.entity for e in legs if e.source["line_kind"] == "queue"}
-    assert queue_legs == {f"call:{queue['guid']}:{gcid}"}
+    assert len(queue_legs) == 1 and same_leg(f"call:{queue['guid']}:{gcid}", next(iter(queue_legs)))
+    assert len({e.key for e in legs}) == len({e.entity for e in legs}) >= 2  # a key per leg, one partition
     assert all(e.after["gcid"] == gcid for e in legs if e.op == "c")
     sim.ctl("POST", "/calls/clear")
     events.wait(lambda evs: all(any(x.op == "d" for x in events.of("calls", entity=ent))
-                                for ent in {e.entity for e in events.of("calls", key=gcid)}), 15, "all legs deleted")
+                                for ent in {e.entity for e in events.of("calls", gcid=gcid)}), 15, "all legs deleted")
     validate_all(events.all)
     check_sequences(events.all)
 
@@ -206,7 +209,7 @@ def test_subscribe_terminated(sim, make_bridge, make_events):
     # the same call (entity, key, seq carried on) now reported by a new subscription
     c = events.of("calls", entity=entity, op="c")[0]
     up = next(e for e in events.of("calls", entity=entity, op="u") if e.after["state"] == "CONNECTED")
-    assert up.key == gcid and up.before["state"] == "RINGING" and "state" in up.changed
+    assert up.key == c.key and up.before["state"] == "RINGING" and "state" in up.changed
     assert up.source["subscribe_id"] != c.source["subscribe_id"]
     sim.ctl("POST", "/calls/clear")
     events.wait(lambda evs: events.of("calls", entity=entity, op="d"), 15)

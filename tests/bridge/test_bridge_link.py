@@ -84,7 +84,7 @@ def test_docs_list_every_setting():
     doc = (TOP / "docs" / "bridge.md").read_text().splitlines()
     missing = [r for r in rows if r not in doc]
     assert not missing, missing
-    assert "| `calls_restore_window` | `MTCTI3_CALLS_RESTORE_WINDOW` | `86400` |" in "\n".join(rows)
+    assert "| `kafka_transactions` | `MTCTI3_KAFKA_TRANSACTIONS` | `true` |" in "\n".join(rows)
 
 
 def test_json_logs(sim, make_bridge):

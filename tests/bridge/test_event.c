@@ -5,7 +5,7 @@
  *   02 an update: before, after, changed, source fields
  *   03 a call's delete carries calllost; the compacted-topic tombstone
  *   04 the bridge's lifecycle event
- *   05 an event survives the store's record round trip unchanged
+ *   05 a call's live copy on live-calls, and its tombstone there
  *   06 jbuf writes strings and integers in jansson's exact bytes
  */
 #include <stdlib.h>
@@ -14,7 +14,8 @@
 #include "check.h"
 #include "event.h"
 
-static const event_ctx_t CTX = {"ipo1", "mtcti3.", "0.1.0"};
+static topics_t TOPICS;
+static const event_ctx_t CTX = {"ipo1", &TOPICS, "0.1.0"};
 #define TS 1764067722123LL
 
 static const char *header(const event_t *e, const char *name) {
@@ -50,7 +51,7 @@ static void s01_line_snapshot(void) {
   event_origin_t o = {5, 1, 1, TS};
   event_t e;
   char err[128];
-  CHECK_INT(event_render(&CTX, &c, &o, &e, err, sizeof(err)), 0);
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
   CHECK_STR(e.topic, "mtcti3.lines");
   CHECK_STR(e.key, "g1");
   CHECK_STR(e.ce_id, "ipo1/line:g1/1");
@@ -83,7 +84,7 @@ static void s02_update(void) {
   event_origin_t o = {5, 9, 0, TS};
   event_t e;
   char err[128];
-  CHECK_INT(event_render(&CTX, &c, &o, &e, err, sizeof(err)), 0);
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
   CHECK_STR(e.topic, "mtcti3.presence");
   CHECK_STR(header(&e, "ce_type"), "mtcti3.presence.updated");
   CHECK_STR(header(&e, "ce_id"), "ipo1/user:g1/42");
@@ -114,7 +115,7 @@ static void s03_delete_and_tombstone(void) {
   event_origin_t o = {5, 9, 0, TS};
   event_t e;
   char err[128];
-  CHECK_INT(event_render(&CTX, &c, &o, &e, err, sizeof(err)), 0);
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
   CHECK_STR(e.topic, "mtcti3.calls");
   CHECK_STR(e.key, "01ab");
   CHECK_STR(header(&e, "ce_type"), "mtcti3.call.deleted");
@@ -131,7 +132,7 @@ static void s03_delete_and_tombstone(void) {
 
   snap_change_t cu = {.kind = SNAP_USER, .op = 'd', .entity_id = "user:g1", .key = "g1", .seq = 6,
                       .before_text = before, .before_len = sizeof(before) - 1, .line = {SNAP_LINE_USER, "g1", "2002"}};
-  CHECK_INT(event_render_tombstone(&CTX, &cu, &e, err, sizeof(err)), 0);
+  CHECK_INT(event_render_tombstone(&CTX, event_kind_topic(cu.kind), &cu, &e, err, sizeof(err)), 0);
   CHECK_STR(e.topic, "mtcti3.presence");
   CHECK_STR(e.key, "g1");
   CHECK(e.value == NULL);
@@ -156,63 +157,36 @@ static void s04_bridge(void) {
   json_decref(detail);
 }
 
-static void s05_record_round_trip(void) {
-  static const char after[] = "{\"x\":\"y\"}";
-  snap_change_t c = {.kind = SNAP_QUEUE, .op = 'c', .entity_id = "queue:q", .key = "q", .seq = 1, TEXT(after),
-                     .line = {SNAP_LINE_QUEUE, "q", "300"}};
+/* A call's live copy: the same event on live-calls; its end a tombstone there. */
+static void s05_live_calls(void) {
+  static const char after[] = "{\"callid\":7,\"gcid\":\"01ab\"}";
+  snap_change_t c = {.kind = SNAP_CALL, .op = 'c', .entity_id = "call:g1:01ab", .key = "g1:01ab", .seq = 1,
+                     TEXT(after), .line = {SNAP_LINE_USER, "g1", "201"}};
   event_origin_t o = {1, 2, 0, TS};
-  event_t e, back;
+  event_t e, live;
   char err[128];
-  CHECK_INT(event_render(&CTX, &c, &o, &e, err, sizeof(err)), 0);
-  size_t len = 0;
-  long long n = 0;
-  char *rec = event_record_text(&e, 42, &len);
-  CHECK(rec != NULL && len == strlen(rec));
-  CHECK(strstr(rec, "\n{\"before\":null") != NULL); /* the value follows the header line as is */
-  /* the head line, byte for byte up to the headers' values, and its end */
-  static const char head[] = "{\"topic\":\"mtcti3.queues\",\"key\":\"q\",\"ce_id\":\"ipo1/queue:q/1\",\"kind\":2,"
-                             "\"n\":42,\"headers\":[[\"ce_specversion\",\"1.0\"],[\"ce_id\",\"ipo1/queue:q/1\"],";
-  CHECK(strncmp(rec, head, sizeof(head) - 1) == 0);
-  CHECK(strstr(rec, "[\"content-type\",\"application/json\"]],\"tombstone\":false}\n{") != NULL);
-  CHECK_INT(event_from_record_text(rec, len, &back, &n, err, sizeof(err)), 0);
-  CHECK_INT(n, 42);
-  CHECK_STR(back.topic, e.topic);
-  CHECK_STR(back.key, e.key);
-  CHECK_STR(back.value, e.value);
-  CHECK_INT(back.value_len, e.value_len);
-  CHECK_STR(back.ce_id, e.ce_id);
-  CHECK_INT(back.n_headers, e.n_headers);
-  for (size_t i = 0; i < e.n_headers && i < back.n_headers; i++) {
-    CHECK_STR(back.headers[i].name, e.headers[i].name);
-    CHECK_STR(back.headers[i].value, e.headers[i].value);
-  }
-  event_clear(&back);
-  free(rec);
-  CHECK_INT(event_from_record_text("{\"topic\":\"t\"}\n", 15, &back, NULL, err, sizeof(err)), -1);
-  CHECK_INT(event_from_record_text("no newline", 10, &back, NULL, err, sizeof(err)), -1);
-  CHECK_STR(err, "stored event: no header line");
-  /* a tombstone keeps its null value */
-  snap_change_t cd = c;
-  cd.op = 'd';
-  event_t t;
-  CHECK_INT(event_render_tombstone(&CTX, &cd, &t, err, sizeof(err)), 0);
-  rec = event_record_text(&t, 7, &len);
-  CHECK_INT(event_from_record_text(rec, len, &back, &n, err, sizeof(err)), 0);
-  CHECK(back.value == NULL);
-  CHECK_STR(back.ce_id, "ipo1/queue:q/1/tombstone");
-  event_clear(&back);
-  event_clear(&t);
-  free(rec);
-  /* a record written into a buffer that already holds something: appended */
-  jbuf_t b = JBUF_INIT;
-  jbuf_str(&b, "x");
-  event_record_write(&e, 3, &b);
-  rec = event_record_text(&e, 3, &len);
-  CHECK_INT(b.len, len + 1);
-  CHECK(b.data && b.data[0] == 'x' && memcmp(b.data + 1, rec, len) == 0);
-  free(rec);
-  jbuf_free(&b);
+  CHECK_INT(event_render(&CTX, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  CHECK_INT(event_render(&CTX, TOPIC_LIVE_CALLS, &c, &o, &live, err, sizeof(err)), 0);
+  CHECK_STR(e.topic, "mtcti3.calls");
+  CHECK_INT(e.topic_id, TOPIC_CALLS);
+  CHECK_STR(live.topic, "mtcti3.live-calls");
+  CHECK_INT(live.topic_id, TOPIC_LIVE_CALLS);
+  CHECK_STR(live.key, e.key);
+  CHECK_STR(live.value, e.value);
+  CHECK_STR(live.ce_id, "ipo1/call:g1:01ab/1");
+  CHECK_STR(header(&live, "ce_type"), "mtcti3.call.created");
   event_clear(&e);
+  event_clear(&live);
+  snap_change_t d = c;
+  d.op = 'd';
+  d.seq = 4;
+  CHECK_INT(event_render_tombstone(&CTX, TOPIC_LIVE_CALLS, &d, &live, err, sizeof(err)), 0);
+  CHECK_STR(live.topic, "mtcti3.live-calls");
+  CHECK_STR(live.key, "g1:01ab");
+  CHECK(live.value == NULL);
+  CHECK_INT(live.n_headers, 0);
+  CHECK_STR(live.ce_id, "ipo1/call:g1:01ab/4/tombstone");
+  event_clear(&live);
 }
 
 /* jbuf writes exactly what jansson dumps (compact, ASCII). */
@@ -265,11 +239,13 @@ static void s06_jbuf_matches_jansson(void) {
 }
 
 int main(void) {
+  char err[128];
+  CHECK_INT(topics_init(&TOPICS, "mtcti3.", err, sizeof(err)), 0);
   s01_line_snapshot();
   s02_update();
   s03_delete_and_tombstone();
   s04_bridge();
-  s05_record_round_trip();
+  s05_live_calls();
   s06_jbuf_matches_jansson();
   return check_done();
 }

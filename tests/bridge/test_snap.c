@@ -10,21 +10,25 @@
  *   07 Lines: full lists, adds, changes, deletes cascade to the user and its calls
  *   08 state recorded and restored: nothing unchanged is announced, seq continues
  *   09 queues, and a call without gcid keyed by line and callid
- *   10 the state text written from protobuf is jansson's dump of snap_pb_to_json, for every message type
+ *   10 the state text written from protobuf is jansson's dump of the reference tree (snap_ref.c), for every message type
  *   11 a restored state (parsed, dumped) compares equal to the live one: a restart announces nothing
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
-#include "snap.h"
 #include "pbfill.h"
+#include "snap.h"
+#include "snap_ref.h"
 
 #define MAXC 64
 
+/* New call legs take their key's time from this clock: fixed, so the keys are known. */
+static int64_t fixed_clock(void) { return 1000; }
+
 typedef struct captured {
   char op;
-  char id[160], key[160];
+  char id[160], key[160], partition_key[160];
   unsigned long long seq;
   char *changed, *before, *after, *lost;
   char *record; /* snap_record_write's line, when snap_for_record is set */
@@ -85,7 +89,7 @@ static void check_names_all(const snap_change_t *c, const char *state_text) {
   json_decref(j);
 }
 
-static snap_t *recorded_snap; /* for snap_record in the callback */
+static snap_t *recorded_snap; /* for snap_ref_record in the callback */
 static snap_t *snap_for_record; /* for snap_record_write in the callback */
 static json_t *records;       /* entity id -> last record */
 
@@ -94,6 +98,7 @@ static void capture(void *opaque, const snap_change_t *c) {
   x->op = c->op;
   snprintf(x->id, sizeof(x->id), "%s", c->entity_id);
   snprintf(x->key, sizeof(x->key), "%s", c->key);
+  snprintf(x->partition_key, sizeof(x->partition_key), "%s", c->partition_key ? c->partition_key : "(key)");
   x->seq = (unsigned long long)c->seq;
   x->changed = c->op == 'u' ? names_json(c) : strdup("null");
   x->before = text_or_null(c->before_text, c->before_len);
@@ -108,7 +113,7 @@ static void capture(void *opaque, const snap_change_t *c) {
     jbuf_free(&b);
   }
   if (records && recorded_snap) {
-    json_t *r = snap_record(recorded_snap, c, 1);
+    json_t *r = snap_ref_record(recorded_snap, c);
     if (r)
       json_object_set_new(records, c->entity_id, r);
     else
@@ -255,8 +260,9 @@ static void s04_call_life(snap_t *snap) {
   apply_calls(snap, &LINE1, &ci, NULL);
   CHECK_INT(n_changes, 1);
   CHECK_INT(changes[0].op, 'c');
-  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
-  CHECK_STR(changes[0].key, "01c0a82a0b000003ec");
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec:1000");
+  CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1000"); /* the leg's own key */
+  CHECK_STR(changes[0].partition_key, "01c0a82a0b000003ec"); /* the call's partition */
   CHECK_INT(changes[0].seq, 1);
   CHECK_STR(field(changes[0].after, "state"), "\"RINGING\"");
   CHECK_STR(field(changes[0].after, "gcid"), "\"01c0a82a0b000003ec\"");
@@ -276,10 +282,13 @@ static void s04_call_life(snap_t *snap) {
   CHECK_STR(field(changes[0].before, "state"), "\"RINGING\"");
   CHECK_STR(field(changes[0].after, "state"), "\"CONNECTED\"");
   CHECK_INT(snap_count(snap, SNAP_CALL), 1);
-  const json_t *state = snap_call_state(snap, G1S, 1);
-  CHECK(state != NULL && json_integer_value(json_object_get(state, "featuresavailable")) == 5);
-  CHECK(snap_call_state(snap, G1S, 2) == NULL);
-  CHECK(snap_call_state(snap, G2S, 1) == NULL);
+  int32_t callid = 0;
+  uint32_t features = 0, features2 = 0;
+  CHECK_INT(snap_call_find_on_line(snap, G1S, 0, 1, &callid, &features, &features2), 1);
+  CHECK_INT(callid, 1);
+  CHECK_INT(features, 5);
+  CHECK_INT(snap_call_find_on_line(snap, G1S, 0, 2, &callid, &features, &features2), 0);
+  CHECK_INT(snap_call_find_on_line(snap, G2S, 0, 1, &callid, &features, &features2), 0);
   reset();
 }
 
@@ -291,7 +300,7 @@ static void s05_resubscription(snap_t *snap) {
   apply_calls(snap, &LINE1, &ci, NULL);
   CHECK_INT(n_changes, 1);
   CHECK_INT(changes[0].op, 'u');
-  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec:1000");
   CHECK_STR(changes[0].changed, "[\"callid\"]");
   CHECK_INT(changes[0].seq, 3);
   reset();
@@ -321,8 +330,9 @@ static void s06_ended_while_down(snap_t *snap) {
   call_init(&ci, 9, CALL_INFO__STATE__CONNECTED, 0);
   apply_calls(snap, &LINE1, &ci, NULL);
   CHECK_INT(n_changes, 1);
-  CHECK_STR(changes[0].id, "call:" G1S ":cid9");
-  CHECK_STR(changes[0].key, G1S ":9");
+  CHECK_STR(changes[0].id, "call:" G1S ":cid9:1000");
+  CHECK_STR(changes[0].key, G1S ":cid9:1000");
+  CHECK_STR(changes[0].partition_key, "(key)"); /* no gcid: the key chooses */
   reset();
   snap_line_resync_begin(snap, G1S);
   CHECK_INT(snap_line_resync_end(snap, G1S), 1);
@@ -382,7 +392,7 @@ static void s07_lines(snap_t *snap) {
   snap_lines_apply(snap, &only2, 1);
   CHECK_INT(n_changes, 3);
   CHECK_INT(changes[0].op, 'd');
-  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec");
+  CHECK_STR(changes[0].id, "call:" G1S ":01c0a82a0b000003ec:1000");
   CHECK_STR(field(changes[0].lost, "description"), "\"line deleted\"");
   CHECK_INT(changes[1].op, 'd');
   CHECK_STR(changes[1].id, "user:" G1S);
@@ -405,6 +415,7 @@ static void s07_lines(snap_t *snap) {
 static void s08_restore(void) {
   records = json_object();
   snap_t *a = snap_new(capture, NULL);
+  snap_set_clock(a, fixed_clock);
   recorded_snap = a;
   NotifyUser u;
   user_init(&u, "2002", 0);
@@ -417,6 +428,7 @@ static void s08_restore(void) {
   CHECK_INT(json_object_size(records), 2);
 
   snap_t *b = snap_new(capture, NULL);
+  snap_set_clock(b, fixed_clock);
   const char *id;
   json_t *rec;
   char err[256] = "";
@@ -475,8 +487,9 @@ static void s09_queue(snap_t *snap) {
   call_init(&ci, 5, CALL_INFO__STATE__QUEUEING, 1);
   apply_calls(snap, &qline, &ci, NULL);
   CHECK_INT(n_changes, 1);
-  CHECK_STR(changes[0].id, "call:" Q1S ":01c0a82a0b000003ec");
-  CHECK_STR(changes[0].key, "01c0a82a0b000003ec"); /* same key as the user's leg: one partition */
+  CHECK_STR(changes[0].id, "call:" Q1S ":01c0a82a0b000003ec:1000");
+  CHECK_STR(changes[0].key, Q1S ":01c0a82a0b000003ec:1000"); /* a key of its own ... */
+  CHECK_STR(changes[0].partition_key, "01c0a82a0b000003ec"); /* ... the user's leg's partition */
   reset();
 }
 
@@ -487,7 +500,7 @@ static void s10_text_is_janssons(void) {
   for (size_t t = 0; t < n_types; t++) {
     for (unsigned v = 0; v < max_oneof(types[t]); v++) {
       ProtobufCMessage *msg = fill_message(types[t], v, 0);
-      json_t *tree = snap_pb_to_json(msg);
+      json_t *tree = snap_ref_pb_to_json(msg);
       char *want = json_dumps(tree, JSON_COMPACT | JSON_ENSURE_ASCII);
       char *got = snap_pb_text(msg);
       CHECK_STR(got, want);
@@ -520,6 +533,7 @@ static void s10_text_is_janssons(void) {
 /* Every user field changed, restored from the recorded text, then the same Notify: no event. */
 static void s11_restored_equal(void) {
   snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
   NotifyUser u;
   user_init(&u, "2\"0\\2\xc3\xa9", 1);
   u.fullname = "Dennis \xe2\x9c\x93 \xf0\x9f\x93\x9e\ttab";
@@ -538,6 +552,7 @@ static void s11_restored_equal(void) {
   snap_destroy(snap);
   reset();
   snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
   char err[256] = "";
   CHECK_INT(snap_restore(snap, "user:" G2S, record, err, sizeof(err)), 0);
   snap_user_apply(snap, G2S, &u, 1);
@@ -562,6 +577,7 @@ int main(void) {
   s10_text_is_janssons();
   s11_restored_equal();
   snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
   snap_for_record = snap;
   s01_user_snapshot(snap);
   snap_for_record = NULL;
@@ -575,6 +591,7 @@ int main(void) {
   snap_destroy(snap);
   s08_restore();
   snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
   s09_queue(snap);
   snap_destroy(snap);
   reset();

@@ -356,6 +356,9 @@ def test_version():
     (["decode", "--max-payload", "12k"], "--max-payload wants a count"),
     (["encode", "--hex=yes"], "option takes no value"),
     (["encode", "--format", "json"], "unknown option '--format'"),
+    (["decode", "--form", "json"], "unknown option '--form'"),  # names whole, no abbreviations
+    (["decode", "--help=yes"], "option takes no value '--help=yes'"),
+    (["decode", "--", "--hex"], "unexpected argument '--hex'"),  # -- ends the options
     (["help", "frobnicate"], "unknown command 'frobnicate'"),
 ])
 def test_usage_errors(argv, message):

@@ -8,6 +8,7 @@
 
 #include "codec_frame.h"
 #include "codec_ids.h"
+#include "codec_json.h"
 #include "codec_tables.h"
 #include "check.h"
 
@@ -173,6 +174,30 @@ static void test_malformed(void) {
   const uint8_t nul_str[] = {0x0a, 0x04, 0x1a, 0x02, 0x41, 0x00};
   expect_bad(nul_str, sizeof nul_str, CODEC_FRAMING_NONE, 0,
              "Message.response.additional (3): string contains a NUL byte at offset 2");
+  /* past eight bytes of ASCII (checked a word at a time): a NUL, a bad byte, and
+   * both (not UTF-8 is what is said, as the whole string is checked first) */
+  const uint8_t long_nul[] = {0x0a, 0x0e, 0x1a, 0x0c, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 0x00, 'k', 'l'};
+  expect_bad(long_nul, sizeof long_nul, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string contains a NUL byte at offset 2");
+  const uint8_t long_bad[] = {0x0a, 0x0e, 0x1a, 0x0c, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 0xff};
+  expect_bad(long_bad, sizeof long_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string is not valid UTF-8 at offset 2");
+  const uint8_t nul_then_bad[] = {0x0a, 0x0e, 0x1a, 0x0c, 0x00, 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 0xc3, 0x28};
+  expect_bad(nul_then_bad, sizeof nul_then_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.additional (3): string is not valid UTF-8 at offset 2");
+  /* fields out of number order (the check tries the next one first) are still known */
+  const uint8_t unordered[] = {0x0a, 0x07, 0x1a, 0x01, 'x', 0x10, 0x05, 0x08, 0x09};
+  {
+    char err[256] = "";
+    Message *m = NULL;
+    CHECK(codec_frame_decode(unordered, sizeof unordered, CODEC_FRAMING_NONE, 0, &m, err, sizeof err) == 0);
+    CHECK(m && m->response->requestid == 9 && m->response->result == 5);
+    CHECK_STR(m ? m->response->additional : NULL, "x");
+    codec_message_free(m);
+  }
+  const uint8_t unordered_bad[] = {0x0a, 0x04, 0x1a, 0x00, 0x08, 0xff};
+  expect_bad(unordered_bad, sizeof unordered_bad, CODEC_FRAMING_NONE, 0,
+             "Message.response.requestid (1): truncated or overlong varint at offset 4");
   /* a fixed64 unknown field cut short */
   const uint8_t trunc_fixed[] = {0x79, 0x01, 0x02};
   expect_bad(trunc_fixed, sizeof trunc_fixed, CODEC_FRAMING_NONE, 0,
@@ -283,6 +308,76 @@ static void test_ids(void) {
   CHECK(codec_hex_parse("0102", raw, 1) == -1);
 }
 
+/*
+ * An arena: messages of every size decoded one after another give what a
+ * plain decode gives; a refused payload gives the same error and leaves the
+ * arena usable; a message needing several blocks is followed by one that
+ * fits the grown arena.
+ */
+static void test_arena(void) {
+  codec_arena_t *arena = codec_arena_new();
+  char err[256] = "", err2[256] = "";
+  Message *m = NULL, *plain = NULL;
+  CHECK(arena != NULL);
+  if (!arena)
+    return;
+  for (size_t round = 0; round < 3; round++) {
+    for (size_t users = 0; users <= 4000; users = users ? users * 4 : 1) {
+      /* a NotifyLines listing `users` users, packed, then decoded both ways */
+      Message msg = MESSAGE__INIT;
+      Notify notify = NOTIFY__INIT;
+      NotifyLines lines = NOTIFY_LINES__INIT;
+      LinesUser *items = calloc(users ? users : 1, sizeof(*items));
+      LinesUser **adds = calloc(users ? users : 1, sizeof(*adds));
+      uint8_t guid[16] = {1, 2, 3};
+      char name[32];
+      for (size_t i = 0; i < users; i++) {
+        lines_user__init(&items[i]);
+        items[i].guid.data = guid;
+        items[i].guid.len = sizeof(guid);
+        items[i].extn = "2001";
+        snprintf(name, sizeof name, "user %zu", i % 7);
+        items[i].name = strdup(name);
+        adds[i] = &items[i];
+      }
+      lines.n_adduser = users;
+      lines.adduser = adds;
+      notify.subscribe_id = 1;
+      notify.payload_case = NOTIFY__PAYLOAD_LINES;
+      notify.lines = &lines;
+      msg.payload_case = MESSAGE__PAYLOAD_NOTIFY;
+      msg.notify = &notify;
+      uint8_t *alloc = NULL;
+      size_t len = 0;
+      CHECK(codec_frame_encode(&msg, CODEC_FRAMING_OPENAPI, 0, 0, &alloc, &len, err, sizeof err) == 0);
+      CHECK(codec_frame_decode_into(arena, alloc, len, CODEC_FRAMING_OPENAPI, 0, &m, err, sizeof err) == 0);
+      CHECK(codec_frame_decode(alloc, len, CODEC_FRAMING_OPENAPI, 0, &plain, err, sizeof err) == 0);
+      char *a = m ? codec_json_print(m) : NULL, *b = plain ? codec_json_print(plain) : NULL;
+      CHECK(a && b && strcmp(a, b) == 0);
+      CHECK(m && m->notify->lines->n_adduser == users);
+      free(a);
+      free(b);
+      codec_message_free(plain);
+      free(alloc);
+      for (size_t i = 0; i < users; i++)
+        free(items[i].name);
+      free(items);
+      free(adds);
+    }
+  }
+  /* refused as a plain decode refuses it; the golden vector decodes after it */
+  static const uint8_t bad[] = {0x00, 0x00, 0x00, 0x01, 0x1a, 0x0c, 0x08};
+  CHECK(codec_frame_decode_into(arena, bad, sizeof bad, CODEC_FRAMING_OPENAPI, 0, &m, err, sizeof err) == -1);
+  CHECK(m == NULL);
+  CHECK(codec_frame_decode(bad, sizeof bad, CODEC_FRAMING_OPENAPI, 0, &plain, err2, sizeof err2) == -1);
+  CHECK_STR(err, err2);
+  CHECK(codec_frame_decode_into(arena, golden_framed, sizeof golden_framed, CODEC_FRAMING_OPENAPI, 0, &m, err,
+                                sizeof err) == 0);
+  CHECK(m && m->subscribe && m->subscribe->lines->flags == 7);
+  codec_arena_free(arena);
+  codec_arena_free(NULL);
+}
+
 int main(void) {
   test_golden_decode();
   test_golden_encode();
@@ -291,5 +386,6 @@ int main(void) {
   test_subprotocols();
   test_tables();
   test_ids();
+  test_arena();
   CHECK_DONE();
 }

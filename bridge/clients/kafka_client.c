@@ -1,0 +1,400 @@
+/*
+ * kafka_client: the factory of the bridge's Kafka clients.  See kafka_client.h.
+ */
+#include "kafka_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "bclock.h"
+#include "blog.h"
+#include "metrics.h"
+
+static const char *const kafka_client_role_names[] = {
+#define KAFKA_CLIENT_X_NAME(e, n, t) n,
+    KAFKA_CLIENT_ROLES(KAFKA_CLIENT_X_NAME)
+#undef KAFKA_CLIENT_X_NAME
+};
+static const rd_kafka_type_t kafka_client_role_types[] = {
+#define KAFKA_CLIENT_X_TYPE(e, n, t) t,
+    KAFKA_CLIENT_ROLES(KAFKA_CLIENT_X_TYPE)
+#undef KAFKA_CLIENT_X_TYPE
+};
+
+static const struct {
+  unsigned roles;
+  const char *name, *value, *why;
+} kafka_client_defaults[] = {
+#define KAFKA_CLIENT_X_DEFAULT(r, n, v, w) {KAFKA_CLIENT_ROLE_##r, n, v, w},
+    KAFKA_CLIENT_DEFAULTS(KAFKA_CLIENT_X_DEFAULT)
+#undef KAFKA_CLIENT_X_DEFAULT
+};
+#define KAFKA_CLIENT_NDEFAULTS (sizeof(kafka_client_defaults) / sizeof(kafka_client_defaults[0]))
+
+/* The latest statistics of one client, for /metrics. */
+typedef struct kafka_client_stats {
+  char name[128];
+  int brokers_up, brokers;
+  double rtt_avg_s;     /* broker round trip, average over the brokers up */
+  long long queue_msgs; /* producer: messages waiting in librdkafka */
+  long long lag;        /* consumer: messages behind, over its partitions (-1 unknown) */
+  long long tx_errs, rx_errs;
+} kafka_client_stats_t;
+
+#define KAFKA_ENV_MAX_CLIENTS 256
+
+struct kafka_env {
+  const config_t *config;
+  char *bootstrap;
+  rd_kafka_t *mock_rk;
+  rd_kafka_mock_cluster_t *mock;
+  pthread_mutex_t lock; /* clients live on several threads: the fields below */
+  int outage;           /* every broker unreachable, as last reported */
+  int64_t outage_since_ms;
+  kafka_client_stats_t stats[KAFKA_ENV_MAX_CLIENTS];
+  size_t n_stats;
+};
+
+/* ---- logs, errors, statistics ---- */
+
+static void kafka_client_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  blog_level_t l = level <= 3 ? BLOG_ERROR : level <= 4 ? BLOG_WARN : level <= 6 ? BLOG_INFO : BLOG_DEBUG;
+  char inst[160];
+  snprintf(inst, sizeof(inst), "%s %s", rd_kafka_name(rk), fac);
+  if (l != BLOG_DEBUG || blog_enabled(BLOG_CTX_KAFKA, BLOG_DEBUG))
+    blog_write(BLOG_CTX_KAFKA, inst, l, "%s", buf);
+}
+
+static kafka_env_t *kafka_client_env(rd_kafka_t *rk);
+
+/* An outage starts: logged once, however many clients report it. */
+static void kafka_env_outage_begin(kafka_env_t *env, const char *reason) {
+  pthread_mutex_lock(&env->lock);
+  int first = !env->outage;
+  if (first) {
+    env->outage = 1;
+    env->outage_since_ms = bclock_mono_ms();
+  }
+  pthread_mutex_unlock(&env->lock);
+  if (first)
+    BLOG_E(KAFKA, NULL, "Kafka unreachable (%s): events and commands wait", reason);
+}
+
+/* Some broker answers again: the outage's end, with its duration. */
+static void kafka_env_outage_end(kafka_env_t *env) {
+  pthread_mutex_lock(&env->lock);
+  int was = env->outage;
+  int64_t since = env->outage_since_ms;
+  env->outage = 0;
+  pthread_mutex_unlock(&env->lock);
+  if (was)
+    BLOG_W(KAFKA, NULL, "Kafka reachable again after %.1f s", (double)(bclock_mono_ms() - since) / 1000.0);
+}
+
+int kafka_env_outage(kafka_env_t *env) {
+  pthread_mutex_lock(&env->lock);
+  int outage = env->outage;
+  pthread_mutex_unlock(&env->lock);
+  return outage;
+}
+
+static void kafka_client_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  kafka_env_t *env = kafka_client_env(rk);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    if (env)
+      kafka_env_outage_begin(env, reason);
+  } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[256];
+    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    BLOG_E(KAFKA, rd_kafka_name(rk), "fatal: %s", fatal);
+  } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
+    BLOG_D(KAFKA, rd_kafka_name(rk), "%s", reason); /* an outage is logged once, above */
+  } else {
+    BLOG_W(KAFKA, rd_kafka_name(rk), "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+  }
+}
+
+/* librdkafka's statistics (JSON, every statistics.interval.ms): the figures /metrics shows. */
+static int kafka_client_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
+  kafka_env_t *env = kafka_client_env(rk);
+  json_t *root = env ? json_loadb(json, json_len, 0, NULL) : NULL;
+  if (!root)
+    return 0;
+  kafka_client_stats_t s;
+  memset(&s, 0, sizeof(s));
+  snprintf(s.name, sizeof(s.name), "%s", rd_kafka_name(rk));
+  s.lag = -1;
+  double rtt_sum = 0;
+  const char *bname;
+  json_t *b;
+  json_object_foreach(json_object_get(root, "brokers"), bname, b) {
+    if (json_integer_value(json_object_get(b, "nodeid")) < 0)
+      continue; /* the bootstrap placeholder */
+    s.brokers++;
+    const char *state = json_string_value(json_object_get(b, "state"));
+    if (state && strcmp(state, "UP") == 0) {
+      s.brokers_up++;
+      rtt_sum += (double)json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg")) / 1e6;
+    }
+    s.tx_errs += json_integer_value(json_object_get(b, "txerrs"));
+    s.rx_errs += json_integer_value(json_object_get(b, "rxerrs"));
+  }
+  s.rtt_avg_s = s.brokers_up ? rtt_sum / s.brokers_up : 0;
+  s.queue_msgs = json_integer_value(json_object_get(root, "msg_cnt"));
+  const char *tname, *pname;
+  json_t *t, *p;
+  json_object_foreach(json_object_get(root, "topics"), tname, t) {
+    json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+      json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+      if (strcmp(pname, "-1") != 0 && lag >= 0)
+        s.lag = (s.lag < 0 ? 0 : s.lag) + lag;
+    }
+  }
+  json_decref(root);
+  if (s.brokers_up > 0)
+    kafka_env_outage_end(env);
+  pthread_mutex_lock(&env->lock);
+  size_t i = 0;
+  while (i < env->n_stats && strcmp(env->stats[i].name, s.name) != 0)
+    i++;
+  if (i < KAFKA_ENV_MAX_CLIENTS) {
+    env->stats[i] = s;
+    if (i == env->n_stats)
+      env->n_stats++;
+  }
+  pthread_mutex_unlock(&env->lock);
+  return 0; /* librdkafka frees json */
+}
+
+/* /metrics: one series per client. */
+static void kafka_env_collect(void *opaque, void *out) {
+  kafka_env_t *env = opaque;
+  FILE *fp = out;
+  static const struct {
+    const char *name, *type, *help;
+  } series[] = {
+      {"mtcti3_bridge_kafka_brokers_up", "gauge", "Brokers this Kafka client is connected to"},
+      {"mtcti3_bridge_kafka_rtt_seconds", "gauge", "Average broker round trip seen by this Kafka client"},
+      {"mtcti3_bridge_kafka_queue_messages", "gauge", "Messages waiting in this producer's queue"},
+      {"mtcti3_bridge_kafka_consumer_lag_messages", "gauge",
+       "Messages this consumer has not read yet, over its partitions"},
+  };
+  pthread_mutex_lock(&env->lock);
+  for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+    fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help, series[k].name, series[k].type);
+    for (size_t i = 0; i < env->n_stats; i++) {
+      const kafka_client_stats_t *s = &env->stats[i];
+      if (k == 0)
+        fprintf(fp, "%s{client=\"%s\"} %d\n", series[k].name, s->name, s->brokers_up);
+      else if (k == 1)
+        fprintf(fp, "%s{client=\"%s\"} %.6f\n", series[k].name, s->name, s->rtt_avg_s);
+      else if (k == 2 && strstr(s->name, "#producer"))
+        fprintf(fp, "%s{client=\"%s\"} %lld\n", series[k].name, s->name, s->queue_msgs);
+      else if (k == 3 && strstr(s->name, "#consumer") && s->lag >= 0)
+        fprintf(fp, "%s{client=\"%s\"} %lld\n", series[k].name, s->name, s->lag);
+    }
+  }
+  pthread_mutex_unlock(&env->lock);
+}
+
+/* ---- the environment ---- */
+
+static kafka_env_t *kafka_env_current; /* one per process: the callbacks find it here */
+
+static kafka_env_t *kafka_client_env(rd_kafka_t *rk) { return kafka_env_current; }
+
+kafka_env_t *kafka_env_new(const config_t *config, char *errstr, size_t errstr_size) {
+  kafka_env_t *env = calloc(1, sizeof(*env));
+  char err[256];
+  if (!env) {
+    snprintf(errstr, errstr_size, "kafka: out of memory");
+    return NULL;
+  }
+  env->config = config;
+  pthread_mutex_init(&env->lock, NULL);
+  if (strcmp(config->kafka_bootstrap, "embedded") == 0) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, kafka_client_log);
+    rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)); /* it has no brokers of its own: quiet */
+    rd_kafka_conf_set(conf, "client.id", "mtcti3-bridge-embedded", err, sizeof(err));
+    env->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!env->mock_rk) {
+      rd_kafka_conf_destroy(conf);
+      snprintf(errstr, errstr_size, "kafka_bootstrap: embedded cluster: %s", err);
+      goto fail;
+    }
+    env->mock = rd_kafka_mock_cluster_new(env->mock_rk, 1);
+    if (!env->mock) {
+      snprintf(errstr, errstr_size, "kafka_bootstrap: cannot start the embedded cluster");
+      goto fail;
+    }
+    env->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(env->mock));
+    BLOG_W(KAFKA, "embedded",
+           "kafka_bootstrap=embedded: an in-process mock cluster that keeps nothing (demo only); "
+           "consume from it at %s",
+           env->bootstrap ? env->bootstrap : "?");
+  } else {
+    env->bootstrap = strdup(config->kafka_bootstrap);
+  }
+  if (!env->bootstrap) {
+    snprintf(errstr, errstr_size, "kafka: out of memory");
+    goto fail;
+  }
+  kafka_env_current = env;
+  metrics_add_collector(kafka_env_collect, env);
+  return env;
+fail:
+  kafka_env_destroy(env);
+  return NULL;
+}
+
+void kafka_env_destroy(kafka_env_t *env) {
+  if (!env)
+    return;
+  if (kafka_env_current == env) {
+    metrics_add_collector(NULL, env);
+    kafka_env_current = NULL;
+  }
+  if (env->mock)
+    rd_kafka_mock_cluster_destroy(env->mock);
+  if (env->mock_rk)
+    rd_kafka_destroy(env->mock_rk);
+  pthread_mutex_destroy(&env->lock);
+  free(env->bootstrap);
+  free(env);
+}
+
+const char *kafka_env_bootstrap(const kafka_env_t *env) { return env->bootstrap; }
+int kafka_env_embedded(const kafka_env_t *env) { return env->mock != NULL; }
+
+void kafka_env_mock_topic(kafka_env_t *env, const char *topic, int partitions) {
+  if (env->mock)
+    rd_kafka_mock_topic_create(env->mock, topic, partitions, 1);
+}
+
+/* ---- clients ---- */
+
+/* One property; 0, or -1 with errstr "kafka.<name>: <why>". */
+static int kafka_client_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                            size_t errstr_size) {
+  char err[256];
+  if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+    snprintf(errstr, errstr_size, "kafka.%s: %s", name, err);
+    return -1;
+  }
+  return 0;
+}
+
+int kafka_client_check_config(const config_t *config, char *errstr, size_t errstr_size) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
+    rc = kafka_client_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
+  rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
+rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, char *errstr,
+                             size_t errstr_size) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char err[512], client_id[200];
+  unsigned role = 1u << spec->role;
+  snprintf(client_id, sizeof(client_id), "mtcti3-bridge-%s", spec->name);
+  if (kafka_client_set(conf, "bootstrap.servers", env->bootstrap, errstr, errstr_size) != 0 ||
+      kafka_client_set(conf, "client.id", client_id, errstr, errstr_size) != 0 ||
+      kafka_client_set(conf, "log.queue", "true", errstr, errstr_size) != 0 ||
+      kafka_client_set(conf, "statistics.interval.ms", "5000", errstr, errstr_size) != 0)
+    goto fail;
+  for (size_t i = 0; i < KAFKA_CLIENT_NDEFAULTS; i++)
+    if ((kafka_client_defaults[i].roles & role) &&
+        kafka_client_set(conf, kafka_client_defaults[i].name, kafka_client_defaults[i].value, errstr,
+                         errstr_size) != 0)
+      goto fail;
+  for (size_t i = 0; i < env->config->kafka_count; i++) {
+    const config_kv_t *kv = &env->config->kafka[i];
+    if (kafka_client_set(conf, kv->name, kv->value, errstr, errstr_size) != 0)
+      goto fail;
+  }
+  if (spec->group_id && kafka_client_set(conf, "group.id", spec->group_id, errstr, errstr_size) != 0)
+    goto fail;
+  if (spec->transactional_id &&
+      kafka_client_set(conf, "transactional.id", spec->transactional_id, errstr, errstr_size) != 0)
+    goto fail;
+  for (const char *const *f = spec->forced; f && f[0]; f += 2)
+    if (kafka_client_set(conf, f[0], f[1], errstr, errstr_size) != 0)
+      goto fail;
+  if (spec->partitioner_cb) {
+    rd_kafka_topic_conf_t *tconf = rd_kafka_topic_conf_new();
+    rd_kafka_topic_conf_set_partitioner_cb(tconf, spec->partitioner_cb);
+    rd_kafka_conf_set_default_topic_conf(conf, tconf);
+  }
+  rd_kafka_conf_set_log_cb(conf, kafka_client_log);
+  rd_kafka_conf_set_error_cb(conf, kafka_client_error);
+  rd_kafka_conf_set_stats_cb(conf, kafka_client_stats_cb);
+  if (spec->dr_msg_cb)
+    rd_kafka_conf_set_dr_msg_cb(conf, spec->dr_msg_cb);
+  if (spec->rebalance_cb)
+    rd_kafka_conf_set_rebalance_cb(conf, spec->rebalance_cb);
+  rd_kafka_conf_set_opaque(conf, spec->opaque);
+  rd_kafka_t *rk = rd_kafka_new(kafka_client_role_types[spec->role], conf, err, sizeof(err));
+  if (!rk) {
+    snprintf(errstr, errstr_size, "kafka %s client: %s", kafka_client_role_names[spec->role], err);
+    goto fail;
+  }
+  return rk;
+fail:
+  rd_kafka_conf_destroy(conf);
+  return NULL;
+}
+
+void kafka_client_print_defaults(void *out) {
+  FILE *fp = out;
+  fprintf(fp, "| property | value | clients | why |\n|---|---|---|---|\n");
+  for (size_t i = 0; i < KAFKA_CLIENT_NDEFAULTS; i++) {
+    char roles[128] = "";
+    for (int r = 0; r < KAFKA_CLIENT__ROLE_COUNT; r++)
+      if (kafka_client_defaults[i].roles & (1u << r))
+        snprintf(roles + strlen(roles), sizeof(roles) - strlen(roles), "%s%s", roles[0] ? ", " : "",
+                 kafka_client_role_names[r]);
+    fprintf(fp, "| `%s` | `%s` | %s | %s |\n", kafka_client_defaults[i].name, kafka_client_defaults[i].value,
+            roles, kafka_client_defaults[i].why);
+  }
+}
+
+/* ---- waking the loop ---- */
+
+int kafka_wake_open(kafka_wake_t *wake, rd_kafka_queue_t *queue, char *errstr, size_t errstr_size) {
+  wake->fds[0] = wake->fds[1] = -1;
+  if (pipe(wake->fds) != 0) {
+    snprintf(errstr, errstr_size, "kafka: pipe: %s", strerror(errno));
+    return -1;
+  }
+  for (int i = 0; i < 2; i++) {
+    fcntl(wake->fds[i], F_SETFL, O_NONBLOCK);
+    fcntl(wake->fds[i], F_SETFD, FD_CLOEXEC);
+  }
+  if (queue)
+    rd_kafka_queue_io_event_enable(queue, wake->fds[1], "1", 1);
+  return 0;
+}
+
+void kafka_wake_drain(kafka_wake_t *wake) {
+  char buf[64];
+  while (wake->fds[0] >= 0 && read(wake->fds[0], buf, sizeof(buf)) > 0) {
+  }
+}
+
+void kafka_wake_close(kafka_wake_t *wake) {
+  for (int i = 0; i < 2; i++)
+    if (wake->fds[i] >= 0)
+      close(wake->fds[i]);
+  wake->fds[0] = wake->fds[1] = -1;
+}
