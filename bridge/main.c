@@ -12,10 +12,12 @@
  *   state/snap.c         last known state of every entity, and the diff
  *   events/event.c       Debezium envelope, CloudEvents headers; topics.c the topic table
  *   sink/kafka_sink.c    the producer thread: one transaction per batch
- *   commands/cmd_source.c  the command topic -> MTCTI3 requests -> results
+ *   commands/cmd_source.c  the command topic (Kafka side): consume, results, commit
+ *   commands/cmd_exec.c    one PBX's commands -> MTCTI3 requests -> results (via Redis)
  *   ops/http.c           /metrics, /healthz, /readyz
  *
- * with clients/kafka_client.c (every Kafka client), ops/config.c (the
+ * with clients/kafka_client.c (every Kafka client), clients/redis_client.c
+ * (the asynchronous Redis client on this loop), ops/config.c (the
  * settings table), ops/blog.c (logs), ops/metrics.c and ops/loop.c (fd
  * watches) beside them.  This file builds the stages, wires them to the
  * loop, runs it until SIGINT or SIGTERM, and takes everything down through
@@ -39,6 +41,7 @@
 
 #include "bclock.h"
 #include "blog.h"
+#include "cmd_exec.h"
 #include "cmd_source.h"
 #include "config.h"
 #include "http.h"
@@ -49,6 +52,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pbx_link.h"
+#include "redis_client.h"
 
 extern char **environ;
 
@@ -60,6 +64,8 @@ typedef struct bridge {
   kafka_sink_t *sink;
   pbx_link_t *link;
   cmd_source_t *cmd; /* NULL when commands are off */
+  cmd_exec_t *exec;  /* the PBX's command executor, with cmd */
+  redis_client_t *redis; /* the command store's Redis, with cmd */
   http_t *http;
   struct lws_context *context;
   struct lws_vhost *pbx_vhost, *http_vhost;
@@ -210,6 +216,7 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
   if (bridge->cmd) {
     bridge_cmd_poll(bridge);
     cmd_source_tick(bridge->cmd, bclock_wall_ms());
+    cmd_exec_tick(bridge->exec, bclock_wall_ms());
   }
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
@@ -258,7 +265,65 @@ static int bridge_ready(void *opaque, char *why, size_t why_size) {
     snprintf(why, why_size, "starting");
     return 0;
   }
-  return ingest_ready(bridge->ingest, why, why_size);
+  if (!ingest_ready(bridge->ingest, why, why_size))
+    return 0;
+  return !bridge->exec || cmd_exec_ready(bridge->exec, why, why_size);
+}
+
+/* The command stage on the loop: the Redis client, the PBX's executor wired to the Kafka side and the PBX. */
+static int bridge_start_commands(bridge_t *bridge, char *errstr, size_t errstr_size) {
+  const config_t *config = bridge->config;
+  redis_client_config_t rconf;
+  redis_client_config_init(&rconf);
+  rconf.url = config->redis_url;
+  rconf.password = config->redis_password;
+  rconf.timeout_ms = (int)config->redis_timeout_ms;
+  rconf.name = "commands";
+  if (redis_client_new(&rconf, bridge->context, &bridge->redis, errstr, errstr_size) != 0)
+    return -1;
+  cmd_exec_config_t xconf;
+  memset(&xconf, 0, sizeof(xconf));
+  xconf.pbx_id = config->pbx_id;
+  xconf.results_topic = cmd_source_results_topic(bridge->cmd);
+  cmd_parse_config_init(&xconf.parse);
+  xconf.parse.max_bytes = (size_t)config->commands_max_bytes;
+  xconf.parse.default_timeout_ms = config->commands_default_timeout_ms;
+  xconf.parse.max_timeout_ms = config->commands_max_timeout_ms;
+  xconf.policy_file = config->commands_policy_file;
+  xconf.redis = bridge->redis;
+  xconf.result_ttl_ms = config->commands_result_ttl_ms;
+  xconf.claim_ttl_ms = config->commands_idempotency_ttl_ms;
+  xconf.ops = &ingest_cmd_ops;
+  xconf.pbx = bridge->ingest;
+  xconf.emit = cmd_source_emit;
+  xconf.emit_opaque = bridge->cmd;
+  xconf.settled = cmd_source_settled;
+  xconf.settled_opaque = bridge->cmd;
+  if (cmd_exec_new(&xconf, &bridge->exec, errstr, errstr_size) != 0)
+    return -1;
+  cmd_source_attach(bridge->cmd, bridge->exec);
+  ingest_set_commands(bridge->ingest, bridge->exec);
+  return 0;
+}
+
+/* Let the commands whose outcome is decided get it recorded and confirmed, stop reading, commit, leave. */
+static void bridge_stop_commands(bridge_t *bridge) {
+  if (!bridge->cmd)
+    return;
+  cmd_source_stopping(bridge->cmd);
+  int64_t end = bclock_mono_ms() + 3000;
+  while (bridge->exec && bridge->context && cmd_exec_finishing(bridge->exec) && bclock_mono_ms() < end) {
+    lws_service(bridge->context, 0);
+    bridge_cmd_poll(bridge);
+  }
+  cmd_source_stop(bridge->cmd, 3000);
+  cmd_source_attach(bridge->cmd, NULL);
+  if (bridge->ingest)
+    ingest_set_commands(bridge->ingest, NULL);
+  cmd_exec_destroy(bridge->exec);
+  bridge->exec = NULL;
+  redis_client_destroy(bridge->redis); /* before the loop it runs on */
+  bridge->redis = NULL;
 }
 
 static void bridge_lws_log(int level, const char *line) {
@@ -382,10 +447,12 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
   if (!bridge->link)
     return -1;
-  if (cmd_source_new(config, bridge->env, bridge->ingest, bridge->link, &bridge->cmd, errstr, errstr_size) != 0)
+  if (cmd_source_new(config, bridge->env, topics, &bridge->cmd, errstr, errstr_size) != 0)
     return -1;
   ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
   if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
+    return -1;
+  if (bridge->cmd && bridge_start_commands(bridge, errstr, errstr_size) != 0)
     return -1;
 
   bridge->w_sink = loop_watch(bridge->pbx_vhost, kafka_sink_fd(bridge->sink), bridge_sink_ready_fd, bridge, errstr,
@@ -423,7 +490,7 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
 
 /* Take everything down; safe on a half-built bridge. */
 static void bridge_stop_all(bridge_t *bridge) {
-  cmd_source_stop(bridge->cmd, 3000);
+  bridge_stop_commands(bridge);
   if (bridge->ingest && bridge->sink) {
     ingest_lifecycle(bridge->ingest, "stopped", NULL);
     ingest_flush(bridge->ingest);

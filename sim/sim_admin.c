@@ -108,10 +108,84 @@ static const struct short_code {
     {167, sc_ec500_off, "Unset EC500"},
 };
 
+/* A user whose record an UpdateUser changes, and the record as it will be. */
+typedef struct edit {
+  sim_user_t *user;
+  sim_user_t next;
+} edit_t;
+
+#define MAX_EDITS 8 /* the subscription's user and up to 7 others (ShortCodeData.onbehalf) */
+
+/* The edit of u, added when new; NULL when there are too many. */
+static edit_t *edit_of(edit_t *edits, int *n, sim_user_t *u) {
+  for (int i = 0; i < *n; i++)
+    if (edits[i].user == u)
+      return &edits[i];
+  if (*n == MAX_EDITS)
+    return NULL;
+  edits[*n].user = u;
+  edits[*n].next = *u;
+  return &edits[(*n)++];
+}
+
+/* Characters of a dialled number. */
+static int is_number(const char *s) {
+  if (!*s)
+    return 0;
+  for (; *s; s++)
+    if (!strchr("0123456789*#+", *s))
+      return 0;
+  return 1;
+}
+
+/*
+ * A teleworker number the system can call: a user's extension, or the trunk
+ * prefix and at least 3 more digits (an external number), as routing does.
+ */
+static int reachable(const sim_model_t *model, const char *number) {
+  const char *prefix = sim_model_trunk_prefix(model);
+  size_t plen = strlen(prefix);
+  if (sim_model_user_by_extn(model, number))
+    return 1;
+  return plen && strncmp(number, prefix, plen) == 0 && strlen(number) >= plen + 3;
+}
+
+/* UpdateUserLoginExtn: hot-desk to extn (empty: log off), optionally as a teleworker. */
+static int login(sim_model_t *model, sim_user_t *user, sim_user_t *next,
+                 const UpdateUserLoginExtn *le) {
+  const char *extn = le->extn ? le->extn : "";
+  const TeleworkerConnection *tw = le->teleworkerconnection;
+  if (!(user->featuresavailable & CODEC_UF_LOGIN))
+    return MTCTISESS_NOTALLOWED;
+  if (strlen(extn) >= sizeof next->loggedinextn)
+    return MTCTISESS_REQUEST_INVALID_PAYLOAD;
+  if (tw) {
+    const char *num = tw->number ? tw->number : "";
+    if (!*extn || strlen(num) >= sizeof next->teleworker || !is_number(num))
+      return MTCTISESS_REQUEST_INVALID_PAYLOAD;
+    /* testconnection: the system calls the number before taking the login. */
+    if (tw->testconnection && !reachable(model, num))
+      return MTCTISESS_REQUESTFAILED;
+  }
+  /* Hot desking onto an extension logs off whoever was there. */
+  sim_user_t *there = *extn ? sim_model_user_at_extn(model, extn) : NULL;
+  if (there && there != user) {
+    there->loggedinextn[0] = '\0';
+    there->teleworker[0] = '\0';
+    there->holdlineopen = 0;
+    sim_model_notify(model, SIM_EV_USER_CHANGED, there);
+  }
+  snprintf(next->loggedinextn, sizeof next->loggedinextn, "%s", extn);
+  snprintf(next->teleworker, sizeof next->teleworker, "%s", tw && tw->number ? tw->number : "");
+  next->holdlineopen = tw ? tw->holdlineopen : 0;
+  return MTCTISESS_SUCCESS;
+}
+
 int sim_admin_update_user(sim_model_t *model, sim_user_t *user, const UpdateUser *uu,
                           int *app_live) {
-  sim_user_t next = *user;
-  int rc = MTCTISESS_SUCCESS;
+  edit_t edits[MAX_EDITS];
+  int n_edits = 0, rc = MTCTISESS_SUCCESS;
+  sim_user_t *next = &edit_of(edits, &n_edits, user)->next;
   *app_live = 0;
   if (!uu->sac && !uu->absence && !uu->ec500 && !uu->n_shortcodedata && !uu->loginextn &&
       !uu->app && !uu->fwdu)
@@ -119,24 +193,25 @@ int sim_admin_update_user(sim_model_t *model, sim_user_t *user, const UpdateUser
   if (uu->sac) {
     if (!(user->featuresavailable & CODEC_UF_SAC))
       return MTCTISESS_NOTALLOWED;
-    next.dnd = uu->sac->set != 0;
+    next->dnd = uu->sac->set != 0;
   }
   if (uu->absence) {
     if (!(user->featuresavailable & CODEC_UF_ABSENCE))
       return MTCTISESS_NOTALLOWED;
-    next.absence_set = uu->absence->set != 0;
-    next.absence_msg = uu->absence->absence ? uu->absence->absence->msg : 0;
-    snprintf(next.absence_str, sizeof next.absence_str, "%.*s", ABSENCE_MAX,
+    next->absence_set = uu->absence->set != 0;
+    next->absence_msg = uu->absence->absence ? uu->absence->absence->msg : 0;
+    snprintf(next->absence_str, sizeof next->absence_str, "%.*s", ABSENCE_MAX,
              uu->absence->absence && uu->absence->absence->str ? uu->absence->absence->str : "");
   }
   if (uu->ec500) {
     if (!(user->featuresavailable & CODEC_UF_EC500))
       return MTCTISESS_NOTALLOWED;
-    next.ec500 = uu->ec500->set != 0;
+    next->ec500 = uu->ec500->set != 0;
   }
   for (size_t i = 0; i < uu->n_shortcodedata; i++) {
     const ShortCodeData *sc = uu->shortcodedata[i];
     const struct short_code *def = NULL;
+    sim_user_t *target = user;
     if (!(user->featuresavailable & CODEC_UF_SHORTCODE))
       return MTCTISESS_NOTALLOWED;
     for (size_t k = 0; k < sizeof short_codes / sizeof short_codes[0]; k++)
@@ -144,44 +219,44 @@ int sim_admin_update_user(sim_model_t *model, sim_user_t *user, const UpdateUser
         def = &short_codes[k];
     if (!def)
       return MTCTISESS_REQUEST_INVALID_PAYLOAD;
-    if ((rc = def->fn(&next, sc->val)) != MTCTISESS_SUCCESS)
+    /* onbehalf: the short code acts for another user (extension, name, e-mail or GUID). */
+    if (sc->onbehalf && *sc->onbehalf &&
+        !(target = sim_model_user_by_presentity(model, sc->onbehalf)))
+      return MTCTISESS_USERNOTFOUND;
+    edit_t *e = edit_of(edits, &n_edits, target);
+    if (!e)
+      return MTCTISESS_TOOMANY;
+    if ((rc = def->fn(&e->next, sc->val)) != MTCTISESS_SUCCESS)
       return rc;
   }
-  if (uu->loginextn) {
-    if (!(user->featuresavailable & CODEC_UF_LOGIN))
-      return MTCTISESS_NOTALLOWED;
-    const char *extn = uu->loginextn->extn ? uu->loginextn->extn : "";
-    if (strlen(extn) >= sizeof next.loggedinextn)
-      return MTCTISESS_REQUEST_INVALID_PAYLOAD;
-    /* Hot desking onto an extension logs off whoever was there. */
-    sim_user_t *there = *extn ? sim_model_user_at_extn(model, extn) : NULL;
-    if (there && there != user) {
-      there->loggedinextn[0] = '\0';
-      sim_model_notify(model, SIM_EV_USER_CHANGED, there);
-    }
-    snprintf(next.loggedinextn, sizeof next.loggedinextn, "%s", extn);
-  }
+  if (uu->loginextn && (rc = login(model, user, next, uu->loginextn)) != MTCTISESS_SUCCESS)
+    return rc;
   if (uu->app) {
     if (!(user->featuresavailable & CODEC_UF_APP))
       return MTCTISESS_NOTALLOWED;
     if (uu->app->makelive && uu->app->makedead)
       return MTCTISESS_REQUEST_INVALID_PAYLOAD;
-    snprintf(next.app, sizeof next.app, "%.*s", APP_MAX, uu->app->value ? uu->app->value : "");
+    snprintf(next->app, sizeof next->app, "%.*s", APP_MAX, uu->app->value ? uu->app->value : "");
     *app_live = uu->app->makelive ? 1 : uu->app->makedead ? -1 : 0;
   }
   if (uu->fwdu) {
     if (!(user->featuresavailable & CODEC_UF_FWDU))
       return MTCTISESS_NOTALLOWED;
     const char *num = uu->fwdu->fwdu_number ? uu->fwdu->fwdu_number : "";
-    if (strlen(num) >= sizeof next.fwdunumber)
+    if (strlen(num) >= sizeof next->fwdunumber)
       return MTCTISESS_REQUEST_INVALID_PAYLOAD;
-    next.fwdu = uu->fwdu->set;
+    next->fwdu = uu->fwdu->set;
     if (*num)
-      snprintf(next.fwdunumber, sizeof next.fwdunumber, "%s", num);
-    next.fwdtovm = uu->fwdu->fwdtovm;
+      snprintf(next->fwdunumber, sizeof next->fwdunumber, "%s", num);
+    next->fwdtovm = uu->fwdu->fwdtovm;
   }
-  *user = next;
-  sim_model_notify(model, SIM_EV_USER_CHANGED, user);
+  /* All or nothing: every record changes only once everything was accepted (and only if it does). */
+  for (int i = 0; i < n_edits; i++) {
+    if (memcmp(edits[i].user, &edits[i].next, sizeof edits[i].next) == 0)
+      continue;
+    *edits[i].user = edits[i].next;
+    sim_model_notify(model, SIM_EV_USER_CHANGED, edits[i].user);
+  }
   return MTCTISESS_SUCCESS;
 }
 

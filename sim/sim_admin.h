@@ -5,9 +5,12 @@
  *
  * DESIGN: pure model changes on the service thread, called by the
  * subscriptions when a SubscribeCmd arrives.  One table lists the short codes
- * the spec documents.  Each command changes the record and calls
- * sim_model_notify, which is how the Notifies a real system would send come
- * about.  Results are MTCTISESS_* codes.
+ * the spec documents; a short code may act for another user
+ * (ShortCodeData.onbehalf); a hot-desk login may make the user a teleworker.
+ * An UpdateUser is all or nothing: it works on copies of the records it
+ * touches and commits them, each changed one announced with
+ * sim_model_notify (which is how the Notifies a real system would send come
+ * about), only when every part was accepted.  Results are MTCTISESS_* codes.
  */
 #ifndef SIM_ADMIN_H
 #define SIM_ADMIN_H

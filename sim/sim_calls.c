@@ -29,7 +29,8 @@ static void emit(sim_calls_t *c, leg_t *l, int lost, int thisend) {
     return;
   sim_leg_event_t ev = {l->id, l->refid, l->kind,
                         l->kind == SIM_LINE_PARK ? NULL : l->owner,
-                        l->state, lost, thisend};
+                        l->state, lost, thisend, l->system,
+                        l->lost_reason ? l->lost_reason : 16 /* normal clearing */, l->lost_desc};
   c->observer(c->observer_ctx, &ev);
 }
 
@@ -131,6 +132,13 @@ call_t *calls_call_new(sim_calls_t *c) {
   memcpy(call->gcid, g, GCID_LEN);
   call->created_ms = now_ms();
   call->priority = 1;
+  call->trunktype = TRUNK_INFO__TRUNK_TYPE__TrunkSIP;
+  /* A UCID as Avaya systems make them: node (0001), sequence, time of creation. */
+  uint32_t t = (uint32_t)(call->created_ms / 1000);
+  const uint8_t u[8] = {0x00, 0x01, (uint8_t)(n >> 8), (uint8_t)n,
+                        (uint8_t)(t >> 24), (uint8_t)(t >> 16), (uint8_t)(t >> 8), (uint8_t)t};
+  memcpy(call->ucid, u, sizeof u);
+  call->ucid_len = sizeof u;
   snprintf(call->language, sizeof call->language, "eng");
   lws_dll2_add_tail(&call->list, &c->calls);
   return call;
@@ -144,9 +152,15 @@ leg_t *calls_leg_new(call_t *call, role_t role, sim_line_kind_t kind, const uint
   l->call = call;
   l->role = role;
   l->kind = kind;
+  l->system = kind == SIM_LINE_QUEUE ? call->calls->queue_system : -1;
   if (owner)
     memcpy(l->owner, owner, SIM_GUID_LEN);
   l->created_ms = now_ms();
+  /* The tag and account code belong to the call: "distributed with the call if it is transferred". */
+  if (call->legs) {
+    snprintf(l->tag, sizeof l->tag, "%s", call->legs->tag);
+    snprintf(l->acct, sizeof l->acct, "%s", call->legs->acct);
+  }
   if (kind == SIM_LINE_USER) {
     sim_user_t *u = sim_model_user_by_guid(call->calls->model, l->owner, SIM_GUID_LEN);
     if (u)
@@ -171,6 +185,7 @@ void calls_call_free(call_t *call) {
   sim_timer_cancel(&call->timer_vm);
   sim_timer_cancel(&call->timer_ring);
   sim_timer_cancel(&call->timer_far);
+  sim_timer_cancel(&call->timer_tele);
   lws_dll2_remove(&call->list);
   while (call->legs) {
     leg_t *l = call->legs;
@@ -292,7 +307,7 @@ tgt_t calls_resolve(sim_calls_t *c, const char *target, sim_user_t **u, sim_queu
   return TGT_NONE;
 }
 
-static int dnd_blocks(const sim_user_t *u, const party_t *from) {
+int calls_dnd_blocks(const sim_user_t *u, const party_t *from) {
   if (!u->dnd)
     return 0;
   for (int i = 0; i < u->n_dnd_exc; i++)
@@ -302,7 +317,7 @@ static int dnd_blocks(const sim_user_t *u, const party_t *from) {
 }
 
 /* A voicemail far end answers in place of a user or queue (extn). */
-static void to_voicemail_of(call_t *call, const char *extn) {
+void calls_to_voicemail_of(call_t *call, const char *extn) {
   leg_t *vm = calls_leg_new(call, ROLE_B, SIM_LINE_VM, NULL);
   if (!vm)
     return;
@@ -312,12 +327,25 @@ static void to_voicemail_of(call_t *call, const char *extn) {
   vm->state = S(CONNECTED);
 }
 
-void calls_to_voicemail(call_t *call, const sim_user_t *u) { to_voicemail_of(call, u->extn); }
+void calls_to_voicemail(call_t *call, const sim_user_t *u) { calls_to_voicemail_of(call, u->extn); }
+
+/* A teleworker's remote phone answers (at once with the line held open). */
+static void tele_cb(sim_timer_t *timer) {
+  call_t *call = lws_container_of(timer, call_t, timer_tele);
+  for (leg_t *l = call->legs; l; l = l->next) {
+    sim_user_t *u = calls_leg_user(call->calls, l);
+    if (l->role == ROLE_B && l->state == S(RINGING) && u && u->teleworker[0]) {
+      sim_timer_cancel(&call->timer_ring);
+      calls_answer(call->calls, l);
+      return;
+    }
+  }
+}
 
 /* Offer the call to user u: a ringing leg, or busy (0 returned, nothing added). */
 leg_t *calls_offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party_t *orig_called) {
   leg_t *a = calls_origin(call);
-  if (!u->loggedinextn[0] || (a && dnd_blocks(u, &a->self)) || calls_user_legs(c, u) >= MAX_APPEARANCES)
+  if (!u->loggedinextn[0] || (a && calls_dnd_blocks(u, &a->self)) || calls_user_legs(c, u) >= MAX_APPEARANCES)
     return NULL;
   leg_t *l = calls_leg_new(call, ROLE_B, SIM_LINE_USER, u->guid);
   if (!l)
@@ -327,6 +355,10 @@ leg_t *calls_offer_user(sim_calls_t *c, call_t *call, sim_user_t *u, const party
   l->direction = CALL_INFO__DIRECTION__INBOUND;
   if (orig_called)
     l->orig_called = *orig_called;
+  /* A teleworker: the system calls the remote number, whose phone answers. */
+  if (u->teleworker[0])
+    sim_timer_schedule(c->timers, &call->timer_tele, tele_cb,
+                       u->holdlineopen ? 1 : (lws_usec_t)c->ring_ms * 1000);
   return l;
 }
 
@@ -346,7 +378,9 @@ leg_t *calls_offer_external(sim_calls_t *c, call_t *call, const char *number) {
   return l;
 }
 
-static void queue_party(const sim_queue_t *q, party_t *p) {
+/* The queue as a party (the whole record: callers keep it on the stack). */
+void calls_queue_party(const sim_queue_t *q, party_t *p) {
+  memset(p, 0, sizeof *p);
   snprintf(p->number, sizeof p->number, "%s", q->extn);
   snprintf(p->name, sizeof p->name, "%s", q->name);
   p->nametype = 5;
@@ -366,7 +400,7 @@ int calls_offer_queue(sim_calls_t *c, call_t *call, sim_queue_t *q) {
     ql = calls_leg_new(call, ROLE_OBS, SIM_LINE_QUEUE, q->guid);
     if (!ql)
       return -1;
-    queue_party(q, &ql->self);
+    calls_queue_party(q, &ql->self);
     ql->direction = CALL_INFO__DIRECTION__INBOUND;
   }
   ql->state = S(QUEUEING);
@@ -400,7 +434,7 @@ static void noanswer_cb(sim_timer_t *timer);
  * unconditional first, then the user's phone, then voicemail.  Returns 1
  * when something rings, 2 when voicemail answered, 0 when busy.
  */
-static int offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
+int calls_offer_direct(sim_calls_t *c, call_t *call, leg_t *a, sim_user_t *u) {
   party_t up;
   calls_user_party(u, &up);
   if (u->fwdu && (u->fwdtovm || u->fwdunumber[0])) {
@@ -445,7 +479,7 @@ void calls_route(sim_calls_t *c, call_t *call, leg_t *a, const char *target) {
   snprintf(a->called, sizeof a->called, "%s", target);
   switch (calls_resolve(c, target, &u, &q, &ext)) {
   case TGT_USER: {
-    int r = offer_direct(c, call, a, u);
+    int r = calls_offer_direct(c, call, a, u);
     if (r == 2) {
       a->state = S(CONNECTED);
       return;
@@ -504,7 +538,7 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
   if (ring)
     return;
   party_t qp;
-  queue_party(q, &qp);
+  calls_queue_party(q, &qp);
   int offered = 0;
   if (q->servicemode == NOTIFY_QUEUE__SERVICE_MODE__Active && q->n_members > 0) {
     if (q->ringmode == 2) {
@@ -538,15 +572,15 @@ void calls_distribute(sim_calls_t *c, call_t *call) {
     }
   }
   call->retargeting = 0;
-  if (offered) {
-    leg_t *a = calls_origin(call);
-    if (a && a->state != S(RINGBACK)) {
-      a->state = S(RINGBACK);
-    }
-    sim_timer_schedule(c->timers, &call->timer_ring, ring_cb,
-                     (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
-  }
+  /* The queue leg is touched by calls_queue_sync when its state moves. */
   calls_queue_sync(c, call);
+  if (!offered)
+    return; /* nobody free: the call waits as it was, nothing to report */
+  leg_t *a = calls_origin(call);
+  if (a && a->state != S(RINGBACK))
+    a->state = S(RINGBACK);
+  sim_timer_schedule(c->timers, &call->timer_ring, ring_cb,
+                     (lws_usec_t)(q->noanswertime > 0 ? q->noanswertime : 10) * LWS_US_PER_SEC);
   calls_touch_call(call);
 }
 
@@ -589,7 +623,7 @@ static void queue_vm_cb(sim_timer_t *timer) {
   sim_timer_cancel(&call->timer_ring);
   call->queued = 0;
   call->retargeting = 0;
-  to_voicemail_of(call, q->extn);
+  calls_to_voicemail_of(call, q->extn);
   for (leg_t *o = call->legs; o; o = o->next)
     if (o->role == ROLE_A && o->state == S(RINGBACK))
       o->state = S(CONNECTED);
@@ -627,6 +661,8 @@ static void tick_cb(sim_timer_t *timer) {
     calls_parties(call, NULL, &ring);
     if (call->queued && !call->retargeting && !ring)
       calls_distribute(c, call);
+    else if (call->campon && !ring)
+      calls_campon_retry(c, call);
   } lws_end_foreach_dll_safe(d, d1);
   sim_timer_schedule(c->timers, &c->timer_tick, tick_cb, 250 * LWS_US_PER_MS);
 }
@@ -696,72 +732,6 @@ void calls_far_cb(sim_timer_t *timer) {
   far_answer(call->calls, call);
 }
 
-int sim_calls_make(sim_calls_t *c, sim_user_t *u, const char *target, int type,
-                   const AdvancedMakeCall *adv, int refid, int *callid) {
-  if (!u->loggedinextn[0])
-    return MTCTISESS_CALLCONTROL_NOPHONE;
-  if (u->extnfault)
-    return MTCTISESS_CALLCONTROL_EXTNFAULT;
-  if (!(u->featuresavailable & CODEC_UF_MAKECALL))
-    return MTCTISESS_CALLCONTROL_PERMISSION;
-  if (target && calls_utf8_len(target) > 78)
-    return MTCTISESS_CALLCONTROL_BADFORMATTING;
-  if (adv) {
-    if (adv->accountcode && calls_utf8_len(adv->accountcode) > 15)
-      return MTCTISESS_CALLCONTROL_BADFORMATTING;
-    if (adv->authcode && calls_utf8_len(adv->authcode) > 15)
-      return MTCTISESS_CALLCONTROL_BADFORMATTING;
-    if (adv->accountcode && *adv->accountcode &&
-        !sim_model_is_account_code(c->model, adv->accountcode))
-      return MTCTISESS_CALLCONTROL_BADACCT;
-    if (adv->authcode && *adv->authcode && !sim_model_is_auth_code(c->model, adv->authcode))
-      return MTCTISESS_CALLCONTROL_BADAUTH;
-  }
-  if (calls_user_legs(c, u) >= MAX_APPEARANCES)
-    return MTCTISESS_CALLCONTROL_MAXCALLS;
-  call_t *call = calls_call_new(c);
-  leg_t *a = call ? calls_leg_new(call, ROLE_A, SIM_LINE_USER, u->guid) : NULL;
-  if (!a) {
-    if (call)
-      calls_call_free(call);
-    return MTCTISESS_REQUESTFAILED;
-  }
-  calls_user_party(u, &a->self);
-  a->direction = CALL_INFO__DIRECTION__OUTBOUND;
-  a->refid = refid;
-  if (adv) {
-    if (adv->accountcode)
-      snprintf(a->acct, sizeof a->acct, "%s", adv->accountcode);
-    if (adv->authcode)
-      snprintf(a->auth, sizeof a->auth, "%s", adv->authcode);
-    if (adv->tag)
-      snprintf(a->tag, sizeof a->tag, "%.127s", adv->tag);
-    a->privacy = adv->privacy;
-    a->withholdcli = adv->withholdcli;
-    /* What the called party sees: another CLI, or none. */
-    if (adv->explicitcli && *adv->explicitcli)
-      snprintf(a->self.number, sizeof a->self.number, "%s", adv->explicitcli);
-    a->self.withheld = adv->withholdcli && !adv->allowcli;
-  }
-  a->pagecall = type == 104;
-  calls_hold_others(c, a);
-  if (target && *target)
-    calls_route(c, call, a, target);
-  else
-    a->state = S(DIALTONE);
-  if (adv) {
-    for (leg_t *o = a->next; o; o = o->next) {
-      snprintf(o->acct, sizeof o->acct, "%s", a->acct);
-      snprintf(o->tag, sizeof o->tag, "%s", a->tag);
-      if (o != a && type == 104)
-        o->pagecall = 1;
-    }
-  }
-  *callid = a->id;
-  calls_touch_call(call);
-  return MTCTISESS_SUCCESS;
-}
-
 int sim_calls_unpark(sim_calls_t *c, sim_user_t *u, const char *parkid, int refid, int *callid) {
   if (!u->loggedinextn[0])
     return MTCTISESS_CALLCONTROL_NOPHONE;
@@ -824,9 +794,15 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gc
   sim_user_t *u = NULL;
   sim_queue_t *q = NULL;
   const char *ext = NULL;
+  uint8_t ucid[sizeof ((call_t *)0)->ucid];
+  long ucid_len = tc->ucid ? codec_hex_parse(tc->ucid, ucid, sizeof ucid) : 0;
   tgt_t t = calls_resolve(c, to, &u, &q, &ext);
   if (t != TGT_USER && t != TGT_QUEUE)
     return MTCTISESS_CALLCONTROL_TARGETNOTFOUND;
+  if (ucid_len < 0 || (tc->ucid && !ucid_len) || tc->trunktype < 0 ||
+      tc->trunktype > TRUNK_INFO__TRUNK_TYPE__TrunkAlog ||
+      (tc->pintrinsics && strlen(tc->pintrinsics) > sizeof ((call_t *)0)->pintrinsics))
+    return MTCTISESS_CALLCONTROL_BADFORMATTING;
   call_t *call = calls_call_new(c);
   leg_t *a = call ? calls_leg_new(call, ROLE_A, SIM_LINE_TRUNK, NULL) : NULL;
   if (!a) {
@@ -843,10 +819,20 @@ int sim_calls_trunk_inbound(sim_calls_t *c, const sim_trunk_call_t *tc, char *gc
   if (!did || !*did)
     did = sim_model_trunk_count(c->model) ? sim_model_trunk_at(c->model, 0) : to;
   snprintf(call->did, sizeof call->did, "%s", did);
+  if (tc->trunktype)
+    call->trunktype = tc->trunktype;
+  if (ucid_len > 0) {
+    memcpy(call->ucid, ucid, (size_t)ucid_len);
+    call->ucid_len = (size_t)ucid_len;
+  }
+  if (tc->pintrinsics) {
+    call->pintrinsics_len = strlen(tc->pintrinsics);
+    memcpy(call->pintrinsics, tc->pintrinsics, call->pintrinsics_len);
+  }
   codec_hex_format(call->gcid, GCID_LEN, gcid_hex, size);
   int ok;
   if (t == TGT_USER) {
-    int r = offer_direct(c, call, a, u);
+    int r = calls_offer_direct(c, call, a, u);
     if (r == 2)
       a->state = S(CONNECTED);
     ok = r != 0;
@@ -871,6 +857,17 @@ int sim_calls_trunk_hangup(sim_calls_t *c, const char *gcid_hex) {
       return MTCTISESS_SUCCESS;
     }
   return MTCTISESS_CALLCONTROL_CALLNOTFOUND;
+}
+
+int sim_calls_set_notes(sim_calls_t *c, const char *gcid_hex, const char *notes) {
+  call_t *call = call_by_gcid(c, gcid_hex);
+  if (!call)
+    return MTCTISESS_CALLCONTROL_CALLNOTFOUND;
+  if (!notes || strlen(notes) >= sizeof call->notes)
+    return MTCTISESS_CALLCONTROL_BADFORMATTING;
+  snprintf(call->notes, sizeof call->notes, "%s", notes);
+  calls_touch_call(call);
+  return MTCTISESS_SUCCESS;
 }
 
 int sim_calls_trunk_answer(sim_calls_t *c, const char *gcid_hex) {
@@ -918,19 +915,58 @@ int sim_calls_phonestate(sim_calls_t *c, const sim_user_t *u) {
   return st;
 }
 
-size_t sim_calls_line_legs(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int *ids,
-                           size_t max) {
+size_t sim_calls_line_legs(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner,
+                           int system, int *ids, size_t max) {
   size_t n = 0;
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&c->calls)) {
     call_t *call = lws_container_of(d, call_t, list);
     for (leg_t *l = call->legs; l; l = l->next)
-      if (l->kind == kind && (!owner || memcmp(l->owner, owner, SIM_GUID_LEN) == 0) && n < max)
+      if (l->kind == kind && (!owner || memcmp(l->owner, owner, SIM_GUID_LEN) == 0) &&
+          (l->system < 0 || system < 0 || l->system == system) && n < max)
         ids[n++] = l->id;
   } lws_end_foreach_dll(d);
   return n;
 }
 
 size_t sim_calls_count(const sim_calls_t *c) { return c->calls.count; }
+
+int sim_calls_queue_system(const sim_calls_t *c) { return c->queue_system; }
+
+void sim_calls_system_lost(sim_calls_t *c, int system) {
+  lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&c->calls)) {
+    call_t *call = lws_container_of(d, call_t, list);
+    leg_t *ql = calls_queue_leg(call);
+    if (ql && ql->system == system && !calls_queue_phase(ql->state))
+      calls_leg_end(c, ql, 0);
+  } lws_end_foreach_dll_safe(d, d1);
+}
+
+int sim_calls_set_queue_system(sim_calls_t *c, int system) {
+  int moved = 0;
+  c->queue_system = system;
+  /* (No `continue` in these loops: lws's foreach macros advance at their end.) */
+  lws_start_foreach_dll_safe(struct lws_dll2 *, d, d1, lws_dll2_get_head(&c->calls)) {
+    call_t *call = lws_container_of(d, call_t, list);
+    leg_t *ql = calls_queue_leg(call);
+    /* Waiting elsewhere: this system's queue takes the call as it stands (a new appearance
+     * here).  Answered calls stay followed where they queued. */
+    leg_t *nq = ql && ql->system != system && calls_queue_phase(ql->state)
+                    ? calls_leg_new(call, ROLE_OBS, SIM_LINE_QUEUE, ql->owner)
+                    : NULL;
+    if (nq) {
+      nq->self = ql->self;
+      nq->direction = ql->direction;
+      nq->state = ql->state;
+      snprintf(nq->tag, sizeof nq->tag, "%s", ql->tag);
+      snprintf(nq->acct, sizeof nq->acct, "%s", ql->acct);
+      calls_leg_end(c, ql, 0);
+      calls_touch(c, nq);
+      moved++;
+    }
+  } lws_end_foreach_dll_safe(d, d1);
+  sim_log(SIM_LOG_INFO, "calls", "queues active on system %d: %d waiting calls moved", system, moved);
+  return moved;
+}
 
 void sim_calls_clear_all(sim_calls_t *c) {
   while (c->calls.head) {
@@ -982,6 +1018,7 @@ void sim_calls_free(sim_calls_t *c) {
   while (c->calls.head)
     calls_call_free(lws_container_of(c->calls.head, call_t, list));
   sim_timer_cancel(&c->timer_tick);
+  free(c->failures);
   free(c);
 }
 

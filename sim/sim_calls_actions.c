@@ -698,8 +698,8 @@ int calls_features(sim_calls_t *c, const leg_t *l) {
 /* ---- public commands ---- */
 
 /* One CallFunction; by_cti: from MTCTI3 rather than a person at the phone. */
-static int dispatch(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int callid,
-                    int refid, const CallFunction *cf, int by_cti) {
+static int dispatch(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int system,
+                    int callid, int refid, const CallFunction *cf, int by_cti) {
   const action_def_t *d = action_lookup(cf->action);
   leg_t *l = NULL;
   if (callid)
@@ -709,11 +709,15 @@ static int dispatch(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, 
       call_t *call = lws_container_of(dd, call_t, list);
       for (leg_t *x = call->legs; x && !l; x = x->next)
         if (x->refid == refid && x->kind == kind &&
-            (!owner || memcmp(x->owner, owner, SIM_GUID_LEN) == 0))
+            (!owner || memcmp(x->owner, owner, SIM_GUID_LEN) == 0) &&
+            (system < 0 || x->system < 0 || x->system == system))
           l = x;
     } lws_end_foreach_dll(dd);
   }
   if (l && (l->kind != kind || (owner && memcmp(l->owner, owner, SIM_GUID_LEN) != 0)))
+    l = NULL;
+  /* A queued call is seen and controlled only on the system where it queues. */
+  if (l && system >= 0 && l->system >= 0 && l->system != system)
     l = NULL;
   if (!l)
     return d ? d->notfound : MTCTISESS_CALLCONTROL_CALLNOTFOUND;
@@ -745,10 +749,10 @@ int sim_calls_action(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner,
   CallFunction cf = CALL_FUNCTION__INIT;
   cf.action = action;
   cf.arg1 = (char *)(arg1 ? arg1 : "");
-  return dispatch(c, kind, owner, callid, 0, &cf, 0);
+  return dispatch(c, kind, owner, -1, callid, 0, &cf, 0);
 }
 
-int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int callid,
-                       int refid, const CallFunction *cf) {
-  return dispatch(c, kind, owner, callid, refid, cf, 1);
+int sim_calls_function(sim_calls_t *c, sim_line_kind_t kind, const uint8_t *owner, int system,
+                       int callid, int refid, const CallFunction *cf) {
+  return dispatch(c, kind, owner, system, callid, refid, cf, 1);
 }

@@ -37,6 +37,65 @@ static PartyInfo *ac_party(struct lwsac **ac, const party_t *p) {
   return pi;
 }
 
+/*
+ * Devices (ccflags DEVICES): the simulator's EndInfo values, documented in
+ * docs/sim.md.  deviceclass: what the end is; devicetype: what kind of that.
+ */
+enum { DEV_EXTENSION = 1, DEV_TRUNK = 2, DEV_VOICEMAIL = 3, DEV_CONFERENCE = 4 };
+enum { DEVT_DESK = 1, DEVT_ANALOGUE = 2, DEVT_TELEWORKER = 3, DEVT_MOBILE = 4 };
+
+static EndInfo *end_info(struct lwsac **ac, const call_t *call, int class, int type,
+                         int instance, const char *teleworker) {
+  EndInfo *e = lwsac_use_zero(ac, sizeof *e, 0);
+  if (!e)
+    return NULL;
+  end_info__init(e);
+  e->gcid.data = (uint8_t *)call->gcid;
+  e->gcid.len = GCID_LEN;
+  e->deviceclass = class;
+  e->devicetype = type;
+  e->deviceinstance = instance;
+  if (teleworker && *teleworker)
+    e->teleworker = ac_str(ac, teleworker);
+  return e;
+}
+
+/* The device a user's calls use: desk, analogue or teleworker; instance = the extension. */
+static EndInfo *user_device(struct lwsac **ac, const call_t *call, const sim_user_t *u) {
+  return end_info(ac, call, DEV_EXTENSION,
+                  u->teleworker[0] ? DEVT_TELEWORKER : u->pots ? DEVT_ANALOGUE : DEVT_DESK,
+                  atoi(u->loggedinextn), u->teleworker);
+}
+
+/* The far end of leg `other` as seen from a leg. */
+static EndInfo *remote_device(sim_calls_t *c, struct lwsac **ac, const call_t *call,
+                              const leg_t *other) {
+  const sim_user_t *ou = other ? calls_leg_user(c, other) : NULL;
+  if (ou)
+    return user_device(ac, call, ou);
+  if (!other)
+    return NULL;
+  switch (other->kind) {
+  case SIM_LINE_TRUNK:
+    return end_info(ac, call, DEV_TRUNK, call->trunktype, 1, NULL);
+  case SIM_LINE_VM:
+    return end_info(ac, call, DEV_VOICEMAIL, 0, 1, NULL);
+  case SIM_LINE_CONF:
+    return end_info(ac, call, DEV_CONFERENCE, 0, atoi(other->self.number), NULL);
+  default:
+    return NULL;
+  }
+}
+
+static Target *target_of(struct lwsac **ac, const party_t *p) {
+  Target *t = lwsac_use_zero(ac, sizeof *t, 0);
+  if (t) {
+    target__init(t);
+    t->partyinfo = ac_party(ac, p);
+  }
+  return t;
+}
+
 int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac, CallInfo **out) {
   leg_t *l = calls_leg_find(c, callid);
   if (!l)
@@ -103,28 +162,26 @@ int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac,
     }
   }
   if (ccflags & CODEC_CC_DEVICES) {
-    ci->remoteinfo = lwsac_use_zero(ac, sizeof(EndInfo), 0);
-    ci->localinfo = lwsac_use_zero(ac, sizeof(EndInfo *), 0);
-    EndInfo *li = lwsac_use_zero(ac, sizeof(EndInfo), 0);
-    if (ci->remoteinfo && ci->localinfo && li) {
-      end_info__init(ci->remoteinfo);
-      end_info__init(li);
-      ci->remoteinfo->gcid = ci->gcid;
-      ci->remoteinfo->deviceclass = other && other->kind == SIM_LINE_TRUNK ? 2 : 1;
-      li->gcid = ci->gcid;
-      li->deviceclass = 1;
-      li->devicetype = 1;
-      ci->localinfo[0] = li;
-      ci->n_localinfo = 1;
+    /* The other end (for a queue or park line: the caller); this line's own devices. */
+    const leg_t *far = other ? other : l->kind != SIM_LINE_USER && a != l ? a : NULL;
+    ci->remoteinfo = remote_device(c, ac, call, far);
+    const sim_user_t *u = calls_leg_user(c, l);
+    if (u && (ci->localinfo = lwsac_use_zero(ac, 2 * sizeof(EndInfo *), 0))) {
+      if ((ci->localinfo[0] = user_device(ac, call, u)))
+        ci->n_localinfo = 1;
+      /* A twinned mobile is one of the user's devices too. */
+      if (u->ec500 && u->mobile[0] &&
+          (ci->localinfo[ci->n_localinfo] = end_info(ac, call, DEV_TRUNK, DEVT_MOBILE, 1, NULL)))
+        ci->n_localinfo++;
     }
   }
   if ((ccflags & (CODEC_CC_CONFERENCE | CODEC_CC_CONFMEMBERS)) && calls_in_conference(call)) {
     size_t n = 0;
     for (leg_t *o = call->legs; o; o = o->next)
-      n += o != l && o->role != ROLE_OBS;
+      n += o != l && o->role != ROLE_OBS && o->kind != SIM_LINE_CONF;
     ci->conferencemember = lwsac_use_zero(ac, n * sizeof(ConferenceMember *), 0);
     for (leg_t *o = call->legs; o && ci->conferencemember; o = o->next) {
-      if (o == l || o->role == ROLE_OBS)
+      if (o == l || o->role == ROLE_OBS || o->kind == SIM_LINE_CONF) /* not the bridge itself */
         continue;
       ConferenceMember *m = lwsac_use_zero(ac, sizeof *m, 0);
       if (!m)
@@ -151,8 +208,8 @@ int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac,
     ci->trunkinfo = lwsac_use_zero(ac, sizeof(TrunkInfo), 0);
     if (ci->trunkinfo) {
       trunk_info__init(ci->trunkinfo);
-      ci->trunkinfo->trunktype = TRUNK_INFO__TRUNK_TYPE__TrunkSIP;
-      ci->trunkinfo->did = ac_str(ac, call->did);
+      ci->trunkinfo->trunktype = call->trunktype;
+      ci->trunkinfo->did = ac_str(ac, call->did); /* the number dialled in ("" outbound) */
     }
   }
   sim_queue_t *q = sim_model_queue_by_guid(c->model, call->dist_queue, SIM_GUID_LEN);
@@ -173,11 +230,44 @@ int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac,
       ci->calldata->privacy = l->privacy;
     }
   }
+  if ((ccflags & CODEC_CC_NOTES) && call->notes[0]) {
+    ci->notes = lwsac_use_zero(ac, sizeof(Notes), 0);
+    if (ci->notes) {
+      notes__init(ci->notes);
+      ci->notes->notes = ac_str(ac, call->notes);
+    }
+  }
   if (ccflags & CODEC_CC_UCID) {
     ci->ucid = lwsac_use_zero(ac, sizeof(UCID), 0);
     if (ci->ucid) {
       ucid__init(ci->ucid);
-      ci->ucid->ucid = ci->gcid;
+      ci->ucid->ucid.data = call->ucid;
+      ci->ucid->ucid.len = call->ucid_len;
+    }
+  }
+  if ((ccflags & CODEC_CC_PINTRINSICS) && call->pintrinsics_len) {
+    ci->pintrinsics = lwsac_use_zero(ac, sizeof(PIntrinsics), 0);
+    if (ci->pintrinsics) {
+      pintrinsics__init(ci->pintrinsics);
+      ci->pintrinsics->pintrinsics.data = call->pintrinsics;
+      ci->pintrinsics->pintrinsics.len = call->pintrinsics_len;
+    }
+  }
+  /* A ringing user line: the devices ringing with the desk (the twinned mobile). */
+  const sim_user_t *lu = calls_leg_user(c, l);
+  if ((ccflags & CODEC_CC_TARGETS_SIMUL) && lu && l->state == S(RINGING) && lu->ec500 &&
+      lu->mobile[0]) {
+    party_t mobile;
+    memset(&mobile, 0, sizeof mobile);
+    snprintf(mobile.number, sizeof mobile.number, "%s", lu->mobile);
+    snprintf(mobile.name, sizeof mobile.name, "%.50s mobile", lu->name);
+    mobile.nametype = 9;
+    ci->targets = lwsac_use_zero(ac, sizeof(Targets), 0);
+    if (ci->targets) {
+      targets__init(ci->targets);
+      ci->targets->target = lwsac_use_zero(ac, sizeof(Target *), 0);
+      if (ci->targets->target && (ci->targets->target[0] = target_of(ac, &mobile)))
+        ci->targets->n_target = 1;
     }
   }
   if ((ccflags & CODEC_CC_TARGETS) && l->kind == SIM_LINE_QUEUE && calls_queue_phase(l->state)) {
@@ -191,11 +281,9 @@ int sim_calls_render(sim_calls_t *c, int callid, int ccflags, struct lwsac **ac,
       for (leg_t *o = call->legs; o && ci->targets->target; o = o->next) {
         if (o->role != ROLE_B || o->state != S(RINGING))
           continue;
-        Target *t = lwsac_use_zero(ac, sizeof *t, 0);
+        Target *t = target_of(ac, &o->self);
         if (!t)
           break;
-        target__init(t);
-        t->partyinfo = ac_party(ac, &o->self);
         ci->targets->target[ci->targets->n_target++] = t;
       }
     }
@@ -212,16 +300,19 @@ json_t *sim_calls_json(sim_calls_t *c) {
     json_t *legs = json_array();
     for (leg_t *l = call->legs; l; l = l->next) {
       const ProtobufCEnumValue *st = protobuf_c_enum_descriptor_get_value(&call_info__state__descriptor, l->state);
-      static const char *const kinds[] = {"user", "queue", "park", "trunk", "voicemail"};
-      json_array_append_new(legs, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:i}", "callid", l->id,
+      static const char *const kinds[] = {"user", "queue", "park", "trunk", "voicemail",
+                                          "conference"};
+      json_array_append_new(legs, json_pack("{s:i,s:s,s:s,s:s,s:s,s:i,s:i,s:i}", "callid", l->id,
                                             "line", kinds[l->kind], "number", l->self.number,
                                             "role", l->role == ROLE_A ? "caller" : l->role == ROLE_B ? "called" : "observer",
                                             "state", st ? st->name : "?", "refid", l->refid,
-                                            "related", l->related));
+                                            "related", l->related, "system", l->system));
     }
-    json_array_append_new(arr, json_pack("{s:s,s:o}", "gcid",
+    char u[sizeof call->ucid * 2 + 1];
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:o}", "gcid",
                                          codec_hex_format(call->gcid, GCID_LEN, g, sizeof g),
-                                         "legs", legs));
+                                         "ucid", codec_hex_format(call->ucid, call->ucid_len, u, sizeof u),
+                                         "notes", call->notes, "legs", legs));
   } lws_end_foreach_dll(d);
   return arr;
 }

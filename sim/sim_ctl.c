@@ -19,7 +19,6 @@
 struct sim_ctl {
   sim_model_t *model;
   sim_calls_t *calls;
-  sim_subs_t *subs;
   sim_server_t *server;
   sim_traffic_t *traffic;
 };
@@ -75,10 +74,19 @@ static int h_calls(req_t *r, json_t **out) {
 
 static int h_stats(req_t *r, json_t **out) {
   sim_ctl_t *c = r->ctl;
-  *out = json_pack("{s:o,s:o,s:I,s:I,s:I,s:I}", "server",
-                   c->server ? sim_server_stats(c->server) : json_object(), "subscriptions",
-                   sim_subs_json(c->subs), "subscription_count", (json_int_t)sim_subs_count(c->subs),
-                   "calls", (json_int_t)sim_calls_count(c->calls), "users",
+  json_t *server = sim_server_stats(c->server);
+  json_t *systems = json_object_get(server, "systems");
+  size_t count = 0;
+  for (int i = 0; i < sim_server_system_count(c->server); i++) {
+    sim_subs_t *subs = sim_server_system_subs(c->server, i);
+    count += sim_subs_count(subs);
+    json_object_set_new(json_array_get(systems, (size_t)i), "subscriptions", sim_subs_json(subs));
+  }
+  /* "subscriptions": the primary's (the only system unless a pair), as before pairs existed. */
+  *out = json_pack("{s:o,s:O,s:I,s:I,s:I,s:I}", "server", server, "subscriptions",
+                   json_object_get(json_array_get(systems, 0), "subscriptions"),
+                   "subscription_count", (json_int_t)count, "calls",
+                   (json_int_t)sim_calls_count(c->calls), "users",
                    (json_int_t)sim_model_user_count(c->model), "queues",
                    (json_int_t)sim_model_queue_count(c->model));
   if (c->traffic)
@@ -140,6 +148,35 @@ static int h_queue_del(req_t *r, json_t **out) {
   if (!q)
     return error(out, 404, "no queue %s", r->param);
   sim_model_queue_remove(r->ctl->model, q);
+  *out = json_object();
+  return 200;
+}
+
+static int h_presentity_add(req_t *r, json_t **out) {
+  char err[256];
+  sim_presentity_t *p = NULL;
+  if (sim_model_presentity_add(r->ctl->model, r->body, &p, err, sizeof err))
+    return error(out, 400, "%s", err);
+  *out = sim_model_presentity_json(p);
+  return 201;
+}
+
+static int h_presentity_patch(req_t *r, json_t **out) {
+  char err[256];
+  sim_presentity_t *p = sim_model_presentity_find(r->ctl->model, r->param);
+  if (!p)
+    return error(out, 404, "no presentity %s", r->param);
+  if (sim_model_presentity_patch(r->ctl->model, p, r->body, err, sizeof err))
+    return error(out, 400, "%s", err);
+  *out = sim_model_presentity_json(p);
+  return 200;
+}
+
+static int h_presentity_del(req_t *r, json_t **out) {
+  sim_presentity_t *p = sim_model_presentity_find(r->ctl->model, r->param);
+  if (!p)
+    return error(out, 404, "no presentity %s", r->param);
+  sim_model_presentity_remove(r->ctl->model, p);
   *out = json_object();
   return 200;
 }
@@ -229,11 +266,23 @@ static int h_trunk_call(req_t *r, json_t **out) {
   const char *to = body_str(r, "to");
   if (!to)
     return error(out, 400, "%s", "'to' (an extension or queue) is required");
-  sim_trunk_call_t tc = {body_str(r, "from"), body_str(r, "name"), to, body_str(r, "did")};
+  json_t *tt = json_object_get(r->body, "trunktype");
+  if (tt && !json_is_integer(tt))
+    return error(out, 400, "%s", "'trunktype' is TrunkInfo.TrunkType, 1-6");
+  sim_trunk_call_t tc = {body_str(r, "from"), body_str(r, "name"), to, body_str(r, "did"),
+                         (int)json_integer_value(tt), body_str(r, "ucid"),
+                         body_str(r, "pintrinsics")};
   int rc = sim_calls_trunk_inbound(r->ctl->calls, &tc, gcid, sizeof gcid);
   if (rc == MTCTISESS_CALLCONTROL_TARGETNOTFOUND)
     return error(out, 404, "no user or queue %s", to);
+  if (rc == MTCTISESS_CALLCONTROL_BADFORMATTING)
+    return error(out, 400, "%s", "'trunktype' 1-6, 'ucid' hex of 1-32 bytes, 'pintrinsics' up to 256 bytes");
   return result(out, rc, rc == MTCTISESS_SUCCESS ? json_pack("{s:s}", "gcid", gcid) : NULL);
+}
+
+static int h_notes(req_t *r, json_t **out) {
+  return result(out, sim_calls_set_notes(r->ctl->calls, body_str(r, "gcid"), body_str(r, "notes")),
+                NULL);
 }
 
 static int h_trunk_hangup(req_t *r, json_t **out) {
@@ -242,6 +291,39 @@ static int h_trunk_hangup(req_t *r, json_t **out) {
 
 static int h_trunk_answer(req_t *r, json_t **out) {
   return result(out, sim_calls_trunk_answer(r->ctl->calls, body_str(r, "gcid")), NULL);
+}
+
+/* The next MakeCall(s) of a user (or anyone) fail: refused, or accepted and lost at once. */
+static int h_makecall_fail(req_t *r, json_t **out) {
+  const char *extn = body_str(r, "extn"), *mode = body_str(r, "mode");
+  const char *desc = body_str(r, "description");
+  json_t *count = json_object_get(r->body, "count"), *res = json_object_get(r->body, "result");
+  json_t *reason = json_object_get(r->body, "reason");
+  sim_user_t *u = NULL;
+  sim_makecall_failure_t f = {0, MTCTISESS_REQUESTFAILED, 41, "", 1};
+  if (extn && !(u = sim_model_user_by_extn(r->ctl->model, extn)))
+    return error(out, 404, "no user %s", extn);
+  if (!mode || (strcmp(mode, "calllost") && strcmp(mode, "response")))
+    return error(out, 400, "%s", "'mode' must be \"calllost\" or \"response\"");
+  if ((count && (!json_is_integer(count) || json_integer_value(count) < 0)) ||
+      (res && (!json_is_integer(res) || json_integer_value(res) <= 0)) ||
+      (reason && !json_is_integer(reason)) || (desc && strlen(desc) >= sizeof f.description))
+    return error(out, 400, "%s", "'count' >= 0, 'result' > 0 and 'reason' integers, 'description' under 64 bytes");
+  f.calllost = strcmp(mode, "calllost") == 0;
+  if (res)
+    f.result = (int)json_integer_value(res);
+  if (reason)
+    f.reason = (int)json_integer_value(reason);
+  if (count)
+    f.count = (int)json_integer_value(count);
+  snprintf(f.description, sizeof f.description, "%s", desc ? desc : "MakeCall failed");
+  if (sim_calls_fail_makecall(r->ctl->calls, u, &f))
+    return error(out, 409, "%s", "too many MakeCall failures armed");
+  *out = json_pack("{s:s,s:s,s:i,s:s,s:i,s:i,s:s}", "extn", extn ? extn : "", "mode", mode,
+                   "result", f.calllost ? 0 : f.result, "result_name",
+                   f.calllost ? "MTCTISESS_SUCCESS" : codec_result_name(f.result), "reason",
+                   f.reason, "count", f.count, "description", f.description);
+  return 200;
 }
 
 static int h_calls_clear(req_t *r, json_t **out) {
@@ -253,27 +335,100 @@ static int h_calls_clear(req_t *r, json_t **out) {
 /* ---- the system ---- */
 
 static int h_drop(req_t *r, json_t **out) {
-  int n = r->ctl->server ? sim_server_drop_all(r->ctl->server) : 0;
-  *out = json_pack("{s:i}", "dropped", n);
+  *out = json_pack("{s:i}", "dropped", sim_server_drop_all(r->ctl->server));
   return 200;
 }
 
 static int h_terminate(req_t *r, json_t **out) {
-  int id = atoi(r->param);
-  int n = sim_subs_terminate(r->ctl->subs, id, body_str(r, "reason") ? body_str(r, "reason") : "terminated");
+  int id = atoi(r->param), n = 0;
+  const char *reason = body_str(r, "reason") ? body_str(r, "reason") : "terminated";
+  for (int i = 0; i < sim_server_system_count(r->ctl->server); i++)
+    n += sim_subs_terminate(sim_server_system_subs(r->ctl->server, i), id, reason);
   if (!n)
     return error(out, 404, "no subscription %s", r->param);
   *out = json_pack("{s:i}", "terminated", n);
   return 200;
 }
 
+/* A refresh on one system (body "system") or every system. */
+static int h_refresh(req_t *r, json_t **out) {
+  sim_server_t *s = r->ctl->server;
+  const char *name = body_str(r, "system");
+  int only = name ? sim_server_system_find(s, name) : -1, n = 0;
+  if (name && only < 0)
+    return error(out, 404, "no system %s", name);
+  json_t *inst = json_object();
+  for (int i = 0; i < sim_server_system_count(s); i++) {
+    sim_subs_t *subs = sim_server_system_subs(s, i);
+    if (only < 0 || only == i)
+      n += sim_subs_refresh(subs);
+    json_object_set_new(inst, sim_server_system_name(s, i),
+                        json_integer(sim_subs_refreshinstance(subs)));
+  }
+  *out = json_pack("{s:i,s:o}", "refreshed", n, "refreshinstance", inst);
+  return 200;
+}
+
 static int h_pause(req_t *r, json_t **out) {
   json_t *on = json_object_get(r->body, "on");
-  if (r->ctl->server)
-    sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
+  sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
   *out = json_pack("{s:b}", "paused", on ? json_is_true(on) : 1);
   return 200;
 }
+
+/* ---- a resilient pair ---- */
+
+/* Queues are active on the first system that is up: the primary while it is, else the secondary. */
+static int queue_host(sim_server_t *server) {
+  for (int i = 0; i < sim_server_system_count(server); i++)
+    if (sim_server_system_up(server, i))
+      return i;
+  return -1;
+}
+
+static json_t *systems_json(sim_ctl_t *c) {
+  json_t *arr = json_array();
+  sim_server_t *s = c->server;
+  for (int i = 0; i < sim_server_system_count(s); i++) {
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d/tpkt/openapi", sim_server_system_port(s, i));
+    json_array_append_new(arr, json_pack("{s:s,s:b,s:i,s:s}", "name", sim_server_system_name(s, i),
+                                         "up", sim_server_system_up(s, i), "wss_port",
+                                         sim_server_system_port(s, i), "url", url));
+  }
+  return json_pack("{s:o,s:s}", "systems", arr, "queues_on",
+                   sim_server_system_name(s, sim_calls_queue_system(c->calls)));
+}
+
+static int h_systems(req_t *r, json_t **out) {
+  *out = systems_json(r->ctl);
+  return 200;
+}
+
+/* Fail (up 0) or restore (up 1) system r->param; queues follow the rule of queue_host. */
+static int system_set(req_t *r, json_t **out, int up) {
+  sim_ctl_t *c = r->ctl;
+  char err[256];
+  int i = sim_server_system_find(c->server, r->param), dropped = 0, moved = 0;
+  if (i < 0)
+    return error(out, 404, "no system %s", r->param);
+  if (sim_server_system_set_up(c->server, i, up, &dropped, err, sizeof err))
+    return error(out, 409, "%s", err);
+  if (!up)
+    sim_calls_system_lost(c->calls, i);
+  int host = queue_host(c->server);
+  if (host >= 0 && host != sim_calls_queue_system(c->calls))
+    moved = sim_calls_set_queue_system(c->calls, host);
+  *out = systems_json(c);
+  json_object_set_new(*out, "system", json_string(r->param));
+  json_object_set_new(*out, "up", json_boolean(up));
+  json_object_set_new(*out, "dropped", json_integer(dropped));
+  json_object_set_new(*out, "moved", json_integer(moved));
+  return 200;
+}
+
+static int h_system_fail(req_t *r, json_t **out) { return system_set(r, out, 0); }
+static int h_system_restore(req_t *r, json_t **out) { return system_set(r, out, 1); }
 
 static int h_traffic(req_t *r, json_t **out) {
   json_t *cps = json_object_get(r->body, "calls_per_second");
@@ -317,6 +472,9 @@ static const route_t routes[] = {
     {"POST", "/queues", h_queue_add, "{\"extn\":\"5101\",\"name\":\"Sales2\",\"members\":[{\"extn\":\"2001\"}]}", "add a queue"},
     {"PATCH", "/queues/{extn}", h_queue_patch, "{\"name\":\"Renamed\",\"ringmode\":1}", "change a queue"},
     {"DELETE", "/queues/{extn}", h_queue_del, NULL, "remove a queue"},
+    {"POST", "/presentities", h_presentity_add, "{\"id\":\"alice@partner.example\",\"dnd\":true,\"phonestate\":4,\"app\":\"In a meeting\"}", "add a presence-only entity (not a user): id, dnd, phonestate (0-8), absence_set, absence_msg, absence_str, app, fwdu, mb_new, noapphandler (default true); presence subscriptions naming it are told"},
+    {"PATCH", "/presentities/{id}", h_presentity_patch, "{\"phonestate\":0}", "change a presence-only entity's state"},
+    {"DELETE", "/presentities/{id}", h_presentity_del, NULL, "remove a presence-only entity (watchers see an unknown presentity again)"},
     {"POST", "/phone/{extn}/offhook", h_offhook, "{\"dial\":\"2002\"}", "lift the handset and dial (no dial: DIALTONE); returns callid and gcid"},
     {"POST", "/phone/{extn}/dial", h_dial, "{\"digits\":\"2\"}", "dial more digits on a call in DIALTONE/DIALLING"},
     {"POST", "/phone/{extn}/answer", h_answer, "{\"callid\":12}", "answer (callid optional: the first ringing call)"},
@@ -326,12 +484,19 @@ static const route_t routes[] = {
     {"POST", "/phone/{extn}/transfer", h_transfer, "{\"to\":\"2003\"}", "blind transfer the connected call"},
     {"POST", "/phone/{extn}/park", h_park, "{\"slot\":\"1\"}", "park the connected call"},
     {"POST", "/phone/{extn}/unpark", h_unpark, "{\"slot\":\"1\"}", "pick up a parked call"},
-    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\",\"did\":\"01707120000\"}", "an inbound trunk call to a user or queue (from, name, did optional); returns its gcid"},
+    {"POST", "/trunk/call", h_trunk_call, "{\"from\":\"01707123456\",\"to\":\"5001\",\"name\":\"Caller\",\"did\":\"01707120000\"}", "an inbound trunk call to a user or queue; optional: from, name, did, trunktype (TrunkInfo 1-6, default 1 SIP), ucid (hex, default made up), pintrinsics (text); returns its gcid"},
     {"POST", "/trunk/answer", h_trunk_answer, "{\"gcid\":\"017f00000100000001\"}", "the far end of an outbound call answers now"},
     {"POST", "/trunk/hangup", h_trunk_hangup, "{\"gcid\":\"017f00000100000001\"}", "the trunk party hangs up"},
     {"POST", "/calls/clear", h_calls_clear, NULL, "clear every call"},
+    {"POST", "/calls/notes", h_notes, "{\"gcid\":\"017f00000100000001\",\"notes\":\"VIP\"}", "attach notes to a call, as another application would (CallInfo.notes with ccflags NOTES; up to 255 bytes)"},
+    {"POST", "/makecall/fail", h_makecall_fail, "{\"extn\":\"2001\",\"mode\":\"calllost\",\"reason\":41,\"description\":\"no route\",\"count\":1}",
+     "the next `count` (1) MakeCalls of user `extn` (absent: anyone) fail at once: `calllost` answers SUCCESS then sends only a CallLost (reason, description) for a call never reported, with the MakeCall's referencecallid; `response` answers `result` (default 5000 REQUESTFAILED) and places no call; count 0 disarms"},
     {"POST", "/connections/drop", h_drop, NULL, "close every MTCTI3 connection, as a reboot would"},
     {"POST", "/subscriptions/{id}/terminate", h_terminate, "{\"reason\":\"test\"}", "send SubscribeTerminated for subscription id on every connection (0: all)"},
+    {"GET", "/systems", h_systems, NULL, "the systems (primary, and secondary in a pair): name, up, wss_port, url; and queues_on, the system whose queues are active"},
+    {"POST", "/systems/{name}/fail", h_system_fail, NULL, "fail a system: its connections are killed (no close handshake), its port refuses connections; its queues' waiting calls move to the other system; answers as GET /systems plus system, up, dropped, moved"},
+    {"POST", "/systems/{name}/restore", h_system_restore, NULL, "restore a failed system on the same port; queues return to the primary (waiting calls move back); answers as fail"},
+    {"POST", "/refresh", h_refresh, "{\"system\":\"primary\"}", "a refresh (system absent: every system): refreshinstance + 1, and every user, queue, park server and presence subscription resends its whole state; answers refreshed (subscriptions) and refreshinstance per system"},
     {"POST", "/requests/pause", h_pause, "{\"on\":true}", "stop (or resume) answering MTCTI3 requests; NotifyAcks still count"},
     {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5,\"user_changes_per_second\":0}",
      "set the load generator's rates: new calls, and user changes (DND, app presence, absence, voicemail)"},
@@ -506,8 +671,8 @@ static const struct lws_protocols ctl_protocol = {"sim-control", cb_ctl, sizeof(
 
 const struct lws_protocols *sim_ctl_http_protocol(void) { return &ctl_protocol; }
 
-int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_subs_t *subs, sim_ctl_t **ctl,
-                char *errstr, size_t errstr_size) {
+int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_ctl_t **ctl, char *errstr,
+                size_t errstr_size) {
   sim_ctl_t *c = calloc(1, sizeof *c);
   if (!c) {
     snprintf(errstr, errstr_size, "out of memory");
@@ -515,7 +680,6 @@ int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_subs_t *subs, sim_ct
   }
   c->model = model;
   c->calls = calls;
-  c->subs = subs;
   *ctl = c;
   return 0;
 }

@@ -4,8 +4,10 @@
  *
  * DESIGN: one route table (method, path pattern, handler, help) drives
  * dispatch and the endpoint list in docs/sim.md.  Handlers act on the model
- * (users, queues), the call engine (a person at a phone, a caller on a
- * trunk), the subscriptions and the server (drop connections, pause).
+ * (users, queues, presence-only entities), the call engine (a person at a
+ * phone, a caller on a trunk, notes, MakeCall failures), the subscriptions
+ * (terminate, refresh) and the server (drop connections, pause, fail and
+ * restore a system of a resilient pair).
  * sim_ctl_execute is the one entry: the HTTP protocol below and the
  * scenario runner both call it.  Service thread only.
  */
@@ -27,9 +29,9 @@ typedef struct sim_traffic sim_traffic_t;
 
 typedef struct sim_ctl sim_ctl_t;
 
-/* *ctl owned by the caller (sim_ctl_free). */
-int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_subs_t *subs, sim_ctl_t **ctl,
-                char *errstr, size_t errstr_size);
+/* *ctl owned by the caller (sim_ctl_free); the subscriptions are the server's systems'. */
+int sim_ctl_new(sim_model_t *model, sim_calls_t *calls, sim_ctl_t **ctl, char *errstr,
+                size_t errstr_size);
 void sim_ctl_set_server(sim_ctl_t *ctl, sim_server_t *server);
 void sim_ctl_set_traffic(sim_ctl_t *ctl, sim_traffic_t *traffic);
 void sim_ctl_free(sim_ctl_t *ctl);

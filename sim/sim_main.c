@@ -3,10 +3,11 @@
  *
  * DESIGN: main wires the modules together and runs the one service thread:
  * options -> TLS material -> model -> lws context -> call engine ->
- * subscriptions -> load generator -> control API -> listeners -> ready file
- * -> serve until SIGINT/SIGTERM.  The model announces changes to the call
- * engine and the subscriptions; the call engine announces leg changes to the
- * subscriptions.
+ * subscriptions (one engine per system: the primary, and the secondary of a
+ * resilient pair) -> load generator -> control API -> listeners -> ready
+ * file -> serve until SIGINT/SIGTERM.  The model announces changes to the
+ * call engine and every system's subscriptions; the call engine announces
+ * leg changes to every system's subscriptions, each keeping what it shows.
  */
 #include <errno.h>
 #include <signal.h>
@@ -36,28 +37,42 @@ static void on_signal(int sig) {
 
 typedef struct app {
   sim_calls_t *calls;
-  sim_subs_t *subs;
+  sim_subs_t *subs[SIM_MAX_SYSTEMS];
+  int n_subs;
 } app_t;
+
+static const char *const system_names[SIM_MAX_SYSTEMS] = {"primary", "secondary"};
 
 static void model_observer(void *ctx, sim_model_event_t ev, void *record) {
   app_t *app = ctx;
   if (app->calls)
     sim_calls_model_event(app->calls, ev, record);
-  if (app->subs)
-    sim_subs_model_event(app->subs, ev, record);
+  for (int i = 0; i < app->n_subs; i++)
+    sim_subs_model_event(app->subs[i], ev, record);
 }
 
 static void leg_observer(void *ctx, const sim_leg_event_t *ev) {
-  sim_subs_leg_event(ctx, ev);
+  app_t *app = ctx;
+  for (int i = 0; i < app->n_subs; i++)
+    sim_subs_leg_event(app->subs[i], ev);
 }
 
 /* Write the ready file atomically: clients poll for it and must never read half of it. */
-static int write_ready(const char *path, int wss_port, int ctl_port, const char *ca_file,
-                       char *errstr, size_t errstr_size) {
+static int write_ready(const char *path, sim_server_t *server, const char *ca_file, char *errstr,
+                       size_t errstr_size) {
   char tmp[4096];
   snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-  json_t *o = json_pack("{s:i,s:i,s:s,s:i}", "wss_port", wss_port, "control_port", ctl_port,
-                        "ca_file", ca_file ? ca_file : "", "pid", (int)getpid());
+  json_t *systems = json_array();
+  for (int i = 0; i < sim_server_system_count(server); i++) {
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d/tpkt/openapi", sim_server_system_port(server, i));
+    json_array_append_new(systems, json_pack("{s:s,s:i,s:s}", "name",
+                                             sim_server_system_name(server, i), "wss_port",
+                                             sim_server_system_port(server, i), "url", url));
+  }
+  json_t *o = json_pack("{s:i,s:i,s:s,s:i,s:o}", "wss_port", sim_server_system_port(server, 0),
+                        "control_port", sim_server_control_port(server), "ca_file",
+                        ca_file ? ca_file : "", "pid", (int)getpid(), "systems", systems);
   if (!o || json_dump_file(o, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0) {
     snprintf(errstr, errstr_size, "%s: %s", path, strerror(errno));
     json_decref(o);
@@ -71,14 +86,15 @@ static int write_ready(const char *path, int wss_port, int ctl_port, const char 
 int main(int argc, char **argv) {
   sim_opts_t opts;
   char errstr[512];
-  char listen_addr[128], ctl_addr[128], tls_dir[1024] = "", cert[1100], key[1100], ca[4200] = "";
-  int listen_port, ctl_port, rc = 1;
+  char listen_addr[128], second_addr[128], ctl_addr[128], tls_dir[1024] = "", cert[1100],
+      key[1100], ca[4200] = "";
+  int listen_port, second_port = 0, ctl_port, rc = 1;
   sim_log_level_t level;
   sim_model_t *model = NULL;
   sim_server_t *server = NULL;
   sim_ctl_t *ctl = NULL;
   sim_traffic_t *traffic = NULL;
-  app_t app = {NULL, NULL};
+  app_t app = {NULL, {NULL}, 0};
 
   if (sim_opts_parse(&opts, argc, argv, errstr, sizeof errstr)) {
     fprintf(stderr, "ipo-sim: %s\n", errstr);
@@ -105,8 +121,10 @@ int main(int argc, char **argv) {
   }
   sim_log_set_level(level);
   if (sim_opts_split_addr(opts.listen, listen_addr, sizeof listen_addr, &listen_port) ||
-      sim_opts_split_addr(opts.control, ctl_addr, sizeof ctl_addr, &ctl_port)) {
-    fprintf(stderr, "ipo-sim: --listen and --control take ADDR:PORT\n");
+      sim_opts_split_addr(opts.control, ctl_addr, sizeof ctl_addr, &ctl_port) ||
+      (opts.secondary &&
+       sim_opts_split_addr(opts.secondary, second_addr, sizeof second_addr, &second_port))) {
+    fprintf(stderr, "ipo-sim: --listen, --secondary and --control take ADDR:PORT\n");
     return 2;
   }
   if (sim_opts_load_password(&opts, errstr, sizeof errstr)) {
@@ -148,26 +166,34 @@ int main(int argc, char **argv) {
     goto done;
   }
 
-  sim_server_config_t cfg = {listen_addr, listen_port, ctl_addr, ctl_port, cert, key,
-                             opts.insecure_plain_ws, opts.max_connections,
-                             (size_t)opts.max_payload, opts.service_user, opts.password};
+  sim_server_config_t cfg = {ctl_addr, ctl_port, cert, key, opts.insecure_plain_ws,
+                             opts.max_connections, (size_t)opts.max_payload, opts.service_user,
+                             opts.password};
+  const char *addrs[SIM_MAX_SYSTEMS] = {listen_addr, second_addr};
+  const int ports[SIM_MAX_SYSTEMS] = {listen_port, second_port};
+  int n_systems = opts.secondary ? 2 : 1;
   if (sim_server_new(&cfg, &server, errstr, sizeof errstr) ||
       sim_calls_new(model, sim_server_timers(server), opts.ring_ms, &app.calls, errstr,
-                    sizeof errstr) ||
-      sim_subs_new(model, app.calls, sim_server_lws(server), sim_server_timers(server), &app.subs,
-                   errstr, sizeof errstr) ||
-      sim_traffic_new(model, app.calls, sim_server_timers(server), (unsigned)opts.seed,
-                      opts.ring_ms, &traffic, errstr, sizeof errstr) ||
-      sim_ctl_new(model, app.calls, app.subs, &ctl, errstr, sizeof errstr)) {
-    fprintf(stderr, "ipo-sim: %s\n", errstr);
-    goto done;
+                    sizeof errstr))
+    goto fail;
+  for (int i = 0; i < n_systems; i++) {
+    if (sim_subs_new(model, app.calls, sim_server_lws(server), sim_server_timers(server), i,
+                     &app.subs[i], errstr, sizeof errstr))
+      goto fail;
+    app.n_subs++;
+    if (sim_server_add_system(server, system_names[i], addrs[i], ports[i], app.subs[i], errstr,
+                              sizeof errstr))
+      goto fail;
   }
+  if (sim_traffic_new(model, app.calls, sim_server_timers(server), (unsigned)opts.seed,
+                      opts.ring_ms, &traffic, errstr, sizeof errstr) ||
+      sim_ctl_new(model, app.calls, &ctl, errstr, sizeof errstr))
+    goto fail;
   sim_model_observe(model, model_observer, &app);
-  sim_calls_observe(app.calls, leg_observer, app.subs);
+  sim_calls_observe(app.calls, leg_observer, &app);
   sim_ctl_set_server(ctl, server);
   sim_ctl_set_traffic(ctl, traffic);
-  if (sim_server_start(server, model, app.subs, sim_ctl_http_protocol(), ctl, errstr,
-                       sizeof errstr)) {
+  if (sim_server_start(server, model, sim_ctl_http_protocol(), ctl, errstr, sizeof errstr)) {
     fprintf(stderr, "ipo-sim: %s\n", errstr);
     goto done;
   }
@@ -179,11 +205,11 @@ int main(int argc, char **argv) {
     sim_traffic_set_rate(traffic, opts.calls_per_second);
   if (opts.user_changes_per_second > 0)
     sim_traffic_set_churn(traffic, opts.user_changes_per_second);
-  sim_log(SIM_LOG_INFO, "main", "ipo-sim %s: %zu users, %zu queues, service user '%s'%s%s",
+  sim_log(SIM_LOG_INFO, "main", "ipo-sim %s: %zu users, %zu queues, %s, service user '%s'%s%s",
           MTCTI3_VERSION, sim_model_user_count(model), sim_model_queue_count(model),
-          opts.service_user, ca[0] ? ", CA " : "", ca);
-  if (opts.ready_file && write_ready(opts.ready_file, sim_server_wss_port(server),
-                                     sim_server_control_port(server), ca, errstr, sizeof errstr)) {
+          n_systems == 2 ? "a resilient pair" : "one system", opts.service_user,
+          ca[0] ? ", CA " : "", ca);
+  if (opts.ready_file && write_ready(opts.ready_file, server, ca, errstr, sizeof errstr)) {
     fprintf(stderr, "ipo-sim: ready file: %s\n", errstr);
     goto done;
   }
@@ -193,6 +219,9 @@ int main(int argc, char **argv) {
   rc = sim_server_run(server) ? 1 : 0;
   sim_log(SIM_LOG_INFO, "main", "stopping (%s)",
           stop_signal == SIGINT ? "SIGINT" : stop_signal == SIGTERM ? "SIGTERM" : "service failure");
+  goto done;
+fail:
+  fprintf(stderr, "ipo-sim: %s\n", errstr);
 done:
   the_server = NULL;
   /*
@@ -202,13 +231,14 @@ done:
    */
   sim_traffic_free(traffic);
   sim_ctl_free(ctl);
-  if (app.subs)
-    sim_subs_quiesce(app.subs);
+  for (int i = 0; i < app.n_subs; i++)
+    sim_subs_quiesce(app.subs[i]);
   sim_calls_free(app.calls);
   app.calls = NULL;
   sim_server_free(server);
-  sim_subs_free(app.subs);
-  app.subs = NULL;
+  for (int i = 0; i < app.n_subs; i++)
+    sim_subs_free(app.subs[i]);
+  app.n_subs = 0;
   sim_model_free(model);
   return rc;
 }

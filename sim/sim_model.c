@@ -19,6 +19,8 @@ struct sim_model {
   size_t n_users, cap_users;
   sim_queue_t **queues;
   size_t n_queues, cap_queues;
+  sim_presentity_t **presentities;
+  size_t n_presentities, cap_presentities;
   char version[128];
   char trunk_prefix[8];
   char park_slots[MAX_CODES][16];
@@ -127,7 +129,7 @@ static const field_t user_fields[] = {
     UB(ec500), US(mobile, 0), UB(fwdu), UB(fwdb), UB(fwdna), UB(fwdhg), UB(fwdtovm),
     UB(offswitch), US(fwdunumber, 0), US(fwdbnumber, 0), UB(absence_set), UI(absence_msg),
     US(absence_str, 0), US(app, 0), UI(mb_new), UI(mb_old), UI(mb_saved), US(loggedinextn, 0),
-    UI(noanswertime),
+    US(teleworker, 0), UB(holdlineopen), UI(noanswertime),
 };
 #define QS(f, l) {#f, F_STR, offsetof(sim_queue_t, f), sizeof(((sim_queue_t *)0)->f), l}
 #define QI(f) {#f, F_INT, offsetof(sim_queue_t, f), 0, 0}
@@ -135,6 +137,13 @@ static const field_t user_fields[] = {
 static const field_t queue_fields[] = {
     QS(extn, 1), QS(name, 1), QS(email, 0), QI(ringmode), QI(noanswertime), QB(voicemail),
     QI(voicemailtime), QI(servicemode), QI(mb_new), QI(mb_old), QI(mb_saved),
+};
+#define PS(f) {#f, F_STR, offsetof(sim_presentity_t, f), sizeof(((sim_presentity_t *)0)->f), 0}
+#define PI(f) {#f, F_INT, offsetof(sim_presentity_t, f), 0, 0}
+#define PB(f) {#f, F_BOOL, offsetof(sim_presentity_t, f), 0, 0}
+static const field_t presentity_fields[] = {
+    PS(id), PB(dnd), PI(phonestate), PB(absence_set), PI(absence_msg), PS(absence_str), PS(app),
+    PB(fwdu), PI(mb_new), PB(noapphandler),
 };
 #define NFIELDS(t) (sizeof t / sizeof t[0])
 
@@ -473,6 +482,104 @@ void sim_model_queue_remove(sim_model_t *model, sim_queue_t *queue) {
   }
 }
 
+/* ---- presence-only entities ---- */
+
+sim_presentity_t *sim_model_presentity_find(const sim_model_t *m, const char *id) {
+  for (size_t i = 0; id && i < m->n_presentities; i++)
+    if (strcasecmp(m->presentities[i]->id, id) == 0)
+      return m->presentities[i];
+  return NULL;
+}
+
+/* The fields' limits: the spec's absence (21) and app (34) lengths, phone states 0-8. */
+static int presentity_check(sim_model_t *model, const sim_presentity_t *p,
+                            const sim_presentity_t *self, char *errstr, size_t errstr_size) {
+  const sim_presentity_t *other = sim_model_presentity_find(model, p->id);
+  if (!p->id[0]) {
+    snprintf(errstr, errstr_size, "a presentity needs an 'id'");
+    return -1;
+  }
+  if ((other && other != self) || sim_model_user_by_presentity(model, p->id)) {
+    snprintf(errstr, errstr_size, "presentity %s is taken (a user or another presentity)", p->id);
+    return -1;
+  }
+  if (p->phonestate < 0 || p->phonestate > 8 || strlen(p->absence_str) > 21 ||
+      strlen(p->app) > 34 || p->mb_new < 0) {
+    snprintf(errstr, errstr_size,
+             "phonestate 0-8, absence_str up to 21 and app up to 34 characters, mb_new >= 0");
+    return -1;
+  }
+  return 0;
+}
+
+int sim_model_presentity_add(sim_model_t *model, const json_t *fields, sim_presentity_t **out,
+                             char *errstr, size_t errstr_size) {
+  sim_presentity_t *p = calloc(1, sizeof *p);
+  if (!p) {
+    snprintf(errstr, errstr_size, "out of memory");
+    return -1;
+  }
+  p->noapphandler = 1;
+  if (fields_from_json(p, presentity_fields, NFIELDS(presentity_fields), fields, NULL, NULL,
+                       errstr, errstr_size) ||
+      presentity_check(model, p, NULL, errstr, errstr_size))
+    goto fail;
+  if (model->n_presentities == model->cap_presentities) {
+    size_t cap = model->cap_presentities ? model->cap_presentities * 2 : 8;
+    sim_presentity_t **n = realloc(model->presentities, cap * sizeof *n);
+    if (!n) {
+      snprintf(errstr, errstr_size, "out of memory");
+      goto fail;
+    }
+    model->presentities = n;
+    model->cap_presentities = cap;
+  }
+  model->presentities[model->n_presentities++] = p;
+  if (out)
+    *out = p;
+  sim_model_notify(model, SIM_EV_PRESENTITY_CHANGED, p);
+  return 0;
+fail:
+  free(p);
+  return -1;
+}
+
+int sim_model_presentity_patch(sim_model_t *model, sim_presentity_t *p, const json_t *fields,
+                               char *errstr, size_t errstr_size) {
+  sim_presentity_t copy = *p;
+  if (json_object_get(fields, "id")) {
+    snprintf(errstr, errstr_size, "a presentity's id cannot change");
+    return -1;
+  }
+  if (fields_from_json(&copy, presentity_fields, NFIELDS(presentity_fields), fields, NULL, NULL,
+                       errstr, errstr_size) ||
+      presentity_check(model, &copy, p, errstr, errstr_size))
+    return -1;
+  *p = copy;
+  sim_model_notify(model, SIM_EV_PRESENTITY_CHANGED, p);
+  return 0;
+}
+
+void sim_model_presentity_remove(sim_model_t *model, sim_presentity_t *p) {
+  for (size_t i = 0; i < model->n_presentities; i++) {
+    if (model->presentities[i] != p)
+      continue;
+    memmove(&model->presentities[i], &model->presentities[i + 1],
+            (model->n_presentities - i - 1) * sizeof p);
+    model->n_presentities--;
+    /* Watchers look it up again and find an unknown presentity. */
+    sim_model_notify(model, SIM_EV_PRESENTITY_CHANGED, p);
+    free(p);
+    return;
+  }
+}
+
+json_t *sim_model_presentity_json(const sim_presentity_t *p) {
+  json_t *o = json_object();
+  fields_to_json(o, p, presentity_fields, NFIELDS(presentity_fields));
+  return o;
+}
+
 json_t *sim_model_user_json(const sim_user_t *u) {
   char g[CODEC_GUID_STRLEN + 1];
   json_t *o = json_object();
@@ -514,6 +621,10 @@ json_t *sim_model_to_json(const sim_model_t *model) {
     json_array_append_new(trunks, json_string(model->trunks[i]));
   json_object_set_new(o, "users", users);
   json_object_set_new(o, "queues", queues);
+  json_t *pres = json_array();
+  for (size_t i = 0; i < model->n_presentities; i++)
+    json_array_append_new(pres, sim_model_presentity_json(model->presentities[i]));
+  json_object_set_new(o, "presentities", pres);
   json_object_set_new(o, "parkslots", strings_json(model->park_slots, model->n_park_slots));
   json_object_set_new(o, "accountcodes", strings_json(model->account_codes, model->n_account_codes));
   json_object_set_new(o, "authcodes", strings_json(model->auth_codes, model->n_auth_codes));
@@ -595,6 +706,13 @@ int sim_model_load(const char *path, sim_model_t **model, char *errstr, size_t e
     char e[200];
     if (sim_model_queue_add(m, v, NULL, e, sizeof e)) {
       snprintf(errstr, errstr_size, "%s: queues[%zu]: %s", path, i, e);
+      goto fail;
+    }
+  }
+  json_array_foreach(json_object_get(root, "presentities"), i, v) {
+    char e[200];
+    if (sim_model_presentity_add(m, v, NULL, e, sizeof e)) {
+      snprintf(errstr, errstr_size, "%s: presentities[%zu]: %s", path, i, e);
       goto fail;
     }
   }
@@ -696,8 +814,11 @@ void sim_model_free(sim_model_t *model) {
     free(model->users[i]);
   for (size_t i = 0; i < model->n_queues; i++)
     free(model->queues[i]);
+  for (size_t i = 0; i < model->n_presentities; i++)
+    free(model->presentities[i]);
   free(model->users);
   free(model->queues);
+  free(model->presentities);
   free(model->ix_user_guid);
   free(model);
 }

@@ -3,8 +3,10 @@
  *
  * DESIGN: users (with DND, absence, forwarding, twinning, app presence,
  * mailbox, where they are logged in), queues (ring mode, members, service
- * mode), park slots, account and auth codes, the trunk dialling prefix and
- * the version string.  Loaded from a JSON file or generated from a seed (the
+ * mode), presence-only entities (presentities a presence subscription can
+ * name that are not users: their state is set through the control API),
+ * park slots, account and auth codes, the trunk dialling prefix and the
+ * version string.  Loaded from a JSON file or generated from a seed (the
  * same seed gives the same model).  Runs on the service thread only.  Records
  * are plain structs other modules read and change; whoever changes one calls
  * sim_model_notify so the observers (subscriptions, call engine) can react.
@@ -47,6 +49,8 @@ typedef struct sim_user {
   char app[40];
   int mb_new, mb_old, mb_saved;
   char loggedinextn[16];   /* "" when logged off */
+  char teleworker[32];     /* hot-desked as a teleworker: calls go to this number ("": no) */
+  int holdlineopen;        /* the teleworker line stays open: calls connect at once */
   int noanswertime;
   int n_dnd_exc;
   char dnd_exc[SIM_MAX_DND_EXC][32];
@@ -77,6 +81,24 @@ typedef struct sim_queue {
   int last_target;         /* sequential ring mode: index of the last member tried */
 } sim_queue_t;
 
+/*
+ * A presence-only entity: something a presence subscription can watch that
+ * is not a user of this system (a federated or remote presentity).  Its
+ * state is whatever the control API sets.
+ */
+typedef struct sim_presentity {
+  char id[128];            /* the presentity identifier, as subscriptions name it */
+  int dnd;                 /* NotifyPresentity.sac */
+  int phonestate;          /* 0 idle ... 8 unknown (the spec's phone states) */
+  int absence_set;
+  int absence_msg;
+  char absence_str[32];
+  char app[40];
+  int fwdu;
+  int mb_new;              /* vmunread_messages */
+  int noapphandler;        /* no application can control its app presence */
+} sim_presentity_t;
+
 typedef enum sim_model_event {
   SIM_EV_USER_ADDED,
   SIM_EV_USER_REMOVED,     /* sent before the record is freed */
@@ -85,7 +107,8 @@ typedef enum sim_model_event {
   SIM_EV_QUEUE_ADDED,
   SIM_EV_QUEUE_REMOVED,
   SIM_EV_QUEUE_RENAMED,
-  SIM_EV_QUEUE_CHANGED
+  SIM_EV_QUEUE_CHANGED,
+  SIM_EV_PRESENTITY_CHANGED /* added, changed or (before it is freed) removed */
 } sim_model_event_t;
 
 typedef struct sim_model sim_model_t;
@@ -134,6 +157,15 @@ void sim_model_queue_remove(sim_model_t *model, sim_queue_t *queue);
 /* One record as JSON, in the load format (a new reference). */
 json_t *sim_model_user_json(const sim_user_t *user);
 json_t *sim_model_queue_json(const sim_queue_t *queue);
+
+/* Presence-only entities: lookup (case-insensitive id), add, patch, remove; as for users. */
+sim_presentity_t *sim_model_presentity_find(const sim_model_t *model, const char *id);
+int sim_model_presentity_add(sim_model_t *model, const json_t *fields, sim_presentity_t **p,
+                             char *errstr, size_t errstr_size);
+int sim_model_presentity_patch(sim_model_t *model, sim_presentity_t *p, const json_t *fields,
+                               char *errstr, size_t errstr_size);
+void sim_model_presentity_remove(sim_model_t *model, sim_presentity_t *p);
+json_t *sim_model_presentity_json(const sim_presentity_t *p);
 
 /* Queue membership helpers: index of extn in queue, or -1. */
 int sim_model_member_find(const sim_queue_t *queue, const char *extn);

@@ -23,10 +23,12 @@ typedef struct opt_def {
 static const opt_def_t opt_table[] = {
     {"listen", "ADDR:PORT", OPT_STR, O(listen), "127.0.0.1:8443",
      "MTCTI3 websocket (wss, path /tpkt/openapi); port 0 picks a free port"},
+    {"secondary", "ADDR:PORT", OPT_STR, O(secondary), NULL,
+     "also serve a secondary IP Office on ADDR:PORT: a resilient pair sharing one model (see docs/sim.md); port 0 picks a free port"},
     {"control", "ADDR:PORT", OPT_STR, O(control), "127.0.0.1:0",
      "control HTTP JSON API (loopback addresses only); port 0 picks a free port"},
     {"ready-file", "PATH", OPT_STR, O(ready_file), NULL,
-     "written atomically once listening: {\"wss_port\",\"control_port\",\"ca_file\",\"pid\"}"},
+     "written atomically once listening: {\"wss_port\",\"control_port\",\"ca_file\",\"pid\",\"systems\":[{\"name\",\"wss_port\",\"url\"}]}"},
     {"model", "FILE", OPT_STR, O(model_file), NULL, "PBX model as JSON (see docs/sim.md); overrides --users/--queues"},
     {"users", "N", OPT_INT, O(users), "20", "generated model: number of users (extensions 2001...)"},
     {"queues", "M", OPT_INT, O(queues), "3", "generated model: number of queues (extensions 5001...)"},

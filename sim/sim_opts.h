@@ -16,7 +16,8 @@
 #define SIM_DEFAULT_PASSWORD "mtcti3-sim"
 
 typedef struct sim_opts {
-  char *listen;          /* ADDR:PORT of the MTCTI3 websocket */
+  char *listen;          /* ADDR:PORT of the MTCTI3 websocket (the primary of a pair) */
+  char *secondary;       /* ADDR:PORT of the secondary's websocket: a resilient pair; NULL: none */
   char *control;         /* ADDR:PORT of the control HTTP API */
   char *ready_file;
   char *model_file;

@@ -3,10 +3,15 @@
  */
 #include "sim_server.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 #include <openssl/crypto.h>
@@ -23,9 +28,12 @@
 #define WS_HEADER_MAX 10
 #define MTCTI3_PATH "/tpkt/openapi"
 
+typedef struct sys sys_t;
+
 typedef struct conn {
-  lws_dll2_t list;
+  lws_dll2_t list;     /* in its system's connections */
   sim_server_t *server;
+  sys_t *sys;
   struct lws *wsi;
   int id;
   codec_framing_t framing;
@@ -39,6 +47,7 @@ typedef struct conn {
   size_t out_head, out_len, out_cap, out_count;
   uint8_t *rx;
   size_t rx_len, rx_cap;
+  int rx_text;      /* the message being received came in a text frame */
   int closing;
   enum lws_close_status close_status;
 } conn_t;
@@ -47,14 +56,39 @@ typedef struct pss {
   conn_t *conn;
 } pss_t;
 
+/*
+ * One IP Office: its listener, connections and subscriptions.  The
+ * listening socket is our own, adopted into the lws loop: failing the
+ * system closes it (connecting is then refused, as with a dead box) and
+ * restoring opens it again on the same port (lws 4.1 does not close a
+ * vhost's listener when the vhost is destroyed).  Accepted sockets go to the
+ * one TLS vhost of all systems, each connection's wsi carrying its system as
+ * opaque user data (one vhost: lws would move a connection to the first of
+ * several non-listening vhosts when it reads the Host header).
+ */
+struct sys {
+  sim_server_t *server;
+  int index;
+  char name[32];
+  char addr[128];
+  int port;              /* asked for; once listening, the port it got (kept for restore) */
+  struct lws *lwsi;      /* the listening socket adopted into lws; NULL while down */
+  sim_subs_t *subs;
+  lws_dll2_owner_t conns;
+  int up;
+  unsigned long failures;
+};
+
 struct sim_server {
   sim_server_config_t cfg;
   struct lws_context *lws;
   sim_timers_t *timers;
-  struct lws_vhost *wss, *ctl;
+  struct lws_vhost *ctl;
+  struct lws_vhost *wss;       /* TLS, serving every system's accepted connections */
+  struct lws_vhost *listeners; /* holds the systems' adopted listening sockets */
   sim_model_t *model;
-  sim_subs_t *subs;
-  lws_dll2_owner_t conns;
+  sys_t sys[SIM_MAX_SYSTEMS];
+  int n_sys;
   int next_conn_id;
   int paused;
   volatile sig_atomic_t stop;
@@ -159,7 +193,8 @@ static int conn_send(void *ctx, const Message *msg) {
  */
 static int conn_writable(conn_t *c) {
   if (c->closing) {
-    lws_close_reason(c->wsi, c->close_status, NULL, 0);
+    if (c->close_status) /* 0: killed with its system, no reason to give */
+      lws_close_reason(c->wsi, c->close_status, NULL, 0);
     return -1;
   }
   for (int chunk = 0; c->out_count && chunk < OUT_CHUNKS; chunk++) {
@@ -189,6 +224,17 @@ static void conn_message(conn_t *c) {
   char errstr[256];
   Message *msg = NULL;
   s->msgs_in++;
+  if (c->rx_text) {
+    /*
+     * Protobuf is binary: openapi and openapinoframing carry it in binary
+     * frames.  A text frame is not a message, whatever its bytes.
+     */
+    s->bad_in++;
+    sim_log(SIM_LOG_WARN, "server", "conn %d: text frame (%zu bytes) ignored", c->id, c->rx_len);
+    sim_subs_respond(conn_send, c, 0, MTCTISESS_UNPACKERR,
+                     "text frame: MTCTI3 messages are protobuf in binary frames");
+    return;
+  }
   if (codec_frame_decode(c->rx, c->rx_len, c->framing, s->cfg.max_payload, &msg, errstr,
                          sizeof errstr) != 0) {
     /* No requestid can be known: answer 0 with UNPACKERR and carry on. */
@@ -237,6 +283,8 @@ static int conn_receive(conn_t *c, const void *in, size_t len) {
     lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
     return -1;
   }
+  if (c->rx_len == 0)
+    c->rx_text = !lws_frame_is_binary(c->wsi);
   if (c->rx_len + len > c->rx_cap) {
     size_t cap = c->rx_cap ? c->rx_cap : 4096;
     while (cap < c->rx_len + len)
@@ -268,16 +316,18 @@ static void conn_free(conn_t *c) {
   free(c);
 }
 
-static conn_t *conn_new(sim_server_t *s, struct lws *wsi, codec_framing_t framing) {
+static conn_t *conn_new(sys_t *sys, struct lws *wsi, codec_framing_t framing) {
+  sim_server_t *s = sys->server;
   conn_t *c = calloc(1, sizeof *c);
   if (!c)
     return NULL;
   c->server = s;
+  c->sys = sys;
   c->wsi = wsi;
   c->id = ++s->next_conn_id;
   c->framing = framing;
-  c->subs = sim_subs_conn_new(s->subs, c->id, conn_send, c);
-  lws_dll2_add_tail(&c->list, &s->conns);
+  c->subs = sim_subs_conn_new(sys->subs, c->id, conn_send, c);
+  lws_dll2_add_tail(&c->list, &sys->conns);
   if (!c->subs) {
     conn_free(c);
     return NULL;
@@ -305,7 +355,8 @@ static int http_reply(struct lws *wsi, unsigned int status, const char *reason,
   return 1;
 }
 
-static int check_upgrade(sim_server_t *s, struct lws *wsi) {
+static int check_upgrade(sys_t *sys, struct lws *wsi) {
+  sim_server_t *s = sys->server;
   char uri[256] = "", proto[128] = "", auth[600] = "";
   codec_framing_t framing;
   if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 || strcmp(uri, MTCTI3_PATH) != 0) {
@@ -325,29 +376,30 @@ static int check_upgrade(sim_server_t *s, struct lws *wsi) {
     sim_log(SIM_LOG_INFO, "server", "upgrade refused: subprotocol '%s'", proto);
     return http_reply(wsi, HTTP_STATUS_BAD_REQUEST, "Bad Request", NULL);
   }
-  if ((int)s->conns.count >= s->cfg.max_connections) {
+  if (!sys->up) {
+    /* Killed with its system while the upgrade was on its way. */
+    return http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", NULL);
+  }
+  if ((int)sys->conns.count >= s->cfg.max_connections) {
     s->refused_limit++;
-    sim_log(SIM_LOG_WARN, "server", "upgrade refused: %d connections already",
-            (int)s->conns.count);
+    sim_log(SIM_LOG_WARN, "server", "%s: upgrade refused: %d connections already", sys->name,
+            (int)sys->conns.count);
     return http_reply(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, "Service Unavailable", NULL);
   }
   return 0;
 }
 
-/* Our state hangs off the vhost; some callbacks come without one. */
-static sim_server_t *server_of(struct lws *wsi) {
-  struct lws_vhost *vh = lws_get_vhost(wsi);
-  return vh ? lws_vhost_user(vh) : NULL;
-}
+/* The system whose listener accepted the connection. */
+static sys_t *sys_of(struct lws *wsi) { return lws_get_opaque_user_data(wsi); }
 
 /* protocols[0] of the MTCTI3 vhost: plain HTTP requests and the upgrade gate. */
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len) {
-  sim_server_t *s;
+  sys_t *sys;
   switch (reason) {
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    s = server_of(wsi);
-    return s ? check_upgrade(s, wsi) : -1;
+    sys = sys_of(wsi);
+    return sys ? check_upgrade(sys, wsi) : -1;
   case LWS_CALLBACK_HTTP:
     /* Only the websocket lives here. */
     if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
@@ -361,23 +413,24 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static int cb_mtcti3(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len) {
-  sim_server_t *s;
+  sys_t *sys;
   pss_t *pss = user;
   switch (reason) {
   case LWS_CALLBACK_ESTABLISHED: {
-    if (!(s = server_of(wsi)))
+    if (!(sys = sys_of(wsi)) || !sys->up)
       return -1;
     codec_framing_t framing = CODEC_FRAMING_OPENAPI;
     char peer[64] = "";
     codec_framing_from_subprotocol(lws_get_protocol(wsi)->name, &framing);
-    if ((int)s->conns.count >= s->cfg.max_connections)
+    if ((int)sys->conns.count >= sys->server->cfg.max_connections)
       return -1;
-    pss->conn = conn_new(s, wsi, framing);
+    pss->conn = conn_new(sys, wsi, framing);
     if (!pss->conn)
       return -1;
     lws_get_peer_simple(wsi, peer, sizeof peer);
-    sim_log(SIM_LOG_INFO, "server", "conn %d: MTCTI3 session from %s (%s), %d open",
-            pss->conn->id, peer, lws_get_protocol(wsi)->name, (int)s->conns.count);
+    sim_log(SIM_LOG_INFO, "server", "conn %d: %s: MTCTI3 session from %s (%s), %d open",
+            pss->conn->id, sys->name, peer, lws_get_protocol(wsi)->name,
+            (int)sys->conns.count);
     return 0;
   }
   case LWS_CALLBACK_RECEIVE:
@@ -450,18 +503,133 @@ static int is_loopback(const char *addr) {
          strcmp(addr, "localhost") == 0;
 }
 
-int sim_server_start(sim_server_t *s, sim_model_t *model, sim_subs_t *subs,
+int sim_server_add_system(sim_server_t *s, const char *name, const char *addr, int port,
+                          sim_subs_t *subs, char *errstr, size_t errstr_size) {
+  if (s->n_sys == SIM_MAX_SYSTEMS) {
+    snprintf(errstr, errstr_size, "at most %d systems", SIM_MAX_SYSTEMS);
+    return -1;
+  }
+  sys_t *sys = &s->sys[s->n_sys];
+  memset(sys, 0, sizeof *sys);
+  sys->server = s;
+  sys->index = s->n_sys++;
+  snprintf(sys->name, sizeof sys->name, "%s", name);
+  snprintf(sys->addr, sizeof sys->addr, "%s", addr);
+  sys->port = port;
+  sys->subs = subs;
+  return 0;
+}
+
+/* A listening socket becomes readable: accept and hand to the system's TLS vhost. */
+static int cb_listener(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len) {
+  sys_t *sys = lws_get_opaque_user_data(wsi);
+  (void)user;
+  (void)in;
+  (void)len;
+  if (!sys)
+    return 0;
+  switch (reason) {
+  case LWS_CALLBACK_RAW_RX_FILE:
+    for (int i = 0; i < 64; i++) { /* a burst of connections, not an unbounded loop */
+      int fd = accept(lws_get_socket_fd(wsi), NULL, NULL);
+      if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+          sim_log(SIM_LOG_WARN, "server", "%s: accept: %s", sys->name, strerror(errno));
+        break;
+      }
+      if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0 || !sys->up) {
+        close(fd);
+        continue;
+      }
+      struct lws *nw = lws_adopt_socket_vhost(sys->server->wss, fd); /* closes fd on failure */
+      if (nw)
+        lws_set_opaque_user_data(nw, sys);
+      else
+        sim_log(SIM_LOG_WARN, "server", "%s: could not adopt a connection", sys->name);
+    }
+    return 0;
+  case LWS_CALLBACK_RAW_CLOSE_FILE:
+    sys->lwsi = NULL; /* lws closed the socket */
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static const struct lws_protocols listener_protocols[] = {
+    {"sim-listener", cb_listener, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* A listening TCP socket on addr:port (0: any free port); its fd, or -1 with errstr. */
+static int listen_socket(const char *addr, int port, int *bound, char *errstr,
+                         size_t errstr_size) {
+  struct addrinfo hints, *ai = NULL;
+  char service[16];
+  int fd = -1, one = 1, rc;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  snprintf(service, sizeof service, "%d", port);
+  if ((rc = getaddrinfo(strcmp(addr, "0.0.0.0") == 0 ? NULL : addr, service, &hints, &ai)) != 0) {
+    snprintf(errstr, errstr_size, "%s: %s", addr, gai_strerror(rc));
+    return -1;
+  }
+  fd = socket(ai->ai_family, SOCK_STREAM, 0);
+  if (fd < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(fd, F_SETFL, O_NONBLOCK) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 128) != 0)
+    goto fail;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+    goto fail;
+  *bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+  freeaddrinfo(ai);
+  return fd;
+fail:
+  snprintf(errstr, errstr_size, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  freeaddrinfo(ai);
+  return -1;
+}
+
+/* Open system sys's MTCTI3 listener (on its recorded port once it has one). */
+static int sys_listen(sys_t *sys, char *errstr, size_t errstr_size) {
+  sim_server_t *s = sys->server;
+  int port = sys->port;
+  int fd = listen_socket(sys->addr, sys->port, &port, errstr, errstr_size);
+  if (fd < 0)
+    return -1;
+  lws_sock_file_fd_type desc;
+  desc.filefd = fd;
+  sys->lwsi = lws_adopt_descriptor_vhost(s->listeners, LWS_ADOPT_RAW_FILE_DESC, desc,
+                                         listener_protocols[0].name, NULL);
+  if (!sys->lwsi) {
+    close(fd);
+    snprintf(errstr, errstr_size, "%s: cannot add the listener to the lws loop", sys->name);
+    return -1;
+  }
+  lws_set_opaque_user_data(sys->lwsi, sys);
+  sys->port = port;
+  sys->up = 1;
+  sim_log(SIM_LOG_INFO, "server", "%s: MTCTI3 on %s://%s:%d%s", sys->name,
+          s->cfg.insecure_plain_ws ? "wss+ws" : "wss", sys->addr, sys->port, MTCTI3_PATH);
+  return 0;
+}
+
+int sim_server_start(sim_server_t *s, sim_model_t *model,
                      const struct lws_protocols *ctl_protocol, void *ctl_user, char *errstr,
                      size_t errstr_size) {
   struct lws_context_creation_info info;
   static struct lws_protocols ctl_protocols[2];
   s->model = model;
-  s->subs = subs;
-
   memset(&info, 0, sizeof info);
   info.vhost_name = "mtcti3";
-  info.port = s->cfg.listen_port; /* 0: any free port */
-  info.iface = strcmp(s->cfg.listen_addr, "0.0.0.0") == 0 ? NULL : s->cfg.listen_addr;
+  info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* sockets come from the systems' own listeners */
   info.protocols = wss_protocols;
   info.ssl_cert_filepath = s->cfg.cert_file;
   info.ssl_private_key_filepath = s->cfg.key_file;
@@ -473,10 +641,21 @@ int sim_server_start(sim_server_t *s, sim_model_t *model, sim_subs_t *subs,
   info.user = s;
   s->wss = lws_create_vhost(s->lws, &info);
   if (!s->wss) {
-    snprintf(errstr, errstr_size, "cannot listen on %s:%d (TLS with %s)", s->cfg.listen_addr,
-             s->cfg.listen_port, s->cfg.cert_file);
+    snprintf(errstr, errstr_size, "cannot set up TLS with %s", s->cfg.cert_file);
     return -1;
   }
+  memset(&info, 0, sizeof info);
+  info.vhost_name = "listeners";
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = listener_protocols;
+  s->listeners = lws_create_vhost(s->lws, &info);
+  if (!s->listeners) {
+    snprintf(errstr, errstr_size, "cannot create the listeners' vhost");
+    return -1;
+  }
+  for (int i = 0; i < s->n_sys; i++)
+    if (sys_listen(&s->sys[i], errstr, errstr_size))
+      return -1;
   if (!is_loopback(s->cfg.control_addr)) {
     snprintf(errstr, errstr_size, "--control must be a loopback address, not %s",
              s->cfg.control_addr);
@@ -496,17 +675,67 @@ int sim_server_start(sim_server_t *s, sim_model_t *model, sim_subs_t *subs,
              s->cfg.control_port);
     return -1;
   }
-  sim_log(SIM_LOG_INFO, "server", "MTCTI3 on %s://%s:%d%s, control on http://%s:%d",
-          s->cfg.insecure_plain_ws ? "wss+ws" : "wss", s->cfg.listen_addr,
-          sim_server_wss_port(s), MTCTI3_PATH, s->cfg.control_addr, sim_server_control_port(s));
+  sim_log(SIM_LOG_INFO, "server", "control on http://%s:%d", s->cfg.control_addr,
+          sim_server_control_port(s));
   return 0;
 }
 
-int sim_server_wss_port(const sim_server_t *s) {
-  return s->wss ? lws_get_vhost_listen_port(s->wss) : -1;
-}
 int sim_server_control_port(const sim_server_t *s) {
   return s->ctl ? lws_get_vhost_listen_port(s->ctl) : -1;
+}
+
+int sim_server_system_count(const sim_server_t *s) { return s->n_sys; }
+
+int sim_server_system_find(const sim_server_t *s, const char *name) {
+  for (int i = 0; name && i < s->n_sys; i++)
+    if (strcmp(s->sys[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+const char *sim_server_system_name(const sim_server_t *s, int i) {
+  return i >= 0 && i < s->n_sys ? s->sys[i].name : "";
+}
+int sim_server_system_port(const sim_server_t *s, int i) {
+  return i >= 0 && i < s->n_sys ? s->sys[i].port : -1;
+}
+int sim_server_system_up(const sim_server_t *s, int i) {
+  return i >= 0 && i < s->n_sys && s->sys[i].up;
+}
+sim_subs_t *sim_server_system_subs(const sim_server_t *s, int i) {
+  return i >= 0 && i < s->n_sys ? s->sys[i].subs : NULL;
+}
+
+int sim_server_system_set_up(sim_server_t *s, int i, int up, int *dropped, char *errstr,
+                             size_t errstr_size) {
+  sys_t *sys = &s->sys[i];
+  int n = 0;
+  if (dropped)
+    *dropped = 0;
+  if (up == sys->up) {
+    snprintf(errstr, errstr_size, "%s is already %s", sys->name, up ? "up" : "down");
+    return -1;
+  }
+  if (up)
+    return sys_listen(sys, errstr, errstr_size);
+  /* A failure, not a shutdown: no close handshake, the sockets just go. */
+  sys->up = 0;
+  sys->failures++;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&sys->conns)) {
+    conn_t *c = lws_container_of(d, conn_t, list);
+    if (!c->closing) {
+      c->closing = 1;
+      lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+      n++;
+    }
+  } lws_end_foreach_dll(d);
+  if (sys->lwsi) /* closes the listening socket now: connecting is refused from here on */
+    lws_set_timeout(sys->lwsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+  if (dropped)
+    *dropped = n;
+  sim_log(SIM_LOG_INFO, "server", "%s: failed: %d connections killed, port %d closed", sys->name,
+          n, sys->port);
+  return 0;
 }
 
 int sim_server_run(sim_server_t *s) {
@@ -537,23 +766,25 @@ void sim_server_free(sim_server_t *s) {
     return;
   if (s->lws)
     lws_context_destroy(s->lws);
-  while (s->conns.head)
-    conn_free(lws_container_of(s->conns.head, conn_t, list));
+  for (int i = 0; i < s->n_sys; i++)
+    while (s->sys[i].conns.head)
+      conn_free(lws_container_of(s->sys[i].conns.head, conn_t, list));
   sim_timers_free(s->timers);
   free(s);
 }
 
 int sim_server_drop_all(sim_server_t *s) {
   int n = 0;
-  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
-    conn_t *c = lws_container_of(d, conn_t, list);
-    if (!c->closing) {
-      c->closing = 1;
-      c->close_status = LWS_CLOSE_STATUS_GOINGAWAY;
-      lws_callback_on_writable(c->wsi);
-      n++;
-    }
-  } lws_end_foreach_dll(d);
+  for (int i = 0; i < s->n_sys; i++)
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->sys[i].conns)) {
+      conn_t *c = lws_container_of(d, conn_t, list);
+      if (!c->closing) {
+        c->closing = 1;
+        c->close_status = LWS_CLOSE_STATUS_GOINGAWAY;
+        lws_callback_on_writable(c->wsi);
+        n++;
+      }
+    } lws_end_foreach_dll(d);
   s->dropped += (unsigned long)n;
   sim_log(SIM_LOG_INFO, "server", "dropping %d MTCTI3 connections", n);
   return n;
@@ -565,8 +796,17 @@ void sim_server_pause(sim_server_t *s, int on) {
 }
 
 json_t *sim_server_stats(sim_server_t *s) {
-  return json_pack("{s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "connections", (int)s->conns.count,
-                   "paused", s->paused, "messages_in", (json_int_t)s->msgs_in, "messages_out",
+  int conns = 0;
+  json_t *systems = json_array();
+  for (int i = 0; i < s->n_sys; i++) {
+    conns += (int)s->sys[i].conns.count;
+    json_array_append_new(systems, json_pack("{s:s,s:b,s:i,s:i,s:I}", "name", s->sys[i].name, "up",
+                                             s->sys[i].up, "wss_port", s->sys[i].port,
+                                             "connections", (int)s->sys[i].conns.count,
+                                             "failures", (json_int_t)s->sys[i].failures));
+  }
+  return json_pack("{s:o,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "systems", systems,
+                   "connections", conns, "paused", s->paused, "messages_in", (json_int_t)s->msgs_in, "messages_out",
                    (json_int_t)s->msgs_out, "bad_messages", (json_int_t)s->bad_in,
                    "refused_auth", (json_int_t)s->refused_auth, "refused_limit",
                    (json_int_t)s->refused_limit, "dropped", (json_int_t)s->dropped, "subscribecmds",

@@ -39,6 +39,9 @@ typedef struct track {
   int lost;
   int thisend;
   int refid;
+  int reason;     /* CallLost.reason */
+  char desc[64];  /* CallLost.description */
+  uint64_t sent;  /* hash of the CallInfo last sent (0: none): only changes go out */
 } track_t;
 
 typedef struct pres_entry {
@@ -79,6 +82,7 @@ typedef struct sub {
   size_t n_pres_long;  /* entries of 32+ characters: marked by any user's change */
   track_t *tracks;
   size_t n_tracks, cap_tracks;
+  int refresh_cc;    /* a refresh is due: a callcontrol Notify with every call, even none */
   int activapp;
   sim_timer_t timer_expire;
 } sub_t;
@@ -94,8 +98,7 @@ struct sim_subs_conn {
   lws_dll2_owner_t due; /* subscriptions that may have a Notify to send */
   sub_t *only[K_REFRESH + 1]; /* the lines, park server and refresh wrapper subscriptions */
   size_t count;
-  int round_sent;    /* something was notified in this flush round (RefreshWrapper) */
-  int refresh_due;
+  int refresh_due;   /* a NotifyRefreshWrapper closes the round */
 };
 
 /*
@@ -109,6 +112,7 @@ struct sim_subs {
   lws_dll2_owner_t park_subs, presence_subs;
   sim_model_t *model;
   sim_calls_t *calls;
+  int system;              /* which system of a pair these subscriptions are on */
   struct lws_context *lws;
   sim_timers_t *timers;
   lws_dll2_owner_t conns;
@@ -116,6 +120,7 @@ struct sim_subs {
   int flush_pending;
   int stopping;
   int round;
+  int refresh;             /* refreshinstance: 1, one more for each refresh */
   unsigned long notifies, acks, requests;
 };
 
@@ -486,32 +491,57 @@ static NotifyQueue *build_queue(sim_subs_t *s, sub_t *x, const sim_queue_t *q, s
   return nq;
 }
 
-/* What a presence entry shows now. */
+/* What a presence entry shows now: a user's state, a presence-only entity's, or unknown. */
 typedef struct pres_state {
-  const sim_user_t *u; /* NULL: the presentity is not a user */
+  int dnd;
   int phonestate;
+  int absence_set, absence_msg;
+  const char *absence_str;
   const char *app;
-  int noapp;
+  int fwdu;
+  int vm;        /* unread voicemail messages */
+  int noapp;     /* no application handles its app presence */
 } pres_state_t;
 
 /* The presence state of one entry, and its signature (to send only real changes). */
 static void presentity_state(sim_subs_t *s, const sub_t *x, const pres_entry_t *e,
                              pres_state_t *st, char *sig, size_t sig_size) {
   const sim_user_t *u = sim_model_user_by_presentity(s->model, e->presentity);
-  st->u = u;
-  st->phonestate = u ? sim_calls_phonestate(s->calls, u) : PS_UNKNOWN;
-  st->app = u ? u->app : "";
-  st->noapp = u ? u->app_handlers == 0 : 1;
+  const sim_presentity_t *p = u ? NULL : sim_model_presentity_find(s->model, e->presentity);
+  memset(st, 0, sizeof *st);
+  st->absence_str = st->app = "";
+  st->noapp = 1;
+  st->phonestate = PS_UNKNOWN;
+  if (u) {
+    st->dnd = u->dnd;
+    st->phonestate = sim_calls_phonestate(s->calls, u);
+    st->absence_set = u->absence_set;
+    st->absence_msg = u->absence_msg;
+    st->absence_str = u->absence_str;
+    st->app = u->app;
+    st->fwdu = u->fwdu;
+    st->vm = u->mb_new;
+    st->noapp = u->app_handlers == 0;
+  } else if (p) {
+    st->dnd = p->dnd;
+    st->phonestate = p->phonestate;
+    st->absence_set = p->absence_set;
+    st->absence_msg = p->absence_msg;
+    st->absence_str = p->absence_str;
+    st->app = p->app;
+    st->fwdu = p->fwdu;
+    st->vm = p->mb_new;
+    st->noapp = p->noapphandler;
+  }
   if (st->noapp && !(x->flags & CODEC_PSF_NOAPPHANDLER))
     st->app = "Offline";
-  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", u ? u->dnd : 0, st->phonestate,
-           u ? u->absence_set : 0, u ? u->absence_msg : 0, u ? u->absence_str : "", st->app,
-           u ? u->fwdu : 0, u ? u->mb_new : 0, st->noapp);
+  snprintf(sig, sig_size, "%d|%d|%d|%d|%s|%s|%d|%d|%d", st->dnd, st->phonestate,
+           st->absence_set, st->absence_msg, st->absence_str, st->app, st->fwdu, st->vm,
+           st->noapp);
 }
 
 static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
                                     const pres_state_t *st, struct lwsac **ac) {
-  const sim_user_t *u = st->u;
   NotifyPresentity *np = lwsac_use_zero(ac, sizeof *np, 0);
   if (!np)
     return NULL;
@@ -521,16 +551,17 @@ static NotifyPresentity *presentity(const sub_t *x, const pres_entry_t *e,
     np->lref = e->lref;
   else
     np->presentity = pb_str(e->presentity);
+  np->sac = st->dnd;
   np->phonestate = st->phonestate;
-  if (u) {
-    np->sac = u->dnd;
-    if (u->absence_set)
-      np->absence = absence(ac, u);
-    np->fwdu = u->fwdu;
-    if (x->flags & CODEC_PSF_VMCOUNT)
-      np->vmunread_messages = u->mb_new;
+  if (st->absence_set && (np->absence = lwsac_use_zero(ac, sizeof *np->absence, 0))) {
+    absence__init(np->absence);
+    np->absence->msg = st->absence_msg;
+    np->absence->str = pb_str(st->absence_str);
   }
   np->app = pb_str(st->app);
+  np->fwdu = st->fwdu;
+  if (x->flags & CODEC_PSF_VMCOUNT)
+    np->vmunread_messages = st->vm;
   if (x->flags & CODEC_PSF_NOAPPHANDLER)
     np->noapphandler = st->noapp;
   return np;
@@ -565,13 +596,29 @@ static NotifyPresence *build_presence(sim_subs_t *s, sub_t *x, struct lwsac **ac
   return np->n_entry || was_first ? np : NULL;
 }
 
+/* FNV-1a of the packed CallInfo, never 0 (0: out of memory, cannot tell). */
+static uint64_t callinfo_hash(const CallInfo *ci) {
+  uint8_t stack[2048];
+  size_t len = call_info__get_packed_size(ci);
+  uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+  uint64_t h = 14695981039346656037ULL;
+  if (!buf)
+    return 0;
+  call_info__pack(ci, buf);
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ buf[i]) * 1099511628211ULL;
+  if (buf != stack)
+    free(buf);
+  return h ? h : 1;
+}
+
 static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
   NotifyCallControl *cc = lwsac_use_zero(ac, sizeof *cc, 0);
   size_t cap_i = 0, cap_l = 0;
   if (!cc)
     return NULL;
   notify_call_control__init(cc);
-  cc->refreshinstance = s->round;
+  cc->refreshinstance = s->refresh;
   int ccflags = x->ccflags ? x->ccflags : CODEC_CC_PRIMARY;
   for (size_t i = 0; i < x->n_tracks;) {
     track_t *t = &x->tracks[i];
@@ -581,8 +628,10 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
         call_lost__init(cl);
         cl->callid = t->callid;
         cl->referencecallid = t->refid;
-        cl->reason = 16; /* normal clearing */
+        cl->reason = t->reason;
         cl->thisenddropped = t->thisend;
+        if (t->desc[0] && (cl->description = lwsac_use(ac, sizeof t->desc, 0)))
+          memcpy(cl->description, t->desc, sizeof t->desc); /* the track goes below */
         PUSH(ac, cc->calllost, cc->n_calllost, cap_l, cl);
       }
       x->tracks[i] = x->tracks[--x->n_tracks];
@@ -591,12 +640,21 @@ static NotifyCallControl *build_cc(sim_subs_t *s, sub_t *x, struct lwsac **ac) {
     if (t->dirty) {
       CallInfo *ci = NULL;
       t->dirty = 0;
-      if (sim_calls_render(s->calls, t->callid, ccflags, ac, &ci) == 0)
-        PUSH(ac, cc->callinfo, cc->n_callinfo, cap_i, ci);
+      if (sim_calls_render(s->calls, t->callid, ccflags, ac, &ci) == 0) {
+        /* A leg marked changed that looks as it did when last sent is not news. */
+        uint64_t h = callinfo_hash(ci);
+        if (!h || h != t->sent) {
+          t->sent = h;
+          PUSH(ac, cc->callinfo, cc->n_callinfo, cap_i, ci);
+        }
+      }
     }
     i++;
   }
-  return cc->n_callinfo || cc->n_calllost ? cc : NULL;
+  /* A refresh answers even with no calls: the list is complete, and empty. */
+  int refresh = x->refresh_cc;
+  x->refresh_cc = 0;
+  return cc->n_callinfo || cc->n_calllost || refresh ? cc : NULL;
 }
 
 static int calls_pending(const sub_t *x) {
@@ -614,7 +672,7 @@ static int sub_has_content(const sim_subs_conn_t *conn, const sub_t *x) {
   case K_REFRESH:
     return conn->refresh_due;
   default:
-    return x->first || x->cfg_dirty || calls_pending(x);
+    return x->first || x->cfg_dirty || calls_pending(x) || x->refresh_cc;
   }
 }
 
@@ -666,14 +724,14 @@ static int sub_flush(sim_subs_t *s, sim_subs_conn_t *conn, sub_t *x) {
       n->refreshwrapper = lwsac_use_zero(&ac, sizeof *n->refreshwrapper, 0);
       if (n->refreshwrapper) {
         notify_refresh_wrapper__init(n->refreshwrapper);
-        n->refreshwrapper->dummy = s->round;
+        n->refreshwrapper->dummy = s->refresh;
         n->payload_case = NOTIFY__PAYLOAD_REFRESHWRAPPER;
       }
     }
     break;
   }
   if (n->payload_case == NOTIFY__PAYLOAD__NOT_SET && x->kind != K_LINES &&
-      x->kind != K_REFRESH && calls_pending(x)) {
+      x->kind != K_REFRESH && (calls_pending(x) || x->refresh_cc)) {
     if ((n->callcontrol = build_cc(s, x, &ac)))
       n->payload_case = NOTIFY__PAYLOAD_CALLCONTROL;
   }
@@ -773,7 +831,7 @@ static int presence_remove(sub_t *x, const Presentity *p) {
 
 static void track_existing(sim_subs_t *s, sub_t *x, sim_line_kind_t kind, const uint8_t *owner) {
   int ids[256];
-  size_t n = sim_calls_line_legs(s->calls, kind, owner, ids, 256);
+  size_t n = sim_calls_line_legs(s->calls, kind, owner, s->system, ids, 256);
   for (size_t i = 0; i < n; i++) {
     track_t *t = track_get(x, ids[i], 1);
     if (t)
@@ -928,8 +986,8 @@ static int on_callcontrol(sim_subs_t *s, sub_t *x, const UpdateCallControl *cc) 
       return MTCTISESS_CALLCONTROL_BADFORMATTING;
     sim_line_kind_t kind = x->kind == K_USER ? SIM_LINE_USER : x->kind == K_QUEUE ? SIM_LINE_QUEUE
                                                                                   : SIM_LINE_PARK;
-    return sim_calls_function(s->calls, kind, x->kind == K_PARK ? NULL : x->guid, cc->callid,
-                              cc->referencecallid, cc->callfunction);
+    return sim_calls_function(s->calls, kind, x->kind == K_PARK ? NULL : x->guid, s->system,
+                              cc->callid, cc->referencecallid, cc->callfunction);
   }
   /* MakeCall and UnPark: a new call named by the application's reference. */
   if (!cc->referencecallid || cc->callid)
@@ -1143,7 +1201,21 @@ static void presence_mark(sub_t *x, const sim_user_t *u) {
       presence_dirty(x, &x->pres[i]);
 }
 
+/* Mark the entries naming presence-only entity id (they look it up again when built). */
+static void presence_mark_id(sub_t *x, const char *id) {
+  for (size_t i = 0; i < x->n_pres; i++)
+    if (strcasecmp(x->pres[i].presentity, id) == 0)
+      presence_dirty(x, &x->pres[i]);
+}
+
 void sim_subs_model_event(sim_subs_t *s, int ev, void *record) {
+  if (ev == SIM_EV_PRESENTITY_CHANGED) {
+    lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
+      presence_mark_id(lws_container_of(d, sub_t, by_line), ((sim_presentity_t *)record)->id);
+    } lws_end_foreach_dll(d);
+    schedule_flush(s);
+    return;
+  }
   int is_queue = ev >= SIM_EV_QUEUE_ADDED;
   const uint8_t *guid = is_queue ? ((sim_queue_t *)record)->guid : ((sim_user_t *)record)->guid;
   const char *extn = is_queue ? ((sim_queue_t *)record)->extn : ((sim_user_t *)record)->extn;
@@ -1219,6 +1291,8 @@ static void track_event(sub_t *x, const sim_leg_event_t *ev) {
   if (lost) {
     t->lost = 1;
     t->thisend = ev->thisenddropped;
+    t->reason = ev->lost ? ev->reason : 16; /* an ephemeral queue's end of view: normal */
+    snprintf(t->desc, sizeof t->desc, "%s", ev->lost && ev->description ? ev->description : "");
   } else {
     t->dirty = 1;
   }
@@ -1226,6 +1300,8 @@ static void track_event(sub_t *x, const sim_leg_event_t *ev) {
 }
 
 void sim_subs_leg_event(sim_subs_t *s, const sim_leg_event_t *ev) {
+  if (ev->system >= 0 && ev->system != s->system)
+    return; /* a queue call another system reports */
   if (ev->kind == SIM_LINE_USER && s->presence_subs.count) {
     sim_user_t *u = sim_model_user_by_guid(s->model, ev->owner, SIM_GUID_LEN);
     lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->presence_subs)) {
@@ -1272,6 +1348,44 @@ void sim_subs_conn_free(sim_subs_conn_t *conn) {
   free(conn);
 }
 
+int sim_subs_refresh(sim_subs_t *s) {
+  int n = 0;
+  s->refresh++;
+  lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
+    sim_subs_conn_t *conn = lws_container_of(d, sim_subs_conn_t, list);
+    for (sub_t *x = conn->head; x; x = x->next) {
+      if (x->kind == K_LINES || x->kind == K_REFRESH)
+        continue;
+      if (x->kind == K_PRESENCE) {
+        x->first = 1; /* full=1, every entry */
+      } else {
+        if (x->kind != K_PARK)
+          x->cfg_dirty = 1;
+        if (x->ccflags || x->kind == K_PARK) {
+          /* Every call of the line, sent even if unchanged, and the Notify even without one. */
+          track_existing(s, x, x->kind == K_USER ? SIM_LINE_USER
+                               : x->kind == K_QUEUE ? SIM_LINE_QUEUE : SIM_LINE_PARK,
+                         x->kind == K_PARK ? NULL : x->guid);
+          for (size_t i = 0; i < x->n_tracks; i++)
+            if (!x->tracks[i].lost) {
+              x->tracks[i].dirty = 1;
+              x->tracks[i].sent = 0;
+            }
+          x->refresh_cc = 1;
+        }
+      }
+      sub_due(x);
+      n++;
+    }
+  } lws_end_foreach_dll(d);
+  sim_log(SIM_LOG_INFO, "subs", "system %d: refresh %d of %d subscriptions", s->system, s->refresh,
+          n);
+  schedule_flush(s);
+  return n;
+}
+
+int sim_subs_refreshinstance(const sim_subs_t *s) { return s->refresh; }
+
 int sim_subs_terminate(sim_subs_t *s, int id, const char *reason) {
   int n = 0;
   lws_start_foreach_dll(struct lws_dll2 *, d, lws_dll2_get_head(&s->conns)) {
@@ -1312,7 +1426,8 @@ json_t *sim_subs_json(sim_subs_t *s) {
 }
 
 int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
-                 sim_timers_t *timers, sim_subs_t **subs, char *errstr, size_t errstr_size) {
+                 sim_timers_t *timers, int system, sim_subs_t **subs, char *errstr,
+                 size_t errstr_size) {
   sim_subs_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(errstr, errstr_size, "out of memory");
@@ -1320,6 +1435,8 @@ int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws
   }
   s->model = model;
   s->calls = calls;
+  s->system = system;
+  s->refresh = 1;
   s->lws = lws;
   s->timers = timers;
   *subs = s;

@@ -11,7 +11,9 @@
  * (snapshots, not transitions).  Requests with a requestid get a
  * RequestResponse with the spec's result codes.  Expiry and server-side
  * termination send SubscribeTerminated.  Runs on the service thread; sends
- * through the connection's send callback.
+ * through the connection's send callback.  One engine per system: in a
+ * resilient pair each system's connections have their own, which sees the
+ * shared model and user calls but only the queue calls of its system.
  */
 #ifndef SIM_SUBS_H
 #define SIM_SUBS_H
@@ -42,12 +44,13 @@ int sim_subs_respond(sim_subs_send_fn send, void *ctx, int requestid, int result
                      const char *additional);
 
 /*
- * The subscription engine; *subs owned by the caller (sim_subs_free).  Notifies
- * go out in the lws loop turn after a change (an lws sul due at once); expiry
- * uses the timers.
+ * The subscription engine of system `system` (0 primary, 1 secondary); *subs
+ * owned by the caller (sim_subs_free).  Notifies go out in the lws loop turn
+ * after a change (an lws sul due at once); expiry uses the timers.
  */
 int sim_subs_new(sim_model_t *model, sim_calls_t *calls, struct lws_context *lws,
-                 sim_timers_t *timers, sim_subs_t **subs, char *errstr, size_t errstr_size);
+                 sim_timers_t *timers, int system, sim_subs_t **subs, char *errstr,
+                 size_t errstr_size);
 void sim_subs_free(sim_subs_t *subs);
 
 /* Before the lws context goes: cancel timers and schedule no more (shutdown). */
@@ -60,6 +63,16 @@ void sim_subs_conn_free(sim_subs_conn_t *conn);
 
 /* A Subscribe, SubscribeCmd, SubscribeEnd or NotifyAck from the client. */
 void sim_subs_handle(sim_subs_conn_t *conn, const Message *msg);
+
+/*
+ * A refresh (docs/sim.md): refreshinstance goes up by one and every user,
+ * queue, park server and presence subscription on every connection resends
+ * its whole state: configuration, presence (full=1) and every call, with a
+ * callcontrol Notify even when there is none.  How many subscriptions.
+ */
+int sim_subs_refresh(sim_subs_t *subs);
+/* The current refreshinstance (1 until the first refresh). */
+int sim_subs_refreshinstance(const sim_subs_t *subs);
 
 /* Terminate subscription `id` on every connection (0 = all); how many ended. */
 int sim_subs_terminate(sim_subs_t *subs, int id, const char *reason);

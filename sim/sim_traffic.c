@@ -193,7 +193,8 @@ static void start_call(sim_traffic_t *t) {
   snprintf(from, sizeof from, "0%d", rnd(t, 100000000, 999999999));
   /* Callers dial the trunks' numbers in turn. */
   sim_trunk_call_t tc = {from, "Caller", to,
-                         nt ? sim_model_trunk_at(t->model, (size_t)rnd(t, 0, (int)nt - 1)) : NULL};
+                         nt ? sim_model_trunk_at(t->model, (size_t)rnd(t, 0, (int)nt - 1)) : NULL,
+                         0, NULL, NULL};
   int rc = sim_calls_trunk_inbound(t->calls, &tc, g->gcid, sizeof g->gcid);
   t->started[k]++;
   if (rc != MTCTISESS_SUCCESS) {

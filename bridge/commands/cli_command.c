@@ -9,16 +9,23 @@
  *      action table; validated by cmd_parse as the bridge would (exit 2);
  *   2. start listening where the result will appear, BEFORE producing: the
  *      results topic (or --reply-to), every partition assigned at its high
- *      watermark, keeping messages whose key is the id; or, with --redis, the
- *      command's channel mtcti3:<pbx>:cmd:<id>;
- *   3. produce it to <prefix>commands (idempotent producer, key = id) and
- *      wait for the delivery report;
+ *      watermark, read_committed, keeping messages whose key is the id; or,
+ *      with --redis, the command's channel mtcti3:<pbx>:cmd:<id> (the URL
+ *      read by the bridge's own parser, redis_client_url_parse; <pbx> from
+ *      the command, --pbx or MTCTI3_PBX_ID);
+ *   3. produce it to <prefix>commands (idempotent producer, murmur2_random as
+ *      Java would partition, key = id) and wait for the delivery report;
  *   4. print the first final result: exit 0 succeeded, 1 other, 3 none in time.
- * Kafka properties pass through with -X (as kcat); nothing secret is printed:
- * only the result, which carries no arguments.
+ * Options are parsed by getopt_long from the option table (which also drives
+ * --help).  Kafka properties pass through with -X (as kcat); nothing secret
+ * is printed: only the result, which carries no arguments.  A Redis password
+ * comes from MTCTI3_REDIS_PASSWORD or MTCTI3_REDIS_PASSWORD_FILE, never from
+ * the command line.  A command-line tool: it blocks, as it should.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,12 +35,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hiredis.h>
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "cli.h"
 #include "cmd_parse.h"
 #include "cmd_store.h"
+#include "redis_client.h"
 
 #define CC_PROG "mtcti3 command"
 #define CC_EXIT_TIMEOUT 3
@@ -53,7 +62,7 @@ typedef struct cc_opts {
   const char *pbx;
   const char *redis;
   const char *wait_ms;
-  const char *arg_help;  /* --arg and -X are collected before parsing; these rows are for --help */
+  const char *arg_help;  /* --arg and -X are repeatable: collected below, these fields stay unused */
   const char *x_help;
   /* collected */
   const char *args[CC_MAX_PAIRS];
@@ -80,8 +89,11 @@ const cli_option_t cli_command_options[] = {
          "an argument, typed by the action table (repeatable; lists comma-separated)"),
   CC_OPT("timeout-ms", "MS", timeout_ms, "the command's timeout_ms"),
   CC_OPT("reply-to", "TOPIC", reply_to, "ask for the result on TOPIC (and wait there)"),
-  CC_OPT("pbx", "PBX", pbx, "PBX id: put in the command; names the Redis channel (default ipo)"),
-  CC_OPT("redis", "URL", redis, "wait on the Redis channel instead of Kafka (redis://host:port)"),
+  CC_OPT("pbx", "PBX", pbx,
+         "PBX id: put in the command; names the Redis channel (default: $MTCTI3_PBX_ID, else ipo)"),
+  CC_OPT("redis", "URL", redis,
+         "wait on the Redis channel instead of Kafka: redis://[user@]host[:port][/db]; password from "
+         "$MTCTI3_REDIS_PASSWORD or $MTCTI3_REDIS_PASSWORD_FILE"),
   CC_OPT("wait-ms", "MS", wait_ms, "how long to wait for the result (default: timeout + 5000)"),
   {"X", CLI_OPT_STRING, "PROP=VALUE", offsetof(cc_opts_t, x_help),
    "(as -X) a librdkafka property, kcat style (repeatable; kafka. prefix optional)", NULL, 0},
@@ -108,35 +120,62 @@ static int cc_usage(const char *fmt, ...) {
   return CLI_EXIT_USAGE;
 }
 
-/* Take --arg, -X and the operand out of argv (kept in opts); the rest stays. */
-static int cc_collect(int argc, char **argv, cc_opts_t *opts, int *out_argc, char **out_argv) {
-  int i, n = 0;
-
-  out_argv[n++] = argv[0];
-  for (i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if ((strcmp(a, "--arg") == 0 || strcmp(a, "-X") == 0 || strcmp(a, "--X") == 0) && i + 1 < argc) {
-      if (opts->n_args >= CC_MAX_PAIRS || opts->n_props >= CC_MAX_PAIRS)
-        return cc_usage("%s", "too many --arg or -X");
-      if (strcmp(a, "--arg") == 0)
-        opts->args[opts->n_args++] = argv[++i];
-      else
-        opts->props[opts->n_props++] = argv[++i];
-    } else if (strncmp(a, "--arg=", 6) == 0) {
-      if (opts->n_args >= CC_MAX_PAIRS)
-        return cc_usage("%s", "too many --arg");
-      opts->args[opts->n_args++] = a + 6;
-    } else if (strncmp(a, "-X", 2) == 0 && a[2]) {
-      if (opts->n_props >= CC_MAX_PAIRS)
-        return cc_usage("%s", "too many -X");
-      opts->props[opts->n_props++] = a + 2;
-    } else if (i == argc - 1 && (strcmp(a, "-") == 0 || a[0] == '{')) {
-      opts->operand = a;
-    } else {
-      out_argv[n++] = argv[i];
+/*
+ * The options, by getopt_long over the option table (the table's
+ * one-letter rows are short options: -X).  0 to go on, 1 after --help, or
+ * -1 after a usage line.
+ */
+static int cc_getopt(const cli_subcommand_t *sub, int argc, char **argv, cc_opts_t *opts) {
+  struct option longopts[32];
+  size_t n = 0;
+  int c;
+  for (const cli_option_t *o = cli_command_options; o->name && n + 2 < sizeof(longopts) / sizeof(longopts[0]); o++)
+    if (strlen(o->name) > 1)
+      longopts[n++] = (struct option){o->name, required_argument, NULL, 1000 + (int)(o - cli_command_options)};
+  longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+  longopts[n] = (struct option){NULL, 0, NULL, 0};
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":hX:", longopts, NULL)) != -1) {
+    const cli_option_t *o = c >= 1000 ? &cli_command_options[c - 1000] : NULL;
+    switch (c) {
+    case 'h':
+      cli_print_help(sub);
+      return 1;
+    case 'X':
+      if (opts->n_props >= CC_MAX_PAIRS) {
+        cc_usage("%s", "too many -X");
+        return -1;
+      }
+      opts->props[opts->n_props++] = optarg;
+      break;
+    case ':':
+      cc_usage("option needs a value '%s'", argv[optind - 1]);
+      return -1;
+    case '?':
+      cc_usage("unknown option '%s'", argv[optind - 1]);
+      return -1;
+    default:
+      if (o->offset == offsetof(cc_opts_t, arg_help)) {
+        if (opts->n_args >= CC_MAX_PAIRS) {
+          cc_usage("%s", "too many --arg");
+          return -1;
+        }
+        opts->args[opts->n_args++] = optarg;
+      } else {
+        *(const char **)((char *)opts + o->offset) = optarg;
+      }
+      break;
     }
   }
-  *out_argc = n;
+  for (int i = optind; i < argc; i++) {
+    if (!opts->operand && (strcmp(argv[i], "-") == 0 || argv[i][0] == '{')) {
+      opts->operand = argv[i];
+    } else {
+      cc_usage("unexpected argument '%s'", argv[i]);
+      return -1;
+    }
+  }
   return 0;
 }
 
@@ -259,12 +298,21 @@ static char *cc_read_stdin(void) {
 
 /* ---- Kafka ---- */
 
-static rd_kafka_conf_t *cc_kafka_conf(const cc_opts_t *opts, char *errstr, size_t errstr_size) {
+/* The tool's defaults, then -X properties (which win). */
+static rd_kafka_conf_t *cc_kafka_conf(const cc_opts_t *opts, rd_kafka_type_t type, char *errstr,
+                                      size_t errstr_size) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   size_t i;
 
   if (rd_kafka_conf_set(conf, "bootstrap.servers", opts->bootstrap, errstr, errstr_size) !=
       RD_KAFKA_CONF_OK)
+    goto fail;
+  if (type == RD_KAFKA_PRODUCER && /* the partition Java's default partitioner picks for the id */
+      (rd_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) != RD_KAFKA_CONF_OK ||
+       rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != RD_KAFKA_CONF_OK))
+    goto fail;
+  if (type == RD_KAFKA_CONSUMER && /* never a result of an aborted or open transaction */
+      rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) != RD_KAFKA_CONF_OK)
     goto fail;
   for (i = 0; i < opts->n_props; i++) {
     const char *p = opts->props[i], *eq;
@@ -313,7 +361,7 @@ static int cc_watermark_high(rd_kafka_t *rk, const char *topic, int32_t p, int64
 /* A consumer positioned at the current end of `topic`, before anything is produced. */
 static rd_kafka_t *cc_consumer(const cc_opts_t *opts, const char *topic, char *errstr,
                                size_t errstr_size) {
-  rd_kafka_conf_t *conf = cc_kafka_conf(opts, errstr, errstr_size);
+  rd_kafka_conf_t *conf = cc_kafka_conf(opts, RD_KAFKA_CONSUMER, errstr, errstr_size);
   rd_kafka_topic_partition_list_t *parts = NULL;
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_topic_t *rkt = NULL;
@@ -391,17 +439,13 @@ static void cc_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 static int cc_produce(const cc_opts_t *opts, const char *topic, const char *id, const char *value,
                       char *errstr, size_t errstr_size) {
-  rd_kafka_conf_t *conf = cc_kafka_conf(opts, errstr, errstr_size);
+  rd_kafka_conf_t *conf = cc_kafka_conf(opts, RD_KAFKA_PRODUCER, errstr, errstr_size);
   rd_kafka_resp_err_t dr = RD_KAFKA_RESP_ERR__IN_PROGRESS, err;
   rd_kafka_t *rk;
   int64_t deadline;
 
   if (!conf)
     return -1;
-  if (rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return -1;
-  }
   rd_kafka_conf_set_dr_msg_cb(conf, cc_delivery);
   rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
   if (!rk) {
@@ -453,33 +497,143 @@ static int cc_kafka_wait(rd_kafka_t *rk, const char *id, int64_t deadline, char 
   return 0;
 }
 
+/* ---- Redis: the command's channel ---- */
+
+/* MTCTI3_REDIS_PASSWORD, else the first line of MTCTI3_REDIS_PASSWORD_FILE, into pw; -1 with errstr. */
+static int cc_redis_password(char *pw, size_t size, char *errstr, size_t errstr_size) {
+  const char *env = getenv("MTCTI3_REDIS_PASSWORD"), *file = getenv("MTCTI3_REDIS_PASSWORD_FILE");
+  pw[0] = '\0';
+  if (env && env[0]) {
+    snprintf(pw, size, "%s", env);
+    return 0;
+  }
+  if (!file || !file[0])
+    return 0;
+  FILE *fp = fopen(file, "r");
+  if (!fp) {
+    snprintf(errstr, errstr_size, "MTCTI3_REDIS_PASSWORD_FILE: cannot open \"%s\": %s", file, strerror(errno));
+    return -1;
+  }
+  if (!fgets(pw, (int)size, fp))
+    pw[0] = '\0';
+  fclose(fp);
+  pw[strcspn(pw, "\r\n")] = '\0';
+  return 0;
+}
+
+/* One command on the synchronous context; 0, or -1 with errstr (the server's words, never the arguments). */
+static int cc_redis_call(redisContext *c, const char *addr, const char *what, int argc, const char **argv,
+                         char *errstr, size_t errstr_size) {
+  redisReply *r = redisCommandArgv(c, argc, argv, NULL);
+  int rc = 0;
+  if (!r || r->type == REDIS_REPLY_ERROR) {
+    snprintf(errstr, errstr_size, "redis %s: %s %s: %s", addr, what, r ? "refused" : "failed",
+             r ? r->str : c->errstr);
+    rc = -1;
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
+/* Connect to `url` (AUTH, SELECT) and SUBSCRIBE `channel`, before the command is produced. */
+static redisContext *cc_redis_subscribe(const char *url_text, const char *channel, char *errstr, size_t errstr_size) {
+  redis_client_url_t url;
+  char addr[300], pw[256], db[16];
+  redisContext *c = NULL;
+  if (redis_client_url_parse(url_text, "--redis", &url, errstr, errstr_size) != 0)
+    return NULL;
+  if (url.password[0]) {
+    snprintf(errstr, errstr_size, "--redis: a password in the URL is not accepted on the command line (use "
+                                  "MTCTI3_REDIS_PASSWORD or MTCTI3_REDIS_PASSWORD_FILE)");
+    goto fail;
+  }
+  if (cc_redis_password(pw, sizeof(pw), errstr, errstr_size) != 0)
+    goto fail;
+  snprintf(url.password, sizeof(url.password), "%s", pw);
+  memset(pw, 0, sizeof(pw));
+  snprintf(addr, sizeof(addr), strchr(url.host, ':') ? "[%s]:%d" : "%s:%d", url.host, url.port);
+  struct timeval tv = {2, 0};
+  c = redisConnectWithTimeout(url.host, url.port, tv);
+  if (!c || c->err) {
+    snprintf(errstr, errstr_size, "redis %s: %s", addr, c ? c->errstr : "out of memory");
+    goto fail;
+  }
+  redisSetTimeout(c, tv);
+  if (url.password[0] || url.user[0]) {
+    const char *auth[3] = {"AUTH", url.user[0] ? url.user : url.password, url.password};
+    if (cc_redis_call(c, addr, "AUTH", url.user[0] ? 3 : 2, auth, errstr, errstr_size) != 0)
+      goto fail;
+  }
+  snprintf(db, sizeof(db), "%d", url.db);
+  const char *select[2] = {"SELECT", db}, *subscribe[2] = {"SUBSCRIBE", channel};
+  if ((url.db && cc_redis_call(c, addr, "SELECT", 2, select, errstr, errstr_size) != 0) ||
+      cc_redis_call(c, addr, "SUBSCRIBE", 2, subscribe, errstr, errstr_size) != 0)
+    goto fail;
+  redis_client_url_clear(&url);
+  return c;
+fail:
+  redis_client_url_clear(&url);
+  if (c)
+    redisFree(c);
+  return NULL;
+}
+
+/* The first final result on the channel: 1 and *out, 0 when the wait ended, -1 with errstr. */
+static int cc_redis_wait(redisContext *c, int64_t deadline, char **out, char *errstr, size_t errstr_size) {
+  for (;;) {
+    redisReply *r = NULL;
+    if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK) {
+      snprintf(errstr, errstr_size, "redis: %s", c->errstr);
+      return -1;
+    }
+    if (r) {
+      int final = 0;
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+          strcmp(r->element[0]->str, "message") == 0) {
+        json_t *json = json_loadb(r->element[2]->str, r->element[2]->len, 0, NULL);
+        const char *st = json_string_value(json_object_get(json, "status"));
+        final = st && strcmp(st, "accepted") != 0;
+        json_decref(json);
+        if (final)
+          *out = strndup(r->element[2]->str, r->element[2]->len);
+      }
+      freeReplyObject(r);
+      if (final)
+        return *out ? 1 : -1;
+      continue;
+    }
+    int64_t left = deadline - cc_now_ms();
+    if (left <= 0)
+      return 0;
+    struct pollfd pfd = {c->fd, POLLIN, 0};
+    if (poll(&pfd, 1, (int)left) > 0 && redisBufferRead(c) != REDIS_OK) {
+      snprintf(errstr, errstr_size, "redis: %s", c->errstr);
+      return -1;
+    }
+  }
+}
+
 int cli_command_run(const cli_subcommand_t *sub, int argc, char **argv);
 
 int cli_command_run(const cli_subcommand_t *sub, int argc, char **argv) {
   cc_opts_t opts;
-  char **rest = calloc((size_t)argc + 1, sizeof(char *));
-  char errstr[512], idbuf[CMD_ID_MAX + 1], host[48] = "host", topic[512], results[512];
+  char errstr[600], idbuf[CMD_ID_MAX + 1], host[48] = "host", topic[512], results[512], channel[400];
   char *input = NULL, *text = NULL, *result = NULL;
   json_t *cmd_json = NULL, *res;
   cmd_parse_config_t pconf;
   cmd_refusal_t refusal;
   cmd_t *cmd = NULL;
   rd_kafka_t *consumer = NULL;
-  cmd_store_watch_t *watch = NULL;
-  cmd_store_config_t sconf;
+  redisContext *watch = NULL;
   long long timeout = 10000, wait = -1;
-  int rest_argc = 0, rc = CLI_EXIT_USAGE, got;
-  const char *status;
+  int rc = CLI_EXIT_USAGE, got;
+  const char *status, *pbx;
 
   memset(&opts, 0, sizeof(opts));
-  if (!rest)
-    return CLI_EXIT_FAILED;
   opts.bootstrap = getenv("MTCTI3_KAFKA_BOOTSTRAP");
   opts.prefix = getenv("MTCTI3_TOPIC_PREFIX") ? getenv("MTCTI3_TOPIC_PREFIX") : "mtcti3.";
-  opts.pbx = NULL;
-  if (cc_collect(argc, argv, &opts, &rest_argc, rest) != 0)
-    goto done;
-  got = cli_parse_options(sub, rest_argc, rest, &opts);
+  opts.pbx = getenv("MTCTI3_PBX_ID") && getenv("MTCTI3_PBX_ID")[0] ? getenv("MTCTI3_PBX_ID") : NULL;
+  got = cc_getopt(sub, argc, argv, &opts);
   if (got != 0) {
     rc = got > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     goto done;
@@ -547,12 +701,15 @@ int cli_command_run(const cli_subcommand_t *sub, int argc, char **argv) {
   /* 2. listen before producing */
   rc = CLI_EXIT_FAILED;
   if (opts.redis) {
-    cmd_store_config_init(&sconf);
-    sconf.url = opts.redis;
-    sconf.pbx_id = opts.pbx ? opts.pbx : "ipo";
-    sconf.timeout_ms = 2000;
-    if (cmd_store_watch_new(&sconf, cmd_id(cmd), &watch, errstr, sizeof(errstr)) < 0) {
+    /* the channel of the PBX that runs it: the command's own pbx, else --pbx / MTCTI3_PBX_ID */
+    pbx = json_string_value(json_object_get(cmd_json, "pbx"));
+    if (!pbx)
+      pbx = opts.pbx ? opts.pbx : "ipo";
+    cmd_store_key(pbx, "cmd", cmd_id(cmd), channel, sizeof(channel));
+    watch = cc_redis_subscribe(opts.redis, channel, errstr, sizeof(errstr));
+    if (!watch) {
       fprintf(stderr, "%s: %s\n", CC_PROG, errstr);
+      rc = strncmp(errstr, "--redis", 7) == 0 ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
       goto done;
     }
   } else {
@@ -569,7 +726,7 @@ int cli_command_run(const cli_subcommand_t *sub, int argc, char **argv) {
   }
   /* 4. wait and print */
   if (watch)
-    got = cmd_store_watch_wait(watch, (int)wait, &result, errstr, sizeof(errstr));
+    got = cc_redis_wait(watch, cc_now_ms() + wait, &result, errstr, sizeof(errstr));
   else
     got = cc_kafka_wait(consumer, cmd_id(cmd), cc_now_ms() + wait, &result);
   if (got < 0) {
@@ -592,12 +749,12 @@ done:
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
   }
-  cmd_store_watch_destroy(watch);
+  if (watch)
+    redisFree(watch);
   cmd_free(cmd);
   json_decref(cmd_json);
   free(text);
   free(input);
   free(result);
-  free(rest);
   return rc;
 }

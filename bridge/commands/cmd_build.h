@@ -24,7 +24,7 @@
 #include "ipo_mtcti3.pb-c.h"
 
 typedef struct cmd_build_ctx {
-  int32_t requestid;    /* from cmd_store_next_requestid(); never 0 */
+  int32_t requestid;    /* drawn by cmd_store_accepted(); never 0 */
   int32_t subscribe_id; /* the target line's subscription (unused for pbx actions) */
   int32_t callid;       /* call actions: the call's current callid; 0: address the
                            call as the command named it (callid or referencecallid) */

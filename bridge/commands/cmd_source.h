@@ -1,34 +1,25 @@
 /*
- * cmd_source: the command topic becomes MTCTI3 requests, each executed once,
- * each outcome recorded in Redis and produced to Kafka (issue #5).
+ * cmd_source: the command topic's Kafka side: read <prefix>commands, hand
+ * each message to the PBX's executor (cmd_exec), produce its result, commit.
  *
- * DESIGN.  Runs on the bridge's one event loop thread.  A librdkafka
- * consumer in the group `commands_group` reads <prefix>commands; its queue
- * and the results producer's queue signal one pipe (cmd_source_fd) that the
- * loop watches, and the loop's tick calls cmd_source_tick.  Each message
- * becomes a job that walks the colleague's modules in order:
+ * DESIGN.  Small on purpose: the group member that decides which instance
+ * owns which PBX (issue #10) replaces its consumer.  Runs on the bridge's
+ * event loop: the consumer's queue and the results producer's queue signal
+ * one pipe (cmd_source_fd) the loop watches; cmd_source_poll serves both.
  *
- *   cmd_parse -> cmd_store_claim -> cmd_policy_check -> resolve the target
- *   (snap/subs state through the ingest stage) and the call ->
- *   cmd_action_available -> cmd_store_next_requestid -> cmd_store_accepted
- *   -> cmd_build -> pbx_link_send ... RequestResponse / GeneralData (routed
- *   here by the ingest stage: ingest_set_other) -> cmd_store_finish -> the result
- *   produced to <prefix>command-results (or reply_to) -> offset committed.
- *
- * Fed by the consumer, the ingest stage (answers) and the tick (deadlines:
- * cmd_store_expired, every in-flight command past its deadline times out);
- * feeds the PBX link, Redis (cmd_store, sync and bounded) and Kafka.
- *
- * Exactly once: nothing is sent before its claim and its `accepted` record
- * are in Redis; an offset is committed only when every command up to it has
- * its outcome recorded and its result confirmed by Kafka (per-partition
- * contiguous completion: cmd_offsets), so a crash re-reads the uncommitted commands and
- * the claims turn them into duplicates (or, for a command the dead bridge
- * claimed and never sent, into its first execution).  With Redis
- * unreachable the assigned partitions are paused and messages already read
- * wait unclaimed; a ping each second resumes them.  With the PBX
- * disconnected (or resyncing) claimed commands wait until their deadline.
- * Secrets never leave the cmd_t except in the MTCTI3 request.
+ *   - The consumer (group commands_group, read_committed, no auto commit)
+ *     reads the topic (one partition: the PBX's ownership token).  A
+ *     partition assigned makes the executor the owner (cmd_exec_own, epoch
+ *     drawn from Redis); revoked, it stops (cmd_exec_disown).
+ *   - Each message is an entry of its partition's cmd_offsets and the token
+ *     of cmd_exec_submit; when the executor settles it (outcome recorded,
+ *     result confirmed), the contiguous run of settled entries at the head
+ *     is committed.  A crash re-reads only what was not committed.
+ *   - The executor's results go out through cmd_source_emit: an idempotent
+ *     producer (acks=all, no delivery timeout, murmur2_random), CloudEvents
+ *     headers as given; a result Kafka refuses is produced again.
+ *   - While the executor cannot reach Redis (cmd_exec_blocked) the
+ *     partitions are paused.
  */
 #ifndef CMD_SOURCE_H
 #define CMD_SOURCE_H
@@ -36,30 +27,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd_exec.h"
 #include "config.h"
 #include "kafka_client.h"
-#include "ingest.h"
-#include "pbx_link.h"
+#include "topics.h"
 
 typedef struct cmd_source cmd_source_t;
 
 /*
- * Build the stage, its Kafka clients from `env`.  0 and *source; *source is NULL when commands are off
- * (commands=false, or no redis_url: logged).  -1 with errstr on a bad
- * setting (the policy file) or a Kafka client that cannot be made.
+ * Build the Kafka side, its clients from `env`, on the PBX's `topics`
+ * (commands, command-results).  0 and *source; *source is NULL when
+ * commands are off (commands=false, or no redis_url: logged).  -1 with
+ * errstr when a Kafka client cannot be made.
  */
-int cmd_source_new(const config_t *config, kafka_env_t *env, ingest_t *ingest, pbx_link_t *link,
-                   cmd_source_t **source, char *errstr, size_t errstr_size);
-/* Start consuming (once the topics exist). */
+int cmd_source_new(const config_t *config, kafka_env_t *env, const topics_t *topics, cmd_source_t **source,
+                   char *errstr, size_t errstr_size);
+/* The executor the messages go to (borrowed; detach with NULL before destroying it). */
+void cmd_source_attach(cmd_source_t *source, cmd_exec_t *exec);
+/* The executor's emit and settled callbacks (opaque: the source). */
+void cmd_source_emit(void *source, const cmd_emit_t *msg, cmd_emit_done_cb *done, void *done_opaque);
+void cmd_source_settled(void *source, void *token, int ok);
+/* The results topic's name, <prefix>command-results. */
+const char *cmd_source_results_topic(const cmd_source_t *source);
+
+/* Start consuming (once the topics exist: the one topic table creates them, commands with one partition). */
 int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size);
 /* The fd that becomes readable when cmd_source_poll has work. */
 int cmd_source_fd(const cmd_source_t *source);
 /* Serve the consumer and the results producer; 1 when messages are left (call again soon), 0, or -1 fatal. */
 int cmd_source_poll(cmd_source_t *source, char *errstr, size_t errstr_size);
-/* Periodic work: waiting commands, deadlines, Redis while paused. */
+/* Periodic work: pause or resume, results Kafka refused, commits. */
 void cmd_source_tick(cmd_source_t *source, int64_t now_ms);
-/* Before exit: wait up to timeout_ms for results in flight, commit, leave the group. */
+/* Before exit: read no more (the caller then lets the executor finish what it can). */
+void cmd_source_stopping(cmd_source_t *source);
+/* Wait up to timeout_ms for results in flight, commit what is settled, leave the group. */
 void cmd_source_stop(cmd_source_t *source, int timeout_ms);
+/* Every result still waiting is answered (delivered 0).  Safe on NULL. */
 void cmd_source_destroy(cmd_source_t *source);
 
 #endif

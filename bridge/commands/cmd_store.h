@@ -1,40 +1,54 @@
 /*
- * cmd_store: the commands' records in Redis: idempotency claims, requestids,
- * the requestid -> command mapping, in-flight deadlines and outcomes.
+ * cmd_store: the commands' records in Redis: idempotency claims, where each
+ * command was read, requestids, the requestid -> command mapping, in-flight
+ * deadlines, outcomes, and the fencing token of the PBX's owner.
  *
  * DESIGN.  Keys, for PBX <pbx> and command id <id> (docs/commands.md):
  *
- *   mtcti3:<pbx>:claim:<id>        string  SET NX PX <ttl>: {"action","claimed_ms"}
- *   mtcti3:<pbx>:cmd:<id>          hash    id, status, action, code, code_name,
- *                                          reason, reason_code, requestid,
- *                                          received_ms, sent_ms, deadline_ms,
- *                                          done_ms, latency_ms, data; PX <ttl>
+ *   mtcti3:<pbx>:claim:<id>        string  SET NX PX <claim ttl>: {"action","claimed_ms","src"}
+ *   mtcti3:<pbx>:cmd:<id>          hash    id, status, action, code, reason, reason_code,
+ *                                          requestid, received_ms, sent_ms, deadline_ms,
+ *                                          done_ms, latency_ms, data, src, reply_to, epoch,
+ *                                          result, published; PX <ttl>
  *   mtcti3:<pbx>:cmd-inflight      zset    member <id>, score deadline_ms
  *   mtcti3:<pbx>:cmd-requestid     string  INCR counter
  *   mtcti3:<pbx>:req:<requestid>   string  <id>, PX <ttl>
+ *   mtcti3:<pbx>:owner             string  the owner's epoch (fencing token)
  *   channel mtcti3:<pbx>:cmd:<id>          PUBLISH of the final result JSON
  *
- * A claim is atomic with the hash (status "received") and the in-flight
- * entry (a Lua script), so a command that was claimed but never sent, because
- * the bridge died in between, still reaches its deadline and gets a
- * "timeout" outcome from cmd_store_expired() after a restart: every claimed
- * command completes exactly once.  cmd_store_finish() writes a final status
- * only over a non-final one (also a script), so a late RequestResponse and the
- * timeout scan cannot both complete a command.
+ * Each step is one Lua script (EVALSHA, and EVAL when Redis answers
+ * NOSCRIPT), so what must be atomic is:
  *
- * Requestids: INCR of one counter per PBX, never reset, mapped into
- * [2^30, 2^31 - 1): they never repeat within a PBX connection (nor across
- * connections, until 2^30 commands have been sent), and they cannot collide
- * with the bridge's own subscribe requestids, which stay below 2^30.
+ *   own       the new owner's epoch: epoch 0 draws the next (INCR); an
+ *             explicit epoch below the one stored is refused.
+ *   claim     SET NX of the claim, the record (status received, deadline,
+ *             src = topic/partition/offset where the command was read) and
+ *             the in-flight entry; or, when the id was claimed before, the
+ *             record, so the caller tells a redelivery of the same message
+ *             (same src) from a new message that repeats the id.
+ *   accepted  only for the current owner's epoch (else FENCED: a paused
+ *             zombie cannot send after a takeover), only for a command
+ *             without a final outcome (else FINAL, with the record) and not
+ *             accepted under another epoch (else FINAL too: it may have been
+ *             sent; it must never be sent again): draws the requestid (INCR,
+ *             mapped into [2^30, 2^31 - 1), so it never collides with the
+ *             link's subscribe requestids below 2^30), records status
+ *             accepted, requestid, sent_ms, epoch, the mapping and the
+ *             deadline.  One round trip instead of three.
+ *   finish    the final outcome and its result text, only over a non-final
+ *             status (else FINAL with the record holding the first outcome
+ *             and its result), out of flight, PUBLISHed.
+ *   published the result is confirmed by Kafka: a redelivered message whose
+ *             outcome was published is not published again.
+ *   expired   the in-flight commands past their deadline, for the owner's
+ *             epoch only.
  *
- * Synchronous hiredis: every call is one round trip (a script or a
- * pipeline), bounded by `timeout_ms` for connect, read and write.  Commands
- * are rare next to notifies, the claim must be recorded before the command
- * may run anyway, and a Redis that does not answer in time is treated as
- * down: the call returns -1, the context is dropped and the next call
- * reconnects.  The bridge pauses consumption of the command topic while calls
- * fail.  Secrets are never written: the store sees results, not arguments.
- * Runs on the bridge's loop thread; not thread-safe.
+ * Asynchronous: every operation takes a completion callback that receives
+ * a result (cmd_store_res_t), never a Redis reply, exactly once, never from
+ * inside the call (except when memory runs out, or for a finish the API
+ * refuses: FAILED at once).  The store runs on the loop's thread over the shared
+ * redis_client (borrowed) and never blocks.  Secrets are never written: the
+ * store sees results, not arguments.
  */
 #ifndef CMD_STORE_H
 #define CMD_STORE_H
@@ -46,15 +60,14 @@
 
 #include "cmd_parse.h"
 #include "cmd_result.h"
+#include "redis_client.h"
 
 #define CMD_REQUESTID_BASE 0x40000000L /* 2^30 */
 #define CMD_REQUESTID_SPAN 0x3fffffffL
 
 typedef struct cmd_store_config {
-  const char *url;     /* redis://[[user]:password@]host[:port][/db] */
-  const char *pbx_id;  /* the <pbx> of every key */
-  int timeout_ms;      /* bound on connect and on each call; default 500 */
-  int64_t ttl_ms;      /* records and mappings; default 24 h */
+  const char *pbx_id;   /* the <pbx> of every key */
+  int64_t ttl_ms;       /* records and mappings; default 24 h */
   int64_t claim_ttl_ms; /* idempotency claims; 0: ttl_ms */
 } cmd_store_config_t;
 
@@ -62,93 +75,121 @@ void cmd_store_config_init(cmd_store_config_t *conf);
 
 typedef struct cmd_store cmd_store_t;
 
-/* Parse the URL and connect.  -1 with errstr only for a bad URL; an
- * unreachable server is retried by every later call. */
-int cmd_store_new(const cmd_store_config_t *conf, cmd_store_t **store, char *errstr,
-                  size_t errstr_size);
-void cmd_store_destroy(cmd_store_t *store);
-/* 0 when Redis answers PING now, else -1 with errstr. */
-int cmd_store_ping(cmd_store_t *store, char *errstr, size_t errstr_size);
+/* What became of an operation (which ones can give which: see each). */
+typedef enum cmd_store_rc {
+  CMD_STORE_FAILED = -1, /* Redis unreachable, timed out or refused: errstr */
+  CMD_STORE_DONE = 0,    /* done as asked */
+  CMD_STORE_SEEN,        /* claim: the id was claimed before; record */
+  CMD_STORE_FINAL,       /* accepted, finish: the command has its final outcome (or another owner's accept); record */
+  CMD_STORE_FENCED,      /* own, accepted, expired: a newer owner holds the PBX; value = its epoch */
+  CMD_STORE_ABSENT       /* get, request_id, accepted: no such record or mapping */
+} cmd_store_rc_t;
 
-/*
- * Claim command `id` (action may be NULL for an unparsable command).
- * Returns 1: claimed, this bridge runs it (the record says "received",
- * deadline_ms is in flight); 0: seen before, *stored (new reference) is the
- * record as cmd_store_get() gives it (maybe {} if it expired); -1: Redis
- * error, nothing claimed.
- */
-int cmd_store_claim(cmd_store_t *store, const char *id, const char *action, int64_t now_ms,
-                    int64_t deadline_ms, json_t **stored, char *errstr, size_t errstr_size);
-
-/* A requestid never used before on this PBX.  0, or -1 on a Redis error. */
-int cmd_store_next_requestid(cmd_store_t *store, int32_t *requestid, char *errstr,
-                             size_t errstr_size);
-
-/* Record that `id` was sent as `requestid` (status accepted, the mapping and
- * the in-flight deadline).  Call before sending.  0 or -1. */
-int cmd_store_accepted(cmd_store_t *store, const char *id, int32_t requestid, int64_t sent_ms,
-                       int64_t deadline_ms, char *errstr, size_t errstr_size);
-
-/* The command a RequestResponse's requestid answers: 1 and id, 0 unknown, -1 error. */
-int cmd_store_request_id(cmd_store_t *store, int32_t requestid, char *id, size_t id_size,
-                         char *errstr, size_t errstr_size);
-
-/*
- * Record a final outcome and PUBLISH it on the command's channel, unless the
- * command already has a final outcome.  `text` is the result as
- * cmd_result_json_text() renders it (the caller has it for Kafka anyway);
- * NULL renders it here.  1: recorded, 0: already final (nothing written),
- * -1: Redis error.
- */
-int cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, const char *text,
-                     int64_t done_ms, char *errstr, size_t errstr_size);
-
-/* PUBLISH a rendered result (a duplicate's JSON) on `id`'s channel; 0 or -1. */
-int cmd_store_publish(cmd_store_t *store, const char *id, const char *text, char *errstr,
-                      size_t errstr_size);
-
-/* The record of `id` as a JSON object of strings: 1 found, 0 absent, -1 error. */
-int cmd_store_get(cmd_store_t *store, const char *id, json_t **record, char *errstr,
-                  size_t errstr_size);
-
+/* One in-flight command past its deadline. */
 typedef struct cmd_store_expired {
   char id[CMD_ID_MAX + 1];
   char action[64];
-  int32_t requestid;   /* 0: never sent */
+  int32_t requestid; /* 0: never sent */
   int64_t received_ms;
   int64_t deadline_ms;
+  char reply_to[CMD_TOPIC_MAX + 1]; /* "" : the results topic */
 } cmd_store_expired_t;
+
+/* An operation's result; everything in it is borrowed for the callback. */
+typedef struct cmd_store_res {
+  cmd_store_rc_t rc;
+  const char *errstr;          /* FAILED: one line */
+  const json_t *record;        /* SEEN, FINAL, get DONE: the record, an object of strings ({} if expired) */
+  int64_t value;               /* accepted DONE: the requestid; own DONE and FENCED: an epoch */
+  const char *id;              /* request_id DONE: the command */
+  const cmd_store_expired_t *expired; /* expired DONE: n_expired of them, oldest first */
+  size_t n_expired;
+} cmd_store_res_t;
+
+typedef void(cmd_store_cb)(void *opaque, const cmd_store_res_t *res);
+
+/* Where a command was read from Kafka; recorded by its claim. */
+typedef struct cmd_store_src {
+  const char *topic;
+  int32_t partition;
+  int64_t offset;
+} cmd_store_src_t;
+
+/* "topic/partition/offset", as the record's src field holds it. */
+void cmd_store_src_text(const cmd_store_src_t *src, char *out, size_t size);
+
+/* 0 and *store over `redis` (borrowed: outlives the store), or -1 with errstr (a bad pbx id). */
+int cmd_store_new(const cmd_store_config_t *conf, redis_client_t *redis, cmd_store_t **store, char *errstr,
+                  size_t errstr_size);
+/* Answers every operation still pending (FAILED, "command store closed"), then frees. */
+void cmd_store_destroy(cmd_store_t *store);
+
+/* Become the PBX's owner with `epoch` (0: the next one).  DONE (value: the epoch) or FENCED. */
+void cmd_store_own(cmd_store_t *store, int64_t epoch, cmd_store_cb *cb, void *opaque);
+
+/*
+ * Claim `id` (action NULL for an unparsable command; reply_to NULL for
+ * none) read at `src`.  DONE: claimed, this owner runs it (status received,
+ * deadline in flight); SEEN: claimed before, the record tells where it was
+ * read and how far it got.
+ */
+void cmd_store_claim(cmd_store_t *store, const char *id, const char *action, const char *reply_to,
+                     int64_t received_ms, int64_t deadline_ms, const cmd_store_src_t *src, cmd_store_cb *cb,
+                     void *opaque);
+
+/*
+ * Record, before sending, that `id` goes to the PBX now: DONE with the
+ * requestid (value) to send it with; FENCED (value: the owner's epoch);
+ * FINAL (record): already finished, or accepted by another epoch's owner;
+ * ABSENT: the record expired.
+ */
+void cmd_store_accepted(cmd_store_t *store, const char *id, int64_t epoch, int64_t sent_ms, int64_t deadline_ms,
+                        cmd_store_cb *cb, void *opaque);
+
+/* The command a requestid answers: DONE (id) or ABSENT. */
+void cmd_store_request_id(cmd_store_t *store, int32_t requestid, cmd_store_cb *cb, void *opaque);
+
+/*
+ * Record a final outcome (not duplicate) with `text`, its JSON as
+ * cmd_result_json_text() renders it, and PUBLISH it: DONE; FINAL when the
+ * command already had one (record: that outcome, its result and whether it
+ * was published).
+ */
+void cmd_store_finish(cmd_store_t *store, const cmd_result_t *result, const char *text, int64_t done_ms,
+                      cmd_store_cb *cb, void *opaque);
+
+/* The outcome's result is confirmed by Kafka: DONE (ABSENT when the record expired). */
+void cmd_store_published(cmd_store_t *store, const char *id, cmd_store_cb *cb, void *opaque);
+
+/* PUBLISH a rendered result (a duplicate's) on `id`'s channel: DONE. */
+void cmd_store_publish(cmd_store_t *store, const char *id, const char *text, cmd_store_cb *cb, void *opaque);
+
+/* The record of `id`: DONE (record) or ABSENT. */
+void cmd_store_get(cmd_store_t *store, const char *id, cmd_store_cb *cb, void *opaque);
 
 /*
  * Up to `max` in-flight commands whose deadline is before now_ms, oldest
- * first, into out[]; *n receives the count.  The caller finishes each (status
- * timeout), which takes it out of flight.  0 or -1.
+ * first (DONE), for the owner of `epoch` (0: any; FENCED when another holds
+ * the PBX).  The caller finishes each (timeout), which takes it out of
+ * flight.  Records that expired meanwhile are dropped from the set.
  */
-int cmd_store_expired(cmd_store_t *store, int64_t now_ms, cmd_store_expired_t *out, size_t max,
-                      size_t *n, char *errstr, size_t errstr_size);
+void cmd_store_expired(cmd_store_t *store, int64_t now_ms, int64_t epoch, size_t max, cmd_store_cb *cb,
+                       void *opaque);
+
+/* Operations sent and not yet answered. */
+size_t cmd_store_pending(const cmd_store_t *store);
 
 /*
- * The "duplicate" result for `id` from a stored record (as from
- * cmd_store_claim): the first outcome's code, reason, requestid, action and
- * data, status duplicate and original_status.  New reference.
+ * The "duplicate" result for `id` from a stored record (as from a claim):
+ * the first outcome's code, reason, requestid, action and data, status
+ * duplicate and original_status.  New reference.  Pure.
  */
 json_t *cmd_store_duplicate_json(const char *id, const json_t *record);
 
-/*
- * A watcher for one command's channel, for clients (mtcti3 command): connect
- * and SUBSCRIBE before the command is produced, then wait.  Its own
- * connection, since a subscribed connection runs no other command.
- */
-typedef struct cmd_store_watch cmd_store_watch_t;
+/* 1 for a record status that is a final outcome. */
+int cmd_store_status_final(const char *status);
 
-int cmd_store_watch_new(const cmd_store_config_t *conf, const char *id, cmd_store_watch_t **watch,
-                        char *errstr, size_t errstr_size);
-/* 1 and *result_json (malloc'd) for a final result; 0 when wait_ms passed; -1 on error. */
-int cmd_store_watch_wait(cmd_store_watch_t *watch, int wait_ms, char **result_json,
-                         char *errstr, size_t errstr_size);
-void cmd_store_watch_destroy(cmd_store_watch_t *watch);
-
-/* Key and channel names, for tests and tools: "mtcti3:<pbx>:cmd:<id>". */
+/* Key and channel names, for tests and tools: "mtcti3:<pbx>:<kind>[:<id>]". */
 void cmd_store_key(const char *pbx_id, const char *kind, const char *id, char *out, size_t size);
 
 #endif

@@ -48,8 +48,8 @@ int pbx_link_send(pbx_link_t *link, const Message *msg, char *errstr, size_t err
 int pbx_link_is_up(const pbx_link_t *link);
 /*
  * The link's requestids (Subscribe, SubscribeEnd, ...) stay below 2^30; the
- * range above belongs to the commands (cmd_store_next_requestid), whose
- * RequestResponses and GeneralData the ingest stage routes to cmd_source.
+ * range above belongs to the commands (drawn by cmd_store_accepted), whose
+ * RequestResponses and GeneralData the ingest stage routes to cmd_exec.
  */
 #define PBX_LINK_REQUESTID_LIMIT 0x40000000
 /* A requestid not used before on the current connection (1, 2, ... < 2^30). */

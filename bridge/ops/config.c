@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "redis_client.h"
+
 typedef struct config_setting {
   const char *name;
   config_type_t type;
@@ -168,6 +170,12 @@ static int config_apply(config_t *config, const char *name, size_t name_len, con
              setting->name, env, env);
     return -1;
   }
+  if (origin == ORIGIN_FLAG && strcmp(setting->name, "redis_url") == 0 && redis_client_url_has_password(value)) {
+    snprintf(errstr, errstr_size,
+             "redis_url: a password in the URL is not accepted on the command line (use MTCTI3_REDIS_PASSWORD, "
+             "MTCTI3_REDIS_PASSWORD_FILE or the config file)");
+    return -1;
+  }
   return config_set(config, setting, value, errstr, errstr_size);
 }
 
@@ -216,11 +224,12 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
   return rc;
 }
 
-static int config_read_password_file(config_t *config, char *errstr, size_t errstr_size) {
-  FILE *fp = fopen(config->ipo_password_file, "r");
+/* The first line of the file named by setting `name` into *password (replacing it). */
+static int config_read_password_file(const char *name, const char *path, char **password, char *errstr,
+                                     size_t errstr_size) {
+  FILE *fp = fopen(path, "r");
   if (!fp) {
-    snprintf(errstr, errstr_size, "ipo_password_file: cannot open \"%s\": %s",
-             config->ipo_password_file, strerror(errno));
+    snprintf(errstr, errstr_size, "%s: cannot open \"%s\": %s", name, path, strerror(errno));
     return -1;
   }
   char line[1024] = "";
@@ -229,13 +238,48 @@ static int config_read_password_file(config_t *config, char *errstr, size_t errs
   fclose(fp);
   line[strcspn(line, "\r\n")] = '\0';
   if (!line[0]) {
-    snprintf(errstr, errstr_size, "ipo_password_file: \"%s\" is empty", config->ipo_password_file);
+    snprintf(errstr, errstr_size, "%s: \"%s\" is empty", name, path);
     return -1;
   }
-  free(config->ipo_password);
-  config->ipo_password = strdup(line);
+  if (*password)
+    memset(*password, 0, strlen(*password));
+  free(*password);
+  *password = strdup(line);
   memset(line, 0, sizeof(line));
-  return config->ipo_password ? 0 : -1;
+  if (!*password) {
+    snprintf(errstr, errstr_size, "%s: out of memory", name);
+    return -1;
+  }
+  return 0;
+}
+
+/* redis_url parses; its password comes from one place only. */
+static int config_validate_redis(config_t *config, char *errstr, size_t errstr_size) {
+  redis_client_url_t url;
+  if (!config->redis_url[0]) {
+    if (config->redis_password[0] || config->redis_password_file[0]) {
+      snprintf(errstr, errstr_size, "redis_password: given without redis_url");
+      return -1;
+    }
+    return 0;
+  }
+  if (redis_client_url_parse(config->redis_url, "redis_url", &url, errstr, errstr_size) != 0)
+    return -1;
+  int in_url = url.password[0] != '\0';
+  redis_client_url_clear(&url);
+  if (config->redis_password[0] && config->redis_password_file[0]) {
+    snprintf(errstr, errstr_size, "redis_password: give redis_password or redis_password_file, not both");
+    return -1;
+  }
+  if (config->redis_password_file[0] &&
+      config_read_password_file("redis_password_file", config->redis_password_file, &config->redis_password,
+                                errstr, errstr_size) != 0)
+    return -1;
+  if (in_url && config->redis_password[0]) {
+    snprintf(errstr, errstr_size, "redis_password: the password is also in redis_url; give it once");
+    return -1;
+  }
+  return 0;
 }
 
 /* Checks across settings, after every source is applied. */
@@ -253,7 +297,9 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
     }
   }
-  if (config->ipo_password_file[0] && config_read_password_file(config, errstr, errstr_size) != 0)
+  if (config->ipo_password_file[0] &&
+      config_read_password_file("ipo_password_file", config->ipo_password_file, &config->ipo_password, errstr,
+                                errstr_size) != 0)
     return -1;
   if (!config->ipo_password[0]) {
     snprintf(errstr, errstr_size,
@@ -315,10 +361,8 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
       return -1;
     }
   }
-  if (config->redis_url[0] && strncmp(config->redis_url, "redis://", 8) != 0) {
-    snprintf(errstr, errstr_size, "redis_url: \"%s\" is not a redis:// URL", config->redis_url);
+  if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;
-  }
   if (config->http_listen[0] && !strrchr(config->http_listen, ':')) {
     snprintf(errstr, errstr_size, "http_listen: \"%s\" is not host:port", config->http_listen);
     return -1;

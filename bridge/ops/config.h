@@ -71,7 +71,13 @@ typedef enum config_type {
   X(kafka_transactions, CONFIG_BOOL, kafka_transactions, "true", 0, 0, NULL, 0,                  \
     "Publish each batch of events in one Kafka transaction (transactional.id mtcti3-bridge-<pbx_id>): a newer instance fences an older one") \
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
-    "Redis of the command store (redis://host:port[/db]); empty: commands are off")             \
+    "Redis for the command store: redis://[user[:password]@]host[:port][/db] (no rediss://); empty: commands off") \
+  X(redis_password, CONFIG_STR, redis_password, "", 0, 0, NULL, CONFIG_SECRET,                   \
+    "Redis password (AUTH), instead of one in redis_url (environment or config file only)")     \
+  X(redis_password_file, CONFIG_STR, redis_password_file, "", 0, 0, NULL, 0,                     \
+    "File holding the Redis password (first line)")                                              \
+  X(redis_timeout_ms, CONFIG_INT, redis_timeout_ms, "2000", 100, 60000, NULL, 0,                 \
+    "A Redis connect or reply slower than this counts as a lost connection (then reconnect)")    \
   X(state_from_topics, CONFIG_BOOL, state_from_topics, "true", 0, 0, NULL, 0,                    \
     "Restore the state at start by reading back the compacted topics (lines, presence, queues, live-calls)") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
@@ -148,6 +154,9 @@ typedef struct config {
   int kafka_create_topics;
   int kafka_transactions;
   char *redis_url;
+  char *redis_password;
+  char *redis_password_file;
+  long redis_timeout_ms;
   int state_from_topics;
   long user_flags;
   long user_ccflags;

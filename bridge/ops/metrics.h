@@ -37,6 +37,10 @@
   X(RESYNC_DELETES, "mtcti3_bridge_resync_deletes_total", "counter",                             \
     "Calls deleted because they ended while the bridge was not connected")                        \
   X(REDIS_ERRORS, "mtcti3_bridge_redis_errors_total", "counter", "Redis command failures")        \
+  X(REDIS_CONNECTED, "mtcti3_bridge_redis_connected", "gauge",                                   \
+    "1 while the Redis connection is up (handshake done)")                                        \
+  X(REDIS_PENDING, "mtcti3_bridge_redis_pending", "gauge",                                       \
+    "Redis commands sent or waiting for the handshake, not yet answered")                        \
   X(SUBSCRIBE_INFLIGHT, "mtcti3_bridge_subscribe_requests_inflight", "gauge",                    \
     "Subscribe requests waiting for their RequestResponse (at most subscribe_window)")            \
   X(SUBSCRIBE_INFLIGHT_PEAK, "mtcti3_bridge_subscribe_requests_inflight_peak", "gauge",          \

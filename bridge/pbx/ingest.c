@@ -47,10 +47,7 @@ struct ingest {
   ingest_gate_t *cur_gate; /* the Notify being applied, NULL otherwise */
   void (*request_flush)(void *opaque);
   void *flush_opaque;
-  ingest_other_cb *other; /* the command stage, when there is one */
-  void *other_opaque;
-  ingest_snapshot_cb *snapshot_done; /* ... and its snapshots' completion */
-  void *snapshot_opaque;
+  cmd_exec_t *commands; /* the PBX's command executor, when there is one */
   event_origin_t origin;
   size_t gates_open;
   strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
@@ -102,10 +99,10 @@ static void ingest_gate_sub_adjust(ingest_t *ingest, int32_t subscribe_id, int d
     strmap_del(&ingest->gates_by_sub, k);
 }
 
-/* A snapshot's events are all settled: tell the command stage (if it is still there), once. */
+/* A snapshot's events are all settled: tell the command executor (if it is still there), once. */
 static void ingest_snapshot_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
-  if (ingest->snapshot_done)
-    ingest->snapshot_done(ingest->snapshot_opaque, gate->snapshot_tag, gate->events, gate->failed);
+  if (ingest->commands)
+    cmd_exec_snapshot_done(ingest->commands, gate->snapshot_tag, gate->events, gate->failed);
   free(gate->snapshot_tag);
   free(gate);
 }
@@ -375,15 +372,15 @@ static void ingest_message(void *opaque, const Message *msg) {
     /* a response subs does not know belongs to another stage (issue #5's commands) */
     if (subs_response(ingest->subs, msg->response, now) == 0)
       break;
-    if (ingest->other)
-      ingest->other(ingest->other_opaque, msg);
+    if (ingest->commands)
+      cmd_exec_on_message(ingest->commands, msg);
     else if (msg->response->result != 0)
       BLOG_W(PBX, NULL, "requestid=%d: %s (%d)", msg->response->requestid,
              codec_result_name(msg->response->result), msg->response->result);
     break;
   case MESSAGE__PAYLOAD_GENERALDATA:
-    if (ingest->other)
-      ingest->other(ingest->other_opaque, msg);
+    if (ingest->commands)
+      cmd_exec_on_message(ingest->commands, msg);
     break;
   case MESSAGE__PAYLOAD_SUBSCRIBETERMINATED:
     subs_terminated(ingest->subs, msg->subscribeterminated, now);
@@ -545,15 +542,17 @@ int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
 
 size_t ingest_acks_pending(const ingest_t *ingest) { return ingest->gates_open; }
 
-void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque) {
-  ingest->other = cb;
-  ingest->other_opaque = opaque;
-}
+void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec) { ingest->commands = exec; }
 
-const snap_t *ingest_snap(const ingest_t *ingest) { return ingest->snap; }
-const subs_t *ingest_subs(const ingest_t *ingest) { return ingest->subs; }
-
-size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
+/*
+ * Emit the current state again as 'r' events (snap_reemit: kind_mask of
+ * 1 << snap_kind_t, line_guid NULL for every line); they go to Kafka with
+ * the turn's other events.  Returns how many.  With a tag (copied), the
+ * events are counted like a Notify's: once Kafka has settled every one of
+ * them, the executor's cmd_exec_snapshot_done gets the tag; exactly once,
+ * maybe before this returns (none).
+ */
+static size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
   ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
   ingest_gate_t *gate = ingest->cur_gate, *snap_gate = NULL;
   if (tag && (snap_gate = calloc(1, sizeof(*snap_gate))) != NULL &&
@@ -572,7 +571,61 @@ size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_gu
   return n;
 }
 
-void ingest_set_snapshot_done(ingest_t *ingest, ingest_snapshot_cb *cb, void *opaque) {
-  ingest->snapshot_done = cb;
-  ingest->snapshot_opaque = opaque;
+/* ---- the command executor's view of this PBX (cmd_pbx_ops_t) ---- */
+
+static int ingest_cmd_ready(void *pbx) {
+  ingest_t *ingest = pbx;
+  return pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
 }
+
+static int ingest_cmd_line_find(void *pbx, cmd_target_kind_t kind, const char *name, cmd_line_t *line) {
+  ingest_t *ingest = pbx;
+  snap_line_t found = {SNAP_LINE_USER, NULL, NULL};
+  if (!snap_line_find(ingest->snap, kind == CMD_TARGET_QUEUE ? SNAP_LINE_QUEUE : SNAP_LINE_USER, name, &found))
+    return 0;
+  line->guid = found.guid;
+  line->extn = found.extn;
+  return 1;
+}
+
+static int32_t ingest_cmd_line_subscription(void *pbx, const char *line_guid) {
+  ingest_t *ingest = pbx;
+  return subs_line_subscription(ingest->subs, line_guid, NULL);
+}
+
+static int ingest_cmd_call_find(void *pbx, const char *line_guid, cmd_call_kind_t by, int32_t value, int32_t *callid,
+                                uint32_t *features, uint32_t *features2) {
+  ingest_t *ingest = pbx;
+  return snap_call_find_on_line(ingest->snap, line_guid, by == CMD_CALL_REFERENCECALLID, value, callid, features,
+                                features2);
+}
+
+static int ingest_cmd_user_features(void *pbx, const char *user_guid, uint32_t *features) {
+  ingest_t *ingest = pbx;
+  return snap_user_features(ingest->snap, user_guid, features);
+}
+
+static int ingest_cmd_send(void *pbx, const Message *msg, char *errstr, size_t errstr_size) {
+  ingest_t *ingest = pbx;
+  return pbx_link_send(ingest->link, msg, errstr, errstr_size);
+}
+
+static size_t ingest_cmd_snapshot(void *pbx, const char *const *topics, size_t n_topics, const char *line_guid,
+                                  const char *tag) {
+  unsigned mask = topics ? 0 : (1u << SNAP__KIND_COUNT) - 1;
+  for (size_t i = 0; i < n_topics; i++)
+    for (int k = 0; k < SNAP__KIND_COUNT; k++)
+      if (strcmp(topics[i], snap_kind_topic((snap_kind_t)k)) == 0)
+        mask |= 1u << k;
+  return ingest_snapshot(pbx, mask, line_guid, tag);
+}
+
+const cmd_pbx_ops_t ingest_cmd_ops = {
+    .ready = ingest_cmd_ready,
+    .line_find = ingest_cmd_line_find,
+    .line_subscription = ingest_cmd_line_subscription,
+    .call_find = ingest_cmd_call_find,
+    .user_features = ingest_cmd_user_features,
+    .send = ingest_cmd_send,
+    .snapshot = ingest_cmd_snapshot,
+};

@@ -15,12 +15,11 @@
  * Every gate completes exactly once: on its last delivery report.  The
  * ingest stage also emits the bridge's lifecycle events (connected,
  * resync_started, resync_finished, disconnected) and turns a line's settled
- * resubscription into deletes for calls that ended meanwhile.  The command
- * source (cmd_source.c) plugs in beside it: RequestResponses subs does not
- * own (the commands' requestids, >= PBX_LINK_REQUESTID_LIMIT) and every
- * GeneralData go to its ingest_set_other callback; it reads the snapshot
- * state and subscriptions to resolve targets, and asks for snapshots to be
- * emitted again.
+ * resubscription into deletes for calls that ended meanwhile.  The PBX's
+ * command executor (cmd_exec) plugs in beside it: RequestResponses subs does
+ * not own (the commands' requestids, >= PBX_LINK_REQUESTID_LIMIT), every
+ * GeneralData and every tagged snapshot's completion go to it
+ * (ingest_set_commands); it sees the PBX only through ingest_cmd_ops.
  */
 #ifndef INGEST_H
 #define INGEST_H
@@ -28,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd_exec.h"
 #include "config.h"
 #include "kafka_client.h"
 #include "kafka_sink.h"
@@ -74,32 +74,17 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms);
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stolen, may be NULL */);
 
 /*
- * Messages for another stage (issue #5's command source): RequestResponses
- * whose requestid subs does not own, and GeneralData.  Borrowed for the call.
+ * The PBX's command executor: it gets the RequestResponses subs does not
+ * own, the GeneralData and the snapshots' completions (NULL: none, the
+ * stage is gone).  It reaches this PBX through ingest_cmd_ops (pbx = the
+ * ingest): lines, subscriptions, calls, features, send, snapshot.
  */
-typedef void(ingest_other_cb)(void *opaque, const Message *msg);
-void ingest_set_other(ingest_t *ingest, ingest_other_cb *cb, void *opaque);
+void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec);
+extern const cmd_pbx_ops_t ingest_cmd_ops;
 
 /* For /readyz: connected, resynced, Kafka not blocked. */
 int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
 /* Notifies waiting for their events' delivery. */
 size_t ingest_acks_pending(const ingest_t *ingest);
-
-/* The snapshot state and the subscriptions, read-only, for resolving a command's target. */
-const snap_t *ingest_snap(const ingest_t *ingest);
-const subs_t *ingest_subs(const ingest_t *ingest);
-/*
- * Emit the current state again as 'r' events (snap_reemit: kind_mask of
- * 1 << snap_kind_t, line_guid NULL for every line); they go to Kafka with
- * the turn's other events.  Returns how many.  With a tag (copied), the
- * events are counted like a Notify's: once Kafka has settled every one of
- * them, the ingest_set_snapshot_done callback gets the tag, how many there
- * were and how many failed; exactly once, maybe before this returns (none).
- */
-size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag);
-typedef void(ingest_snapshot_cb)(void *opaque, const char *tag, size_t events, size_t failed);
-/* Where tagged snapshots complete; NULL cb: nowhere (the stage is gone). */
-void ingest_set_snapshot_done(ingest_t *ingest, ingest_snapshot_cb *cb, void *opaque);
-
 
 #endif

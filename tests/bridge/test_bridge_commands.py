@@ -15,11 +15,18 @@ event topics show what it did.
   PBX down     connections dropped: commands wait, time out unsent at their
                deadline, or run once the PBX is back before it
   the CLI      mtcti3 command, flags and JSON
-  Redis        restarted in the middle of a stream: nothing lost, nothing twice
+  Redis        restarted in the middle of a stream: nothing lost, nothing twice;
+               stopped (SIGSTOP): Notifies still acknowledged, events still
+               produced, /readyz says why, commands wait and then run once;
+               an ACL user (AUTH user password)
   SIGKILL      the bridge killed and restarted in the middle of a stream
+  headers      every result carries its CloudEvents headers (exact values)
 """
 import base64
+import datetime
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -34,6 +41,7 @@ from services import RedisServer, wait_for
 from testenv import TOP, binary
 
 RESULT_SCHEMA = json.loads((TOP / "schemas" / "command-result.schema.json").read_text())
+HEADERS_SCHEMA = {"type": "object", "additionalProperties": False, **RESULT_SCHEMA["x-kafka-headers"]}
 REQUESTID_BASE = 1 << 30
 FINAL = ("succeeded", "failed", "rejected", "timeout")
 
@@ -51,7 +59,8 @@ class Commands:
         self.results_topic = bridge.prefix + "command-results"
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-" + uuid.uuid4().hex,
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                                  "isolation.level": "read_committed"})
 
         def parts():
             md = self.consumer.list_topics(self.results_topic, timeout=5)
@@ -61,6 +70,7 @@ class Commands:
             return [TopicPartition(self.results_topic, p, OFFSET_BEGINNING) for p in t.partitions]
         self.consumer.assign(wait_for(parts, 30, 0.3, "results topic"))
         self.results = []  # (key, value) in arrival order
+        self.headers = []  # (key, {header: value}, partition, offset) of each, same order
 
     def send(self, cmd, key=None):
         """Produce one command (a dict, or raw bytes); returns its id."""
@@ -77,7 +87,9 @@ class Commands:
         for m in self.consumer.consume(500, timeout):
             if m.error():
                 continue
-            self.results.append((m.key().decode() if m.key() else None, json.loads(m.value())))
+            key = m.key().decode() if m.key() else None
+            self.results.append((key, json.loads(m.value())))
+            self.headers.append((key, {k: v.decode() for k, v in (m.headers() or [])}))
 
     def of(self, key):
         return [v for k, v in self.results if k == key]
@@ -90,6 +102,9 @@ class Commands:
         r = wait_for(got, timeout, 0.05, f"result of {key}")
         for v in r:
             jsonschema.validate(v, RESULT_SCHEMA)
+        for (k, v), (_, h) in zip(self.results, self.headers):
+            if k == key:
+                check_headers(self.bridge.pbx_id, k, v, h)
         return r[n - 1]
 
     def run(self, cmd, timeout=30):
@@ -99,6 +114,26 @@ class Commands:
 
     def close(self):
         self.consumer.close()
+
+
+def check_headers(pbx, key, result, h):
+    """The CloudEvents attributes of a result, as docs/commands.md gives them."""
+    cid, status = result["id"], result["status"]
+    jsonschema.validate(h, HEADERS_SCHEMA)
+    assert set(h) == ({"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "content-type"}
+                      | ({"ce_subject"} if cid else set())), h
+    assert h["ce_specversion"] == "1.0" and h["content-type"] == "application/json", h
+    assert h["ce_source"] == f"/mtcti3/{pbx}", h
+    assert h["ce_type"] == f"mtcti3.command.{status}", h
+    if cid is None:
+        assert h["ce_id"].startswith(f"{pbx}/command/-/0/"), h
+    elif status == "duplicate":
+        assert h["ce_id"].startswith(f"{pbx}/command/{cid}/duplicate/0/"), h
+        assert h["ce_subject"] == cid, h
+    else:
+        assert h["ce_id"] == f"{pbx}/command/{cid}" and h["ce_subject"] == cid, h
+    t = datetime.datetime.strptime(h["ce_time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert abs((datetime.datetime.utcnow() - t).total_seconds()) < 600, h
 
 
 def record(redis_url, pbx, cid):
@@ -593,3 +628,99 @@ def test_bridge_killed_mid_stream(tmp_path, kafka, redis_server):
         commands.close()
         bridge.stop()
         sim.stop()
+
+
+# ---- Redis stopped, Redis with an ACL user ----
+
+def test_redis_stopped_events_flow_commands_resume(tmp_path, kafka):
+    """SIGSTOP of redis-server: the loop never waits on it.  Notifies are
+    still acknowledged and their events produced, /metrics answers at once,
+    /readyz says Redis is unreachable, the command topic is paused and the
+    commands read meanwhile run once Redis answers again (SIGCONT)."""
+    redis = RedisServer(tmp_path / "redis").start()
+    sim = Sim(tmp_path / "sim", users=4, queues=1, calls_per_second=4).start()
+    bridge = Bridge(tmp_path / "bridge", sim, kafka.bootstrap, redis_url=redis.url,
+                    extra=["--redis_timeout_ms=500"]).start()
+    commands = Commands(kafka.bootstrap, bridge)
+    events = Events(kafka.bootstrap, bridge.prefix)
+    stopped = False
+    try:
+        succeeded(commands.run({"action": "get_version"}), "get_version")
+        before = stats(sim)["generalcmds"]
+        m0 = bridge.metrics()
+        events.poll(1)
+        seen = len(events.all)
+        os.kill(redis.pid, signal.SIGSTOP)
+        stopped = True
+        ids = [f"stop-{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+        for cid in ids:
+            commands.send({"id": cid, "action": "get_version", "timeout_ms": 30000})
+        t_end = time.monotonic() + 5
+        slowest = 0.0
+        while time.monotonic() < t_end:
+            t0 = time.monotonic()
+            m = bridge.metrics()
+            slowest = max(slowest, time.monotonic() - t0)
+            time.sleep(0.2)
+        assert slowest < 1.0, slowest
+        m1 = bridge.metrics()
+        assert m1["mtcti3_bridge_notify_acks_sent_total"] > m0["mtcti3_bridge_notify_acks_sent_total"], (m0, m1)
+        assert m1["mtcti3_bridge_notifies_received_total"] > m0["mtcti3_bridge_notifies_received_total"]
+        assert m1["mtcti3_bridge_redis_connected"] == 0 and m1["mtcti3_bridge_commands_paused"] == 1, m1
+        code, body = bridge.http("/readyz")
+        assert code == 503 and "Redis unreachable (127.0.0.1:" in body, (code, body)
+        events.poll(1)
+        assert len(events.all) > seen  # calls still go to Kafka
+        commands.poll()
+        assert all(commands.of(cid) == [] for cid in ids)
+        assert stats(sim)["generalcmds"] == before
+        os.kill(redis.pid, signal.SIGCONT)
+        stopped = False
+        for cid in ids:
+            succeeded(commands.wait(cid, timeout=30), "get_version")
+        time.sleep(0.5)
+        commands.poll()
+        assert [len(commands.of(cid)) for cid in ids] == [1, 1, 1]
+        assert stats(sim)["generalcmds"] == before + 3
+        wait_for(lambda: bridge.metrics()["mtcti3_bridge_commands_paused"] == 0, 10, what="resumed")
+        bridge.wait_ready()
+        assert bridge.metrics()["mtcti3_bridge_redis_connected"] == 1
+    finally:
+        if stopped:
+            os.kill(redis.pid, signal.SIGCONT)
+        events.close()
+        commands.close()
+        bridge.stop()
+        sim.stop()
+        redis.stop()
+
+
+def test_redis_acl_user(tmp_path, kafka):
+    """redis_url names an ACL user, its password comes from a file: the
+    bridge authenticates as that user (AUTH user password) and runs commands."""
+    redis = RedisServer(tmp_path / "redis").start()
+    import redis as redislib
+    admin = redislib.Redis(host="127.0.0.1", port=redis.port)
+    admin.execute_command("ACL", "SETUSER", "bridge", "on", ">br1dge-pw", "~mtcti3:*", "&mtcti3:*", "+@all")
+    admin.execute_command("CONFIG", "SET", "requirepass", "admin-pw")  # no one else gets in
+    admin = redislib.Redis(host="127.0.0.1", port=redis.port, password="admin-pw")
+    pw = tmp_path / "redis-pw"
+    pw.write_text("br1dge-pw\n")
+    sim = Sim(tmp_path / "sim", users=2, queues=1).start()
+    bridge = Bridge(tmp_path / "bridge", sim, kafka.bootstrap,
+                    redis_url=f"redis://bridge@127.0.0.1:{redis.port}/2",
+                    env={"MTCTI3_REDIS_PASSWORD_FILE": str(pw)}).start()
+    commands = Commands(kafka.bootstrap, bridge)
+    try:
+        res = commands.run({"action": "get_version"})
+        succeeded(res, "get_version")
+        admin.execute_command("SELECT", "2")
+        assert admin.hget(f"mtcti3:{bridge.pbx_id}:cmd:{res['id']}", "status") == b"succeeded"
+        clients = admin.execute_command("CLIENT", "LIST").decode()
+        assert " user=bridge " in clients
+        assert b"br1dge-pw" not in bridge.log_path.read_bytes()
+    finally:
+        commands.close()
+        bridge.stop()
+        sim.stop()
+        redis.stop()

@@ -7,6 +7,9 @@
  *   04 bad or missing settings: one line naming the setting
  *   05 secrets: refused on the command line; read from a password file
  *   06 --help lists every setting with its default; --check-config
+ *   07 redis_url: ACL user and password, percent-escapes, IPv6, bad port and
+ *      database, rediss://, the password from one place only, never on the
+ *      command line, never in an error line
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "redis_client.h"
 
 static char err[512];
 static char outbuf[16384];
@@ -142,7 +146,7 @@ static void s04_errors(void) {
   char *a6[] = {"bridge", "--ipo_ca_file=/nonexistent/ca.pem", NULL};
   expect_error(a6, env, "ipo_ca_file: cannot open \"/nonexistent/ca.pem\": No such file or directory");
   char *a7[] = {"bridge", "--redis_url=localhost:6379", NULL};
-  expect_error(a7, env, "redis_url: \"localhost:6379\" is not a redis:// URL");
+  expect_error(a7, env, "redis_url: \"localhost:6379\" is not redis://[user[:password]@]host[:port][/db]");
   char *a8[] = {"bridge", "stray", NULL};
   expect_error(a8, env, "stray: unexpected argument (flags are --name=value)");
   char *a9[] = {"bridge", "--pbx_id=a b", NULL};
@@ -210,6 +214,88 @@ static void s06_help(void) {
   config_destroy(c);
 }
 
+static void s07_redis(void) {
+  char *env[] = {BASE_ENV, NULL};
+  config_t *c;
+  config_action_t a;
+  redis_client_url_t u;
+  char e[256];
+  /* the parser itself */
+  CHECK_INT(redis_client_url_parse("redis://bridge:p%40ss%3Aw@redis.example:6380/3", "redis_url", &u, e,
+                                   sizeof(e)), 0);
+  CHECK_STR(u.user, "bridge");
+  CHECK_STR(u.password, "p@ss:w");
+  CHECK_STR(u.host, "redis.example");
+  CHECK_INT(u.port, 6380);
+  CHECK_INT(u.db, 3);
+  redis_client_url_clear(&u);
+  CHECK_STR(u.password, "");
+  CHECK_INT(redis_client_url_parse("redis://:only-pw@10.0.0.1", "redis_url", &u, e, sizeof(e)), 0);
+  CHECK_STR(u.user, "");
+  CHECK_STR(u.password, "only-pw");
+  CHECK_INT(u.port, 6379);
+  CHECK_INT(u.db, 0);
+  CHECK_INT(redis_client_url_parse("redis://acl-user@[::1]:7000/", "redis_url", &u, e, sizeof(e)), 0);
+  CHECK_STR(u.user, "acl-user");
+  CHECK_STR(u.password, "");
+  CHECK_STR(u.host, "::1");
+  CHECK_INT(u.port, 7000);
+  static const char *const bad[][2] = {
+      {"redis://h:99999", "redis_url: bad port \"99999\" (1 to 65535)"},
+      {"redis://h:0/1", "redis_url: bad port \"0\" (1 to 65535)"},
+      {"redis://h:6379x", "redis_url: bad port \"6379x\" (1 to 65535)"},
+      {"redis://h/x", "redis_url: bad database \"x\" (a number, 0 or more)"},
+      {"redis://h/-1", "redis_url: bad database \"-1\" (a number, 0 or more)"},
+      {"redis://u:secret@/0", "redis_url: \"redis://u:***@/0\" is not redis://[user[:password]@]host[:port][/db]"},
+      {"redis://u:se%zzcret@h", "redis_url: bad user or password in \"redis://u:***@h\" (%-escapes, at most 255 bytes)"},
+      {"redis://h?db=1", "redis_url: \"redis://h?db=1\" is not redis://[user[:password]@]host[:port][/db]"},
+      {"http://h", "redis_url: \"http://h\" is not redis://[user[:password]@]host[:port][/db]"},
+      {"rediss://u:pw@h:6380", "redis_url: rediss:// (TLS) is not supported: this hiredis (0.14) has no TLS; put a "
+                               "TLS tunnel (stunnel) on 127.0.0.1 and use redis:// to it (docs/bridge.md, \"Redis over "
+                               "TLS\")"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    CHECK_INT(redis_client_url_parse(bad[i][0], "redis_url", &u, e, sizeof(e)), -1);
+    CHECK_STR(e, bad[i][1]);
+    CHECK(strstr(e, "secret") == NULL && strstr(e, "pw@") == NULL);
+  }
+  /* through the configuration: exit 2 lines */
+  char *a1[] = {"bridge", "--redis_url=redis://127.0.0.1:70000", NULL};
+  expect_error(a1, env, "redis_url: bad port \"70000\" (1 to 65535)");
+  char *a2[] = {"bridge", "--redis_url=rediss://127.0.0.1", NULL};
+  expect_error(a2, env, "redis_url: rediss:// (TLS) is not supported: this hiredis (0.14) has no TLS; put a TLS "
+                        "tunnel (stunnel) on 127.0.0.1 and use redis:// to it (docs/bridge.md, \"Redis over TLS\")");
+  char *a3[] = {"bridge", "--redis_url=redis://bridge:hunter2@127.0.0.1/1", NULL};
+  expect_error(a3, env, "redis_url: a password in the URL is not accepted on the command line (use "
+                        "MTCTI3_REDIS_PASSWORD, MTCTI3_REDIS_PASSWORD_FILE or the config file)");
+  CHECK(strstr(err, "hunter2") == NULL);
+  char *a4[] = {"bridge", "--redis_password=hunter2", NULL};
+  expect_error(a4, env, "redis_password: not accepted on the command line (use MTCTI3_REDIS_PASSWORD, "
+                        "MTCTI3_REDIS_PASSWORD_FILE or the config file)");
+  char *env_pw[] = {BASE_ENV, "MTCTI3_REDIS_URL=redis://bridge:in-url@127.0.0.1", "MTCTI3_REDIS_PASSWORD=again",
+                    NULL};
+  char *a5[] = {"bridge", NULL};
+  expect_error(a5, env_pw, "redis_password: the password is also in redis_url; give it once");
+  char *env_nourl[] = {BASE_ENV, "MTCTI3_REDIS_PASSWORD=x", NULL};
+  expect_error(a5, env_nourl, "redis_password: given without redis_url");
+  /* an ACL user in the URL (from the environment), its password from a file */
+  const char *file = write_file("redis-pw", "r3dis-pw\n");
+  char env_file[300];
+  snprintf(env_file, sizeof(env_file), "MTCTI3_REDIS_PASSWORD_FILE=%s", file);
+  char *env_acl[] = {BASE_ENV, "MTCTI3_REDIS_URL=redis://bridge@127.0.0.1:6390/4", env_file, NULL};
+  CHECK_INT(load(a5, env_acl, &c, &a), 0);
+  if (c) {
+    CHECK_STR(c->redis_url, "redis://bridge@127.0.0.1:6390/4");
+    CHECK_STR(c->redis_password, "r3dis-pw");
+    CHECK_INT(c->redis_timeout_ms, 2000);
+    config_destroy(c);
+  }
+  unlink(file);
+  char env_missing[] = "MTCTI3_REDIS_PASSWORD_FILE=/nonexistent/redis-pw";
+  char *env_nofile[] = {BASE_ENV, "MTCTI3_REDIS_URL=redis://127.0.0.1", env_missing, NULL};
+  expect_error(a5, env_nofile, "redis_password_file: cannot open \"/nonexistent/redis-pw\": No such file or directory");
+}
+
 int main(void) {
   s01_defaults_and_env();
   s02_precedence();
@@ -217,5 +303,6 @@ int main(void) {
   s04_errors();
   s05_secrets();
   s06_help();
+  s07_redis();
   return check_done();
 }

@@ -81,3 +81,24 @@ def test_result_examples():
         jsonschema.validate(dict(base, status="rejected"), RESULT)  # no reason_code
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(dict(base, status="lost"), RESULT)
+
+
+def test_result_headers_schema():
+    """x-kafka-headers: the CloudEvents headers of a result, as docs/commands.md lists them."""
+    headers = {"type": "object", "additionalProperties": False, **RESULT["x-kafka-headers"]}
+    jsonschema.Draft202012Validator.check_schema(headers)
+    v = jsonschema.Draft202012Validator(headers)
+    good = {"ce_specversion": "1.0", "ce_id": "hq/command/crm-42:transfer-7", "ce_source": "/mtcti3/hq",
+            "ce_type": "mtcti3.command.failed", "ce_time": "2026-11-25T10:48:42.123Z",
+            "ce_subject": "crm-42:transfer-7", "content-type": "application/json"}
+    v.validate(good)
+    v.validate({**good, "ce_id": "hq/command/crm-42:transfer-7/duplicate/0/17", "ce_type": "mtcti3.command.duplicate"})
+    no_id = {k: x for k, x in good.items() if k != "ce_subject"}
+    v.validate({**no_id, "ce_id": "hq/command/-/0/3", "ce_type": "mtcti3.command.rejected"})
+    for bad in ({**good, "ce_type": "mtcti3.command.accepted"}, {**good, "ce_id": "hq/crm-42"},
+                {**good, "ce_time": "2026-11-25 10:48:42"}, {**good, "extra": "x"}, no_id | {"ce_id": 1}):
+        assert not v.is_valid(bad), bad
+    docs = (TOP / "docs" / "commands.md").read_text()
+    table = docs[docs.index("### CloudEvents headers"):docs.index("## Redis")]
+    assert sorted(h for h in RESULT["x-kafka-headers"]["properties"]) == sorted(
+        line.split("`")[1] for line in table.splitlines() if line.startswith("| `"))

@@ -161,6 +161,11 @@ class Mtcti3Client:
             except asyncio.TimeoutError:
                 pass
 
+    def drain(self):
+        """Take every message received and not yet taken (oldest first)."""
+        taken, self._pending = self._pending, []
+        return taken
+
     async def wait_response(self, requestid, timeout=5.0):
         m = await self.wait_for(lambda m: m.WhichOneof("payload") == "response"
                                 and m.response.requestid == requestid, timeout,

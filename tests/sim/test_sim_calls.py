@@ -571,10 +571,6 @@ def test_makecall_advanced_options(sim, pb):
         await d.until(lambda l: l.calls)
         cd = only(d.calls)
         assert cd.callingparty.withheld and cd.callingparty.number == ""
-        # A page call is marked as one on the paged side.
-        assert await b.make("2004", 13, type=104) == SUCCESS
-        await b.until(lambda l: any(ci.pagecall for ci in l.calls.values()))
-        assert st.RINGBACK in [ci.state for ci in b.calls.values()]
         await c.close()
     run(body())
 
@@ -645,13 +641,14 @@ def test_queue_voicemail_after_voicemailtime(sim, pb):
 def test_queue_transfer_reported_on_first_queue_until_finish(sim, pb):
     async def body():
         c = await sim.client(pb)
-        a = await queue_line(sim, pb, c, "5001", 1, ccflags=1)
+        a = await queue_line(sim, pb, c, "5001", 1, ccflags=0x41)
         b = await queue_line(sim, pb, c, "5002", 2, ccflags=1)
         _, out = sim.ctl("POST", "/trunk/call", {"to": "5001"}, expect=200)
         await a.until(lambda l: l.calls)
         cid = only(a.calls).callid
         assert await a.fn(BLIND, cid, arg1="5002") == SUCCESS
-        await a.cc()
+        # Still reported on 5001, whose view now names the queue the call is in.
+        await a.until(lambda l: l.calls[cid].queueinfo.number == "5002")
         await c.expect_silence(0.4, lambda m: m.WhichOneof("payload") == "notify"
                                and m.notify.subscribe_id == 2)
         assert await a.fn(FINISH, cid, arg1="1") == SUCCESS
@@ -675,7 +672,7 @@ def test_ccflags_select_callinfo_detail(sim, pb):
         for field in ("remoteinfo", "trunkinfo", "queueinfo", "calldata", "targets", "ucid"):
             assert not b.HasField(field), field
             assert f.HasField(field), field
-        assert not b.localinfo and f.localinfo
+        assert not b.localinfo and not f.localinfo      # a queue line has no device of its own
         assert b.callingparty.number == f.callingparty.number and b.state == f.state
         await c.close()
     run(body())
@@ -695,5 +692,120 @@ def test_pots_phone_cannot_be_answered_by_cti(sim, pb):
         assert await u.fn(ANSWER, ci.callid) == 610            # CANTBEDONE
         sim.ctl("POST", "/phone/2016/answer", {}, expect=200)  # the person lifts the handset
         await u.until(lambda l: l.state(ci.callid) == st.CONNECTED)
+        await c.close()
+    run(body())
+
+
+def test_waiting_queue_call_is_not_renotified(sim, pb):
+    """A call waiting with nobody free is reported once, not again on every
+    distribution attempt; the next Notify is the one that says something new."""
+    st = pb.CallInfo
+    members = [m["extn"] for m in sim.queue("5003")["members"]]
+    for m in members:
+        sim.ctl("PATCH", f"/users/{m}", {"dnd": True}, expect=200)
+
+    async def body():
+        c = await sim.client(pb)
+        q = await queue_line(sim, pb, c, "5003", 1)
+        sim.ctl("POST", "/trunk/call", {"to": "5003"}, expect=200)
+        cc = await q.cc()
+        assert [ci.state for ci in cc.callinfo] == [st.QUEUEING]
+        cid = cc.callinfo[0].callid
+        # Distribution is retried every 250 ms: 1.3 s of retries, not one Notify.
+        await c.expect_silence(1.3, lambda m: m.WhichOneof("payload") == "notify")
+        sim.ctl("PATCH", f"/users/{members[0]}", {"dnd": False}, expect=200)
+        cc = await q.cc(timeout=2)
+        assert [(ci.callid, ci.state) for ci in cc.callinfo] == [(cid, st.RINGING)]
+        await c.close()
+    run(body())
+
+
+def test_unchanged_leg_is_not_renotified(sim, pb):
+    """An action that changes nothing a subscription shows (the auth code is
+    not part of CallInfo) sends no Notify."""
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2001", 1)
+        ci, _ = await answered_call(sim, pb, a, "2001")
+        assert await a.fn(SETAUTH, ci.callid, arg1="9001") == SUCCESS
+        await c.expect_silence(0.5, lambda m: m.WhichOneof("payload") == "notify")
+        assert await a.fn(SETTAG, ci.callid, arg1="seen") == SUCCESS
+        cc = await a.cc()
+        assert [(x.callid, x.tag) for x in cc.callinfo] == [(ci.callid, "seen")]
+        await c.close()
+    run(body())
+
+
+def test_agent_leg_of_queue_call_names_the_queue(sim, pb):
+    """The ringing agent sees the queue as the original called party."""
+    st = pb.CallInfo
+    queue = sim.queue("5001")
+    agent = queue["members"][0]["extn"]
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, agent, 1)
+        sim.ctl("POST", "/trunk/call", {"to": "5001", "from": "0123456"}, expect=200)
+        await a.until(lambda l: l.calls)
+        ci = only(a.calls)
+        assert ci.state == st.RINGING
+        oc = ci.originalcalledparty
+        assert (oc.number, oc.name, oc.nametype, oc.withheld) == ("5001", queue["name"], 5, False)
+        assert (ci.callingparty.number, ci.callingparty.withheld) == ("0123456", False)
+        await c.close()
+    run(body())
+
+
+async def parked_call(sim, pb, c, line, park, extn, slot):
+    """A trunk call answered at extn and parked in slot: (the park leg's CallInfo, gcid)."""
+    ci, gcid = await answered_call(sim, pb, line, extn)
+    assert await line.fn(PARK, ci.callid, arg1=slot) == SUCCESS
+    await line.until(lambda l: ci.callid in l.lost)
+    await park.until(lambda l: any(x.parkslot == slot for x in l.calls.values()))
+    return [x for x in park.calls.values() if x.parkslot == slot][0], gcid
+
+
+def test_park_server_line_actions(sim, pb):
+    """The spec's Line types name the park server for DropCall, BlindTransfer,
+    SetTag and ForceClear: offered there, and they act on the parked call."""
+    st = pb.CallInfo
+
+    async def body():
+        c = await sim.client(pb)
+        a = await user_line(sim, pb, c, "2001", 1)
+        b = await user_line(sim, pb, c, "2002", 2)
+        await c.subscribe(requestid=3, subscribe_id=3, parkserver={"ccflags": 1})
+        assert (await c.wait_response(3)).result == SUCCESS
+        p = Line(c, 3)
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "1")
+        assert (pc.state, pc.parkslot, pc.gcid.hex()) == (st.ONHOLD, "1", gcid)
+        assert pc.featuresavailable == F["DROP"] | F["BLINDXFER"] | F["TAG"] | F["FORCECLEAR"]
+        for action in (HOLD, ANSWER, PARK, SETACCT, REDIRECT):
+            assert await p.fn(action, pc.callid, arg1="1") == UNSUPPORTED, action
+        # SetTag: on the parked call.
+        assert await p.fn(SETTAG, pc.callid, arg1="parked vip") == SUCCESS
+        await p.until(lambda l: l.calls[pc.callid].tag == "parked vip")
+        # BlindTransfer: the parked call goes to 2002 and leaves the slot.
+        assert await p.fn(BLIND, pc.callid, arg1="7777") == TRANSFERFAILED
+        assert await p.fn(BLIND, pc.callid, arg1="2002") == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert p.lost[pc.callid].thisenddropped
+        await b.until(lambda l: l.calls)
+        bc = only(b.calls)
+        assert (bc.state, bc.gcid.hex(), bc.callingparty.number, bc.tag) == (
+            st.RINGING, gcid, "01707123456", "parked vip")
+        sim.ctl("POST", "/calls/clear", {}, expect=200)
+        await b.until(lambda l: not l.calls)
+        # DropCall: the parked call is dropped, caller and all.
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "2")
+        assert await p.fn(DROP, pc.callid) == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert p.lost[pc.callid].thisenddropped and sim.ctl("GET", "/calls")[1]["calls"] == []
+        # ForceClear: likewise.
+        pc, gcid = await parked_call(sim, pb, c, a, p, "2001", "3")
+        assert await p.fn(FORCECLEAR, pc.callid) == SUCCESS
+        await p.until(lambda l: pc.callid in l.lost)
+        assert sim.ctl("GET", "/calls")[1]["calls"] == []
+        assert await p.fn(DROP, pc.callid) == NOTFOUND
         await c.close()
     run(body())

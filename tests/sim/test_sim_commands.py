@@ -144,3 +144,83 @@ def test_general_commands(sim, pb):
         assert [m.WhichOneof("payload") for m in c.received[seen:]] == ["generaldata"]
         await c.close()
     run(body())
+
+
+def test_shortcode_on_behalf_of_another_user(sim, pb):
+    """ShortCodeData.onbehalf: the short code acts for the user it names."""
+    async def body():
+        c = await sim.client(pb)
+        await user_sub(sim, c, "2001", 1)
+        await user_sub(sim, c, "2002", 2)
+        assert await update(c, 1, 10, shortcodedata=[{"code": 7, "onbehalf": "2002"}]) == SUCCESS
+        n = await c.wait_notify(2, "user", ack=True)
+        assert (n.user.extn, n.user.dnd) == ("2002", True)
+        await c.expect_silence(0.3, lambda m: m.WhichOneof("payload") == "notify")
+        assert not [m for m in c.received if m.WhichOneof("payload") == "notify"
+                    and m.notify.subscribe_id == 1 and m.notify.notify_id > 1]
+        assert (sim.user("2001")["dnd"], sim.user("2002")["dnd"]) == (False, True)
+        # By name too; and its own short codes in the same command.
+        name = sim.user("2002")["name"]
+        assert await update(c, 1, 11, shortcodedata=[{"code": 8, "onbehalf": name},
+                                                     {"code": 0}, {"code": 6, "val": "2003"}]) == SUCCESS
+        assert not (await c.wait_notify(2, "user", ack=True)).user.dnd
+        n = (await c.wait_notify(1, "user", ack=True)).user
+        assert (n.fwdu, n.fwdunumber) == (True, "2003")
+        # All or nothing: an unknown user, or a bad code later, changes no one.
+        assert await update(c, 1, 12, shortcodedata=[{"code": 7, "onbehalf": "9999"}]) == USERNOTFOUND
+        assert await update(c, 1, 13, shortcodedata=[{"code": 7, "onbehalf": "2002"},
+                                                     {"code": 999}]) == INVALID_PAYLOAD
+        await c.expect_silence(0.3, lambda m: m.WhichOneof("payload") == "notify")
+        assert sim.user("2002")["dnd"] is False
+        await c.close()
+    run(body())
+
+
+def test_hot_desk_login_as_a_teleworker(sim, pb):
+    """UpdateUserLoginExtn.teleworkerconnection: the user is logged in with
+    calls delivered to a remote number (its phone answers after --ring-ms,
+    at once with holdlineopen); testconnection checks the number first."""
+    from test_sim_calls import Line, only
+    st = pb.CallInfo
+
+    async def body():
+        c = await sim.client(pb)
+        await user_sub(sim, c, "2005", 1)
+        tw = {"number": "901707555000", "testconnection": 1}
+        assert await update(c, 1, 10, loginextn={"extn": "2005", "teleworkerconnection":
+                                                 {"number": "12", "testconnection": 1}}) == 5000
+        assert await update(c, 1, 11, loginextn={"extn": "2005", "teleworkerconnection":
+                                                 {"number": "9x"}}) == INVALID_PAYLOAD
+        assert await update(c, 1, 12, loginextn={"extn": "", "teleworkerconnection": tw}) == INVALID_PAYLOAD
+        assert await update(c, 1, 13, loginextn={"extn": "2005", "teleworkerconnection": tw}) == SUCCESS
+        n = (await c.wait_notify(1, "user", ack=True)).user
+        assert (n.loggedinextn, n.loggedoff) == ("2005", False)   # NotifyUser has no teleworker field
+        u = sim.user("2005")
+        assert (u["teleworker"], u["holdlineopen"]) == ("901707555000", False)
+        # A call: rings, then the remote phone answers; the local device is the teleworker.
+        await c.subscribe(requestid=2, subscribe_id=2,
+                          user={"guid": guid_bytes(u["guid"]), "ccflags": 0x3})
+        assert (await c.wait_response(2)).result == SUCCESS
+        await c.wait_notify(2, "user", ack=True)
+        line = Line(c, 2)
+        sim.ctl("POST", "/trunk/call", {"to": "2005"}, expect=200)
+        await line.until(lambda l: l.calls)
+        assert only(line.calls).state == st.RINGING
+        await line.until(lambda l: only(l.calls).state == st.CONNECTED, timeout=3)
+        local = only(line.calls).localinfo
+        assert [(d.deviceclass, d.devicetype, d.deviceinstance, d.teleworker) for d in local] == [
+            (1, 3, 2005, "901707555000")]
+        sim.ctl("POST", "/calls/clear", {}, expect=200)
+        await line.until(lambda l: not l.calls)
+        # Hold line open: calls connect at once.
+        tw["holdlineopen"] = True
+        assert await update(c, 1, 14, loginextn={"extn": "2005", "teleworkerconnection": tw}) == SUCCESS
+        await c.wait_notify(2, "user", ack=True)          # a change of the user's record
+        sim.ctl("POST", "/trunk/call", {"to": "2005"}, expect=200)
+        await line.until(lambda l: l.calls and only(l.calls).state == st.CONNECTED, timeout=2)
+        # A desk login again: no teleworker any more.
+        assert await update(c, 1, 15, loginextn={"extn": "2005"}) == SUCCESS
+        u = sim.user("2005")
+        assert (u["teleworker"], u["holdlineopen"]) == ("", False)
+        await c.close()
+    run(body())

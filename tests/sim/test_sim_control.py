@@ -26,6 +26,7 @@ def test_model_file_round_trip(sim_factory, pb, tmp_path):
         "queues": [{"extn": "300", "name": "Agents", "ringmode": 1,
                     "members": [{"extn": "100"}, {"extn": "101", "disabled": True}]}],
         "accountcodes": ["42"], "authcodes": ["77"], "parkslots": ["1"], "trunks": ["555"],
+        "presentities": [{"id": "sip:carol@partner.example", "dnd": True, "app": "Away"}],
     }
     path = tmp_path / "model.json"
     path.write_text(json.dumps(model))
@@ -36,6 +37,9 @@ def test_model_file_round_trip(sim_factory, pb, tmp_path):
     assert alice["guid"] == "dc51ba00-08a3-11dd-8053-0050569f6ef8" and alice["dnd"]
     assert got["users"][1]["loggedinextn"] == ""
     assert got["queues"][0]["members"][1] == {"extn": "101", "disabled": True}
+    assert got["presentities"] == [{"id": "sip:carol@partner.example", "dnd": True, "phonestate": 0,
+                                    "absence_set": False, "absence_msg": 0, "absence_str": "",
+                                    "app": "Away", "fwdu": False, "mb_new": 0, "noapphandler": True}]
 
     async def body():
         c = await s.client(pb)

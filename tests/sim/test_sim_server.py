@@ -271,3 +271,38 @@ def test_tls_dir_reused_and_cert_key_options(sim_factory, pb):
         await c.close()
     run(body())
     assert "BEGIN CERTIFICATE" in ca
+
+
+@pytest.mark.parametrize("subprotocol", ["openapi", "openapinoframing"])
+def test_text_frame_with_a_valid_message_gets_unpackerr(sim, pb, subprotocol):
+    """MTCTI3 is protobuf in binary frames: a text frame is not a message,
+    even when its bytes would decode as one."""
+    async def body():
+        c = await sim.client(pb, subprotocol=subprotocol)
+        msg = message(pb, "generalcmd", requestid=77, getversioninfo=True)
+        data = c.encode(msg)
+        assert data.decode("utf-8")                  # valid UTF-8: a legal text frame
+        await c.send_raw(data.decode("utf-8"))
+        rr = await c.wait_kind("response")
+        assert (rr.requestid, rr.result, rr.additional) == (
+            0, 2, "text frame: MTCTI3 messages are protobuf in binary frames")
+        await c.expect_silence(0.3)                  # no GeneralData: it was not processed
+        await c.send(msg)                            # the same bytes, binary: answered
+        assert (await c.wait_kind("generaldata")).responseid == 77
+        await c.close()
+    run(body())
+
+
+def test_text_frame_of_invalid_utf8_gets_unpackerr(sim, pb):
+    """Any text frame, UTF-8 or not, is answered the same way; the session stays."""
+    from websockets.frames import OP_TEXT
+
+    async def body():
+        c = await sim.client(pb)
+        await c.ws.write_frame(True, OP_TEXT, b"\x00\x00\x00\x01\xff\xfe")
+        rr = await c.wait_kind("response")
+        assert (rr.requestid, rr.result) == (0, 2)
+        await c.generalcmd(requestid=78, getversioninfo=True)
+        assert (await c.wait_kind("generaldata")).responseid == 78
+        await c.close()
+    run(body())
