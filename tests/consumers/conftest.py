@@ -17,7 +17,7 @@ from services import wait_for  # noqa: E402
 @pytest.fixture(scope="session")
 def batch(tmp_path_factory, kafka, redis_server):
     from mtcti3_bridge import Client
-    sim = Sim(tmp_path_factory.mktemp("batch-sim"), users=5, queues=2).start()
+    sim = Sim(tmp_path_factory.mktemp("batch-sim"), users=6, queues=2).start()
     bridge = Bridge(tmp_path_factory.mktemp("batch-bridge"), sim, kafka.bootstrap,
                     redis_url=redis_server.url)
     try:

@@ -3,7 +3,7 @@
 The batch of events they read: one real bridge (with Redis) against ipo-sim
 and the session's real broker, driven through a fixed scenario of calls
 (ended and in progress, queue calls with several legs, an internal call, a
-held call) and commands (every outcome), then stopped, so every proof reads
+held call, a parked call) and commands (every outcome), then stopped, so every proof reads
 the same, final topics.  Built once per session, on first use, by the
 `batch` fixture (conftest.py).  java_partitions(): Java's placement of keys."""
 import json
@@ -72,6 +72,13 @@ def _scenario(sim, client):
     ctl("POST", "/phone/2005/answer", {})
     time.sleep(0.3)
     ctl("POST", "/phone/2005/hold", {})
+    # a call parked: its user leg ends, a leg on the park server's line
+    # (key parkserver:<gcid>:<ms>) holds it
+    ctl("POST", "/trunk/call", {"from": "01707100007", "to": "2006", "name": "Parked"})
+    time.sleep(0.3)
+    ctl("POST", "/phone/2006/answer", {})
+    time.sleep(0.3)
+    ctl("POST", "/phone/2006/park", {"slot": "1"})
     # commands: succeeded, rejected, failed, a duplicate
     from mtcti3_bridge import CommandError
     for what, kw in (("succeeded", dict(action="get_version")),

@@ -65,8 +65,6 @@ def test_rows_are_the_events(batch, flink):
     assert flink["table"] == held
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the bridge: per-leg Kafka keys and the leg's identity "
-                                       "(leg, line_kind, line_guid, line_extn) in after/before (issue 12.1)")
 def test_one_row_per_leg_keyed_by_the_kafka_key(batch, flink):
     assert (flink["insert_over_existing"], flink["before_mismatch"], flink["delete_mismatch"],
             flink["delete_missing"], flink["key_of_row_mismatch"]) == (0, 0, 0, 0, 0)

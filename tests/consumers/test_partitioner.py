@@ -22,7 +22,8 @@ KNOWN = {
     "017f00000100000001": (423387209, {3: 2, 5: 4}),
     "236052c1-5222-4d1a-adc1-0148f70bd782": (-1909654429, {3: 1, 5: 4}),
     "py-dnd-1": (-631591360, {3: 1, 5: 3}),
-    "017f00000100000001/236052c1-5222-4d1a-adc1-0148f70bd782/1796593357622": (-1574409175, {3: 1, 5: 3}),
+    "236052c1-5222-4d1a-adc1-0148f70bd782:017f00000100000001:1796593357622": (1919007564, {3: 0, 5: 4}),
+    "parkserver:017f00000100000001:1796593357622": (78348475, {3: 1, 5: 0}),
 }
 
 
@@ -30,7 +31,8 @@ def sample_keys():
     """gcids of several lengths, GUIDs, leg keys, command ids, non-ASCII."""
     keys = [f"01{'7f000001' if i % 2 else 'c0a82a0b'}{i:0{8 + i % 5}x}" for i in range(60)]
     keys += [str(uuid.UUID(int=(i * 0x9E3779B97F4A7C15) % (1 << 128))) for i in range(40)]
-    keys += [f"{keys[i]}/{keys[60 + i]}/{1796593357622 + i}" for i in range(30)]
+    keys += [f"{keys[60 + i]}:{keys[i]}:{1796593357622 + i}" for i in range(30)]  # leg keys
+    keys += [f"parkserver:{keys[i]}:{1796593357622 + i}" for i in range(5)] + ["parkserver:cid7:1796593357622"]
     keys += [f"crm-{i}:transfer-{i * 7}" for i in range(30)] + ["café", "ключ", "x" * 300]
     return keys
 
@@ -75,8 +77,6 @@ def test_the_python_clients_commands(kafka):
     assert landed(kafka, prefix + "commands") == {i: java[i][1][5] for i in ids}
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the CLI: murmur2_random for its commands (issue 12.3, "
-                                       "the CLI helper)")
 def test_the_clis_commands(kafka):
     prefix = commands_prefix(kafka)
     ids = [f"cli-part-{i}" for i in range(6)]
@@ -97,8 +97,6 @@ def expected_partition(topic, m, java, n):
     return java[m.key.decode()][1][n]
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the bridge: murmur2_random for events and results, "
-                                       "call events on the gcid's partition (issue 12.3)")
 def test_the_bridges_messages(batch):
     topics = ("calls", "presence", "queues", "lines", "bridge", "command-results")
     keys = []
