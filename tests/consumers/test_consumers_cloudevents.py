@@ -1,15 +1,15 @@
 """Proof with a real consumer: the CloudEvents SDK for Python (cloudevents,
 pinned in tests/requirements.txt) reads the headers of every message of the
 real bridge's batch (tests/consumers/conftest.py) in binary content mode:
-every change event, every lifecycle event, every command result."""
+every change event (calls and live-calls too), every queue statistics
+record, every lifecycle event, every command result."""
 import datetime
 
-import pytest
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
 from consumerlib import value
 
-KIND = {"calls": "call", "presence": "presence", "queues": "queue", "lines": "line"}
+KIND = {"calls": "call", "live-calls": "call", "presence": "presence", "queues": "queue", "lines": "line"}
 VERB = {"c": "created", "u": "updated", "d": "deleted", "r": "snapshot"}
 
 
@@ -44,6 +44,24 @@ def test_every_change_event(batch):
     assert n == sum(1 for t in KIND for m in batch.messages[t] if m.value is not None) >= 70
 
 
+def test_every_queue_stats_record(batch):
+    n = 0
+    for m in batch.messages["queue-stats"]:
+        v = value(m)
+        if v is None:
+            assert m.headers == []
+            continue
+        ev = cloudevent(m)
+        guid = v["queue"]["guid"]
+        assert (ev.get_specversion(), ev.get_id(), ev.get_source(), ev.get_type(), ev.get_subject()) == \
+            ("1.0", f"{batch.pbx}/queue-stats:{guid}/{v['seq']}", f"/mtcti3/{batch.pbx}",
+             "mtcti3.queue_stats.updated", f"queue-stats:{guid}")
+        assert ev.get_time() == utc_ms(v["ts_ms"]) and ev.get_datacontenttype() == "application/json"
+        assert ev.get_data() == v and ev.get_extension("partitionkey") == guid
+        n += 1
+    assert n == len(batch.messages["queue-stats"]) >= 2 * len(batch.model["queues"])
+
+
 def test_every_lifecycle_event(batch):
     types = []
     for m in batch.messages["bridge"]:
@@ -61,7 +79,7 @@ def test_every_id_names_one_event(batch):
     """A ce_id never names two different events (the same event sent
     twice has the same id and the same bytes)."""
     seen = {}
-    for t in KIND:
+    for t in (*KIND, "queue-stats"):
         for m in batch.messages[t]:
             if m.value is not None:
                 ce_id = dict(m.headers)["ce_id"].decode()
@@ -69,18 +87,33 @@ def test_every_id_names_one_event(batch):
     assert len(seen) >= 70
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the bridge: CloudEvents headers on command results "
-                                       "(issue 12.5, the CLI and results helper)")
-def test_every_command_result(batch):
+def test_every_command_result(batch, redis_server):
+    """Each result's headers are docs/commands.md's: ce_id <pbx>/command/<id>
+    (a duplicate's names the repeating message's place), ce_type
+    mtcti3.command.<status>, ce_subject the id, ce_time the outcome's
+    done_ms as Redis recorded it."""
     results = batch.messages["command-results"]
-    assert len(results) == 5
-    ids = set()
+    ids = batch.command_ids
+    status = {"succeeded": "succeeded", "dnd": "succeeded", "rejected": "rejected", "failed": "failed",
+              "duplicate": "duplicate"}
+    # the duplicate: the second message with the repeated id on the commands topic
+    [first, again] = [m for m in batch.messages["commands"] if m.key.decode() == ids["succeeded"]]
+    expected = {f"{batch.pbx}/command/{ids[w]}": (ids[w], status[w]) for w in status if w != "duplicate"}
+    expected[f"{batch.pbx}/command/{ids['succeeded']}/duplicate/{again.partition}/{again.offset}"] = \
+        (ids["succeeded"], "duplicate")
+    r = redis_server.client()
+    got = {}
     for m in results:
         v = value(m)
         ev = cloudevent(m)
         assert (ev.get_specversion(), ev.get_source(), ev.get_datacontenttype()) == \
             ("1.0", f"/mtcti3/{batch.pbx}", "application/json")
-        assert ev.get_type().startswith("mtcti3.command")
-        assert ev.get_data() == v and ev.get_extension("partitionkey") == v["id"]
-        ids.add(ev.get_id())
-    assert len(ids) == len(results)  # the duplicate's result is an event of its own
+        assert ev.get_data() == v and ev.get_extension("partitionkey") == v["id"] == m.key.decode()
+        got[ev.get_id()] = (ev.get_subject(), ev.get_type()[len("mtcti3.command."):])
+        assert ev.get_type() == f"mtcti3.command.{v['status']}"
+        done_ms = int(r.hget(f"mtcti3:{batch.pbx}:cmd:{v['id']}", "done_ms"))
+        if v["status"] == "duplicate":  # decided when the repeat was read, after the first outcome
+            assert ev.get_time() >= utc_ms(done_ms)
+        else:
+            assert ev.get_time() == utc_ms(done_ms)
+    assert got == expected
