@@ -18,8 +18,8 @@ DOC = TOP / "schemas" / "asyncapi.yaml"
 CHECK = pathlib.Path(__file__).resolve().parent / "asyncapi_check.cjs"
 NODEENV = TOP / "tests" / "lib" / "nodeenv.sh"
 
-LEG_KEY = ("^([0-9a-f]{2})*/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|park)"
-           "/[0-9]+$")
+LEG_KEY = ("^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|parkserver)"
+           ":(([0-9a-f]{2})+|cid[0-9]+):[0-9]+$")
 GUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CMD_ID = "^[A-Za-z0-9._:-]{1,128}$"
 CE = ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type"]
@@ -36,7 +36,8 @@ CHANNELS = {
                  [("presenceEvent", SCHEMA_ID.format("presence"), GUID, CE), TOMBSTONE]),
     "queues": ("queues", ["compact"], None, [("queueEvent", SCHEMA_ID.format("queue"), GUID, CE), TOMBSTONE]),
     "lines": ("lines", ["compact"], None, [("lineEvent", SCHEMA_ID.format("line"), GUID, CE), TOMBSTONE]),
-    "queueStats": ("queue-stats", ["compact"], None, [("queueStats", None, GUID, CE), TOMBSTONE]),
+    "queueStats": ("queue-stats", ["compact"], None,
+                   [("queueStats", SCHEMA_ID.format("queue-stats"), GUID, CE), TOMBSTONE]),
     "bridge": ("bridge", ["delete"], None,
                [("lifecycle", SCHEMA_ID.format("bridge"), None, CE_NO_SUBJECT)]),
     "commands": ("commands", ["delete"], 1, [("command", "urn:mtcti3-bridge:schema:command", CMD_ID, None)]),
@@ -105,12 +106,10 @@ def test_payloads_are_the_json_schemas(doc):
     assert used <= set(ids)
     assert {ids[i] for i in used} == {"event-call.schema.json", "event-presence.schema.json",
                                       "event-queue.schema.json", "event-line.schema.json",
-                                      "event-bridge.schema.json", "command.schema.json",
-                                      "command-result.schema.json"}
+                                      "event-bridge.schema.json", "event-queue-stats.schema.json",
+                                      "command.schema.json", "command-result.schema.json"}
 
 
-@pytest.mark.xfail(strict=True, reason="waits for schemas/event-queue-stats.schema.json (issue 15, "
-                                       "wallboard branch): then the queueStats payload refers to it")
 def test_queue_stats_payload_is_its_schema(doc):
     [c] = [c for c in doc["channels"] if c["id"] == "queueStats"]
     assert c["messages"][0]["payload_id"] == SCHEMA_ID.format("queue-stats")
@@ -156,20 +155,16 @@ def created(tmp_path_factory, kafka, redis_server):
 def test_every_topic_the_bridge_creates_is_documented(doc, created):
     prefix, topics = created
     assert set(topics) <= topics_documented(doc, prefix)
-    assert len(topics) >= 7
+    assert len(topics) == 9
     cleanup = {c["address"].replace("{prefix}", prefix): c["cleanup"] for c in doc["channels"] if c["address"]}
     assert {t: [p] for t, (_, p) in topics.items()} == {t: cleanup[t] for t in topics}
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the bridge: live-calls (issue 12.2) and queue-stats "
-                                       "(issue 15) are not created yet")
 def test_the_bridge_creates_every_documented_topic(doc, created):
     prefix, topics = created
     assert set(topics) == topics_documented(doc, prefix)
 
 
-@pytest.mark.xfail(strict=True, reason="waits for the bridge: P commands with exactly one partition "
-                                       "(issue 10, ownership by partition)")
 def test_the_commands_topic_has_one_partition(created):
     prefix, topics = created
     assert topics[prefix + "commands"] == (1, "delete")
