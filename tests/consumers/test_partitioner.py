@@ -89,23 +89,32 @@ def test_the_clis_commands(kafka):
     assert landed(kafka, prefix + "commands") == {i: java[i][1][5] for i in ids}
 
 
+def call_gcid(m):
+    """A call leg's gcid: the middle of its key (<line>:<gcid>:<first seen>),
+    which tombstones on live-calls carry too; the row says the same."""
+    gcid = m.key.decode().split(":")[1]
+    v = value(m)
+    assert v is None or (v["after"] or v["before"])["gcid"] == gcid
+    return gcid
+
+
 def expected_partition(topic, m, java, n):
-    """Where Java puts the message: by its key; a call event by its gcid."""
-    if topic == "calls":
-        v = value(m)
-        return java[(v["after"] or v["before"])["gcid"]][1][n]
+    """Where Java puts the message: by its key; a call leg's event (calls,
+    live-calls, tombstones included) by its gcid."""
+    if topic in ("calls", "live-calls"):
+        return java[call_gcid(m)][1][n]
     return java[m.key.decode()][1][n]
 
 
 def test_the_bridges_messages(batch):
-    topics = ("calls", "presence", "queues", "lines", "bridge", "command-results")
+    """Every message of every topic the bridge writes, tombstones included."""
+    topics = ("calls", "live-calls", "presence", "queues", "lines", "queue-stats", "bridge", "command-results")
     keys = []
     for t in topics:
         for m in batch.messages[t]:
             keys.append(m.key.decode())
-            if t == "calls":
-                v = value(m)
-                keys.append((v["after"] or v["before"])["gcid"])
+            if t in ("calls", "live-calls"):
+                keys.append(call_gcid(m))
     counts = sorted({batch.partitions[batch.prefix + t] for t in topics})
     java = java_partitions(keys, counts)
     wrong = []
@@ -115,4 +124,6 @@ def test_the_bridges_messages(batch):
             if m.partition != expected_partition(t, m, java, n):
                 wrong.append((t, m.key.decode(), m.partition, expected_partition(t, m, java, n)))
     assert wrong == []
-    assert sum(len(batch.messages[t]) for t in topics) >= 80
+    assert all(batch.messages[t] for t in topics)
+    assert sum(1 for m in batch.messages["live-calls"] if m.value is None) == 10  # the legs that ended
+    assert sum(len(batch.messages[t]) for t in topics) >= 150
