@@ -19,7 +19,8 @@ test_pkgs=(
   clang libclang-rt-14-dev        # libFuzzer and the sanitizer runtimes
   protobuf-compiler               # protoc: Python bindings, the independent proto3 side
   python3 python3-venv python3-pip
-  default-jdk-headless maven      # the real Kafka broker from Maven Central jars
+  default-jdk-headless maven      # the real Kafka broker from Maven Central jars; the Flink consumer
+  nodejs npm                      # the AsyncAPI parser (npm) that validates schemas/asyncapi.yaml
   chromium chromium-driver        # the wallboard's browser test (headless, through Selenium)
   tzdata                          # the queue statistics' time zones (unit tests use Europe/Berlin)
   systemd                         # systemd-analyze verify/security of the unit
@@ -39,6 +40,9 @@ done
 # The machine may carry its own JDK and Maven outside dpkg; accept them.
 if command -v java >/dev/null && command -v mvn >/dev/null; then
   missing=($(printf '%s\n' "${missing[@]}" | grep -vx -e default-jdk-headless -e maven || true))
+fi
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=($(printf '%s\n' "${missing[@]}" | grep -vx -e nodejs -e npm || true))
 fi
 if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
   missing=($(printf '%s\n' "${missing[@]}" | grep -vx -e python3 -e python3-venv -e python3-pip || true))

@@ -21,6 +21,8 @@ step() { printf '\n=== %s\n' "$*"; }
 step "dependencies"
 deploy/install-deps.sh --test
 tests/lib/pyenv.sh
+tests/lib/nodeenv.sh >/dev/null        # the AsyncAPI parser (npm)
+tests/consumers/flink.sh >/dev/null     # the Flink consumer (Maven Central)
 tests/deploy/helm.sh >/dev/null   # helm, pinned, built once with go install (deploy/README.md)
 
 step "build (plain, -Werror)"

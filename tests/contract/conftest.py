@@ -1,0 +1,5 @@
+"""Fixtures of the contract tests: the bridge's helpers (tests/bridge)."""
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bridge"))
