@@ -28,6 +28,7 @@ typedef enum config_type {
 #define CONFIG_REQUIRED 0x1 /* must end up non-empty */
 #define CONFIG_SECRET 0x2   /* never from the command line, never printed */
 #define CONFIG_NOENV 0x4    /* no environment variable */
+#define CONFIG_PBX 0x8      /* may differ per PBX (a PBX's own section, issue 10) */
 
 /*
  * X(name, type, field, default, min, max, choices, flags, help).  `field` is
@@ -59,6 +60,9 @@ typedef enum config_type {
     "First reconnect delay; doubles at each failure, with jitter")                               \
   X(reconnect_max_ms, CONFIG_INT, reconnect_max_ms, "30000", 10, 3600000, NULL, 0,               \
     "Longest reconnect delay")                                                                   \
+  X(failback_min_ms, CONFIG_INT, failback_min_ms, "60000", 0, 86400000, NULL, CONFIG_PBX,        \
+    "Time on a fallback URL of ipo_url before checking, with backoff, that the first is back "   \
+    "(then failing back to it); 0: never fail back")                                             \
   X(pbx_id, CONFIG_STR, pbx_id, "ipo", 0, 0, NULL, 0,                                            \
     "Name of this PBX in events (source.pbx, ce_source, ce_id, Redis keys)")                     \
   X(topic_prefix, CONFIG_STR, topic_prefix, "mtcti3.", 0, 0, NULL, 0,                            \
@@ -157,6 +161,7 @@ typedef struct config {
   long ping_timeout;
   long reconnect_min_ms;
   long reconnect_max_ms;
+  long failback_min_ms;
   char *pbx_id;
   char *topic_prefix;
   char *kafka_bootstrap;
