@@ -88,7 +88,7 @@ int event_render_tombstone(const event_ctx_t *ctx, topic_id_t topic, const snap_
                            event_t *event, char *errstr, size_t errstr_size);
 /*
  * A lifecycle event on <prefix>bridge: type "started", "connected",
- * "resync_started", "resync_finished", "disconnected", "stopped", and the
+ * "resync_started", "resync_finished", "disconnected", "failback", "stopped", and the
  * ownership changes.  `detail` (borrowed, may be NULL) is copied in.
  * boot_id and seq identify it.
  */

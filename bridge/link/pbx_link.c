@@ -15,6 +15,9 @@
 #include "codec_frame.h"
 #include "metrics.h"
 
+/* Steps of the probes' backoff: reconnect_min_ms doubling, at most reconnect_max_ms (then the last again). */
+#define PBX_LINK_PROBE_STEPS 24
+
 typedef struct pbx_frame {
   struct pbx_frame *next;
   uint8_t *alloc; /* LWS_PRE headroom + payload */
@@ -28,6 +31,8 @@ struct pbx_link {
   struct lws_context *context;
   struct lws_vhost *vhost;
   struct lws *wsi;
+  struct lws *probe;     /* a websocket to urls[0] opened while on a fallback; NULL when none */
+  struct lws *retiring;  /* the fallback's websocket, closing after a fail-back */
   codec_framing_t framing;
   char **urls;
   size_t n_urls, url_index;
@@ -38,7 +43,10 @@ struct pbx_link {
   uint64_t generation;
   int32_t next_requestid; /* per connection */
   lws_sorted_usec_list_t sul_reconnect;
-  lws_retry_bo_t retry;
+  lws_sorted_usec_list_t sul_probe;
+  lws_retry_bo_t retry;  /* the keep-alive, and the probes' backoff (probe_ms) */
+  uint32_t probe_ms[PBX_LINK_PROBE_STEPS];
+  uint16_t probe_try;    /* failed probes since the fallback's connection came up */
   uint8_t *rx;           /* a message being reassembled from fragments */
   size_t rx_len, rx_size;
   codec_arena_t *arena;  /* the message decoded last: each is decoded into it, freed by the next */
@@ -48,6 +56,7 @@ struct pbx_link {
 };
 
 static void pbx_link_connect(lws_sorted_usec_list_t *sul);
+static void pbx_link_probe(lws_sorted_usec_list_t *sul);
 
 static void pbx_link_tx_clear(pbx_link_t *link) {
   for (pbx_frame_t *f = link->tx_head, *next; f; f = next) {
@@ -74,8 +83,45 @@ static void pbx_link_schedule(pbx_link_t *link) {
   lws_sul_schedule(link->context, 0, &link->sul_reconnect, pbx_link_connect, (lws_usec_t)delay * 1000);
 }
 
+/* Stop checking the first URL: no next check, and a probe under way is dropped unseen. */
+static void pbx_link_probe_cancel(pbx_link_t *link) {
+  if (link->context)
+    lws_sul_cancel(&link->sul_probe);
+  if (link->probe) {
+    lws_set_timeout(link->probe, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    link->probe = NULL;
+  }
+}
+
+/*
+ * On a fallback, check the first URL: `failback_min_ms` after the fallback's
+ * connection came up (first), then after each failed check with the backoff.
+ */
+static void pbx_link_probe_schedule(pbx_link_t *link, int first, const char *why) {
+  if (link->stopping || !link->up || link->url_index == 0 || link->config->failback_min_ms <= 0)
+    return;
+  unsigned delay;
+  if (first) {
+    link->probe_try = 0;
+    delay = (unsigned)link->config->failback_min_ms;
+    BLOG_I(PBX, link->inst, "on the fallback %s: checking the first URL %s in %u ms", link->urls[link->url_index],
+           link->urls[0], delay);
+  } else {
+    char conceal;
+    delay = lws_retry_get_delay_ms(link->context, &link->retry, &link->probe_try, &conceal);
+    BLOG_I(PBX, link->inst, "the first URL %s is not back (%s): checking again in %u ms", link->urls[0], why, delay);
+  }
+  lws_sul_schedule(link->context, 0, &link->sul_probe, pbx_link_probe, (lws_usec_t)delay * 1000);
+}
+
+static void pbx_link_probe_failed(pbx_link_t *link, const char *why) {
+  link->probe = NULL;
+  pbx_link_probe_schedule(link, 0, why);
+}
+
 static void pbx_link_down(pbx_link_t *link, const char *reason) {
   int was_up = link->up;
+  pbx_link_probe_cancel(link);
   if (was_up) { /* a connection that held a while resets the backoff */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -98,17 +144,16 @@ static void pbx_link_down(pbx_link_t *link, const char *reason) {
   pbx_link_schedule(link);
 }
 
-static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
-  pbx_link_t *link = lws_container_of(sul, pbx_link_t, sul_reconnect);
-  if (link->stopping || link->wsi)
-    return;
-  char url[1024];
+/* Open a websocket to `url`; the wsi (also in *pwsi when given), or NULL with *why. */
+static struct lws *pbx_link_dial(pbx_link_t *link, const char *url, struct lws **pwsi, const char *doing,
+                                 const char **why) {
+  char buf[1024];
   const char *prot, *address, *path;
   int port;
-  snprintf(url, sizeof(url), "%s", link->urls[link->url_index]);
-  if (lws_parse_uri(url, &prot, &address, &port, &path) != 0) {
-    pbx_link_down(link, "unparsable URL");
-    return;
+  snprintf(buf, sizeof(buf), "%s", url);
+  if (lws_parse_uri(buf, &prot, &address, &port, &path) != 0) {
+    *why = "unparsable URL";
+    return NULL;
   }
   int tls = strcasecmp(prot, "wss") == 0;
   char full_path[1024];
@@ -127,7 +172,7 @@ static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
   info.local_protocol_name = "mtcti3-pbx";
   info.ietf_version_or_minus_one = -1;
   info.opaque_user_data = link;
-  info.pwsi = &link->wsi;
+  info.pwsi = pwsi;
   info.retry_and_idle_policy = &link->retry;
   if (tls) {
     info.ssl_connection = LCCSCF_USE_SSL;
@@ -140,16 +185,88 @@ static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
              address);
     }
   } else {
-    BLOG_W(PBX, link->inst, "%s is not TLS (ws://): credentials and events travel in clear",
-           link->urls[link->url_index]);
+    BLOG_W(PBX, link->inst, "%s is not TLS (ws://): credentials and events travel in clear", url);
   }
   metrics_add(METRICS_RECONNECTS, 1);
-  BLOG_I(PBX, link->inst, "connecting to %s://%s:%d%s (subprotocol %s)", prot, address, port,
-         full_path, info.protocol);
-  if (!lws_client_connect_via_info(&info)) {
+  BLOG_I(PBX, link->inst, "%s %s://%s:%d%s (subprotocol %s)", doing, prot, address, port, full_path,
+         info.protocol);
+  struct lws *wsi = lws_client_connect_via_info(&info);
+  if (!wsi)
+    *why = "connect failed at once";
+  return wsi;
+}
+
+static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
+  pbx_link_t *link = lws_container_of(sul, pbx_link_t, sul_reconnect);
+  if (link->stopping || link->wsi)
+    return;
+  const char *why = NULL;
+  metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+  if (!pbx_link_dial(link, link->urls[link->url_index], &link->wsi, "connecting to", &why)) {
     link->wsi = NULL;
-    pbx_link_down(link, "connect failed at once");
+    pbx_link_down(link, why);
   }
+}
+
+/* A check of the first URL: a websocket beside the fallback's (its wsi is kept from the return value only). */
+static void pbx_link_probe(lws_sorted_usec_list_t *sul) {
+  pbx_link_t *link = lws_container_of(sul, pbx_link_t, sul_probe);
+  if (link->stopping || !link->up || link->url_index == 0 || link->probe)
+    return;
+  const char *why = NULL;
+  if (!(link->probe = pbx_link_dial(link, link->urls[0], NULL, "checking the first URL: connecting to", &why)))
+    pbx_link_probe_failed(link, why);
+}
+
+/* The websocket link->wsi is up (a new generation). */
+static void pbx_link_established(pbx_link_t *link) {
+  link->up = 1;
+  link->next_requestid = 1;
+  clock_gettime(CLOCK_MONOTONIC, &link->up_since);
+  link->generation++;
+  metrics_set(METRICS_CONNECTED, 1);
+  metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+  BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
+  if (link->handlers.connected)
+    link->handlers.connected(link->opaque, link->urls[link->url_index], link->generation);
+  pbx_link_probe_schedule(link, 1, NULL);
+}
+
+/*
+ * The first URL's websocket (the probe `wsi`) is established: leave the
+ * fallback for it.  The fallback's websocket is closed (politely, at its
+ * next writable turn; killed after 5 s at the latest) and nothing more is
+ * read from it; what was queued for it (NotifyAcks of its Notifies) is
+ * dropped, as at any disconnection.
+ */
+static void pbx_link_failback(pbx_link_t *link, struct lws *wsi) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t fallback_ms = (int64_t)(now.tv_sec - link->up_since.tv_sec) * 1000 +
+                        (now.tv_nsec - link->up_since.tv_nsec) / 1000000;
+  const char *from = link->urls[link->url_index];
+  if (link->context)
+    lws_sul_cancel(&link->sul_probe);
+  link->probe = NULL;
+  if (link->wsi) {
+    link->retiring = link->wsi;
+    lws_set_timeout(link->retiring, PENDING_TIMEOUT_USER_OK, 5);
+    lws_callback_on_writable(link->retiring);
+  }
+  link->wsi = wsi;
+  link->up = 0;
+  link->rx_len = 0;
+  pbx_link_tx_clear(link);
+  metrics_add(METRICS_PBX_FAILBACKS, 1);
+  BLOG_I(PBX, link->inst, "the first URL %s is back: failing back to it from %s (on it %lld ms)", link->urls[0], from,
+         (long long)fallback_ms);
+  if (link->handlers.failback)
+    link->handlers.failback(link->opaque, from, link->urls[0], fallback_ms);
+  if (link->handlers.disconnected)
+    link->handlers.disconnected(link->opaque, "failing back to the first URL", 1);
+  link->url_index = 0;
+  link->attempt = 0;
+  pbx_link_established(link);
 }
 
 static int pbx_link_rx(pbx_link_t *link, struct lws *wsi, const void *in, size_t len) {
@@ -205,22 +322,25 @@ static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, 
   case LWS_CALLBACK_CLIENT_ESTABLISHED:
     if (!link)
       break;
-    link->up = 1;
-    link->next_requestid = 1;
-    clock_gettime(CLOCK_MONOTONIC, &link->up_since);
-    link->generation++;
-    metrics_set(METRICS_CONNECTED, 1);
-    BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
-    if (link->handlers.connected)
-      link->handlers.connected(link->opaque, link->urls[link->url_index], link->generation);
+    if (link->stopping)
+      return -1;
+    if (wsi == link->probe && link->up) {
+      pbx_link_failback(link, wsi);
+      break;
+    }
+    if (wsi != link->wsi)
+      return -1; /* a probe dropped meanwhile */
+    pbx_link_established(link);
     break;
   case LWS_CALLBACK_CLIENT_RECEIVE:
-    if (link && pbx_link_rx(link, wsi, in, len) != 0)
+    if (link && wsi == link->wsi && pbx_link_rx(link, wsi, in, len) != 0)
       return -1;
     break;
   case LWS_CALLBACK_CLIENT_WRITEABLE: {
     if (!link)
       break;
+    if (wsi != link->wsi)
+      return -1; /* the fallback's websocket after a fail-back: closed */
     if (link->stopping || link->dropping)
       return -1;
     if (!link->tx_head)
@@ -261,10 +381,20 @@ static int pbx_link_callback(struct lws *wsi, enum lws_callback_reasons reason, 
     break;
   }
   case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-    if (link && link->wsi == wsi)
+    if (link && link->probe == wsi)
+      pbx_link_probe_failed(link, in ? (const char *)in : "connection error");
+    else if (link && link->wsi == wsi)
       pbx_link_down(link, in ? (const char *)in : "connection error");
     break;
   case LWS_CALLBACK_CLIENT_CLOSED:
+    if (link && link->retiring == wsi) {
+      link->retiring = NULL;
+      break;
+    }
+    if (link && link->probe == wsi) {
+      pbx_link_probe_failed(link, "closed before the websocket was up");
+      break;
+    }
     if (link && link->wsi == wsi) {
       const char *why = link->dropping ? "dropped on request" : "closed";
       link->dropping = 0;
@@ -347,6 +477,16 @@ pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *hand
   free(plain);
   link->retry.secs_since_valid_ping = (uint16_t)config->ping_interval;
   link->retry.secs_since_valid_hangup = (uint16_t)config->ping_timeout;
+  uint16_t steps = 0;
+  for (long ms = config->reconnect_min_ms; steps < PBX_LINK_PROBE_STEPS; ms *= 2) {
+    link->probe_ms[steps++] = (uint32_t)(ms < config->reconnect_max_ms ? ms : config->reconnect_max_ms);
+    if (ms >= config->reconnect_max_ms)
+      break;
+  }
+  link->retry.retry_ms_table = link->probe_ms;
+  link->retry.retry_ms_table_count = steps;
+  link->retry.conceal_count = LWS_RETRY_CONCEAL_ALWAYS;
+  link->retry.jitter_percent = 20;
   return link;
 oom:
   snprintf(errstr, errstr_size, "pbx: out of memory");
@@ -369,6 +509,7 @@ void pbx_link_stop(pbx_link_t *link) {
   link->stopping = 1;
   if (link->context)
     lws_sul_cancel(&link->sul_reconnect);
+  pbx_link_probe_cancel(link);
   if (link->wsi)
     lws_callback_on_writable(link->wsi);
 }

@@ -9,6 +9,18 @@
  * received frame is decoded by the codec and handed to the `message`
  * handler (the ingest stage); pbx_link_send encodes and queues a Message.
  * The link knows nothing of subscriptions.  Credentials never reach a log.
+ *
+ * Fail-back.  The first URL of `ipo_url` is the preferred one: a connection
+ * that fails moves the link to the next URL, and once the link has been on
+ * a fallback (any other URL) for `failback_min_ms`, it opens a second
+ * websocket to the first URL beside the fallback's, again and again with the
+ * backoff of its lws_retry_bo_t (reconnect_min_ms doubling to
+ * reconnect_max_ms, with jitter) while that fails.  The fallback's
+ * connection carries on untouched meanwhile.  Only when the first URL's
+ * websocket is established does the link switch: the `failback` handler,
+ * then `disconnected` (the fallback's connection, closed) and `connected`
+ * (the first URL's, a new generation), so the ingest stage resubscribes and
+ * resyncs there.  Nothing the fallback's connection still sends is read.
  */
 #ifndef PBX_LINK_H
 #define PBX_LINK_H
@@ -30,6 +42,12 @@ typedef struct pbx_link_handlers {
   void (*message)(void *opaque, const Message *msg);
   /* The websocket is down (it was up, or a connect attempt failed). */
   void (*disconnected)(void *opaque, const char *reason, int was_up);
+  /*
+   * The first URL is up again: the link leaves the fallback `from` (on it
+   * for `fallback_ms`) for `to`; disconnected and connected follow at once.
+   * May be NULL.
+   */
+  void (*failback)(void *opaque, const char *from, const char *to, int64_t fallback_ms);
 } pbx_link_handlers_t;
 
 /* The lws protocol entry the context must list (name "mtcti3-pbx"). */

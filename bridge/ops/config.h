@@ -64,6 +64,9 @@ typedef enum config_type {
     "Kafka consumer group of the instances that serve these PBXs (Kafka's assignment decides which owns which); empty: mtcti3-bridge-<pbx_id> for one PBX, mtcti3-bridge with [pbx] sections") \
   X(standby_warm, CONFIG_BOOL, standby_warm, "true", 0, 0, NULL, 0,                              \
     "Keep a connection and subscriptions to the PBXs this instance does not own, so a takeover is a diff from a warm state") \
+  X(failback_min_ms, CONFIG_INT, failback_min_ms, "60000", 0, 86400000, NULL, CONFIG_PBX,        \
+    "Time on a fallback URL of ipo_url before checking, with backoff, that the first is back "   \
+    "(then failing back to it); 0: never fail back")                                             \
   X(pbx_id, CONFIG_STR, pbx_id, "ipo", 0, 0, NULL, 0,                                            \
     "Name of this PBX in events (source.pbx, ce_source, ce_id, Redis keys)")                     \
   X(topic_prefix, CONFIG_STR, topic_prefix, "mtcti3.", 0, 0, NULL, CONFIG_PBX,                            \
@@ -162,6 +165,7 @@ typedef struct config {
   long reconnect_max_ms;
   char *group;
   int standby_warm;
+  long failback_min_ms;
   char *pbx_id;
   char *topic_prefix;
   char *kafka_bootstrap;

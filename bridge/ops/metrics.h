@@ -35,6 +35,10 @@
     "Delivery reports with an error (the event is produced again)")                               \
   X(RECONNECTS, "mtcti3_bridge_reconnects_total", "counter", "Connection attempts to the PBX")    \
   X(CONNECTED, "mtcti3_bridge_pbx_connected", "gauge", "1 while the PBX link is up")             \
+  X(PBX_URL_INDEX, "mtcti3_bridge_pbx_url_index", "gauge",                                       \
+    "Index in ipo_url of the URL the PBX link is connected to (or trying): 0 the first")          \
+  X(PBX_FAILBACKS, "mtcti3_bridge_pbx_failbacks_total", "counter",                               \
+    "Returns from a fallback URL of ipo_url to the first once it was reachable again")            \
   X(REQUEST_ERRORS, "mtcti3_bridge_request_errors_total", "counter",                             \
     "RequestResponse results other than success")                                                 \
   X(SUBSCRIBE_TERMINATED, "mtcti3_bridge_subscriptions_terminated_total", "counter",             \

@@ -351,6 +351,11 @@ static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
     ingest_lifecycle(ingest, "disconnected", json_pack("{s:s}", "reason", reason));
 }
 
+static void ingest_failback(void *opaque, const char *from, const char *to, int64_t fallback_ms) {
+  ingest_lifecycle(opaque, "failback",
+                   json_pack("{s:s,s:s,s:I}", "from", from, "to", to, "fallback_ms", (json_int_t)fallback_ms));
+}
+
 static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   subs_target_t target;
   int64_t now = bclock_mono_ms();
@@ -455,6 +460,7 @@ const pbx_link_handlers_t ingest_link_handlers = {
     .connected = ingest_connected,
     .message = ingest_message,
     .disconnected = ingest_disconnected,
+    .failback = ingest_failback,
 };
 
 /* ---- life ---- */

@@ -14,7 +14,7 @@
  * a slow or absent Kafka holds the PBX back instead of losing anything.
  * Every gate completes exactly once: on its last delivery report.  The
  * ingest stage also emits the bridge's lifecycle events (connected,
- * resync_started, resync_finished, disconnected) and turns a line's settled
+ * resync_started, resync_finished, disconnected, failback) and turns a line's settled
  * resubscription into deletes for calls that ended meanwhile.  Every change
  * also feeds the queue statistics (qstats); their records are produced to
  * <prefix>queue-stats in the same Notify's gate, at the end of the Notify

@@ -1,6 +1,7 @@
 """The PBX link and the configuration, against ipo-sim.
 
-  url list        a dead first URL: the bridge moves on to the next one
+  url list        a dead first URL: the bridge moves on to the next one (and
+                  will check the first again after failback_min_ms)
   tls_verify off  no CA: connects anyway, with a warning at every connect
   tls verify      no CA and verification on: refuses the sim's certificate
   bad password    refused by the PBX, retried with backoff; the password never logged
@@ -22,6 +23,9 @@ def test_url_list_failover(sim, make_bridge):
     log = bridge.log_path.read_text()
     assert "cannot connect to wss://127.0.0.1:1/dead" in log
     assert f"connected to {sim.url}" in log
+    # on a fallback: the first URL is checked again after failback_min_ms (default 60 s)
+    assert f"on the fallback {sim.url}: checking the first URL wss://127.0.0.1:1/dead in 60000 ms" in log
+    assert bridge.metrics()["mtcti3_bridge_pbx_url_index"] == 1
 
 
 def test_tls_verify_false_warns_each_connect(sim, make_bridge):

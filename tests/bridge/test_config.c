@@ -73,6 +73,7 @@ static void s01_defaults_and_env(void) {
   CHECK_INT(c->tls_verify, 1);
   CHECK_INT(c->user_ccflags, 0x99);
   CHECK_INT(c->subscribe_window, 64);
+  CHECK_INT(c->failback_min_ms, 60000);
   CHECK_STR(c->ipo_subprotocol, "openapi");
   CHECK_INT(c->kafka_count, 0);
   config_destroy(c);
@@ -177,6 +178,8 @@ static void s04_errors(void) {
   unlink(file);
   char *a11[] = {"bridge", "--reconnect_min_ms=5000", "--reconnect_max_ms=1000", NULL};
   expect_error(a11, env, "reconnect_max_ms: 1000 is less than reconnect_min_ms (5000)");
+  char *a12[] = {"bridge", "--failback_min_ms=-1", NULL};
+  expect_error(a12, env, "failback_min_ms: -1 is out of range [0, 86400000]");
 }
 
 static void s05_secrets(void) {
