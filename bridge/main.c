@@ -277,6 +277,10 @@ static int bridge_ready(void *opaque, char *why, size_t why_size) {
     snprintf(why, why_size, "creating the topics");
     return 0;
   }
+  if (!cmd_source_joined(bridge->group)) { /* until then, no PBX is known to be ours or another's */
+    snprintf(why, why_size, "joining the group %s", bridge->config->group);
+    return 0;
+  }
   for (size_t i = 0; i < bridge->n_pbx; i++)
     if (!pbx_ready(bridge->pbx[i], why, why_size))
       return 0;

@@ -76,6 +76,7 @@ struct cmd_source {
   size_t n_slots;
   cmd_out_t *retry; /* results Kafka refused for now */
   size_t outstanding; /* results handed to librdkafka, not yet reported */
+  int joined;     /* the group has given this member an assignment (maybe empty) */
   int stopping;   /* exit: no new message is read */
   int destroying; /* delivery reports only answer "not delivered" */
 };
@@ -323,6 +324,9 @@ static void cmd_source_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kaf
   }
   if (!assign)
     return;
+  if (!source->joined)
+    BLOG_I(CMD, NULL, "joined the group: %d partition(s) assigned", partitions->cnt);
+  source->joined = 1;
   for (int i = 0; i < partitions->cnt; i++) {
     const rd_kafka_topic_partition_t *tp = &partitions->elems[i];
     cmd_slot_t *slot = cmd_source_slot(source, tp->topic);
@@ -511,6 +515,8 @@ void cmd_source_attach(cmd_source_t *source, int slot, cmd_exec_t *exec) {
   if (slot >= 0 && (size_t)slot < source->n_slots)
     source->slots[slot]->exec = exec;
 }
+
+int cmd_source_joined(const cmd_source_t *source) { return source->joined; }
 
 int cmd_source_owns(const cmd_source_t *source, int slot) {
   return slot >= 0 && (size_t)slot < source->n_slots && source->slots[slot]->owned;

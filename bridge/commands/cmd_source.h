@@ -63,6 +63,12 @@ int cmd_source_add(cmd_source_t *source, const topics_t *topics, cmd_source_own_
 void cmd_source_attach(cmd_source_t *source, int slot, cmd_exec_t *exec);
 /* Whether this instance holds the slot's ownership token. */
 int cmd_source_owns(const cmd_source_t *source, int slot);
+/*
+ * Whether the group has assigned this member its share once (librdkafka
+ * calls the rebalance callback with the cooperative protocol's assignment
+ * even when it is empty): until then no PBX is known to be anyone's.
+ */
+int cmd_source_joined(const cmd_source_t *source);
 /* The executor's emit and settled callbacks (opaque: the source). */
 void cmd_source_emit(void *source, const cmd_emit_t *msg, cmd_emit_done_cb *done, void *done_opaque);
 void cmd_source_settled(void *source, void *token, int ok);

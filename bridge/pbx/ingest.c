@@ -39,6 +39,7 @@ typedef struct ingest_gate {
 } ingest_gate_t;
 
 struct ingest {
+  unsigned long link_failures; /* connections lost or refused since the start */
   const config_t *config;
   pbx_link_t *link;
   kafka_sink_t *sink;
@@ -345,6 +346,7 @@ static void ingest_connected(void *opaque, const char *url, uint64_t generation)
 static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
   ingest_t *ingest = opaque;
   ingest->generation = 0;
+  ingest->link_failures++;
   metrics_link_state(METRICS_LINK_CONNECTING);
   subs_disconnected(ingest->subs);
   if (was_up)
@@ -570,6 +572,10 @@ void ingest_committed_reset(ingest_t *ingest) {
 
 int ingest_view_synced(const ingest_t *ingest) {
   return ingest->link && pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
+}
+
+int ingest_view_coming(const ingest_t *ingest) {
+  return ingest->link && !ingest_view_synced(ingest) && (pbx_link_is_up(ingest->link) || ingest->link_failures == 0);
 }
 
 int ingest_publishing(const ingest_t *ingest) { return ingest->publishing; }

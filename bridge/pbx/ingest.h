@@ -88,6 +88,11 @@ void ingest_hand_over(ingest_t *ingest, const char *why);
 int ingest_publishing(const ingest_t *ingest);
 /* Whether the warm view is in sync with the PBX (connected, every subscription answered). */
 int ingest_view_synced(const ingest_t *ingest);
+/*
+ * Whether that sync is on its way: connected and resyncing, or the first
+ * connection still being made (no connection has failed yet).
+ */
+int ingest_view_coming(const ingest_t *ingest);
 
 /* Periodic work: subscription timers, metrics. */
 void ingest_tick(ingest_t *ingest, int64_t now_ms);

@@ -26,6 +26,14 @@
  * is another member's, and this one hands over even if nothing fenced it.
  */
 #define PBX_LOST_GRACE_MS 15000
+/*
+ * A new owner whose warm view is on its way (connected and resyncing, or
+ * the first connection being made) waits this long for it before
+ * publishing (then the view is a diff against the committed state); past
+ * it, or with a link that has failed, it publishes from the committed state
+ * and lets the link resync into it.
+ */
+#define PBX_VIEW_WAIT_MS 30000
 
 struct pbx {
   const config_t *config;
@@ -239,6 +247,8 @@ static void pbx_steps(pbx_t *pbx) {
       if (state_reader_synced(pbx->reader) < pbx->sync_request)
         return;
     }
+    if (pbx->link_started && ingest_view_coming(pbx->ingest) && bclock_mono_ms() - pbx->state_since_ms < PBX_VIEW_WAIT_MS)
+      return;
     if (ingest_take_over(pbx->ingest, pbx->sink, errstr, sizeof(errstr)) != 0) {
       BLOG_E(MAIN, pbx->config->pbx_id, "%s", errstr);
       pbx_hand_over(pbx, "failed");

@@ -175,7 +175,7 @@ def test_fail_back_to_the_first_url(tmp_path, kafka, redis_server, make_bridge, 
 
         life = lifecycle(events)
         assert [t for t, _, _ in life] == [
-            "started", "connected", "resync_started", "resync_finished",
+            "started", "connected", "resync_started", "resync_finished", "owner",
             "disconnected", "connected", "resync_started", "resync_finished",
             "failback", "disconnected", "connected", "resync_started", "resync_finished"]
         connected = [(d["url"], d["connection"], ts) for t, d, ts in life if t == "connected"]

@@ -72,7 +72,7 @@ def test_every_lifecycle_event(batch):
         assert ev.get_time() == utc_ms(v["ts_ms"]) and ev.get_data() == v
         assert ev.get_extension("partitionkey") == batch.pbx
         types.append(v["type"])
-    assert types == ["started", "connected", "resync_started", "resync_finished", "stopped"]
+    assert types == ["started", "connected", "resync_started", "resync_finished", "owner", "stopped"]
 
 
 def test_every_id_names_one_event(batch):
