@@ -395,10 +395,13 @@ void pbx_stop(pbx_t *pbx, int timeout_ms) {
     ingest_flush(pbx->ingest);
   }
   if (pbx->sink) { /* what Kafka commits now is still acknowledged to the PBX */
+    int64_t t0 = bclock_mono_ms();
     size_t left = kafka_sink_stop(pbx->sink, timeout_ms);
     if (left)
       BLOG_W(KAFKA, pbx->config->pbx_id,
-             "%zu events not committed at exit (the PBX sends them again: they were not acknowledged)", left);
+             "%zu events not committed at exit after %lld ms, the producer still %s (the PBX sends them again: "
+             "they were not acknowledged)",
+             left, (long long)(bclock_mono_ms() - t0), kafka_sink_phase(pbx->sink));
   }
   pbx_link_stop(pbx->link);
 }

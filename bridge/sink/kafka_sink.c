@@ -56,6 +56,8 @@ struct kafka_sink {
   int ready;
   size_t pending_events; /* submitted and not yet completed (loop thread's view) */
   kafka_sink_batch_t *cur_batch; /* the batch being written (sink thread only) */
+  const char *_Atomic phase;     /* what the sink thread does now (a static string), for the exit's log */
+  const char *stop_phase;        /* its phase when kafka_sink_stop gave up waiting (loop thread) */
   int wake[2];           /* the thread -> the loop: batches finished */
 };
 
@@ -254,6 +256,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
     rd_kafka_error_t *error;
     if (kafka_sink_abandoned(sink))
       return -1;
+    sink->phase = "beginning a transaction";
     if ((error = rd_kafka_begin_transaction(sink->rk)) != NULL) {
       if (kafka_sink_txn_error(sink, "begin transaction", error))
         return 1;
@@ -262,11 +265,13 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
     }
     batch->reported = batch->failed = 0;
     rd_kafka_resp_err_t perr = 0;
+    sink->phase = "producing";
     for (size_t i = 0; i < batch->len && !perr; i++) {
       batch->items[i].delivered = 0;
       perr = kafka_sink_produce(sink, &batch->items[i]);
     }
     if (!perr && batch->offsets && batch->cgmd) {
+      sink->phase = "adding the command offsets to the transaction";
       error = rd_kafka_send_offsets_to_transaction(sink->rk, batch->offsets, batch->cgmd, -1);
       if (error) {
         if (kafka_sink_txn_error(sink, "commit command offsets", error))
@@ -276,6 +281,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
     }
     if (!perr) {
       /* resumable: a timeout is retried, the commit goes on in the background */
+      sink->phase = "committing";
       while ((error = rd_kafka_commit_transaction(sink->rk, 1000)) != NULL &&
              rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink))
         rd_kafka_error_destroy(error);
@@ -296,6 +302,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
     } else if (perr != RD_KAFKA_RESP_ERR__STATE) {
       BLOG_W(KAFKA, sink->name, "produce: %s; aborting the transaction", rd_kafka_err2str(perr));
     }
+    sink->phase = "aborting";
     while ((error = rd_kafka_abort_transaction(sink->rk, 1000)) != NULL && rd_kafka_error_is_retriable(error) &&
            !kafka_sink_abandoned(sink))
       rd_kafka_error_destroy(error);
@@ -310,6 +317,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
 /* Initialise the transactional producer, retrying until done; 0, 1 fenced/fatal, -1 abandoned. */
 static int kafka_sink_init_txn(kafka_sink_t *sink) {
   int64_t t0 = bclock_mono_ms(), said = t0;
+  sink->phase = "initialising transactions";
   for (;;) {
     rd_kafka_error_t *error = rd_kafka_init_transactions(sink->rk, 1000);
     if (!error) {
@@ -376,10 +384,12 @@ static void *kafka_sink_main(void *arg) {
     if (done)
       break;
     sink->cur_batch = batch;
+    sink->phase = "writing a batch";
     int rc = fenced                ? 1
              : sink->transactional ? kafka_sink_write_txn(sink, batch)
                                    : kafka_sink_write_plain(sink, batch);
     sink->cur_batch = NULL;
+    sink->phase = "idle";
     if (rc < 0)
       break; /* abandoned: the batch stays in todo, dropped by the loop */
     fenced = fenced || rc == 1;
@@ -407,6 +417,7 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
     snprintf(errstr, errstr_size, "kafka sink: out of memory");
     return NULL;
   }
+  sink->phase = "idle";
   sink->wake[0] = sink->wake[1] = -1;
   pthread_mutex_init(&sink->lock, NULL);
   pthread_cond_init(&sink->cond, NULL);
@@ -500,6 +511,8 @@ int64_t kafka_sink_oldest_ms(const kafka_sink_t *sink) {
   return t0 ? (bclock_mono_us() - t0) / 1000 : 0;
 }
 
+const char *kafka_sink_phase(const kafka_sink_t *sink) { return sink->stop_phase ? sink->stop_phase : sink->phase; }
+
 int kafka_sink_fenced(const kafka_sink_t *sink) {
   pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
   int fenced = sink->fenced;
@@ -546,6 +559,7 @@ size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms) {
       break;
     usleep(10000);
   }
+  sink->stop_phase = sink->phase; /* what it was still doing when given up on */
   pthread_mutex_lock(&sink->lock);
   sink->abandon = 1;
   pthread_cond_signal(&sink->cond);

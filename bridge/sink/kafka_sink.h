@@ -97,6 +97,8 @@ int kafka_sink_ready(const kafka_sink_t *sink);
  * complete as KAFKA_SINK_DROPPED.  Returns how many events were dropped.
  */
 size_t kafka_sink_stop(kafka_sink_t *sink, int timeout_ms);
+/* What the sink's thread is doing ("committing", "idle", ...), or was when kafka_sink_stop gave up: for logs. */
+const char *kafka_sink_phase(const kafka_sink_t *sink);
 /* Stop (at once) and free. */
 void kafka_sink_destroy(kafka_sink_t *sink);
 
