@@ -76,6 +76,7 @@ struct cmd_source {
   size_t n_slots;
   cmd_out_t *retry; /* results Kafka refused for now */
   size_t outstanding; /* results handed to librdkafka, not yet reported */
+  int subscribed; /* cmd_source_subscribe done */
   int joined;     /* the group has given this member an assignment (maybe empty) */
   int stopping;   /* exit: no new message is read */
   int destroying; /* delivery reports only answer "not delivered" */
@@ -532,6 +533,7 @@ int cmd_source_subscribe(cmd_source_t *source, char *errstr, size_t errstr_size)
     snprintf(errstr, errstr_size, "group %s: subscribe: %s", source->config->group, rd_kafka_err2str(err));
     return -1;
   }
+  source->subscribed = 1;
   BLOG_I(CMD, NULL, "joining group %s for %zu PBX(s)", source->config->group, source->n_slots);
   return 0;
 }
@@ -556,6 +558,15 @@ void cmd_source_stop(cmd_source_t *source, int timeout_ms) {
     rd_kafka_consumer_close(source->consumer); /* revokes (own 0) and leaves: the token moves at once */
 }
 
+/*
+ * librdkafka before 2.3.0 asserts (aborts the process) when a
+ * cooperative-sticky consumer is destroyed after it joined the group but
+ * before its first assignment (its assignor state is still NULL:
+ * confluentinc/librdkafka#4312).  Such a consumer, closed already, is left
+ * to the process's exit, kept reachable here.
+ */
+static rd_kafka_t *cmd_source_left_to_exit;
+
 void cmd_source_destroy(cmd_source_t *source) {
   if (!source)
     return;
@@ -564,8 +575,13 @@ void cmd_source_destroy(cmd_source_t *source) {
     rd_kafka_queue_destroy(source->consumer_q);
   if (source->producer_q)
     rd_kafka_queue_destroy(source->producer_q);
-  if (source->consumer)
+  if (source->consumer && !source->joined && source->subscribed && rd_kafka_version() < 0x020300ff) {
+    BLOG_D(CMD, NULL, "the group consumer never had an assignment: left to the exit (librdkafka %s)",
+           rd_kafka_version_str());
+    cmd_source_left_to_exit = source->consumer;
+  } else if (source->consumer) {
     kafka_client_destroy(source->consumer);
+  }
   if (source->producer) {
     rd_kafka_purge(source->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(source->producer, 0); /* the purged results are reported: delivered 0 */

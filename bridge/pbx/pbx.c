@@ -56,6 +56,7 @@ struct pbx {
   int64_t fenced_at_ms;    /* a fence while the token was ours: when to try again */
   int fence_pending;       /* a batch came back fenced: hand over at the next step (not inside the poll) */
   int stopping;            /* pbx_stop: the group's last word (a revoke as it leaves) changes nothing */
+  int committed;           /* OWNER: the takeover's first events are committed (ready from then on) */
   int64_t lost_at_ms;      /* the token lost with the group's session, still publishing: since when (Kafka reachable) */
   int64_t state_since_ms;
 };
@@ -256,6 +257,7 @@ static void pbx_steps(pbx_t *pbx) {
       return;
     }
     pbx_reader_stop(pbx); /* the owner's own events are the committed state now */
+    pbx->committed = 0;
     pbx_set_state(pbx, PBX_OWNER);
     pbx_link_begin(pbx); /* a cold standby connects now */
   }
@@ -350,6 +352,8 @@ void pbx_tick(pbx_t *pbx) {
   pbx_steps(pbx);
   if (pbx->state == PBX_OWNER && pbx->sink && kafka_sink_fenced(pbx->sink))
     pbx_fenced_now(pbx);
+  if (pbx->state == PBX_OWNER && pbx->sink && !pbx->committed && kafka_sink_pending(pbx->sink) == 0)
+    pbx->committed = 1;
   ingest_tick(pbx->ingest, bclock_wall_ms());
   if (pbx->exec)
     cmd_exec_tick(pbx->exec, bclock_wall_ms());
@@ -375,6 +379,10 @@ int pbx_ready(const pbx_t *pbx, char *why, size_t why_size) {
     snprintf(why, why_size, "%s: taking over (%s)", pbx->config->pbx_id, pbx_state_names[pbx->state]);
     return 0;
   case PBX_OWNER:
+    if (!pbx->committed) { /* a reader of the topics must find the takeover's state there */
+      snprintf(why, why_size, "%s: taking over (committing the first events)", pbx->config->pbx_id);
+      return 0;
+    }
     if (!ingest_ready(pbx->ingest, sub, sizeof(sub)) || (pbx->exec && !cmd_exec_ready(pbx->exec, sub, sizeof(sub)))) {
       snprintf(why, why_size, "%s: %s", pbx->config->pbx_id, sub);
       return 0;
