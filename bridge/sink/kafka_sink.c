@@ -184,9 +184,9 @@ static rd_kafka_resp_err_t kafka_sink_produce(kafka_sink_t *sink, kafka_sink_ite
   for (;;) {
     rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
     for (size_t i = 0; headers && i < ev->n_headers; i++)
-      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
+      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, (ssize_t)ev->headers[i].len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
+        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, ev->key_len),
         /* no copy: the batch keeps the value until it completes (and for a retry) */
         RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(item), RD_KAFKA_V_END);

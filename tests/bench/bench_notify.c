@@ -23,9 +23,10 @@
  * the state's changes, `qstats digest` over the queue statistics' records)
  * must not change when the code is made faster, and --dump FILE writes the
  * events themselves for a diff.  --no-qstats leaves the queue statistics
- * out (queue_stats=false).
+ * out (queue_stats=false); --lean renders the envelope as the event_lean
+ * setting does (the bytes, and so the digest, change: that is its point).
  *
- *   bench_notify [--passes N] [--no-digest] [--no-qstats] [--dump FILE] CORPUS   (CORPUS "-" is stdin)
+ *   bench_notify [--passes N] [--no-digest] [--no-qstats] [--lean L] [--dump FILE] CORPUS   (CORPUS "-" is stdin)
  *
  * --no-digest leaves the digest out (its byte-by-byte hash costs a fifth of
  * the rest): callgrind.sh counts instructions without it and takes the
@@ -317,7 +318,7 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
   bench_t bench;
-  const char *corpus = NULL, *dump = NULL;
+  const char *corpus = NULL, *dump = NULL, *lean = "off";
   int passes = 10, with_qstats = 1;
   char errstr[512];
   memset(&bench, 0, sizeof(bench));
@@ -329,6 +330,8 @@ int main(int argc, char **argv) {
       bench.with_digest = 0;
     else if (strcmp(argv[i], "--no-qstats") == 0)
       with_qstats = 0;
+    else if (strcmp(argv[i], "--lean") == 0 && i + 1 < argc)
+      lean = argv[++i];
     else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
       dump = argv[++i];
     else if (!corpus && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
@@ -337,7 +340,7 @@ int main(int argc, char **argv) {
       corpus = NULL, i = argc;
   }
   if (!corpus || passes < 0) {
-    fprintf(stderr, "usage: bench_notify [--passes N] [--no-digest] [--no-qstats] [--dump FILE] CORPUS|-\n");
+    fprintf(stderr, "usage: bench_notify [--passes N] [--no-digest] [--no-qstats] [--lean off|before|names|all] [--dump FILE] CORPUS|-\n");
     return 2;
   }
   if (bench_load(&bench, corpus, errstr, sizeof(errstr)) != 0) {
@@ -351,7 +354,7 @@ int main(int argc, char **argv) {
   static topics_t topics;
   char terr[128];
   topics_init(&topics, "mtcti3.", terr, sizeof(terr));
-  bench.ctx = (event_ctx_t){"bench", &topics, "0.1.0"};
+  bench.ctx = (event_ctx_t){"bench", &topics, "0.1.0", event_lean_flags(lean)};
   bench.clock_ms = 1764067722000;
   bench.digest = bench.qstats_digest = 1469598103934665603ull;
   bench.snap = snap_new(bench_on_change, &bench);
