@@ -468,9 +468,14 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
                               .opaque = sink,
                               .dr_msg_cb = kafka_sink_dr,
                               .partitioner_cb = kafka_sink_partitioner};
-  /* transactions need a delivery timeout within the transaction's */
-  static const char *const txn_forced[] = {"message.timeout.ms", "50000", "transaction.timeout.ms", "60000",
-                                           NULL};
+  /*
+   * Transactions need a delivery timeout within the transaction's.  A
+   * committed transaction is every event delivered (a failed one fails the
+   * commit), so only failures need a delivery report: librdkafka then frees
+   * the others on its broker thread instead of queueing a report for each.
+   */
+  static const char *const txn_forced[] = {"message.timeout.ms",         "50000", "transaction.timeout.ms", "60000",
+                                           "delivery.report.only.error", "true",  NULL};
   if (transactional_id)
     spec.forced = txn_forced;
   sink->rk = kafka_client_new(env, &spec, errstr, errstr_size);
