@@ -106,6 +106,7 @@ typedef struct qs_queue {
   char *last; /* the figures of the last record (the "cmp" text), NULL before the first */
   json_t *restored; /* after a restore, until the first flush: the last record's figures */
   int dirty, gone;
+  int listed; /* in qs->dirty_list */
 } qs_queue_t;
 
 struct qs_user {
@@ -140,8 +141,15 @@ struct qstats {
   strmap_t member_of; /* extn -> qs_qlist_t */
   strmap_t ucalls;    /* call entity id -> qs_ucall_t */
   int64_t day_start_ms, day_next_ms;
-  /* qstats_flush's shortcut: a queue was marked dirty since its last pass, the second of that pass */
-  int dirty_any;
+  /*
+   * qstats_flush's shortcut: the queues marked dirty since it last ran (once
+   * each), unless `dirty_all` (midnight, out of memory, more than the list
+   * holds) asks for a visit of every queue; the second of the last visit of
+   * every queue (the window expires by whole seconds).
+   */
+  qs_queue_t **dirty_list;
+  size_t n_dirty, cap_dirty;
+  int dirty_all;
   int64_t flushed_sec;
   jbuf_t cmp, rec; /* scratch */
 };
@@ -403,11 +411,30 @@ static void qs_set(char **field, char *value) {
   *field = value;
 }
 
+/* q's figures may have changed: qstats_flush looks at it. */
+static void qs_mark(qstats_t *qs, qs_queue_t *q) {
+  q->dirty = 1;
+  if (q->listed || qs->dirty_all)
+    return;
+  if (qs->n_dirty == qs->cap_dirty) {
+    size_t cap = qs->cap_dirty ? qs->cap_dirty * 2 : 16;
+    qs_queue_t **grown = realloc(qs->dirty_list, cap * sizeof(*grown));
+    if (!grown) {
+      qs->dirty_all = 1; /* the next flush visits every queue */
+      return;
+    }
+    qs->dirty_list = grown;
+    qs->cap_dirty = cap;
+  }
+  qs->dirty_list[qs->n_dirty++] = q;
+  q->listed = 1;
+}
+
 /* Mark dirty every queue listing `extn` as a member. */
 static void qs_dirty_extn(qstats_t *qs, const char *extn) {
   qs_qlist_t *l = extn && *extn ? strmap_get(&qs->member_of, extn) : NULL;
   for (size_t i = 0; l && i < l->n; i++)
-    l->q[i]->dirty = qs->dirty_any = 1;
+    qs_mark(qs, l->q[i]);
 }
 
 static void qs_index_members(qstats_t *qs, qs_queue_t *q, int add) {
@@ -524,7 +551,7 @@ static void qs_count(qstats_t *qs, qs_queue_t *q, int64_t t_ms, const qs_counts_
   qs_window_add(q, qs_floor_div(t_ms, 1000), c);
   if (t_ms >= qs->day_start_ms)
     qs_counts_add(&q->today, c, 1);
-  q->dirty = qs->dirty_any = 1;
+  qs_mark(qs, q);
 }
 
 /* Drop the window's seconds that are over: a second s counts while floor(now) - s < window. */
@@ -551,8 +578,9 @@ static void qs_day(qstats_t *qs, int64_t now_ms) {
   for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
     qs_queue_t *q = node.value;
     memset(&q->today, 0, sizeof(q->today));
-    q->dirty = qs->dirty_any = 1;
+    q->dirty = 1;
   }
+  qs->dirty_all = 1;
 }
 
 /* ---- changes ---- */
@@ -561,7 +589,7 @@ static void qs_on_queue(qstats_t *qs, const snap_change_t *ch) {
   qs_queue_t *q = qs_queue_get(qs, ch->line.guid, ch->line.extn);
   if (!q)
     return;
-  q->dirty = qs->dirty_any = 1;
+  qs_mark(qs, q);
   if (ch->op == 'd') {
     q->gone = 1;
     return;
@@ -722,7 +750,7 @@ static void qs_on_queue_call(qstats_t *qs, const snap_change_t *ch, int64_t now_
       qs_count(qs, q, now_ms, &(qs_counts_t){.abandoned = 1});
     strmap_del(&q->calls, ch->entity_id);
     free(c);
-    q->dirty = qs->dirty_any = 1;
+    qs_mark(qs, q);
     return;
   }
   if (!c) {
@@ -733,7 +761,7 @@ static void qs_on_queue_call(qstats_t *qs, const snap_change_t *ch, int64_t now_
     c->offered_ms = now_ms;
     qs_count(qs, q, now_ms, &(qs_counts_t){.offered = 1});
   }
-  q->dirty = qs->dirty_any = 1;
+  qs_mark(qs, q);
   c->unconfirmed = 0;
   if (c->state != QS_WAITING)
     return; /* only the first answer counts */
@@ -1006,15 +1034,111 @@ static int qs_changed(qs_queue_t *q, const jbuf_t *cmp) {
   return !q->last || strlen(q->last) != cmp->len || memcmp(q->last, cmp->data, cmp->len) != 0;
 }
 
+/* The record of dirty queue q (not gone), when its figures changed: 1 written, else 0. */
+static int qs_flush_queue(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
+  q->dirty = 0;
+  qs_write_figures(qs, q, now_ms);
+  if (qs->cmp.failed) {
+    q->dirty = qs->dirty_all = 1; /* out of memory: the next flush tries again */
+    return 0;
+  }
+  if (!qs_changed(q, &qs->cmp))
+    return 0;
+  char *last = jbuf_dup(&qs->cmp);
+  if (!last) {
+    q->dirty = qs->dirty_all = 1;
+    return 0;
+  }
+  free(q->last);
+  q->last = last;
+  q->seq++;
+  jbuf_t *r = &qs->rec;
+  jbuf_reset(r);
+  jbuf_char(r, '{');
+  jbuf_key(r, "pbx");
+  jbuf_jstr(r, qs->pbx_id);
+  jbuf_key(r, "ts_ms");
+  jbuf_int(r, now_ms);
+  jbuf_key(r, "seq");
+  jbuf_uint(r, q->seq);
+  jbuf_char(r, ',');
+  jbuf_put(r, qs->cmp.data + 1, qs->cmp.len - 1);
+  if (r->failed)
+    return 0;
+  qstats_record_t rec = {q->guid, q->seq, now_ms, r->data, r->len};
+  qs->cb(qs->opaque, &rec);
+  return 1;
+}
+
+/* A gone queue's tombstone; the queue is freed. */
+static void qs_flush_gone(qstats_t *qs, qs_queue_t *gone, int64_t now_ms) {
+  qstats_record_t rec = {gone->guid, gone->seq, now_ms, NULL, 0};
+  qs->cb(qs->opaque, &rec);
+  qs_index_members(qs, gone, 0);
+  strmap_del(&qs->queues, gone->guid);
+  qs_queue_free(gone);
+}
+
+typedef struct qs_ranked {
+  uint64_t rank;
+  qs_queue_t *q;
+} qs_ranked_t;
+
+static int qs_ranked_cmp(const void *a, const void *b) {
+  const qs_ranked_t *x = a, *y = b;
+  return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/*
+ * Within the second of the last visit of every queue: only the queues
+ * marked dirty since, in the order a visit of every queue meets them (the
+ * records come out as they would from the whole visit).  -1: a whole visit
+ * is needed (out of memory).
+ */
+static long qs_flush_listed(qstats_t *qs, int64_t now_ms) {
+  size_t n = qs->n_dirty, written = 0;
+  qs_ranked_t small[16], *ranked = n <= 16 ? small : malloc(n * sizeof(*ranked));
+  if (!ranked)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    qs_queue_t *q = qs->dirty_list[i];
+    q->listed = 0;
+    qs_expire(qs, q, now_ms); /* nothing to drop within the second, unless a change came from an older one */
+    ranked[i] = (qs_ranked_t){strmap_rank(&qs->queues, q->guid), q};
+  }
+  qs->n_dirty = 0;
+  qsort(ranked, n, sizeof(*ranked), qs_ranked_cmp);
+  for (size_t i = 0; i < n; i++) /* the map's order, gone ones after the rest (as a whole visit) */
+    if (ranked[i].q->dirty && !ranked[i].q->gone)
+      written += (size_t)qs_flush_queue(qs, ranked[i].q, now_ms);
+  for (size_t i = 0; i < n; i++) {
+    if (ranked[i].q->dirty && ranked[i].q->gone) {
+      qs_flush_gone(qs, ranked[i].q, now_ms);
+      written++;
+    }
+  }
+  if (ranked != small)
+    free(ranked);
+  return (long)written;
+}
+
 size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
   size_t written = 0;
   int64_t sec = qs_floor_div(now_ms, 1000);
-  /* nothing marked dirty, and within the second of the last pass (the window expires by whole seconds) */
-  if (!qs->dirty_any && sec == qs->flushed_sec && now_ms >= qs->day_start_ms && now_ms < qs->day_next_ms)
-    return 0;
-  qs->dirty_any = 0;
+  if (!qs->dirty_all && sec == qs->flushed_sec && now_ms >= qs->day_start_ms && now_ms < qs->day_next_ms) {
+    if (!qs->n_dirty)
+      return 0; /* nothing marked dirty; nothing expires within the second */
+    long n = qs_flush_listed(qs, now_ms);
+    if (n >= 0)
+      return (size_t)n;
+  }
+  for (size_t i = 0; i < qs->n_dirty; i++) /* the visit below meets every queue */
+    qs->dirty_list[i]->listed = 0;
+  qs->n_dirty = 0;
+  qs->dirty_all = 0;
   qs->flushed_sec = sec;
   qs_day(qs, now_ms);
+  qs->dirty_all = 0; /* qs_day's: this visit is it */
   qs_queue_t *gone = NULL;
   for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
     qs_queue_t *q = node.value;
@@ -1026,46 +1150,11 @@ size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
         gone = q; /* one at a time: the map cannot change while iterated */
       continue;
     }
-    q->dirty = 0;
-    qs_write_figures(qs, q, now_ms);
-    if (qs->cmp.failed) {
-      q->dirty = qs->dirty_any = 1; /* out of memory: the next flush tries again */
-      continue;
-    }
-    if (!qs_changed(q, &qs->cmp))
-      continue;
-    char *last = jbuf_dup(&qs->cmp);
-    if (!last) {
-      q->dirty = qs->dirty_any = 1;
-      continue;
-    }
-    free(q->last);
-    q->last = last;
-    q->seq++;
-    jbuf_t *r = &qs->rec;
-    jbuf_reset(r);
-    jbuf_char(r, '{');
-    jbuf_key(r, "pbx");
-    jbuf_jstr(r, qs->pbx_id);
-    jbuf_key(r, "ts_ms");
-    jbuf_int(r, now_ms);
-    jbuf_key(r, "seq");
-    jbuf_uint(r, q->seq);
-    jbuf_char(r, ',');
-    jbuf_put(r, qs->cmp.data + 1, qs->cmp.len - 1);
-    if (r->failed)
-      continue;
-    qstats_record_t rec = {q->guid, q->seq, now_ms, r->data, r->len};
-    qs->cb(qs->opaque, &rec);
-    written++;
+    written += (size_t)qs_flush_queue(qs, q, now_ms);
   }
   while (gone) {
-    qstats_record_t rec = {gone->guid, gone->seq, now_ms, NULL, 0};
-    qs->cb(qs->opaque, &rec);
+    qs_flush_gone(qs, gone, now_ms);
     written++;
-    qs_index_members(qs, gone, 0);
-    strmap_del(&qs->queues, gone->guid);
-    qs_queue_free(gone);
     gone = NULL;
     for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
       qs_queue_t *q = node.value;
@@ -1172,7 +1261,7 @@ int qstats_restore(qstats_t *qs, const char *text, size_t len, int64_t now_ms, c
   json_object_del(root, "ts_ms");
   json_object_del(root, "seq");
   q->restored = json_incref(root);
-  q->dirty = qs->dirty_any = 1;
+  qs_mark(qs, q);
   rc = 0;
 done:
   json_decref(root);
@@ -1195,7 +1284,7 @@ size_t qstats_prune(qstats_t *qs) {
     while ((id = qs_unconfirmed(q)) != NULL) { /* the map cannot change while iterated: one at a time */
       free(strmap_get(&q->calls, id));
       strmap_del(&q->calls, id);
-      q->dirty = qs->dirty_any = 1;
+      qs_mark(qs, q);
       n++;
     }
   }
@@ -1238,6 +1327,7 @@ void qstats_destroy(qstats_t *qs) {
   strmap_clear(&qs->ucalls, free);
   jbuf_free(&qs->cmp);
   jbuf_free(&qs->rec);
+  free(qs->dirty_list);
   free(qs->pbx_id);
   free(qs->timezone);
   free(qs);
