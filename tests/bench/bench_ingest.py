@@ -54,6 +54,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import resource
 import signal
 import subprocess
@@ -178,6 +179,17 @@ class Run:
                     print(f"stopping {p}: {e}", file=sys.stderr)
 
 
+def bridge_codec(args):
+    """The bridge's compression (a --bridge-arg's, else --codec: its default), as a codec spec."""
+    conf = {}
+    for a in args.bridge_arg:
+        for k in ("compression.codec", "compression.level"):
+            if a.startswith(f"--kafka.{k}="):
+                conf[k] = a.split("=", 1)[1]
+    codec = conf.get("compression.codec", args.codec)
+    return codec + (":" + conf["compression.level"] if "compression.level" in conf and ":" not in codec else "")
+
+
 def start_bridge(run, name, flags):
     """A bridge on a topic prefix of its own, subscribed: (bridge, subscribe figures)."""
     args = run.args
@@ -253,6 +265,10 @@ def measure(run, bridge, changes, profile=None):
         "bridge_cpu_us_per_event": round((c1 - c0) / max(1.0, produced) * 1e6, 2),
         **{f"{k}_cpu_percent": round((o1[k] - o0[k]) / wall * 100, 1) for k in others},
         "log_bytes_per_event": round((b1 - b0) / max(1.0, produced), 1),
+        # the events producer's average round trip to the broker (librdkafka's statistics, every 5 s)
+        "events_broker_rtt_ms": max((round(v * 1000, 1) for k, v in m1.items()
+                                     if k.startswith("mtcti3_bridge_kafka_broker_rtt_seconds{") and "-events-" in k),
+                                    default=None),
         "loadavg_end": la,
     }
 
@@ -320,7 +336,7 @@ def kcat_ceiling(run, bridge, sample, runs, transactional, codec, tag):
     n = sum(1 for _ in open(path, "rb"))
     topic = bridge.prefix + "kcat-" + tag
     run.kafka.create_topic(topic, 3)
-    conf = {**KCAT_PRODUCER, "compression.codec": codec}
+    conf = {**KCAT_PRODUCER, **codec_conf(codec)}
     if transactional:  # kcat writes the whole file in one transaction
         conf["transactional.id"] = f"bench-kcat-{bridge.prefix}{tag}"
     cmd = ["kcat", "-P", "-b", run.kafka.bootstrap, "-t", topic, "-K", "\t", "-l", str(path)]
@@ -349,7 +365,7 @@ def run_mode(run, name, transactional, profile=None):
     sat = measure(run, bridge, args.max_changes) if args.max_changes else None
     rss = proc_hwm_mb(bridge.proc.pid)
     sample = kcat_sample(run, bridge, lat["events_per_s_by_topic"], args.kcat_events)
-    kcat = kcat_ceiling(run, bridge, sample, args.kcat_runs, transactional, args.codec, name) if sample else {}
+    kcat = kcat_ceiling(run, bridge, sample, args.kcat_runs, transactional, bridge_codec(args), name) if sample else {}
     bridge.stop()
     out = {**sub, "bridge_peak_rss_mb": round(rss, 1), "latency": lat, "saturation": sat, **kcat}
     if sample:
@@ -362,12 +378,97 @@ def run_mode(run, name, transactional, profile=None):
     return out
 
 
+class CallgrindBridge(Bridge):
+    """The bridge under valgrind's callgrind, counting nothing until told (callgrind_control -i on)."""
+
+    def __init__(self, *args, out=None, **kw):
+        super().__init__(*args, **kw)
+        self.out = out
+
+    def command(self):
+        return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={self.out}",
+                *super().command()]
+
+
+def run_callgrind(run, report):
+    """The whole transactional bridge (every thread, user space) under callgrind for --seconds of load:
+    instructions per Notify and per event, by object and by function, written to `report`."""
+    args = run.args
+    out = run.work / "callgrind.out"
+    bridge = CallgrindBridge(run.work / "callgrind", run.sim, run.kafka.bootstrap,
+                             redis_url=run.redis.url if run.redis else "",
+                             extra=["--log_level=warn", *args.bridge_arg], out=out)
+    run.bridges.append(bridge)
+    bridge.start(wait_resync=False)
+    events = Events(run.kafka.bootstrap, bridge.prefix)
+    try:
+        events.wait(lambda evs: "resync_finished" in events.lifecycle(), 600, "resync_finished under callgrind")
+    finally:
+        events.close()
+    pid = bridge.proc.pid
+    run.traffic(args.changes, args.cps)
+    time.sleep(args.warmup)
+    def control(*what):
+        subprocess.run(["callgrind_control", *what, str(pid)], check=True, capture_output=True, timeout=120)
+    control("-i", "on")
+    time.sleep(args.warmup)  # instrumented: slower, and the load settles again
+    control("-z")
+    m0 = bridge.metrics()
+    time.sleep(args.seconds)
+    control("-d")
+    m1 = bridge.metrics()
+    control("-i", "off")
+    run.traffic(0, 0)
+    bridge.stop()
+    notifies = delta(m1, m0, "mtcti3_bridge_notifies_received_total")
+    produced = sum(delta(m1, m0, k) for k in m1 if k.startswith("mtcti3_bridge_events_produced_total"))
+    dump = max(run.work.glob("callgrind.out*"), key=lambda f: f.stat().st_size)
+    incl = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(dump)], capture_output=True, text=True).stdout
+    selfc = subprocess.run(["callgrind_annotate", str(dump)], capture_output=True, text=True).stdout
+    total = 0
+    for line in selfc.splitlines():
+        if "PROGRAM TOTALS" in line and line.split()[0] != ".":
+            total = int(line.split()[0].replace(",", ""))
+    row = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)(?: \[(.*)\])?$")
+
+    def rows(text):
+        for line in text.splitlines():
+            m = row.match(line)
+            if m and "PROGRAM TOTALS" not in m.group(2):
+                yield int(m.group(1).replace(",", "")), m.group(2).split(":", 1)[-1], (m.group(3) or "").rsplit("/", 1)[-1]
+    by_obj = {}
+    for ir, _, obj in rows(selfc):
+        by_obj[obj] = by_obj.get(obj, 0) + ir
+    n = max(1.0, notifies)
+    with open(report, "w") as f:
+        f.write(f"callgrind, whole bridge (user space, every thread), transactional, {args.changes:g} changes/s offered, "
+                f"{args.seconds:g} s: {notifies:.0f} Notifies, {produced:.0f} events\n")
+        f.write(f"instructions per Notify: {total / n:,.0f}   per event: {total / max(1.0, produced):,.0f}\n\n")
+        f.write("by object (self, per Notify):\n")
+        for obj, ir in sorted(by_obj.items(), key=lambda kv: -kv[1])[:12]:
+            f.write(f"  {ir / n:>9,.0f}  {obj or '?'}\n")
+        f.write("\nfunctions, callees included (per Notify):\n")
+        for ir, name, obj in list(rows(incl))[:60]:
+            f.write(f"  {ir / n:>9,.0f}  {name}  [{obj}]\n")
+        f.write("\nfunctions, self (per Notify):\n")
+        for ir, name, obj in list(rows(selfc))[:40]:
+            f.write(f"  {ir / n:>9,.0f}  {name}  [{obj}]\n")
+    print(open(report).read())
+
+
+def codec_conf(spec):
+    """A codec spec, "zstd" or "zstd:1" (with compression.level), as producer properties."""
+    name, _, level = spec.partition(":")
+    return {"compression.codec": name, **({"compression.level": level} if level else {})}
+
+
 def run_codecs(run, codecs):
     """Per codec: the transactional bridge at the latency point, and kcat with that codec."""
     args = run.args
     out = {}
     for codec in codecs:
-        bridge, _ = start_bridge(run, f"codec-{codec}", [f"--kafka.compression.codec={codec}"])
+        bridge, _ = start_bridge(run, f"codec-{codec.replace(':', '-')}",
+                                 [f"--kafka.{k}={v}" for k, v in codec_conf(codec).items()])
         saved = args.seconds
         args.seconds = args.codec_seconds
         try:
@@ -375,8 +476,9 @@ def run_codecs(run, codecs):
         finally:
             args.seconds = saved
         sample = kcat_sample(run, bridge, lat["events_per_s_by_topic"], args.kcat_events)
-        kcat = kcat_ceiling(run, bridge, sample, args.kcat_runs, True, codec, f"c{codec}") if sample else {}
-        kcat_bytes = log_bytes(run.kafka, bridge.prefix + "kcat-c" + codec)
+        tag = "c" + codec.replace(":", "-")
+        kcat = kcat_ceiling(run, bridge, sample, args.kcat_runs, True, codec, tag) if sample else {}
+        kcat_bytes = log_bytes(run.kafka, bridge.prefix + "kcat-" + tag)
         bridge.stop()
         out[codec] = {"notifies_per_s": lat["notifies_per_s"], "events_per_s": lat["events_per_s"],
                       "ack_p99_ms": lat["ack_p99_ms"],
@@ -433,14 +535,19 @@ def main():
     ap.add_argument("--warmup", type=float, default=5)
     ap.add_argument("--modes", default="txn,plain",
                     help="txn (the transactional producer), plain (kafka_transactions=false), or both")
-    ap.add_argument("--codec", default="lz4", help="kcat's compression.codec: the bridge's default")
-    ap.add_argument("--codecs", default="", help="compare compression codecs, e.g. none,lz4,zstd")
+    ap.add_argument("--codec", default="zstd",
+                    help="the bridge's compression.codec default (kafka_client.h), for kcat; a --bridge-arg "
+                         "setting kafka.compression.codec wins")
+    ap.add_argument("--codecs", default="", help="compare compression codecs, e.g. none,lz4,zstd,zstd:1 (:level)")
     ap.add_argument("--codec-seconds", type=float, default=10)
     ap.add_argument("--kcat-events", type=int, default=200000)
     ap.add_argument("--kcat-runs", type=int, default=3)
     ap.add_argument("--no-redis", action="store_true", help="run the bridge without Redis (commands off)")
     ap.add_argument("--profile", default="", metavar="FILE",
                     help="perf record the transactional bridge's latency window, report to FILE (writes no results)")
+    ap.add_argument("--callgrind", default="", metavar="FILE",
+                    help="only the transactional bridge under callgrind for --seconds at --changes: "
+                         "instructions per Notify to FILE (writes no results)")
     ap.add_argument("--max-seconds", type=int, default=1500, help="give up after this long")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to write nothing")
     ap.add_argument("--bridge-arg", action="append", default=[], metavar="FLAG",
@@ -461,6 +568,9 @@ def main():
               "bridge_args": args.bridge_arg, "loadavg_start": loadavg()}
     try:
         run.start()
+        if args.callgrind:
+            run_callgrind(run, args.callgrind)
+            return
         for mode in modes:
             result["txn" if mode == "txn" else "plain"] = run_mode(
                 run, mode, mode == "txn", args.profile if mode == "txn" else None)
