@@ -446,9 +446,12 @@ oom:
 int event_render_queue_stats(const event_ctx_t *ctx, const char *queue_guid, uint64_t seq, int64_t ts_ms,
                              const char *text, size_t len, event_t *event, char *errstr, size_t errstr_size) {
   memset(event, 0, sizeof(*event));
-  static const char type[] = "mtcti3.queue_stats.updated";
+  static const char type[] = "mtcti3.queue_stats.updated", head[] = "queue-stats:";
   char entity[300];
-  snprintf(entity, sizeof(entity), "queue-stats:%s", queue_guid);
+  size_t glen = strnlen(queue_guid, sizeof(entity) - sizeof(head)); /* as snprintf into entity[300] would cut it */
+  memcpy(entity, head, sizeof(head) - 1);
+  memcpy(entity + sizeof(head) - 1, queue_guid, glen);
+  entity[sizeof(head) - 1 + glen] = '\0';
   jbuf_t *b = &event_scratch;
   event_layout_t l;
   jbuf_reset(b);

@@ -825,16 +825,29 @@ static void qs_write_share(jbuf_t *b, long num, long den) {
     return;
   }
   long scaled = (long)((num * 10000 + den / 2) / den); /* rounded half up */
-  char text[32];
-  if (scaled % 10000 == 0) {
-    snprintf(text, sizeof(text), "%ld", scaled / 10000);
-  } else {
-    snprintf(text, sizeof(text), "%ld.%04ld", scaled / 10000, scaled % 10000);
-    size_t n = strlen(text);
-    while (text[n - 1] == '0')
-      text[--n] = '\0';
+  if (scaled < 0) { /* never (counts are not negative): as it always was written */
+    char text[48];
+    if (scaled % 10000 == 0) {
+      snprintf(text, sizeof(text), "%ld", scaled / 10000);
+    } else {
+      snprintf(text, sizeof(text), "%ld.%04ld", scaled / 10000, scaled % 10000);
+      size_t n = strlen(text);
+      while (text[n - 1] == '0')
+        text[--n] = '\0';
+    }
+    jbuf_str(b, text);
+    return;
   }
-  jbuf_str(b, text);
+  jbuf_int(b, scaled / 10000);
+  long frac = scaled % 10000;
+  if (frac > 0) { /* ".6667", trailing zeros dropped */
+    char text[6] = {'.', (char)('0' + frac / 1000), (char)('0' + frac / 100 % 10), (char)('0' + frac / 10 % 10),
+                    (char)('0' + frac % 10), '\0'};
+    size_t n = 5;
+    while (text[n - 1] == '0')
+      n--;
+    jbuf_put(b, text, n);
+  }
 }
 
 static void qs_write_counts(jbuf_t *b, const qs_counts_t *c) {
