@@ -103,7 +103,7 @@ typedef struct qs_queue {
   int buckets_stale;
   qs_counts_t window, today;
   uint64_t seq;
-  char *last; /* the figures of the last record (the "cmp" text), NULL before the first */
+  jbuf_t last; /* the figures of the last record (the "cmp" text); no data before the first */
   json_t *restored; /* after a restore, until the first flush: the last record's figures */
   int dirty, gone;
   int listed; /* in qs->dirty_list */
@@ -381,7 +381,7 @@ static void qs_queue_free(void *p) {
   strmap_clear(&q->calls, free);
   free(q->buckets);
   jbuf_free(&q->buckets_text);
-  free(q->last);
+  jbuf_free(&q->last);
   json_decref(q->restored);
   free(q);
 }
@@ -1044,7 +1044,7 @@ static int qs_changed(qs_queue_t *q, const jbuf_t *cmp) {
     q->restored = NULL;
     return !same;
   }
-  return !q->last || strlen(q->last) != cmp->len || memcmp(q->last, cmp->data, cmp->len) != 0;
+  return !q->last.data || q->last.len != cmp->len || memcmp(q->last.data, cmp->data, cmp->len) != 0;
 }
 
 /* The record of dirty queue q (not gone), when its figures changed: 1 written, else 0. */
@@ -1057,13 +1057,9 @@ static int qs_flush_queue(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   }
   if (!qs_changed(q, &qs->cmp))
     return 0;
-  char *last = jbuf_dup(&qs->cmp);
-  if (!last) {
-    q->dirty = qs->dirty_all = 1;
-    return 0;
-  }
-  free(q->last);
-  q->last = last;
+  jbuf_t last = q->last; /* the figures become the last record's; its old buffer the next scratch */
+  q->last = qs->cmp;
+  qs->cmp = last;
   q->seq++;
   jbuf_t *r = &qs->rec;
   jbuf_reset(r);
@@ -1075,7 +1071,7 @@ static int qs_flush_queue(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   jbuf_key(r, "seq");
   jbuf_uint(r, q->seq);
   jbuf_char(r, ',');
-  jbuf_put(r, qs->cmp.data + 1, qs->cmp.len - 1);
+  jbuf_put(r, q->last.data + 1, q->last.len - 1);
   if (r->failed)
     return 0;
   qstats_record_t rec = {q->guid, q->seq, now_ms, r->data, r->len};
