@@ -134,15 +134,21 @@ def machine():
     return f"{os.cpu_count()} CPUs ({cpu}), {mem} MB RAM, {osr}, Linux {platform.release()}"
 
 
-def log_bytes(kafka, prefix):
-    """Bytes of the broker's log files of the topics named prefix* (record batches as produced)."""
+def log_bytes(kafka, prefix, by_topic=None):
+    """Bytes of the broker's log files of the topics named prefix* (record batches as produced);
+    by_topic (a dict), when given, receives them per topic suffix."""
     total = 0
     for d in kafka.data_dir.glob(prefix.replace("*", "") + "*"):
+        n = 0
         for f in d.glob("*.log"):
             try:
-                total += f.stat().st_size
+                n += f.stat().st_size
             except OSError:
                 pass
+        total += n
+        if by_topic is not None:
+            topic = d.name[len(prefix):].rsplit("-", 1)[0]
+            by_topic[topic] = by_topic.get(topic, 0) + n
     return total
 
 
@@ -223,13 +229,14 @@ def measure(run, bridge, changes, profile=None):
                                  "-p", str(pid),
                                  "-o", str(run.work / "perf.data")], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-    s0, b0 = run.sim.ctl("GET", "/stats"), log_bytes(run.kafka, bridge.prefix)
+    bt0, bt1 = {}, {}
+    s0, b0 = run.sim.ctl("GET", "/stats"), log_bytes(run.kafka, bridge.prefix, bt0)
     m0, c0, w0 = bridge.metrics(), proc_cpu_seconds(pid), time.monotonic()
     o0 = {k: proc_cpu_seconds(p) for k, p in others.items()}
     time.sleep(args.seconds)
     m1, c1, w1 = bridge.metrics(), proc_cpu_seconds(pid), time.monotonic()
     o1 = {k: proc_cpu_seconds(p) for k, p in others.items()}
-    s1, b1 = run.sim.ctl("GET", "/stats"), log_bytes(run.kafka, bridge.prefix)
+    s1, b1 = run.sim.ctl("GET", "/stats"), log_bytes(run.kafka, bridge.prefix, bt1)
     la = loadavg()
     run.traffic(0, 0)
     if perf:
@@ -265,6 +272,8 @@ def measure(run, bridge, changes, profile=None):
         "bridge_cpu_us_per_event": round((c1 - c0) / max(1.0, produced) * 1e6, 2),
         **{f"{k}_cpu_percent": round((o1[k] - o0[k]) / wall * 100, 1) for k in others},
         "log_bytes_per_event": round((b1 - b0) / max(1.0, produced), 1),
+        "log_bytes_per_event_by_topic": {t: round((bt1.get(t, 0) - bt0.get(t, 0)) / (mix[t] * wall), 1)
+                                         for t in sorted(mix) if mix[t]},
         # the events producer's average round trip to the broker (librdkafka's statistics, every 5 s)
         "events_broker_rtt_ms": max((round(v * 1000, 1) for k, v in m1.items()
                                      if k.startswith("mtcti3_bridge_kafka_broker_rtt_seconds{") and "-events-" in k),
@@ -391,7 +400,8 @@ class CallgrindBridge(Bridge):
 
 
 def run_callgrind(run, report):
-    """The whole transactional bridge (every thread, user space) under callgrind for --seconds of load:
+    """The whole bridge (every thread, user space; transactional unless a --bridge-arg says otherwise)
+    under callgrind for --seconds of load:
     instructions per Notify and per event, by object and by function, written to `report`."""
     args = run.args
     out = run.work / "callgrind.out"
@@ -441,8 +451,8 @@ def run_callgrind(run, report):
         by_obj[obj] = by_obj.get(obj, 0) + ir
     n = max(1.0, notifies)
     with open(report, "w") as f:
-        f.write(f"callgrind, whole bridge (user space, every thread), transactional, {args.changes:g} changes/s offered, "
-                f"{args.seconds:g} s: {notifies:.0f} Notifies, {produced:.0f} events\n")
+        f.write(f"callgrind, whole bridge (user space, every thread), bridge flags {' '.join(args.bridge_arg) or '(none)'}, "
+                f"{args.changes:g} changes/s offered, {args.seconds:g} s: {notifies:.0f} Notifies, {produced:.0f} events\n")
         f.write(f"instructions per Notify: {total / n:,.0f}   per event: {total / max(1.0, produced):,.0f}\n\n")
         f.write("by object (self, per Notify):\n")
         for obj, ir in sorted(by_obj.items(), key=lambda kv: -kv[1])[:12]:
@@ -485,6 +495,7 @@ def run_codecs(run, codecs):
                       "bridge_cpu_us_per_notify": lat["bridge_cpu_us_per_notify"],
                       "kafka_cpu_percent": lat["kafka_cpu_percent"],
                       "log_bytes_per_event": lat["log_bytes_per_event"],
+                      "log_bytes_per_event_by_topic": lat["log_bytes_per_event_by_topic"],
                       "event_bytes_avg": round(sample[2]) if sample else None,
                       "kcat_cpu_us_per_event": kcat.get("kcat_cpu_us_per_event"),
                       "kcat_log_bytes_per_event": round(kcat_bytes / max(1, args.kcat_events * args.kcat_runs), 1),
@@ -546,7 +557,7 @@ def main():
     ap.add_argument("--profile", default="", metavar="FILE",
                     help="perf record the transactional bridge's latency window, report to FILE (writes no results)")
     ap.add_argument("--callgrind", default="", metavar="FILE",
-                    help="only the transactional bridge under callgrind for --seconds at --changes: "
+                    help="only the bridge under callgrind for --seconds at --changes: "
                          "instructions per Notify to FILE (writes no results)")
     ap.add_argument("--max-seconds", type=int, default=1500, help="give up after this long")
     ap.add_argument("--results", default=str(HERE / "RESULTS.md"), help="'' to write nothing")
