@@ -266,6 +266,7 @@ def measure(run, bridge, changes, profile=None):
         "events_per_s_by_topic": mix,
         "ack_p50_ms": quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_seconds", 0.5),
         "ack_p99_ms": quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_seconds", 0.99),
+        "delivery_p50_ms": quantile(m1, m0, "mtcti3_bridge_kafka_delivery_latency_seconds", 0.5),
         "delivery_p99_ms": quantile(m1, m0, "mtcti3_bridge_kafka_delivery_latency_seconds", 0.99),
         "bridge_cpu_percent": round((c1 - c0) / wall * 100, 1),
         "bridge_cpu_us_per_notify": round((c1 - c0) / max(1.0, notifies) * 1e6, 2),
