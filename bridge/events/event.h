@@ -35,30 +35,46 @@
 #define EVENT_MAX_HEADERS 8
 
 typedef struct event_header {
-  const char *name; /* static */
-  char *value;      /* owned */
+  const char *name;  /* static */
+  const char *value; /* in the event's text, or the same for many events (event.c's, for the process's life) */
+  size_t len;        /* of value */
 } event_header_t;
 
-/* One Kafka message; every pointer owned by it (event_clear frees) but `topic`. */
+/*
+ * One Kafka message.  Its strings (key, partition_key, value, ce_id, the
+ * headers' values of its own) share one allocation, `text`, which
+ * event_clear frees; `topic` and the headers' values that many events
+ * share (ce_specversion, ce_source, ce_type, content-type) are not its own.
+ */
 typedef struct event {
   const char *topic; /* a name of the PBX's topics_t: lives as long as the PBX */
   int topic_id;      /* topic_id_t */
   char *key;
+  size_t key_len;
   char *partition_key; /* what chooses the partition (Java's murmur2, as for a key); NULL: the key */
   char *value; /* NULL: a tombstone */
   size_t value_len;
   event_header_t headers[EVENT_MAX_HEADERS];
   size_t n_headers;
   char *ce_id;
-  int kind; /* snap_kind_t, or -1 (bridge, command result) */
+  int kind;   /* snap_kind_t, or -1 (bridge, command result) */
+  char *text; /* the one allocation the strings above point into (owned) */
 } event_t;
+
+/* EVENT_LEAN_*: parts of the envelope left out (the event_lean setting; docs/bridge.md). */
+#define EVENT_LEAN_BEFORE 0x1 /* an update's `before` is null (Flink's debezium-json rejects such an update) */
+#define EVENT_LEAN_NAMES 0x2  /* no featuresavailable_names in `before`, `after` and `changed` */
 
 /* Settings every event of one PBX shares. */
 typedef struct event_ctx {
   const char *pbx_id;
   const topics_t *topics;
   const char *version;
+  unsigned lean; /* EVENT_LEAN_* bits; 0: the full envelope */
 } event_ctx_t;
+
+/* The EVENT_LEAN_* bits of an event_lean setting: off, before, names, all (anything else: off). */
+unsigned event_lean_flags(const char *setting);
 
 /* Where a change came from. */
 typedef struct event_origin {
@@ -109,5 +125,10 @@ void event_clear(event_t *event);
 
 /* RFC 3339 UTC time with milliseconds. */
 void event_time_format(int64_t ts_ms, char *out, size_t size);
+
+/*
+ * The event stage's texts (its scratch buffer, the texts that many events
+ * share) are its thread's: event_render* run on one thread (the loop's).
+ */
 
 #endif

@@ -81,6 +81,8 @@ typedef enum config_type {
     "Create the topics at start (presence, queues, lines compacted)")                            \
   X(kafka_transactions, CONFIG_BOOL, kafka_transactions, "true", 0, 0, NULL, 0,                  \
     "Publish each batch of events in one Kafka transaction (transactional.id mtcti3-bridge-<pbx_id>): a newer instance fences an older one") \
+  X(event_lean, CONFIG_ENUM, event_lean, "off", 0, 0, "off|before|names|all", 0,                 \
+    "Leave parts of the event envelope out: before (an update's before is null: Flink's debezium-json rejects such updates), names (no featuresavailable_names), all (both); off: the full envelope") \
   X(redis_url, CONFIG_STR, redis_url, "", 0, 0, NULL, 0,                                         \
     "Redis for the command store: redis://[user[:password]@]host[:port][/db] (no rediss://); empty: commands off") \
   X(redis_password, CONFIG_STR, redis_password, "", 0, 0, NULL, CONFIG_SECRET,                   \
@@ -173,6 +175,7 @@ typedef struct config {
   long kafka_replication;
   int kafka_create_topics;
   int kafka_transactions;
+  char *event_lean;
   char *redis_url;
   char *redis_password;
   char *redis_password_file;

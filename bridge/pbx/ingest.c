@@ -474,7 +474,7 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   ingest->config = config;
   if (topics_init(&ingest->topics, config->topic_prefix, errstr, errstr_size) != 0)
     goto fail;
-  ingest->event_ctx = (event_ctx_t){config->pbx_id, &ingest->topics, MTCTI3_VERSION};
+  ingest->event_ctx = (event_ctx_t){config->pbx_id, &ingest->topics, MTCTI3_VERSION, event_lean_flags(config->event_lean)};
   ingest->boot_id = bclock_wall_ms();
   char host[128] = "";
   gethostname(host, sizeof(host) - 1);

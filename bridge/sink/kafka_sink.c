@@ -29,10 +29,20 @@ struct kafka_sink_batch {
   rd_kafka_consumer_group_metadata_t *cgmd;
   int64_t t0_us, t1_us; /* submitted, completed */
   kafka_sink_status_t status;
-  /* the sink thread's count of this attempt's reports */
+};
+
+/*
+ * What the sink thread writes at once: every batch waiting when it starts
+ * (first to last, consecutive in `todo`), in one transaction or one produce
+ * round, so that a commit's round trips are paid once for all of them.
+ */
+typedef struct kafka_sink_round {
+  kafka_sink_batch_t *first, *last;
+  size_t events;
+  /* this attempt's delivery reports */
   size_t reported, failed;
   rd_kafka_resp_err_t last_err;
-};
+} kafka_sink_round_t;
 
 /* A queue of batches (submitted, or completed), in order. */
 typedef struct kafka_sink_fifo {
@@ -55,9 +65,10 @@ struct kafka_sink {
   int fenced;
   int ready;
   size_t pending_events; /* submitted and not yet completed (loop thread's view) */
-  kafka_sink_batch_t *cur_batch; /* the batch being written (sink thread only) */
   const char *_Atomic phase;     /* what the sink thread does now (a static string), for the exit's log */
   const char *stop_phase;        /* its phase when kafka_sink_stop gave up waiting (loop thread) */
+  kafka_sink_batch_t *writing_last; /* the last batch of the round being written, NULL: none */
+  kafka_sink_round_t *cur_round;    /* the round being written (sink thread only) */
   int wake[2];           /* the thread -> the loop: batches finished */
 };
 
@@ -136,14 +147,14 @@ static kafka_sink_batch_t *kafka_sink_fifo_pop(kafka_sink_fifo_t *fifo) {
 /* A delivery report, on the sink thread (served by its polls and its commits). */
 static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   kafka_sink_t *sink = opaque;
-  kafka_sink_batch_t *batch = sink->cur_batch;
+  kafka_sink_round_t *round = sink->cur_round;
   (void)rk;
-  if (!batch)
+  if (!round)
     return;
-  batch->reported++;
+  round->reported++;
   if (m->err) {
-    batch->failed++;
-    batch->last_err = m->err;
+    round->failed++;
+    round->last_err = m->err;
   } else if (m->_private) {
     ((kafka_sink_item_t *)m->_private)->delivered = 1;
   }
@@ -175,9 +186,9 @@ static rd_kafka_resp_err_t kafka_sink_produce(kafka_sink_t *sink, kafka_sink_ite
   for (;;) {
     rd_kafka_headers_t *headers = ev->n_headers ? rd_kafka_headers_new(ev->n_headers) : NULL;
     for (size_t i = 0; headers && i < ev->n_headers; i++)
-      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, -1);
+      rd_kafka_header_add(headers, ev->headers[i].name, -1, ev->headers[i].value, (ssize_t)ev->headers[i].len);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, strlen(ev->key)),
+        sink->rk, RD_KAFKA_V_TOPIC(ev->topic), RD_KAFKA_V_KEY(ev->key, ev->key_len),
         /* no copy: the batch keeps the value until it completes (and for a retry) */
         RD_KAFKA_V_VALUE(ev->value, ev->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(item), RD_KAFKA_V_END);
@@ -199,35 +210,43 @@ static int kafka_sink_abandoned(kafka_sink_t *sink) {
   return abandon;
 }
 
+/* The batch after `batch` in its round, NULL after the round's last. */
+static kafka_sink_batch_t *kafka_sink_round_next(const kafka_sink_round_t *round, const kafka_sink_batch_t *batch) {
+  return batch == round->last ? NULL : batch->next;
+}
+
 /*
- * The idempotent path: produce every event not yet delivered, poll until
- * each has its report, again for the failures.  0 done, -1 abandoned.
+ * The idempotent path: produce every event of the round not yet delivered,
+ * poll until each has its report, again for the failures.  0 done, -1
+ * abandoned.
  */
-static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
+static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_round_t *round) {
   for (;;) {
     size_t expected = 0;
-    batch->reported = batch->failed = 0;
-    for (size_t i = 0; i < batch->len; i++) {
-      if (batch->items[i].delivered)
-        continue;
-      rd_kafka_resp_err_t err = kafka_sink_produce(sink, &batch->items[i]);
-      if (err) {
-        BLOG_E(KAFKA, sink->name, "produce to %s: %s; trying again", batch->items[i].event.topic,
-               rd_kafka_err2str(err));
-        batch->failed++;
-        continue;
+    round->reported = round->failed = 0;
+    for (kafka_sink_batch_t *batch = round->first; batch; batch = kafka_sink_round_next(round, batch)) {
+      for (size_t i = 0; i < batch->len; i++) {
+        if (batch->items[i].delivered)
+          continue;
+        rd_kafka_resp_err_t err = kafka_sink_produce(sink, &batch->items[i]);
+        if (err) {
+          BLOG_E(KAFKA, sink->name, "produce to %s: %s; trying again", batch->items[i].event.topic,
+                 rd_kafka_err2str(err));
+          round->failed++;
+          continue;
+        }
+        expected++;
       }
-      expected++;
     }
-    while (batch->reported < expected) {
+    while (round->reported < expected) {
       rd_kafka_poll(sink->rk, 100);
       if (kafka_sink_abandoned(sink))
         return -1;
     }
-    if (batch->failed == 0)
+    if (round->failed == 0)
       return 0;
-    BLOG_E(KAFKA, sink->name, "%zu of %zu events not delivered (%s); producing them again", batch->failed,
-           batch->len, rd_kafka_err2str(batch->last_err));
+    BLOG_E(KAFKA, sink->name, "%zu of %zu events not delivered (%s); producing them again", round->failed,
+           round->events, rd_kafka_err2str(round->last_err));
     for (int i = 0; i < 10 && !kafka_sink_abandoned(sink); i++)
       rd_kafka_poll(sink->rk, 100); /* a pause, serving librdkafka's queue */
     if (kafka_sink_abandoned(sink))
@@ -247,13 +266,37 @@ static int kafka_sink_txn_error(kafka_sink_t *sink, const char *what, rd_kafka_e
   return fatal;
 }
 
+/* Produce every event of the round, then the batches' consumed offsets; 0, or the error. */
+static rd_kafka_resp_err_t kafka_sink_produce_round(kafka_sink_t *sink, kafka_sink_round_t *round, int *fatal) {
+  rd_kafka_resp_err_t perr = 0;
+  sink->phase = "producing";
+  for (kafka_sink_batch_t *batch = round->first; batch && !perr; batch = kafka_sink_round_next(round, batch)) {
+    for (size_t i = 0; i < batch->len && !perr; i++) {
+      batch->items[i].delivered = 0;
+      perr = kafka_sink_produce(sink, &batch->items[i]);
+    }
+  }
+  for (kafka_sink_batch_t *batch = round->first; batch && !perr; batch = kafka_sink_round_next(round, batch)) {
+    if (!batch->offsets || !batch->cgmd)
+      continue;
+    sink->phase = "adding the command offsets to the transaction";
+    rd_kafka_error_t *error = rd_kafka_send_offsets_to_transaction(sink->rk, batch->offsets, batch->cgmd, -1);
+    if (error) {
+      *fatal = kafka_sink_txn_error(sink, "commit command offsets", error);
+      perr = RD_KAFKA_RESP_ERR__STATE;
+    }
+  }
+  return perr;
+}
+
 /*
- * The transactional path: one transaction per batch, begun again after an
+ * The transactional path: one transaction per round, begun again after an
  * abortable error.  0 done, 1 fenced (fatal), -1 abandoned.
  */
-static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
+static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_round_t *round) {
   for (;;) {
     rd_kafka_error_t *error;
+    int fatal = 0;
     if (kafka_sink_abandoned(sink))
       return -1;
     sink->phase = "beginning a transaction";
@@ -263,22 +306,10 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
       rd_kafka_poll(sink->rk, 500);
       continue;
     }
-    batch->reported = batch->failed = 0;
-    rd_kafka_resp_err_t perr = 0;
-    sink->phase = "producing";
-    for (size_t i = 0; i < batch->len && !perr; i++) {
-      batch->items[i].delivered = 0;
-      perr = kafka_sink_produce(sink, &batch->items[i]);
-    }
-    if (!perr && batch->offsets && batch->cgmd) {
-      sink->phase = "adding the command offsets to the transaction";
-      error = rd_kafka_send_offsets_to_transaction(sink->rk, batch->offsets, batch->cgmd, -1);
-      if (error) {
-        if (kafka_sink_txn_error(sink, "commit command offsets", error))
-          return 1;
-        perr = RD_KAFKA_RESP_ERR__STATE;
-      }
-    }
+    round->reported = round->failed = 0;
+    rd_kafka_resp_err_t perr = kafka_sink_produce_round(sink, round, &fatal);
+    if (fatal)
+      return 1;
     if (!perr) {
       /* resumable: a timeout is retried, the commit goes on in the background */
       sink->phase = "committing";
@@ -310,7 +341,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
       if (kafka_sink_txn_error(sink, "abort", error))
         return 1;
     }
-    BLOG_W(KAFKA, sink->name, "transaction of %zu events aborted; producing them again", batch->len);
+    BLOG_W(KAFKA, sink->name, "transaction of %zu events aborted; producing them again", round->events);
   }
 }
 
@@ -378,26 +409,35 @@ static void *kafka_sink_main(void *arg) {
       }
       pthread_cond_timedwait(&sink->cond, &sink->lock, &until);
     }
-    kafka_sink_batch_t *batch = sink->abandon ? NULL : sink->todo.head;
-    int done = !batch;
+    /* the round: every batch waiting now, written at once */
+    kafka_sink_round_t round = {sink->abandon ? NULL : sink->todo.head, sink->todo.tail, 0, 0, 0, 0};
+    for (kafka_sink_batch_t *b = round.first; b; b = kafka_sink_round_next(&round, b))
+      round.events += b->len;
+    sink->writing_last = round.first ? round.last : NULL;
     pthread_mutex_unlock(&sink->lock);
-    if (done)
+    if (!round.first)
       break;
-    sink->cur_batch = batch;
-    sink->phase = "writing a batch";
+    sink->cur_round = &round;
+    sink->phase = "writing a round of batches";
     int rc = fenced                ? 1
-             : sink->transactional ? kafka_sink_write_txn(sink, batch)
-                                   : kafka_sink_write_plain(sink, batch);
-    sink->cur_batch = NULL;
+             : sink->transactional ? kafka_sink_write_txn(sink, &round)
+                                   : kafka_sink_write_plain(sink, &round);
+    sink->cur_round = NULL;
     sink->phase = "idle";
     if (rc < 0)
-      break; /* abandoned: the batch stays in todo, dropped by the loop */
+      break; /* abandoned: the round stays in todo, dropped by the loop */
     fenced = fenced || rc == 1;
+    int64_t t1_us = bclock_mono_us();
     pthread_mutex_lock(&sink->lock);
-    kafka_sink_fifo_pop(&sink->todo);
-    batch->status = rc == 1 ? KAFKA_SINK_FENCED : KAFKA_SINK_DONE;
-    batch->t1_us = bclock_mono_us();
-    kafka_sink_fifo_push(&sink->finished, batch);
+    for (;;) {
+      kafka_sink_batch_t *batch = kafka_sink_fifo_pop(&sink->todo);
+      batch->status = rc == 1 ? KAFKA_SINK_FENCED : KAFKA_SINK_DONE;
+      batch->t1_us = t1_us;
+      kafka_sink_fifo_push(&sink->finished, batch);
+      if (batch == round.last)
+        break;
+    }
+    sink->writing_last = NULL;
     if (fenced) {
       sink->fenced = 1;
       sink->ready = 0;
@@ -439,9 +479,14 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
                               .opaque = sink,
                               .dr_msg_cb = kafka_sink_dr,
                               .partitioner_cb = kafka_sink_partitioner};
-  /* transactions need a delivery timeout within the transaction's */
-  static const char *const txn_forced[] = {"message.timeout.ms", "50000", "transaction.timeout.ms", "60000",
-                                           NULL};
+  /*
+   * Transactions need a delivery timeout within the transaction's.  A
+   * committed transaction is every event delivered (a failed one fails the
+   * commit), so only failures need a delivery report: librdkafka then frees
+   * the others on its broker thread instead of queueing a report for each.
+   */
+  static const char *const txn_forced[] = {"message.timeout.ms",         "50000", "transaction.timeout.ms", "60000",
+                                           "delivery.report.only.error", "true",  NULL};
   if (transactional_id)
     spec.forced = txn_forced;
   sink->rk = kafka_client_new(env, &spec, errstr, errstr_size);
@@ -498,7 +543,8 @@ size_t kafka_sink_pending(const kafka_sink_t *sink) {
 size_t kafka_sink_queued(const kafka_sink_t *sink) {
   pthread_mutex_lock((pthread_mutex_t *)&sink->lock);
   size_t n = 0;
-  for (const kafka_sink_batch_t *b = sink->todo.head ? sink->todo.head->next : NULL; b; b = b->next)
+  const kafka_sink_batch_t *b = sink->writing_last ? sink->writing_last->next : sink->todo.head;
+  for (; b; b = b->next)
     n += b->len;
   pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
   return n;

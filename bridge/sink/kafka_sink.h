@@ -4,17 +4,19 @@
  *
  * DESIGN.  The loop thread gathers the events of a flush into a batch
  * (kafka_sink_batch_*) and hands it over (kafka_sink_submit); a sink thread
- * owns the producer and takes the batches in order.  With a
- * transactional_id, each batch is one transaction: begin, produce every
- * event (and commit the consumed offsets the batch carries, for the command
- * stage), commit; an abortable error aborts it and the whole batch is
- * produced again in a new transaction (consumers reading read_committed
- * never see the aborted copy); a fatal error (this producer was fenced by a
- * newer owner of the same transactional.id) ends the sink: that batch and
- * every later one complete as KAFKA_SINK_FENCED and nothing more is
- * written.  Without a transactional_id the producer is idempotent and a
- * batch is done when every event's delivery report is a success (a failed
- * delivery is produced again, never dropped).  A finished batch goes back
+ * owns the producer and takes the batches in order, every batch waiting
+ * at once (a round: the commit's round trips are paid once for all of them,
+ * so a round grows with the load instead of batches queueing behind one
+ * another).  With a transactional_id, each round is one transaction: begin,
+ * produce every event (and commit the consumed offsets its batches carry,
+ * for the command stage), commit; an abortable error aborts it and the
+ * whole round is produced again in a new transaction (consumers reading
+ * read_committed never see the aborted copy); a fatal error (this producer
+ * was fenced by a newer owner of the same transactional.id) ends the sink:
+ * that round and every later batch complete as KAFKA_SINK_FENCED and
+ * nothing more is written.  Without a transactional_id the producer is
+ * idempotent and a round is done when every event's delivery report is a
+ * success (a failed delivery is produced again, never dropped).  A finished batch goes back
  * through a pipe the loop watches (kafka_sink_fd): kafka_sink_poll, on the
  * loop thread, calls `done` once per batch, in order.  Nothing on the loop
  * thread waits for Kafka: the commit's round trips happen on the sink

@@ -50,6 +50,16 @@ typedef enum qs_agent_state {
 static const char *const qs_agent_state_names[QS__AGENT_STATES] = {
     "logged_out", "disabled", "busy", "ringing", "dnd", "absent", "available"};
 
+/* An agent_list row after "state": the state's name and the next key. */
+#define QS_STATE_ROW(name) {"\"" name "\",\"since_ms\":", sizeof(name) + 13}
+static const struct {
+  const char *text;
+  size_t len;
+} qs_agent_state_rows[QS__AGENT_STATES] = {
+    QS_STATE_ROW("logged_out"), QS_STATE_ROW("disabled"), QS_STATE_ROW("busy"),     QS_STATE_ROW("ringing"),
+    QS_STATE_ROW("dnd"),        QS_STATE_ROW("absent"),   QS_STATE_ROW("available")};
+#undef QS_STATE_ROW
+
 /* The counts one period keeps: one row per figure, in the record's order. */
 #define QS_FIGURES(X) X(offered) X(answered) X(answered_in_sl) X(abandoned) X(voicemail)
 
@@ -72,11 +82,14 @@ typedef struct qs_qcall {
   int unconfirmed; /* restored, not reported by a change since (qstats_prune) */
 } qs_qcall_t;
 
+typedef struct qs_user qs_user_t;
+
 typedef struct qs_member {
   char *extn;
   int disabled;
   qs_agent_state_t state; /* as last written */
   int64_t since_ms;       /* 0: not written yet */
+  const qs_user_t *user;  /* qs_write_figures' lookup, valid while it runs */
 } qs_member_t;
 
 typedef struct qs_queue {
@@ -86,19 +99,24 @@ typedef struct qs_queue {
   strmap_t calls; /* entity id -> qs_qcall_t */
   qs_bucket_t *buckets;
   size_t n_buckets, cap_buckets;
+  jbuf_t buckets_text; /* the buckets as the record lists them, when not stale */
+  int buckets_stale;
   qs_counts_t window, today;
   uint64_t seq;
-  char *last; /* the figures of the last record (the "cmp" text), NULL before the first */
+  jbuf_t last; /* the figures of the last record (the "cmp" text); no data before the first */
   json_t *restored; /* after a restore, until the first flush: the last record's figures */
   int dirty, gone;
+  int listed; /* in qs->dirty_list */
 } qs_queue_t;
 
-typedef struct qs_user {
+struct qs_user {
   char *guid, *extn, *name;
+  char *row; /* its agent_list row's start, {"guid":..,"extn":..,"name":..,"state": (NULL: not known) */
+  size_t row_len;
   int known; /* its state was seen (not only its calls) */
   int logged_in, dnd, absent;
   long calls, ringing;
-} qs_user_t;
+};
 
 /* A call on a user's line. */
 typedef struct qs_ucall {
@@ -123,6 +141,16 @@ struct qstats {
   strmap_t member_of; /* extn -> qs_qlist_t */
   strmap_t ucalls;    /* call entity id -> qs_ucall_t */
   int64_t day_start_ms, day_next_ms;
+  /*
+   * qstats_flush's shortcut: the queues marked dirty since it last ran (once
+   * each), unless `dirty_all` (midnight, out of memory, more than the list
+   * holds) asks for a visit of every queue; the second of the last visit of
+   * every queue (the window expires by whole seconds).
+   */
+  qs_queue_t **dirty_list;
+  size_t n_dirty, cap_dirty;
+  int dirty_all;
+  int64_t flushed_sec;
   jbuf_t cmp, rec; /* scratch */
 };
 
@@ -244,10 +272,67 @@ static int qs_field(const char *text, size_t len, const char *name, const char *
   return 0;
 }
 
-static int qs_field_is(const char *text, size_t len, const char *name, const char *literal) {
-  const char *v;
-  size_t n;
-  return qs_field(text, len, name, &v, &n) && n == strlen(literal) && memcmp(v, literal, n) == 0;
+/*
+ * Several top-level fields in one pass: for each of names[0..n), 1 and its
+ * span in vals/val_lens when found (a name found twice: its first), else 0
+ * in found[].  The pass ends once every name is found.
+ */
+static void qs_fields(const char *text, size_t len, const char *const *names, size_t n, int *found,
+                      const char **vals, size_t *val_lens) {
+  const char *p = text, *end = text + len;
+  size_t left = n, nlens[8];
+  for (size_t i = 0; i < n && i < 8; i++) {
+    found[i] = 0;
+    nlens[i] = strlen(names[i]);
+  }
+  if (!text || len < 2 || *p != '{' || n > 8)
+    return;
+  p++;
+  while (left && p < end && *p == '"') {
+    const char *k = ++p;
+    while (p < end && *p != '"')
+      p += *p == '\\' ? 2 : 1;
+    size_t klen = (size_t)(p - k);
+    p += 2; /* the closing quote and the colon */
+    if (p >= end)
+      return;
+    const char *v = p;
+    p = qs_skip_value(p, end);
+    for (size_t i = 0; i < n; i++) {
+      if (!found[i] && klen == nlens[i] && memcmp(k, names[i], klen) == 0) {
+        found[i] = 1;
+        vals[i] = v;
+        val_lens[i] = (size_t)(p - v);
+        left--;
+        break;
+      }
+    }
+    if (p < end && *p == ',')
+      p++;
+  }
+}
+
+/* A string field's text (as qs_field_str), from its span (found 0: absent). */
+static char *qs_span_str(int found, const char *v, size_t n) {
+  if (!found || n < 2 || v[0] != '"')
+    return strdup("");
+  if (!memchr(v, '\\', n)) {
+    char *s = malloc(n - 1);
+    if (s) {
+      memcpy(s, v + 1, n - 2);
+      s[n - 2] = '\0';
+    }
+    return s;
+  }
+  json_t *j = json_loadb(v, n, JSON_DECODE_ANY, NULL);
+  char *s = strdup(json_is_string(j) ? json_string_value(j) : "");
+  json_decref(j);
+  return s;
+}
+
+/* A span is the literal (found 0: absent, never). */
+static int qs_span_is(int found, const char *v, size_t n, const char *literal) {
+  return found && n == strlen(literal) && memcmp(v, literal, n) == 0;
 }
 
 /* A string field, decoded; malloc'd ("" when absent or not a string); NULL when out of memory. */
@@ -295,7 +380,8 @@ static void qs_queue_free(void *p) {
   qs_members_free(q->members, q->n_members);
   strmap_clear(&q->calls, free);
   free(q->buckets);
-  free(q->last);
+  jbuf_free(&q->buckets_text);
+  jbuf_free(&q->last);
   json_decref(q->restored);
   free(q);
 }
@@ -307,6 +393,7 @@ static void qs_user_free(void *p) {
   free(u->guid);
   free(u->extn);
   free(u->name);
+  free(u->row);
   free(u);
 }
 
@@ -324,11 +411,30 @@ static void qs_set(char **field, char *value) {
   *field = value;
 }
 
+/* q's figures may have changed: qstats_flush looks at it. */
+static void qs_mark(qstats_t *qs, qs_queue_t *q) {
+  q->dirty = 1;
+  if (q->listed || qs->dirty_all)
+    return;
+  if (qs->n_dirty == qs->cap_dirty) {
+    size_t cap = qs->cap_dirty ? qs->cap_dirty * 2 : 16;
+    qs_queue_t **grown = realloc(qs->dirty_list, cap * sizeof(*grown));
+    if (!grown) {
+      qs->dirty_all = 1; /* the next flush visits every queue */
+      return;
+    }
+    qs->dirty_list = grown;
+    qs->cap_dirty = cap;
+  }
+  qs->dirty_list[qs->n_dirty++] = q;
+  q->listed = 1;
+}
+
 /* Mark dirty every queue listing `extn` as a member. */
 static void qs_dirty_extn(qstats_t *qs, const char *extn) {
   qs_qlist_t *l = extn && *extn ? strmap_get(&qs->member_of, extn) : NULL;
   for (size_t i = 0; l && i < l->n; i++)
-    l->q[i]->dirty = 1;
+    qs_mark(qs, l->q[i]);
 }
 
 static void qs_index_members(qstats_t *qs, qs_queue_t *q, int add) {
@@ -435,6 +541,7 @@ static void qs_window_add(qs_queue_t *q, int64_t sec, const qs_counts_t *c) {
     q->buckets[q->n_buckets++] = (qs_bucket_t){sec, {0}};
   }
   qs_counts_add(&q->buckets[q->n_buckets - 1].c, c, 1);
+  q->buckets_stale = 1;
   qs_counts_add(&q->window, c, 1);
   q->dirty = 1;
 }
@@ -444,7 +551,7 @@ static void qs_count(qstats_t *qs, qs_queue_t *q, int64_t t_ms, const qs_counts_
   qs_window_add(q, qs_floor_div(t_ms, 1000), c);
   if (t_ms >= qs->day_start_ms)
     qs_counts_add(&q->today, c, 1);
-  q->dirty = 1;
+  qs_mark(qs, q);
 }
 
 /* Drop the window's seconds that are over: a second s counts while floor(now) - s < window. */
@@ -458,6 +565,7 @@ static void qs_expire(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   if (k) {
     memmove(q->buckets, q->buckets + k, (q->n_buckets - k) * sizeof(*q->buckets));
     q->n_buckets -= k;
+    q->buckets_stale = 1;
     q->dirty = 1;
   }
 }
@@ -472,6 +580,7 @@ static void qs_day(qstats_t *qs, int64_t now_ms) {
     memset(&q->today, 0, sizeof(q->today));
     q->dirty = 1;
   }
+  qs->dirty_all = 1;
 }
 
 /* ---- changes ---- */
@@ -480,7 +589,7 @@ static void qs_on_queue(qstats_t *qs, const snap_change_t *ch) {
   qs_queue_t *q = qs_queue_get(qs, ch->line.guid, ch->line.extn);
   if (!q)
     return;
-  q->dirty = 1;
+  qs_mark(qs, q);
   if (ch->op == 'd') {
     q->gone = 1;
     return;
@@ -510,9 +619,46 @@ static void qs_on_queue(qstats_t *qs, const snap_change_t *ch) {
     qs_queue_set_members(qs, q, members, k);
 }
 
+/* The start of the user's agent_list rows, as qs_write_figures writes them (NULL when out of memory). */
+static void qs_user_row(qs_user_t *u) {
+  jbuf_t b = JBUF_INIT;
+  jbuf_char(&b, '{');
+  jbuf_key(&b, "guid");
+  jbuf_jstr(&b, u->guid);
+  jbuf_key(&b, "extn");
+  jbuf_jstr(&b, u->extn);
+  jbuf_key(&b, "name");
+  jbuf_jstr(&b, u->name);
+  jbuf_key(&b, "state");
+  free(u->row);
+  u->row = b.failed ? NULL : jbuf_dup(&b);
+  u->row_len = u->row ? b.len : 0;
+  jbuf_free(&b);
+}
+
+/* The fields of a user's state that its members' states are made of (qs_on_user reads them). */
+static const char *const qs_user_fields[] = {"extn", "name", "dnd", "absence", "loggedoff", "loggedinextn"};
+
+/*
+ * An update of a user changed none of the fields qs_on_user reads (its
+ * `changed` names say so; snap always names them: one without is read whole).
+ */
+static int qs_user_unchanged(const snap_change_t *ch) {
+  if (ch->op != 'u' || !ch->n_names)
+    return 0;
+  for (size_t i = 0; i < ch->n_names; i++)
+    for (size_t k = 0; k < sizeof(qs_user_fields) / sizeof(qs_user_fields[0]); k++)
+      if (ch->names[i].len == strlen(qs_user_fields[k]) && memcmp(ch->names[i].name, qs_user_fields[k], ch->names[i].len) == 0)
+        return 0;
+  return 1;
+}
+
 static void qs_on_user(qstats_t *qs, const snap_change_t *ch) {
   qs_user_t *u = qs_user_get(qs, ch->line.guid);
   if (!u)
+    return;
+  /* what it would read is what it has: nothing to do (but for a user sharing its extension with another) */
+  if (u->known && qs_user_unchanged(ch) && (!*u->extn || strmap_get(&qs->by_extn, u->extn) == u))
     return;
   if (u->known && strmap_get(&qs->by_extn, u->extn) == u)
     strmap_del(&qs->by_extn, u->extn);
@@ -525,16 +671,20 @@ static void qs_on_user(qstats_t *qs, const snap_change_t *ch) {
     }
     return;
   }
-  const char *t = ch->after_text;
-  size_t n = ch->after_len;
-  qs_set(&u->extn, qs_field_str(t, n, "extn"));
-  qs_set(&u->name, qs_field_str(t, n, "name"));
-  u->dnd = qs_field_is(t, n, "dnd", "true");
-  const char *v;
-  size_t vlen;
-  u->absent = qs_field(t, n, "absence", &v, &vlen) && !(vlen == 4 && memcmp(v, "null", 4) == 0);
-  u->logged_in = !qs_field_is(t, n, "loggedoff", "true") && !qs_field_str_is(t, n, "loggedinextn", "");
+  /* qs_user_fields, in one pass over the state: extn, name, dnd, absence, loggedoff, loggedinextn */
+  enum { F_EXTN, F_NAME, F_DND, F_ABSENCE, F_LOGGEDOFF, F_LOGGEDINEXTN, F__N };
+  int found[F__N];
+  const char *v[F__N];
+  size_t vlen[F__N];
+  qs_fields(ch->after_text, ch->after_len, qs_user_fields, F__N, found, v, vlen);
+  qs_set(&u->extn, qs_span_str(found[F_EXTN], v[F_EXTN], vlen[F_EXTN]));
+  qs_set(&u->name, qs_span_str(found[F_NAME], v[F_NAME], vlen[F_NAME]));
+  u->dnd = qs_span_is(found[F_DND], v[F_DND], vlen[F_DND], "true");
+  u->absent = found[F_ABSENCE] && !qs_span_is(1, v[F_ABSENCE], vlen[F_ABSENCE], "null");
+  u->logged_in = !qs_span_is(found[F_LOGGEDOFF], v[F_LOGGEDOFF], vlen[F_LOGGEDOFF], "true") &&
+                 !qs_span_is(found[F_LOGGEDINEXTN], v[F_LOGGEDINEXTN], vlen[F_LOGGEDINEXTN], "\"\"");
   u->known = 1;
+  qs_user_row(u);
   if (*u->extn)
     strmap_put(&qs->by_extn, u->extn, u);
   qs_dirty_extn(qs, u->extn);
@@ -600,7 +750,7 @@ static void qs_on_queue_call(qstats_t *qs, const snap_change_t *ch, int64_t now_
       qs_count(qs, q, now_ms, &(qs_counts_t){.abandoned = 1});
     strmap_del(&q->calls, ch->entity_id);
     free(c);
-    q->dirty = 1;
+    qs_mark(qs, q);
     return;
   }
   if (!c) {
@@ -611,7 +761,7 @@ static void qs_on_queue_call(qstats_t *qs, const snap_change_t *ch, int64_t now_
     c->offered_ms = now_ms;
     qs_count(qs, q, now_ms, &(qs_counts_t){.offered = 1});
   }
-  q->dirty = 1;
+  qs_mark(qs, q);
   c->unconfirmed = 0;
   if (c->state != QS_WAITING)
     return; /* only the first answer counts */
@@ -675,16 +825,29 @@ static void qs_write_share(jbuf_t *b, long num, long den) {
     return;
   }
   long scaled = (long)((num * 10000 + den / 2) / den); /* rounded half up */
-  char text[32];
-  if (scaled % 10000 == 0) {
-    snprintf(text, sizeof(text), "%ld", scaled / 10000);
-  } else {
-    snprintf(text, sizeof(text), "%ld.%04ld", scaled / 10000, scaled % 10000);
-    size_t n = strlen(text);
-    while (text[n - 1] == '0')
-      text[--n] = '\0';
+  if (scaled < 0) { /* never (counts are not negative): as it always was written */
+    char text[48];
+    if (scaled % 10000 == 0) {
+      snprintf(text, sizeof(text), "%ld", scaled / 10000);
+    } else {
+      snprintf(text, sizeof(text), "%ld.%04ld", scaled / 10000, scaled % 10000);
+      size_t n = strlen(text);
+      while (text[n - 1] == '0')
+        text[--n] = '\0';
+    }
+    jbuf_str(b, text);
+    return;
   }
-  jbuf_str(b, text);
+  jbuf_int(b, scaled / 10000);
+  long frac = scaled % 10000;
+  if (frac > 0) { /* ".6667", trailing zeros dropped */
+    char text[6] = {'.', (char)('0' + frac / 1000), (char)('0' + frac / 100 % 10), (char)('0' + frac / 10 % 10),
+                    (char)('0' + frac % 10), '\0'};
+    size_t n = 5;
+    while (text[n - 1] == '0')
+      n--;
+    jbuf_put(b, text, n);
+  }
 }
 
 static void qs_write_counts(jbuf_t *b, const qs_counts_t *c) {
@@ -752,9 +915,8 @@ static void qs_write_figures(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   /* members */
   long counts[QS__AGENT_STATES] = {0};
   for (size_t i = 0; i < q->n_members; i++) {
-    const qs_user_t *u;
     qs_member_t *m = &q->members[i];
-    qs_agent_state_t st = qs_agent_state(qs, m, &u);
+    qs_agent_state_t st = qs_agent_state(qs, m, &m->user);
     if (st != m->state || !m->since_ms) {
       m->state = st;
       m->since_ms = now_ms;
@@ -780,19 +942,22 @@ static void qs_write_figures(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   jbuf_key(b, "agent_list");
   jbuf_char(b, '[');
   for (size_t i = 0; i < q->n_members; i++) {
-    const qs_user_t *u = strmap_get(&qs->by_extn, q->members[i].extn);
+    const qs_user_t *u = q->members[i].user; /* by_extn's user of the extension: its extn is this one */
     if (i)
       jbuf_char(b, ',');
-    jbuf_char(b, '{');
-    jbuf_key(b, "guid");
-    jbuf_jstr(b, u ? u->guid : "");
-    jbuf_key(b, "extn");
-    jbuf_jstr(b, q->members[i].extn);
-    jbuf_key(b, "name");
-    jbuf_jstr(b, u ? u->name : "");
-    jbuf_key(b, "state");
-    jbuf_jstr(b, qs_agent_state_names[q->members[i].state]);
-    jbuf_key(b, "since_ms");
+    if (u && u->row) {
+      jbuf_put(b, u->row, u->row_len);
+    } else {
+      jbuf_char(b, '{');
+      jbuf_key(b, "guid");
+      jbuf_jstr(b, u ? u->guid : "");
+      jbuf_key(b, "extn");
+      jbuf_jstr(b, q->members[i].extn);
+      jbuf_key(b, "name");
+      jbuf_jstr(b, u ? u->name : "");
+      jbuf_key(b, "state");
+    }
+    jbuf_put(b, qs_agent_state_rows[q->members[i].state].text, qs_agent_state_rows[q->members[i].state].len);
     jbuf_int(b, q->members[i].since_ms);
     jbuf_char(b, '}');
   }
@@ -843,19 +1008,28 @@ static void qs_write_figures(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
   jbuf_char(b, ']');
   jbuf_key(b, "buckets");
   jbuf_char(b, '[');
-  for (size_t i = 0; i < q->n_buckets; i++) {
-    const qs_bucket_t *bk = &q->buckets[i];
-    if (i)
-      jbuf_char(b, ',');
-    jbuf_char(b, '[');
-    jbuf_int(b, bk->sec);
+  jbuf_t *bt = &q->buckets_text;
+  if (q->buckets_stale || bt->failed) { /* written again only when the window changed */
+    jbuf_reset(bt);
+    for (size_t i = 0; i < q->n_buckets; i++) {
+      const qs_bucket_t *bk = &q->buckets[i];
+      if (i)
+        jbuf_char(bt, ',');
+      jbuf_char(bt, '[');
+      jbuf_int(bt, bk->sec);
 #define QS_X_BUCKET(f) \
-  jbuf_char(b, ',');   \
-  jbuf_int(b, bk->c.f);
-    QS_FIGURES(QS_X_BUCKET)
+  jbuf_char(bt, ',');  \
+  jbuf_int(bt, bk->c.f);
+      QS_FIGURES(QS_X_BUCKET)
 #undef QS_X_BUCKET
-    jbuf_char(b, ']');
+      jbuf_char(bt, ']');
+    }
+    q->buckets_stale = 0;
   }
+  if (bt->failed)
+    b->failed = 1;
+  else
+    jbuf_put(b, bt->data ? bt->data : "", bt->len);
   jbuf_str(b, "]}}");
   free(refs);
 }
@@ -870,12 +1044,110 @@ static int qs_changed(qs_queue_t *q, const jbuf_t *cmp) {
     q->restored = NULL;
     return !same;
   }
-  return !q->last || strlen(q->last) != cmp->len || memcmp(q->last, cmp->data, cmp->len) != 0;
+  return !q->last.data || q->last.len != cmp->len || memcmp(q->last.data, cmp->data, cmp->len) != 0;
+}
+
+/* The record of dirty queue q (not gone), when its figures changed: 1 written, else 0. */
+static int qs_flush_queue(qstats_t *qs, qs_queue_t *q, int64_t now_ms) {
+  q->dirty = 0;
+  qs_write_figures(qs, q, now_ms);
+  if (qs->cmp.failed) {
+    q->dirty = qs->dirty_all = 1; /* out of memory: the next flush tries again */
+    return 0;
+  }
+  if (!qs_changed(q, &qs->cmp))
+    return 0;
+  jbuf_t last = q->last; /* the figures become the last record's; its old buffer the next scratch */
+  q->last = qs->cmp;
+  qs->cmp = last;
+  q->seq++;
+  jbuf_t *r = &qs->rec;
+  jbuf_reset(r);
+  jbuf_char(r, '{');
+  jbuf_key(r, "pbx");
+  jbuf_jstr(r, qs->pbx_id);
+  jbuf_key(r, "ts_ms");
+  jbuf_int(r, now_ms);
+  jbuf_key(r, "seq");
+  jbuf_uint(r, q->seq);
+  jbuf_char(r, ',');
+  jbuf_put(r, q->last.data + 1, q->last.len - 1);
+  if (r->failed)
+    return 0;
+  qstats_record_t rec = {q->guid, q->seq, now_ms, r->data, r->len};
+  qs->cb(qs->opaque, &rec);
+  return 1;
+}
+
+/* A gone queue's tombstone; the queue is freed. */
+static void qs_flush_gone(qstats_t *qs, qs_queue_t *gone, int64_t now_ms) {
+  qstats_record_t rec = {gone->guid, gone->seq, now_ms, NULL, 0};
+  qs->cb(qs->opaque, &rec);
+  qs_index_members(qs, gone, 0);
+  strmap_del(&qs->queues, gone->guid);
+  qs_queue_free(gone);
+}
+
+typedef struct qs_ranked {
+  uint64_t rank;
+  qs_queue_t *q;
+} qs_ranked_t;
+
+static int qs_ranked_cmp(const void *a, const void *b) {
+  const qs_ranked_t *x = a, *y = b;
+  return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/*
+ * Within the second of the last visit of every queue: only the queues
+ * marked dirty since, in the order a visit of every queue meets them (the
+ * records come out as they would from the whole visit).  -1: a whole visit
+ * is needed (out of memory).
+ */
+static long qs_flush_listed(qstats_t *qs, int64_t now_ms) {
+  size_t n = qs->n_dirty, written = 0;
+  qs_ranked_t small[16], *ranked = n <= 16 ? small : malloc(n * sizeof(*ranked));
+  if (!ranked)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    qs_queue_t *q = qs->dirty_list[i];
+    q->listed = 0;
+    qs_expire(qs, q, now_ms); /* nothing to drop within the second, unless a change came from an older one */
+    ranked[i] = (qs_ranked_t){strmap_rank(&qs->queues, q->guid), q};
+  }
+  qs->n_dirty = 0;
+  qsort(ranked, n, sizeof(*ranked), qs_ranked_cmp);
+  for (size_t i = 0; i < n; i++) /* the map's order, gone ones after the rest (as a whole visit) */
+    if (ranked[i].q->dirty && !ranked[i].q->gone)
+      written += (size_t)qs_flush_queue(qs, ranked[i].q, now_ms);
+  for (size_t i = 0; i < n; i++) {
+    if (ranked[i].q->dirty && ranked[i].q->gone) {
+      qs_flush_gone(qs, ranked[i].q, now_ms);
+      written++;
+    }
+  }
+  if (ranked != small)
+    free(ranked);
+  return (long)written;
 }
 
 size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
   size_t written = 0;
+  int64_t sec = qs_floor_div(now_ms, 1000);
+  if (!qs->dirty_all && sec == qs->flushed_sec && now_ms >= qs->day_start_ms && now_ms < qs->day_next_ms) {
+    if (!qs->n_dirty)
+      return 0; /* nothing marked dirty; nothing expires within the second */
+    long n = qs_flush_listed(qs, now_ms);
+    if (n >= 0)
+      return (size_t)n;
+  }
+  for (size_t i = 0; i < qs->n_dirty; i++) /* the visit below meets every queue */
+    qs->dirty_list[i]->listed = 0;
+  qs->n_dirty = 0;
+  qs->dirty_all = 0;
+  qs->flushed_sec = sec;
   qs_day(qs, now_ms);
+  qs->dirty_all = 0; /* qs_day's: this visit is it */
   qs_queue_t *gone = NULL;
   for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
     qs_queue_t *q = node.value;
@@ -887,46 +1159,11 @@ size_t qstats_flush(qstats_t *qs, int64_t now_ms) {
         gone = q; /* one at a time: the map cannot change while iterated */
       continue;
     }
-    q->dirty = 0;
-    qs_write_figures(qs, q, now_ms);
-    if (qs->cmp.failed) {
-      q->dirty = 1; /* out of memory: the next flush tries again */
-      continue;
-    }
-    if (!qs_changed(q, &qs->cmp))
-      continue;
-    char *last = jbuf_dup(&qs->cmp);
-    if (!last) {
-      q->dirty = 1;
-      continue;
-    }
-    free(q->last);
-    q->last = last;
-    q->seq++;
-    jbuf_t *r = &qs->rec;
-    jbuf_reset(r);
-    jbuf_char(r, '{');
-    jbuf_key(r, "pbx");
-    jbuf_jstr(r, qs->pbx_id);
-    jbuf_key(r, "ts_ms");
-    jbuf_int(r, now_ms);
-    jbuf_key(r, "seq");
-    jbuf_uint(r, q->seq);
-    jbuf_char(r, ',');
-    jbuf_put(r, qs->cmp.data + 1, qs->cmp.len - 1);
-    if (r->failed)
-      continue;
-    qstats_record_t rec = {q->guid, q->seq, now_ms, r->data, r->len};
-    qs->cb(qs->opaque, &rec);
-    written++;
+    written += (size_t)qs_flush_queue(qs, q, now_ms);
   }
   while (gone) {
-    qstats_record_t rec = {gone->guid, gone->seq, now_ms, NULL, 0};
-    qs->cb(qs->opaque, &rec);
+    qs_flush_gone(qs, gone, now_ms);
     written++;
-    qs_index_members(qs, gone, 0);
-    strmap_del(&qs->queues, gone->guid);
-    qs_queue_free(gone);
     gone = NULL;
     for (strmap_iter_t node = strmap_iter(&qs->queues); strmap_iter_next(&node);) {
       qs_queue_t *q = node.value;
@@ -1033,7 +1270,7 @@ int qstats_restore(qstats_t *qs, const char *text, size_t len, int64_t now_ms, c
   json_object_del(root, "ts_ms");
   json_object_del(root, "seq");
   q->restored = json_incref(root);
-  q->dirty = 1;
+  qs_mark(qs, q);
   rc = 0;
 done:
   json_decref(root);
@@ -1056,7 +1293,7 @@ size_t qstats_prune(qstats_t *qs) {
     while ((id = qs_unconfirmed(q)) != NULL) { /* the map cannot change while iterated: one at a time */
       free(strmap_get(&q->calls, id));
       strmap_del(&q->calls, id);
-      q->dirty = 1;
+      qs_mark(qs, q);
       n++;
     }
   }
@@ -1099,6 +1336,7 @@ void qstats_destroy(qstats_t *qs) {
   strmap_clear(&qs->ucalls, free);
   jbuf_free(&qs->cmp);
   jbuf_free(&qs->rec);
+  free(qs->dirty_list);
   free(qs->pbx_id);
   free(qs->timezone);
   free(qs);

@@ -114,3 +114,14 @@ int strmap_iter_next(strmap_iter_t *it) {
   it->value = n->value;
   return 1;
 }
+
+uint64_t strmap_rank(const strmap_t *map, const char *key) {
+  if (!map->size)
+    return UINT64_MAX;
+  size_t b = strmap_hash(key) & (map->size - 1);
+  uint64_t i = 0;
+  for (const strmap_node_t *n = map->buckets[b]; n; n = n->next, i++)
+    if (strcmp(n->key, key) == 0)
+      return (uint64_t)b << 24 | i; /* a chain is a few nodes long (the map doubles at 3/4 load) */
+  return UINT64_MAX;
+}

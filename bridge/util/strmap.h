@@ -60,5 +60,11 @@ typedef struct strmap_iter {
 strmap_iter_t strmap_iter(const strmap_t *map);
 /* Step to the next entry: 1 with it->key and it->value set, or 0 at the end. */
 int strmap_iter_next(strmap_iter_t *it);
+/*
+ * A key's place in a visit, while the map does not change: a visit meets
+ * the keys by increasing rank (to visit a few entries in the order a whole
+ * visit would, without the whole visit).  UINT64_MAX when the key is not there.
+ */
+uint64_t strmap_rank(const strmap_t *map, const char *key);
 
 #endif

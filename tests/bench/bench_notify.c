@@ -10,17 +10,23 @@
  * snap_lines_apply / snap_user_apply /
  * snap_presence_apply / snap_queue_apply / snap_calls_apply, and every change
  * through event_render (and event_render_tombstone after a delete on a
- * compacted topic).  No sockets, no Kafka, no
- * Redis: what is left is the CPU the bridge spends per Notify on its own.
+ * compacted topic), and, as ingest runs them, the queue statistics: every
+ * change to qstats_change, a qstats_flush after each Notify and each record
+ * through event_render_queue_stats.  No sockets, no Kafka, no Redis: what is
+ * left is the CPU the bridge spends per Notify on its own.
  * One pass over the corpus warms the state up (every entity created); then
  * bench_measure() replays it `--passes` times.  tests/bench/callgrind.sh runs
  * it under callgrind, collecting inside bench_measure only, and prints
  * instructions per Notify.  Events carry a fixed clock, so their bytes are
- * the same from run to run: the digest printed at the end (FNV-1a 64 of every
- * event's topic, key, value and headers) must not change when the code is
- * made faster, and --dump FILE writes the events themselves for a diff.
+ * the same from run to run: the digests printed at the end (FNV-1a 64 of
+ * every event's topic, key, value and headers: `digest` over the events of
+ * the state's changes, `qstats digest` over the queue statistics' records)
+ * must not change when the code is made faster, and --dump FILE writes the
+ * events themselves for a diff.  --no-qstats leaves the queue statistics
+ * out (queue_stats=false); --lean renders the envelope as the event_lean
+ * setting does (the bytes, and so the digest, change: that is its point).
  *
- *   bench_notify [--passes N] [--no-digest] [--dump FILE] CORPUS   (CORPUS "-" is stdin)
+ *   bench_notify [--passes N] [--no-digest] [--no-qstats] [--lean L] [--dump FILE] CORPUS   (CORPUS "-" is stdin)
  *
  * --no-digest leaves the digest out (its byte-by-byte hash costs a fifth of
  * the rest): callgrind.sh counts instructions without it and takes the
@@ -34,6 +40,7 @@
 
 #include "codec_frame.h"
 #include "event.h"
+#include "qstats.h"
 #include "snap.h"
 
 typedef enum bench_kind { BENCH_LINES, BENCH_USER, BENCH_QUEUE, BENCH_PRESENCE, BENCH_PARK } bench_kind_t;
@@ -55,33 +62,35 @@ typedef struct bench {
   char (*lref_guid)[64]; /* presence lref -> user guid */
   size_t n_lref;
   snap_t *snap;
+  qstats_t *qstats; /* NULL: --no-qstats */
   codec_arena_t *arena; /* as the link decodes: each message into the same arena */
   event_ctx_t ctx;
   event_origin_t origin;
   int64_t clock_ms; /* the fixed clock events carry */
-  uint64_t digest;
-  size_t notifies, changes, events, event_bytes;
+  uint64_t digest, qstats_digest;
+  size_t notifies, changes, events, event_bytes, records;
   int with_digest;
   FILE *dump;
 } bench_t;
 
-static void bench_digest(bench_t *bench, const void *data, size_t len) {
+static void bench_digest(uint64_t *digest, const void *data, size_t len) {
   const unsigned char *p = data;
   for (size_t i = 0; i < len; i++)
-    bench->digest = (bench->digest ^ p[i]) * 1099511628211ull;
-  bench->digest = (bench->digest ^ 0xff) * 1099511628211ull; /* a separator */
+    *digest = (*digest ^ p[i]) * 1099511628211ull;
+  *digest = (*digest ^ 0xff) * 1099511628211ull; /* a separator */
 }
 
 static void bench_event(bench_t *bench, const event_t *event) {
   bench->events++;
   bench->event_bytes += event->value_len;
   if (bench->with_digest) {
-    bench_digest(bench, event->topic, strlen(event->topic));
-    bench_digest(bench, event->key, strlen(event->key));
-    bench_digest(bench, event->value ? event->value : "", event->value_len);
+    uint64_t *digest = event->topic_id == TOPIC_QUEUE_STATS ? &bench->qstats_digest : &bench->digest;
+    bench_digest(digest, event->topic, strlen(event->topic));
+    bench_digest(digest, event->key, strlen(event->key));
+    bench_digest(digest, event->value ? event->value : "", event->value_len);
     for (size_t i = 0; i < event->n_headers; i++) {
-      bench_digest(bench, event->headers[i].name, strlen(event->headers[i].name));
-      bench_digest(bench, event->headers[i].value, strlen(event->headers[i].value));
+      bench_digest(digest, event->headers[i].name, strlen(event->headers[i].name));
+      bench_digest(digest, event->headers[i].value, strlen(event->headers[i].value));
     }
   }
   if (bench->dump) {
@@ -101,6 +110,8 @@ static void bench_on_change(void *opaque, const snap_change_t *change) {
   char errstr[256];
   bench->changes++;
   topic_id_t topic = event_kind_topic(change->kind);
+  if (bench->qstats)
+    qstats_change(bench->qstats, change, bench->origin.ts_ms);
   if (event_render(&bench->ctx, topic, change, &bench->origin, &event, errstr, sizeof(errstr)) != 0) {
     fprintf(stderr, "bench_notify: %s\n", errstr);
     exit(1);
@@ -121,6 +132,21 @@ static void bench_on_change(void *opaque, const snap_change_t *change) {
       event_clear(&event);
     }
   }
+}
+
+/* A queue's statistics record: as ingest_on_queue_stats. */
+static void bench_on_queue_stats(void *opaque, const qstats_record_t *record) {
+  bench_t *bench = opaque;
+  event_t event;
+  char errstr[256];
+  bench->records++;
+  if (event_render_queue_stats(&bench->ctx, record->queue_guid, record->seq, record->ts_ms, record->text, record->len,
+                               &event, errstr, sizeof(errstr)) != 0) {
+    fprintf(stderr, "bench_notify: %s\n", errstr);
+    exit(1);
+  }
+  bench_event(bench, &event);
+  event_clear(&event);
 }
 
 /* One frame, as ingest_notify applies it. */
@@ -165,6 +191,8 @@ static void bench_apply(bench_t *bench, const bench_frame_t *f) {
   default:
     break;
   }
+  if (bench->qstats) /* as ingest_stats_flush, at the end of each Notify */
+    qstats_flush(bench->qstats, bench->origin.ts_ms);
 }
 
 static void bench_pass(bench_t *bench) {
@@ -290,8 +318,8 @@ static double cpu_seconds(void) {
 
 int main(int argc, char **argv) {
   bench_t bench;
-  const char *corpus = NULL, *dump = NULL;
-  int passes = 10;
+  const char *corpus = NULL, *dump = NULL, *lean = "off";
+  int passes = 10, with_qstats = 1;
   char errstr[512];
   memset(&bench, 0, sizeof(bench));
   bench.with_digest = 1;
@@ -300,6 +328,10 @@ int main(int argc, char **argv) {
       passes = atoi(argv[++i]);
     else if (strcmp(argv[i], "--no-digest") == 0)
       bench.with_digest = 0;
+    else if (strcmp(argv[i], "--no-qstats") == 0)
+      with_qstats = 0;
+    else if (strcmp(argv[i], "--lean") == 0 && i + 1 < argc)
+      lean = argv[++i];
     else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
       dump = argv[++i];
     else if (!corpus && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0))
@@ -308,7 +340,7 @@ int main(int argc, char **argv) {
       corpus = NULL, i = argc;
   }
   if (!corpus || passes < 0) {
-    fprintf(stderr, "usage: bench_notify [--passes N] [--no-digest] [--dump FILE] CORPUS|-\n");
+    fprintf(stderr, "usage: bench_notify [--passes N] [--no-digest] [--no-qstats] [--lean off|before|names|all] [--dump FILE] CORPUS|-\n");
     return 2;
   }
   if (bench_load(&bench, corpus, errstr, sizeof(errstr)) != 0) {
@@ -322,18 +354,25 @@ int main(int argc, char **argv) {
   static topics_t topics;
   char terr[128];
   topics_init(&topics, "mtcti3.", terr, sizeof(terr));
-  bench.ctx = (event_ctx_t){"bench", &topics, "0.1.0"};
+  bench.ctx = (event_ctx_t){"bench", &topics, "0.1.0", event_lean_flags(lean)};
   bench.clock_ms = 1764067722000;
-  bench.digest = 1469598103934665603ull;
+  bench.digest = bench.qstats_digest = 1469598103934665603ull;
   bench.snap = snap_new(bench_on_change, &bench);
   if (bench.snap)
     snap_set_clock(bench.snap, bench_clock); /* call legs' keys: the same in every run */
   bench.arena = codec_arena_new();
   if (!bench.snap || !bench.arena)
     return 1;
+  if (with_qstats) { /* the bridge's defaults: queue_stats on, 20 s service level, 900 s window, UTC */
+    qstats_config_t qc = {"bench", 20, 900, "UTC"};
+    if (!(bench.qstats = qstats_new(&qc, bench_on_queue_stats, &bench, errstr, sizeof(errstr)))) {
+      fprintf(stderr, "bench_notify: %s\n", errstr);
+      return 1;
+    }
+  }
   bench_pass(&bench); /* warm up: every entity exists */
   size_t warm_notifies = bench.notifies, warm_events = bench.events, warm_changes = bench.changes;
-  size_t warm_bytes = bench.event_bytes;
+  size_t warm_bytes = bench.event_bytes, warm_records = bench.records;
   double t0 = cpu_seconds();
   bench_measure(&bench, passes);
   double t1 = cpu_seconds();
@@ -341,10 +380,15 @@ int main(int argc, char **argv) {
   size_t changes = bench.changes - warm_changes, bytes = bench.event_bytes - warm_bytes;
   printf("frames %zu\nwarm-up notifies %zu events %zu\nmeasured passes %d notifies %zu changes %zu events %zu\n",
          bench.n_frames, warm_notifies, warm_events, passes, notifies, changes, events);
+  printf("queue statistics records %zu\n", bench.records - warm_records);
   printf("event bytes %zu (avg %.0f)\n", bytes, events ? (double)bytes / (double)events : 0.0);
   printf("cpu us per notify %.2f\n", notifies ? (t1 - t0) * 1e6 / (double)notifies : 0.0);
-  if (bench.with_digest)
+  if (bench.with_digest) {
     printf("digest %016llx\n", (unsigned long long)bench.digest);
+    if (bench.qstats)
+      printf("qstats digest %016llx\n", (unsigned long long)bench.qstats_digest);
+  }
+  qstats_destroy(bench.qstats);
   snap_destroy(bench.snap);
   codec_arena_free(bench.arena);
   if (bench.dump)

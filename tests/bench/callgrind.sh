@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per Notify of the bridge's own work (decode, state and diff,
-# event rendering): builds bench_notify in the Release tree (build-release/),
+# event rendering, queue statistics): builds bench_notify in the Release tree (build-release/),
 # replays the committed corpus once natively (digest of every event's bytes,
 # CPU time) and once under valgrind's callgrind, collecting inside
 # bench_measure only, then prints instructions per Notify, the cost of each
@@ -55,7 +55,11 @@ cg = open(f"{work}/cg.txt").read()
 m = re.search(r"measured passes \d+ notifies (\d+) changes (\d+) events (\d+)", cg)
 notifies, events = int(m.group(1)), int(m.group(3))
 cpu = re.search(r"cpu us per notify (\S+)", native).group(1)
-digest = re.search(r"digest (\S+)", native).group(1)
+digest = re.search(r"^digest (\S+)", native, re.M).group(1)
+qdigest = re.search(r"^qstats digest (\S+)", native, re.M)
+qdigest = qdigest.group(1) if qdigest else "-"
+records = re.search(r"queue statistics records (\d+)", cg)
+records = int(records.group(1)) if records else 0
 
 ROW = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)(?: \[(.*)\])?$")
 
@@ -86,21 +90,25 @@ for ir, name, obj in rows(f"{work}/self.txt"):
 
 print(f"corpus {corpus}: {notifies} Notifies measured, {events} events")
 print(f"instructions per Notify: {total / notifies:,.0f}   (per event {total / max(events, 1):,.0f})")
-print(f"native: {cpu} us of CPU per Notify; events digest {digest}")
+print(f"native: {cpu} us of CPU per Notify; events digest {digest}, queue statistics digest {qdigest} ({records} records)")
 print()
 def per(ir):
     return f"{ir / notifies:>9,.0f}"
 
 applies = sum(incl.get(f"snap_{k}_apply", 0) for k in ("lines", "user", "presence", "queue", "calls"))
-render = incl.get("bench_on_change", 0)
+qchange = incl.get("qstats_change", 0)
+render = incl.get("bench_on_change", 0) - qchange
+qstats = qchange + incl.get("qstats_flush", 0)
 print("stages (instructions per Notify, callees included):")
 decode = incl.get('codec_frame_decode', 0) + incl.get('codec_frame_decode_into', 0)
 print(f"  decode (codec_frame_decode[_into])   {per(decode)}")
 print(f"    wire check (codec_wire_check)      {per(incl.get('codec_wire_check', incl.get('walk_message', 0)))}")
 print(f"    protobuf-c unpack                  {per(incl.get('message__unpack', 0))}")
 print(f"  free the message (none in an arena)  {per(incl.get('message__free_unpacked', 0))}")
-print(f"  state and diff (snap_*_apply)        {per(applies - render)}")
+print(f"  state and diff (snap_*_apply)        {per(applies - render - qchange)}")
 print(f"  event rendering (event_render, ...)  {per(render)}")
+print(f"  queue statistics (qstats_*)          {per(qstats)}")
+print(f"    their records' events              {per(incl.get('event_render_queue_stats', 0))}")
 print()
 print(f"top {ntop} functions (self instructions per Notify):")
 for (name, obj), ir in sorted(selfc.items(), key=lambda kv: -kv[1])[:ntop]:

@@ -2,7 +2,7 @@
 # The ingest benchmark: builds the Release tree (build-release/), prepares
 # the Python environment and runs tests/bench/bench_ingest.py against a real
 # Kafka broker, redis-server, ipo-sim and the bridge, all on loopback.  It
-# stops by itself (--max-seconds, default 600) and writes
+# stops by itself (--max-seconds, default 1500) and writes
 # tests/bench/RESULTS.md.  Arguments go to bench_ingest.py (--help).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,4 +18,4 @@ if ! flock -n 9; then
   echo "another benchmark is running; waiting for it" >&2
   flock 9
 fi
-exec env MTCTI3_BUILD_DIR="$build" timeout 900 tests/.work/venv/bin/python tests/bench/bench_ingest.py "$@"
+exec env MTCTI3_BUILD_DIR="$build" timeout 1800 tests/.work/venv/bin/python tests/bench/bench_ingest.py "$@"

@@ -15,7 +15,7 @@
 #include "event.h"
 
 static topics_t TOPICS;
-static const event_ctx_t CTX = {"ipo1", &TOPICS, "0.1.0"};
+static const event_ctx_t CTX = {"ipo1", &TOPICS, "0.1.0", 0};
 #define TS 1764067722123LL
 
 static const char *header(const event_t *e, const char *name) {
@@ -238,6 +238,99 @@ static void s06_jbuf_matches_jansson(void) {
   jbuf_free(&b);
 }
 
+/*
+ * The lean envelope (event_lean): an update's before null, no
+ * featuresavailable_names anywhere; a delete keeps its before; off leaves
+ * the bytes as they were.
+ */
+static void s07_lean(void) {
+  static const char before[] = "{\"callid\":7,\"featuresavailable\":3,\"featuresavailable_names\":[\"DROP\",\"ANSWER\"],"
+                               "\"state\":\"RINGING\"}";
+  static const char after[] = "{\"callid\":7,\"featuresavailable\":1,\"featuresavailable_names\":[\"DROP\"],"
+                              "\"state\":\"CONNECTED\"}";
+  snap_name_t names[3] = {{strstr(after, "featuresavailable\""), 17},
+                          {strstr(after, "featuresavailable_names"), 23},
+                          {strstr(after, "state"), 5}};
+  snap_change_t c = {.kind = SNAP_CALL, .op = 'u', .entity_id = "call:g1:01ab", .key = "g1:01ab", .seq = 2,
+                     .before_text = before, .before_len = sizeof(before) - 1, TEXT(after),
+                     .names = names, .n_names = 3, .line = {SNAP_LINE_USER, "g1", "201"}};
+  event_origin_t o = {1, 2, 0, TS};
+  static const char source[] =
+      "\"op\":\"u\",\"ts_ms\":1764067722123,\"source\":{\"version\":\"0.1.0\",\"connector\":\"mtcti3\","
+      "\"name\":\"ipo1\",\"pbx\":\"ipo1\",\"ts_ms\":1764067722123,\"snapshot\":\"false\","
+      "\"entity\":\"call:g1:01ab\",\"line_kind\":\"user\",\"line_guid\":\"g1\",\"line_extn\":\"201\","
+      "\"subscribe_id\":1,\"notify_id\":2},";
+  event_t e;
+  char err[128], want[2048];
+  event_ctx_t ctx = CTX;
+  ctx.lean = event_lean_flags("all");
+  CHECK_INT(event_render(&ctx, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  snprintf(want, sizeof(want),
+           "{\"before\":null,\"after\":{\"callid\":7,\"featuresavailable\":1,\"state\":\"CONNECTED\"},%s"
+           "\"changed\":[\"featuresavailable\",\"state\"],\"seq\":2}",
+           source);
+  CHECK_STR(e.value, want);
+  CHECK_INT(e.value_len, strlen(want));
+  event_clear(&e);
+  ctx.lean = event_lean_flags("before");
+  CHECK_INT(event_render(&ctx, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  snprintf(want, sizeof(want),
+           "{\"before\":null,\"after\":%s,%s\"changed\":[\"featuresavailable\",\"featuresavailable_names\",\"state\"],"
+           "\"seq\":2}",
+           after, source);
+  CHECK_STR(e.value, want);
+  event_clear(&e);
+  ctx.lean = event_lean_flags("names");
+  CHECK_INT(event_render(&ctx, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  snprintf(want, sizeof(want),
+           "{\"before\":{\"callid\":7,\"featuresavailable\":3,\"state\":\"RINGING\"},"
+           "\"after\":{\"callid\":7,\"featuresavailable\":1,\"state\":\"CONNECTED\"},%s"
+           "\"changed\":[\"featuresavailable\",\"state\"],\"seq\":2}",
+           source);
+  CHECK_STR(e.value, want);
+  event_clear(&e);
+  /* a delete keeps its before (lean), as Debezium's */
+  c.op = 'd';
+  c.after_text = NULL;
+  c.after_len = 0;
+  ctx.lean = event_lean_flags("all");
+  CHECK_INT(event_render(&ctx, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  static const char deleted[] = "{\"before\":{\"callid\":7,\"featuresavailable\":3,\"state\":\"RINGING\"},\"after\":null,";
+  CHECK(strncmp(e.value, deleted, sizeof(deleted) - 1) == 0);
+  event_clear(&e);
+  /* off, or a setting it does not know: the full envelope */
+  c.op = 'u';
+  c.after_text = after;
+  c.after_len = sizeof(after) - 1;
+  CHECK_INT(event_lean_flags("off"), 0);
+  CHECK_INT(event_lean_flags("nonsense"), 0);
+  CHECK_INT(event_render(&CTX, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
+  snprintf(want, sizeof(want),
+           "{\"before\":%s,\"after\":%s,%s\"changed\":[\"featuresavailable\",\"featuresavailable_names\",\"state\"],"
+           "\"seq\":2}",
+           before, after, source);
+  CHECK_STR(e.value, want);
+  CHECK_STR(header(&e, "ce_time"), "2025-11-25T10:48:42.123Z");
+  event_clear(&e);
+}
+
+/* The time's text: each millisecond, second and day boundary as strftime and printf write it. */
+static void s08_times(void) {
+  static const int64_t times[] = {0, 999, 1000, 1764067722000LL, 1764067722001LL, 1764067722999LL, 1764067723000LL,
+                                  1764115199999LL, 1764115200000LL, 4102444800000LL};
+  snap_change_t c = {.kind = SNAP_LINE, .op = 'r', .entity_id = "line:g1", .key = "g1", .seq = 1,
+                     TEXT("{}"), .line = {SNAP_LINE_USER, "g1", "2002"}};
+  for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+    event_origin_t o = {5, 1, 1, times[i]};
+    event_t e;
+    char err[128], want[40];
+    CHECK_INT(event_render(&CTX, TOPIC_LINES, &c, &o, &e, err, sizeof(err)), 0);
+    event_time_format(times[i], want, sizeof(want));
+    CHECK_STR(header(&e, "ce_time"), want);
+    event_clear(&e);
+  }
+}
+
 int main(void) {
   char err[128];
   CHECK_INT(topics_init(&TOPICS, "mtcti3.", err, sizeof(err)), 0);
@@ -247,5 +340,7 @@ int main(void) {
   s04_bridge();
   s05_live_calls();
   s06_jbuf_matches_jansson();
+  s07_lean();
+  s08_times();
   return check_done();
 }

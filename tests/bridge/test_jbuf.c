@@ -80,6 +80,21 @@ static void s02_integers(void) {
   jbuf_uint(&b, 18446744073709551615ULL);
   CHECK_STR(b.data, "18446744073709551615");
   jbuf_free(&b);
+  /* every length of number: each power of ten, one below it and one above, as printf writes them */
+  unsigned long long p = 1;
+  for (int digits = 1; digits <= 20; digits++, p *= 10) {
+    unsigned long long vs[] = {p - 1, p, p + 1, p * 2 + 3};
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+      char want[32];
+      snprintf(want, sizeof(want), "%llu", vs[i]);
+      jbuf_t u = JBUF_INIT;
+      jbuf_uint(&u, vs[i]);
+      CHECK_STR(u.data, want);
+      jbuf_free(&u);
+    }
+    if (digits == 19)
+      break; /* p * 10 would overflow */
+  }
 }
 
 static void s03_members(void) {

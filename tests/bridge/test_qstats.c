@@ -385,6 +385,39 @@ static void test_bad_input(void) {
   qstats_destroy(qs);
 }
 
+/*
+ * An update that names its changed fields: one that changed none a
+ * member's state is made of (app presence, voicemail) is not read and
+ * writes nothing; one that changed DND is read.
+ */
+static void test_update_names(void) {
+  char err[256];
+  reset_records();
+  qstats_t *qs = qstats_new(&config, on_record, NULL, err, sizeof(err));
+  queue_snapshot(qs, T0);
+  user(qs, 'r', U1, "2001", "Anna", 0, 0, T0);
+  CHECK_INT(qstats_flush(qs, T0), 1);
+  /* the text says DND, but `changed` names only apppresence: not read, nothing written */
+  const char *after = "{\"guid\":\"" U1 "\",\"extn\":\"2001\",\"name\":\"Anna\",\"dnd\":true,"
+                      "\"loggedinextn\":\"2001\",\"loggedoff\":false,\"absence\":null,\"apppresence\":1}";
+  snap_name_t app[] = {{"apppresence", 11}};
+  snap_change_t ch = {.kind = SNAP_USER, .op = 'u', .entity_id = "user:" U1, .key = U1, .seq = 2,
+                      .after_text = after, .after_len = strlen(after), .names = app, .n_names = 1,
+                      .line = {SNAP_LINE_USER, U1, "2001"}};
+  qstats_change(qs, &ch, T0 + 1000);
+  CHECK_INT(qstats_flush(qs, T0 + 1000), 0);
+  /* the same text naming dnd: read, Anna is on DND */
+  snap_name_t dnd[] = {{"apppresence", 11}, {"dnd", 3}};
+  ch.names = dnd;
+  ch.n_names = 2;
+  qstats_change(qs, &ch, T0 + 2000);
+  CHECK_INT(qstats_flush(qs, T0 + 2000), 1);
+  json_t *r = last_record();
+  CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(r, "agent_list"), 0), "state")), "dnd");
+  json_decref(r);
+  qstats_destroy(qs);
+}
+
 int main(void) {
   char *last = NULL;
   test_script(&last);
@@ -393,6 +426,7 @@ int main(void) {
   free(last);
   test_voicemail_and_delete();
   test_bad_input();
+  test_update_names();
   reset_records();
   CHECK_DONE();
 }

@@ -5,7 +5,9 @@
  *   02 the iterator visits every entry once, across bucket growth
  *   03 deleting the entry just visited does not break the visit
  *   04 an empty map (never grown) iterates nothing
+ *   05 a visit meets the keys by increasing rank (chains of several nodes too)
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,10 +97,31 @@ static void s04_empty(void) {
   strmap_del(&map, "x");
 }
 
+static void s05_rank(void) {
+  static int values[N];
+  strmap_t map = STRMAP_INIT;
+  fill(&map, values);
+  uint64_t last = 0;
+  size_t n = 0;
+  int chained = 0;
+  for (strmap_iter_t it = strmap_iter(&map); strmap_iter_next(&it); n++) {
+    uint64_t rank = strmap_rank(&map, it.key);
+    CHECK(n == 0 || rank > last);
+    chained |= n > 0 && rank >> 24 == last >> 24; /* two keys of one bucket */
+    last = rank;
+  }
+  CHECK_INT(n, N);
+  CHECK(chained);
+  CHECK(strmap_rank(&map, "not there") == UINT64_MAX);
+  strmap_clear(&map, NULL);
+  CHECK(strmap_rank(&map, "k1") == UINT64_MAX);
+}
+
 int main(void) {
   s01_basics();
   s02_visit_all();
   s03_delete_while_visiting();
   s04_empty();
+  s05_rank();
   return check_done();
 }
