@@ -449,6 +449,68 @@ static size_t cmd_exec_snapshot_topics(const cmd_t *cmd, const char *names[4]) {
   return n;
 }
 
+/*
+ * The operator's policy: the action and target, and the user a short code
+ * runs on behalf of.  1, or 0 once the job is rejected.
+ */
+static int cmd_exec_policy(cmd_exec_t *exec, cmd_job_t *job, const char *target_extn) {
+  char reason[256];
+  const char *onbehalf = cmd_arg_string(job->cmd, "onbehalf");
+  if (!cmd_policy_check(exec->policy, job->cmd, target_extn, reason, sizeof(reason))) {
+    cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
+    return 0;
+  }
+  if (onbehalf) {
+    cmd_line_t other = {NULL, NULL};
+    int known = exec->conf.ops->line_find(exec->conf.pbx, CMD_TARGET_USER, onbehalf, &other);
+    if (!cmd_policy_check_user(exec->policy, known ? other.extn : NULL, onbehalf, "onbehalf", reason,
+                               sizeof(reason))) {
+      cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/*
+ * The call of a call action into ctx->callid and its featuresavailable
+ * words: on its line by callid or referencecallid; on the park server, the
+ * call in the slot (which the named call, if any, must be).  0, or -1 once
+ * the job is rejected (no_call).
+ */
+static int cmd_exec_find_call(cmd_exec_t *exec, cmd_job_t *job, const cmd_line_t *line, cmd_build_ctx_t *ctx,
+                              uint32_t *cf, uint32_t *cf2) {
+  const cmd_pbx_ops_t *ops = exec->conf.ops;
+  int32_t value = 0, parked = 0;
+  cmd_call_kind_t ck = cmd_call(job->cmd, &value);
+  const char *by = ck == CMD_CALL_REFERENCECALLID ? "referencecallid" : "callid";
+  if (cmd_target_kind(job->cmd) == CMD_TARGET_PARKSERVER) {
+    const char *slot = cmd_target(job->cmd);
+    uint32_t pf = 0, pf2 = 0;
+    if (!ops->park_find || !ops->park_find(exec->conf.pbx, slot, &parked, &pf, &pf2)) {
+      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call parked in slot %s", slot);
+      return -1;
+    }
+    if (ck == CMD_CALL_NONE) {
+      ctx->callid = parked;
+      *cf = pf;
+      *cf2 = pf2;
+      return 0;
+    }
+    if (!ops->call_find(exec->conf.pbx, line->guid, ck, value, &ctx->callid, cf, cf2) || ctx->callid != parked) {
+      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d parked in slot %s", by, value, slot);
+      return -1;
+    }
+    return 0;
+  }
+  if (!ops->call_find(exec->conf.pbx, line->guid, ck, value, &ctx->callid, cf, cf2)) {
+    cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d on %s %s", by, value,
+                    cmd_target_kind_name(cmd_target_kind(job->cmd)), line->extn);
+    return -1;
+  }
+  return 0;
+}
+
 typedef enum cmd_exec_resolved { CMD_EXEC_GO, CMD_EXEC_WAIT, CMD_EXEC_REFUSED } cmd_exec_resolved_t;
 
 /*
@@ -465,13 +527,16 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
   cmd_target_kind_t tk = cmd_target_kind(cmd);
   cmd_line_t line = {NULL, NULL};
   char reason[256];
-  int found = tk != CMD_TARGET_NONE && ops->line_find(pbx, tk, cmd_target(cmd), &line);
-  const char *kind = tk == CMD_TARGET_USER ? "user" : "queue";
+  int park = tk == CMD_TARGET_PARKSERVER;
+  int found = park || (tk != CMD_TARGET_NONE && ops->line_find(pbx, tk, cmd_target(cmd), &line));
+  const char *kind = cmd_target_kind_name(tk);
 
-  if (full && !cmd_policy_check(exec->policy, cmd, found ? line.extn : NULL, reason, sizeof(reason))) {
-    cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
-    return CMD_EXEC_REFUSED;
+  if (park) {
+    line.guid = CMD_PARK_LINE;
+    line.extn = "";
   }
+  if (full && !cmd_exec_policy(exec, job, found ? line.extn : NULL))
+    return CMD_EXEC_REFUSED;
   if (full && action->scope == CMD_SCOPE_BRIDGE) { /* snapshot: the bridge does it */
     if (tk != CMD_TARGET_NONE && !found) {
       cmd_exec_reject(exec, job, CMD_REASON_NO_TARGET, "no %s \"%s\" on this PBX", kind, cmd_target(cmd));
@@ -491,19 +556,16 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
       return CMD_EXEC_REFUSED;
     }
     ctx->subscribe_id = ops->line_subscription(pbx, line.guid);
+    if (!ctx->subscribe_id && park) { /* resynced, and no park server subscription: there is none */
+      cmd_exec_reject(exec, job, CMD_REASON_NO_TARGET, "no park server on this PBX (not offered, or parkserver=false)");
+      return CMD_EXEC_REFUSED;
+    }
     if (!ctx->subscribe_id)
       return CMD_EXEC_WAIT; /* its subscription is not active yet */
   }
   uint32_t cf = 0, cf2 = 0, uf = 0;
-  if (action->scope == CMD_SCOPE_CALL) {
-    int32_t value = 0;
-    cmd_call_kind_t ck = cmd_call(cmd, &value);
-    if (!ops->call_find(pbx, line.guid, ck, value, &ctx->callid, &cf, &cf2)) {
-      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d on %s %s",
-                      ck == CMD_CALL_REFERENCECALLID ? "referencecallid" : "callid", value, kind, line.extn);
-      return CMD_EXEC_REFUSED;
-    }
-  }
+  if (action->scope == CMD_SCOPE_CALL && cmd_exec_find_call(exec, job, &line, ctx, &cf, &cf2) != 0)
+    return CMD_EXEC_REFUSED;
   if (!full)
     return CMD_EXEC_GO;
   if (tk == CMD_TARGET_USER)

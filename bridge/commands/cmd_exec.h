@@ -70,7 +70,8 @@ typedef struct cmd_pbx_ops {
   int (*ready)(void *pbx);
   /* A user (by extension or GUID) or queue (by name, extension or GUID): 1 and *line, or 0. */
   int (*line_find)(void *pbx, cmd_target_kind_t kind, const char *name, cmd_line_t *line);
-  /* The line's live subscription, whose SubscribeCmd carries the request; 0 when none (yet). */
+  /* The line's live subscription, whose SubscribeCmd carries the request; 0 when none (yet).
+     CMD_PARK_LINE: the park server's. */
   int32_t (*line_subscription)(void *pbx, const char *line_guid);
   /* A call on the line by callid or referencecallid: 1, its current callid and featuresavailable words, or 0. */
   int (*call_find)(void *pbx, const char *line_guid, cmd_call_kind_t by, int32_t value, int32_t *callid,
@@ -87,7 +88,12 @@ typedef struct cmd_pbx_ops {
    * (maybe before this returns).
    */
   size_t (*snapshot)(void *pbx, const char *const *topics, size_t n_topics, const char *line_guid, const char *tag);
+  /* The call parked in `slot` on the park server: 1, its callid and featuresavailable words, or 0. */
+  int (*park_find)(void *pbx, const char *slot, int32_t *callid, uint32_t *features, uint32_t *features2);
 } cmd_pbx_ops_t;
+
+/* The park server's line, as line_subscription and call_find know it. */
+#define CMD_PARK_LINE "parkserver"
 
 /* A result on its way to Kafka; everything borrowed for the call (copy what is kept). */
 typedef struct cmd_emit_header {

@@ -672,6 +672,8 @@ const char *const *subs_state_names(void) { return subs_state_name; }
 
 int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind) {
   const subs_entry_t *entry = strmap_get(&subs->by_guid, guid_or_extn);
+  if (!entry && subs->park && strcmp(guid_or_extn, subs->park->guid) == 0)
+    entry = subs->park;
   if (!entry) {
     for (strmap_iter_t it = strmap_iter(&subs->by_guid); strmap_iter_next(&it);) {
       const subs_entry_t *e = it.value;

@@ -80,8 +80,9 @@ void subs_tick(subs_t *subs, int64_t now_ms);
 void subs_counts(const subs_t *subs, size_t counts[4]);
 const char *const *subs_state_names(void);
 /*
- * The live subscription of a user or queue line, by GUID or extension, for
- * stages that send SubscribeCmd on it (issue #5's commands); 0 when none.
+ * The live subscription of a user or queue line, by GUID or extension, or
+ * of the park server ("parkserver"), for stages that send SubscribeCmd on
+ * it (issue #5's commands); 0 when none.
  */
 int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind);
 /* Whether the resync of the current connection is done. */

@@ -620,6 +620,12 @@ static size_t ingest_cmd_snapshot(void *pbx, const char *const *topics, size_t n
   return ingest_snapshot(pbx, mask, line_guid, tag);
 }
 
+static int ingest_cmd_park_find(void *pbx, const char *slot, int32_t *callid, uint32_t *features,
+                                uint32_t *features2) {
+  ingest_t *ingest = pbx;
+  return snap_park_find(ingest->snap, slot, callid, features, features2);
+}
+
 const cmd_pbx_ops_t ingest_cmd_ops = {
     .ready = ingest_cmd_ready,
     .line_find = ingest_cmd_line_find,
@@ -628,4 +634,5 @@ const cmd_pbx_ops_t ingest_cmd_ops = {
     .user_features = ingest_cmd_user_features,
     .send = ingest_cmd_send,
     .snapshot = ingest_cmd_snapshot,
+    .park_find = ingest_cmd_park_find,
 };

@@ -89,6 +89,7 @@ void snap_destroy(snap_t *snap) {
   strmap_clear(&snap->line_by_extn, NULL);
   strmap_clear(&snap->queue_by_name, NULL);
   strmap_clear(&snap->call_by_ref, NULL);
+  strmap_clear(&snap->park_by_slot, NULL);
   strmap_clear(&snap->entities, snap_entity_free);
   snap_writer_free(&snap->w);
   free(snap->diff);
@@ -109,6 +110,7 @@ void snap_entity_free(void *p) {
   free(entity->gcid);
   free(entity->indexed_extn);
   free(entity->indexed_name);
+  free(entity->indexed_slot);
   free(entity->state);
   free(entity);
 }
@@ -243,7 +245,7 @@ void snap_delete(snap_t *snap, snap_entity_t *entity, const json_t *lost) {
   if (entity->kind == SNAP_LINE)
     snap_line_index(snap, entity, NULL);
   if (entity->kind == SNAP_CALL) {
-    snap_call_ref_index(snap, entity);
+    snap_call_index(snap, entity);
     char ck[128];
     snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
     if (strmap_get(&snap->callids, ck) == entity)

@@ -143,6 +143,9 @@ int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, 
  */
 int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
                            int32_t *callid, uint32_t *features, uint32_t *features2);
+/* The call parked in `slot` on the park server: 1 with its callid and featuresavailable words, or 0. */
+int snap_park_find(const snap_t *snap, const char *slot, int32_t *callid, uint32_t *features,
+                   uint32_t *features2);
 /* The user's NotifyUser.featuresavailable: 1 and *features, or 0 when not known yet. */
 int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features);
 /*

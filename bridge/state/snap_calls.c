@@ -145,7 +145,7 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   jbuf_jstr(&snap->w.b, line->extn);
   snap_text_members(&snap->w, &ci->base);
   snap_state_apply(snap, entity, entity->state ? 0 : 'c');
-  snap_call_ref_index(snap, entity);
+  snap_call_index(snap, entity);
 }
 
 void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc) {

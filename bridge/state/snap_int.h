@@ -115,6 +115,7 @@ typedef struct snap_entity {
   snap_line_kind_t indexed_kind;
   char *indexed_name;  /* queue lines: in queue_by_name */
   int32_t indexed_ref; /* calls: in call_by_ref under "<line guid>/<referencecallid>"; 0: not */
+  char *indexed_slot;  /* park server calls: in park_by_slot under their parkslot; NULL: not */
 } snap_entity_t;
 
 /* One field named in a change: in the new state (after) or, for one that went away, the old. */
@@ -134,6 +135,7 @@ struct snap {
   strmap_t line_by_extn;  /* "<line kind>/<extn>" -> live line entity */
   strmap_t queue_by_name; /* queue name -> live queue line entity */
   strmap_t call_by_ref;   /* "<line guid>/<referencecallid>" -> call entity (referencecallid != 0) */
+  strmap_t park_by_slot;  /* parkslot -> the park server's call entity parked there */
   size_t counts[SNAP__KIND_COUNT];
   /* scratch, reused from one change to the next */
   snap_writer_t w;       /* the state being written */
@@ -188,7 +190,10 @@ void snap_line_calls_delete(snap_t *snap, const char *line_guid, const char *why
 
 /* A line entity's index entries brought in line with its state: its extension and, for a queue, `name`. */
 void snap_line_index(snap_t *snap, snap_entity_t *line, const char *name);
-/* A call entity's referencecallid entry brought in line with its state (none once deleted). */
-void snap_call_ref_index(snap_t *snap, snap_entity_t *call);
+/*
+ * A call entity's index entries brought in line with its state (none once
+ * deleted): its referencecallid and, on the park server, its parkslot.
+ */
+void snap_call_index(snap_t *snap, snap_entity_t *call);
 
 #endif

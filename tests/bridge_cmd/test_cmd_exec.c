@@ -24,6 +24,8 @@
  *   09 Redis stopped (SIGSTOP): the loop never waits, commands wait for
  *      Redis and run once it answers
  *   10 a request the link refused: accepted again with a new requestid
+ *   11 the park server as a target (the call in the slot, on its
+ *      subscription); a short code on behalf of a user the policy forbids
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +60,7 @@ typedef struct fake {
   int ready;
   int sends;
   int refuse_sends; /* the next n sends fail (the link went down under the request) */
-  int32_t last_requestid, last_subscribe_id;
+  int32_t last_requestid, last_subscribe_id, last_callid;
   int snapshots;
   char snapshot_tag[160], snapshot_line[64];
   size_t snapshot_topics;
@@ -86,7 +88,7 @@ static int fake_line_find(void *pbx, cmd_target_kind_t kind, const char *name, c
 
 static int32_t fake_line_subscription(void *pbx, const char *guid) {
   (void)pbx;
-  return strcmp(guid, "g-201") == 0 ? 5 : 0;
+  return strcmp(guid, "g-201") == 0 ? 5 : strcmp(guid, CMD_PARK_LINE) == 0 ? 9 : 0;
 }
 
 static int fake_call_find(void *pbx, const char *guid, cmd_call_kind_t by, int32_t value, int32_t *callid,
@@ -121,6 +123,7 @@ static int fake_send(void *pbx, const Message *msg, char *errstr, size_t errstr_
   } else if (msg->payload_case == MESSAGE__PAYLOAD_SUBSCRIBECMD) {
     f->last_requestid = msg->subscribecmd->requestid;
     f->last_subscribe_id = msg->subscribecmd->subscribe_id;
+    f->last_callid = msg->subscribecmd->callcontrol ? msg->subscribecmd->callcontrol->callid : 0;
   }
   return 0;
 }
@@ -135,8 +138,19 @@ static size_t fake_snapshot(void *pbx, const char *const *topics, size_t n, cons
   return 3;
 }
 
+/* Slot "3" holds callid 40 (featuresavailable 0x202011: drop, blind transfer, tag, force clear). */
+static int fake_park_find(void *pbx, const char *slot, int32_t *callid, uint32_t *f, uint32_t *f2) {
+  (void)pbx;
+  if (strcmp(slot, "3") != 0)
+    return 0;
+  *callid = 40;
+  *f = 0x202011u;
+  *f2 = 0;
+  return 1;
+}
+
 static const cmd_pbx_ops_t fake_ops = {fake_ready, fake_line_find, fake_line_subscription, fake_call_find,
-                                       fake_user_features, fake_send, fake_snapshot};
+                                       fake_user_features, fake_send, fake_snapshot, fake_park_find};
 
 static void fake_emit(void *opaque, const cmd_emit_t *msg, cmd_emit_done_cb *done, void *done_opaque) {
   fake_t *f = opaque;
@@ -766,6 +780,50 @@ static void s10_send_refused(void) {
   fake_clear(&f);
 }
 
+static void s11_park_and_onbehalf(void) {
+  fake_t f;
+  memset(&f, 0, sizeof(f));
+  fake_clear(&f);
+  const char *policy = "/tmp/test_cmd_exec_policy11.json";
+  FILE *fp = fopen(policy, "w");
+  fputs("{\"users\": [\"201\"]}", fp);
+  fclose(fp);
+  cmd_exec_t *exec = exec_new(&f, "p11", policy);
+  own(exec, 0);
+  /* the call parked in slot 3, on the park server's subscription */
+  submit(exec, 0, "k", "{\"id\":\"k1\",\"action\":\"drop\",\"target\":{\"parkserver\":\"3\"}}");
+  CHECK(wait_sends(exec, &f, 1, 3000));
+  CHECK_INT(f.last_subscribe_id, 9);
+  CHECK_INT(f.last_callid, 40);
+  answer_response(exec, f.last_requestid, 0);
+  CHECK(wait_outputs(exec, &f, 1, 3000));
+  CHECK_STR(str(f.out[0].value, "status"), "succeeded");
+  /* an empty slot; a call that is not the one in the slot; an action the park server does not take */
+  submit(exec, 1, "k", "{\"id\":\"k2\",\"action\":\"force_clear\",\"target\":{\"parkserver\":\"4\"}}");
+  CHECK(wait_outputs(exec, &f, 2, 3000));
+  CHECK_STR(str(f.out[1].value, "reason"), "no_call: no call parked in slot 4");
+  submit(exec, 2, "k", "{\"id\":\"k3\",\"action\":\"set_tag\",\"target\":{\"parkserver\":\"3\"},"
+                       "\"call\":{\"callid\":41},\"args\":{\"tag\":\"x\"}}");
+  CHECK(wait_outputs(exec, &f, 3, 3000));
+  CHECK_STR(str(f.out[2].value, "reason"), "no_call: no call with callid 41 parked in slot 3");
+  /* onbehalf: the policy's users must allow that user as well */
+  submit(exec, 3, "k", "{\"id\":\"k4\",\"action\":\"shortcode\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"code\":7,\"onbehalf\":\"202\"}}");
+  CHECK(wait_outputs(exec, &f, 4, 3000));
+  CHECK_STR(str(f.out[3].value, "reason"), "denied: onbehalf 202 is not in the policy's users");
+  CHECK_STR(str(f.out[3].value, "reason_code"), "denied");
+  submit(exec, 4, "k", "{\"id\":\"k5\",\"action\":\"shortcode\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"code\":7,\"onbehalf\":\"g-201\"}}");
+  CHECK(wait_sends(exec, &f, 2, 3000));
+  CHECK_INT(f.last_subscribe_id, 5);
+  CHECK_INT(f.sends, 2);
+  for (int i = 0; i < f.n_out; i++)
+    confirm(&f, i, 1);
+  cmd_exec_destroy(exec);
+  unlink(policy);
+  fake_clear(&f);
+}
+
 int main(void) {
   if (test_loop_init("test_cmd_exec") != 0)
     return 1;
@@ -797,6 +855,7 @@ int main(void) {
   s08_snapshot();
   s09_redis_stopped();
   s10_send_refused();
+  s11_park_and_onbehalf();
   redis_client_destroy(client);
   redisFree(admin);
   test_redis_stop(server);
