@@ -169,6 +169,15 @@ void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t
   }
 }
 
+/* snap's call reports (a call made with a referencecallid: reported, or lost at once) go to the commands. */
+static void ingest_on_call_report(void *opaque, const snap_call_report_t *r) {
+  ingest_t *ingest = opaque;
+  cmd_call_report_t report = {r->line_guid, r->referencecallid, r->callid, r->leg,
+                              r->lost,      r->reason,          r->thisenddropped, r->description};
+  if (ingest->commands)
+    cmd_exec_on_call_report(ingest->commands, &report);
+}
+
 /* snap's callback: one change becomes its events (and tombstones on the compacted topics). */
 static void ingest_on_change(void *opaque, const snap_change_t *change) {
   ingest_t *ingest = opaque;
@@ -412,6 +421,7 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
   if (!ingest->snap || !ingest->subs)
     goto oom;
+  snap_set_call_report(ingest->snap, ingest_on_call_report, ingest);
   return ingest;
 oom:
   snprintf(errstr, errstr_size, "ingest: out of memory");
@@ -620,6 +630,12 @@ static size_t ingest_cmd_snapshot(void *pbx, const char *const *topics, size_t n
   return ingest_snapshot(pbx, mask, line_guid, tag);
 }
 
+static int ingest_cmd_calls_reported(void *pbx, const char *line_guid) {
+  ingest_t *ingest = pbx;
+  (void)line_guid; /* the commands' new calls are made on user lines */
+  return ingest->config->user_ccflags != 0;
+}
+
 static int ingest_cmd_park_find(void *pbx, const char *slot, int32_t *callid, uint32_t *features,
                                 uint32_t *features2) {
   ingest_t *ingest = pbx;
@@ -635,4 +651,5 @@ const cmd_pbx_ops_t ingest_cmd_ops = {
     .send = ingest_cmd_send,
     .snapshot = ingest_cmd_snapshot,
     .park_find = ingest_cmd_park_find,
+    .calls_reported = ingest_cmd_calls_reported,
 };

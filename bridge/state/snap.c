@@ -81,6 +81,11 @@ snap_t *snap_new(snap_change_cb *cb, void *opaque) {
 
 void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void)) { snap->now_ms = now_ms; }
 
+void snap_set_call_report(snap_t *snap, snap_call_report_cb *cb, void *opaque) {
+  snap->report_cb = cb;
+  snap->report_opaque = opaque;
+}
+
 void snap_destroy(snap_t *snap) {
   if (!snap)
     return;

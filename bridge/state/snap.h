@@ -102,9 +102,31 @@ typedef struct snap_change {
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
 
+/*
+ * What became of a call an application made with a referencecallid (a
+ * MakeCall, an UnPark), on a line: reported (its first CallInfo carrying the
+ * referencecallid: callid and leg) or lost before it was ever reported (the
+ * spec's instant MakeCall failure: only a CallLost, matched by its
+ * referencecallid).  Valid during the callback only.
+ */
+typedef struct snap_call_report {
+  const char *line_guid;
+  int32_t referencecallid;
+  int32_t callid;
+  const char *leg;         /* the leg's key; NULL when lost */
+  int lost;                /* a CallLost for a call never reported */
+  int32_t reason;          /* CallLost.reason, when lost */
+  int thisenddropped;
+  const char *description; /* CallLost.description, when lost ("" if none) */
+} snap_call_report_t;
+
+typedef void(snap_call_report_cb)(void *opaque, const snap_call_report_t *report);
+
 typedef struct snap snap_t;
 
 snap_t *snap_new(snap_change_cb *cb, void *opaque);
+/* Who hears of calls made with a referencecallid (NULL: nobody); see snap_call_report_t. */
+void snap_set_call_report(snap_t *snap, snap_call_report_cb *cb, void *opaque);
 /* The wall clock a new call leg's key takes its time from (default bclock_wall_ms; tests fix it). */
 void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void));
 void snap_destroy(snap_t *snap);
@@ -121,7 +143,11 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot);
 /* A NotifyQueue of the queue line `guid`. */
 void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot);
-/* Calls on a line: CallInfo creates or updates, CallLost deletes. */
+/*
+ * Calls on a line: CallInfo creates or updates, CallLost deletes.  A call
+ * first reported with a referencecallid, or lost without ever being
+ * reported, is told to the call report callback.
+ */
 void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc);
 
 /* Mark the line's calls unconfirmed (its subscription starts afresh). */

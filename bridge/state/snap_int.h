@@ -131,6 +131,8 @@ struct snap {
   strmap_t callids;  /* "<line guid>/<callid>" -> call entity */
   strmap_t call_legs; /* "<line guid>/<gcid>" -> the line's last call entity of that gcid */
   int64_t (*now_ms)(void); /* the wall clock, for a new leg's key (tests fix it) */
+  snap_call_report_cb *report_cb; /* calls made with a referencecallid: reported or lost */
+  void *report_opaque;
   /* lookup indexes for the command stage, kept as entities change (snap_lookup.c) */
   strmap_t line_by_extn;  /* "<line kind>/<extn>" -> live line entity */
   strmap_t queue_by_name; /* queue name -> live queue line entity */

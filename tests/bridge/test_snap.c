@@ -12,6 +12,10 @@
  *   09 queues, and a call without gcid keyed by line and callid
  *   10 the state text written from protobuf is jansson's dump of the reference tree (snap_ref.c), for every message type
  *   11 a restored state (parsed, dumped) compares equal to the live one: a restart announces nothing
+ *   12 calls made with a referencecallid are reported once (first CallInfo), or lost when only a
+ *      CallLost comes (the spec's instant MakeCall failure)
+ *   13 two legs of one call on one line are two entities with keys of their own; a parked call is
+ *      found by its slot
  */
 #include <stdlib.h>
 #include <string.h>
@@ -573,8 +577,127 @@ static void s11_restored_equal(void) {
   reset();
 }
 
+static char reports[8][256];
+static int n_reports;
+
+static void on_report(void *opaque, const snap_call_report_t *r) {
+  (void)opaque;
+  if (n_reports < 8)
+    snprintf(reports[n_reports++], sizeof(reports[0]), "%s ref=%d callid=%d leg=%s lost=%d reason=%d %s",
+             r->line_guid, r->referencecallid, r->callid, r->leg ? r->leg : "-", r->lost, r->reason,
+             r->description);
+}
+
+static void s12_call_reports(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  snap_set_call_report(snap, on_report, NULL);
+  n_reports = 0;
+  CallInfo ci;
+  call_init(&ci, 4, CALL_INFO__STATE__DIALLING, 1);
+  ci.referencecallid = 1073741825;
+  apply_calls(snap, &LINE1, &ci, NULL);
+  ci.state = CALL_INFO__STATE__RINGBACK;
+  apply_calls(snap, &LINE1, &ci, NULL); /* reported once, at its first CallInfo */
+  CHECK_INT(n_reports, 1);
+  CHECK_STR(reports[0], G1S " ref=1073741825 callid=4 leg=" G1S ":01c0a82a0b000003ec:1000 lost=0 reason=0 ");
+  CallLost cl = CALL_LOST__INIT;
+  cl.callid = 4; /* a known call's loss: its delete, no report */
+  cl.referencecallid = 1073741825;
+  cl.reason = 16;
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_reports, 1);
+  CHECK_INT(n_changes, 3);
+  CHECK_INT(changes[2].op, 'd');
+  reset();
+  /* a CallLost for a call never reported: no event, a report with the reason */
+  cl.callid = 99;
+  cl.referencecallid = 77;
+  cl.reason = 41;
+  cl.description = "no route";
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_changes, 0);
+  CHECK_INT(n_reports, 2);
+  CHECK_STR(reports[1], G1S " ref=77 callid=99 leg=- lost=1 reason=41 no route");
+  cl.referencecallid = 0; /* without a referencecallid nobody can be told */
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_reports, 2);
+  /* a call without referencecallid: no report */
+  call_init(&ci, 5, CALL_INFO__STATE__RINGING, 0);
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_reports, 2);
+  snap_destroy(snap);
+  reset();
+}
+
+static void s13_two_legs_one_line(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  /* one call (one gcid) twice on one line at once: a held leg and a new one (an intrusion, a pickup) */
+  CallInfo a, b;
+  call_init(&a, 10, CALL_INFO__STATE__ONHOLD, 1);
+  call_init(&b, 11, CALL_INFO__STATE__CONNECTED, 1);
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  CallInfo *both[2] = {&a, &b};
+  cc.n_callinfo = 2;
+  cc.callinfo = both;
+  snap_calls_apply(snap, &LINE1, &cc);
+  CHECK_INT(n_changes, 2);
+  CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1000");
+  CHECK_STR(changes[1].key, G1S ":01c0a82a0b000003ec:1001"); /* the same millisecond: the next */
+  CHECK_STR(changes[0].partition_key, "01c0a82a0b000003ec");
+  CHECK_STR(changes[1].partition_key, "01c0a82a0b000003ec");
+  CHECK_STR(field(changes[0].after, "leg"), "\"" G1S ":01c0a82a0b000003ec:1000\"");
+  CHECK_STR(field(changes[1].after, "leg"), "\"" G1S ":01c0a82a0b000003ec:1001\"");
+  CHECK_INT(snap_count(snap, SNAP_CALL), 2);
+  reset();
+  /* each changes on its own */
+  b.state = CALL_INFO__STATE__ONHOLD;
+  snap_calls_apply(snap, &LINE1, &cc);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1001");
+  CHECK_STR(changes[0].changed, "[\"state\"]");
+  reset();
+  /* a resubscription renumbers both: each is matched again, none is made anew */
+  snap_line_resync_begin(snap, G1S);
+  a.callid = 20;
+  b.callid = 21;
+  snap_calls_apply(snap, &LINE1, &cc);
+  CHECK_INT(n_changes, 2);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_INT(changes[1].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"callid\"]");
+  CHECK_STR(changes[1].changed, "[\"callid\"]");
+  CHECK(strcmp(changes[0].key, changes[1].key) != 0);
+  CHECK_INT(snap_line_resync_end(snap, G1S), 0);
+  CHECK_INT(snap_count(snap, SNAP_CALL), 2);
+  reset();
+  /* a parked call is found by its slot, on the park server's line */
+  snap_line_t park = {SNAP_LINE_PARK, "parkserver", ""};
+  CallInfo p;
+  call_init(&p, 30, CALL_INFO__STATE__ONHOLD, 1);
+  p.parkslot = "1#";
+  p.featuresavailable = 0x202011;
+  apply_calls(snap, &park, &p, NULL);
+  CHECK_STR(changes[0].key, "parkserver:01c0a82a0b000003ec:1000");
+  int32_t callid = 0;
+  uint32_t f = 0, f2 = 0;
+  CHECK_INT(snap_park_find(snap, "1#", &callid, &f, &f2), 1);
+  CHECK_INT(callid, 30);
+  CHECK_INT(f, 0x202011);
+  CHECK_INT(snap_park_find(snap, "2", &callid, &f, &f2), 0);
+  CallLost cl = CALL_LOST__INIT;
+  cl.callid = 30;
+  apply_calls(snap, &park, NULL, &cl);
+  CHECK_INT(snap_park_find(snap, "1#", &callid, &f, &f2), 0);
+  snap_destroy(snap);
+  reset();
+}
+
 int main(void) {
   s10_text_is_janssons();
+  s12_call_reports();
+  s13_two_legs_one_line();
   s11_restored_equal();
   snap_t *snap = snap_new(capture, NULL);
   snap_set_clock(snap, fixed_clock);
