@@ -82,18 +82,18 @@ typedef enum config_type {
     "Restore the state at start by reading back the compacted topics (lines, presence, queues, live-calls)") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, 0,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
-  X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, 0,                      \
-    "SubscribeUser.ccflags (PRIMARY CONFERENCE DIALINFO CALLDATA)")                              \
+  X(user_ccflags, CONFIG_INT, user_ccflags, "0x40fb", 0, 0x7fffffff, NULL, 0,                    \
+    "SubscribeUser.ccflags (PRIMARY DEVICES CONFERENCE DIALINFO TRUNK QUEUE CALLDATA UCID)")     \
   X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, 0,                         \
     "SubscribeQueue.flags (MAILBOX MEMBERS)")                                                    \
-  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x41", 0, 0x7fffffff, NULL, 0,                    \
-    "SubscribeQueue.ccflags (PRIMARY QUEUE)")                                                    \
+  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x441e3", 0, 0x7fffffff, NULL, 0,                 \
+    "SubscribeQueue.ccflags (PRIMARY DEVICES TRUNK QUEUE CALLDATA CONFMEMBERS UCID TARGETS)")    \
   X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, 0,                   \
     "SubscribePresence.flags (VMCOUNT)")                                                         \
   X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, 0,                                  \
     "Subscribe to the park server when the PBX offers it")                                       \
-  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x1", 0, 0x7fffffff, NULL, 0,           \
-    "SubscribeParkServer.ccflags")                                                               \
+  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x40a3", 0, 0x7fffffff, NULL, 0,        \
+    "SubscribeParkServer.ccflags (PRIMARY DEVICES TRUNK CALLDATA UCID)")                         \
   X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, 0,                \
     "Subscription timeout in seconds; refreshed at 80% of it")                                   \
   X(subscribe_window, CONFIG_INT, subscribe_window, "64", 1, 100000, NULL, 0,                    \

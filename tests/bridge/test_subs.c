@@ -120,7 +120,7 @@ int main(void) {
   CHECK_INT(n_sent, 2);  /* the window */
   CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
   CHECK_INT(sent[0]->subscribe->user->flags, 0xf);
-  CHECK_INT(sent[0]->subscribe->user->ccflags, 0x99);
+  CHECK_INT(sent[0]->subscribe->user->ccflags, 0x40fb);
   CHECK_INT(sent[0]->subscribe->user->guid.len, 16);
   CHECK_INT(sent[0]->subscribe->user->guid.data[0], 1);
   CHECK(sent[0]->subscribe->subscribe_id != sent[1]->subscribe->subscribe_id);
@@ -141,7 +141,7 @@ int main(void) {
   CHECK_INT(n_sent, 2);
   CHECK_INT(sent[1]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_QUEUE);
   CHECK_INT(sent[1]->subscribe->queue->flags, 0x3);
-  CHECK_INT(sent[1]->subscribe->queue->ccflags, 0x41);
+  CHECK_INT(sent[1]->subscribe->queue->ccflags, 0x441e3);
   int32_t rid_user2 = sent[0]->subscribe->requestid, rid_queue = sent[1]->subscribe->requestid;
   clear_sent();
 
