@@ -88,8 +88,10 @@ typedef enum config_type {
     "SubscribeQueue.flags (MAILBOX MEMBERS)")                                                    \
   X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x441e3", 0, 0x7fffffff, NULL, 0,                 \
     "SubscribeQueue.ccflags (PRIMARY DEVICES TRUNK QUEUE CALLDATA CONFMEMBERS UCID TARGETS)")    \
-  X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, 0,                   \
-    "SubscribePresence.flags (VMCOUNT)")                                                         \
+  X(presence_flags, CONFIG_INT, presence_flags, "0x3", 0, 0x7fffffff, NULL, 0,                   \
+    "SubscribePresence.flags (VMCOUNT NOAPPHANDLER)")                                            \
+  X(presence_entities, CONFIG_STR, presence_entities, "", 0, 0, NULL, 0,                         \
+    "Presence-only entities to watch besides the users (comma-separated presentities: SIP URIs, e-mail addresses, ...)") \
   X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, 0,                                  \
     "Subscribe to the park server when the PBX offers it")                                       \
   X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x40a3", 0, 0x7fffffff, NULL, 0,        \
@@ -163,6 +165,7 @@ typedef struct config {
   long queue_flags;
   long queue_ccflags;
   long presence_flags;
+  char *presence_entities;
   int parkserver;
   long parkserver_ccflags;
   long subscribe_timeout;

@@ -248,7 +248,7 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
   snprintf(k, sizeof(k), "%d", subscribe_id);
   if (strmap_get(&ingest->gates_by_sub, k))
     return 1; /* a Notify of it still waits for Kafka; its successor may list more calls */
-  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   size_t n = snap_line_resync_end(ingest->snap, line_guid);
   if (n) {
     metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
@@ -319,12 +319,13 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   ingest_gate_sub_adjust(ingest, notify->subscribe_id, +1);
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
 
-  if (subs_notify(ingest->subs, notify->subscribe_id, now, &target) != 0) {
+  if (subs_notify(ingest->subs, notify, now, &target) != 0) {
     BLOG_D(PBX, NULL, "Notify for unknown subscribe_id=%d ignored", notify->subscribe_id);
     ingest_gate_release(ingest, gate);
     return;
   }
-  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, bclock_wall_ms(),
+                                    target.refresh};
   ingest->cur_gate = gate;
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
@@ -345,8 +346,11 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     for (size_t i = 0; i < notify->presence->n_entry; i++) {
       const NotifyPresentity *entry = notify->presence->entry[i];
       const char *guid = subs_presence_user(ingest->subs, entry->lref, entry->presentity, NULL);
+      const char *other = guid ? NULL : subs_presence_entity(ingest->subs, entry->lref, entry->presentity);
       if (guid)
         snap_presence_apply(ingest->snap, guid, entry, target.snapshot);
+      else if (other)
+        snap_presentity_apply(ingest->snap, other, entry, target.snapshot);
       else
         BLOG_D(SNAPSHOT, NULL, "presence entry lref=%d %s: no such user", entry->lref,
                entry->presentity ? entry->presentity : "");
@@ -358,7 +362,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
                                                          : SNAP_LINE_USER,
                         target.guid, target.extn};
     if (target.kind == SUBS_USER || target.kind == SUBS_QUEUE || target.kind == SUBS_PARKSERVER)
-      snap_calls_apply(ingest->snap, &line, notify->callcontrol);
+      snap_calls_apply(ingest->snap, &line, notify->callcontrol, target.snapshot);
     break;
   }
   default:
@@ -563,7 +567,7 @@ void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec) { ingest->commands 
  * maybe before this returns (none).
  */
 static size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
-  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   ingest_gate_t *gate = ingest->cur_gate, *snap_gate = NULL;
   if (tag && (snap_gate = calloc(1, sizeof(*snap_gate))) != NULL &&
       (snap_gate->snapshot_tag = strdup(tag)) == NULL) {

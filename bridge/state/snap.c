@@ -44,7 +44,7 @@ int snap_kind_parse(const char *name, snap_kind_t *kind) {
   return -1;
 }
 
-static const char *const snap_line_kinds[] = {"user", "queue", "parkserver"};
+static const char *const snap_line_kinds[] = {"user", "queue", "parkserver", "presentity"};
 const char *snap_line_kind_name(snap_line_kind_t kind) { return snap_line_kinds[kind]; }
 
 int snap_line_kind_parse(const char *name, snap_line_kind_t *kind) {
@@ -116,6 +116,7 @@ void snap_entity_free(void *p) {
   free(entity->indexed_extn);
   free(entity->indexed_name);
   free(entity->indexed_slot);
+  free(entity->held);
   free(entity->state);
   free(entity);
 }
@@ -132,6 +133,7 @@ snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, c
   entity->line_guid = strdup(line_guid ? line_guid : "");
   entity->line_extn = strdup(line_extn ? line_extn : "");
   entity->gcid = strdup("");
+  entity->held_phone = -1;
   if (!entity->id || !entity->key || !entity->line_guid || !entity->line_extn || !entity->gcid ||
       strmap_put(&snap->entities, id, entity) != 0) {
     snap_entity_free(entity);
@@ -243,7 +245,14 @@ void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state_t *aft
   free(before);
 }
 
+void snap_entity_unhold(snap_entity_t *entity) {
+  free(entity->held);
+  entity->held = NULL;
+  entity->held_phone = -1;
+}
+
 void snap_delete(snap_t *snap, snap_entity_t *entity, const json_t *lost) {
+  snap_entity_unhold(entity);
   if (!entity->state)
     return;
   snap_commit(snap, entity, 'd', NULL, lost, 0);

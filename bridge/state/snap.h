@@ -10,6 +10,7 @@
  *
  *   line   "line:<guid>"              lines     key guid     {kind, guid, extn, name}
  *   user   "user:<guid>"              presence  key guid     NotifyUser + phone state
+ *   presentity "presentity:<name>"    presence  key name     NotifyPresentity (a presence-only entity)
  *   queue  "queue:<guid>"             queues    key guid     NotifyQueue
  *   call   "call:<leg>"               calls     key the leg  leg identity + CallInfo (one per line
  *                                                                  and call), partitioned by gcid
@@ -29,6 +30,14 @@
  * the PBX did not report again, so a call that ended during an outage gets
  * its delete.  snap_record_write/snap_restore carry the state to and from a
  * store.
+ *
+ * One snapshot model: an entity's first event carries its whole known state.
+ * A new user is held until both its parts are known (NotifyUser and the
+ * presence subscription's phone state), then reported once; a user whose
+ * phone state does not come by the time its line settles
+ * (snap_line_resync_end) is reported without it.  New entities from a
+ * snapshot (an initial Notify, a resubscription's, a refresh) are 'r',
+ * others 'c'; calls too (snap_calls_apply's snapshot).
  * Single-threaded, no I/O.
  */
 #ifndef SNAP_H
@@ -60,8 +69,13 @@ const char *snap_kind_name(snap_kind_t kind);  /* "call" */
 const char *snap_kind_topic(snap_kind_t kind); /* "calls" (without prefix) */
 int snap_kind_compacted(snap_kind_t kind);
 
-typedef enum snap_line_kind { SNAP_LINE_USER = 0, SNAP_LINE_QUEUE = 1, SNAP_LINE_PARK = 2 } snap_line_kind_t;
-const char *snap_line_kind_name(snap_line_kind_t kind); /* "user", "queue", "parkserver" */
+typedef enum snap_line_kind {
+  SNAP_LINE_USER = 0,
+  SNAP_LINE_QUEUE = 1,
+  SNAP_LINE_PARK = 2,
+  SNAP_LINE_PRESENTITY = 3 /* no line: a presence-only entity */
+} snap_line_kind_t;
+const char *snap_line_kind_name(snap_line_kind_t kind); /* "user", "queue", "parkserver", "presentity" */
 
 /* The line an entity belongs to (for a user or queue: itself). */
 typedef struct snap_line {
@@ -137,10 +151,19 @@ void snap_destroy(snap_t *snap);
  * queue and calls.  New lines are 'r' when full, else 'c'.
  */
 void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full);
-/* A NotifyUser of the user line `guid`; `snapshot` makes a new entity 'r'. */
+/*
+ * A NotifyUser of the user line `guid`; `snapshot` makes a new entity 'r'.
+ * A new user is held until its phone state is known (see above).
+ */
 void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot);
-/* A presence entry of the user `guid`: merges phone state into the user. */
+/* A presence entry of the user `guid`: merges phone state into the user (completing a held new one). */
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot);
+/*
+ * A presence entry of a presence-only entity `name` (no NotifyUser): every
+ * NotifyPresentity field, {presentity, sac, phonestate, phonestate_name,
+ * absence, app, fwdu, vmunread_messages, noapphandler}.
+ */
+void snap_presentity_apply(snap_t *snap, const char *name, const NotifyPresentity *entry, int snapshot);
 /* A NotifyQueue of the queue line `guid`. */
 void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot);
 /*
@@ -148,11 +171,14 @@ void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, 
  * first reported with a referencecallid, or lost without ever being
  * reported, is told to the call report callback.
  */
-void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc);
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc, int snapshot);
 
 /* Mark the line's calls unconfirmed (its subscription starts afresh). */
 void snap_line_resync_begin(snap_t *snap, const char *line_guid);
-/* Delete the line's calls still unconfirmed; returns how many. */
+/*
+ * The line has settled: delete its calls still unconfirmed (returns how
+ * many), and report its user if still held for want of its phone state.
+ */
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
 
 /* ---- lookups and re-emission, for the command source (issue #5) ---- */

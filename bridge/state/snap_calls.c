@@ -17,7 +17,9 @@
  * marks a line's calls unconfirmed when its subscription starts afresh;
  * every CallInfo confirms its call; snap_line_resync_end, once the line has
  * settled, deletes those still unconfirmed (ended while the bridge was away),
- * with a synthetic calllost.  A CallLost deletes its call with the PBX's
+ * with a synthetic calllost.  A call first seen in a snapshot (the calls
+ * already up when the line was subscribed, a refresh) is a snapshot read
+ * ('r'); one first seen later is created ('c').  A CallLost deletes its call with the PBX's
  * reason; a call is forgotten once deleted.  The first report of a call
  * carrying a referencecallid (an application's MakeCall or UnPark), and a
  * CallLost with a referencecallid for a call never reported (the spec's
@@ -143,7 +145,7 @@ static snap_entity_t *snap_call_new(snap_t *snap, const snap_line_t *line, const
   return entity;
 }
 
-static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo *ci) {
+static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo *ci, int snapshot) {
   char gcid[256] = "";
   if (ci->gcid.len && ci->gcid.len * 2 + 1 <= sizeof(gcid))
     codec_hex_format(ci->gcid.data, ci->gcid.len, gcid, sizeof(gcid));
@@ -164,7 +166,7 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   jbuf_jstr(&snap->w.b, line->extn);
   snap_text_members(&snap->w, &ci->base);
   int32_t ref_before = entity->indexed_ref;
-  snap_state_apply(snap, entity, entity->state ? 0 : 'c');
+  snap_state_apply(snap, entity, entity->state ? 0 : snapshot ? 'r' : 'c');
   snap_call_index(snap, entity);
   if (snap->report_cb && entity->indexed_ref && entity->indexed_ref != ref_before) {
     snap_call_report_t report = {line->guid, entity->indexed_ref, entity->callid, entity->key, 0, 0, 0, ""};
@@ -172,9 +174,9 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   }
 }
 
-void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc) {
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc, int snapshot) {
   for (size_t i = 0; i < cc->n_callinfo; i++)
-    snap_call_info(snap, line, cc->callinfo[i]);
+    snap_call_info(snap, line, cc->callinfo[i], snapshot);
   for (size_t i = 0; i < cc->n_calllost; i++) {
     const CallLost *cl = cc->calllost[i];
     char ck[128];
@@ -204,5 +206,6 @@ void snap_line_resync_begin(snap_t *snap, const char *line_guid) {
 }
 
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
+  snap_user_release(snap, line_guid);
   return snap_calls_delete(snap, line_guid, 1, "ended while the bridge was not connected");
 }

@@ -110,6 +110,10 @@ typedef struct snap_entity {
   int32_t callid; /* calls */
   char *gcid;     /* calls: hex, or "" */
   int unconfirmed;
+  /* a new user waiting for its other part (snap_lines.c): its NotifyUser as a state, or its phone state */
+  snap_state_t *held; /* the state to report once complete; NULL: none */
+  char held_op;       /* 'r' or 'c': as its first NotifyUser said */
+  int held_phone;     /* the phone state that came first; -1: none */
   /* what the lookup indexes hold of it (snap_lookup.c) */
   char *indexed_extn;  /* lines: in line_by_extn under "<indexed_kind>/<extn>"; NULL: not */
   snap_line_kind_t indexed_kind;
@@ -170,6 +174,13 @@ void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state_t *aft
                  size_t n_diff);
 /* Report a delete (lost: a call's calllost, or NULL); a call is then forgotten, other kinds keep their seq. */
 void snap_delete(snap_t *snap, snap_entity_t *entity, const json_t *lost);
+/* Forget a held new user's parts (it was never reported). */
+void snap_entity_unhold(snap_entity_t *entity);
+
+/* ---- users (snap_lines.c) ---- */
+
+/* Report the line's user if it is held for want of its phone state (as it stands, phone state null). */
+void snap_user_release(snap_t *snap, const char *line_guid);
 
 /*
  * The state written in snap->w becomes the entity's (snap_state.c): op 'c'

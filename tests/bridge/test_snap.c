@@ -16,6 +16,9 @@
  *      CallLost comes (the spec's instant MakeCall failure)
  *   13 two legs of one call on one line are two entities with keys of their own; a parked call is
  *      found by its slot
+ *   14 one snapshot model: a new user's first event carries its phone state (whichever part came
+ *      first), or goes out without it when its line settles; calls of a snapshot are 'r';
+ *      a presence-only entity carries every NotifyPresentity field
  */
 #include <stdlib.h>
 #include <string.h>
@@ -153,10 +156,20 @@ static void user_init(NotifyUser *u, const char *extn, int dnd) {
   u->dnd = dnd;
 }
 
+/* The presence subscription's phone state of a user. */
+static void phone(snap_t *snap, const char *guid, int phonestate) {
+  NotifyPresentity p = NOTIFY_PRESENTITY__INIT;
+  p.phonestate = phonestate;
+  snap_presence_apply(snap, guid, &p, 0);
+}
+
 static void s01_user_snapshot(snap_t *snap) {
   NotifyUser u;
   user_init(&u, "2002", 0);
   snap_user_apply(snap, G1S, &u, 1);
+  CHECK_INT(n_changes, 0); /* held: its phone state is not known yet */
+  CHECK_INT(snap_count(snap, SNAP_USER), 0);
+  phone(snap, G1S, 0);
   CHECK_INT(n_changes, 1);
   CHECK_INT(changes[0].op, 'r');
   CHECK_STR(changes[0].id, "user:" G1S);
@@ -171,7 +184,8 @@ static void s01_user_snapshot(snap_t *snap) {
   CHECK_STR(field(changes[0].after, "absence"), "null");
   CHECK_STR(field(changes[0].after, "featuresavailable"), "67");
   CHECK_STR(field(changes[0].after, "featuresavailable_names"), "[\"VALID\",\"SAC\",\"MAKECALL\"]");
-  CHECK_STR(field(changes[0].after, "phonestate"), "null");
+  CHECK_STR(field(changes[0].after, "phonestate"), "0");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "\"idle\"");
   /* the store's record line, byte for byte (state_store.c keeps it, a restart reads it) */
   CHECK_STR(changes[0].record, "{\"kind\":\"presence\",\"key\":\"" G1S "\",\"seq\":1,\"line\":{\"kind\":\"user\","
                                "\"guid\":\"" G1S "\",\"extn\":\"2002\"},\"callid\":0,\"gcid\":\"\",\"v\":2}");
@@ -253,7 +267,7 @@ static void apply_calls(snap_t *snap, const snap_line_t *line, CallInfo *ci, Cal
     cc.n_calllost = 1;
     cc.calllost = cls;
   }
-  snap_calls_apply(snap, line, &cc);
+  snap_calls_apply(snap, line, &cc, 0);
 }
 
 static const snap_line_t LINE1 = {SNAP_LINE_USER, G1S, "2002"};
@@ -424,6 +438,7 @@ static void s08_restore(void) {
   NotifyUser u;
   user_init(&u, "2002", 0);
   snap_user_apply(a, G1S, &u, 1);
+  phone(a, G1S, 0);
   CallInfo ci;
   call_init(&ci, 1, CALL_INFO__STATE__CONNECTED, 1);
   apply_calls(a, &LINE1, &ci, NULL);
@@ -547,6 +562,7 @@ static void s11_restored_equal(void) {
   ab.str = "back \"soon\"";
   u.absence = &ab;
   snap_user_apply(snap, G2S, &u, 1);
+  phone(snap, G2S, 2);
   CHECK_INT(n_changes, 1);
   json_t *state = json_loads(changes[0].after, 0, NULL);
   CHECK(state != NULL);
@@ -641,7 +657,7 @@ static void s13_two_legs_one_line(void) {
   CallInfo *both[2] = {&a, &b};
   cc.n_callinfo = 2;
   cc.callinfo = both;
-  snap_calls_apply(snap, &LINE1, &cc);
+  snap_calls_apply(snap, &LINE1, &cc, 0);
   CHECK_INT(n_changes, 2);
   CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1000");
   CHECK_STR(changes[1].key, G1S ":01c0a82a0b000003ec:1001"); /* the same millisecond: the next */
@@ -653,7 +669,7 @@ static void s13_two_legs_one_line(void) {
   reset();
   /* each changes on its own */
   b.state = CALL_INFO__STATE__ONHOLD;
-  snap_calls_apply(snap, &LINE1, &cc);
+  snap_calls_apply(snap, &LINE1, &cc, 0);
   CHECK_INT(n_changes, 1);
   CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1001");
   CHECK_STR(changes[0].changed, "[\"state\"]");
@@ -662,7 +678,7 @@ static void s13_two_legs_one_line(void) {
   snap_line_resync_begin(snap, G1S);
   a.callid = 20;
   b.callid = 21;
-  snap_calls_apply(snap, &LINE1, &cc);
+  snap_calls_apply(snap, &LINE1, &cc, 0);
   CHECK_INT(n_changes, 2);
   CHECK_INT(changes[0].op, 'u');
   CHECK_INT(changes[1].op, 'u');
@@ -694,8 +710,99 @@ static void s13_two_legs_one_line(void) {
   reset();
 }
 
+static void s14_one_snapshot_model(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  NotifyUser u;
+  user_init(&u, "2003", 1);
+  /* the phone state first, then the NotifyUser: one event, whole */
+  phone(snap, G2S, 4);
+  CHECK_INT(n_changes, 0);
+  snap_user_apply(snap, G2S, &u, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_INT(changes[0].seq, 1);
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  CHECK_STR(field(changes[0].after, "phonestate"), "4");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "\"connected\"");
+  reset();
+  /* a user added later ('c'), whose phone state never comes: out when its line settles */
+  user_init(&u, "2004", 0);
+  snap_user_apply(snap, G1S, &u, 0);
+  u.dnd = 1; /* a second NotifyUser while held: the latest counts, the first's op stays */
+  snap_user_apply(snap, G1S, &u, 1);
+  CHECK_INT(n_changes, 0);
+  CHECK_INT(snap_line_resync_end(snap, G1S), 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  CHECK_STR(field(changes[0].after, "phonestate"), "null");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "null");
+  reset();
+  phone(snap, G1S, 0); /* then it comes: an update */
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"phonestate\",\"phonestate_name\"]");
+  reset();
+  /* calls of a snapshot (up when the line was subscribed, a refresh) are snapshot reads */
+  CallInfo ci;
+  call_init(&ci, 2, CALL_INFO__STATE__CONNECTED, 1);
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  CallInfo *one[1] = {&ci};
+  cc.n_callinfo = 1;
+  cc.callinfo = one;
+  snap_calls_apply(snap, &LINE1, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  reset();
+  snap_calls_apply(snap, &LINE1, &cc, 1); /* a refresh that changes nothing: nothing */
+  CHECK_INT(n_changes, 0);
+  ci.state = CALL_INFO__STATE__ONHOLD;
+  snap_calls_apply(snap, &LINE1, &cc, 1); /* a refresh that reveals a change: an update */
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  reset();
+  /* a presence-only entity: every NotifyPresentity field (lref is the bridge's, not kept) */
+  NotifyPresentity p = NOTIFY_PRESENTITY__INIT;
+  Absence ab = ABSENCE__INIT;
+  ab.msg = 2;
+  ab.str = "back at 3";
+  p.presentity = "alice@partner.example";
+  p.lref = 0x40000000;
+  p.sac = 1;
+  p.phonestate = 4;
+  p.absence = &ab;
+  p.app = "In a meeting";
+  p.fwdu = 1;
+  p.vmunread_messages = 3;
+  p.noapphandler = 1;
+  snap_presentity_apply(snap, "alice@partner.example", &p, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_STR(changes[0].id, "presentity:alice@partner.example");
+  CHECK_STR(changes[0].key, "alice@partner.example");
+  CHECK_STR(changes[0].after, "{\"presentity\":\"alice@partner.example\",\"sac\":true,\"phonestate\":4,"
+                              "\"phonestate_name\":\"connected\",\"absence\":{\"msg\":2,\"str\":\"back at 3\"},"
+                              "\"app\":\"In a meeting\",\"fwdu\":true,\"vmunread_messages\":3,\"noapphandler\":true}");
+  reset();
+  p.lref = 7; /* another lref (a new connection): the same state */
+  snap_presentity_apply(snap, "alice@partner.example", &p, 1);
+  CHECK_INT(n_changes, 0);
+  p.app = "";
+  p.absence = NULL;
+  snap_presentity_apply(snap, "alice@partner.example", &p, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"absence\",\"app\"]");
+  CHECK_INT(changes[0].seq, 2);
+  CHECK_INT(snap_count(snap, SNAP_USER), 3);
+  snap_destroy(snap);
+  reset();
+}
+
 int main(void) {
   s10_text_is_janssons();
+  s14_one_snapshot_model();
   s12_call_reports();
   s13_two_legs_one_line();
   s11_restored_equal();

@@ -10,6 +10,10 @@
  *   07 Lines deletes: SubscribeEnd, presence entry removed
  *   08 refresh at 80% of the timeout; settle after the grace; resync done
  *   09 no answer in time: retried
+ *   10 what a Notify is: a record's first, the calls already up (the report right after the
+ *      record, within the grace), a refresh (refreshinstance up; presence full again), a live
+ *      report; the park server's first report after the grace is live; presence-only entities
+ *      watched by the presence subscription
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,113 @@ static void lines_user(LinesUser *u, int i, const char *extn) {
   u->name = "n";
 }
 
+/* A Notify of subscription `id` carrying `kind` (callcontrol: with refreshinstance; presence: full). */
+static int notify_of(subs_t *subs, int32_t id, int32_t notify_id, Notify__PayloadCase kind, int32_t instance,
+                     int64_t now, subs_target_t *target) {
+  Notify n = NOTIFY__INIT;
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  NotifyPresence pr = NOTIFY_PRESENCE__INIT;
+  NotifyUser u = NOTIFY_USER__INIT;
+  NotifyLines l = NOTIFY_LINES__INIT;
+  n.subscribe_id = id;
+  n.notify_id = notify_id;
+  n.payload_case = kind;
+  cc.refreshinstance = instance;
+  pr.full = instance;
+  if (kind == NOTIFY__PAYLOAD_CALLCONTROL)
+    n.callcontrol = &cc;
+  else if (kind == NOTIFY__PAYLOAD_PRESENCE)
+    n.presence = &pr;
+  else if (kind == NOTIFY__PAYLOAD_USER)
+    n.user = &u;
+  else if (kind == NOTIFY__PAYLOAD_LINES)
+    n.lines = &l;
+  return subs_notify(subs, &n, now, target);
+}
+
+static void s10_what_a_notify_is(void) {
+  char *argv[] = {"t", "--resync_grace_ms=500", "--presence_entities= alice@partner.example , sip:bob@x,", NULL};
+  char *envp[] = {"MTCTI3_IPO_URL=wss://x/", "MTCTI3_IPO_USER=u", "MTCTI3_IPO_PASSWORD=p",
+                  "MTCTI3_KAFKA_BOOTSTRAP=k:1", NULL};
+  config_t *config;
+  config_action_t action;
+  char err[256];
+  subs_target_t t;
+  CHECK_INT(config_load(3, argv, envp, stdout, &config, &action, err, sizeof(err)), 0);
+  subs_t *subs = subs_new(config, &H, NULL);
+  int64_t now = 50000;
+  clear_sent();
+  subs_connected(subs, now);
+  int32_t lines_id = sent[0]->subscribe->subscribe_id;
+  respond(subs, sent[0]->subscribe->requestid, 0, now);
+  clear_sent();
+  CHECK_INT(notify_of(subs, lines_id, 1, NOTIFY__PAYLOAD_LINES, 0, now, &t), 0);
+  CHECK(t.first && t.snapshot && !t.refresh);
+  LinesUser u0, *users[1] = {&u0};
+  lines_user(&u0, 0, "201");
+  NotifyLines nl = NOTIFY_LINES__INIT;
+  nl.flags = CODEC_LN_PARKSERVER;
+  nl.n_adduser = 1;
+  nl.adduser = users;
+  subs_lines(subs, &nl, 1, now);
+  CHECK_INT(n_sent, 3); /* the user, presence, the park server */
+  int32_t user_id = sent[0]->subscribe->subscribe_id, presence_id = sent[1]->subscribe->subscribe_id;
+  int32_t park_id = sent[2]->subscribe->subscribe_id;
+  /* presence watches the user and both presence-only entities */
+  SubscribePresence *sp = sent[1]->subscribe->presence;
+  CHECK_INT(sp->n_entry, 3);
+  CHECK_INT(sp->flags, 3);
+  CHECK_STR(sp->entry[0]->presentity, "201");
+  CHECK_STR(sp->entry[1]->presentity, "alice@partner.example");
+  CHECK_INT(sp->entry[1]->lref, 0x40000000);
+  CHECK_STR(sp->entry[2]->presentity, "sip:bob@x");
+  CHECK_INT(sp->entry[2]->lref, 0x40000001);
+  for (int i = 0; i < 3; i++)
+    respond(subs, sent[i]->subscribe->requestid, 0, now);
+  clear_sent();
+  CHECK_STR(subs_presence_entity(subs, 0x40000001, NULL), "sip:bob@x");
+  CHECK_STR(subs_presence_entity(subs, 0, "alice@partner.example"), "alice@partner.example");
+  CHECK(subs_presence_entity(subs, 0x40000002, "carol@x") == NULL);
+  CHECK(subs_presence_entity(subs, 1, "201") == NULL);
+  /* the user's record, then the calls already up: both snapshots */
+  CHECK_INT(notify_of(subs, user_id, 1, NOTIFY__PAYLOAD_USER, 0, now + 10, &t), 0);
+  CHECK(t.first && t.snapshot && !t.refresh);
+  CHECK_INT(notify_of(subs, user_id, 2, NOTIFY__PAYLOAD_CALLCONTROL, 1, now + 100, &t), 0);
+  CHECK(!t.first && t.snapshot && !t.refresh);
+  /* a live report, then a refresh (refreshinstance up), then live again */
+  CHECK_INT(notify_of(subs, user_id, 3, NOTIFY__PAYLOAD_CALLCONTROL, 1, now + 200, &t), 0);
+  CHECK(!t.snapshot && !t.refresh);
+  CHECK_INT(notify_of(subs, user_id, 4, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 5000, &t), 0);
+  CHECK(t.snapshot && t.refresh == 2);
+  CHECK_INT(notify_of(subs, user_id, 5, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 5100, &t), 0);
+  CHECK(!t.snapshot && !t.refresh);
+  /* the park server's first report, after the grace: a call parked now, live */
+  CHECK_INT(notify_of(subs, park_id, 1, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 600, &t), 0);
+  CHECK(t.first && !t.snapshot);
+  /* presence: the first, full again (a refresh), a change */
+  CHECK_INT(notify_of(subs, presence_id, 1, NOTIFY__PAYLOAD_PRESENCE, 1, now, &t), 0);
+  CHECK(t.first && t.snapshot);
+  CHECK_INT(notify_of(subs, presence_id, 2, NOTIFY__PAYLOAD_PRESENCE, 1, now + 7000, &t), 0);
+  CHECK(!t.first && t.snapshot && !t.refresh);
+  CHECK_INT(notify_of(subs, presence_id, 3, NOTIFY__PAYLOAD_PRESENCE, 0, now + 7100, &t), 0);
+  CHECK(!t.snapshot);
+  /* a resubscription's answer is a snapshot again: the calls up then */
+  SubscribeTerminated st = SUBSCRIBE_TERMINATED__INIT;
+  st.subscribe_id = user_id;
+  subs_terminated(subs, &st, now + 8000);
+  int32_t again = sent[0]->subscribe->subscribe_id;
+  respond(subs, sent[0]->subscribe->requestid, 0, now + 8000);
+  clear_sent();
+  CHECK_INT(notify_of(subs, again, 1, NOTIFY__PAYLOAD_USER, 0, now + 8010, &t), 0);
+  CHECK(t.snapshot);
+  CHECK_INT(notify_of(subs, again, 2, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 8050, &t), 0);
+  CHECK(t.snapshot && !t.refresh);
+  subs_destroy(subs);
+  config_destroy(config);
+  clear_sent();
+}
+
+
 int main(void) {
   char *argv[] = {"t", "--subscribe_window=2", "--subscribe_timeout=100", "--resync_grace_ms=500",
                   "--request_timeout_ms=1000", NULL};
@@ -96,7 +207,7 @@ int main(void) {
 
   /* 02: 3 users, 1 queue, park server available; window 2 */
   subs_target_t target;
-  CHECK_INT(subs_notify(subs, lines_id, now, &target), 0);
+  CHECK_INT(notify_of(subs, lines_id, 1, NOTIFY__PAYLOAD_LINES, 0, now, &target), 0);
   CHECK_INT(target.kind, SUBS_LINES);
   CHECK_INT(target.first, 1);
   LinesUser u0, u1, u2;
@@ -150,7 +261,7 @@ int main(void) {
   CHECK_INT(n_sent, 1); /* the window let the presence subscription out */
   CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_PRESENCE);
   CHECK_INT(sent[0]->subscribe->presence->n_entry, 3);
-  CHECK_INT(sent[0]->subscribe->presence->flags, 1);
+  CHECK_INT(sent[0]->subscribe->presence->flags, 3);
   int32_t presence_id = sent[0]->subscribe->subscribe_id;
   int32_t rid_presence = sent[0]->subscribe->requestid;
   clear_sent();
@@ -193,7 +304,7 @@ int main(void) {
   CHECK_INT(n_sent, 1);
   CHECK(sent[0]->subscribe->subscribe_id != user0_id);
   CHECK_INT(sent[0]->subscribe->user->guid.data[0], 1);
-  CHECK_INT(subs_notify(subs, user0_id, now, &target), -1); /* the old id is gone */
+  CHECK_INT(notify_of(subs, user0_id, 9, NOTIFY__PAYLOAD_USER, 0, now, &target), -1); /* the old id is gone */
   respond(subs, sent[0]->subscribe->requestid, 0, now + 4000);
   clear_sent();
 
@@ -244,5 +355,6 @@ int main(void) {
   CHECK_INT(counts[0] + counts[1] + counts[2] + counts[3], 0);
   subs_destroy(subs);
   config_destroy(config);
+  s10_what_a_notify_is();
   return check_done();
 }
