@@ -376,9 +376,10 @@ static void subs_call_report(subs_t *subs, subs_entry_t *entry, const Notify *no
       target->refresh = instance;
     }
   } else {
+    /* a line added later had no calls when subscribed: its first report is a new call */
     int right_after = entry->kind == SUBS_PARKSERVER ? notify->notify_id == 1 : notify->notify_id <= 2;
     int soon = !entry->active_ms || now_ms - entry->active_ms <= subs->config->resync_grace_ms;
-    target->snapshot = right_after && soon;
+    target->snapshot = entry->initial && right_after && soon;
   }
   entry->cc_seen = 1;
   if (instance > entry->refresh_last)

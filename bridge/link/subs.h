@@ -23,7 +23,8 @@
  * subscription's first call report when it is the PBX's answer to the
  * subscription (the Notify right after the record, or the park server's
  * first, arriving within resync_grace_ms of the subscription's
- * RequestResponse): the calls already up.  A refresh (the PBX resends its
+ * RequestResponse, on a line of the connection's first Lines list: a line
+ * added later had no calls yet): the calls already up.  A refresh (the PBX resends its
  * state) is a snapshot too: a call report whose refreshinstance is higher
  * than the subscription's last (target.refresh = that number), or a presence
  * Notify with full=1 after the first.  The presence subscription also
