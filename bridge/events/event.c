@@ -124,8 +124,8 @@ int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *
   jbuf_jstr(b, ctx->pbx_id);
   jbuf_key(b, "ts_ms");
   jbuf_int(b, (long long)origin->ts_ms);
-  jbuf_key(b, "snapshot"); /* a string, as Debezium has it; a snapshot read always is one */
-  jbuf_jstr(b, origin->snapshot || change->op == 'r' ? "true" : "false");
+  jbuf_key(b, "snapshot"); /* a string, as Debezium has it; a snapshot read always is one, a create never */
+  jbuf_jstr(b, change->op == 'r' || (origin->snapshot && change->op != 'c') ? "true" : "false");
   jbuf_key(b, "entity");
   jbuf_jstr(b, change->entity_id);
   jbuf_key(b, "line_kind");

@@ -64,7 +64,7 @@ typedef struct event_ctx {
 typedef struct event_origin {
   int32_t subscribe_id; /* 0: none (a resync delete, a restore) */
   int32_t notify_id;
-  int snapshot;         /* part of a snapshot: initial, resync, refresh (an 'r' always is) */
+  int snapshot;         /* part of a snapshot: initial, resync, refresh (an 'r' always is, a 'c' never) */
   int64_t ts_ms;        /* when the bridge saw it */
   int32_t refresh;      /* a PBX refresh's snapshot: its refreshinstance; 0: none (null) */
 } event_origin_t;

@@ -111,6 +111,15 @@ static void s02_update(void) {
   CHECK_STR(header(&e, "ce_type"), "mtcti3.presence.updated");
   json_decref(v);
   event_clear(&e);
+  /* a 'c' never is one (a user added later, reported when its line settles) */
+  c.op = 'c';
+  c.before_text = NULL;
+  o = (event_origin_t){0, 0, 1, TS, 0};
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
+  v = json_loads(e.value, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "snapshot")), "false");
+  json_decref(v);
+  event_clear(&e);
   /* an 'r' is a snapshot read whatever Notify completed it */
   c.op = 'r';
   c.before_text = NULL;
