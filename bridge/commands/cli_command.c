@@ -488,7 +488,11 @@ static int cc_kafka_wait(rd_kafka_t *rk, const char *id, int64_t deadline, char 
       json_t *json = json_loadb(m->payload, m->len, 0, NULL);
       const char *st = json_string_value(json_object_get(json, "status"));
       if (st && strcmp(st, "accepted") != 0) {
-        *out = strndup(m->payload, m->len);
+        /* the payload is not NUL-terminated: copy its bytes (strndup may look past them for a NUL) */
+        if ((*out = malloc(m->len + 1)) != NULL) {
+          memcpy(*out, m->payload, m->len);
+          (*out)[m->len] = '\0';
+        }
         json_decref(json);
         rd_kafka_message_destroy(m);
         return *out ? 1 : 0;
