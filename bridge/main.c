@@ -27,6 +27,9 @@
  * starts the next from the tick (bridge_tick): sink ready -> state read
  * back -> the PBX link connects.  Exit status: 0 after a signal, 1 on a
  * fatal runtime error, 2 on a bad configuration (before any connection).
+ * Under systemd (Type=notify, built with libsystemd) it tells READY once the
+ * loop runs, STOPPING when it begins to stop, and pings the watchdog from the
+ * loop's tick when WatchdogSec is set.
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +41,10 @@
 #include <sys/timerfd.h>
 
 #include <libwebsockets.h>
+#include <openssl/crypto.h>
+#ifdef MTCTI3_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "bclock.h"
 #include "blog.h"
@@ -81,7 +88,28 @@ typedef struct bridge {
   int restore_started, link_started;
   int http_port;
   int fatal;
+  uint64_t watchdog_usec;   /* 0: no watchdog */
+  int64_t watchdog_last_us; /* monotonic time of the last WATCHDOG=1 */
 } bridge_t;
+
+/* sd_notify, when built with libsystemd and run by systemd (NOTIFY_SOCKET); else nothing. */
+static void bridge_notify(const char *state) {
+#ifdef MTCTI3_HAVE_SYSTEMD
+  sd_notify(0, state);
+#else
+  (void)state;
+#endif
+}
+
+/* The watchdog interval systemd asked for (WATCHDOG_USEC), 0 when none. */
+static uint64_t bridge_watchdog_usec(void) {
+#ifdef MTCTI3_HAVE_SYSTEMD
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) > 0)
+    return usec;
+#endif
+  return 0;
+}
 
 static volatile sig_atomic_t bridge_stop;
 static struct lws_context *bridge_signal_context;
@@ -210,6 +238,10 @@ static void bridge_steps(bridge_t *bridge) {
 
 static void bridge_tick(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
+  if (bridge->watchdog_usec && bclock_mono_us() - bridge->watchdog_last_us >= (int64_t)bridge->watchdog_usec / 2) {
+    bridge_notify("WATCHDOG=1"); /* twice per interval: the loop turns */
+    bridge->watchdog_last_us = bclock_mono_us();
+  }
   kafka_sink_poll(bridge->sink);
   bridge_steps(bridge);
   ingest_tick(bridge->ingest, bclock_wall_ms());
@@ -326,6 +358,17 @@ static void bridge_stop_commands(bridge_t *bridge) {
   bridge->redis = NULL;
 }
 
+/*
+ * A configuration error found once the settings are read: one line, as
+ * "mtcti3-bridge: <setting>: <error>" or, with log_format=json, as a JSON log line.
+ */
+static void bridge_config_error(int json, const char *prefix, const char *errstr) {
+  if (json)
+    blog_write(BLOG_CTX_CONFIG, NULL, BLOG_ERROR, "%s%s%s", prefix ? prefix : "", prefix ? ": " : "", errstr);
+  else
+    fprintf(stderr, "mtcti3-bridge: %s%s%s\n", prefix ? prefix : "", prefix ? ": " : "", errstr);
+}
+
 static void bridge_lws_log(int level, const char *line) {
   char msg[512];
   snprintf(msg, sizeof(msg), "%s", line);
@@ -369,7 +412,6 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
   pbx_link_protocol(bridge->link, &bridge->protocols[0]);
   loop_protocol(&bridge->protocols[1]);
   http_protocol(bridge->http, &bridge->http_protocols[0]);
-  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
 
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof(info));
@@ -545,20 +587,32 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
-  if (kafka_client_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
-    fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
-    config_destroy(bridge.config);
-    return 2;
-  }
   blog_level_t level = BLOG_INFO;
   unsigned debug_mask = 0;
   blog_level_parse(bridge.config->log_level, &level);
+  int json = strcmp(bridge.config->log_format, "json") == 0;
+  blog_setup(level, json, 0);
   if (blog_debug_parse(bridge.config->debug, &debug_mask, errstr, sizeof(errstr)) != 0) {
-    fprintf(stderr, "mtcti3-bridge: debug: %s\n", errstr);
+    bridge_config_error(json, "debug", errstr);
     config_destroy(bridge.config);
     return 2;
   }
-  blog_setup(level, strcmp(bridge.config->log_format, "json") == 0, debug_mask);
+  blog_setup(level, json, debug_mask);
+  /* libwebsockets' own lines through blog from here on (JSON in JSON mode) */
+  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
+  if (kafka_client_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
+    bridge_config_error(json, NULL, errstr);
+    config_destroy(bridge.config);
+    return 2;
+  }
+  if (action == CONFIG_CHECK) {
+    printf("configuration ok\n");
+    config_destroy(bridge.config);
+    return 0;
+  }
+  metrics_build_info("librdkafka", rd_kafka_version_str());
+  metrics_build_info("libwebsockets", lws_get_library_version());
+  metrics_build_info("openssl", OpenSSL_version(OPENSSL_VERSION_STRING));
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
   struct sigaction sa;
@@ -574,6 +628,9 @@ int main(int argc, char **argv) {
     status = 1;
     goto done;
   }
+  bridge.watchdog_usec = bridge_watchdog_usec();
+  bridge.watchdog_last_us = bclock_mono_us();
+  bridge_notify("READY=1\nSTATUS=running");
   while (!bridge_stop) {
     if (lws_service(bridge.context, 0) < 0)
       break;
@@ -581,6 +638,8 @@ int main(int argc, char **argv) {
   status = bridge.fatal ? 1 : 0;
   BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
 done:
+  bridge_notify("STOPPING=1\nSTATUS=stopping");
   bridge_stop_all(&bridge);
+  metrics_reset();
   return status;
 }

@@ -12,14 +12,22 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
   libwebsockets-dev libjansson-dev libhiredis-dev libssl-dev openssl
-  redis-server kcat
+  libsystemd-dev                  # sd_notify (optional to the build; the tests expect it)
+  redis-server kcat tzdata
 )
 test_pkgs=(
   clang libclang-rt-14-dev        # libFuzzer and the sanitizer runtimes
   protobuf-compiler               # protoc: Python bindings, the independent proto3 side
   python3 python3-venv python3-pip
   default-jdk-headless maven      # the real Kafka broker from Maven Central jars
-)
+  chromium chromium-driver        # the wallboard's browser test (headless, through Selenium)
+  tzdata                          # the queue statistics' time zones (unit tests use Europe/Berlin)
+  systemd                         # systemd-analyze verify/security of the unit
+  prometheus                      # promtool: alert rules, their unit tests, /metrics (the package
+                                  # also ships a server; under systemd, apt enables it)
+  podman buildah runc debootstrap curl # the container image (runc: where crun cannot run; debootstrap:
+                                  # the base image where no registry of images can be reached)
+)                                 # and helm: tests/deploy/helm.sh, with the machine's Go (1.24 or later)
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = "--test" ] && pkgs+=("${test_pkgs[@]}")

@@ -4,9 +4,12 @@
 #   2. builds twice with -Werror: plain (build/) and with AddressSanitizer +
 #      UndefinedBehaviorSanitizer (build-asan/);
 #   3. runs the C unit tests (ctest) in both builds;
-#   4. runs the pytest suites (codec interop, CLI, simulator, bridge, and the
-#      real Kafka/Redis services) against the sanitized binaries;
-#   5. fuzzes the codec for $MTCTI3_FUZZ_SECONDS (default 30) seconds.
+#   4. runs the pytest suites (codec interop, CLI, simulator, bridge, the
+#      deployment artefacts, and the real Kafka/Redis services) against the
+#      sanitized binaries;
+#   5. builds the container image with podman and runs it (tests/deploy/image.sh;
+#      skipped, saying why, where podman cannot run containers);
+#   6. fuzzes the codec for $MTCTI3_FUZZ_SECONDS (default 30) seconds.
 # Environment: MTCTI3_FUZZ_SECONDS, PYTEST_ARGS (extra pytest arguments).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,6 +21,7 @@ step() { printf '\n=== %s\n' "$*"; }
 step "dependencies"
 deploy/install-deps.sh --test
 tests/lib/pyenv.sh
+tests/deploy/helm.sh >/dev/null   # helm, pinned, built once with go install (deploy/README.md)
 
 step "build (plain, -Werror)"
 cmake -S . -B build -G Ninja -DMTCTI3_WERROR=ON >/dev/null
@@ -38,6 +42,9 @@ ctest --test-dir build-asan --output-on-failure -j"$jobs"
 step "integration tests (pytest, sanitized binaries, real services)"
 MTCTI3_BUILD_DIR="$top/build-asan" tests/.work/venv/bin/python -m pytest tests \
   -q -rfE -p no:cacheprovider ${PYTEST_ARGS:-}
+
+step "deploy checks: the container image (podman)"
+nice tests/deploy/image.sh
 
 step "fuzz (${MTCTI3_FUZZ_SECONDS:-30} s)"
 tests/fuzz/run.sh "${MTCTI3_FUZZ_SECONDS:-30}"

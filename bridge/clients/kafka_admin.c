@@ -71,6 +71,7 @@ done:
 
 int kafka_admin_poll(kafka_admin_t *admin, char *errstr, size_t errstr_size) {
   kafka_wake_drain(&admin->wake);
+  rd_kafka_poll(admin->rk, 0); /* its log lines and errors */
   rd_kafka_event_t *ev = rd_kafka_queue_poll(admin->queue, 0);
   if (!ev)
     return 0;
@@ -107,7 +108,7 @@ void kafka_admin_destroy(kafka_admin_t *admin) {
     rd_kafka_queue_destroy(admin->queue);
   }
   if (admin->rk)
-    rd_kafka_destroy(admin->rk);
+    kafka_client_destroy(admin->rk);
   kafka_wake_close(&admin->wake);
   free(admin);
 }

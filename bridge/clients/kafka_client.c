@@ -39,18 +39,6 @@ static const struct {
 };
 #define KAFKA_CLIENT_NDEFAULTS (sizeof(kafka_client_defaults) / sizeof(kafka_client_defaults[0]))
 
-/* The latest statistics of one client, for /metrics. */
-typedef struct kafka_client_stats {
-  char name[128];
-  int brokers_up, brokers;
-  double rtt_avg_s;     /* broker round trip, average over the brokers up */
-  long long queue_msgs; /* producer: messages waiting in librdkafka */
-  long long lag;        /* consumer: messages behind, over its partitions (-1 unknown) */
-  long long tx_errs, rx_errs;
-} kafka_client_stats_t;
-
-#define KAFKA_ENV_MAX_CLIENTS 256
-
 struct kafka_env {
   const config_t *config;
   char *bootstrap;
@@ -59,8 +47,6 @@ struct kafka_env {
   pthread_mutex_t lock; /* clients live on several threads: the fields below */
   int outage;           /* every broker unreachable, as last reported */
   int64_t outage_since_ms;
-  kafka_client_stats_t stats[KAFKA_ENV_MAX_CLIENTS];
-  size_t n_stats;
 };
 
 /* ---- logs, errors, statistics ---- */
@@ -122,87 +108,55 @@ static void kafka_client_error(rd_kafka_t *rk, int err, const char *reason, void
   }
 }
 
-/* librdkafka's statistics (JSON, every statistics.interval.ms): the figures /metrics shows. */
+/*
+ * librdkafka's statistics (JSON, every statistics.interval.ms, on the thread
+ * that serves the client): the figures /metrics shows, per client
+ * (metrics_client_set is thread-safe), and the end of an outage.
+ */
 static int kafka_client_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque) {
   kafka_env_t *env = kafka_client_env(rk);
   json_t *root = env ? json_loadb(json, json_len, 0, NULL) : NULL;
   if (!root)
     return 0;
-  kafka_client_stats_t s;
-  memset(&s, 0, sizeof(s));
-  snprintf(s.name, sizeof(s.name), "%s", rd_kafka_name(rk));
-  s.lag = -1;
-  double rtt_sum = 0;
+  const char *client = rd_kafka_name(rk);
+  int up = 0;
   const char *bname;
   json_t *b;
   json_object_foreach(json_object_get(root, "brokers"), bname, b) {
     if (json_integer_value(json_object_get(b, "nodeid")) < 0)
       continue; /* the bootstrap placeholder */
-    s.brokers++;
     const char *state = json_string_value(json_object_get(b, "state"));
     if (state && strcmp(state, "UP") == 0) {
-      s.brokers_up++;
-      rtt_sum += (double)json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg")) / 1e6;
+      up++;
+      metrics_client_set(METRICS_CLIENT_KAFKA_BROKER_RTT, client, bname,
+                         (double)json_integer_value(json_object_get(json_object_get(b, "rtt"), "avg")) / 1e6);
     }
-    s.tx_errs += json_integer_value(json_object_get(b, "txerrs"));
-    s.rx_errs += json_integer_value(json_object_get(b, "rxerrs"));
+    metrics_client_set(METRICS_CLIENT_KAFKA_OUTQ, client, bname,
+                       (double)json_integer_value(json_object_get(b, "outbuf_cnt")));
   }
-  s.rtt_avg_s = s.brokers_up ? rtt_sum / s.brokers_up : 0;
-  s.queue_msgs = json_integer_value(json_object_get(root, "msg_cnt"));
-  const char *tname, *pname;
-  json_t *t, *p;
-  json_object_foreach(json_object_get(root, "topics"), tname, t) {
-    json_object_foreach(json_object_get(t, "partitions"), pname, p) {
-      json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
-      if (strcmp(pname, "-1") != 0 && lag >= 0)
-        s.lag = (s.lag < 0 ? 0 : s.lag) + lag;
+  if (rd_kafka_type(rk) == RD_KAFKA_PRODUCER) {
+    metrics_client_set(METRICS_CLIENT_KAFKA_PRODUCE_QUEUE, client, NULL,
+                       (double)json_integer_value(json_object_get(root, "msg_cnt")));
+    metrics_client_set(METRICS_CLIENT_KAFKA_PRODUCE_QUEUE_BYTES, client, NULL,
+                       (double)json_integer_value(json_object_get(root, "msg_size")));
+  } else {
+    const char *tname, *pname;
+    json_t *t, *p;
+    json_object_foreach(json_object_get(root, "topics"), tname, t) {
+      json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+        json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+        char label[300];
+        if (strcmp(pname, "-1") == 0 || lag < 0)
+          continue;
+        snprintf(label, sizeof(label), "%s/%s", tname, pname);
+        metrics_client_set(METRICS_CLIENT_KAFKA_CONSUMER_LAG, client, label, (double)lag);
+      }
     }
   }
   json_decref(root);
-  if (s.brokers_up > 0)
+  if (up > 0)
     kafka_env_outage_end(env);
-  pthread_mutex_lock(&env->lock);
-  size_t i = 0;
-  while (i < env->n_stats && strcmp(env->stats[i].name, s.name) != 0)
-    i++;
-  if (i < KAFKA_ENV_MAX_CLIENTS) {
-    env->stats[i] = s;
-    if (i == env->n_stats)
-      env->n_stats++;
-  }
-  pthread_mutex_unlock(&env->lock);
   return 0; /* librdkafka frees json */
-}
-
-/* /metrics: one series per client. */
-static void kafka_env_collect(void *opaque, void *out) {
-  kafka_env_t *env = opaque;
-  FILE *fp = out;
-  static const struct {
-    const char *name, *type, *help;
-  } series[] = {
-      {"mtcti3_bridge_kafka_brokers_up", "gauge", "Brokers this Kafka client is connected to"},
-      {"mtcti3_bridge_kafka_rtt_seconds", "gauge", "Average broker round trip seen by this Kafka client"},
-      {"mtcti3_bridge_kafka_queue_messages", "gauge", "Messages waiting in this producer's queue"},
-      {"mtcti3_bridge_kafka_consumer_lag_messages", "gauge",
-       "Messages this consumer has not read yet, over its partitions"},
-  };
-  pthread_mutex_lock(&env->lock);
-  for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
-    fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", series[k].name, series[k].help, series[k].name, series[k].type);
-    for (size_t i = 0; i < env->n_stats; i++) {
-      const kafka_client_stats_t *s = &env->stats[i];
-      if (k == 0)
-        fprintf(fp, "%s{client=\"%s\"} %d\n", series[k].name, s->name, s->brokers_up);
-      else if (k == 1)
-        fprintf(fp, "%s{client=\"%s\"} %.6f\n", series[k].name, s->name, s->rtt_avg_s);
-      else if (k == 2 && strstr(s->name, "#producer"))
-        fprintf(fp, "%s{client=\"%s\"} %lld\n", series[k].name, s->name, s->queue_msgs);
-      else if (k == 3 && strstr(s->name, "#consumer") && s->lag >= 0)
-        fprintf(fp, "%s{client=\"%s\"} %lld\n", series[k].name, s->name, s->lag);
-    }
-  }
-  pthread_mutex_unlock(&env->lock);
 }
 
 /* ---- the environment ---- */
@@ -249,7 +203,6 @@ kafka_env_t *kafka_env_new(const config_t *config, char *errstr, size_t errstr_s
     goto fail;
   }
   kafka_env_current = env;
-  metrics_add_collector(kafka_env_collect, env);
   return env;
 fail:
   kafka_env_destroy(env);
@@ -259,10 +212,8 @@ fail:
 void kafka_env_destroy(kafka_env_t *env) {
   if (!env)
     return;
-  if (kafka_env_current == env) {
-    metrics_add_collector(NULL, env);
+  if (kafka_env_current == env)
     kafka_env_current = NULL;
-  }
   if (env->mock)
     rd_kafka_mock_cluster_destroy(env->mock);
   if (env->mock_rk)
@@ -293,13 +244,38 @@ static int kafka_client_set(rd_kafka_conf_t *conf, const char *name, const char 
   return 0;
 }
 
+static void kafka_client_log_nothing(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {}
+
+/*
+ * Each property as rd_kafka_conf_set sees it, then the whole configuration
+ * as rd_kafka_new sees it (the events producer with the bridge's defaults
+ * and no bootstrap servers: it connects nowhere), so what librdkafka would
+ * refuse at start (acks=1 with idempotence, an unknown SASL mechanism, an
+ * unreadable ssl.ca.location) is refused here, before anything starts.
+ */
 int kafka_client_check_config(const config_t *config, char *errstr, size_t errstr_size) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  char err[512];
   int rc = 0;
+  for (size_t i = 0; rc == 0 && i < KAFKA_CLIENT_NDEFAULTS; i++)
+    if (kafka_client_defaults[i].roles & KAFKA_CLIENT_ROLE_E)
+      rc = kafka_client_set(conf, kafka_client_defaults[i].name, kafka_client_defaults[i].value, errstr,
+                            errstr_size);
   for (size_t i = 0; rc == 0 && i < config->kafka_count; i++)
     rc = kafka_client_set(conf, config->kafka[i].name, config->kafka[i].value, errstr, errstr_size);
-  rd_kafka_conf_destroy(conf);
-  return rc;
+  if (rc != 0) {
+    rd_kafka_conf_destroy(conf);
+    return rc;
+  }
+  rd_kafka_conf_set_log_cb(conf, kafka_client_log_nothing); /* "no bootstrap.servers": true, and expected */
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    snprintf(errstr, errstr_size, "kafka: %s", err);
+    return -1;
+  }
+  rd_kafka_destroy(rk);
+  return 0;
 }
 
 rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, char *errstr,
@@ -349,10 +325,27 @@ rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, 
     snprintf(errstr, errstr_size, "kafka %s client: %s", kafka_client_role_names[spec->role], err);
     goto fail;
   }
+  /*
+   * log.queue: the lines wait on the main queue for whoever serves the
+   * client (its own thread, or the loop), never on librdkafka's threads.  A
+   * reader serves its consumer queue only: the main queue goes there.
+   */
+  rd_kafka_queue_t *mainq = rd_kafka_queue_get_main(rk);
+  rd_kafka_set_log_queue(rk, mainq);
+  rd_kafka_queue_destroy(mainq);
+  if (spec->role == KAFKA_CLIENT_READER)
+    rd_kafka_poll_set_consumer(rk);
   return rk;
 fail:
   rd_kafka_conf_destroy(conf);
   return NULL;
+}
+
+void kafka_client_destroy(rd_kafka_t *rk) {
+  if (!rk)
+    return;
+  metrics_client_forget(rd_kafka_name(rk));
+  rd_kafka_destroy(rk);
 }
 
 void kafka_client_print_defaults(void *out) {

@@ -112,6 +112,9 @@ typedef struct kafka_client_spec {
 /* A client; NULL with errstr ("kafka.linger.ms: ..."). Caller destroys it (rd_kafka_destroy). */
 rd_kafka_t *kafka_client_new(kafka_env_t *env, const kafka_client_spec_t *spec, char *errstr,
                              size_t errstr_size);
+/* Destroy a client of the factory (NULL is fine) and drop its series from /metrics. */
+void kafka_client_destroy(rd_kafka_t *rk);
+
 /* The defaults table as markdown (for --help-markdown and the docs). */
 void kafka_client_print_defaults(void *out /* FILE * */);
 

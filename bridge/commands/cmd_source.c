@@ -472,11 +472,11 @@ void cmd_source_destroy(cmd_source_t *source) {
   if (source->producer_q)
     rd_kafka_queue_destroy(source->producer_q);
   if (source->consumer)
-    rd_kafka_destroy(source->consumer);
+    kafka_client_destroy(source->consumer);
   if (source->producer) {
     rd_kafka_purge(source->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(source->producer, 0); /* the purged results are reported: delivered 0 */
-    rd_kafka_destroy(source->producer);
+    kafka_client_destroy(source->producer);
   }
   for (cmd_out_t *out = source->retry, *next; out; out = next) {
     next = out->next;

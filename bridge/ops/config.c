@@ -3,6 +3,7 @@
  * driven by it.  See config.h.
  */
 #include "config.h"
+#include "qstats.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "redis_client.h"
 
@@ -145,17 +150,78 @@ oom:
   return -1;
 }
 
+/*
+ * The first line of `path` (without its line end) into *out (malloc'd), for
+ * the `_file` variants of secrets; -1 with errstr naming `setting`.  The
+ * buffer that held the line is wiped.
+ */
+static int config_read_secret_file(const char *setting, const char *path, char **out, char *errstr,
+                                   size_t errstr_size) {
+  FILE *fp = fopen(path, "r");
+  if (!fp) {
+    snprintf(errstr, errstr_size, "%s: cannot open \"%s\": %s", setting, path, strerror(errno));
+    return -1;
+  }
+  char line[1024] = "";
+  if (!fgets(line, sizeof(line), fp))
+    line[0] = '\0';
+  fclose(fp);
+  line[strcspn(line, "\r\n")] = '\0';
+  int rc = -1;
+  if (!line[0]) {
+    snprintf(errstr, errstr_size, "%s: \"%s\" is empty", setting, path);
+  } else if (!(*out = strdup(line))) {
+    snprintf(errstr, errstr_size, "%s: out of memory", setting);
+  } else {
+    rc = 0;
+  }
+  memset(line, 0, sizeof(line));
+  return rc;
+}
+
+/* Whether a librdkafka property holds a secret (refused on the command line, has a _file variant). */
+static int config_kafka_secret(const char *prop) { return strstr(prop, "password") || strstr(prop, "secret"); }
+
+/*
+ * kafka.<prop> = value, or kafka.<prop>_file = path for a secret property:
+ * the file's first line becomes <prop>'s value.
+ */
+static int config_apply_kafka(config_t *config, const char *prop, const char *value, config_origin_t origin,
+                              char *errstr, size_t errstr_size) {
+  size_t len = strlen(prop);
+  if (len > 5 && strcmp(prop + len - 5, "_file") == 0) {
+    char base[256], setting[280];
+    snprintf(base, sizeof(base), "%.*s", (int)(len - 5), prop);
+    snprintf(setting, sizeof(setting), "kafka.%s", prop);
+    if (!config_kafka_secret(base)) {
+      snprintf(errstr, errstr_size, "%s: only secret properties (names holding password or secret) have a _file variant",
+               setting);
+      return -1;
+    }
+    char *secret = NULL;
+    if (config_read_secret_file(setting, value, &secret, errstr, errstr_size) != 0)
+      return -1;
+    int rc = config_kafka_add(config, base, secret, errstr, errstr_size);
+    memset(secret, 0, strlen(secret));
+    free(secret);
+    return rc;
+  }
+  if (origin == ORIGIN_FLAG && config_kafka_secret(prop)) {
+    snprintf(errstr, errstr_size,
+             "kafka.%s: not accepted on the command line (use the config file, the environment or kafka.%s_file)",
+             prop, prop);
+    return -1;
+  }
+  return config_kafka_add(config, prop, value, errstr, errstr_size);
+}
+
 /* Apply one name=value from `origin`. */
 static int config_apply(config_t *config, const char *name, size_t name_len, const char *value,
                         config_origin_t origin, char *errstr, size_t errstr_size) {
   if (name_len > 6 && strncmp(name, "kafka.", 6) == 0) {
     char prop[256];
     snprintf(prop, sizeof(prop), "%.*s", (int)(name_len - 6), name + 6);
-    if (origin == ORIGIN_FLAG && (strstr(prop, "password") || strstr(prop, "secret"))) {
-      snprintf(errstr, errstr_size, "kafka.%s: not accepted on the command line (use the config file)", prop);
-      return -1;
-    }
-    return config_kafka_add(config, prop, value, errstr, errstr_size);
+    return config_apply_kafka(config, prop, value, origin, errstr, errstr_size);
   }
   const config_setting_t *setting = config_find(name, name_len);
   if (!setting) {
@@ -177,6 +243,59 @@ static int config_apply(config_t *config, const char *name, size_t name_len, con
     return -1;
   }
   return config_set(config, setting, value, errstr, errstr_size);
+}
+
+/*
+ * The environment's librdkafka properties: MTCTI3_KAFKA__<PROP>, where PROP is
+ * the property in upper case with '.' as '_', '_' as '__' and '-' as '___'
+ * (MTCTI3_KAFKA__SASL_MECHANISM is sasl.mechanism, MTCTI3_KAFKA__LOG__LEVEL
+ * is log_level); a trailing _FILE names the file of a secret property.
+ * Plain values first, then the files, so a file wins over a value.
+ */
+#define CONFIG_KAFKA_ENV "MTCTI3_KAFKA__"
+
+static int config_kafka_env(config_t *config, char **envp, char *errstr, size_t errstr_size) {
+  size_t plen = strlen(CONFIG_KAFKA_ENV);
+  for (int pass = 0; pass < 2; pass++) {
+    for (char **e = envp; e && *e; e++) {
+      const char *eq = strchr(*e, '=');
+      if (strncmp(*e, CONFIG_KAFKA_ENV, plen) != 0 || !eq)
+        continue;
+      const char *var = *e + plen;
+      size_t var_len = (size_t)(eq - var);
+      int is_file = var_len > 5 && strncmp(eq - 5, "_FILE", 5) == 0;
+      if (is_file != pass)
+        continue;
+      char prop[256];
+      size_t n = 0;
+      for (size_t i = 0; i < var_len - (is_file ? 5 : 0) && n + 6 < sizeof(prop); i++) {
+        if (strncmp(var + i, "___", 3) == 0) {
+          prop[n++] = '-';
+          i += 2;
+        } else if (strncmp(var + i, "__", 2) == 0) {
+          prop[n++] = '_';
+          i += 1;
+        } else if (var[i] == '_') {
+          prop[n++] = '.';
+        } else {
+          prop[n++] = (char)tolower((unsigned char)var[i]);
+        }
+      }
+      prop[n] = '\0';
+      if (is_file)
+        memcpy(prop + n, "_file", 6);
+      char sub[512];
+      if (!n) {
+        snprintf(errstr, errstr_size, "%.*s: no librdkafka property named", (int)(eq - *e), *e);
+        return -1;
+      }
+      if (config_apply_kafka(config, prop, eq + 1, ORIGIN_ENV, sub, sizeof(sub)) != 0) {
+        snprintf(errstr, errstr_size, "%s (%.*s)", sub, (int)(eq - *e), *e);
+        return -1;
+      }
+    }
+  }
+  return 0;
 }
 
 static char *config_trim(char *s) {
@@ -224,32 +343,16 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
   return rc;
 }
 
-/* The first line of the file named by setting `name` into *password (replacing it). */
+/* The first line of the file named by setting `name` into *password (replacing it, wiped). */
 static int config_read_password_file(const char *name, const char *path, char **password, char *errstr,
                                      size_t errstr_size) {
-  FILE *fp = fopen(path, "r");
-  if (!fp) {
-    snprintf(errstr, errstr_size, "%s: cannot open \"%s\": %s", name, path, strerror(errno));
+  char *line = NULL;
+  if (config_read_secret_file(name, path, &line, errstr, errstr_size) != 0)
     return -1;
-  }
-  char line[1024] = "";
-  if (!fgets(line, sizeof(line), fp))
-    line[0] = '\0';
-  fclose(fp);
-  line[strcspn(line, "\r\n")] = '\0';
-  if (!line[0]) {
-    snprintf(errstr, errstr_size, "%s: \"%s\" is empty", name, path);
-    return -1;
-  }
   if (*password)
     memset(*password, 0, strlen(*password));
   free(*password);
-  *password = strdup(line);
-  memset(line, 0, sizeof(line));
-  if (!*password) {
-    snprintf(errstr, errstr_size, "%s: out of memory", name);
-    return -1;
-  }
+  *password = line;
   return 0;
 }
 
@@ -282,6 +385,107 @@ static int config_validate_redis(config_t *config, char *errstr, size_t errstr_s
   return 0;
 }
 
+/* A port: 1 to 5 digits, within [min, 65535]; 0 or -1. */
+static int config_port_ok(const char *text, size_t len, long min) {
+  if (len == 0 || len > 5)
+    return -1;
+  long port = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (text[i] < '0' || text[i] > '9')
+      return -1;
+    port = port * 10 + (text[i] - '0');
+  }
+  return port >= min && port <= 65535 ? 0 : -1;
+}
+
+/*
+ * host[:port] of a URL's authority, or of http_listen (host may be empty
+ * there, or a bracketed IPv6 address): the port part, or NULL when there is
+ * none; -1 when a bracket is not closed.
+ */
+static int config_split_port(const char *hostport, size_t len, const char **port, size_t *port_len) {
+  const char *end = hostport + len, *colon = NULL;
+  if (len && hostport[0] == '[') {
+    const char *close = memchr(hostport, ']', len);
+    if (!close)
+      return -1;
+    if (close + 1 < end && close[1] != ':')
+      return -1;
+    colon = close + 1 < end ? close + 1 : NULL;
+  } else {
+    for (const char *p = hostport; p < end; p++)
+      if (*p == ':')
+        colon = p;
+  }
+  *port = colon ? colon + 1 : NULL;
+  *port_len = colon ? (size_t)(end - colon - 1) : 0;
+  return 0;
+}
+
+/* One IP Office URL: ws:// or wss://, a host, and a port in 1..65535 if any. */
+static int config_check_url(const char *url, char *errstr, size_t errstr_size) {
+  const char *rest = NULL;
+  if (strncmp(url, "wss://", 6) == 0)
+    rest = url + 6;
+  else if (strncmp(url, "ws://", 5) == 0)
+    rest = url + 5;
+  if (!rest || !*rest || *rest == '/' || *rest == ':') {
+    snprintf(errstr, errstr_size, "ipo_url: \"%s\" is not a ws:// or wss:// URL with a host", url);
+    return -1;
+  }
+  size_t auth_len = strcspn(rest, "/?#");
+  const char *port;
+  size_t port_len;
+  if (config_split_port(rest, auth_len, &port, &port_len) != 0) {
+    snprintf(errstr, errstr_size, "ipo_url: \"%s\" has an unclosed [ in its host", url);
+    return -1;
+  }
+  if (port && config_port_ok(port, port_len, 1) != 0) {
+    snprintf(errstr, errstr_size, "ipo_url: \"%s\": port \"%.*s\" is not a number from 1 to 65535", url,
+             (int)port_len, port);
+    return -1;
+  }
+  return 0;
+}
+
+/* http_listen: host:port, port 0 to 65535 (0 picks one). */
+static int config_check_listen(const char *listen, char *errstr, size_t errstr_size) {
+  const char *port;
+  size_t port_len;
+  if (config_split_port(listen, strlen(listen), &port, &port_len) != 0 || !port) {
+    snprintf(errstr, errstr_size, "http_listen: \"%s\" is not host:port", listen);
+    return -1;
+  }
+  if (config_port_ok(port, port_len, 0) != 0) {
+    snprintf(errstr, errstr_size, "http_listen: \"%s\": port \"%.*s\" is not a number from 0 to 65535", listen,
+             (int)port_len, port);
+    return -1;
+  }
+  return 0;
+}
+
+/* ipo_ca_file: readable, and at least one PEM certificate in it (what the TLS stack loads). */
+static int config_check_ca_file(const char *path, char *errstr, size_t errstr_size) {
+  FILE *ca = fopen(path, "r");
+  if (!ca) {
+    snprintf(errstr, errstr_size, "ipo_ca_file: cannot open \"%s\": %s", path, strerror(errno));
+    return -1;
+  }
+  int certs = 0;
+  STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read(ca, NULL, NULL, NULL);
+  for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++)
+    if (sk_X509_INFO_value(infos, i)->x509)
+      certs++;
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  ERR_clear_error();
+  fclose(ca);
+  if (!certs) {
+    snprintf(errstr, errstr_size, "ipo_ca_file: \"%s\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path);
+    return -1;
+  }
+  return 0;
+}
+
 /* Checks across settings, after every source is applied. */
 static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
   for (size_t i = 0; i < CONFIG_N; i++) {
@@ -306,29 +510,14 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
              "ipo_password: missing (set MTCTI3_IPO_PASSWORD or MTCTI3_IPO_PASSWORD_FILE)");
     return -1;
   }
-  /* every URL: ws:// or wss://, with a host */
+  /* every URL: ws:// or wss://, with a host, and a port in range */
   char urls[4096];
   snprintf(urls, sizeof(urls), "%s", config->ipo_url);
-  for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
-    const char *rest = NULL;
-    if (strncmp(u, "wss://", 6) == 0)
-      rest = u + 6;
-    else if (strncmp(u, "ws://", 5) == 0)
-      rest = u + 5;
-    if (!rest || !*rest || *rest == '/' || *rest == ':') {
-      snprintf(errstr, errstr_size, "ipo_url: \"%s\" is not a ws:// or wss:// URL with a host", u);
+  for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
+    if (config_check_url(u, errstr, errstr_size) != 0)
       return -1;
-    }
-  }
-  if (config->ipo_ca_file[0]) {
-    FILE *ca = fopen(config->ipo_ca_file, "r");
-    if (!ca) {
-      snprintf(errstr, errstr_size, "ipo_ca_file: cannot open \"%s\": %s", config->ipo_ca_file,
-               strerror(errno));
-      return -1;
-    }
-    fclose(ca);
-  }
+  if (config->ipo_ca_file[0] && config_check_ca_file(config->ipo_ca_file, errstr, errstr_size) != 0)
+    return -1;
   if (config->commands_default_timeout_ms > config->commands_max_timeout_ms) {
     snprintf(errstr, errstr_size, "commands_default_timeout_ms: %ld exceeds commands_max_timeout_ms (%ld)",
              config->commands_default_timeout_ms, config->commands_max_timeout_ms);
@@ -337,6 +526,11 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
   if (config->reconnect_max_ms < config->reconnect_min_ms) {
     snprintf(errstr, errstr_size, "reconnect_max_ms: %ld is less than reconnect_min_ms (%ld)",
              config->reconnect_max_ms, config->reconnect_min_ms);
+    return -1;
+  }
+  char tz_err[256];
+  if (qstats_timezone_check(config->queue_stats_timezone, tz_err, sizeof(tz_err)) != 0) {
+    snprintf(errstr, errstr_size, "queue_stats_timezone: %s", tz_err);
     return -1;
   }
   if (config->ping_timeout <= config->ping_interval) {
@@ -363,10 +557,8 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
   }
   if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;
-  if (config->http_listen[0] && !strrchr(config->http_listen, ':')) {
-    snprintf(errstr, errstr_size, "http_listen: \"%s\" is not host:port", config->http_listen);
+  if (config->http_listen[0] && config_check_listen(config->http_listen, errstr, errstr_size) != 0)
     return -1;
-  }
   return 0;
 }
 
@@ -383,6 +575,8 @@ void config_destroy(config_t *config) {
     }
   }
   for (size_t i = 0; i < config->kafka_count; i++) {
+    if (config->kafka[i].value && config->kafka[i].name && config_kafka_secret(config->kafka[i].name))
+      memset(config->kafka[i].value, 0, strlen(config->kafka[i].value));
     free(config->kafka[i].name);
     free(config->kafka[i].value);
   }
@@ -398,7 +592,10 @@ void config_print_help(void *out, const char *prog) {
           "queue and call.  Every setting can be given as a flag (--name=value or --name value),\n"
           "an environment variable (MTCTI3_NAME) or a line `name = value` in the config file.\n"
           "Precedence: flag > environment > config file > default.\n"
-          "librdkafka properties pass through as kafka.<property> (--kafka.security.protocol=SSL).\n"
+          "librdkafka properties pass through as kafka.<property> (--kafka.security.protocol=SSL),\n"
+          "or from the environment as MTCTI3_KAFKA__<PROPERTY> ('.' as '_', '_' as '__', '-' as '___':\n"
+          "MTCTI3_KAFKA__SASL_MECHANISM); secret ones (password, secret) also from a file:\n"
+          "kafka.sasl.password_file=PATH or MTCTI3_KAFKA__SASL_PASSWORD_FILE=PATH.\n"
           "Other flags: --help, --help-markdown, --version, --check-config.\n\n",
           prog);
   for (size_t i = 0; i < CONFIG_N; i++) {
@@ -490,6 +687,8 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
     if (v && config_set(config, s, v, errstr, errstr_size) != 0)
       goto fail;
   }
+  if (config_kafka_env(config, envp, errstr, errstr_size) != 0)
+    goto fail;
 
   /* The flags. */
   for (int i = 1; i < argc; i++) {
@@ -530,10 +729,8 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
 
   if (config_validate(config, errstr, errstr_size) != 0)
     goto fail;
-  if (check_only) {
-    fprintf(out, "configuration ok\n");
-    *action = CONFIG_EXIT_OK;
-  }
+  if (check_only)
+    *action = CONFIG_CHECK;
 done:
   *configp = config;
   return 0;

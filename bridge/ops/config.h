@@ -6,9 +6,12 @@
  * command-line flags (--<name>=<value>), --help, the markdown reference in
  * docs/bridge.md (--help-markdown prints it) and validation.  Precedence:
  * default < config file < environment < flag.  Settings named kafka.<prop>
- * are not in the table: they go straight to rd_kafka_conf_set.  Secrets
- * (flag SECRET) are refused on the command line and never printed.  Runs
- * once at start, before any connection; pure apart from reading the files.
+ * are not in the table: they go straight to rd_kafka_conf_set, from the
+ * file, the flags or the environment (MTCTI3_KAFKA__<PROP>, see config.c);
+ * a secret one (name holding password or secret) also as kafka.<prop>_file.
+ * Secrets (flag SECRET) are refused on the command line and never printed.
+ * Runs once at start, before any connection; pure apart from reading the
+ * files (the config file, secret files, the CA file's certificates).
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -120,6 +123,14 @@ typedef enum config_type {
     2592000000L, NULL, 0, "How long a command id is remembered: a repeat within it is a duplicate") \
   X(commands_max_bytes, CONFIG_INT, commands_max_bytes, "65536", 256, 1048576, NULL, 0,          \
     "Largest command message accepted (larger ones are rejected, too_big)")                     \
+  X(queue_stats, CONFIG_BOOL, queue_stats, "true", 0, 0, NULL, 0,                               \
+    "Publish per-queue statistics on <prefix>queue-stats (docs/wallboard.md)")                  \
+  X(queue_stats_service_level, CONFIG_INT, queue_stats_service_level, "20", 1, 3600, NULL, 0,    \
+    "Queue statistics: a call answered within this many seconds of its offer is in service level") \
+  X(queue_stats_window, CONFIG_INT, queue_stats_window, "900", 10, 86400, NULL, 0,               \
+    "Queue statistics: the sliding window, in seconds")                                         \
+  X(queue_stats_timezone, CONFIG_STR, queue_stats_timezone, "UTC", 0, 0, NULL, 0,                \
+    "Queue statistics: the time zone whose midnight starts `today` (UTC or a zoneinfo name)")   \
   X(http_listen, CONFIG_STR, http_listen, "127.0.0.1:9464", 0, 0, NULL, 0,                       \
     "Address of /metrics, /healthz, /readyz (host:port; port 0 picks one; empty disables)")     \
   X(ready_file, CONFIG_STR, ready_file, "", 0, 0, NULL, 0,                                       \
@@ -180,6 +191,10 @@ typedef struct config {
   long commands_result_ttl_ms;
   long commands_idempotency_ttl_ms;
   long commands_max_bytes;
+  int queue_stats;
+  long queue_stats_service_level;
+  long queue_stats_window;
+  char *queue_stats_timezone;
   char *http_listen;
   char *ready_file;
   char *log_level;
@@ -192,7 +207,9 @@ typedef struct config {
 
 typedef enum config_action {
   CONFIG_RUN = 0,   /* run the bridge */
-  CONFIG_EXIT_OK,   /* --help, --version, --check-config: done, exit 0 */
+  CONFIG_EXIT_OK,   /* --help, --version: done, exit 0 */
+  CONFIG_CHECK,     /* --check-config: the settings are valid; the caller checks what needs its
+                       libraries (librdkafka's properties), prints "configuration ok" and exits */
 } config_action_t;
 
 /*

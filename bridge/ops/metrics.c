@@ -1,13 +1,18 @@
 /*
- * metrics: Prometheus text exposition of the table in metrics.h.
+ * metrics: Prometheus text exposition of the tables in metrics.h.
  */
 #include "metrics.h"
 
+#include <pthread.h>
+
 #include "topics.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
 
 static const struct {
   const char *name, *type, *help;
@@ -17,82 +22,97 @@ static const struct {
 #undef METRICS_X_ROW
 };
 
+enum {
+#define METRICS_X_HIST_ENUM(e, n, h) METRICS_HIST_##e,
+  METRICS_HISTOGRAMS(METRICS_X_HIST_ENUM)
+#undef METRICS_X_HIST_ENUM
+  METRICS_HIST__COUNT
+};
+
+static const struct {
+  const char *name, *help;
+} metrics_hist_rows[] = {
+#define METRICS_X_HIST_ROW(e, n, h) {n, h},
+    METRICS_HISTOGRAMS(METRICS_X_HIST_ROW)
+#undef METRICS_X_HIST_ROW
+};
+
+static const char *const metrics_link_state_names[] = {
+#define METRICS_X_LINK_NAME(e, n) n,
+    METRICS_LINK_STATES(METRICS_X_LINK_NAME)
+#undef METRICS_X_LINK_NAME
+};
+
+static const struct {
+  const char *name, *label, *help;
+} metrics_client_rows[] = {
+#define METRICS_X_CLIENT_ROW(e, n, l, h) {n, l, h},
+    METRICS_CLIENT_GAUGES(METRICS_X_CLIENT_ROW)
+#undef METRICS_X_CLIENT_ROW
+};
+
 /* per topic: the table's suffixes; per snapshot kind (entities): its topic's */
 static const char *metrics_topic_name(int topic) { return topics_row((topic_id_t)topic)->suffix; }
 static const topic_id_t metrics_kind_topics[4] = {TOPIC_LINES, TOPIC_PRESENCE, TOPIC_QUEUES, TOPIC_CALLS};
-static const double metrics_buckets[] = {0.5, 1, 2, 5, 10, 20, 30, 50, 75, 100, 250, 500, 1000, 5000, 30000};
+/* Upper bounds in seconds, from half a millisecond to 30 s. */
+static const double metrics_buckets[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05,
+                                         0.075,  0.1,   0.25,  0.5,   1,    5,    30};
 #define METRICS_NB (sizeof(metrics_buckets) / sizeof(metrics_buckets[0]))
+#define METRICS_BUILD_LABELS 8
 
 typedef struct metrics_histogram {
   uint64_t buckets[METRICS_NB]; /* not cumulative: the first bucket that holds the value */
   uint64_t count;
-  double sum;
+  double sum; /* seconds */
 } metrics_histogram_t;
+
+typedef struct metrics_client_series {
+  metrics_client_gauge_t gauge;
+  char *client, *label; /* label NULL for gauges without one */
+  double value;
+} metrics_client_series_t;
 
 static struct {
   int64_t values[METRICS__COUNT];
   uint64_t produced[METRICS_TOPICS];
-  metrics_histogram_t delivery, ack;
+  metrics_histogram_t hist[METRICS_HIST__COUNT];
   const char *sub_states[METRICS_SUB_STATES];
   size_t sub_counts[METRICS_SUB_STATES];
   size_t entities[4];
   const char *cmd_status_names[METRICS_CMD_STATUSES];
   uint64_t cmd_done[METRICS_CMD_STATUSES];
-  metrics_histogram_t cmd_round_trip;
-  struct {
-    metrics_collector_fn *fn;
-    void *opaque;
-  } collectors[8];
+  metrics_link_state_t link_state;
+  char *build_names[METRICS_BUILD_LABELS], *build_values[METRICS_BUILD_LABELS];
+  metrics_client_series_t *clients;
+  size_t n_clients;
 } metrics;
-
-void metrics_add_collector(metrics_collector_fn *fn, void *opaque) {
-  size_t free_slot = sizeof(metrics.collectors) / sizeof(metrics.collectors[0]);
-  for (size_t i = 0; i < sizeof(metrics.collectors) / sizeof(metrics.collectors[0]); i++) {
-    if (metrics.collectors[i].fn && metrics.collectors[i].opaque == opaque) {
-      metrics.collectors[i].fn = fn;
-      return;
-    }
-    if (!metrics.collectors[i].fn && free_slot == sizeof(metrics.collectors) / sizeof(metrics.collectors[0]))
-      free_slot = i;
-  }
-  if (fn && free_slot < sizeof(metrics.collectors) / sizeof(metrics.collectors[0])) {
-    metrics.collectors[free_slot].fn = fn;
-    metrics.collectors[free_slot].opaque = opaque;
-  }
-}
 
 void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
 void metrics_set(metrics_id_t id, int64_t value) { metrics.values[id] = value; }
 int64_t metrics_get(metrics_id_t id) { return metrics.values[id]; }
 
 static void metrics_observe(metrics_histogram_t *h, double ms) {
+  double seconds = ms / 1000.0;
   size_t i = 0;
-  while (i < METRICS_NB && ms > metrics_buckets[i])
+  while (i < METRICS_NB && seconds > metrics_buckets[i])
     i++;
   if (i < METRICS_NB)
     h->buckets[i]++;
   h->count++;
-  h->sum += ms;
+  h->sum += seconds;
 }
 
 void metrics_event_delivered(int topic_index, double latency_ms) {
   if (topic_index >= 0 && topic_index < METRICS_TOPICS)
     metrics.produced[topic_index]++;
-  metrics_observe(&metrics.delivery, latency_ms);
+  metrics_observe(&metrics.hist[METRICS_HIST_DELIVERY], latency_ms);
 }
 
-void metrics_notify_acked(double latency_ms) { metrics_observe(&metrics.ack, latency_ms); }
+void metrics_notify_acked(double latency_ms) { metrics_observe(&metrics.hist[METRICS_HIST_NOTIFY_ACK], latency_ms); }
 
-static void metrics_render_histogram(FILE *fp, const char *name, const char *help,
-                                     const metrics_histogram_t *h) {
-  fprintf(fp, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < METRICS_NB; i++) {
-    cumulative += h->buckets[i];
-    fprintf(fp, "%s_bucket{le=\"%g\"} %llu\n", name, metrics_buckets[i], (unsigned long long)cumulative);
-  }
-  fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
-  fprintf(fp, "%s_sum %g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+void metrics_link_state(metrics_link_state_t state) {
+  if (state < METRICS_LINK__COUNT)
+    metrics.link_state = state;
 }
 
 void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
@@ -111,7 +131,200 @@ void metrics_command_done(int status, const char *name, double round_trip_ms) {
     metrics.cmd_done[status]++;
   }
   if (round_trip_ms >= 0)
-    metrics_observe(&metrics.cmd_round_trip, round_trip_ms);
+    metrics_observe(&metrics.hist[METRICS_HIST_COMMAND_ROUND_TRIP], round_trip_ms);
+}
+
+void metrics_build_info(const char *name, const char *value) {
+  int free_slot = -1;
+  for (int i = 0; i < METRICS_BUILD_LABELS; i++) {
+    if (metrics.build_names[i] && strcmp(metrics.build_names[i], name) == 0) {
+      char *copy = strdup(value);
+      if (copy) {
+        free(metrics.build_values[i]);
+        metrics.build_values[i] = copy;
+      }
+      return;
+    }
+    if (!metrics.build_names[i] && free_slot < 0)
+      free_slot = i;
+  }
+  if (free_slot < 0)
+    return;
+  metrics.build_names[free_slot] = strdup(name);
+  metrics.build_values[free_slot] = strdup(value);
+  if (!metrics.build_names[free_slot] || !metrics.build_values[free_slot]) {
+    free(metrics.build_names[free_slot]);
+    free(metrics.build_values[free_slot]);
+    metrics.build_names[free_slot] = metrics.build_values[free_slot] = NULL;
+  }
+}
+
+/* The client series are set from the threads that serve each Kafka client's statistics. */
+static pthread_mutex_t metrics_clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int metrics_same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
+
+static void metrics_client_set_locked(metrics_client_gauge_t gauge, const char *client, const char *label,
+                                      double value) {
+  for (size_t i = 0; i < metrics.n_clients; i++) {
+    metrics_client_series_t *s = &metrics.clients[i];
+    if (s->gauge == gauge && strcmp(s->client, client) == 0 && metrics_same(s->label, label)) {
+      s->value = value;
+      return;
+    }
+  }
+  metrics_client_series_t *grown = realloc(metrics.clients, (metrics.n_clients + 1) * sizeof(*grown));
+  if (!grown)
+    return;
+  metrics.clients = grown;
+  metrics_client_series_t *s = &grown[metrics.n_clients];
+  s->gauge = gauge;
+  s->client = strdup(client);
+  s->label = label ? strdup(label) : NULL;
+  s->value = value;
+  if (!s->client || (label && !s->label)) {
+    free(s->client);
+    free(s->label);
+    return;
+  }
+  metrics.n_clients++;
+}
+
+void metrics_client_set(metrics_client_gauge_t gauge, const char *client, const char *label, double value) {
+  if (gauge >= METRICS_CLIENT__COUNT || !client)
+    return;
+  if (!metrics_client_rows[gauge].label)
+    label = NULL;
+  else if (!label)
+    label = "";
+  pthread_mutex_lock(&metrics_clients_lock);
+  metrics_client_set_locked(gauge, client, label, value);
+  pthread_mutex_unlock(&metrics_clients_lock);
+}
+
+void metrics_client_forget(const char *client) {
+  pthread_mutex_lock(&metrics_clients_lock);
+  size_t kept = 0;
+  for (size_t i = 0; i < metrics.n_clients; i++) {
+    metrics_client_series_t *s = &metrics.clients[i];
+    if (strcmp(s->client, client) == 0) {
+      free(s->client);
+      free(s->label);
+    } else {
+      metrics.clients[kept++] = *s;
+    }
+  }
+  metrics.n_clients = kept;
+  pthread_mutex_unlock(&metrics_clients_lock);
+}
+
+void metrics_reset(void) {
+  for (int i = 0; i < METRICS_BUILD_LABELS; i++) {
+    free(metrics.build_names[i]);
+    free(metrics.build_values[i]);
+    metrics.build_names[i] = metrics.build_values[i] = NULL;
+  }
+  for (size_t i = 0; i < metrics.n_clients; i++) {
+    free(metrics.clients[i].client);
+    free(metrics.clients[i].label);
+  }
+  free(metrics.clients);
+  metrics.clients = NULL;
+  metrics.n_clients = 0;
+}
+
+/* A label value, escaped as the text format wants (backslash, quote, newline). */
+static void metrics_label_value(FILE *fp, const char *value) {
+  for (const char *p = value; *p; p++) {
+    if (*p == '\\')
+      fputs("\\\\", fp);
+    else if (*p == '"')
+      fputs("\\\"", fp);
+    else if (*p == '\n')
+      fputs("\\n", fp);
+    else
+      fputc(*p, fp);
+  }
+}
+
+static void metrics_header(FILE *fp, const char *name, const char *type, const char *help) {
+  fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_render_histogram(FILE *fp, const char *name, const char *help,
+                                     const metrics_histogram_t *h) {
+  metrics_header(fp, name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < METRICS_NB; i++) {
+    cumulative += h->buckets[i];
+    fprintf(fp, "%s_bucket{le=\"%g\"} %llu\n", name, metrics_buckets[i], (unsigned long long)cumulative);
+  }
+  fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
+  fprintf(fp, "%s_sum %.15g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+}
+
+/* The process_* series of the Prometheus client libraries, from /proc (Linux). */
+static void metrics_render_process(FILE *fp) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                 (double)ru.ru_stime.tv_usec / 1e6;
+    metrics_header(fp, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+    fprintf(fp, "process_cpu_seconds_total %.6f\n", cpu);
+  }
+  long page = sysconf(_SC_PAGESIZE);
+  unsigned long long vm_pages = 0, rss_pages = 0;
+  FILE *statm = fopen("/proc/self/statm", "r");
+  if (statm) {
+    if (fscanf(statm, "%llu %llu", &vm_pages, &rss_pages) == 2) {
+      metrics_header(fp, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+      fprintf(fp, "process_virtual_memory_bytes %llu\n", vm_pages * (unsigned long long)page);
+      metrics_header(fp, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+      fprintf(fp, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+    }
+    fclose(statm);
+  }
+  DIR *fds = opendir("/proc/self/fd");
+  if (fds) {
+    long n = 0;
+    for (struct dirent *d = readdir(fds); d; d = readdir(fds))
+      if (d->d_name[0] != '.')
+        n++;
+    closedir(fds);
+    metrics_header(fp, "process_open_fds", "gauge", "Number of open file descriptors.");
+    fprintf(fp, "process_open_fds %ld\n", n - 1); /* not the one reading the directory */
+  }
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    metrics_header(fp, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+    fprintf(fp, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+  }
+  /* start time: boot time (/proc/stat btime) + field 22 of /proc/self/stat, in clock ticks */
+  unsigned long long btime = 0, start_ticks = 0;
+  char line[1024];
+  FILE *stat = fopen("/proc/stat", "r");
+  if (stat) {
+    while (fgets(line, sizeof(line), stat))
+      if (sscanf(line, "btime %llu", &btime) == 1)
+        break;
+    fclose(stat);
+  }
+  FILE *self = fopen("/proc/self/stat", "r");
+  if (self) {
+    size_t n = fread(line, 1, sizeof(line) - 1, self);
+    line[n] = '\0';
+    fclose(self);
+    const char *p = strrchr(line, ')'); /* the command name may hold spaces */
+    /* after ") ": field 3 (state) ... field 22 (starttime) */
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                    &start_ticks) == 1 &&
+        btime) {
+      metrics_header(fp, "process_start_time_seconds", "gauge",
+                     "Start time of the process since unix epoch in seconds.");
+      fprintf(fp, "process_start_time_seconds %.2f\n",
+              (double)btime + (double)start_ticks / (double)sysconf(_SC_CLK_TCK));
+    }
+  }
 }
 
 char *metrics_render(size_t *len) {
@@ -121,42 +334,66 @@ char *metrics_render(size_t *len) {
   if (!fp)
     return NULL;
   for (int i = 0; i < METRICS__COUNT; i++) {
-    fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", metrics_rows[i].name, metrics_rows[i].help,
-            metrics_rows[i].name, metrics_rows[i].type, metrics_rows[i].name,
-            (long long)metrics.values[i]);
+    metrics_header(fp, metrics_rows[i].name, metrics_rows[i].type, metrics_rows[i].help);
+    fprintf(fp, "%s %lld\n", metrics_rows[i].name, (long long)metrics.values[i]);
   }
-  fprintf(fp, "# HELP mtcti3_bridge_events_produced_total Events confirmed by Kafka, per topic\n"
-              "# TYPE mtcti3_bridge_events_produced_total counter\n");
+  metrics_header(fp, "mtcti3_bridge_build_info", "gauge",
+                 "The bridge's version and the versions of the libraries it runs with; always 1");
+  fprintf(fp, "mtcti3_bridge_build_info{version=\"");
+  metrics_label_value(fp, MTCTI3_VERSION);
+  fputc('"', fp);
+  for (int i = 0; i < METRICS_BUILD_LABELS; i++) {
+    if (!metrics.build_names[i])
+      continue;
+    fprintf(fp, ",%s=\"", metrics.build_names[i]);
+    metrics_label_value(fp, metrics.build_values[i]);
+    fputc('"', fp);
+  }
+  fprintf(fp, "} 1\n");
+  metrics_header(fp, "mtcti3_bridge_pbx_link_state", "gauge",
+                 "The PBX link's state: 1 for the current one (connecting, resyncing, synced)");
+  for (int i = 0; i < METRICS_LINK__COUNT; i++)
+    fprintf(fp, "mtcti3_bridge_pbx_link_state{state=\"%s\"} %d\n", metrics_link_state_names[i],
+            (int)metrics.link_state == i);
+  metrics_header(fp, "mtcti3_bridge_events_produced_total", "counter", "Events confirmed by Kafka, per topic");
   for (int i = 0; i < METRICS_TOPICS; i++)
     fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_name(i),
             (unsigned long long)metrics.produced[i]);
-  metrics_render_histogram(fp, "mtcti3_bridge_kafka_delivery_latency_ms",
-                           "From produce to delivery report, per event", &metrics.delivery);
-  metrics_render_histogram(fp, "mtcti3_bridge_notify_ack_latency_ms",
-                           "From a Notify's arrival to its NotifyAck (every event it caused confirmed by Kafka)",
-                           &metrics.ack);
-  fprintf(fp, "# HELP mtcti3_bridge_subscriptions Subscriptions to the PBX, per state\n"
-              "# TYPE mtcti3_bridge_subscriptions gauge\n");
+  for (int i = 0; i < METRICS_HIST__COUNT; i++)
+    metrics_render_histogram(fp, metrics_hist_rows[i].name, metrics_hist_rows[i].help, &metrics.hist[i]);
+  metrics_header(fp, "mtcti3_bridge_subscriptions", "gauge", "Subscriptions to the PBX, per state");
   for (int i = 0; i < METRICS_SUB_STATES; i++)
     if (metrics.sub_states[i])
       fprintf(fp, "mtcti3_bridge_subscriptions{state=\"%s\"} %zu\n", metrics.sub_states[i],
               metrics.sub_counts[i]);
-  fprintf(fp, "# HELP mtcti3_bridge_entities Entities in the last known state, per topic\n"
-              "# TYPE mtcti3_bridge_entities gauge\n");
+  metrics_header(fp, "mtcti3_bridge_entities", "gauge", "Entities in the last known state, per topic");
   for (int i = 0; i < 4; i++)
     fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_name(metrics_kind_topics[i]),
             metrics.entities[i]);
-  fprintf(fp, "# HELP mtcti3_bridge_commands_total Commands completed, per final status\n"
-              "# TYPE mtcti3_bridge_commands_total counter\n");
+  metrics_header(fp, "mtcti3_bridge_commands_total", "counter", "Commands completed, per final status");
   for (int i = 0; i < METRICS_CMD_STATUSES; i++)
     if (metrics.cmd_status_names[i])
       fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
               (unsigned long long)metrics.cmd_done[i]);
-  metrics_render_histogram(fp, "mtcti3_bridge_command_round_trip_ms",
-                           "From a command's receipt to the PBX's answer (or its timeout)", &metrics.cmd_round_trip);
-  for (size_t i = 0; i < sizeof(metrics.collectors) / sizeof(metrics.collectors[0]); i++)
-    if (metrics.collectors[i].fn)
-      metrics.collectors[i].fn(metrics.collectors[i].opaque, fp);
+  pthread_mutex_lock(&metrics_clients_lock);
+  for (int g = 0; g < METRICS_CLIENT__COUNT; g++) {
+    /* the family is always there, its series once a client has reported */
+    metrics_header(fp, metrics_client_rows[g].name, "gauge", metrics_client_rows[g].help);
+    for (size_t i = 0; i < metrics.n_clients; i++) {
+      const metrics_client_series_t *s = &metrics.clients[i];
+      if ((int)s->gauge != g)
+        continue;
+      fprintf(fp, "%s{client=\"", metrics_client_rows[g].name);
+      metrics_label_value(fp, s->client);
+      if (s->label) {
+        fprintf(fp, "\",%s=\"", metrics_client_rows[g].label);
+        metrics_label_value(fp, s->label);
+      }
+      fprintf(fp, "\"} %.15g\n", s->value);
+    }
+  }
+  pthread_mutex_unlock(&metrics_clients_lock);
+  metrics_render_process(fp);
   fclose(fp);
   *len = size;
   return buf;

@@ -5,7 +5,13 @@
  * DESIGN.  Every stage bumps its counters through metrics_add/metrics_set;
  * the HTTP stage renders them.  Labelled series (events per topic,
  * subscriptions per state) are small fixed arrays indexed by the label.  One
- * process-wide instance, used from the event loop thread only.
+ * process-wide instance, used from the event loop thread only.  The text
+ * passes `promtool check metrics`: base units (durations in seconds, sizes in
+ * bytes), counters end in _total.  Besides the bridge's own series it renders
+ * the process_* series every Prometheus client exports (read from /proc at
+ * each scrape), mtcti3_bridge_build_info, the PBX link's state as a state set,
+ * and gauges per Kafka client that the client factory sets from librdkafka's
+ * statistics (metrics_client_set).
  */
 #ifndef METRICS_H
 #define METRICS_H
@@ -22,9 +28,9 @@
   X(ACKS_PENDING, "mtcti3_bridge_acks_pending", "gauge",                                         \
     "Notifies whose events await Kafka delivery (NotifyAck withheld)")                           \
   X(EVENTS_INFLIGHT, "mtcti3_bridge_events_inflight", "gauge",                                   \
-    "Events handed to the producer and not yet committed")                                        \
+    "Events handed to librdkafka and not yet delivered")                                          \
   X(EVENTS_BACKLOG, "mtcti3_bridge_events_backlog", "gauge",                                     \
-    "Events in batches waiting behind the one being written")                                     \
+    "Events waiting for room in librdkafka's queue")                                              \
   X(KAFKA_ERRORS, "mtcti3_bridge_kafka_delivery_errors_total", "counter",                        \
     "Delivery reports with an error (the event is produced again)")                               \
   X(RECONNECTS, "mtcti3_bridge_reconnects_total", "counter", "Connection attempts to the PBX")    \
@@ -61,6 +67,55 @@ typedef enum metrics_id {
   METRICS__COUNT
 } metrics_id_t;
 
+/* X(enum suffix, name, help): the histograms; observed in milliseconds, rendered in seconds. */
+#define METRICS_HISTOGRAMS(X)                                                                     \
+  X(DELIVERY, "mtcti3_bridge_kafka_delivery_latency_seconds",                                    \
+    "From produce to delivery report, per event")                                                \
+  X(NOTIFY_ACK, "mtcti3_bridge_notify_ack_latency_seconds",                                      \
+    "From a Notify's arrival to its NotifyAck (every event it caused confirmed by Kafka)")       \
+  X(COMMAND_ROUND_TRIP, "mtcti3_bridge_command_round_trip_seconds",                              \
+    "From a command's receipt to the PBX's answer (or its timeout)")
+
+/*
+ * X(enum suffix, name): the PBX link's states, rendered as the state set
+ * mtcti3_bridge_pbx_link_state{state} (1 for the current state, 0 for the others).
+ */
+#define METRICS_LINK_STATES(X)                                                                    \
+  X(CONNECTING, "connecting") /* no websocket: connecting or waiting to reconnect */              \
+  X(RESYNCING, "resyncing")   /* websocket up, subscriptions not all answered yet */              \
+  X(SYNCED, "synced")         /* websocket up, every subscription active or given up */
+
+typedef enum metrics_link_state {
+#define METRICS_X_LINK_ENUM(e, n) METRICS_LINK_##e,
+  METRICS_LINK_STATES(METRICS_X_LINK_ENUM)
+#undef METRICS_X_LINK_ENUM
+  METRICS_LINK__COUNT
+} metrics_link_state_t;
+
+/*
+ * X(enum suffix, name, label, help): gauges per Kafka client (label client,
+ * plus `label` when not NULL), set by the Kafka client factory from
+ * librdkafka's statistics callback.  A series appears once set.
+ */
+#define METRICS_CLIENT_GAUGES(X)                                                                  \
+  X(KAFKA_BROKER_RTT, "mtcti3_bridge_kafka_broker_rtt_seconds", "broker",                        \
+    "Average round trip to the broker (librdkafka statistics: brokers[].rtt.avg)")              \
+  X(KAFKA_OUTQ, "mtcti3_bridge_kafka_broker_outq_requests", "broker",                            \
+    "Requests waiting to be sent to the broker (brokers[].outbuf_cnt)")                          \
+  X(KAFKA_PRODUCE_QUEUE, "mtcti3_bridge_kafka_produce_queue_messages", NULL,                     \
+    "Messages in the producer's queue (msg_cnt)")                                                \
+  X(KAFKA_PRODUCE_QUEUE_BYTES, "mtcti3_bridge_kafka_produce_queue_bytes", NULL,                  \
+    "Bytes of messages in the producer's queue (msg_size)")                                      \
+  X(KAFKA_CONSUMER_LAG, "mtcti3_bridge_kafka_consumer_lag_messages", "partition",                \
+    "Messages between the consumer's position and the partition's end (topics[].partitions[].consumer_lag)")
+
+typedef enum metrics_client_gauge {
+#define METRICS_X_CLIENT_ENUM(e, n, l, h) METRICS_CLIENT_##e,
+  METRICS_CLIENT_GAUGES(METRICS_X_CLIENT_ENUM)
+#undef METRICS_X_CLIENT_ENUM
+  METRICS_CLIENT__COUNT
+} metrics_client_gauge_t;
+
 /* Label sets. */
 #define METRICS_CMD_STATUSES 8 /* cmd_status_t values */
 #define METRICS_TOPICS TOPIC__COUNT /* the topic table's rows */
@@ -69,10 +124,26 @@ typedef enum metrics_id {
 void metrics_add(metrics_id_t id, int64_t delta);
 void metrics_set(metrics_id_t id, int64_t value);
 int64_t metrics_get(metrics_id_t id);
-/* An event delivered to `topic_index` (topic_id_t). */
+/* An event delivered to `topic_index` (topic_id_t), latency_ms after its produce. */
 void metrics_event_delivered(int topic_index, double latency_ms);
 /* A NotifyAck sent, latency_ms after its Notify arrived. */
 void metrics_notify_acked(double latency_ms);
+/* The PBX link's current state. */
+void metrics_link_state(metrics_link_state_t state);
+/*
+ * One label of mtcti3_bridge_build_info (the bridge's `version` is always
+ * there): name must be a label name ([a-z_]+), value any text (copied).
+ * Setting a name again replaces its value; at most 8 labels.
+ */
+void metrics_build_info(const char *name, const char *value);
+/*
+ * Set a per-client gauge: `client` names the Kafka client (its client.id or
+ * role: "producer", "commands"), `label` the broker or partition for gauges
+ * that have one (ignored for the others).  Both copied.
+ */
+void metrics_client_set(metrics_client_gauge_t gauge, const char *client, const char *label, double value);
+/* Drop every series of `client` (the client is gone). */
+void metrics_client_forget(const char *client);
 /* Subscriptions per state, set by the subscriptions stage. */
 void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
                            const size_t counts[METRICS_SUB_STATES]);
@@ -86,15 +157,9 @@ void metrics_entities(const size_t counts[4]);
  */
 void metrics_command_done(int status, const char *name, double round_trip_ms);
 
-/*
- * A collector adds its own series to the exposition: fn(opaque, FILE *out)
- * at each render, called on the loop thread (it locks what it reads).  One
- * per opaque; fn NULL removes it.
- */
-typedef void(metrics_collector_fn)(void *opaque, void *out);
-void metrics_add_collector(metrics_collector_fn *fn, void *opaque);
-
 /* The whole exposition text; malloc'd, caller frees. */
 char *metrics_render(size_t *len);
+/* Free what the metrics hold (build_info labels, client series); for leak checks at exit. */
+void metrics_reset(void);
 
 #endif

@@ -309,7 +309,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
 
 /* Initialise the transactional producer, retrying until done; 0, 1 fenced/fatal, -1 abandoned. */
 static int kafka_sink_init_txn(kafka_sink_t *sink) {
-  int64_t t0 = bclock_mono_ms();
+  int64_t t0 = bclock_mono_ms(), said = t0;
   for (;;) {
     rd_kafka_error_t *error = rd_kafka_init_transactions(sink->rk, 1000);
     if (!error) {
@@ -321,8 +321,14 @@ static int kafka_sink_init_txn(kafka_sink_t *sink) {
       if (kafka_sink_txn_error(sink, "initialise transactions", error))
         return 1;
     } else {
+      if (bclock_mono_ms() - said >= 10000) { /* say why it takes long, now and then */
+        BLOG_W(KAFKA, sink->name, "initialising transactions for %lld s: %s",
+               (long long)(bclock_mono_ms() - t0) / 1000, rd_kafka_error_string(error));
+        said = bclock_mono_ms();
+      }
       rd_kafka_error_destroy(error);
     }
+    rd_kafka_poll(sink->rk, 0); /* its logs and errors (an authentication failure) meanwhile */
     if (kafka_sink_abandoned(sink))
       return -1;
   }
@@ -550,7 +556,7 @@ void kafka_sink_destroy(kafka_sink_t *sink) {
   if (sink->rk) {
     rd_kafka_purge(sink->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(sink->rk, 0);
-    rd_kafka_destroy(sink->rk);
+    kafka_client_destroy(sink->rk);
   }
   for (int i = 0; i < 2; i++)
     if (sink->wake[i] >= 0)

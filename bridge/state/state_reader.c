@@ -362,7 +362,7 @@ void state_reader_destroy(state_reader_t *reader) {
   }
   if (reader->rk) {
     rd_kafka_consumer_close(reader->rk);
-    rd_kafka_destroy(reader->rk);
+    kafka_client_destroy(reader->rk);
   }
   for (int i = 0; i < 2; i++)
     if (reader->wake[i] >= 0)

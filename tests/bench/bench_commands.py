@@ -145,8 +145,8 @@ def main():
         f"sustained: {done}/{args.count} get_version results in {took:.2f} s = {rate:.0f} commands/s "
         f"(produced in {produce_s:.2f} s); {st_sus}",
         f"bridge: commands_total {{{', '.join(f'{k.split(chr(34))[1]}: {int(v)}' for k, v in m.items() if k.startswith('mtcti3_bridge_commands_total'))}}}, "
-        f"round-trip histogram count {int(m['mtcti3_bridge_command_round_trip_ms_count'])}, "
-        f"mean {m['mtcti3_bridge_command_round_trip_ms_sum'] / max(1, m['mtcti3_bridge_command_round_trip_ms_count']):.1f} ms",
+        f"round-trip histogram count {int(m['mtcti3_bridge_command_round_trip_seconds_count'])}, "
+        f"mean {m['mtcti3_bridge_command_round_trip_seconds_sum'] * 1000 / max(1, m['mtcti3_bridge_command_round_trip_seconds_count']):.1f} ms",
     ]
     for line in lines:
         print(line)

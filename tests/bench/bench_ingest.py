@@ -11,7 +11,7 @@ first).  Prints, and writes to tests/bench/RESULTS.md:
     churn (--changes user changes/s) and calls (--cps), NotifyAck gated per
     subscription, acknowledged only after Kafka confirmed the events
   - notify-to-Kafka-ack latency p50 and p99: the bridge's histogram
-    mtcti3_bridge_notify_ack_latency_ms (from a Notify's arrival to its
+    mtcti3_bridge_notify_ack_latency_seconds (from a Notify's arrival to its
     NotifyAck, i.e. until every event it caused was confirmed by Kafka)
   - bridge CPU (/proc/<pid>/stat) and peak RSS (VmHWM), and the other
     processes' CPU for context
@@ -75,7 +75,8 @@ def histogram(metrics, name):
 
 
 def quantile(m1, m0, name, q):
-    """The bucket upper bound holding quantile q of the observations between two scrapes."""
+    """The bucket upper bound holding quantile q of the observations between two scrapes,
+    in milliseconds (the histograms are in seconds)."""
     b1, n1 = histogram(m1, name)
     b0, n0 = histogram(m0, name)
     before = dict(b0)
@@ -84,7 +85,7 @@ def quantile(m1, m0, name, q):
         return None
     for le, count in b1:
         if count - before.get(le, 0) >= q * total:
-            return le
+            return round(le * 1000, 3)
     return float("inf")
 
 
@@ -194,9 +195,9 @@ def main():
         acks = delta(m1, m0, "mtcti3_bridge_notify_acks_sent_total") / wall
         produced = sum(delta(m1, m0, k) for k in m1 if k.startswith("mtcti3_bridge_events_produced_total")) / wall
         offered = (s1["traffic"]["user_changes"] - s0["traffic"]["user_changes"]) / wall
-        p50 = quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_ms", 0.5)
-        p99 = quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_ms", 0.99)
-        d99 = quantile(m1, m0, "mtcti3_bridge_kafka_delivery_latency_ms", 0.99)
+        p50 = quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_seconds", 0.5)
+        p99 = quantile(m1, m0, "mtcti3_bridge_notify_ack_latency_seconds", 0.99)
+        d99 = quantile(m1, m0, "mtcti3_bridge_kafka_delivery_latency_seconds", 0.99)
         rss = proc_hwm_mb(pid)
         # let the bridge drain before reading its topics back
         wait_for(lambda: bridge.metrics().get("mtcti3_bridge_acks_pending", 1) == 0, 60, 0.2, "bridge drained")

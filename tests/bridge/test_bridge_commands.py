@@ -433,7 +433,7 @@ def test_timeout_when_pbx_does_not_answer(env):
     m = bridge.metrics()
     assert m['mtcti3_bridge_commands_total{status="timeout"}'] >= 1
     assert m['mtcti3_bridge_commands_total{status="succeeded"}'] >= 1
-    assert m["mtcti3_bridge_command_round_trip_ms_count"] >= 2
+    assert m["mtcti3_bridge_command_round_trip_seconds_count"] >= 2
     assert m["mtcti3_bridge_commands_inflight"] == 0 and m["mtcti3_bridge_commands_paused"] == 0
 
 

@@ -7,7 +7,9 @@
  *   04 bad or missing settings: one line naming the setting
  *   05 secrets: refused on the command line; read from a password file
  *   06 --help lists every setting with its default; --check-config
- *   07 redis_url: ACL user and password, percent-escapes, IPv6, bad port and
+ *   07 ports, URLs and the CA file: out of range, malformed, not PEM
+ *   08 kafka.<prop> from the environment (MTCTI3_KAFKA__...), secrets from files
+ *   09 redis_url: ACL user and password, percent-escapes, IPv6, bad port and
  *      database, rediss://, the password from one place only, never on the
  *      command line, never in an error line
  */
@@ -27,6 +29,7 @@ static int load(char **argv, char **envp, config_t **config, config_action_t *ac
   int argc = 0;
   while (argv[argc])
     argc++;
+  outbuf[0] = '\0';
   FILE *out = fmemopen(outbuf, sizeof(outbuf), "w");
   err[0] = '\0';
   int rc = config_load(argc, argv, envp, out, config, action, err, sizeof(err));
@@ -37,9 +40,19 @@ static int load(char **argv, char **envp, config_t **config, config_action_t *ac
 #define BASE_ENV "MTCTI3_IPO_URL=wss://pbx.example:8443/tapi", "MTCTI3_IPO_USER=svc", "MTCTI3_IPO_PASSWORD=pw", \
                  "MTCTI3_KAFKA_BOOTSTRAP=k1:9092"
 
+/* A PEM certificate of the test data (tests/bridge/data/test-ca.pem). */
+static const char *test_ca(void) {
+  static char path[512];
+  const char *dir = getenv("MTCTI3_TEST_DATA");
+  snprintf(path, sizeof(path), "%s/data/test-ca.pem", dir ? dir : ".");
+  return path;
+}
+
 static void s01_defaults_and_env(void) {
   char *argv[] = {"bridge", NULL};
-  char *envp[] = {BASE_ENV, "MTCTI3_IPO_CA_FILE=/dev/null", "MTCTI3_REDIS_URL=redis://127.0.0.1:6379/2",
+  char ca[600];
+  snprintf(ca, sizeof(ca), "MTCTI3_IPO_CA_FILE=%s", test_ca());
+  char *envp[] = {BASE_ENV, ca, "MTCTI3_REDIS_URL=redis://127.0.0.1:6379/2",
                   "MTCTI3_PBX_ID=ipo-hq", "MTCTI3_TOPIC_PREFIX=acme.", "UNRELATED=1", NULL};
   config_t *c;
   config_action_t a;
@@ -48,7 +61,7 @@ static void s01_defaults_and_env(void) {
   CHECK_STR(c->ipo_url, "wss://pbx.example:8443/tapi");
   CHECK_STR(c->ipo_user, "svc");
   CHECK_STR(c->ipo_password, "pw");
-  CHECK_STR(c->ipo_ca_file, "/dev/null");
+  CHECK_STR(c->ipo_ca_file, test_ca());
   CHECK_STR(c->kafka_bootstrap, "k1:9092");
   CHECK_STR(c->redis_url, "redis://127.0.0.1:6379/2");
   CHECK_STR(c->pbx_id, "ipo-hq");
@@ -174,7 +187,9 @@ static void s05_secrets(void) {
   char *a4[] = {"bridge", "--kafka.sasl.password=hunter2", NULL};
   char *env_ok[] = {"MTCTI3_IPO_URL=wss://a/", "MTCTI3_IPO_USER=u", "MTCTI3_IPO_PASSWORD=p",
                     "MTCTI3_KAFKA_BOOTSTRAP=k:1", NULL};
-  expect_error(a4, env_ok, "kafka.sasl.password: not accepted on the command line (use the config file)");
+  expect_error(a4, env_ok,
+               "kafka.sasl.password: not accepted on the command line (use the config file, the environment or "
+               "kafka.sasl.password_file)");
   const char *file = write_file("pw", "s3cret\nsecond line ignored\n");
   char flag[300];
   snprintf(flag, sizeof(flag), "--ipo_password_file=%s", file);
@@ -211,12 +226,120 @@ static void s06_help(void) {
   char *env[] = {BASE_ENV, NULL};
   char *chk[] = {"bridge", "--check-config", NULL};
   CHECK_INT(load(chk, env, &c, &a), 0);
-  CHECK_INT(a, CONFIG_EXIT_OK);
-  CHECK_STR(outbuf, "configuration ok\n");
+  CHECK_INT(a, CONFIG_CHECK); /* the caller checks librdkafka's view, then prints "configuration ok" */
+  CHECK_STR(outbuf, "");
   config_destroy(c);
 }
 
-static void s07_redis(void) {
+static void s07_ports_urls_ca(void) {
+  char *env[] = {BASE_ENV, NULL};
+  char *a1[] = {"bridge", "--http_listen=127.0.0.1:99999", NULL};
+  expect_error(a1, env, "http_listen: \"127.0.0.1:99999\": port \"99999\" is not a number from 0 to 65535");
+  char *a2[] = {"bridge", "--http_listen=127.0.0.1:http", NULL};
+  expect_error(a2, env, "http_listen: \"127.0.0.1:http\": port \"http\" is not a number from 0 to 65535");
+  char *a3[] = {"bridge", "--http_listen=127.0.0.1", NULL};
+  expect_error(a3, env, "http_listen: \"127.0.0.1\" is not host:port");
+  char *a4[] = {"bridge", "--http_listen=127.0.0.1:", NULL};
+  expect_error(a4, env, "http_listen: \"127.0.0.1:\": port \"\" is not a number from 0 to 65535");
+  char *a5[] = {"bridge", "--ipo_url=wss://pbx:8443/a,wss://pbx:70000/tapi", NULL};
+  expect_error(a5, env, "ipo_url: \"wss://pbx:70000/tapi\": port \"70000\" is not a number from 1 to 65535");
+  char *a6[] = {"bridge", "--ipo_url=wss://pbx:0/tapi", NULL};
+  expect_error(a6, env, "ipo_url: \"wss://pbx:0/tapi\": port \"0\" is not a number from 1 to 65535");
+  char *a7[] = {"bridge", "--ipo_url=wss://pbx:84x3", NULL};
+  expect_error(a7, env, "ipo_url: \"wss://pbx:84x3\": port \"84x3\" is not a number from 1 to 65535");
+  char *a8[] = {"bridge", "--ipo_url=wss://[::1:8443/tapi", NULL};
+  expect_error(a8, env, "ipo_url: \"wss://[::1:8443/tapi\" has an unclosed [ in its host");
+  const char *not_pem = write_file("ca.der", "this is no certificate\n");
+  char flag[300], want[500];
+  snprintf(flag, sizeof(flag), "--ipo_ca_file=%s", not_pem);
+  snprintf(want, sizeof(want), "ipo_ca_file: \"%s\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)", not_pem);
+  char *a9[] = {"bridge", flag, NULL};
+  expect_error(a9, env, want);
+  unlink(not_pem);
+  /* what is fine: IPv6, no port, port 0 for http_listen, a real PEM file */
+  char ca[600];
+  snprintf(ca, sizeof(ca), "--ipo_ca_file=%s", test_ca());
+  char *ok[] = {"bridge", "--ipo_url=wss://[::1]:8443/tapi, ws://pbx, wss://pbx:65535", "--http_listen=[::1]:0", ca,
+                NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(ok, env, &c, &a), 0);
+  if (c)
+    CHECK_STR(c->http_listen, "[::1]:0");
+  config_destroy(c);
+}
+
+static void s08_kafka_env_and_files(void) {
+  char pw[256], keypw[256], file[256], empty[256]; /* write_file's path is one static buffer */
+  snprintf(pw, sizeof(pw), "%s", write_file("sasl", "sasl-s3cret\nignored\n"));
+  snprintf(keypw, sizeof(keypw), "%s", write_file("keypw", "key-s3cret\n"));
+  snprintf(file, sizeof(file), "%s", write_file("k8.conf", "kafka.sasl.mechanism = PLAIN\nkafka.linger.ms = 1\n"));
+  char conf[300], e1[300], e2[300];
+  snprintf(conf, sizeof(conf), "--config=%s", file);
+  snprintf(e1, sizeof(e1), "MTCTI3_KAFKA__SASL_PASSWORD_FILE=%s", pw);
+  snprintf(e2, sizeof(e2), "MTCTI3_KAFKA__SSL_KEY_PASSWORD_FILE=%s", keypw);
+  char *envp[] = {BASE_ENV, "MTCTI3_KAFKA__SASL_MECHANISM=SCRAM-SHA-512", e1, "MTCTI3_KAFKA__LOG__LEVEL=6",
+                  "MTCTI3_KAFKA__SASL_PASSWORD=plain-loses", e2, "MTCTI3_KAFKA__X___Y=1", NULL};
+  char *argv[] = {"bridge", conf, "--kafka.linger.ms=20", NULL};
+  config_t *c;
+  config_action_t a;
+  CHECK_INT(load(argv, envp, &c, &a), 0);
+  /* file, then the environment's values, then its files, then the flags: later wins in librdkafka */
+  static const char *const want[][2] = {
+      {"sasl.mechanism", "PLAIN"},         {"linger.ms", "1"},
+      {"sasl.mechanism", "SCRAM-SHA-512"}, {"log_level", "6"},
+      {"sasl.password", "plain-loses"},    {"x-y", "1"},
+      {"sasl.password", "sasl-s3cret"},    {"ssl.key.password", "key-s3cret"},
+      {"linger.ms", "20"},
+  };
+  size_t n = sizeof(want) / sizeof(want[0]);
+  CHECK_INT(c ? c->kafka_count : 0, n);
+  for (size_t i = 0; c && i < n && i < c->kafka_count; i++) {
+    CHECK_STR(c->kafka[i].name, want[i][0]);
+    CHECK_STR(c->kafka[i].value, want[i][1]);
+  }
+  config_destroy(c);
+
+  /* the _file variant from the config file and the command line (a path is no secret) */
+  char flag[300];
+  snprintf(flag, sizeof(flag), "--kafka.sasl.password_file=%s", pw);
+  char *base[] = {BASE_ENV, NULL};
+  char *a2[] = {"bridge", flag, NULL};
+  CHECK_INT(load(a2, base, &c, &a), 0);
+  CHECK_INT(c ? c->kafka_count : 0, 1);
+  if (c && c->kafka_count == 1) {
+    CHECK_STR(c->kafka[0].name, "sasl.password");
+    CHECK_STR(c->kafka[0].value, "sasl-s3cret");
+  }
+  config_destroy(c);
+
+  /* errors: one line, naming the variable; never the secret */
+  char *e3[] = {BASE_ENV, "MTCTI3_KAFKA__SASL_PASSWORD_FILE=/nonexistent/pw", NULL};
+  char *plain[] = {"bridge", NULL};
+  expect_error(plain, e3,
+               "kafka.sasl.password_file: cannot open \"/nonexistent/pw\": No such file or directory "
+               "(MTCTI3_KAFKA__SASL_PASSWORD_FILE)");
+  snprintf(empty, sizeof(empty), "%s", write_file("empty", "\n"));
+  char e4v[300];
+  snprintf(e4v, sizeof(e4v), "MTCTI3_KAFKA__SSL_KEY_PASSWORD_FILE=%s", empty);
+  char *e4[] = {BASE_ENV, e4v, NULL};
+  char want4[500];
+  snprintf(want4, sizeof(want4), "kafka.ssl.key.password_file: \"%s\" is empty (MTCTI3_KAFKA__SSL_KEY_PASSWORD_FILE)",
+           empty);
+  expect_error(plain, e4, want4);
+  char *e5[] = {BASE_ENV, "MTCTI3_KAFKA__SSL_CA_LOCATION_FILE=/etc/ssl/ca.pem", NULL};
+  expect_error(plain, e5,
+               "kafka.ssl.ca.location_file: only secret properties (names holding password or secret) have a "
+               "_file variant (MTCTI3_KAFKA__SSL_CA_LOCATION_FILE)");
+  char *e6[] = {BASE_ENV, "MTCTI3_KAFKA__=1", NULL};
+  expect_error(plain, e6, "MTCTI3_KAFKA__: no librdkafka property named");
+  unlink(pw);
+  unlink(keypw);
+  unlink(file);
+  unlink(empty);
+}
+
+static void s09_redis(void) {
   char *env[] = {BASE_ENV, NULL};
   config_t *c;
   config_action_t a;
@@ -305,6 +428,8 @@ int main(void) {
   s04_errors();
   s05_secrets();
   s06_help();
-  s07_redis();
+  s07_ports_urls_ca();
+  s08_kafka_env_and_files();
+  s09_redis();
   return check_done();
 }
