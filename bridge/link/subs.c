@@ -543,6 +543,12 @@ static void subs_line_remove(subs_t *subs, subs_entry_t *entry) {
 void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms) {
   strmap_t listed = STRMAP_INIT;
   char text[64];
+  if (full && !subs->presence && (lines->n_adduser || subs->n_presentities)) {
+    /* presence first: every user's phone state is known when its record comes (one first event) */
+    subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
+    if (subs->presence)
+      subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
+  }
   for (size_t i = 0; i < lines->n_adduser; i++)
     subs_line_add(subs, SUBS_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn, full);
   for (size_t i = 0; i < lines->n_addqueue; i++)

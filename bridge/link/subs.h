@@ -2,9 +2,10 @@
  * subs: the subscriptions the bridge keeps on the PBX.
  *
  * DESIGN.  Runs on the event loop.  On every connection it subscribes to
- * Lines (flags 7); the lines it learns start one user or queue subscription
- * each (flags and ccflags from the config), one presence subscription
- * listing every user's extension, and the park server when offered.  Lines
+ * Lines (flags 7); the lines it learns start one presence subscription
+ * listing every user's extension (first: the phone states are known by the
+ * time the users' records come), one user or queue subscription each
+ * (flags and ccflags from the config), and the park server when offered.  Lines
  * adds, deletes and changes start, end or relabel subscriptions.  Requests
  * are paced: at most `subscribe_window` wait for their RequestResponse; the
  * rest wait in a FIFO.  Active subscriptions are refreshed at 80% of their

@@ -2,7 +2,7 @@
  * test_subs: the subscription manager, fed by hand, its messages captured.
  *
  *   01 connect: Lines (flags 7) first, nothing else until its Notify
- *   02 the full Lines list: users, queues, presence, park server, paced by the window
+ *   02 the full Lines list: presence (first), users, queues, park server, paced by the window
  *   03 responses: active; each answer lets one more request out
  *   04 a retryable error: counted, retried after backoff with the same id
  *   05 a final error: failed, not retried
@@ -124,11 +124,11 @@ static void s10_what_a_notify_is(void) {
   nl.n_adduser = 1;
   nl.adduser = users;
   subs_lines(subs, &nl, 1, now);
-  CHECK_INT(n_sent, 3); /* the user, presence, the park server */
-  int32_t user_id = sent[0]->subscribe->subscribe_id, presence_id = sent[1]->subscribe->subscribe_id;
+  CHECK_INT(n_sent, 3); /* presence, the user, the park server */
+  int32_t presence_id = sent[0]->subscribe->subscribe_id, user_id = sent[1]->subscribe->subscribe_id;
   int32_t park_id = sent[2]->subscribe->subscribe_id;
   /* presence watches the user and both presence-only entities */
-  SubscribePresence *sp = sent[1]->subscribe->presence;
+  SubscribePresence *sp = sent[0]->subscribe->presence;
   CHECK_INT(sp->n_entry, 3);
   CHECK_INT(sp->flags, 3);
   CHECK_STR(sp->entry[0]->presentity, "201");
@@ -228,49 +228,55 @@ int main(void) {
   nl.addqueue = queues;
   subs_lines(subs, &nl, 1, now);
   CHECK_INT(n_fresh, 5); /* 3 users, the queue, the park server */
-  CHECK_INT(n_sent, 2);  /* the window */
-  CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
-  CHECK_INT(sent[0]->subscribe->user->flags, 0xf);
-  CHECK_INT(sent[0]->subscribe->user->ccflags, 0x40fb);
-  CHECK_INT(sent[0]->subscribe->user->guid.len, 16);
-  CHECK_INT(sent[0]->subscribe->user->guid.data[0], 1);
-  CHECK(sent[0]->subscribe->subscribe_id != sent[1]->subscribe->subscribe_id);
-  size_t counts[4];
-  subs_counts(subs, counts);
-  CHECK_INT(counts[1], 2); /* requested */
-  CHECK_INT(counts[0], 4); /* waiting: a user, the queue, presence, park */
-  CHECK_INT(counts[2], 1); /* active: lines */
-
-  /* 03: each answer lets one more out, in order: user 3, queue, presence, park */
-  int32_t user0_id = sent[0]->subscribe->subscribe_id;
-  int32_t rid0 = sent[0]->subscribe->requestid, rid1 = sent[1]->subscribe->requestid;
-  clear_sent();
-  respond(subs, rid0, 0, now);
-  CHECK_INT(n_sent, 1);
-  CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
-  respond(subs, rid1, 0, now);
-  CHECK_INT(n_sent, 2);
-  CHECK_INT(sent[1]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_QUEUE);
-  CHECK_INT(sent[1]->subscribe->queue->flags, 0x3);
-  CHECK_INT(sent[1]->subscribe->queue->ccflags, 0x441e3);
-  int32_t rid_user2 = sent[0]->subscribe->requestid, rid_queue = sent[1]->subscribe->requestid;
-  clear_sent();
-
-  /* 04: a retryable error (TOOMANY) on the third user: retried later, same id */
-  respond(subs, rid_user2, MTCTISESS_TOOMANY, now);
-  CHECK_INT(n_sent, 1); /* the window let the presence subscription out */
+  CHECK_INT(n_sent, 2);  /* the window: presence first, then the first user */
   CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_PRESENCE);
   CHECK_INT(sent[0]->subscribe->presence->n_entry, 3);
   CHECK_INT(sent[0]->subscribe->presence->flags, 3);
   int32_t presence_id = sent[0]->subscribe->subscribe_id;
   int32_t rid_presence = sent[0]->subscribe->requestid;
+  CHECK_INT(sent[1]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
+  CHECK_INT(sent[1]->subscribe->user->flags, 0xf);
+  CHECK_INT(sent[1]->subscribe->user->ccflags, 0x40fb);
+  CHECK_INT(sent[1]->subscribe->user->guid.len, 16);
+  CHECK_INT(sent[1]->subscribe->user->guid.data[0], 1);
+  CHECK(sent[0]->subscribe->subscribe_id != sent[1]->subscribe->subscribe_id);
+  size_t counts[4];
+  subs_counts(subs, counts);
+  CHECK_INT(counts[1], 2); /* requested */
+  CHECK_INT(counts[0], 4); /* waiting: 2 users, the queue, park */
+  CHECK_INT(counts[2], 1); /* active: lines */
+
+  /* 03: each answer lets one more out, in order: user 2, user 3, queue, park */
+  int32_t user0_id = sent[1]->subscribe->subscribe_id;
+  int32_t rid0 = sent[1]->subscribe->requestid;
   clear_sent();
-  respond(subs, rid_queue, 0, now);
+  respond(subs, rid_presence, 0, now);
   CHECK_INT(n_sent, 1);
+  CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
+  CHECK_INT(sent[0]->subscribe->user->guid.data[0], 2);
+  int32_t rid1 = sent[0]->subscribe->requestid;
+  respond(subs, rid0, 0, now);
+  CHECK_INT(n_sent, 2);
+  CHECK_INT(sent[1]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_USER);
+  CHECK_INT(sent[1]->subscribe->user->guid.data[0], 3);
+  int32_t rid_user2 = sent[1]->subscribe->requestid;
+  clear_sent();
+  respond(subs, rid1, 0, now);
+  CHECK_INT(n_sent, 1);
+  CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_QUEUE);
+  CHECK_INT(sent[0]->subscribe->queue->flags, 0x3);
+  CHECK_INT(sent[0]->subscribe->queue->ccflags, 0x441e3);
+  int32_t rid_queue = sent[0]->subscribe->requestid;
+  clear_sent();
+
+  /* 04: a retryable error (TOOMANY) on the third user: retried later, same id */
+  respond(subs, rid_user2, MTCTISESS_TOOMANY, now);
+  CHECK_INT(n_sent, 1); /* the window let the park server out */
   CHECK_INT(sent[0]->subscribe->payload_case, SUBSCRIBE__PAYLOAD_PARKSERVER);
   int32_t rid_park = sent[0]->subscribe->requestid;
   clear_sent();
-  respond(subs, rid_presence, 0, now);
+  respond(subs, rid_queue, 0, now);
+  CHECK_INT(n_sent, 0);
   respond(subs, rid_park, 0, now);
   subs_tick(subs, now + 400); /* backoff of the first failure: 500..1000 ms */
   CHECK_INT(n_sent, 0);
