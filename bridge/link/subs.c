@@ -47,6 +47,7 @@ typedef struct subs_entry {
   int notified, settled;
   int initial; /* from the connection's first Lines list (or lines, presence, park) */
   int64_t active_ms;      /* the subscribe's SUCCESS came then (0: not yet) */
+  int64_t first_acked_ms; /* its first Notify was acknowledged then (0: not yet) */
   int cc_seen;            /* a call report came on this subscription */
   int32_t refresh_last;   /* refreshinstance of its last call report */
   struct subs_entry *fifo_next;
@@ -211,6 +212,7 @@ static void subs_restart(subs_t *subs, subs_entry_t *entry) {
   entry->state = SUBS_WAITING;
   entry->notified = entry->settled = 0;
   entry->active_ms = 0;
+  entry->first_acked_ms = 0;
   entry->cc_seen = 0;
   entry->refresh_last = 0;
   if (entry->kind == SUBS_USER || entry->kind == SUBS_QUEUE || entry->kind == SUBS_PARKSERVER)
@@ -376,9 +378,17 @@ static void subs_call_report(subs_t *subs, subs_entry_t *entry, const Notify *no
       target->refresh = instance;
     }
   } else {
-    /* a line added later had no calls when subscribed: its first report is a new call */
-    int right_after = entry->kind == SUBS_PARKSERVER ? notify->notify_id == 1 : notify->notify_id <= 2;
-    int soon = !entry->active_ms || now_ms - entry->active_ms <= subs->config->resync_grace_ms;
+    /*
+     * The PBX answers a subscription with its record, then (once that is
+     * acknowledged) with the calls up; the park server with its calls at
+     * once.  So the calls already up come right after: soon after the
+     * record's NotifyAck, or the park server's RequestResponse.  A line
+     * added later had no calls when subscribed: its first report is a new call.
+     */
+    int park = entry->kind == SUBS_PARKSERVER;
+    int right_after = park ? notify->notify_id == 1 : notify->notify_id == 2;
+    int64_t since = park ? entry->active_ms : entry->first_acked_ms;
+    int soon = !since || now_ms - since <= subs->config->resync_grace_ms;
     target->snapshot = entry->initial && right_after && soon;
   }
   entry->cc_seen = 1;
@@ -415,6 +425,14 @@ int subs_notify(subs_t *subs, const Notify *notify, int64_t now_ms, subs_target_
     entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
   entry->notified = 1;
   return 0;
+}
+
+void subs_notify_acked(subs_t *subs, int32_t subscribe_id, int32_t notify_id, int64_t now_ms) {
+  char k[16];
+  subs_key(k, sizeof(k), subscribe_id);
+  subs_entry_t *entry = strmap_get(&subs->by_id, k);
+  if (entry && notify_id == 1 && !entry->first_acked_ms)
+    entry->first_acked_ms = now_ms;
 }
 
 const char *subs_presence_entity(const subs_t *subs, int32_t lref, const char *presentity) {

@@ -22,10 +22,11 @@
  * user's or queue's first record Notify when the line was in the
  * connection's first Lines list; the first presence Notify; and a
  * subscription's first call report when it is the PBX's answer to the
- * subscription (the Notify right after the record, or the park server's
- * first, arriving within resync_grace_ms of the subscription's
- * RequestResponse, on a line of the connection's first Lines list: a line
- * added later had no calls yet): the calls already up.  A refresh (the PBX resends its
+ * subscription (the Notify right after the record, arriving within
+ * resync_grace_ms of the record's NotifyAck, or the park server's first,
+ * within resync_grace_ms of its RequestResponse; on a line of the
+ * connection's first Lines list: a line added later had no calls yet): the
+ * calls already up.  A refresh (the PBX resends its
  * state) is a snapshot too: a call report whose refreshinstance is higher
  * than the subscription's last (target.refresh = that number), or a presence
  * Notify with full=1 after the first.  The presence subscription also
@@ -80,6 +81,8 @@ void subs_disconnected(subs_t *subs);
 
 /* Find the subscription of a Notify and say what the Notify is; 0 and *target, -1 when unknown. */
 int subs_notify(subs_t *subs, const Notify *notify, int64_t now_ms, subs_target_t *target);
+/* A Notify was acknowledged (the first's time tells the calls already up from later ones). */
+void subs_notify_acked(subs_t *subs, int32_t subscribe_id, int32_t notify_id, int64_t now_ms);
 /* The user GUID of a presence entry (by lref, else by extension); NULL if unknown. */
 const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentity, const char **extn);
 /* The presence-only entity (one of presence_entities) of a presence entry, by lref else by name; NULL if none. */

@@ -125,6 +125,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     ack.notify_id = gate->notify_id;
     char errstr[256];
     if (pbx_link_send(ingest->link, &msg, errstr, sizeof(errstr)) == 0) {
+      subs_notify_acked(ingest->subs, gate->subscribe_id, gate->notify_id, bclock_mono_ms());
       metrics_add(METRICS_NOTIFY_ACKS, 1);
       metrics_notify_acked((double)(bclock_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);

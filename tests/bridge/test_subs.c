@@ -146,6 +146,7 @@ static void s10_what_a_notify_is(void) {
   /* the user's record, then the calls already up: both snapshots */
   CHECK_INT(notify_of(subs, user_id, 1, NOTIFY__PAYLOAD_USER, 0, now + 10, &t), 0);
   CHECK(t.first && t.snapshot && !t.refresh);
+  subs_notify_acked(subs, user_id, 1, now + 60); /* the record's ack, after Kafka took its event */
   CHECK_INT(notify_of(subs, user_id, 2, NOTIFY__PAYLOAD_CALLCONTROL, 1, now + 100, &t), 0);
   CHECK(!t.first && t.snapshot && !t.refresh);
   /* a live report, then a refresh (refreshinstance up), then live again */
@@ -174,8 +175,19 @@ static void s10_what_a_notify_is(void) {
   clear_sent();
   CHECK_INT(notify_of(subs, again, 1, NOTIFY__PAYLOAD_USER, 0, now + 8010, &t), 0);
   CHECK(t.snapshot);
-  CHECK_INT(notify_of(subs, again, 2, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 8050, &t), 0);
-  CHECK(t.snapshot && !t.refresh);
+  subs_notify_acked(subs, again, 1, now + 9000); /* a slow Kafka: the ack long after the record */
+  CHECK_INT(notify_of(subs, again, 2, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 9050, &t), 0);
+  CHECK(t.snapshot && !t.refresh); /* right after the ack: the calls up, however late */
+  /* once more: a first call report long after the record's ack is a call that started since */
+  st.subscribe_id = again;
+  subs_terminated(subs, &st, now + 10000);
+  int32_t third = sent[0]->subscribe->subscribe_id;
+  respond(subs, sent[0]->subscribe->requestid, 0, now + 10000);
+  clear_sent();
+  CHECK_INT(notify_of(subs, third, 1, NOTIFY__PAYLOAD_USER, 0, now + 10010, &t), 0);
+  subs_notify_acked(subs, third, 1, now + 10020);
+  CHECK_INT(notify_of(subs, third, 2, NOTIFY__PAYLOAD_CALLCONTROL, 2, now + 10521, &t), 0);
+  CHECK(!t.snapshot && !t.refresh);
   subs_destroy(subs);
   config_destroy(config);
   clear_sent();
