@@ -72,6 +72,12 @@ struct subs {
 
 /* The lrefs of presence-only entities: far above the users' (1, 2, ...). */
 #define SUBS_PRESENTITY_LREF 0x40000000
+/*
+ * The calls already up come this soon after the record's NotifyAck (the
+ * park server's: its RequestResponse): the PBX sends them at once.  A first
+ * call report later than that is a call that started since.
+ */
+#define SUBS_CALLS_UP_MS 500
 /* The longest presence-only entity's name watched (it is a Kafka key and in an entity id). */
 #define SUBS_PRESENTITY_MAX 255
 
@@ -388,7 +394,7 @@ static void subs_call_report(subs_t *subs, subs_entry_t *entry, const Notify *no
     int park = entry->kind == SUBS_PARKSERVER;
     int right_after = park ? notify->notify_id == 1 : notify->notify_id == 2;
     int64_t since = park ? entry->active_ms : entry->first_acked_ms;
-    int soon = !since || now_ms - since <= subs->config->resync_grace_ms;
+    int soon = !since || now_ms - since <= SUBS_CALLS_UP_MS;
     target->snapshot = entry->initial && right_after && soon;
   }
   entry->cc_seen = 1;

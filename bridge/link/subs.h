@@ -22,9 +22,9 @@
  * user's or queue's first record Notify when the line was in the
  * connection's first Lines list; the first presence Notify; and a
  * subscription's first call report when it is the PBX's answer to the
- * subscription (the Notify right after the record, arriving within
- * resync_grace_ms of the record's NotifyAck, or the park server's first,
- * within resync_grace_ms of its RequestResponse; on a line of the
+ * subscription (the Notify right after the record, arriving within 500 ms
+ * of the record's NotifyAck, or the park server's first, within 500 ms of
+ * its RequestResponse: the PBX sends them at once; on a line of the
  * connection's first Lines list: a line added later had no calls yet): the
  * calls already up.  A refresh (the PBX resends its
  * state) is a snapshot too: a call report whose refreshinstance is higher
