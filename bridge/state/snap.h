@@ -37,7 +37,8 @@
  * phone state does not come by the time its line settles
  * (snap_line_resync_end) is reported without it.  New entities from a
  * snapshot (an initial Notify, a resubscription's, a refresh) are 'r',
- * others 'c'; calls too (snap_calls_apply's snapshot).
+ * others 'c'; calls too (snap_calls_apply's snapshot), but for a user whose
+ * phone was idle when its record came (it had no call up then).
  * Single-threaded, no I/O.
  */
 #ifndef SNAP_H

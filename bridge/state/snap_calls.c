@@ -19,7 +19,9 @@
  * settled, deletes those still unconfirmed (ended while the bridge was away),
  * with a synthetic calllost.  A call first seen in a snapshot (the calls
  * already up when the line was subscribed, a refresh) is a snapshot read
- * ('r'); one first seen later is created ('c').  A CallLost deletes its call with the PBX's
+ * ('r'); one first seen later is created ('c'), as is one on a user line
+ * whose phone was idle (the presence subscription's phone state) when its
+ * record came: it cannot have been up then.  A CallLost deletes its call with the PBX's
  * reason; a call is forgotten once deleted.  The first report of a call
  * carrying a referencecallid (an application's MakeCall or UnPark), and a
  * CallLost with a referencecallid for a call never reported (the spec's
@@ -175,6 +177,13 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
 }
 
 void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc, int snapshot) {
+  if (snapshot && line->kind == SNAP_LINE_USER) { /* a user idle when its record came had no call up */
+    char id[96];
+    snap_entity_id(id, sizeof(id), "user", line->guid);
+    const snap_entity_t *user = strmap_get(&snap->entities, id);
+    if (user && user->idle_at_record)
+      snapshot = 0;
+  }
   for (size_t i = 0; i < cc->n_callinfo; i++)
     snap_call_info(snap, line, cc->callinfo[i], snapshot);
   for (size_t i = 0; i < cc->n_calllost; i++) {

@@ -114,6 +114,7 @@ typedef struct snap_entity {
   snap_state_t *held; /* the state to report once complete; NULL: none */
   char held_op;       /* 'r' or 'c': as its first NotifyUser said */
   int held_phone;     /* the phone state that came first; -1: none */
+  int idle_at_record; /* users: its phone was idle (no call) when its last NotifyUser came */
   /* what the lookup indexes hold of it (snap_lookup.c) */
   char *indexed_extn;  /* lines: in line_by_extn under "<indexed_kind>/<extn>"; NULL: not */
   snap_line_kind_t indexed_kind;

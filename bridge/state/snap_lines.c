@@ -159,6 +159,9 @@ static void snap_writer_carry(snap_writer_t *w, const snap_state_t *old, const c
     jbuf_str(&w->b, "null");
 }
 
+/* A phone state that means no call: idle, after call work, logged out (-1, unknown: no). */
+static int snap_phone_idle(int phonestate) { return phonestate == 0 || phonestate == 3 || phonestate == 5; }
+
 /* Write the phone state (-1: unknown, null) as a user's two last fields. */
 static void snap_writer_phone(snap_writer_t *w, int phonestate) {
   snap_writer_key_lit(w, "phonestate");
@@ -191,6 +194,10 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
   }
   if (user->extn && *user->extn)
     snap_set_str(&entity->line_extn, user->extn);
+  long long phone = entity->held_phone;
+  if (entity->state && !snap_state_int(entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1, &phone))
+    phone = -1;
+  entity->idle_at_record = snap_phone_idle((int)phone);
   if (entity->state) {
     snap_state_apply(snap, entity, 0);
     return;

@@ -796,6 +796,24 @@ static void s14_one_snapshot_model(void) {
   CHECK_STR(changes[0].changed, "[\"absence\",\"app\"]");
   CHECK_INT(changes[0].seq, 2);
   CHECK_INT(snap_count(snap, SNAP_USER), 3);
+  /* a user whose phone was busy when its record came may have calls up: a snapshot's are 'r' ... */
+  snap_line_t line2 = {SNAP_LINE_USER, G2S, "2003"};
+  CallInfo c2;
+  call_init(&c2, 40, CALL_INFO__STATE__CONNECTED, 0);
+  cc.callinfo = (CallInfo *[]){&c2};
+  reset();
+  snap_calls_apply(snap, &line2, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  /* ... one idle then had none: a first report that looks like a snapshot is a new call */
+  phone(snap, G2S, 0);
+  user_init(&u, "2003", 1);
+  snap_user_apply(snap, G2S, &u, 0);
+  reset();
+  call_init(&c2, 41, CALL_INFO__STATE__RINGING, 0);
+  snap_calls_apply(snap, &line2, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
   snap_destroy(snap);
   reset();
 }
