@@ -369,6 +369,11 @@ static int h_refresh(req_t *r, json_t **out) {
   return 200;
 }
 
+static int h_requests(req_t *r, json_t **out) {
+  *out = sim_server_requests(r->ctl->server, 0);
+  return 200;
+}
+
 static int h_pause(req_t *r, json_t **out) {
   json_t *on = json_object_get(r->body, "on");
   sim_server_pause(r->ctl->server, on ? json_is_true(on) : 1);
@@ -497,6 +502,7 @@ static const route_t routes[] = {
     {"POST", "/systems/{name}/fail", h_system_fail, NULL, "fail a system: its connections are killed (no close handshake), its port refuses connections; its queues' waiting calls move to the other system; answers as GET /systems plus system, up, dropped, moved"},
     {"POST", "/systems/{name}/restore", h_system_restore, NULL, "restore a failed system on the same port; queues return to the primary (waiting calls move back); answers as fail"},
     {"POST", "/refresh", h_refresh, "{\"system\":\"primary\"}", "a refresh (system absent: every system): refreshinstance + 1, and every user, queue, park server and presence subscription resends its whole state; answers refreshed (subscriptions) and refreshinstance per system"},
+    {"GET", "/requests", h_requests, NULL, "the requests handled (SubscribeCmd, GeneralCmd; the last 512; not those ignored while paused), oldest first: requests[] of {seq, conn, system, message (proto3 JSON, as received: secrets included)}, and total"},
     {"POST", "/requests/pause", h_pause, "{\"on\":true}", "stop (or resume) answering MTCTI3 requests; NotifyAcks still count"},
     {"POST", "/traffic", h_traffic, "{\"calls_per_second\":2.5,\"user_changes_per_second\":0}",
      "set the load generator's rates: new calls, and user changes (DND, app presence, absence, voicemail)"},

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "codec_frame.h"
+#include "codec_json.h"
 #include "codec_tables.h"
 #include "sim_general.h"
 #include "sim_log.h"
@@ -27,6 +28,7 @@
 #define OUT_CHUNKS 16   /* writes per writable callback, while the socket takes them */
 #define WS_HEADER_MAX 10
 #define MTCTI3_PATH "/tpkt/openapi"
+#define REQUEST_LOG 512 /* requests kept for GET /requests */
 
 typedef struct sys sys_t;
 
@@ -94,6 +96,9 @@ struct sim_server {
   volatile sig_atomic_t stop;
   unsigned long msgs_in, msgs_out, bad_in, refused_auth, refused_limit, dropped;
   unsigned long subscribecmds, generalcmds; /* requests handled (not while paused) */
+  /* the last REQUEST_LOG requests handled (SubscribeCmd, GeneralCmd), oldest first from log_next */
+  json_t *request_log[REQUEST_LOG];
+  unsigned long requests_logged;
   char expected_auth[600];
 };
 
@@ -219,6 +224,19 @@ static int conn_writable(conn_t *c) {
 
 /* ---- receiving ---- */
 
+
+/* Keep a request for GET /requests: its number, connection, system and the message as proto3 JSON. */
+static void log_request(sim_server_t *s, const conn_t *c, const Message *msg) {
+  json_t *entry = json_pack("{s:I,s:i,s:s,s:o}", "seq", (json_int_t)(s->requests_logged + 1), "conn", c->id,
+                            "system", c->sys ? c->sys->name : "", "message", codec_json_from_pb(&msg->base));
+  if (!entry)
+    return;
+  size_t slot = (size_t)(s->requests_logged % REQUEST_LOG);
+  json_decref(s->request_log[slot]);
+  s->request_log[slot] = entry;
+  s->requests_logged++;
+}
+
 static void conn_message(conn_t *c) {
   sim_server_t *s = c->server;
   char errstr[256];
@@ -255,6 +273,8 @@ static void conn_message(conn_t *c) {
     s->subscribecmds++;
   else if (msg->payload_case == MESSAGE__PAYLOAD_GENERALCMD)
     s->generalcmds++;
+  if (msg->payload_case == MESSAGE__PAYLOAD_SUBSCRIBECMD || msg->payload_case == MESSAGE__PAYLOAD_GENERALCMD)
+    log_request(s, c, msg);
   switch (msg->payload_case) {
   case MESSAGE__PAYLOAD_SUBSCRIBE:
   case MESSAGE__PAYLOAD_SUBSCRIBECMD:
@@ -770,6 +790,8 @@ void sim_server_free(sim_server_t *s) {
     while (s->sys[i].conns.head)
       conn_free(lws_container_of(s->sys[i].conns.head, conn_t, list));
   sim_timers_free(s->timers);
+  for (size_t i = 0; i < REQUEST_LOG; i++)
+    json_decref(s->request_log[i]);
   free(s);
 }
 
@@ -811,4 +833,14 @@ json_t *sim_server_stats(sim_server_t *s) {
                    "refused_auth", (json_int_t)s->refused_auth, "refused_limit",
                    (json_int_t)s->refused_limit, "dropped", (json_int_t)s->dropped, "subscribecmds",
                    (json_int_t)s->subscribecmds, "generalcmds", (json_int_t)s->generalcmds);
+}
+
+json_t *sim_server_requests(sim_server_t *s, unsigned long since) {
+  json_t *list = json_array();
+  unsigned long first = s->requests_logged > REQUEST_LOG ? s->requests_logged - REQUEST_LOG : 0;
+  if (since > first)
+    first = since;
+  for (unsigned long n = first; list && n < s->requests_logged; n++)
+    json_array_append(list, s->request_log[n % REQUEST_LOG]);
+  return json_pack("{s:o,s:I}", "requests", list, "total", (json_int_t)s->requests_logged);
 }

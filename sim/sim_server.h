@@ -94,5 +94,12 @@ int sim_server_drop_all(sim_server_t *server);
 void sim_server_pause(sim_server_t *server, int on);
 /* Connection and message counters (a new reference). */
 json_t *sim_server_stats(sim_server_t *server);
+/*
+ * The requests handled (SubscribeCmd and GeneralCmd, not while paused), the
+ * last 512 at most, those numbered above `since` (seq counts from 1):
+ * {"requests": [{"seq", "conn", "system", "message": proto3 JSON}], "total"}
+ * (a new reference).
+ */
+json_t *sim_server_requests(sim_server_t *server, unsigned long since);
 
 #endif

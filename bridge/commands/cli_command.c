@@ -5,7 +5,7 @@
  * codec/cli/mtcti3.c), built only when librdkafka and hiredis are found, so
  * the codec stays free of both.  Steps, all on one thread:
  *   1. the command: JSON from the operand (or stdin for "-"), or built from
- *      --action/--user/--queue/--callid/--referencecallid/--arg, typed by the
+ *      --action/--user/--queue/--parkserver/--callid/--referencecallid/--arg, typed by the
  *      action table; validated by cmd_parse as the bridge would (exit 2);
  *   2. start listening where the result will appear, BEFORE producing: the
  *      results topic (or --reply-to), every partition assigned at its high
@@ -55,6 +55,7 @@ typedef struct cc_opts {
   const char *action;
   const char *user;
   const char *queue;
+  const char *parkserver;
   const char *callid;
   const char *referencecallid;
   const char *timeout_ms;
@@ -83,6 +84,7 @@ const cli_option_t cli_command_options[] = {
   CC_OPT("action", "ACTION", action, "the action (docs/commands.md); builds the command from flags"),
   CC_OPT("user", "EXTN|GUID", user, "target user"),
   CC_OPT("queue", "NAME|EXTN|GUID", queue, "target queue"),
+  CC_OPT("parkserver", "SLOT", parkserver, "target the park server: the call parked in SLOT"),
   CC_OPT("callid", "N", callid, "the call, by callid"),
   CC_OPT("referencecallid", "N", referencecallid, "the call, by referencecallid"),
   CC_OPT("arg", "NAME=VALUE", arg_help,
@@ -234,13 +236,14 @@ static json_t *cc_from_flags(const cc_opts_t *opts, const char *id) {
   long long v;
   size_t i;
 
-  if (opts->user && opts->queue) {
-    cc_usage("%s", "--user and --queue exclude each other");
+  if (!!opts->user + !!opts->queue + !!opts->parkserver > 1) {
+    cc_usage("%s", "--user, --queue and --parkserver exclude each other");
     goto fail;
   }
-  if (opts->user || opts->queue)
-    json_object_set_new(cmd, "target", json_pack("{ss}", opts->user ? "user" : "queue",
-                                                 opts->user ? opts->user : opts->queue));
+  if (opts->user || opts->queue || opts->parkserver)
+    json_object_set_new(cmd, "target",
+                        json_pack("{ss}", opts->user ? "user" : opts->queue ? "queue" : "parkserver",
+                                  opts->user ? opts->user : opts->queue ? opts->queue : opts->parkserver));
   if (opts->callid || opts->referencecallid) {
     const char *s = opts->callid ? opts->callid : opts->referencecallid;
     if (opts->callid && opts->referencecallid) {

@@ -3,9 +3,12 @@
  *
  * Limits come from the spec's "Call functions individually described"
  * (argument lengths and characters, the featuresavailable bit, the line
- * types), from its UpdateUser and presence sections (absence text at most
- * 21, application presence at most 34) and, where the spec is silent, from
- * the bridge (noted in the argument's help).
+ * types: DropCall, BlindTransfer, SetTag and ForceClear also on the park
+ * server), its MakeCall section (the special call types 104 to 116), its
+ * UpdateUser and presence sections (absence text at most 21, application
+ * presence at most 34) and, where the spec is silent (a short code's
+ * onbehalf, a teleworker connection), from the bridge (noted in the
+ * argument's help).
  */
 #include "cmd_action.h"
 
@@ -34,6 +37,10 @@
 #define TARGET_MAX 78
 /* Extensions: IP Office extension numbers have at most 15 digits. */
 #define EXTN_MAX 15
+/* A user named by extension, name, e-mail or GUID: as long as a command's target may be. */
+#define USER_NAME_MAX 64
+/* A teleworker's number: under 32 characters (the bridge's bound; the spec gives none). */
+#define PHONE_MAX 31
 
 static const char *const member_ops[] = {"drop", "mute_on", "mute_off", NULL};
 static const char *const agentrec_ops[] = {"pause", "resume", NULL};
@@ -117,6 +124,30 @@ static const cmd_arg_t args_make_call[] = {
         "CLI for the outgoing call"),
   A_ENUM("device", OPT, devices, CMD_ROLE_DEVICE, "make the call from this kind of device"),
 };
+static const cmd_arg_t args_page[] = {
+  A_STR("to", REQ, PLAIN, 1, TARGET_MAX, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
+        "the user, or the queue whose members, to page (MakeCall.target)"),
+  A_INT("referencecallid", OPT, 1, 2147483647L, CMD_ROLE_NAMED,
+        "your id for the new call, seen in its CallInfo; default: the requestid"),
+};
+static const cmd_arg_t args_user_call[] = {
+  A_STR("to", REQ, PLAIN, 1, TARGET_MAX, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
+        "the user to call (MakeCall.target)"),
+  A_INT("referencecallid", OPT, 1, 2147483647L, CMD_ROLE_NAMED,
+        "your id for the new call, seen in its CallInfo; default: the requestid"),
+};
+static const cmd_arg_t args_pickup[] = {
+  A_STR("to", OPT, PLAIN, 0, TARGET_MAX, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
+        "where the call rings: a user's or queue's extension; empty or absent: any ringing call"),
+  A_INT("referencecallid", OPT, 1, 2147483647L, CMD_ROLE_NAMED,
+        "your id for the picked-up call, seen in its CallInfo; default: the requestid"),
+};
+static const cmd_arg_t args_meetme[] = {
+  A_STR("to", REQ, PLAIN, 1, TARGET_MAX, CMD_CHARS_DIAL, CMD_ROLE_NAMED,
+        "the MeetMe conference's number (MakeCall.target)"),
+  A_INT("referencecallid", OPT, 1, 2147483647L, CMD_ROLE_NAMED,
+        "your id for the new call, seen in its CallInfo; default: the requestid"),
+};
 static const cmd_arg_t args_unpark[] = {
   A_STR("slot", REQ, PLAIN, 1, 9, CMD_CHARS_DIAL, CMD_ROLE_NAMED, "park slot"),
   A_INT("referencecallid", OPT, 1, 2147483647L, CMD_ROLE_NAMED,
@@ -136,11 +167,20 @@ static const cmd_arg_t args_shortcode[] = {
   A_INT("code", REQ, 0, 65535, CMD_ROLE_NAMED, "short code number (ShortCodeData.code)"),
   A_STR("value", OPT, PLAIN, 0, 127, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
         "short code parameter string (ShortCodeData.val)"),
+  A_STR("onbehalf", OPT, PLAIN, 1, USER_NAME_MAX, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
+        "run it for this user instead (ShortCodeData.onbehalf: extension, name, e-mail or GUID); "
+        "the policy's users must allow that user too"),
 };
 static const cmd_arg_t args_login[] = {
   A_STR("extn", REQ, PLAIN, 1, EXTN_MAX, CMD_CHARS_EXTN, CMD_ROLE_NAMED,
         "extension to log the user in to (hot desking)"),
   A_STR("password", OPT, SECRET, 0, 31, CMD_CHARS_TEXT, CMD_ROLE_NAMED, "the user's login code"),
+  A_STR("teleworker", OPT, PLAIN, 1, PHONE_MAX, CMD_CHARS_PHONE, CMD_ROLE_NAMED,
+        "log in as a teleworker: calls go to this number (TeleworkerConnection.number)"),
+  A_BOOL("hold_line_open", OPT, CMD_ROLE_NAMED,
+         "keep the line to the teleworker's number open between calls (needs teleworker)"),
+  A_BOOL("test_connection", OPT, CMD_ROLE_NAMED,
+         "the PBX calls the number before it takes the login (needs teleworker)"),
 };
 static const cmd_arg_t args_app[] = {
   A_STR("value", REQ, PLAIN, 0, 34, CMD_CHARS_TEXT, CMD_ROLE_NAMED,
@@ -187,18 +227,22 @@ static const cmd_arg_t args_snapshot[] = {
 #define NOARGS NULL, 0
 #define CF(x) CALL_FUNCTION__ACTION__##x
 #define UQ (CMD_LINE_USER | CMD_LINE_QUEUE)
+#define UQP (CMD_LINE_USER | CMD_LINE_QUEUE | CMD_LINE_PARK)
 #define U CMD_LINE_USER
 #define Q CMD_LINE_QUEUE
 #define CALL(name, cf, lines, bit, args, summary) \
-  {name, CMD_SCOPE_CALL, CMD_BUILD_CALLFUNCTION, CF(cf), lines, CMD_FEAT_CALL, bit, args, summary}
+  {name, CMD_SCOPE_CALL, CMD_BUILD_CALLFUNCTION, CF(cf), lines, CMD_FEAT_CALL, bit, args, summary, 0}
+/* A MakeCall of one of the spec's special types, from the target user. */
+#define MAKECALL(name, type, args, summary) \
+  {name, CMD_SCOPE_NEW_CALL, CMD_BUILD_MAKECALL, -1, U, CMD_FEAT_USER, CODEC_UF_MAKECALL, args, summary, type}
 
 static const cmd_action_t cmd_action_table[] = {
   /* on a call */
-  CALL("drop", DropCall, UQ, CODEC_CF_DROP, NOARGS, "Drop the call (a ringing call goes to coverage)"),
+  CALL("drop", DropCall, UQP, CODEC_CF_DROP, NOARGS, "Drop the call (a ringing call goes to coverage)"),
   CALL("answer", AnswerCall, U, CODEC_CF_ANSWER, ARGS(args_answer), "Answer a ringing call"),
   CALL("hold", HoldCall, U, CODEC_CF_HOLD, NOARGS, "Put the connected call on hold"),
   CALL("unhold", UnHoldCall, U, CODEC_CF_UNHOLD, NOARGS, "Take the held call off hold"),
-  CALL("blind_transfer", BlindTransfer, UQ, CODEC_CF_BLINDXFER, ARGS(args_to_required),
+  CALL("blind_transfer", BlindTransfer, UQP, CODEC_CF_BLINDXFER, ARGS(args_to_required),
        "Transfer the call to another destination at once"),
   CALL("redirect", Redirect, UQ, CODEC_CF_REDIRECT, ARGS(args_to_required),
        "Send the ringing call to another destination"),
@@ -216,7 +260,7 @@ static const cmd_action_t cmd_action_table[] = {
        "Invite another party into the conference"),
   CALL("member_function", MemberFunction, UQ, CODEC_CF_ADMINCONFMEMBER,
        ARGS(args_member_function), "Drop, mute or unmute one conference member"),
-  CALL("set_tag", SetTag, UQ, CODEC_CF_TAG, ARGS(args_tag), "Set or clear the call's tag"),
+  CALL("set_tag", SetTag, UQP, CODEC_CF_TAG, ARGS(args_tag), "Set or clear the call's tag"),
   CALL("set_account_code", SetAccountCode, UQ, CODEC_CF_ACCT, ARGS(args_account_code),
        "Set or clear the call's account code"),
   CALL("set_auth_code", SetAuthCode, U, CODEC_CF_AUTH, ARGS(args_auth_code),
@@ -226,8 +270,8 @@ static const cmd_action_t cmd_action_table[] = {
   CALL("generate_digits", GenerateDigits, U, CODEC_CF_DIGITS, ARGS(args_generate_digits),
        "Play DTMF digits to the far end"),
   {"answer_page", CMD_SCOPE_CALL, CMD_BUILD_CALLFUNCTION, CF(AnswerPage), U, CMD_FEAT_CALL2, 0x1,
-   NOARGS, "Turn an incoming page into a two-way call"},
-  CALL("force_clear", ForceClear, UQ, CODEC_CF_FORCECLEAR, NOARGS,
+   NOARGS, "Turn an incoming page into a two-way call", 0},
+  CALL("force_clear", ForceClear, UQP, CODEC_CF_FORCECLEAR, NOARGS,
        "Clear the call all the way (ends a conference)"),
   CALL("recording_on", CallRecordingOn, U, CODEC_CF_RECON, NOARGS,
        "Start personal call recording"),
@@ -245,45 +289,54 @@ static const cmd_action_t cmd_action_table[] = {
        "Stop following the call on this queue"),
   /* new calls */
   {"make_call", CMD_SCOPE_NEW_CALL, CMD_BUILD_MAKECALL, -1, U, CMD_FEAT_USER, CODEC_UF_MAKECALL,
-   ARGS(args_make_call), "Make a new call from the user"},
+   ARGS(args_make_call), "Make a new call from the user", 0},
   {"unpark", CMD_SCOPE_NEW_CALL, CMD_BUILD_UNPARK, -1, U, CMD_FEAT_NONE, 0, ARGS(args_unpark),
-   "Unpark the call in a slot to the user"},
+   "Unpark the call in a slot to the user", 0},
+  MAKECALL("page", 104, ARGS(args_page),
+           "Page a user, or every member of a queue who can be paged: their phones answer one way at once"),
+  MAKECALL("force_feed", 105, ARGS(args_user_call),
+           "Call a user whose phone answers by itself (force-feed)"),
+  MAKECALL("intrude", 106, ARGS(args_user_call), "Join the user's connected call (intrude)"),
+  MAKECALL("pickup", 108, ARGS(args_pickup), "Answer a call ringing elsewhere (pickup)"),
+  MAKECALL("camp_on", 109, ARGS(args_user_call),
+           "Call a user and wait until they are free; never to voicemail (camp-on)"),
+  MAKECALL("meetme", 116, ARGS(args_meetme), "Join a MeetMe conference"),
   /* on a user */
   {"set_dnd", CMD_SCOPE_USER, CMD_BUILD_USER_SAC, -1, U, CMD_FEAT_USER, CODEC_UF_SAC,
-   ARGS(args_on), "Set or clear Do Not Disturb"},
+   ARGS(args_on), "Set or clear Do Not Disturb", 0},
   {"set_absence", CMD_SCOPE_USER, CMD_BUILD_USER_ABSENCE, -1, U, CMD_FEAT_USER, CODEC_UF_ABSENCE,
-   ARGS(args_absence), "Set or clear the absence message"},
+   ARGS(args_absence), "Set or clear the absence message", 0},
   {"set_ec500", CMD_SCOPE_USER, CMD_BUILD_USER_EC500, -1, U, CMD_FEAT_USER, CODEC_UF_EC500,
-   ARGS(args_on), "Turn mobile twinning on or off"},
+   ARGS(args_on), "Turn mobile twinning on or off", 0},
   {"shortcode", CMD_SCOPE_USER, CMD_BUILD_USER_SHORTCODE, -1, U, CMD_FEAT_USER,
-   CODEC_UF_SHORTCODE, ARGS(args_shortcode), "Run a short code on behalf of the user"},
+   CODEC_UF_SHORTCODE, ARGS(args_shortcode), "Run a short code on behalf of the user", 0},
   {"login_extn", CMD_SCOPE_USER, CMD_BUILD_USER_LOGIN, -1, U, CMD_FEAT_USER, CODEC_UF_LOGIN,
-   ARGS(args_login), "Log the user in to another extension (hot desking)"},
+   ARGS(args_login), "Log the user in to another extension (hot desking)", 0},
   {"set_app", CMD_SCOPE_USER, CMD_BUILD_USER_APP, -1, U, CMD_FEAT_USER, CODEC_UF_APP,
-   ARGS(args_app), "Set the application presence text"},
+   ARGS(args_app), "Set the application presence text", 0},
   {"set_forward_unconditional", CMD_SCOPE_USER, CMD_BUILD_USER_FWDU, -1, U, CMD_FEAT_USER,
-   CODEC_UF_FWDU, ARGS(args_fwdu), "Set forward unconditional"},
+   CODEC_UF_FWDU, ARGS(args_fwdu), "Set forward unconditional", 0},
   {"set_mailbox", CMD_SCOPE_USER, CMD_BUILD_USER_MAILBOX, -1, U, CMD_FEAT_USER,
-   CODEC_UF_SHORTCODE, ARGS(args_mailbox), "Set the voicemail counters (short code 70)"},
+   CODEC_UF_SHORTCODE, ARGS(args_mailbox), "Set the voicemail counters (short code 70)", 0},
   /* on a queue */
   {"set_service_mode", CMD_SCOPE_QUEUE, CMD_BUILD_QUEUE_SERVICEMODE, -1, Q, CMD_FEAT_NONE, 0,
-   ARGS(args_service_mode), "Put the queue in service, night service or out of service"},
+   ARGS(args_service_mode), "Put the queue in service, night service or out of service", 0},
   {"set_voicemail", CMD_SCOPE_QUEUE, CMD_BUILD_QUEUE_VOICEMAIL, -1, Q, CMD_FEAT_NONE, 0,
-   ARGS(args_on), "Turn the queue's voicemail on or off"},
+   ARGS(args_on), "Turn the queue's voicemail on or off", 0},
   {"set_members", CMD_SCOPE_QUEUE, CMD_BUILD_QUEUE_MEMBERS, -1, Q, CMD_FEAT_NONE, 0,
-   ARGS(args_members), "Replace the queue's member list"},
+   ARGS(args_members), "Replace the queue's member list", 0},
   {"add_member", CMD_SCOPE_QUEUE, CMD_BUILD_QUEUE_ADDMEMBER, -1, Q, CMD_FEAT_NONE, 0,
-   ARGS(args_add_member), "Add a member, or change whether one is disabled"},
+   ARGS(args_add_member), "Add a member, or change whether one is disabled", 0},
   {"delete_member", CMD_SCOPE_QUEUE, CMD_BUILD_QUEUE_DELMEMBER, -1, Q, CMD_FEAT_NONE, 0,
-   ARGS(args_delete_member), "Remove a member from the queue"},
+   ARGS(args_delete_member), "Remove a member from the queue", 0},
   /* on the PBX */
   {"get_version", CMD_SCOPE_PBX, CMD_BUILD_GETVERSION, -1, 0, CMD_FEAT_NONE, 0, NOARGS,
-   "The IP Office version (result data.versioninfo)"},
+   "The IP Office version (result data.versioninfo)", 0},
   {"get_file", CMD_SCOPE_PBX, CMD_BUILD_GETFILE, -1, 0, CMD_FEAT_NONE, 0, ARGS(args_get_file),
-   "Read a pseudo-file of the PBX (result data.getfile)"},
+   "Read a pseudo-file of the PBX (result data.getfile)", 0},
   /* on the bridge */
   {"snapshot", CMD_SCOPE_BRIDGE, CMD_BUILD_NONE, -1, UQ, CMD_FEAT_NONE, 0, ARGS(args_snapshot),
-   "Re-emit the current state as r events (all, some topics, or one line)"},
+   "Re-emit the current state as r events (all, some topics, or one line)", 0},
 };
 
 #define CMD_N_ACTIONS (sizeof(cmd_action_table) / sizeof(cmd_action_table[0]))
@@ -327,6 +380,8 @@ const char *cmd_charset_name(cmd_charset_t chars) {
     return "0-9*#";
   case CMD_CHARS_EXTN:
     return "0-9";
+  case CMD_CHARS_PHONE:
+    return "0-9*#+";
   case CMD_CHARS_FILE:
     return "printable ASCII without spaces";
   case CMD_CHARS_TEXT:
@@ -348,6 +403,10 @@ int cmd_charset_ok(cmd_charset_t chars, const char *s) {
       if (!(*p >= '0' && *p <= '9'))
         return 0;
       break;
+    case CMD_CHARS_PHONE:
+      if (!((*p >= '0' && *p <= '9') || *p == '*' || *p == '#' || *p == '+'))
+        return 0;
+      break;
     case CMD_CHARS_FILE:
       if (*p <= 0x20 || *p >= 0x7f)
         return 0;
@@ -362,6 +421,25 @@ int cmd_charset_ok(cmd_charset_t chars, const char *s) {
     }
   }
   return 1;
+}
+
+/* The spec's MakeCall section: "certain values for this field which should be used carefully". */
+static const struct {
+  int type;
+  const char *name;
+} cmd_makecall_types[] = {
+  {104, "Page Call"}, {105, "Forcefeed"}, {106, "Intrude"}, {108, "Pickup"},
+  {109, "CampOn"},    {116, "Dial a MeetMe conference"},
+};
+
+const char *cmd_makecall_type_name(int type) {
+  size_t i;
+
+  for (i = 0; i < sizeof(cmd_makecall_types) / sizeof(cmd_makecall_types[0]); i++) {
+    if (cmd_makecall_types[i].type == type)
+      return cmd_makecall_types[i].name;
+  }
+  return NULL;
 }
 
 const char *cmd_action_feature_name(const cmd_action_t *action) {

@@ -38,11 +38,12 @@ typedef enum cmd_feature_word {
 /* Line kinds a call action may be done on (the spec's "Line types"). */
 #define CMD_LINE_USER 0x1u
 #define CMD_LINE_QUEUE 0x2u
+#define CMD_LINE_PARK 0x4u /* the park server: target {"parkserver": "<slot>"} */
 
 /* How cmd_build turns the action into an MTCTI3 Message. */
 typedef enum cmd_build_kind {
   CMD_BUILD_CALLFUNCTION, /* SubscribeCmd.callcontrol.callfunction */
-  CMD_BUILD_MAKECALL,     /* SubscribeCmd.callcontrol.makecall */
+  CMD_BUILD_MAKECALL,     /* SubscribeCmd.callcontrol.makecall (MakeCall.type: makecall_type) */
   CMD_BUILD_UNPARK,       /* SubscribeCmd.callcontrol.unparkcall */
   CMD_BUILD_USER_SAC,     /* SubscribeCmd.user.sac */
   CMD_BUILD_USER_ABSENCE,
@@ -77,6 +78,7 @@ typedef enum cmd_charset {
   CMD_CHARS_TEXT,  /* any UTF-8 without control characters */
   CMD_CHARS_DIAL,  /* 0-9 * # */
   CMD_CHARS_EXTN,  /* 0-9 (an extension number) */
+  CMD_CHARS_PHONE, /* 0-9 * # + (a number the PBX may call) */
   CMD_CHARS_FILE   /* printable ASCII without space */
 } cmd_charset_t;
 
@@ -117,6 +119,7 @@ typedef struct cmd_action {
   const cmd_arg_t *args;
   size_t n_args;
   const char *summary;  /* one line */
+  int makecall_type;    /* CMD_BUILD_MAKECALL: MakeCall.type (0 a normal call, 104 page, ...) */
 } cmd_action_t;
 
 /* The whole table, in the order; *count receives its length. */
@@ -131,6 +134,8 @@ const char *cmd_scope_name(cmd_scope_t scope);
 const char *cmd_charset_name(cmd_charset_t chars);
 /* 1 when every character of the NUL-terminated UTF-8 `s` is in `chars`. */
 int cmd_charset_ok(cmd_charset_t chars, const char *s);
+/* The spec's name of a MakeCall.type ("Page Call"), or NULL for 0 and unknown types. */
+const char *cmd_makecall_type_name(int type);
 /* Name of the featuresavailable bit the action needs ("PARK"), or NULL. */
 const char *cmd_action_feature_name(const cmd_action_t *action);
 

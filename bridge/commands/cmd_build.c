@@ -103,6 +103,8 @@ static json_t *makecall_json(const cmd_t *cmd) {
   size_t i;
 
   put(mc, "target", arg_copy(cmd, "to"));
+  if (cmd_action(cmd)->makecall_type)
+    put(mc, "type", json_integer(cmd_action(cmd)->makecall_type));
   for (i = 0; adv && i < sizeof(advanced_fields) / sizeof(advanced_fields[0]); i++)
     put(adv, advanced_fields[i].field, arg_copy(cmd, advanced_fields[i].arg));
   if (json_object_size(adv))
@@ -190,6 +192,7 @@ static json_t *payload_json(const cmd_t *cmd, const cmd_build_ctx_t *ctx, const 
     *key = "user";
     put(sc, "code", arg_copy(cmd, "code"));
     put(sc, "val", arg_copy(cmd, "value"));
+    put(sc, "onbehalf", arg_copy(cmd, "onbehalf"));
     put(p, "shortcodedata", json_pack("[o]", sc));
     return p;
   }
@@ -206,6 +209,15 @@ static json_t *payload_json(const cmd_t *cmd, const cmd_build_ctx_t *ctx, const 
     *key = "user";
     put(l, "extn", arg_copy(cmd, "extn"));
     put(l, "password", arg_copy(cmd, "password"));
+    if (cmd_arg_string(cmd, "teleworker")) {
+      json_t *tw = json_object();
+      put(tw, "number", arg_copy(cmd, "teleworker"));
+      if (cmd_arg_bool(cmd, "hold_line_open", 0))
+        put(tw, "holdlineopen", json_true());
+      if (cmd_arg_bool(cmd, "test_connection", 0))
+        put(tw, "testconnection", json_integer(1));
+      put(l, "teleworkerconnection", tw);
+    }
     put(p, "loginextn", l);
     return p;
   }

@@ -25,7 +25,8 @@
 
 typedef struct cmd_build_ctx {
   int32_t requestid;    /* drawn by cmd_store_accepted(); never 0 */
-  int32_t subscribe_id; /* the target line's subscription (unused for pbx actions) */
+  int32_t subscribe_id; /* the target line's subscription, the park server's for a parkserver
+                           target (unused for pbx actions) */
   int32_t callid;       /* call actions: the call's current callid; 0: address the
                            call as the command named it (callid or referencecallid) */
 } cmd_build_ctx_t;

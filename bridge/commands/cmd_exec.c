@@ -30,6 +30,7 @@ typedef enum cmd_job_state {
   CMD_JOB_WAITING,    /* claimed: waits for ownership, the PBX, or a retry of accepted */
   CMD_JOB_ACCEPTING,  /* accepted in flight */
   CMD_JOB_SENT,       /* sent: waits for its answer or its deadline */
+  CMD_JOB_CALLING,    /* a new call the PBX accepted: waits for its first report (or its loss), or the deadline */
   CMD_JOB_ORPHANED,   /* accepted before a failover or restart: never sent again, waits for its deadline */
   CMD_JOB_SNAPSHOT,   /* snapshot: its events re-emitted, waiting for Kafka */
   CMD_JOB_FINISHING,  /* outcome decided: finish (or a duplicate's PUBLISH) in flight */
@@ -65,6 +66,15 @@ struct cmd_job {
   int64_t received_ms, deadline_ms; /* wall clock */
   int32_t requestid; /* sent with it (0: not sent) */
   int32_t referencecallid;
+  /* a new call's first report (make_call, unpark): awaited on the target's line */
+  char line_guid[64];
+  int call_wait;      /* in by_reference: the outcome needs the call's report too */
+  int call_seen;      /* reported: call_callid, call_leg */
+  int call_lost;      /* lost before it was ever reported: call_callid, lost_reason, lost_description */
+  int32_t call_callid, lost_reason;
+  int lost_thisend;
+  char call_leg[320];
+  char lost_description[128];
   int code;          /* an answer that found no job: its code, until recorded */
   int64_t retry_mono; /* HELD, WAITING, UNRECORDED, UNEMITTED: not before */
   cmd_job_t *leader;  /* FOLLOWING */
@@ -90,6 +100,7 @@ struct cmd_exec {
   size_t live;
   strmap_t by_id;        /* id -> the job that answers for it */
   strmap_t by_requestid; /* "<requestid>" -> a sent (or orphaned) job */
+  strmap_t by_reference; /* "<line guid>/<referencecallid>" -> a job awaiting its new call's report */
   int owned, want_own, own_busy;
   int64_t epoch, want_epoch, own_retry_mono;
   int scan_busy;
@@ -133,6 +144,21 @@ static void cmd_job_free(cmd_job_t *job) {
   free(job);
 }
 
+/* "<line guid>/<referencecallid>": where a new call's report finds its job. */
+static void cmd_job_call_key(const char *line_guid, int32_t ref, char *out, size_t size) {
+  snprintf(out, size, "%s/%d", line_guid, ref);
+}
+
+static void cmd_job_unindex_call(cmd_exec_t *exec, cmd_job_t *job) {
+  char k[128];
+  if (!job->call_wait)
+    return;
+  cmd_job_call_key(job->line_guid, job->referencecallid, k, sizeof(k));
+  if (strmap_get(&exec->by_reference, k) == job)
+    strmap_del(&exec->by_reference, k);
+  job->call_wait = 0;
+}
+
 static void cmd_job_unindex(cmd_exec_t *exec, cmd_job_t *job) {
   if (job->indexed && strmap_get(&exec->by_id, job->id) == job)
     strmap_del(&exec->by_id, job->id);
@@ -143,6 +169,7 @@ static void cmd_job_unindex(cmd_exec_t *exec, cmd_job_t *job) {
     if (strmap_get(&exec->by_requestid, k) == job)
       strmap_del(&exec->by_requestid, k);
   }
+  cmd_job_unindex_call(exec, job);
 }
 
 /* Make `job` the one that answers for its id here (unless another does). */
@@ -227,13 +254,26 @@ static void cmd_exec_redis_ok(cmd_exec_t *exec) {
 
 /* ---- results ---- */
 
-/* A make_call or unpark's referencecallid, merged into the result's data. */
+/*
+ * A make_call or unpark's referencecallid, merged into the result's data;
+ * with the call once reported (callid, leg: the calls topic's key) or what
+ * the CallLost said of it (calllost).
+ */
 static json_t *cmd_exec_data(const cmd_job_t *job, json_t *data /* stolen, may be NULL */) {
   if (!job->referencecallid)
     return data;
   if (!data)
     data = json_object();
   json_object_set_new(data, "referencecallid", json_integer(job->referencecallid));
+  if (job->call_seen) {
+    json_object_set_new(data, "callid", json_integer(job->call_callid));
+    json_object_set_new(data, "leg", json_string(job->call_leg));
+  } else if (job->call_lost) {
+    json_object_set_new(data, "calllost",
+                        json_pack("{s:i,s:i,s:i,s:b,s:s}", "callid", job->call_callid, "referencecallid",
+                                  job->referencecallid, "reason", job->lost_reason, "thisenddropped",
+                                  job->lost_thisend, "description", job->lost_description));
+  }
   return data;
 }
 
@@ -250,6 +290,7 @@ static void cmd_exec_outcome(cmd_exec_t *exec, cmd_job_t *job, cmd_status_t stat
     if (strmap_get(&exec->by_requestid, k) == job)
       strmap_del(&exec->by_requestid, k);
   }
+  cmd_job_unindex_call(exec, job); /* nor a call report */
   cmd_result_init(&job->result, job->id[0] ? job->id : NULL, status);
   job->result.has_code = has_code;
   job->result.code = code;
@@ -449,6 +490,68 @@ static size_t cmd_exec_snapshot_topics(const cmd_t *cmd, const char *names[4]) {
   return n;
 }
 
+/*
+ * The operator's policy: the action and target, and the user a short code
+ * runs on behalf of.  1, or 0 once the job is rejected.
+ */
+static int cmd_exec_policy(cmd_exec_t *exec, cmd_job_t *job, const char *target_extn) {
+  char reason[256];
+  const char *onbehalf = cmd_arg_string(job->cmd, "onbehalf");
+  if (!cmd_policy_check(exec->policy, job->cmd, target_extn, reason, sizeof(reason))) {
+    cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
+    return 0;
+  }
+  if (onbehalf) {
+    cmd_line_t other = {NULL, NULL};
+    int known = exec->conf.ops->line_find(exec->conf.pbx, CMD_TARGET_USER, onbehalf, &other);
+    if (!cmd_policy_check_user(exec->policy, known ? other.extn : NULL, onbehalf, "onbehalf", reason,
+                               sizeof(reason))) {
+      cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/*
+ * The call of a call action into ctx->callid and its featuresavailable
+ * words: on its line by callid or referencecallid; on the park server, the
+ * call in the slot (which the named call, if any, must be).  0, or -1 once
+ * the job is rejected (no_call).
+ */
+static int cmd_exec_find_call(cmd_exec_t *exec, cmd_job_t *job, const cmd_line_t *line, cmd_build_ctx_t *ctx,
+                              uint32_t *cf, uint32_t *cf2) {
+  const cmd_pbx_ops_t *ops = exec->conf.ops;
+  int32_t value = 0, parked = 0;
+  cmd_call_kind_t ck = cmd_call(job->cmd, &value);
+  const char *by = ck == CMD_CALL_REFERENCECALLID ? "referencecallid" : "callid";
+  if (cmd_target_kind(job->cmd) == CMD_TARGET_PARKSERVER) {
+    const char *slot = cmd_target(job->cmd);
+    uint32_t pf = 0, pf2 = 0;
+    if (!ops->park_find || !ops->park_find(exec->conf.pbx, slot, &parked, &pf, &pf2)) {
+      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call parked in slot %s", slot);
+      return -1;
+    }
+    if (ck == CMD_CALL_NONE) {
+      ctx->callid = parked;
+      *cf = pf;
+      *cf2 = pf2;
+      return 0;
+    }
+    if (!ops->call_find(exec->conf.pbx, line->guid, ck, value, &ctx->callid, cf, cf2) || ctx->callid != parked) {
+      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d parked in slot %s", by, value, slot);
+      return -1;
+    }
+    return 0;
+  }
+  if (!ops->call_find(exec->conf.pbx, line->guid, ck, value, &ctx->callid, cf, cf2)) {
+    cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d on %s %s", by, value,
+                    cmd_target_kind_name(cmd_target_kind(job->cmd)), line->extn);
+    return -1;
+  }
+  return 0;
+}
+
 typedef enum cmd_exec_resolved { CMD_EXEC_GO, CMD_EXEC_WAIT, CMD_EXEC_REFUSED } cmd_exec_resolved_t;
 
 /*
@@ -457,7 +560,8 @@ typedef enum cmd_exec_resolved { CMD_EXEC_GO, CMD_EXEC_WAIT, CMD_EXEC_REFUSED } 
  * `full` adds the policy, the snapshot action and featuresavailable: the
  * checks before a requestid is drawn.
  */
-static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, int full, cmd_build_ctx_t *ctx) {
+static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, int full, cmd_build_ctx_t *ctx,
+                                            cmd_line_t *resolved) {
   const cmd_pbx_ops_t *ops = exec->conf.ops;
   void *pbx = exec->conf.pbx;
   const cmd_t *cmd = job->cmd;
@@ -465,13 +569,16 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
   cmd_target_kind_t tk = cmd_target_kind(cmd);
   cmd_line_t line = {NULL, NULL};
   char reason[256];
-  int found = tk != CMD_TARGET_NONE && ops->line_find(pbx, tk, cmd_target(cmd), &line);
-  const char *kind = tk == CMD_TARGET_USER ? "user" : "queue";
+  int park = tk == CMD_TARGET_PARKSERVER;
+  int found = park || (tk != CMD_TARGET_NONE && ops->line_find(pbx, tk, cmd_target(cmd), &line));
+  const char *kind = cmd_target_kind_name(tk);
 
-  if (full && !cmd_policy_check(exec->policy, cmd, found ? line.extn : NULL, reason, sizeof(reason))) {
-    cmd_exec_outcome(exec, job, CMD_STATUS_REJECTED, 0, 0, CMD_REASON_DENIED, reason, NULL);
-    return CMD_EXEC_REFUSED;
+  if (park) {
+    line.guid = CMD_PARK_LINE;
+    line.extn = "";
   }
+  if (full && !cmd_exec_policy(exec, job, found ? line.extn : NULL))
+    return CMD_EXEC_REFUSED;
   if (full && action->scope == CMD_SCOPE_BRIDGE) { /* snapshot: the bridge does it */
     if (tk != CMD_TARGET_NONE && !found) {
       cmd_exec_reject(exec, job, CMD_REASON_NO_TARGET, "no %s \"%s\" on this PBX", kind, cmd_target(cmd));
@@ -491,19 +598,18 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
       return CMD_EXEC_REFUSED;
     }
     ctx->subscribe_id = ops->line_subscription(pbx, line.guid);
+    if (!ctx->subscribe_id && park) { /* resynced, and no park server subscription: there is none */
+      cmd_exec_reject(exec, job, CMD_REASON_NO_TARGET, "no park server on this PBX (not offered, or parkserver=false)");
+      return CMD_EXEC_REFUSED;
+    }
     if (!ctx->subscribe_id)
       return CMD_EXEC_WAIT; /* its subscription is not active yet */
   }
   uint32_t cf = 0, cf2 = 0, uf = 0;
-  if (action->scope == CMD_SCOPE_CALL) {
-    int32_t value = 0;
-    cmd_call_kind_t ck = cmd_call(cmd, &value);
-    if (!ops->call_find(pbx, line.guid, ck, value, &ctx->callid, &cf, &cf2)) {
-      cmd_exec_reject(exec, job, CMD_REASON_NO_CALL, "no call with %s %d on %s %s",
-                      ck == CMD_CALL_REFERENCECALLID ? "referencecallid" : "callid", value, kind, line.extn);
-      return CMD_EXEC_REFUSED;
-    }
-  }
+  if (action->scope == CMD_SCOPE_CALL && cmd_exec_find_call(exec, job, &line, ctx, &cf, &cf2) != 0)
+    return CMD_EXEC_REFUSED;
+  if (resolved)
+    *resolved = line;
   if (!full)
     return CMD_EXEC_GO;
   if (tk == CMD_TARGET_USER)
@@ -516,15 +622,46 @@ static cmd_exec_resolved_t cmd_exec_resolve(cmd_exec_t *exec, cmd_job_t *job, in
 }
 
 /*
+ * A new call (referencecallid) on a line that reports its calls: its
+ * outcome waits for the call's first report too (cmd_exec_on_call_report).
+ */
+static void cmd_job_await_call(cmd_exec_t *exec, cmd_job_t *job, const cmd_line_t *line) {
+  char k[128];
+  const cmd_pbx_ops_t *ops = exec->conf.ops;
+  if (!job->referencecallid || !line->guid || strlen(line->guid) >= sizeof(job->line_guid) || !ops->calls_reported ||
+      !ops->calls_reported(exec->conf.pbx, line->guid))
+    return;
+  snprintf(job->line_guid, sizeof(job->line_guid), "%s", line->guid);
+  cmd_job_call_key(job->line_guid, job->referencecallid, k, sizeof(k));
+  job->call_seen = job->call_lost = 0;
+  job->call_wait = strmap_put(&exec->by_reference, k, job) == 0;
+}
+
+/* The PBX accepted a new call (or its report came after the acceptance): decide, or wait for the report. */
+static void cmd_exec_call_decide(cmd_exec_t *exec, cmd_job_t *job) {
+  char reason[300];
+  if (job->call_lost) {
+    snprintf(reason, sizeof(reason), "the call failed at once: CallLost reason %d%s%s", job->lost_reason,
+             job->lost_description[0] ? ": " : "", job->lost_description);
+    cmd_exec_outcome(exec, job, CMD_STATUS_FAILED, 1, 0, CMD_REASON_NONE, reason, cmd_exec_data(job, NULL));
+  } else if (job->call_seen) {
+    cmd_exec_outcome(exec, job, CMD_STATUS_SUCCEEDED, 1, 0, CMD_REASON_NONE, NULL, cmd_exec_data(job, NULL));
+  } else {
+    job->state = CMD_JOB_CALLING; /* its report, or its deadline */
+  }
+}
+
+/*
  * `accepted` is recorded with `requestid`: look once more (the PBX may have
  * moved on), build, send.  A command not sent keeps no requestid (its
  * result says none); one that waits is accepted again, with a new one.
  */
 static void cmd_exec_send(cmd_exec_t *exec, cmd_job_t *job, int32_t requestid) {
   cmd_build_ctx_t ctx = {requestid, 0, 0};
+  cmd_line_t line = {NULL, NULL};
   char errstr[256];
   job->state = CMD_JOB_WAITING;
-  if (cmd_exec_resolve(exec, job, 0, &ctx) != CMD_EXEC_GO)
+  if (cmd_exec_resolve(exec, job, 0, &ctx, &line) != CMD_EXEC_GO)
     return;
   Message *msg = NULL;
   if (cmd_build(job->cmd, &ctx, &msg, errstr, sizeof(errstr)) != 0) {
@@ -541,6 +678,7 @@ static void cmd_exec_send(cmd_exec_t *exec, cmd_job_t *job, int32_t requestid) {
   job->referencecallid = cmd_build_referencecallid(job->cmd, &ctx);
   job->state = CMD_JOB_SENT;
   cmd_job_index_requestid(exec, job);
+  cmd_job_await_call(exec, job, &line);
   if (blog_enabled(BLOG_CTX_CMD, BLOG_DEBUG)) {
     char *text = cmd_to_text_redacted(job->cmd);
     BLOG_D(CMD, job->id, "sent requestid=%d subscribe_id=%d callid=%d epoch=%lld: %s", ctx.requestid,
@@ -595,7 +733,7 @@ static void cmd_exec_dispatch(cmd_exec_t *exec, cmd_job_t *job) {
   cmd_build_ctx_t ctx = {0, 0, 0};
   if (!exec->owned || job->busy || bclock_mono_ms() < job->retry_mono)
     return;
-  if (cmd_exec_resolve(exec, job, 1, &ctx) != CMD_EXEC_GO)
+  if (cmd_exec_resolve(exec, job, 1, &ctx, NULL) != CMD_EXEC_GO)
     return;
   job->state = CMD_JOB_ACCEPTING;
   job->busy = 1;
@@ -831,12 +969,43 @@ static void cmd_exec_orphan_answer(cmd_exec_t *exec, int32_t requestid, cmd_stat
 static void cmd_exec_on_response(cmd_exec_t *exec, const RequestResponse *response) {
   cmd_job_t *job = cmd_exec_by_requestid(exec, response->requestid);
   cmd_status_t status = response->result == 0 ? CMD_STATUS_SUCCEEDED : CMD_STATUS_FAILED;
+  if (job && job->state == CMD_JOB_CALLING) { /* answered before: its call's report decides */
+    BLOG_D(CMD, job->id, "requestid=%d answered again: ignored", response->requestid);
+    return;
+  }
   if (!job || (job->state != CMD_JOB_SENT && job->state != CMD_JOB_ORPHANED) || job->busy) {
     cmd_exec_orphan_answer(exec, response->requestid, status, response->result, NULL);
     return;
   }
   const char *add = response->additional && *response->additional ? response->additional : NULL;
+  if (job->state == CMD_JOB_SENT && job->call_wait && response->result == 0) {
+    cmd_exec_call_decide(exec, job);
+    return;
+  }
   cmd_exec_outcome(exec, job, status, 1, response->result, CMD_REASON_NONE, add, cmd_exec_data(job, NULL));
+}
+
+void cmd_exec_on_call_report(cmd_exec_t *exec, const cmd_call_report_t *report) {
+  char k[128];
+  cmd_job_call_key(report->line_guid, report->referencecallid, k, sizeof(k));
+  cmd_job_t *job = strmap_get(&exec->by_reference, k);
+  if (!job || job->busy || job->call_seen || job->call_lost)
+    return; /* no command waits for it, or its first report came already */
+  job->call_callid = report->callid;
+  if (report->lost) {
+    job->call_lost = 1;
+    job->lost_reason = report->reason;
+    job->lost_thisend = report->thisenddropped;
+    snprintf(job->lost_description, sizeof(job->lost_description), "%s",
+             report->description ? report->description : "");
+  } else {
+    job->call_seen = 1;
+    snprintf(job->call_leg, sizeof(job->call_leg), "%s", report->leg ? report->leg : "");
+  }
+  BLOG_D(CMD, job->id, "its call (referencecallid %d) %s: callid %d", report->referencecallid,
+         report->lost ? "lost at once" : "reported", report->callid);
+  if (job->state == CMD_JOB_CALLING)
+    cmd_exec_call_decide(exec, job);
 }
 
 static void cmd_exec_on_generaldata(cmd_exec_t *exec, const GeneralData *gd) {
@@ -901,6 +1070,10 @@ static void cmd_exec_timeout(cmd_exec_t *exec, cmd_job_t *job) {
   case CMD_JOB_SNAPSHOT:
     snprintf(reason, sizeof(reason), "re-emitted events not all confirmed by Kafka by the deadline (%lld ms)", ms);
     break;
+  case CMD_JOB_CALLING: /* the PBX said SUCCESS: not a timeout, but the call was not seen */
+    snprintf(reason, sizeof(reason), "the PBX accepted it; the call was not reported by the deadline (%lld ms)", ms);
+    cmd_exec_outcome(exec, job, CMD_STATUS_SUCCEEDED, 1, 0, CMD_REASON_NONE, reason, cmd_exec_data(job, NULL));
+    return;
   default:
     snprintf(reason, sizeof(reason), "not sent: the PBX was not ready by the deadline (%lld ms)", ms);
     break;
@@ -1073,6 +1246,7 @@ void cmd_exec_tick(cmd_exec_t *exec, int64_t now_ms) {
         cmd_exec_dispatch(exec, job);
       break;
     case CMD_JOB_SENT:
+    case CMD_JOB_CALLING:
     case CMD_JOB_ORPHANED:
     case CMD_JOB_SNAPSHOT:
       if (now_ms >= job->deadline_ms)
@@ -1149,6 +1323,7 @@ void cmd_exec_destroy(cmd_exec_t *exec) {
     BLOG_I(CMD, exec->pbx_id, "%zu command(s) without a confirmed outcome at exit: read again at the next start", left);
   strmap_clear(&exec->by_id, NULL);
   strmap_clear(&exec->by_requestid, NULL);
+  strmap_clear(&exec->by_reference, NULL);
   cmd_policy_free(exec->policy);
   free(exec);
 }

@@ -19,6 +19,16 @@
  *   -> finish (cmd_store) -> emit (the result, with CloudEvents headers) ->
  *   published (cmd_store) -> settled.
  *
+ * A call made with a referencecallid (make_call and its special types,
+ * unpark) is not over with the PBX's SUCCESS: the spec's MakeCall may fail
+ * at once with only a CallLost, for a call never reported, that "the
+ * application will have to match" by referencecallid.  So its outcome waits
+ * for both the RequestResponse and the call's first report on the target's
+ * line (cmd_exec_on_call_report, in either order): reported, it succeeded
+ * (data: referencecallid, callid, leg); lost, it failed (data.calllost, the
+ * PBX's reason); neither by the deadline, it succeeded with a reason saying
+ * the call was not seen.  A RequestResponse error fails it at once.
+ *
  * Exactly once, also across a failover.  The claim records where the
  * command was read (topic/partition/offset), so a redelivery of the same
  * message (a restart, or a new owner reading what the old one never
@@ -70,7 +80,8 @@ typedef struct cmd_pbx_ops {
   int (*ready)(void *pbx);
   /* A user (by extension or GUID) or queue (by name, extension or GUID): 1 and *line, or 0. */
   int (*line_find)(void *pbx, cmd_target_kind_t kind, const char *name, cmd_line_t *line);
-  /* The line's live subscription, whose SubscribeCmd carries the request; 0 when none (yet). */
+  /* The line's live subscription, whose SubscribeCmd carries the request; 0 when none (yet).
+     CMD_PARK_LINE: the park server's. */
   int32_t (*line_subscription)(void *pbx, const char *line_guid);
   /* A call on the line by callid or referencecallid: 1, its current callid and featuresavailable words, or 0. */
   int (*call_find)(void *pbx, const char *line_guid, cmd_call_kind_t by, int32_t value, int32_t *callid,
@@ -87,7 +98,26 @@ typedef struct cmd_pbx_ops {
    * (maybe before this returns).
    */
   size_t (*snapshot)(void *pbx, const char *const *topics, size_t n_topics, const char *line_guid, const char *tag);
+  /* The call parked in `slot` on the park server: 1, its callid and featuresavailable words, or 0. */
+  int (*park_find)(void *pbx, const char *slot, int32_t *callid, uint32_t *features, uint32_t *features2);
+  /* 1 when the line's subscription reports its calls (ccflags), so a new call's report can be awaited. */
+  int (*calls_reported)(void *pbx, const char *line_guid);
 } cmd_pbx_ops_t;
+
+/* A call made with a referencecallid, as the PBX pipeline saw it (borrowed for the call). */
+typedef struct cmd_call_report {
+  const char *line_guid;
+  int32_t referencecallid;
+  int32_t callid;
+  const char *leg;         /* the call leg's key (the calls topic's); NULL when lost */
+  int lost;                /* only a CallLost: the call failed before it was ever reported */
+  int32_t reason;          /* CallLost.reason */
+  int thisenddropped;
+  const char *description; /* CallLost.description */
+} cmd_call_report_t;
+
+/* The park server's line, as line_subscription and call_find know it. */
+#define CMD_PARK_LINE "parkserver"
 
 /* A result on its way to Kafka; everything borrowed for the call (copy what is kept). */
 typedef struct cmd_emit_header {
@@ -152,6 +182,8 @@ void cmd_exec_submit(cmd_exec_t *exec, const cmd_exec_input_t *in, void *token);
 
 /* The PBX pipeline: a RequestResponse or GeneralData that is not the subscriptions'. */
 void cmd_exec_on_message(cmd_exec_t *exec, const Message *msg);
+/* The PBX pipeline: a call made with a referencecallid was reported, or lost before it ever was. */
+void cmd_exec_on_call_report(cmd_exec_t *exec, const cmd_call_report_t *report);
 /* The PBX pipeline: the snapshot `tag` has all its events settled by Kafka (failed of them refused). */
 void cmd_exec_snapshot_done(cmd_exec_t *exec, const char *tag, size_t events, size_t failed);
 /* Periodic work (every 100 ms or so): waiting commands, deadlines, retries after Redis failed. */

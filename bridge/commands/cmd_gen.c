@@ -82,9 +82,10 @@ static void arg_limits(const cmd_arg_t *arg, char *buf, size_t size) {
 static const char *target_text(const cmd_action_t *a) {
   switch (a->scope) {
   case CMD_SCOPE_CALL:
-    return a->lines == (CMD_LINE_USER | CMD_LINE_QUEUE) ? "user or queue"
-           : a->lines == CMD_LINE_QUEUE                 ? "queue"
-                                                        : "user";
+    return a->lines == (CMD_LINE_USER | CMD_LINE_QUEUE | CMD_LINE_PARK) ? "user, queue or parkserver"
+           : a->lines == (CMD_LINE_USER | CMD_LINE_QUEUE)               ? "user or queue"
+           : a->lines == CMD_LINE_QUEUE                                 ? "queue"
+                                                                        : "user";
   case CMD_SCOPE_NEW_CALL:
   case CMD_SCOPE_USER:
     return "user";
@@ -113,6 +114,10 @@ static const char *build_text(const cmd_action_t *a, char *buf, size_t size) {
     snprintf(buf, size, "CallFunction %s (%d)", v ? v->name : "?", a->cf_action);
     return buf;
   }
+  if (a->build == CMD_BUILD_MAKECALL && a->makecall_type) {
+    snprintf(buf, size, "MakeCall type %d (%s)", a->makecall_type, cmd_makecall_type_name(a->makecall_type));
+    return buf;
+  }
   return names[a->build];
 }
 
@@ -136,7 +141,10 @@ int cmd_gen_docs(FILE *out) {
     a = &actions[i];
     fprintf(out, "\n### %s\n\n%s.  Scope `%s`; target: %s%s.\n", a->name, a->summary,
             cmd_scope_name(a->scope), target_text(a),
-            a->scope == CMD_SCOPE_CALL ? "; call: `callid` or `referencecallid`" : "");
+            a->scope != CMD_SCOPE_CALL        ? ""
+            : (a->lines & CMD_LINE_PARK) ? "; call: `callid` or `referencecallid` (on the park server: optional, "
+                                           "the call in the slot)"
+                                         : "; call: `callid` or `referencecallid`");
     if (a->n_args == 0) {
       fprintf(out, "\nNo arguments.\n");
       continue;
@@ -174,6 +182,7 @@ static json_t *string_schema(cmd_charset_t chars, long lo, long hi) {
     [CMD_CHARS_TEXT] = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
     [CMD_CHARS_DIAL] = "^[0-9*#]*$",
     [CMD_CHARS_EXTN] = "^[0-9]*$",
+    [CMD_CHARS_PHONE] = "^[0-9*#+]*$",
     [CMD_CHARS_FILE] = "^[!-~]*$",
   };
   return json_pack("{sssIsIss}", "type", "string", "minLength", (json_int_t)lo, "maxLength",
@@ -235,9 +244,22 @@ static json_t *arg_schema(const cmd_arg_t *arg) {
 }
 
 /* The "then" of one action: its target, call and args. */
+/* The keys a target may have: {"propertyNames": {"enum": [...]}} of user, queue, parkserver. */
+static json_t *target_keys(unsigned lines) {
+  json_t *keys = json_array();
+
+  if (lines & CMD_LINE_USER)
+    json_array_append_new(keys, json_string("user"));
+  if (lines & CMD_LINE_QUEUE)
+    json_array_append_new(keys, json_string("queue"));
+  if (lines & CMD_LINE_PARK)
+    json_array_append_new(keys, json_string("parkserver"));
+  return json_pack("{s{so}}", "propertyNames", "enum", keys);
+}
+
 static json_t *action_rule(const cmd_action_t *a) {
   json_t *props = json_object(), *args_props = json_object(), *args_req = json_array();
-  json_t *required = json_array(), *then;
+  json_t *required = json_array(), *then, *extra = NULL;
   size_t i;
 
   for (i = 0; i < a->n_args; i++) {
@@ -251,12 +273,14 @@ static json_t *action_rule(const cmd_action_t *a) {
   switch (a->scope) {
   case CMD_SCOPE_CALL:
   case CMD_SCOPE_BRIDGE:
-    if (a->lines != (CMD_LINE_USER | CMD_LINE_QUEUE))
-      json_object_set_new(props, "target", json_pack("{s[s]}", "required",
-                                                     a->lines == CMD_LINE_QUEUE ? "queue" : "user"));
+    json_object_set_new(props, "target", target_keys(a->lines));
     if (a->scope == CMD_SCOPE_CALL) {
       json_array_append_new(required, json_string("target"));
-      json_array_append_new(required, json_string("call"));
+      if (a->lines & CMD_LINE_PARK) /* the call, unless the park slot names it */
+        extra = json_pack("{s[{s[s]}{s{s{s[s]}}}]}", "anyOf", "required", "call", "properties", "target",
+                          "required", "parkserver");
+      else
+        json_array_append_new(required, json_string("call"));
     } else {
       json_object_set_new(props, "call", json_false());
     }
@@ -264,8 +288,7 @@ static json_t *action_rule(const cmd_action_t *a) {
   case CMD_SCOPE_NEW_CALL:
   case CMD_SCOPE_USER:
   case CMD_SCOPE_QUEUE:
-    json_object_set_new(props, "target", json_pack("{s[s]}", "required",
-                                                   a->scope == CMD_SCOPE_QUEUE ? "queue" : "user"));
+    json_object_set_new(props, "target", target_keys(a->scope == CMD_SCOPE_QUEUE ? CMD_LINE_QUEUE : CMD_LINE_USER));
     json_object_set_new(props, "call", json_false());
     json_array_append_new(required, json_string("target"));
     break;
@@ -285,13 +308,16 @@ static json_t *action_rule(const cmd_action_t *a) {
     json_object_set_new(then, "required", required);
   else
     json_decref(required);
+  if (extra)
+    json_object_update(then, extra);
+  json_decref(extra);
   return json_pack("{s{s{s{ss}}s[s]}so}", "if", "properties", "action", "const", a->name,
                    "required", "action", "then", then);
 }
 
 json_t *cmd_gen_schema(void) {
   const cmd_action_t *actions;
-  json_t *names = json_array(), *rules = json_array(), *root, *target_value;
+  json_t *names = json_array(), *rules = json_array(), *root, *target_value, *slot_value;
   size_t n, i;
 
   actions = cmd_actions(&n);
@@ -300,10 +326,12 @@ json_t *cmd_gen_schema(void) {
     json_array_append_new(rules, action_rule(&actions[i]));
   }
   target_value = json_pack("{sssisi}", "type", "string", "minLength", 1, "maxLength", 64);
+  slot_value = json_pack("{sssisiss}", "type", "string", "minLength", 1, "maxLength", 9, "pattern", "^[0-9*#]*$",
+                         "description", "the park server: the call parked in this slot");
   root = json_pack(
     "{ss ss ss ss ss s[ss] sb s{"
     "s{ssssss} s{ssso} "
-    "s{sssisisbs{sOsO}} "
+    "s{sssisisbs{sOsOso}} "
     "s{sssisisbs{soso}} "
     "s{ssss} s{sssIss} s{ssssss} s{ssss}"
     "} so}",
@@ -320,7 +348,7 @@ json_t *cmd_gen_schema(void) {
     "chosen by the sender; a repeated id is not executed again",
     "action", "description", "what to do (docs/commands.md)", "enum", names,
     "target", "type", "object", "minProperties", 1, "maxProperties", 1, "additionalProperties", 0,
-    "properties", "user", target_value, "queue", target_value,
+    "properties", "user", target_value, "queue", target_value, "parkserver", slot_value,
     "call", "type", "object", "minProperties", 1, "maxProperties", 1, "additionalProperties", 0,
     "properties", "callid", int_schema(1, 2147483647L), "referencecallid",
     int_schema(1, 2147483647L),

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #define CMD_TARGET_MAX 64 /* an extension, a queue name or a GUID string */
+#define CMD_SLOT_MAX 9    /* a park slot, as the park action's slot argument */
 
 struct cmd {
   char *id;
@@ -270,6 +271,12 @@ static int args_cross_check(const cmd_action_t *action, const json_t *args,
       return refuse(refusal, CMD_REASON_BAD_ARGS, "args.msg: required unless clear is true");
     }
   }
+  if (action->build == CMD_BUILD_USER_LOGIN && !json_object_get(args, "teleworker")) {
+    if (json_object_get(args, "hold_line_open"))
+      return refuse(refusal, CMD_REASON_BAD_ARGS, "args.hold_line_open: only with teleworker");
+    if (json_object_get(args, "test_connection"))
+      return refuse(refusal, CMD_REASON_BAD_ARGS, "args.test_connection: only with teleworker");
+  }
   if (action->build == CMD_BUILD_USER_APP && json_is_true(json_object_get(args, "makelive")) &&
       json_is_true(json_object_get(args, "makedead")))
     return refuse(refusal, CMD_REASON_BAD_ARGS, "args.makedead: cannot be true with makelive");
@@ -325,12 +332,19 @@ static int args_check(const cmd_action_t *action, json_t *in, json_t **out,
   return 0;
 }
 
-/* The target object: exactly one of user / queue, as the scope allows. */
+const char *cmd_target_kind_name(cmd_target_kind_t kind) {
+  static const char *const names[] = {"", "user", "queue", "parkserver"};
+
+  return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "";
+}
+
+/* The target object: exactly one of user / queue / parkserver, as the scope allows. */
 static int target_check(const cmd_action_t *action, json_t *target, cmd_t *cmd,
                         cmd_refusal_t *refusal) {
   const char *key = NULL;
   json_t *v = NULL;
-  int allow_user, allow_queue;
+  int allow_user, allow_queue, allow_park;
+  const char *allowed;
 
   allow_user = (action->scope == CMD_SCOPE_CALL || action->scope == CMD_SCOPE_BRIDGE)
                    ? (action->lines & CMD_LINE_USER) != 0
@@ -338,6 +352,9 @@ static int target_check(const cmd_action_t *action, json_t *target, cmd_t *cmd,
   allow_queue = (action->scope == CMD_SCOPE_CALL || action->scope == CMD_SCOPE_BRIDGE)
                     ? (action->lines & CMD_LINE_QUEUE) != 0
                     : action->scope == CMD_SCOPE_QUEUE;
+  allow_park = action->scope == CMD_SCOPE_CALL && (action->lines & CMD_LINE_PARK) != 0;
+  allowed = allow_park ? "{\"user\": ...}, {\"queue\": ...} or {\"parkserver\": \"<slot>\"}"
+                       : "{\"user\": ...} or {\"queue\": ...}";
   if (!target || json_is_null(target)) {
     if (action->scope == CMD_SCOPE_PBX || action->scope == CMD_SCOPE_BRIDGE)
       return 0;
@@ -348,8 +365,7 @@ static int target_check(const cmd_action_t *action, json_t *target, cmd_t *cmd,
     return refuse(refusal, CMD_REASON_BAD_TARGET, "target: %s acts on the PBX and takes none",
                   action->name);
   if (!json_is_object(target) || json_object_size(target) != 1)
-    return refuse(refusal, CMD_REASON_BAD_TARGET,
-                  "target: must be {\"user\": ...} or {\"queue\": ...}");
+    return refuse(refusal, CMD_REASON_BAD_TARGET, "target: must be %s", allowed);
   json_object_foreach(target, key, v) {
     break;
   }
@@ -357,20 +373,28 @@ static int target_check(const cmd_action_t *action, json_t *target, cmd_t *cmd,
     cmd->target_kind = CMD_TARGET_USER;
   } else if (strcmp(key, "queue") == 0 && allow_queue) {
     cmd->target_kind = CMD_TARGET_QUEUE;
-  } else if (strcmp(key, "user") == 0 || strcmp(key, "queue") == 0) {
+  } else if (strcmp(key, "parkserver") == 0 && allow_park) {
+    cmd->target_kind = CMD_TARGET_PARKSERVER;
+  } else if (strcmp(key, "user") == 0 || strcmp(key, "queue") == 0 ||
+             strcmp(key, "parkserver") == 0) {
     return refuse(refusal, CMD_REASON_BAD_TARGET, "target.%s: %s cannot be done on a %s",
-                  key, action->name, key);
+                  key, action->name, strcmp(key, "parkserver") == 0 ? "park server" : key);
   } else {
-    return refuse(refusal, CMD_REASON_BAD_TARGET,
-                  "target.%.64s: unknown; must be {\"user\": ...} or {\"queue\": ...}", key);
+    return refuse(refusal, CMD_REASON_BAD_TARGET, "target.%.64s: unknown; must be %s", key, allowed);
   }
-  if (!json_is_string(v) || json_string_length(v) < 1 ||
-      utf8_chars(json_string_value(v)) > CMD_TARGET_MAX ||
-      strlen(json_string_value(v)) != json_string_length(v) ||
-      !cmd_charset_ok(CMD_CHARS_TEXT, json_string_value(v)))
+  if (cmd->target_kind == CMD_TARGET_PARKSERVER) {
+    if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > CMD_SLOT_MAX ||
+        !cmd_charset_ok(CMD_CHARS_DIAL, json_string_value(v)))
+      return refuse(refusal, CMD_REASON_BAD_TARGET,
+                    "target.parkserver: must be a park slot, 1 to %d of 0-9*#", CMD_SLOT_MAX);
+  } else if (!json_is_string(v) || json_string_length(v) < 1 ||
+             utf8_chars(json_string_value(v)) > CMD_TARGET_MAX ||
+             strlen(json_string_value(v)) != json_string_length(v) ||
+             !cmd_charset_ok(CMD_CHARS_TEXT, json_string_value(v))) {
     return refuse(refusal, CMD_REASON_BAD_TARGET,
                   "target.%s: must be an extension, name or GUID of 1 to %d characters", key,
                   CMD_TARGET_MAX);
+  }
   cmd->target = strdup(json_string_value(v));
   return cmd->target ? 0 : refuse(refusal, CMD_REASON_INTERNAL, "out of memory");
 }
@@ -386,9 +410,12 @@ static int call_check(const cmd_action_t *action, json_t *call, cmd_t *cmd,
                     action->name);
     return 0;
   }
-  if (!call || json_is_null(call))
+  if (!call || json_is_null(call)) {
+    if (cmd->target_kind == CMD_TARGET_PARKSERVER)
+      return 0; /* the call parked in the slot */
     return refuse(refusal, CMD_REASON_BAD_CALL,
                   "call: %s needs {\"callid\": N} or {\"referencecallid\": N}", action->name);
+  }
   if (!json_is_object(call) || json_object_size(call) != 1)
     return refuse(refusal, CMD_REASON_BAD_CALL,
                   "call: must be {\"callid\": N} or {\"referencecallid\": N}");
@@ -601,9 +628,7 @@ json_t *cmd_to_json_redacted(const cmd_t *cmd) {
   json_object_set_new(obj, "id", json_string(cmd->id));
   json_object_set_new(obj, "action", json_string(cmd->action->name));
   if (cmd->target_kind != CMD_TARGET_NONE)
-    json_object_set_new(obj, "target",
-                        json_pack("{ss}", cmd->target_kind == CMD_TARGET_USER ? "user" : "queue",
-                                  cmd->target));
+    json_object_set_new(obj, "target", json_pack("{ss}", cmd_target_kind_name(cmd->target_kind), cmd->target));
   if (cmd->call_kind != CMD_CALL_NONE)
     json_object_set_new(obj, "call",
                         json_pack("{si}",

@@ -52,8 +52,12 @@ typedef struct cmd cmd_t;
 typedef enum cmd_target_kind {
   CMD_TARGET_NONE,
   CMD_TARGET_USER,
-  CMD_TARGET_QUEUE
+  CMD_TARGET_QUEUE,
+  CMD_TARGET_PARKSERVER /* the park server; cmd_target() is the park slot */
 } cmd_target_kind_t;
+
+/* "user", "queue", "parkserver" ("" for none): the target's key in a command. */
+const char *cmd_target_kind_name(cmd_target_kind_t kind);
 
 typedef enum cmd_call_kind {
   CMD_CALL_NONE,
@@ -73,9 +77,13 @@ void cmd_free(cmd_t *cmd);
 const char *cmd_id(const cmd_t *cmd);
 const cmd_action_t *cmd_action(const cmd_t *cmd);
 cmd_target_kind_t cmd_target_kind(const cmd_t *cmd);
-/* The user's extension or GUID, or the queue's name, extension or GUID; NULL when none. */
+/* The user's extension or GUID, the queue's name, extension or GUID, the park slot; NULL when none. */
 const char *cmd_target(const cmd_t *cmd);
-/* The call named by the command; *value receives its callid or referencecallid. */
+/*
+ * The call named by the command; *value receives its callid or
+ * referencecallid.  CMD_CALL_NONE for actions on no existing call, and for
+ * a call action on the park server that names none (the call in the slot).
+ */
 cmd_call_kind_t cmd_call(const cmd_t *cmd, int32_t *value);
 int64_t cmd_timeout_ms(const cmd_t *cmd);
 /* The topic the result goes to instead of <prefix>command-results, or NULL. */

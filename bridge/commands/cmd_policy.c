@@ -266,8 +266,17 @@ int cmd_policy_check(const cmd_policy_t *policy, const cmd_t *cmd, const char *t
       return 0;
     }
     break;
+  case CMD_TARGET_PARKSERVER: /* a parked call is nobody's line: the actions decide */
   case CMD_TARGET_NONE:
     break;
   }
   return 1;
+}
+
+int cmd_policy_check_user(const cmd_policy_t *policy, const char *extn, const char *name, const char *what,
+                          char *reason, size_t reason_size) {
+  if (list_allows(&policy->users, extn, name))
+    return 1;
+  snprintf(reason, reason_size, "denied: %s %.64s is not in the policy's users", what, extn ? extn : name);
+  return 0;
 }

@@ -12,8 +12,11 @@
  * A list that is absent allows everything of its kind; an empty list allows
  * nothing.  A pattern is an exact name, a glob (* and ?), a numeric range
  * "LOW-HIGH" (digits only, matched against numeric extensions), or, for
- * actions, "@<scope>" (call, new_call, user, queue, pbx, bridge).  Without a
- * file everything is allowed.  A bad file is a one-line error naming what is
+ * actions, "@<scope>" (call, new_call, user, queue, pbx, bridge).  A call
+ * action on the park server is bounded by the actions alone (a parked call
+ * is no user's or queue's line); a short code run on behalf of another user
+ * needs that user in the users list too.  Without a file everything is
+ * allowed.  A bad file is a one-line error naming what is
  * wrong.  Checked on the loop thread after the target is resolved.
  */
 #ifndef CMD_POLICY_H
@@ -41,5 +44,14 @@ void cmd_policy_free(cmd_policy_t *policy);
  */
 int cmd_policy_check(const cmd_policy_t *policy, const cmd_t *cmd, const char *target_extn,
                      char *reason, size_t reason_size);
+
+/*
+ * May a command act on the user `extn` (resolved; NULL when unknown) named
+ * `name` by the command, besides its target (a short code's onbehalf)?  1,
+ * or 0 with reason ("denied: onbehalf 2005 is not in the policy's users";
+ * `what` names the argument).
+ */
+int cmd_policy_check_user(const cmd_policy_t *policy, const char *extn, const char *name, const char *what,
+                          char *reason, size_t reason_size);
 
 #endif

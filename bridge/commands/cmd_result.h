@@ -20,7 +20,7 @@
 #define CMD_STATUSES(X)                                                               \
   X(CMD_STATUS_ACCEPTED, "accepted", 0, "sent to the PBX, waiting for its RequestResponse") \
   X(CMD_STATUS_SUCCEEDED, "succeeded", 1, "the PBX answered MTCTISESS_SUCCESS (or the bridge did it)") \
-  X(CMD_STATUS_FAILED, "failed", 1, "the PBX answered another MTCTISESS_* code (code, code_name)") \
+  X(CMD_STATUS_FAILED, "failed", 1, "the PBX answered another MTCTISESS_* code (code, code_name), or a new call was lost at once (a CallLost, code 0: see above)") \
   X(CMD_STATUS_REJECTED, "rejected", 1, "not sent: reason says why")                   \
   X(CMD_STATUS_TIMEOUT, "timeout", 1, "no RequestResponse by the deadline: the outcome is unknown") \
   X(CMD_STATUS_DUPLICATE, "duplicate", 1, "the id was seen before: not executed again; the first outcome is echoed")

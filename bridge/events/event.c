@@ -330,7 +330,9 @@ int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *
   jbuf_int(b, (long long)origin->ts_ms);
   jbuf_put(b, shared->source_head, shared->source_head_len);
   jbuf_int(b, (long long)origin->ts_ms);
-  jbuf_str(b, origin->snapshot ? ",\"snapshot\":\"true\"" : ",\"snapshot\":\"false\""); /* a string, as Debezium has it */
+  /* a string, as Debezium has it; a snapshot read always is one, a create never */
+  jbuf_str(b, change->op == 'r' || (origin->snapshot && change->op != 'c') ? ",\"snapshot\":\"true\""
+                                                                       : ",\"snapshot\":\"false\"");
   jbuf_key(b, "entity");
   jbuf_jstr(b, change->entity_id);
   jbuf_key(b, "line_kind");
@@ -343,6 +345,11 @@ int event_render(const event_ctx_t *ctx, topic_id_t topic, const snap_change_t *
   jbuf_int(b, origin->subscribe_id);
   jbuf_key(b, "notify_id");
   jbuf_int(b, origin->notify_id);
+  jbuf_key(b, "refresh");
+  if (origin->refresh)
+    jbuf_int(b, origin->refresh);
+  else
+    jbuf_str(b, "null");
   jbuf_str(b, "},\"changed\":[");
   int first = 1;
   for (size_t i = 0; i < change->n_names; i++) { /* names as they stand in the state's text: escaped already */

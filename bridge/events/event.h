@@ -8,7 +8,8 @@
  *
  *   {"before":{..}|null, "after":{..}|null, "op":"c|u|d|r", "ts_ms":N,
  *    "source":{"version","connector":"mtcti3","name":pbx,"pbx","ts_ms","snapshot",
- *              "entity","line_kind","line_guid","line_extn","subscribe_id","notify_id"},
+ *              "entity","line_kind","line_guid","line_extn","subscribe_id","notify_id",
+ *              "refresh"},
  *    "changed":[names], "seq":N, "calllost":{..} (a call's delete only)}
  *
  * and CloudEvents 1.0 binary-mode headers: ce_specversion, ce_id
@@ -80,8 +81,9 @@ unsigned event_lean_flags(const char *setting);
 typedef struct event_origin {
   int32_t subscribe_id; /* 0: none (a resync delete, a restore) */
   int32_t notify_id;
-  int snapshot;         /* part of an initial snapshot or resync */
+  int snapshot;         /* part of a snapshot: initial, resync, refresh (an 'r' always is, a 'c' never) */
   int64_t ts_ms;        /* when the bridge saw it */
+  int32_t refresh;      /* a PBX refresh's snapshot: its refreshinstance; 0: none (null) */
 } event_origin_t;
 
 /* The op's ce_type word: created, updated, deleted, snapshot. */

@@ -74,7 +74,7 @@ static void apply(snap_t *snap, const Notify *notify) {
       snap_presence_apply(snap, guid, notify->presence->entry[i], 1);
     break;
   case NOTIFY__PAYLOAD_CALLCONTROL:
-    snap_calls_apply(snap, &line, notify->callcontrol);
+    snap_calls_apply(snap, &line, notify->callcontrol, 0);
     break;
   default:
     break;

@@ -46,6 +46,10 @@ typedef struct subs_entry {
   unsigned failures;
   int notified, settled;
   int initial; /* from the connection's first Lines list (or lines, presence, park) */
+  int64_t active_ms;      /* the subscribe's SUCCESS came then (0: not yet) */
+  int64_t first_acked_ms; /* its first Notify was acknowledged then (0: not yet) */
+  int cc_seen;            /* a call report came on this subscription */
+  int32_t refresh_last;   /* refreshinstance of its last call report */
   struct subs_entry *fifo_next;
 } subs_entry_t;
 
@@ -62,9 +66,49 @@ struct subs {
   size_t inflight;
   int32_t next_subscribe_id, next_lref;
   int connected, lines_seen, resync_reported;
+  char **presentities; /* presence_entities, watched with lref SUBS_PRESENTITY_LREF + index */
+  size_t n_presentities;
 };
 
+/* The lrefs of presence-only entities: far above the users' (1, 2, ...). */
+#define SUBS_PRESENTITY_LREF 0x40000000
+/*
+ * The calls already up come this soon after the record's NotifyAck (the
+ * park server's: its RequestResponse): the PBX sends them at once.  A first
+ * call report later than that is a call that started since.
+ */
+#define SUBS_CALLS_UP_MS 500
+/* The longest presence-only entity's name watched (it is a Kafka key and in an entity id). */
+#define SUBS_PRESENTITY_MAX 255
+
 static void subs_key(char *out, size_t size, int32_t n) { snprintf(out, size, "%d", n); }
+
+/* presence_entities: comma-separated, blanks around each trimmed, empty ones skipped.  0, or -1 (out of memory). */
+static int subs_presentities_parse(subs_t *subs, const char *list) {
+  const char *p = list ? list : "";
+  while (*p) {
+    size_t len = strcspn(p, ",");
+    const char *a = p, *b = p + len;
+    while (a < b && (*a == ' ' || *a == '\t'))
+      a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+      b--;
+    if (b - a > SUBS_PRESENTITY_MAX) {
+      BLOG_W(SUBS, "presence", "presence_entities: \"%.32s...\" is longer than %d characters: not watched",
+             a, SUBS_PRESENTITY_MAX);
+    } else if (b > a) {
+      char **grown = realloc(subs->presentities, (subs->n_presentities + 1) * sizeof(*grown));
+      if (!grown)
+        return -1;
+      subs->presentities = grown;
+      if (!(subs->presentities[subs->n_presentities] = strndup(a, (size_t)(b - a))))
+        return -1;
+      subs->n_presentities++;
+    }
+    p += len + (p[len] == ',');
+  }
+  return 0;
+}
 
 subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *opaque) {
   subs_t *subs = calloc(1, sizeof(*subs));
@@ -75,6 +119,10 @@ subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *
   subs->opaque = opaque;
   subs->next_subscribe_id = 1;
   subs->next_lref = 1;
+  if (subs_presentities_parse(subs, config->presence_entities) != 0) {
+    subs_destroy(subs);
+    return NULL;
+  }
   return subs;
 }
 
@@ -94,6 +142,9 @@ void subs_destroy(subs_t *subs) {
   if (!subs)
     return;
   subs_clear(subs);
+  for (size_t i = 0; i < subs->n_presentities; i++)
+    free(subs->presentities[i]);
+  free(subs->presentities);
   free(subs);
 }
 
@@ -166,6 +217,10 @@ static void subs_restart(subs_t *subs, subs_entry_t *entry) {
   strmap_put(&subs->by_id, k, entry);
   entry->state = SUBS_WAITING;
   entry->notified = entry->settled = 0;
+  entry->active_ms = 0;
+  entry->first_acked_ms = 0;
+  entry->cc_seen = 0;
+  entry->refresh_last = 0;
   if (entry->kind == SUBS_USER || entry->kind == SUBS_QUEUE || entry->kind == SUBS_PARKSERVER)
     subs->handlers.line_fresh(subs->opaque, entry->guid);
   subs_enqueue(subs, entry, SUBS_REQ_SUBSCRIBE);
@@ -174,7 +229,7 @@ static void subs_restart(subs_t *subs, subs_entry_t *entry) {
 
 static void subs_presence_fill(subs_t *subs, SubscribePresence *sp, Presentity ***entries) {
   size_t n = 0;
-  size_t users = strmap_count(&subs->by_lref);
+  size_t users = strmap_count(&subs->by_lref) + subs->n_presentities;
   *entries = calloc(users ? users : 1, sizeof(Presentity *));
   Presentity *items = calloc(users ? users : 1, sizeof(Presentity));
   if (!*entries || !items) {
@@ -190,6 +245,13 @@ static void subs_presence_fill(subs_t *subs, SubscribePresence *sp, Presentity *
     presentity__init(&items[n]);
     items[n].presentity = user->extn;
     items[n].lref = user->lref;
+    (*entries)[n] = &items[n];
+    n++;
+  }
+  for (size_t i = 0; i < subs->n_presentities; i++) {
+    presentity__init(&items[n]);
+    items[n].presentity = subs->presentities[i];
+    items[n].lref = SUBS_PRESENTITY_LREF + (int32_t)i;
     (*entries)[n] = &items[n];
     n++;
   }
@@ -308,9 +370,41 @@ void subs_disconnected(subs_t *subs) {
   subs_clear(subs);
 }
 
-int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_t *target) {
+/*
+ * Is a call report the PBX's answer to the subscription (the calls already
+ * up), or a refresh (its refreshinstance went up)?  Sets target->snapshot
+ * and target->refresh.
+ */
+static void subs_call_report(subs_t *subs, subs_entry_t *entry, const Notify *notify, int64_t now_ms,
+                             subs_target_t *target) {
+  int32_t instance = notify->callcontrol ? notify->callcontrol->refreshinstance : 0;
+  if (entry->cc_seen) {
+    if (instance > entry->refresh_last) { /* the PBX resends this line's calls */
+      target->snapshot = 1;
+      target->refresh = instance;
+    }
+  } else {
+    /*
+     * The PBX answers a subscription with its record, then (once that is
+     * acknowledged) with the calls up; the park server with its calls at
+     * once.  So the calls already up come right after: soon after the
+     * record's NotifyAck, or the park server's RequestResponse.  A line
+     * added later had no calls when subscribed: its first report is a new call.
+     */
+    int park = entry->kind == SUBS_PARKSERVER;
+    int right_after = park ? notify->notify_id == 1 : notify->notify_id == 2;
+    int64_t since = park ? entry->active_ms : entry->first_acked_ms;
+    int soon = !since || now_ms - since <= SUBS_CALLS_UP_MS;
+    target->snapshot = entry->initial && right_after && soon;
+  }
+  entry->cc_seen = 1;
+  if (instance > entry->refresh_last)
+    entry->refresh_last = instance;
+}
+
+int subs_notify(subs_t *subs, const Notify *notify, int64_t now_ms, subs_target_t *target) {
   char k[16];
-  subs_key(k, sizeof(k), subscribe_id);
+  subs_key(k, sizeof(k), notify->subscribe_id);
   subs_entry_t *entry = strmap_get(&subs->by_id, k);
   if (!entry)
     return -1;
@@ -318,13 +412,42 @@ int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_
   target->guid = entry->guid;
   target->extn = entry->extn;
   target->first = !entry->notified;
-  target->snapshot = target->first && entry->initial;
+  target->snapshot = 0;
+  target->refresh = 0;
+  switch (notify->payload_case) {
+  case NOTIFY__PAYLOAD_CALLCONTROL:
+    subs_call_report(subs, entry, notify, now_ms, target);
+    break;
+  case NOTIFY__PAYLOAD_PRESENCE: /* full=1 again: the PBX resends every entry (a refresh) */
+    target->snapshot = target->first || (notify->presence && notify->presence->full);
+    break;
+  default: /* Lines, a user's or queue's record */
+    target->snapshot = target->first && entry->initial;
+    break;
+  }
   /* the first Notify (the snapshot) restarts the grace; later ones do not,
      so a busy line settles too */
   if (!entry->notified && !entry->settled)
     entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
   entry->notified = 1;
   return 0;
+}
+
+void subs_notify_acked(subs_t *subs, int32_t subscribe_id, int32_t notify_id, int64_t now_ms) {
+  char k[16];
+  subs_key(k, sizeof(k), subscribe_id);
+  subs_entry_t *entry = strmap_get(&subs->by_id, k);
+  if (entry && notify_id == 1 && !entry->first_acked_ms)
+    entry->first_acked_ms = now_ms;
+}
+
+const char *subs_presence_entity(const subs_t *subs, int32_t lref, const char *presentity) {
+  if (lref >= SUBS_PRESENTITY_LREF && (size_t)(lref - SUBS_PRESENTITY_LREF) < subs->n_presentities)
+    return subs->presentities[lref - SUBS_PRESENTITY_LREF];
+  for (size_t i = 0; presentity && *presentity && i < subs->n_presentities; i++)
+    if (strcmp(subs->presentities[i], presentity) == 0)
+      return subs->presentities[i];
+  return NULL;
 }
 
 const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentity, const char **extn) {
@@ -444,6 +567,12 @@ static void subs_line_remove(subs_t *subs, subs_entry_t *entry) {
 void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms) {
   strmap_t listed = STRMAP_INIT;
   char text[64];
+  if (full && !subs->presence && (lines->n_adduser || subs->n_presentities)) {
+    /* presence first: every user's phone state is known when its record comes (one first event) */
+    subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
+    if (subs->presence)
+      subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
+  }
   for (size_t i = 0; i < lines->n_adduser; i++)
     subs_line_add(subs, SUBS_USER, &lines->adduser[i]->guid, lines->adduser[i]->extn, full);
   for (size_t i = 0; i < lines->n_addqueue; i++)
@@ -487,12 +616,12 @@ void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms
     free(gone);
     strmap_clear(&listed, NULL);
     subs->lines_seen = 1;
-    if (!subs->presence && strmap_count(&subs->by_lref)) {
+    if (!subs->presence && (strmap_count(&subs->by_lref) || subs->n_presentities)) {
       subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
       if (subs->presence)
         subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
     }
-  } else if (!subs->presence && strmap_count(&subs->by_lref) && subs->lines_seen) {
+  } else if (!subs->presence && (strmap_count(&subs->by_lref) || subs->n_presentities) && subs->lines_seen) {
     subs->presence = subs_entry_new(subs, SUBS_PRESENCE);
     if (subs->presence)
       subs_enqueue(subs, subs->presence, SUBS_REQ_SUBSCRIBE);
@@ -576,6 +705,7 @@ int subs_response(subs_t *subs, const RequestResponse *response, int64_t now_ms)
     entry->state = SUBS_ACTIVE;
     entry->refresh_at_ms = now_ms + subs->config->subscribe_timeout * 800;
     if (doing == SUBS_REQ_SUBSCRIBE) {
+      entry->active_ms = now_ms;
       if (entry->settle_at_ms < now_ms + subs->config->resync_grace_ms)
         entry->settle_at_ms = now_ms + subs->config->resync_grace_ms;
       BLOG_D(SUBS, subs_kind_name[entry->kind], "subscribe_id=%d %s active", entry->subscribe_id,
@@ -672,6 +802,8 @@ const char *const *subs_state_names(void) { return subs_state_name; }
 
 int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind) {
   const subs_entry_t *entry = strmap_get(&subs->by_guid, guid_or_extn);
+  if (!entry && subs->park && strcmp(guid_or_extn, subs->park->guid) == 0)
+    entry = subs->park;
   if (!entry) {
     for (strmap_iter_t it = strmap_iter(&subs->by_guid); strmap_iter_next(&it);) {
       const subs_entry_t *e = it.value;

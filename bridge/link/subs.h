@@ -2,9 +2,10 @@
  * subs: the subscriptions the bridge keeps on the PBX.
  *
  * DESIGN.  Runs on the event loop.  On every connection it subscribes to
- * Lines (flags 7); the lines it learns start one user or queue subscription
- * each (flags and ccflags from the config), one presence subscription
- * listing every user's extension, and the park server when offered.  Lines
+ * Lines (flags 7); the lines it learns start one presence subscription
+ * listing every user's extension (first: the phone states are known by the
+ * time the users' records come), one user or queue subscription each
+ * (flags and ccflags from the config), and the park server when offered.  Lines
  * adds, deletes and changes start, end or relabel subscriptions.  Requests
  * are paced: at most `subscribe_window` wait for their RequestResponse; the
  * rest wait in a FIFO.  Active subscriptions are refreshed at 80% of their
@@ -15,6 +16,23 @@
  * link), tells the ingest stage when a line's subscription starts afresh
  * (its calls become unconfirmed) and when it has settled (unconfirmed calls
  * are deleted), and when the whole resync is done.
+ *
+ * It also says what each Notify is (subs_notify): a snapshot, the PBX's
+ * answer to a (re)subscription, or a change.  The first Lines Notify; a
+ * user's or queue's first record Notify when the line was in the
+ * connection's first Lines list; the first presence Notify; and a
+ * subscription's first call report when it is the PBX's answer to the
+ * subscription (the Notify right after the record, arriving within 500 ms
+ * of the record's NotifyAck, or the park server's first, within 500 ms of
+ * its RequestResponse: the PBX sends them at once; on a line of the
+ * connection's first Lines list: a line added later had no calls yet): the
+ * calls already up.  A refresh (the PBX resends its
+ * state) is a snapshot too: a call report whose refreshinstance is higher
+ * than the subscription's last (target.refresh = that number), or a presence
+ * Notify with full=1 after the first.  The presence subscription also
+ * watches the presence-only entities named by `presence_entities`
+ * (subs_presence_entity; names over 255 characters are skipped, with a
+ * warning).
  */
 #ifndef SUBS_H
 #define SUBS_H
@@ -49,8 +67,8 @@ typedef struct subs_target {
   const char *guid; /* user or queue GUID (UUID text); "parkserver" for the park server */
   const char *extn;
   int first;        /* first Notify on this subscription */
-  int snapshot;     /* first, and the line was in the connection's initial Lines list:
-                       new entities are snapshot reads ('r'), else creates ('c') */
+  int snapshot;     /* a snapshot (see above): new entities are snapshot reads ('r'), else creates ('c') */
+  int32_t refresh;  /* a refresh's snapshot: the PBX's refreshinstance; 0 otherwise (or not known) */
 } subs_target_t;
 
 subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *opaque);
@@ -61,10 +79,14 @@ void subs_connected(subs_t *subs, int64_t now_ms);
 /* The link is down: every subscription is void. */
 void subs_disconnected(subs_t *subs);
 
-/* Find the subscription of a Notify; 0 and *target, -1 when unknown. */
-int subs_notify(subs_t *subs, int32_t subscribe_id, int64_t now_ms, subs_target_t *target);
+/* Find the subscription of a Notify and say what the Notify is; 0 and *target, -1 when unknown. */
+int subs_notify(subs_t *subs, const Notify *notify, int64_t now_ms, subs_target_t *target);
+/* A Notify was acknowledged (the first's time tells the calls already up from later ones). */
+void subs_notify_acked(subs_t *subs, int32_t subscribe_id, int32_t notify_id, int64_t now_ms);
 /* The user GUID of a presence entry (by lref, else by extension); NULL if unknown. */
 const char *subs_presence_user(subs_t *subs, int32_t lref, const char *presentity, const char **extn);
+/* The presence-only entity (one of presence_entities) of a presence entry, by lref else by name; NULL if none. */
+const char *subs_presence_entity(const subs_t *subs, int32_t lref, const char *presentity);
 
 /* A NotifyLines; `full` for the first on the lines subscription. */
 void subs_lines(subs_t *subs, const NotifyLines *lines, int full, int64_t now_ms);
@@ -80,8 +102,9 @@ void subs_tick(subs_t *subs, int64_t now_ms);
 void subs_counts(const subs_t *subs, size_t counts[4]);
 const char *const *subs_state_names(void);
 /*
- * The live subscription of a user or queue line, by GUID or extension, for
- * stages that send SubscribeCmd on it (issue #5's commands); 0 when none.
+ * The live subscription of a user or queue line, by GUID or extension, or
+ * of the park server ("parkserver"), for stages that send SubscribeCmd on
+ * it (issue #5's commands); 0 when none.
  */
 int32_t subs_line_subscription(const subs_t *subs, const char *guid_or_extn, subs_kind_t *kind);
 /* Whether the resync of the current connection is done. */

@@ -95,19 +95,21 @@ typedef enum config_type {
     "Restore the state at start by reading back the compacted topics (lines, presence, queues, live-calls)") \
   X(user_flags, CONFIG_INT, user_flags, "0xf", 0, 0x7fffffff, NULL, CONFIG_PBX,                           \
     "SubscribeUser.flags (MAILBOX FWD APP ABSENCE)")                                             \
-  X(user_ccflags, CONFIG_INT, user_ccflags, "0x99", 0, 0x7fffffff, NULL, CONFIG_PBX,                      \
-    "SubscribeUser.ccflags (PRIMARY CONFERENCE DIALINFO CALLDATA)")                              \
-  X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, CONFIG_PBX,                         \
+  X(user_ccflags, CONFIG_INT, user_ccflags, "0x40fb", 0, 0x7fffffff, NULL, CONFIG_PBX, \
+    "SubscribeUser.ccflags (PRIMARY DEVICES CONFERENCE DIALINFO TRUNK QUEUE CALLDATA UCID)")     \
+  X(queue_flags, CONFIG_INT, queue_flags, "0x3", 0, 0x7fffffff, NULL, CONFIG_PBX, \
     "SubscribeQueue.flags (MAILBOX MEMBERS)")                                                    \
-  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x41", 0, 0x7fffffff, NULL, CONFIG_PBX,                    \
-    "SubscribeQueue.ccflags (PRIMARY QUEUE)")                                                    \
-  X(presence_flags, CONFIG_INT, presence_flags, "0x1", 0, 0x7fffffff, NULL, CONFIG_PBX,                   \
-    "SubscribePresence.flags (VMCOUNT)")                                                         \
-  X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, CONFIG_PBX,                                  \
+  X(queue_ccflags, CONFIG_INT, queue_ccflags, "0x441e3", 0, 0x7fffffff, NULL, CONFIG_PBX, \
+    "SubscribeQueue.ccflags (PRIMARY DEVICES TRUNK QUEUE CALLDATA CONFMEMBERS UCID TARGETS)")    \
+  X(presence_flags, CONFIG_INT, presence_flags, "0x3", 0, 0x7fffffff, NULL, CONFIG_PBX, \
+    "SubscribePresence.flags (VMCOUNT NOAPPHANDLER)")                                            \
+  X(presence_entities, CONFIG_STR, presence_entities, "", 0, 0, NULL, CONFIG_PBX, \
+    "Presence-only entities to watch besides the users (comma-separated presentities: SIP URIs, e-mail addresses, ...)") \
+  X(parkserver, CONFIG_BOOL, parkserver, "true", 0, 0, NULL, CONFIG_PBX, \
     "Subscribe to the park server when the PBX offers it")                                       \
-  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x1", 0, 0x7fffffff, NULL, CONFIG_PBX,           \
-    "SubscribeParkServer.ccflags")                                                               \
-  X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, CONFIG_PBX,                \
+  X(parkserver_ccflags, CONFIG_INT, parkserver_ccflags, "0x40a3", 0, 0x7fffffff, NULL, CONFIG_PBX, \
+    "SubscribeParkServer.ccflags (PRIMARY DEVICES TRUNK CALLDATA UCID)")                         \
+  X(subscribe_timeout, CONFIG_INT, subscribe_timeout, "3600", 60, 86400, NULL, CONFIG_PBX, \
     "Subscription timeout in seconds; refreshed at 80% of it")                                   \
   X(subscribe_window, CONFIG_INT, subscribe_window, "64", 1, 100000, NULL, CONFIG_PBX,                    \
     "Subscribe requests in flight at most (paces thousands of subscribes)")                      \
@@ -186,6 +188,7 @@ typedef struct config {
   long queue_flags;
   long queue_ccflags;
   long presence_flags;
+  char *presence_entities;
   int parkserver;
   long parkserver_ccflags;
   long subscribe_timeout;

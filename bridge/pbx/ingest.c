@@ -135,6 +135,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     ack.notify_id = gate->notify_id;
     char errstr[256];
     if (pbx_link_send(ingest->link, &msg, errstr, sizeof(errstr)) == 0) {
+      subs_notify_acked(ingest->subs, gate->subscribe_id, gate->notify_id, bclock_mono_ms());
       metrics_add(METRICS_NOTIFY_ACKS, 1);
       metrics_notify_acked((double)(bclock_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);
@@ -187,6 +188,15 @@ void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t
 static void ingest_on_view_change(void *opaque, const snap_change_t *change) {
   (void)opaque;
   BLOG_D(SNAPSHOT, change->entity_id, "view op=%c", change->op);
+}
+
+/* snap's call reports (a call made with a referencecallid: reported, or lost at once) go to the commands. */
+static void ingest_on_call_report(void *opaque, const snap_call_report_t *r) {
+  ingest_t *ingest = opaque;
+  cmd_call_report_t report = {r->line_guid, r->referencecallid, r->callid, r->leg,
+                              r->lost,      r->reason,          r->thisenddropped, r->description};
+  if (ingest->commands)
+    cmd_exec_on_call_report(ingest->commands, &report);
 }
 
 /* snap's callback: one change becomes its events (and tombstones on the compacted topics). */
@@ -296,7 +306,7 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
   snprintf(k, sizeof(k), "%d", subscribe_id);
   if (strmap_get(&ingest->gates_by_sub, k))
     return 1; /* a Notify of it still waits for Kafka; its successor may list more calls */
-  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   size_t n = snap_line_resync_end(ingest->snap, line_guid);
   if (n) {
     metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
@@ -376,12 +386,13 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   ingest_gate_sub_adjust(ingest, notify->subscribe_id, +1);
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
 
-  if (subs_notify(ingest->subs, notify->subscribe_id, now, &target) != 0) {
+  if (subs_notify(ingest->subs, notify, now, &target) != 0) {
     BLOG_D(PBX, NULL, "Notify for unknown subscribe_id=%d ignored", notify->subscribe_id);
     ingest_gate_release(ingest, gate);
     return;
   }
-  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, target.snapshot, bclock_wall_ms(),
+                                    target.refresh};
   ingest->cur_gate = gate;
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
@@ -402,8 +413,11 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
     for (size_t i = 0; i < notify->presence->n_entry; i++) {
       const NotifyPresentity *entry = notify->presence->entry[i];
       const char *guid = subs_presence_user(ingest->subs, entry->lref, entry->presentity, NULL);
+      const char *other = guid ? NULL : subs_presence_entity(ingest->subs, entry->lref, entry->presentity);
       if (guid)
         snap_presence_apply(ingest->snap, guid, entry, target.snapshot);
+      else if (other)
+        snap_presentity_apply(ingest->snap, other, entry, target.snapshot);
       else
         BLOG_D(SNAPSHOT, NULL, "presence entry lref=%d %s: no such user", entry->lref,
                entry->presentity ? entry->presentity : "");
@@ -415,7 +429,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
                                                          : SNAP_LINE_USER,
                         target.guid, target.extn};
     if (target.kind == SUBS_USER || target.kind == SUBS_QUEUE || target.kind == SUBS_PARKSERVER)
-      snap_calls_apply(ingest->snap, &line, notify->callcontrol);
+      snap_calls_apply(ingest->snap, &line, notify->callcontrol, target.snapshot);
     break;
   }
   default:
@@ -484,6 +498,7 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   ingest->committed = restore_new(config->pbx_id);
   if (!ingest->snap || !ingest->subs || !ingest->committed)
     goto oom;
+  snap_set_call_report(ingest->snap, ingest_on_call_report, ingest);
   if (config->queue_stats) { /* the time zone, checked now: the module is made at the takeover */
     qstats_config_t qc = {config->pbx_id, config->queue_stats_service_level, config->queue_stats_window,
                           config->queue_stats_timezone};
@@ -641,7 +656,7 @@ int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t 
   ingest_lifecycle(ingest, "owner", json_pack("{s:s,s:s,s:b}", "state", "assigned", "instance", ingest->instance, "warm",
                                                synced));
   if (synced) { /* the warm view, as a fresh snapshot against what consumers have */
-    ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+    ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
     snap_replay(live, view);
   } else if (ingest->link && pbx_link_is_up(ingest->link)) {
     pbx_link_drop(ingest->link); /* mid-resync: a fresh one, against the committed state */
@@ -722,7 +737,7 @@ void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec) { ingest->commands 
  * maybe before this returns (none).
  */
 static size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *line_guid, const char *tag) {
-  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms()};
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   ingest_gate_t *gate = ingest->cur_gate, *snap_gate = NULL;
   if (tag && (snap_gate = calloc(1, sizeof(*snap_gate))) != NULL &&
       (snap_gate->snapshot_tag = strdup(tag)) == NULL) {
@@ -789,6 +804,18 @@ static size_t ingest_cmd_snapshot(void *pbx, const char *const *topics, size_t n
   return ingest_snapshot(pbx, mask, line_guid, tag);
 }
 
+static int ingest_cmd_calls_reported(void *pbx, const char *line_guid) {
+  ingest_t *ingest = pbx;
+  (void)line_guid; /* the commands' new calls are made on user lines */
+  return ingest->config->user_ccflags != 0;
+}
+
+static int ingest_cmd_park_find(void *pbx, const char *slot, int32_t *callid, uint32_t *features,
+                                uint32_t *features2) {
+  ingest_t *ingest = pbx;
+  return snap_park_find(ingest->snap, slot, callid, features, features2);
+}
+
 const cmd_pbx_ops_t ingest_cmd_ops = {
     .ready = ingest_cmd_ready,
     .line_find = ingest_cmd_line_find,
@@ -797,4 +824,6 @@ const cmd_pbx_ops_t ingest_cmd_ops = {
     .user_features = ingest_cmd_user_features,
     .send = ingest_cmd_send,
     .snapshot = ingest_cmd_snapshot,
+    .park_find = ingest_cmd_park_find,
+    .calls_reported = ingest_cmd_calls_reported,
 };

@@ -103,7 +103,9 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stol
  * The PBX's command executor: it gets the RequestResponses subs does not
  * own, the GeneralData and the snapshots' completions (NULL: none, the
  * stage is gone).  It reaches this PBX through ingest_cmd_ops (pbx = the
- * ingest): lines, subscriptions, calls, features, send, snapshot.
+ * ingest): lines, subscriptions, calls, features, send, snapshot, the park
+ * server's slots, whether lines report calls; and it hears of the calls
+ * made with a referencecallid (cmd_exec_on_call_report, from snap).
  */
 void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec);
 extern const cmd_pbx_ops_t ingest_cmd_ops;

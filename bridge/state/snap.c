@@ -44,7 +44,7 @@ int snap_kind_parse(const char *name, snap_kind_t *kind) {
   return -1;
 }
 
-static const char *const snap_line_kinds[] = {"user", "queue", "parkserver"};
+static const char *const snap_line_kinds[] = {"user", "queue", "parkserver", "presentity"};
 const char *snap_line_kind_name(snap_line_kind_t kind) { return snap_line_kinds[kind]; }
 
 int snap_line_kind_parse(const char *name, snap_line_kind_t *kind) {
@@ -86,6 +86,11 @@ void snap_set_callback(snap_t *snap, snap_change_cb *cb, void *opaque) {
   snap->opaque = opaque;
 }
 
+void snap_set_call_report(snap_t *snap, snap_call_report_cb *cb, void *opaque) {
+  snap->report_cb = cb;
+  snap->report_opaque = opaque;
+}
+
 void snap_destroy(snap_t *snap) {
   if (!snap)
     return;
@@ -94,6 +99,7 @@ void snap_destroy(snap_t *snap) {
   strmap_clear(&snap->line_by_extn, NULL);
   strmap_clear(&snap->queue_by_name, NULL);
   strmap_clear(&snap->call_by_ref, NULL);
+  strmap_clear(&snap->park_by_slot, NULL);
   strmap_clear(&snap->entities, snap_entity_free);
   snap_writer_free(&snap->w);
   free(snap->diff);
@@ -114,6 +120,8 @@ void snap_entity_free(void *p) {
   free(entity->gcid);
   free(entity->indexed_extn);
   free(entity->indexed_name);
+  free(entity->indexed_slot);
+  free(entity->held);
   free(entity->state);
   free(entity);
 }
@@ -130,6 +138,7 @@ snap_entity_t *snap_entity_new(snap_t *snap, snap_kind_t kind, const char *id, c
   entity->line_guid = strdup(line_guid ? line_guid : "");
   entity->line_extn = strdup(line_extn ? line_extn : "");
   entity->gcid = strdup("");
+  entity->held_phone = -1;
   if (!entity->id || !entity->key || !entity->line_guid || !entity->line_extn || !entity->gcid ||
       strmap_put(&snap->entities, id, entity) != 0) {
     snap_entity_free(entity);
@@ -241,14 +250,21 @@ void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state_t *aft
   free(before);
 }
 
+void snap_entity_unhold(snap_entity_t *entity) {
+  free(entity->held);
+  entity->held = NULL;
+  entity->held_phone = -1;
+}
+
 void snap_delete(snap_t *snap, snap_entity_t *entity, const json_t *lost) {
+  snap_entity_unhold(entity);
   if (!entity->state)
     return;
   snap_commit(snap, entity, 'd', NULL, lost, 0);
   if (entity->kind == SNAP_LINE)
     snap_line_index(snap, entity, NULL);
   if (entity->kind == SNAP_CALL) {
-    snap_call_ref_index(snap, entity);
+    snap_call_index(snap, entity);
     char ck[128];
     snap_callid_key(entity->line_guid, entity->callid, ck, sizeof(ck));
     if (strmap_get(&snap->callids, ck) == entity)

@@ -10,6 +10,7 @@
  *
  *   line   "line:<guid>"              lines     key guid     {kind, guid, extn, name}
  *   user   "user:<guid>"              presence  key guid     NotifyUser + phone state
+ *   presentity "presentity:<name>"    presence  key name     NotifyPresentity (a presence-only entity)
  *   queue  "queue:<guid>"             queues    key guid     NotifyQueue
  *   call   "call:<leg>"               calls     key the leg  leg identity + CallInfo (one per line
  *                                                                  and call), partitioned by gcid
@@ -29,6 +30,15 @@
  * the PBX did not report again, so a call that ended during an outage gets
  * its delete.  snap_record_write/snap_restore carry the state to and from a
  * store.
+ *
+ * One snapshot model: an entity's first event carries its whole known state.
+ * A new user is held until both its parts are known (NotifyUser and the
+ * presence subscription's phone state), then reported once; a user whose
+ * phone state does not come by the time its line settles
+ * (snap_line_resync_end) is reported without it.  New entities from a
+ * snapshot (an initial Notify, a resubscription's, a refresh) are 'r',
+ * others 'c'; calls too (snap_calls_apply's snapshot), but for a user whose
+ * phone was idle when its record came (it had no call up then).
  * Single-threaded, no I/O.
  */
 #ifndef SNAP_H
@@ -63,8 +73,13 @@ const char *snap_kind_name(snap_kind_t kind);  /* "call" */
 const char *snap_kind_topic(snap_kind_t kind); /* "calls" (without prefix) */
 int snap_kind_compacted(snap_kind_t kind);
 
-typedef enum snap_line_kind { SNAP_LINE_USER = 0, SNAP_LINE_QUEUE = 1, SNAP_LINE_PARK = 2 } snap_line_kind_t;
-const char *snap_line_kind_name(snap_line_kind_t kind); /* "user", "queue", "parkserver" */
+typedef enum snap_line_kind {
+  SNAP_LINE_USER = 0,
+  SNAP_LINE_QUEUE = 1,
+  SNAP_LINE_PARK = 2,
+  SNAP_LINE_PRESENTITY = 3 /* no line: a presence-only entity */
+} snap_line_kind_t;
+const char *snap_line_kind_name(snap_line_kind_t kind); /* "user", "queue", "parkserver", "presentity" */
 
 /* The line an entity belongs to (for a user or queue: itself). */
 typedef struct snap_line {
@@ -105,11 +120,33 @@ typedef struct snap_change {
 
 typedef void(snap_change_cb)(void *opaque, const snap_change_t *change);
 
+/*
+ * What became of a call an application made with a referencecallid (a
+ * MakeCall, an UnPark), on a line: reported (its first CallInfo carrying the
+ * referencecallid: callid and leg) or lost before it was ever reported (the
+ * spec's instant MakeCall failure: only a CallLost, matched by its
+ * referencecallid).  Valid during the callback only.
+ */
+typedef struct snap_call_report {
+  const char *line_guid;
+  int32_t referencecallid;
+  int32_t callid;
+  const char *leg;         /* the leg's key; NULL when lost */
+  int lost;                /* a CallLost for a call never reported */
+  int32_t reason;          /* CallLost.reason, when lost */
+  int thisenddropped;
+  const char *description; /* CallLost.description, when lost ("" if none) */
+} snap_call_report_t;
+
+typedef void(snap_call_report_cb)(void *opaque, const snap_call_report_t *report);
+
 typedef struct snap snap_t;
 
 snap_t *snap_new(snap_change_cb *cb, void *opaque);
 /* Where the changes go from now on (a warm view that becomes the published state, or back). */
 void snap_set_callback(snap_t *snap, snap_change_cb *cb, void *opaque);
+/* Who hears of calls made with a referencecallid (NULL: nobody); see snap_call_report_t. */
+void snap_set_call_report(snap_t *snap, snap_call_report_cb *cb, void *opaque);
 /* The wall clock a new call leg's key takes its time from (default bclock_wall_ms; tests fix it). */
 void snap_set_clock(snap_t *snap, int64_t (*now_ms)(void));
 void snap_destroy(snap_t *snap);
@@ -120,18 +157,34 @@ void snap_destroy(snap_t *snap);
  * queue and calls.  New lines are 'r' when full, else 'c'.
  */
 void snap_lines_apply(snap_t *snap, const NotifyLines *lines, int full);
-/* A NotifyUser of the user line `guid`; `snapshot` makes a new entity 'r'. */
+/*
+ * A NotifyUser of the user line `guid`; `snapshot` makes a new entity 'r'.
+ * A new user is held until its phone state is known (see above).
+ */
 void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot);
-/* A presence entry of the user `guid`: merges phone state into the user. */
+/* A presence entry of the user `guid`: merges phone state into the user (completing a held new one). */
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot);
+/*
+ * A presence entry of a presence-only entity `name` (no NotifyUser): every
+ * NotifyPresentity field, {presentity, sac, phonestate, phonestate_name,
+ * absence, app, fwdu, vmunread_messages, noapphandler}.
+ */
+void snap_presentity_apply(snap_t *snap, const char *name, const NotifyPresentity *entry, int snapshot);
 /* A NotifyQueue of the queue line `guid`. */
 void snap_queue_apply(snap_t *snap, const char *guid, const NotifyQueue *queue, int snapshot);
-/* Calls on a line: CallInfo creates or updates, CallLost deletes. */
-void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc);
+/*
+ * Calls on a line: CallInfo creates or updates, CallLost deletes.  A call
+ * first reported with a referencecallid, or lost without ever being
+ * reported, is told to the call report callback.
+ */
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc, int snapshot);
 
 /* Mark the line's calls unconfirmed (its subscription starts afresh). */
 void snap_line_resync_begin(snap_t *snap, const char *line_guid);
-/* Delete the line's calls still unconfirmed; returns how many. */
+/*
+ * The line has settled: delete its calls still unconfirmed (returns how
+ * many), and report its user if still held for want of its phone state.
+ */
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid);
 
 /* ---- lookups and re-emission, for the command source (issue #5) ---- */
@@ -148,6 +201,9 @@ int snap_line_find(const snap_t *snap, snap_line_kind_t kind, const char *name, 
  */
 int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_reference, int32_t value,
                            int32_t *callid, uint32_t *features, uint32_t *features2);
+/* The call parked in `slot` on the park server: 1 with its callid and featuresavailable words, or 0. */
+int snap_park_find(const snap_t *snap, const char *slot, int32_t *callid, uint32_t *features,
+                   uint32_t *features2);
 /* The user's NotifyUser.featuresavailable: 1 and *features, or 0 when not known yet. */
 int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features);
 /*

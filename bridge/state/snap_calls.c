@@ -6,9 +6,10 @@
  * callid, which is only unique on its line and only for one subscription: a
  * resubscription may give a known call a new callid.  So a call is found by
  * "<line guid>/<callid>" (snap->callids), and, failing that, by line and
- * gcid (snap->call_legs) among the calls not yet confirmed since the line
- * was resubscribed (or the bridge restarted), whose callid is then updated
- * (snap_call_find).  A leg's key (and entity id, "call:<key>") is
+ * gcid (snap->call_legs, the line's last leg of each gcid; a scan when a
+ * line has two legs of one call) among the calls not yet confirmed since
+ * the line was resubscribed (or the bridge restarted), whose callid is then
+ * updated (snap_call_find).  A leg's key (and entity id, "call:<key>") is
  * "<line guid>:<gcid>:<first seen, ms>": the time makes a gcid that a
  * restarted PBX hands out again a new leg, and two legs of one gcid on one
  * line two entities.  Its state starts with its identity (leg, line_kind,
@@ -16,8 +17,17 @@
  * marks a line's calls unconfirmed when its subscription starts afresh;
  * every CallInfo confirms its call; snap_line_resync_end, once the line has
  * settled, deletes those still unconfirmed (ended while the bridge was away),
- * with a synthetic calllost.  A CallLost deletes its call with the PBX's
- * reason; a call is forgotten once deleted.
+ * with a synthetic calllost.  A call first seen in a snapshot (the calls
+ * already up when the line was subscribed, a refresh) is a snapshot read
+ * ('r'); one first seen later is created ('c'), as is one on a user line
+ * whose phone was idle (the presence subscription's phone state) when its
+ * record came: it cannot have been up then.  A CallLost deletes its call with the PBX's
+ * reason; a call is forgotten once deleted.  The first report of a call
+ * carrying a referencecallid (an application's MakeCall or UnPark), and a
+ * CallLost with a referencecallid for a call never reported (the spec's
+ * instant MakeCall failure, which "the application will have to match"),
+ * go to the call report callback, so the command stage can tell its
+ * sender what became of the call.
  */
 #include "snap_int.h"
 
@@ -63,6 +73,17 @@ void snap_line_calls_delete(snap_t *snap, const char *line_guid, const char *why
   snap_calls_delete(snap, line_guid, 0, why);
 }
 
+/* A leg of `gcid` on the line still unconfirmed since its resubscription, or NULL (a scan: two legs of a gcid). */
+static snap_entity_t *snap_leg_unconfirmed(snap_t *snap, const char *line_guid, const char *gcid) {
+  for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+    snap_entity_t *e = it.value;
+    if (e->kind == SNAP_CALL && e->unconfirmed && e->state && strcmp(e->gcid, gcid) == 0 &&
+        strcmp(e->line_guid, line_guid) == 0)
+      return e;
+  }
+  return NULL;
+}
+
 /* The call a CallInfo is about: by line and callid, else (after a resubscription) by line and gcid. */
 static snap_entity_t *snap_call_find(snap_t *snap, const snap_line_t *line, const CallInfo *ci, const char *gcid) {
   char ck[128];
@@ -76,6 +97,8 @@ static snap_entity_t *snap_call_find(snap_t *snap, const snap_line_t *line, cons
   char lk[320];
   snprintf(lk, sizeof(lk), "%s/%s", line->guid, gcid);
   entity = strmap_get(&snap->call_legs, lk);
+  if (entity && !entity->unconfirmed) /* the line's last leg of that gcid is matched: another of it? (rare) */
+    entity = snap_leg_unconfirmed(snap, line->guid, gcid);
   if (entity && entity->unconfirmed) {
     char old[128];
     snap_callid_key(line->guid, entity->callid, old, sizeof(old));
@@ -124,7 +147,7 @@ static snap_entity_t *snap_call_new(snap_t *snap, const snap_line_t *line, const
   return entity;
 }
 
-static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo *ci) {
+static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo *ci, int snapshot) {
   char gcid[256] = "";
   if (ci->gcid.len && ci->gcid.len * 2 + 1 <= sizeof(gcid))
     codec_hex_format(ci->gcid.data, ci->gcid.len, gcid, sizeof(gcid));
@@ -144,20 +167,38 @@ static void snap_call_info(snap_t *snap, const snap_line_t *line, const CallInfo
   snap_writer_key_lit(&snap->w, "line_extn");
   jbuf_jstr(&snap->w.b, line->extn);
   snap_text_members(&snap->w, &ci->base);
-  snap_state_apply(snap, entity, entity->state ? 0 : 'c');
-  snap_call_ref_index(snap, entity);
+  int32_t ref_before = entity->indexed_ref;
+  snap_state_apply(snap, entity, entity->state ? 0 : snapshot ? 'r' : 'c');
+  snap_call_index(snap, entity);
+  if (snap->report_cb && entity->indexed_ref && entity->indexed_ref != ref_before) {
+    snap_call_report_t report = {line->guid, entity->indexed_ref, entity->callid, entity->key, 0, 0, 0, ""};
+    snap->report_cb(snap->report_opaque, &report);
+  }
 }
 
-void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc) {
+void snap_calls_apply(snap_t *snap, const snap_line_t *line, const NotifyCallControl *cc, int snapshot) {
+  if (snapshot && line->kind == SNAP_LINE_USER) { /* a user idle when its record came had no call up */
+    char id[96];
+    snap_entity_id(id, sizeof(id), "user", line->guid);
+    const snap_entity_t *user = strmap_get(&snap->entities, id);
+    if (user && user->idle_at_record)
+      snapshot = 0;
+  }
   for (size_t i = 0; i < cc->n_callinfo; i++)
-    snap_call_info(snap, line, cc->callinfo[i]);
+    snap_call_info(snap, line, cc->callinfo[i], snapshot);
   for (size_t i = 0; i < cc->n_calllost; i++) {
     const CallLost *cl = cc->calllost[i];
     char ck[128];
     snap_callid_key(line->guid, cl->callid, ck, sizeof(ck));
     snap_entity_t *entity = strmap_get(&snap->callids, ck);
-    if (!entity)
-      continue; /* never reported (a MakeCall failing at once): nothing to delete */
+    if (!entity) { /* never reported (a MakeCall failing at once): nothing to delete, but someone to tell */
+      if (snap->report_cb && cl->referencecallid) {
+        snap_call_report_t report = {line->guid,        cl->referencecallid, cl->callid, NULL, 1, cl->reason,
+                                     cl->thisenddropped, cl->description ? cl->description : ""};
+        snap->report_cb(snap->report_opaque, &report);
+      }
+      continue;
+    }
     json_t *lost =
         snap_call_lost(cl->callid, cl->referencecallid, cl->reason, cl->thisenddropped, cl->description, 0);
     snap_delete(snap, entity, lost);
@@ -174,5 +215,6 @@ void snap_line_resync_begin(snap_t *snap, const char *line_guid) {
 }
 
 size_t snap_line_resync_end(snap_t *snap, const char *line_guid) {
+  snap_user_release(snap, line_guid);
   return snap_calls_delete(snap, line_guid, 1, SNAP_CALL_ENDED_AWAY);
 }

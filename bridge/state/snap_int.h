@@ -111,11 +111,17 @@ typedef struct snap_entity {
   int32_t callid; /* calls */
   char *gcid;     /* calls: hex, or "" */
   int unconfirmed;
+  /* a new user waiting for its other part (snap_lines.c): its NotifyUser as a state, or its phone state */
+  snap_state_t *held; /* the state to report once complete; NULL: none */
+  char held_op;       /* 'r' or 'c': as its first NotifyUser said */
+  int held_phone;     /* the phone state that came first; -1: none */
+  int idle_at_record; /* users: its phone was idle (no call) when its last NotifyUser came */
   /* what the lookup indexes hold of it (snap_lookup.c) */
   char *indexed_extn;  /* lines: in line_by_extn under "<indexed_kind>/<extn>"; NULL: not */
   snap_line_kind_t indexed_kind;
   char *indexed_name;  /* queue lines: in queue_by_name */
   int32_t indexed_ref; /* calls: in call_by_ref under "<line guid>/<referencecallid>"; 0: not */
+  char *indexed_slot;  /* park server calls: in park_by_slot under their parkslot; NULL: not */
 } snap_entity_t;
 
 /* One field named in a change: in the new state (after) or, for one that went away, the old. */
@@ -131,10 +137,13 @@ struct snap {
   strmap_t callids;  /* "<line guid>/<callid>" -> call entity */
   strmap_t call_legs; /* "<line guid>/<gcid>" -> the line's last call entity of that gcid */
   int64_t (*now_ms)(void); /* the wall clock, for a new leg's key (tests fix it) */
+  snap_call_report_cb *report_cb; /* calls made with a referencecallid: reported or lost */
+  void *report_opaque;
   /* lookup indexes for the command stage, kept as entities change (snap_lookup.c) */
   strmap_t line_by_extn;  /* "<line kind>/<extn>" -> live line entity */
   strmap_t queue_by_name; /* queue name -> live queue line entity */
   strmap_t call_by_ref;   /* "<line guid>/<referencecallid>" -> call entity (referencecallid != 0) */
+  strmap_t park_by_slot;  /* parkslot -> the park server's call entity parked there */
   size_t counts[SNAP__KIND_COUNT];
   /* scratch, reused from one change to the next */
   snap_writer_t w;       /* the state being written */
@@ -167,6 +176,13 @@ void snap_commit(snap_t *snap, snap_entity_t *entity, char op, snap_state_t *aft
                  size_t n_diff);
 /* Report a delete (lost: a call's calllost, or NULL); a call is then forgotten, other kinds keep their seq. */
 void snap_delete(snap_t *snap, snap_entity_t *entity, const json_t *lost);
+/* Forget a held new user's parts (it was never reported). */
+void snap_entity_unhold(snap_entity_t *entity);
+
+/* ---- users (snap_lines.c) ---- */
+
+/* Report the line's user if it is held for want of its phone state (as it stands, phone state null). */
+void snap_user_release(snap_t *snap, const char *line_guid);
 
 /*
  * The state written in snap->w becomes the entity's (snap_state.c): op 'c'
@@ -194,7 +210,10 @@ void snap_line_calls_delete(snap_t *snap, const char *line_guid, const char *why
 
 /* A line entity's index entries brought in line with its state: its extension and, for a queue, `name`. */
 void snap_line_index(snap_t *snap, snap_entity_t *line, const char *name);
-/* A call entity's referencecallid entry brought in line with its state (none once deleted). */
-void snap_call_ref_index(snap_t *snap, snap_entity_t *call);
+/*
+ * A call entity's index entries brought in line with its state (none once
+ * deleted): its referencecallid and, on the park server, its parkslot.
+ */
+void snap_call_index(snap_t *snap, snap_entity_t *call);
 
 #endif

@@ -11,6 +11,16 @@
  * NotifyQueue.  Each new state is written whole into the scratch writer and
  * diffed (snap_state_apply), so a Notify that repeats the last one reports
  * nothing.  Fed by the ingest stage, one Notify at a time.
+ *
+ * A user's first event carries both parts: a new user's first part waits
+ * in the entity (held: its NotifyUser as a finished state, or the phone
+ * state) until the other comes, and is then reported once ('r' when its
+ * NotifyUser was a snapshot's); if the phone state never comes (no
+ * presence subscription, an extension nobody watches), the user is
+ * reported as it stands when its line settles (snap_user_release), its
+ * phone state null.  A presence-only entity (a presentity the bridge
+ * watches that is no user: a partner's SIP URI, say) has no NotifyUser: its
+ * state is the whole NotifyPresentity.
  */
 #include "snap_int.h"
 
@@ -149,6 +159,23 @@ static void snap_writer_carry(snap_writer_t *w, const snap_state_t *old, const c
     jbuf_str(&w->b, "null");
 }
 
+/* A phone state that means no call: idle, after call work, logged out (-1, unknown: no). */
+static int snap_phone_idle(int phonestate) { return phonestate == 0 || phonestate == 3 || phonestate == 5; }
+
+/* Write the phone state (-1: unknown, null) as a user's two last fields. */
+static void snap_writer_phone(snap_writer_t *w, int phonestate) {
+  snap_writer_key_lit(w, "phonestate");
+  if (phonestate < 0)
+    jbuf_str(&w->b, "null");
+  else
+    jbuf_int(&w->b, phonestate);
+  snap_writer_key_lit(w, "phonestate_name");
+  if (phonestate < 0)
+    jbuf_str(&w->b, "null");
+  else
+    jbuf_jstr(&w->b, snap_phonestate_name(phonestate));
+}
+
 void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int snapshot) {
   snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
   if (!entity)
@@ -159,33 +186,73 @@ void snap_user_apply(snap_t *snap, const char *guid, const NotifyUser *user, int
   snap_writer_key_lit(w, "guid");
   jbuf_jstr(&w->b, guid);
   snap_text_members(w, &user->base);
-  /* the two last fields, where a user's state keeps them */
-  snap_writer_carry(w, entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1);
-  snap_writer_carry(w, entity->state, "phonestate_name", SNAP_HINT_LAST(entity->state));
+  if (entity->state) { /* the two last fields, where a user's state keeps them */
+    snap_writer_carry(w, entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1);
+    snap_writer_carry(w, entity->state, "phonestate_name", SNAP_HINT_LAST(entity->state));
+  } else {
+    snap_writer_phone(w, entity->held_phone);
+  }
   if (user->extn && *user->extn)
     snap_set_str(&entity->line_extn, user->extn);
-  snap_state_apply(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
+  long long phone = entity->held_phone;
+  if (entity->state && !snap_state_int(entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1, &phone))
+    phone = -1;
+  entity->idle_at_record = snap_phone_idle((int)phone);
+  if (entity->state) {
+    snap_state_apply(snap, entity, 0);
+    return;
+  }
+  char op = entity->held ? entity->held_op : snapshot ? 'r' : 'c';
+  if (entity->held_phone >= 0) { /* the phone state came first: whole now */
+    snap_entity_unhold(entity);
+    snap_state_apply(snap, entity, op);
+    return;
+  }
+  /* held until the phone state comes (or the line settles) */
+  if (snap_writer_end(w) != 0)
+    return; /* out of memory: the next NotifyUser brings it */
+  snap_view_t view = snap_writer_view(w);
+  snap_state_t *held = snap_state_new(&view);
+  if (held) {
+    free(entity->held);
+    entity->held = held;
+    entity->held_op = op;
+  }
+}
+
+void snap_user_release(snap_t *snap, const char *line_guid) {
+  char id[96];
+  snap_entity_id(id, sizeof(id), "user", line_guid);
+  snap_entity_t *entity = strmap_get(&snap->entities, id);
+  if (!entity || entity->state || !entity->held)
+    return;
+  snap_state_t *held = entity->held;
+  char op = entity->held_op;
+  entity->held = NULL;
+  snap_entity_unhold(entity);
+  snap_commit(snap, entity, op, held, NULL, 0);
 }
 
 void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity *entry, int snapshot) {
   snap_entity_t *entity = snap_owner(snap, SNAP_USER, guid);
   if (!entity)
     return;
+  (void)snapshot; /* a user's op is its NotifyUser's */
   /* The entry carries only the phone state here: the same one changes nothing (no copy, no diff). */
   long long ps;
   if (snap_state_int(entity->state, "phonestate", SNAP_HINT_LAST(entity->state) - 1, &ps) &&
       ps == entry->phonestate)
     return;
-  /* the old state with phonestate and its name replaced in place (or added at the end) */
-  const snap_state_t *old = entity->state;
+  /* the old state (or a held new user's) with phonestate and its name replaced in place */
+  const snap_state_t *old = entity->state ? entity->state : entity->held;
+  if (!old) { /* no NotifyUser yet: the phone state waits for it */
+    entity->held_phone = entry->phonestate < 0 ? 0 : entry->phonestate;
+    return;
+  }
   snap_writer_t *w = &snap->w;
   int seen_ps = 0, seen_psn = 0;
   snap_writer_begin(w);
-  if (!old) {
-    snap_writer_key_lit(w, "guid");
-    jbuf_jstr(&w->b, guid);
-  }
-  for (size_t i = 0; old && i < old->n; i++) {
+  for (size_t i = 0; i < old->n; i++) {
     const snap_field_t *f = &old->fields[i];
     const char *name = old->text + f->name_off;
     snap_writer_key_plain(w, name, f->name_len); /* as it stands in the old text */
@@ -204,6 +271,49 @@ void snap_presence_apply(snap_t *snap, const char *guid, const NotifyPresentity 
     snap_writer_key_lit(w, "phonestate_name");
     jbuf_jstr(&w->b, snap_phonestate_name(entry->phonestate));
   }
+  if (entity->state) {
+    snap_state_apply(snap, entity, 0);
+    return;
+  }
+  char op = entity->held_op; /* a held new user, whole now */
+  snap_state_apply(snap, entity, op); /* the writer holds the state: the held copy may go */
+  snap_entity_unhold(entity);
+}
+
+void snap_presentity_apply(snap_t *snap, const char *name, const NotifyPresentity *entry, int snapshot) {
+  char id[600];
+  snap_entity_id(id, sizeof(id), "presentity", name);
+  snap_entity_t *entity = strmap_get(&snap->entities, id);
+  if (!entity && !(entity = snap_entity_new(snap, SNAP_USER, id, name, SNAP_LINE_PRESENTITY, "", "")))
+    return;
+  snap_writer_t *w = &snap->w;
+  snap_writer_begin(w);
+  snap_writer_key_lit(w, "presentity");
+  jbuf_jstr(&w->b, name);
+  snap_writer_key_lit(w, "sac");
+  jbuf_str(&w->b, entry->sac ? "true" : "false");
+  snap_writer_key_lit(w, "phonestate");
+  jbuf_int(&w->b, entry->phonestate);
+  snap_writer_key_lit(w, "phonestate_name");
+  jbuf_jstr(&w->b, snap_phonestate_name(entry->phonestate));
+  snap_writer_key_lit(w, "absence");
+  if (entry->absence) {
+    jbuf_str(&w->b, "{\"msg\":");
+    jbuf_int(&w->b, entry->absence->msg);
+    jbuf_str(&w->b, ",\"str\":");
+    jbuf_jstr(&w->b, entry->absence->str);
+    jbuf_char(&w->b, '}');
+  } else {
+    jbuf_str(&w->b, "null");
+  }
+  snap_writer_key_lit(w, "app");
+  jbuf_jstr(&w->b, entry->app);
+  snap_writer_key_lit(w, "fwdu");
+  jbuf_str(&w->b, entry->fwdu ? "true" : "false");
+  snap_writer_key_lit(w, "vmunread_messages");
+  jbuf_int(&w->b, entry->vmunread_messages);
+  snap_writer_key_lit(w, "noapphandler");
+  jbuf_str(&w->b, entry->noapphandler ? "true" : "false");
   snap_state_apply(snap, entity, entity->state ? 0 : (snapshot ? 'r' : 'c'));
 }
 

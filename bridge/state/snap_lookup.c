@@ -6,7 +6,7 @@
  * thousands of lines.  The entity map answers GUIDs and callids; three
  * indexes kept beside it answer the rest (line_by_extn, queue_by_name,
  * call_by_ref).  They are brought in line with an entity whenever its state
- * changes (snap_line_index, snap_call_ref_index, from snap_lines.c,
+ * changes (snap_line_index, snap_call_index, from snap_lines.c,
  * snap_calls.c, snap.c's deletes and the restore), and an entity remembers
  * what it holds in them, so an unchanged line costs a string compare.  Two
  * lines may share an extension for a moment (a NotifyLines moving it): the
@@ -85,23 +85,43 @@ void snap_line_index(snap_t *snap, snap_entity_t *line, const char *name) {
   }
 }
 
-void snap_call_ref_index(snap_t *snap, snap_entity_t *call) {
+/* The parkslot of a state ("" when none), as text without its quotes: a slot is digits, * and #. */
+static void snap_state_slot(const snap_state_t *st, char *out, size_t size) {
+  size_t len = 0;
+  const char *v = snap_state_value(st, "parkslot", 0, &len);
+  out[0] = '\0';
+  if (v && len >= 2 && v[0] == '"' && v[len - 1] == '"' && len - 2 < size)
+    snprintf(out, size, "%.*s", (int)(len - 2), v + 1);
+}
+
+void snap_call_index(snap_t *snap, snap_entity_t *call) {
   long long value = 0;
   int32_t ref = snap_state_int(call->state, "referencecallid", 0, &value) ? (int32_t)value : 0;
-  if (ref == call->indexed_ref)
-    return;
-  char key[128];
-  if (call->indexed_ref) {
-    snap_callid_key(call->line_guid, call->indexed_ref, key, sizeof(key));
-    if (strmap_get(&snap->call_by_ref, key) == call)
-      strmap_del(&snap->call_by_ref, key);
+  if (ref != call->indexed_ref) {
+    char key[128];
+    if (call->indexed_ref) {
+      snap_callid_key(call->line_guid, call->indexed_ref, key, sizeof(key));
+      if (strmap_get(&snap->call_by_ref, key) == call)
+        strmap_del(&snap->call_by_ref, key);
+    }
+    call->indexed_ref = 0;
+    if (ref) {
+      snap_callid_key(call->line_guid, ref, key, sizeof(key));
+      if (strmap_put(&snap->call_by_ref, key, call) == 0)
+        call->indexed_ref = ref;
+    }
   }
-  call->indexed_ref = 0;
-  if (ref) {
-    snap_callid_key(call->line_guid, ref, key, sizeof(key));
-    if (strmap_put(&snap->call_by_ref, key, call) == 0)
-      call->indexed_ref = ref;
+  char slot[32] = "";
+  if (call->line_kind == SNAP_LINE_PARK)
+    snap_state_slot(call->state, slot, sizeof(slot));
+  if (call->indexed_slot && strcmp(call->indexed_slot, slot) != 0) {
+    if (strmap_get(&snap->park_by_slot, call->indexed_slot) == call)
+      strmap_del(&snap->park_by_slot, call->indexed_slot);
+    free(call->indexed_slot);
+    call->indexed_slot = NULL;
   }
+  if (slot[0] && !call->indexed_slot && (call->indexed_slot = strdup(slot)) != NULL)
+    strmap_put(&snap->park_by_slot, slot, call);
 }
 
 /* ---- lookups ---- */
@@ -152,6 +172,17 @@ int snap_call_find_on_line(const snap_t *snap, const char *line_guid, int by_ref
     snap_callid_key(line_guid, value, key, sizeof(key));
     found = strmap_get(&snap->call_by_ref, key);
   }
+  if (!found || !found->state)
+    return 0;
+  *callid = found->callid;
+  *features = snap_state_u32(found->state, "featuresavailable");
+  *features2 = snap_state_u32(found->state, "featuresavailable2");
+  return 1;
+}
+
+int snap_park_find(const snap_t *snap, const char *slot, int32_t *callid, uint32_t *features,
+                   uint32_t *features2) {
+  const snap_entity_t *found = slot ? strmap_get(&snap->park_by_slot, slot) : NULL;
   if (!found || !found->state)
     return 0;
   *callid = found->callid;

@@ -105,7 +105,7 @@ static int snap_replay_entity(snap_t *dst, const snap_entity_t *v) {
   if (e->kind == SNAP_LINE)
     snap_replay_line_index(dst, e);
   else if (e->kind == SNAP_CALL)
-    snap_call_ref_index(dst, e);
+    snap_call_index(dst, e);
   return 1;
 }
 

@@ -106,7 +106,7 @@ int snap_restore(snap_t *snap, const char *entity_id, const json_t *record, char
     char ck[128];
     snap_callid_key(line_guid, callid, ck, sizeof(ck));
     strmap_put(&snap->callids, ck, entity);
-    snap_call_ref_index(snap, entity);
+    snap_call_index(snap, entity);
     snap_leg_index(snap, entity, 1);
   } else if (kind == SNAP_LINE) {
     snap_line_index(snap, entity, json_string_value(json_object_get(state, "name")));

@@ -162,7 +162,7 @@ static void bench_apply(bench_t *bench, const bench_frame_t *f) {
     return;
   const Notify *notify = msg->notify;
   bench->notifies++;
-  bench->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, f->snapshot, bench->clock_ms++};
+  bench->origin = (event_origin_t){notify->subscribe_id, notify->notify_id, f->snapshot, bench->clock_ms++, 0};
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
     snap_lines_apply(bench->snap, notify->lines, f->snapshot);
@@ -185,7 +185,7 @@ static void bench_apply(bench_t *bench, const bench_frame_t *f) {
                         : f->kind == BENCH_PARK ? SNAP_LINE_PARK
                                                 : SNAP_LINE_USER,
                         f->guid, f->extn};
-    snap_calls_apply(bench->snap, &line, notify->callcontrol);
+    snap_calls_apply(bench->snap, &line, notify->callcontrol, f->snapshot);
     break;
   }
   default:

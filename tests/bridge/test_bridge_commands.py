@@ -225,11 +225,13 @@ def test_make_call_and_call_actions(env):
     res = commands.run({"action": "make_call", "target": {"user": "2001"}, "args": {"to": "2002"}})
     succeeded(res, "make_call")
     ref = res["data"]["referencecallid"]
-    assert res["data"] == {"referencecallid": ref} and ref != 0
     g1 = user_guid(model, "2001")
     created = events.wait(lambda evs: [e for e in events.of("calls", op="c")
                                        if e.value["source"]["line_guid"] == g1
                                        and e.value["after"]["referencecallid"] == ref], 20, "make_call's call")
+    # the result waited for the call's first report: it names the call and its leg
+    assert res["data"] == {"referencecallid": ref, "callid": created[0].value["after"]["callid"],
+                           "leg": created[0].key} and ref != 0
     # the callee's ringing leg: answer, hold, unhold, drop it by command
     g2 = user_guid(model, "2002")
     ringing = events.wait(lambda evs: [e for e in events.of("calls", op="cu")

@@ -144,7 +144,11 @@ def test_presence_and_queue_members(sim, make_bridge, make_events):
     e = events.wait(lambda evs: events.of("queues", entity=f"queue:{q['guid']}", op="u"), 15, "members update")[0]
     assert e.changed == ["queuemembers"]
     assert e.after["queuemembers"]["member"] == members
-    # a phone call moves the phone state on the presence topic (a user on DND is not rung)
+    # the user's first event carried its phone state (one model: no separate update for it)
+    first = events.of("presence", entity=f"user:{g}")[0]
+    assert first.op == "r" and first.after["phonestate"] == 0 and first.after["phonestate_name"] == "idle"
+    assert [x for x in events.of("presence", entity=f"user:{g}", op="u") if "phonestate" in x.changed] == []
+    # a phone call moves the phone state on the presence topic (out of DND: a DND user's calls go to voicemail)
     sim.ctl("PATCH", "/users/2003", {"dnd": False})
     events.wait(lambda evs: [x for x in events.of("presence", entity=f"user:{g}", op="u")
                              if "dnd" in x.changed and x.after["dnd"] is False], 15, "dnd off")

@@ -71,7 +71,9 @@ static void s01_defaults_and_env(void) {
   CHECK_STR(c->pbx_id, "ipo-hq");
   CHECK_STR(c->topic_prefix, "acme.");
   CHECK_INT(c->tls_verify, 1);
-  CHECK_INT(c->user_ccflags, 0x99);
+  CHECK_INT(c->user_ccflags, 0x40fb);
+  CHECK_INT(c->queue_ccflags, 0x441e3);
+  CHECK_INT(c->parkserver_ccflags, 0x40a3);
   CHECK_INT(c->subscribe_window, 64);
   CHECK_INT(c->failback_min_ms, 60000);
   CHECK_STR(c->ipo_subprotocol, "openapi");
@@ -227,7 +229,7 @@ static void s06_help(void) {
   }
   CHECK(strstr(outbuf, "env MTCTI3_IPO_PASSWORD_FILE, default: (empty)") != NULL);
   CHECK(strstr(outbuf, "env MTCTI3_TOPIC_PREFIX, default: mtcti3.") != NULL);
-  CHECK(strstr(outbuf, "env MTCTI3_USER_CCFLAGS, default: 0x99") != NULL);
+  CHECK(strstr(outbuf, "env MTCTI3_USER_CCFLAGS, default: 0x40fb") != NULL);
   char *env[] = {BASE_ENV, NULL};
   char *chk[] = {"bridge", "--check-config", NULL};
   CHECK_INT(load(chk, env, &c, &a), 0);

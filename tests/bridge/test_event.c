@@ -48,7 +48,7 @@ static void s01_line_snapshot(void) {
   snap_name_t names[8];
   snap_change_t c = {.kind = SNAP_LINE, .op = 'r', .entity_id = "line:g1", .key = "g1", .seq = 1, TEXT(after),
                      .names = names, .n_names = names_of(after, names, 8), .line = {SNAP_LINE_USER, "g1", "2002"}};
-  event_origin_t o = {5, 1, 1, TS};
+  event_origin_t o = {5, 1, 1, TS, 0};
   event_t e;
   char err[128];
   CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
@@ -60,7 +60,8 @@ static void s01_line_snapshot(void) {
             "\"op\":\"r\",\"ts_ms\":1764067722123,\"source\":{\"version\":\"0.1.0\",\"connector\":\"mtcti3\","
             "\"name\":\"ipo1\",\"pbx\":\"ipo1\",\"ts_ms\":1764067722123,\"snapshot\":\"true\","
             "\"entity\":\"line:g1\",\"line_kind\":\"user\",\"line_guid\":\"g1\",\"line_extn\":\"2002\","
-            "\"subscribe_id\":5,\"notify_id\":1},\"changed\":[\"kind\",\"guid\",\"extn\",\"name\"],\"seq\":1}");
+            "\"subscribe_id\":5,\"notify_id\":1,\"refresh\":null},\"changed\":[\"kind\",\"guid\",\"extn\",\"name\"],"
+            "\"seq\":1}");
   CHECK_INT(e.n_headers, 7);
   CHECK_STR(header(&e, "ce_specversion"), "1.0");
   CHECK_STR(header(&e, "ce_id"), "ipo1/line:g1/1");
@@ -81,7 +82,7 @@ static void s02_update(void) {
   snap_change_t c = {.kind = SNAP_USER, .op = 'u', .entity_id = "user:g1", .key = "g1", .seq = 42,
                      .before_text = before_text, .before_len = sizeof(before_text) - 1, TEXT(after_text),
                      .names = names, .n_names = 1, .line = {SNAP_LINE_USER, "g1", "2002"}};
-  event_origin_t o = {5, 9, 0, TS};
+  event_origin_t o = {5, 9, 0, TS, 0};
   event_t e;
   char err[128];
   CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
@@ -96,7 +97,36 @@ static void s02_update(void) {
   CHECK(json_equal(json_object_get(v, "changed"), changed));
   CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "snapshot")), "false");
   CHECK_INT(json_integer_value(json_object_get(json_object_get(v, "source"), "notify_id")), 9);
+  CHECK(json_is_null(json_object_get(json_object_get(v, "source"), "refresh")));
   CHECK(json_object_get(v, "calllost") == NULL);
+  json_decref(v);
+  event_clear(&e);
+  /* the same change from a PBX refresh: marked with its refreshinstance, a snapshot */
+  o.snapshot = 1;
+  o.refresh = 3;
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
+  v = json_loads(e.value, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "snapshot")), "true");
+  CHECK_INT(json_integer_value(json_object_get(json_object_get(v, "source"), "refresh")), 3);
+  CHECK_STR(header(&e, "ce_type"), "mtcti3.presence.updated");
+  json_decref(v);
+  event_clear(&e);
+  /* a 'c' never is one (a user added later, reported when its line settles) */
+  c.op = 'c';
+  c.before_text = NULL;
+  o = (event_origin_t){0, 0, 1, TS, 0};
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
+  v = json_loads(e.value, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "snapshot")), "false");
+  json_decref(v);
+  event_clear(&e);
+  /* an 'r' is a snapshot read whatever Notify completed it */
+  c.op = 'r';
+  c.before_text = NULL;
+  o = (event_origin_t){5, 10, 0, TS, 0};
+  CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
+  v = json_loads(e.value, 0, NULL);
+  CHECK_STR(json_string_value(json_object_get(json_object_get(v, "source"), "snapshot")), "true");
   json_decref(v);
   event_clear(&e);
   json_decref(before);
@@ -112,7 +142,7 @@ static void s03_delete_and_tombstone(void) {
   snap_change_t c = {.kind = SNAP_CALL, .op = 'd', .entity_id = "call:g1:01ab", .key = "01ab", .seq = 4,
                      .before_text = before, .before_len = sizeof(before) - 1, .names = names,
                      .n_names = names_of(before, names, 4), .lost = lost, .line = {SNAP_LINE_QUEUE, "g1", "300"}};
-  event_origin_t o = {5, 9, 0, TS};
+  event_origin_t o = {5, 9, 0, TS, 0};
   event_t e;
   char err[128];
   CHECK_INT(event_render(&CTX, event_kind_topic(c.kind), &c, &o, &e, err, sizeof(err)), 0);
@@ -162,7 +192,7 @@ static void s05_live_calls(void) {
   static const char after[] = "{\"callid\":7,\"gcid\":\"01ab\"}";
   snap_change_t c = {.kind = SNAP_CALL, .op = 'c', .entity_id = "call:g1:01ab", .key = "g1:01ab", .seq = 1,
                      TEXT(after), .line = {SNAP_LINE_USER, "g1", "201"}};
-  event_origin_t o = {1, 2, 0, TS};
+  event_origin_t o = {1, 2, 0, TS, 0};
   event_t e, live;
   char err[128];
   CHECK_INT(event_render(&CTX, TOPIC_CALLS, &c, &o, &e, err, sizeof(err)), 0);
@@ -254,12 +284,12 @@ static void s07_lean(void) {
   snap_change_t c = {.kind = SNAP_CALL, .op = 'u', .entity_id = "call:g1:01ab", .key = "g1:01ab", .seq = 2,
                      .before_text = before, .before_len = sizeof(before) - 1, TEXT(after),
                      .names = names, .n_names = 3, .line = {SNAP_LINE_USER, "g1", "201"}};
-  event_origin_t o = {1, 2, 0, TS};
+  event_origin_t o = {1, 2, 0, TS, 0};
   static const char source[] =
       "\"op\":\"u\",\"ts_ms\":1764067722123,\"source\":{\"version\":\"0.1.0\",\"connector\":\"mtcti3\","
       "\"name\":\"ipo1\",\"pbx\":\"ipo1\",\"ts_ms\":1764067722123,\"snapshot\":\"false\","
       "\"entity\":\"call:g1:01ab\",\"line_kind\":\"user\",\"line_guid\":\"g1\",\"line_extn\":\"201\","
-      "\"subscribe_id\":1,\"notify_id\":2},";
+      "\"subscribe_id\":1,\"notify_id\":2,\"refresh\":null},";
   event_t e;
   char err[128], want[2048];
   event_ctx_t ctx = CTX;
@@ -321,7 +351,7 @@ static void s08_times(void) {
   snap_change_t c = {.kind = SNAP_LINE, .op = 'r', .entity_id = "line:g1", .key = "g1", .seq = 1,
                      TEXT("{}"), .line = {SNAP_LINE_USER, "g1", "2002"}};
   for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-    event_origin_t o = {5, 1, 1, times[i]};
+    event_origin_t o = {5, 1, 1, times[i], 0};
     event_t e;
     char err[128], want[40];
     CHECK_INT(event_render(&CTX, TOPIC_LINES, &c, &o, &e, err, sizeof(err)), 0);

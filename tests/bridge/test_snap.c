@@ -12,6 +12,13 @@
  *   09 queues, and a call without gcid keyed by line and callid
  *   10 the state text written from protobuf is jansson's dump of the reference tree (snap_ref.c), for every message type
  *   11 a restored state (parsed, dumped) compares equal to the live one: a restart announces nothing
+ *   12 calls made with a referencecallid are reported once (first CallInfo), or lost when only a
+ *      CallLost comes (the spec's instant MakeCall failure)
+ *   13 two legs of one call on one line are two entities with keys of their own; a parked call is
+ *      found by its slot
+ *   14 one snapshot model: a new user's first event carries its phone state (whichever part came
+ *      first), or goes out without it when its line settles; calls of a snapshot are 'r';
+ *      a presence-only entity carries every NotifyPresentity field
  */
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +156,20 @@ static void user_init(NotifyUser *u, const char *extn, int dnd) {
   u->dnd = dnd;
 }
 
+/* The presence subscription's phone state of a user. */
+static void phone(snap_t *snap, const char *guid, int phonestate) {
+  NotifyPresentity p = NOTIFY_PRESENTITY__INIT;
+  p.phonestate = phonestate;
+  snap_presence_apply(snap, guid, &p, 0);
+}
+
 static void s01_user_snapshot(snap_t *snap) {
   NotifyUser u;
   user_init(&u, "2002", 0);
   snap_user_apply(snap, G1S, &u, 1);
+  CHECK_INT(n_changes, 0); /* held: its phone state is not known yet */
+  CHECK_INT(snap_count(snap, SNAP_USER), 0);
+  phone(snap, G1S, 0);
   CHECK_INT(n_changes, 1);
   CHECK_INT(changes[0].op, 'r');
   CHECK_STR(changes[0].id, "user:" G1S);
@@ -167,7 +184,8 @@ static void s01_user_snapshot(snap_t *snap) {
   CHECK_STR(field(changes[0].after, "absence"), "null");
   CHECK_STR(field(changes[0].after, "featuresavailable"), "67");
   CHECK_STR(field(changes[0].after, "featuresavailable_names"), "[\"VALID\",\"SAC\",\"MAKECALL\"]");
-  CHECK_STR(field(changes[0].after, "phonestate"), "null");
+  CHECK_STR(field(changes[0].after, "phonestate"), "0");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "\"idle\"");
   /* the store's record line, byte for byte (state_store.c keeps it, a restart reads it) */
   CHECK_STR(changes[0].record, "{\"kind\":\"presence\",\"key\":\"" G1S "\",\"seq\":1,\"line\":{\"kind\":\"user\","
                                "\"guid\":\"" G1S "\",\"extn\":\"2002\"},\"callid\":0,\"gcid\":\"\",\"v\":2}");
@@ -249,7 +267,7 @@ static void apply_calls(snap_t *snap, const snap_line_t *line, CallInfo *ci, Cal
     cc.n_calllost = 1;
     cc.calllost = cls;
   }
-  snap_calls_apply(snap, line, &cc);
+  snap_calls_apply(snap, line, &cc, 0);
 }
 
 static const snap_line_t LINE1 = {SNAP_LINE_USER, G1S, "2002"};
@@ -420,6 +438,7 @@ static void s08_restore(void) {
   NotifyUser u;
   user_init(&u, "2002", 0);
   snap_user_apply(a, G1S, &u, 1);
+  phone(a, G1S, 0);
   CallInfo ci;
   call_init(&ci, 1, CALL_INFO__STATE__CONNECTED, 1);
   apply_calls(a, &LINE1, &ci, NULL);
@@ -543,6 +562,7 @@ static void s11_restored_equal(void) {
   ab.str = "back \"soon\"";
   u.absence = &ab;
   snap_user_apply(snap, G2S, &u, 1);
+  phone(snap, G2S, 2);
   CHECK_INT(n_changes, 1);
   json_t *state = json_loads(changes[0].after, 0, NULL);
   CHECK(state != NULL);
@@ -573,8 +593,236 @@ static void s11_restored_equal(void) {
   reset();
 }
 
+static char reports[8][256];
+static int n_reports;
+
+static void on_report(void *opaque, const snap_call_report_t *r) {
+  (void)opaque;
+  if (n_reports < 8)
+    snprintf(reports[n_reports++], sizeof(reports[0]), "%s ref=%d callid=%d leg=%s lost=%d reason=%d %s",
+             r->line_guid, r->referencecallid, r->callid, r->leg ? r->leg : "-", r->lost, r->reason,
+             r->description);
+}
+
+static void s12_call_reports(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  snap_set_call_report(snap, on_report, NULL);
+  n_reports = 0;
+  CallInfo ci;
+  call_init(&ci, 4, CALL_INFO__STATE__DIALLING, 1);
+  ci.referencecallid = 1073741825;
+  apply_calls(snap, &LINE1, &ci, NULL);
+  ci.state = CALL_INFO__STATE__RINGBACK;
+  apply_calls(snap, &LINE1, &ci, NULL); /* reported once, at its first CallInfo */
+  CHECK_INT(n_reports, 1);
+  CHECK_STR(reports[0], G1S " ref=1073741825 callid=4 leg=" G1S ":01c0a82a0b000003ec:1000 lost=0 reason=0 ");
+  CallLost cl = CALL_LOST__INIT;
+  cl.callid = 4; /* a known call's loss: its delete, no report */
+  cl.referencecallid = 1073741825;
+  cl.reason = 16;
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_reports, 1);
+  CHECK_INT(n_changes, 3);
+  CHECK_INT(changes[2].op, 'd');
+  reset();
+  /* a CallLost for a call never reported: no event, a report with the reason */
+  cl.callid = 99;
+  cl.referencecallid = 77;
+  cl.reason = 41;
+  cl.description = "no route";
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_changes, 0);
+  CHECK_INT(n_reports, 2);
+  CHECK_STR(reports[1], G1S " ref=77 callid=99 leg=- lost=1 reason=41 no route");
+  cl.referencecallid = 0; /* without a referencecallid nobody can be told */
+  apply_calls(snap, &LINE1, NULL, &cl);
+  CHECK_INT(n_reports, 2);
+  /* a call without referencecallid: no report */
+  call_init(&ci, 5, CALL_INFO__STATE__RINGING, 0);
+  apply_calls(snap, &LINE1, &ci, NULL);
+  CHECK_INT(n_reports, 2);
+  snap_destroy(snap);
+  reset();
+}
+
+static void s13_two_legs_one_line(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  /* one call (one gcid) twice on one line at once: a held leg and a new one (an intrusion, a pickup) */
+  CallInfo a, b;
+  call_init(&a, 10, CALL_INFO__STATE__ONHOLD, 1);
+  call_init(&b, 11, CALL_INFO__STATE__CONNECTED, 1);
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  CallInfo *both[2] = {&a, &b};
+  cc.n_callinfo = 2;
+  cc.callinfo = both;
+  snap_calls_apply(snap, &LINE1, &cc, 0);
+  CHECK_INT(n_changes, 2);
+  CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1000");
+  CHECK_STR(changes[1].key, G1S ":01c0a82a0b000003ec:1001"); /* the same millisecond: the next */
+  CHECK_STR(changes[0].partition_key, "01c0a82a0b000003ec");
+  CHECK_STR(changes[1].partition_key, "01c0a82a0b000003ec");
+  CHECK_STR(field(changes[0].after, "leg"), "\"" G1S ":01c0a82a0b000003ec:1000\"");
+  CHECK_STR(field(changes[1].after, "leg"), "\"" G1S ":01c0a82a0b000003ec:1001\"");
+  CHECK_INT(snap_count(snap, SNAP_CALL), 2);
+  reset();
+  /* each changes on its own */
+  b.state = CALL_INFO__STATE__ONHOLD;
+  snap_calls_apply(snap, &LINE1, &cc, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_STR(changes[0].key, G1S ":01c0a82a0b000003ec:1001");
+  CHECK_STR(changes[0].changed, "[\"state\"]");
+  reset();
+  /* a resubscription renumbers both: each is matched again, none is made anew */
+  snap_line_resync_begin(snap, G1S);
+  a.callid = 20;
+  b.callid = 21;
+  snap_calls_apply(snap, &LINE1, &cc, 0);
+  CHECK_INT(n_changes, 2);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_INT(changes[1].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"callid\"]");
+  CHECK_STR(changes[1].changed, "[\"callid\"]");
+  CHECK(strcmp(changes[0].key, changes[1].key) != 0);
+  CHECK_INT(snap_line_resync_end(snap, G1S), 0);
+  CHECK_INT(snap_count(snap, SNAP_CALL), 2);
+  reset();
+  /* a parked call is found by its slot, on the park server's line */
+  snap_line_t park = {SNAP_LINE_PARK, "parkserver", ""};
+  CallInfo p;
+  call_init(&p, 30, CALL_INFO__STATE__ONHOLD, 1);
+  p.parkslot = "1#";
+  p.featuresavailable = 0x202011;
+  apply_calls(snap, &park, &p, NULL);
+  CHECK_STR(changes[0].key, "parkserver:01c0a82a0b000003ec:1000");
+  int32_t callid = 0;
+  uint32_t f = 0, f2 = 0;
+  CHECK_INT(snap_park_find(snap, "1#", &callid, &f, &f2), 1);
+  CHECK_INT(callid, 30);
+  CHECK_INT(f, 0x202011);
+  CHECK_INT(snap_park_find(snap, "2", &callid, &f, &f2), 0);
+  CallLost cl = CALL_LOST__INIT;
+  cl.callid = 30;
+  apply_calls(snap, &park, NULL, &cl);
+  CHECK_INT(snap_park_find(snap, "1#", &callid, &f, &f2), 0);
+  snap_destroy(snap);
+  reset();
+}
+
+static void s14_one_snapshot_model(void) {
+  snap_t *snap = snap_new(capture, NULL);
+  snap_set_clock(snap, fixed_clock);
+  NotifyUser u;
+  user_init(&u, "2003", 1);
+  /* the phone state first, then the NotifyUser: one event, whole */
+  phone(snap, G2S, 4);
+  CHECK_INT(n_changes, 0);
+  snap_user_apply(snap, G2S, &u, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_INT(changes[0].seq, 1);
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  CHECK_STR(field(changes[0].after, "phonestate"), "4");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "\"connected\"");
+  reset();
+  /* a user added later ('c'), whose phone state never comes: out when its line settles */
+  user_init(&u, "2004", 0);
+  snap_user_apply(snap, G1S, &u, 0);
+  u.dnd = 1; /* a second NotifyUser while held: the latest counts, the first's op stays */
+  snap_user_apply(snap, G1S, &u, 1);
+  CHECK_INT(n_changes, 0);
+  CHECK_INT(snap_line_resync_end(snap, G1S), 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
+  CHECK_STR(field(changes[0].after, "dnd"), "true");
+  CHECK_STR(field(changes[0].after, "phonestate"), "null");
+  CHECK_STR(field(changes[0].after, "phonestate_name"), "null");
+  reset();
+  phone(snap, G1S, 0); /* then it comes: an update */
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"phonestate\",\"phonestate_name\"]");
+  reset();
+  /* calls of a snapshot (up when the line was subscribed, a refresh) are snapshot reads */
+  CallInfo ci;
+  call_init(&ci, 2, CALL_INFO__STATE__CONNECTED, 1);
+  NotifyCallControl cc = NOTIFY_CALL_CONTROL__INIT;
+  CallInfo *one[1] = {&ci};
+  cc.n_callinfo = 1;
+  cc.callinfo = one;
+  snap_calls_apply(snap, &LINE1, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  reset();
+  snap_calls_apply(snap, &LINE1, &cc, 1); /* a refresh that changes nothing: nothing */
+  CHECK_INT(n_changes, 0);
+  ci.state = CALL_INFO__STATE__ONHOLD;
+  snap_calls_apply(snap, &LINE1, &cc, 1); /* a refresh that reveals a change: an update */
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  reset();
+  /* a presence-only entity: every NotifyPresentity field (lref is the bridge's, not kept) */
+  NotifyPresentity p = NOTIFY_PRESENTITY__INIT;
+  Absence ab = ABSENCE__INIT;
+  ab.msg = 2;
+  ab.str = "back at 3";
+  p.presentity = "alice@partner.example";
+  p.lref = 0x40000000;
+  p.sac = 1;
+  p.phonestate = 4;
+  p.absence = &ab;
+  p.app = "In a meeting";
+  p.fwdu = 1;
+  p.vmunread_messages = 3;
+  p.noapphandler = 1;
+  snap_presentity_apply(snap, "alice@partner.example", &p, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  CHECK_STR(changes[0].id, "presentity:alice@partner.example");
+  CHECK_STR(changes[0].key, "alice@partner.example");
+  CHECK_STR(changes[0].after, "{\"presentity\":\"alice@partner.example\",\"sac\":true,\"phonestate\":4,"
+                              "\"phonestate_name\":\"connected\",\"absence\":{\"msg\":2,\"str\":\"back at 3\"},"
+                              "\"app\":\"In a meeting\",\"fwdu\":true,\"vmunread_messages\":3,\"noapphandler\":true}");
+  reset();
+  p.lref = 7; /* another lref (a new connection): the same state */
+  snap_presentity_apply(snap, "alice@partner.example", &p, 1);
+  CHECK_INT(n_changes, 0);
+  p.app = "";
+  p.absence = NULL;
+  snap_presentity_apply(snap, "alice@partner.example", &p, 0);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'u');
+  CHECK_STR(changes[0].changed, "[\"absence\",\"app\"]");
+  CHECK_INT(changes[0].seq, 2);
+  CHECK_INT(snap_count(snap, SNAP_USER), 3);
+  /* a user whose phone was busy when its record came may have calls up: a snapshot's are 'r' ... */
+  snap_line_t line2 = {SNAP_LINE_USER, G2S, "2003"};
+  CallInfo c2;
+  call_init(&c2, 40, CALL_INFO__STATE__CONNECTED, 0);
+  cc.callinfo = (CallInfo *[]){&c2};
+  reset();
+  snap_calls_apply(snap, &line2, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'r');
+  /* ... one idle then had none: a first report that looks like a snapshot is a new call */
+  phone(snap, G2S, 0);
+  user_init(&u, "2003", 1);
+  snap_user_apply(snap, G2S, &u, 0);
+  reset();
+  call_init(&c2, 41, CALL_INFO__STATE__RINGING, 0);
+  snap_calls_apply(snap, &line2, &cc, 1);
+  CHECK_INT(n_changes, 1);
+  CHECK_INT(changes[0].op, 'c');
+  snap_destroy(snap);
+  reset();
+}
+
 int main(void) {
   s10_text_is_janssons();
+  s14_one_snapshot_model();
+  s12_call_reports();
+  s13_two_legs_one_line();
   s11_restored_equal();
   snap_t *snap = snap_new(capture, NULL);
   snap_set_clock(snap, fixed_clock);

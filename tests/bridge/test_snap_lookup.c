@@ -204,7 +204,7 @@ static void call(snap_t *snap, const snap_line_t *line, int callid, int ref, int
     cc.n_callinfo = 1;
     cc.callinfo = cis;
   }
-  snap_calls_apply(snap, line, &cc);
+  snap_calls_apply(snap, line, &cc, 0);
 }
 
 static int find_call(snap_t *snap, const char *guid, int by_ref, int value) {

@@ -20,7 +20,9 @@ static const char *const issue_actions[] = {
   "privacy_off", "mute_on", "mute_off", "agent_recording", "set_priority", "finish", "make_call",
   "unpark", "set_dnd", "set_absence", "set_ec500", "shortcode", "login_extn", "set_app",
   "set_forward_unconditional", "set_mailbox", "set_service_mode", "set_voicemail", "set_members",
-  "add_member", "delete_member", "get_version", "get_file", "snapshot", NULL};
+  "add_member", "delete_member", "get_version", "get_file", "snapshot",
+  /* issue 13: MakeCall's special types */
+  "page", "force_feed", "intrude", "pickup", "camp_on", "meetme", NULL};
 
 static void test_table_whole(void) {
   const cmd_action_t *actions;
@@ -86,6 +88,43 @@ static void test_spec_facts(void) {
   CHECK(cmd_action_arg(cmd_action_find("set_account_code"), "code")->max == 15);
   CHECK(cmd_action_find("make_call")->feature_mask == CODEC_UF_MAKECALL);
   CHECK(cmd_action_find("set_dnd")->feature_mask == CODEC_UF_SAC);
+  /* MakeCall's types: "104 = Page Call ... 116 = Dial a MeetMe conference"; each needs MAKECALL */
+  {
+    static const struct {
+      const char *name;
+      int type;
+    } types[] = {{"make_call", 0},  {"page", 104},    {"force_feed", 105}, {"intrude", 106},
+                 {"pickup", 108},   {"camp_on", 109}, {"meetme", 116}};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+      const cmd_action_t *a = cmd_action_find(types[i].name);
+      CHECK(a->build == CMD_BUILD_MAKECALL && a->makecall_type == types[i].type);
+      CHECK(a->scope == CMD_SCOPE_NEW_CALL && a->feature_mask == CODEC_UF_MAKECALL);
+      CHECK(cmd_action_arg(a, "referencecallid") != NULL);
+    }
+    CHECK_STR(cmd_makecall_type_name(109), "CampOn");
+    CHECK(cmd_makecall_type_name(0) == NULL && cmd_makecall_type_name(107) == NULL);
+    CHECK(!cmd_action_arg(cmd_action_find("pickup"), "to")->required);
+    CHECK(cmd_action_arg(cmd_action_find("meetme"), "to")->chars == CMD_CHARS_DIAL);
+  }
+  /* The park server's line types: DropCall, BlindTransfer, SetTag, ForceClear, and nothing else */
+  {
+    const cmd_action_t *actions;
+    size_t n, i, on_park = 0;
+    actions = cmd_actions(&n);
+    for (i = 0; i < n; i++) {
+      if (actions[i].lines & CMD_LINE_PARK) {
+        on_park++;
+        CHECK(actions[i].cf_action == CALL_FUNCTION__ACTION__DropCall ||
+              actions[i].cf_action == CALL_FUNCTION__ACTION__BlindTransfer ||
+              actions[i].cf_action == CALL_FUNCTION__ACTION__SetTag ||
+              actions[i].cf_action == CALL_FUNCTION__ACTION__ForceClear);
+      }
+    }
+    CHECK(on_park == 4);
+  }
+  CHECK(cmd_action_arg(cmd_action_find("shortcode"), "onbehalf")->max == 64);
+  CHECK(cmd_action_arg(cmd_action_find("login_extn"), "teleworker")->chars == CMD_CHARS_PHONE);
+  CHECK(cmd_charset_ok(CMD_CHARS_PHONE, "+44*1#9") && !cmd_charset_ok(CMD_CHARS_PHONE, "44 1"));
 }
 
 static void test_available(void) {

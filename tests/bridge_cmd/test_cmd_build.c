@@ -76,6 +76,25 @@ static const struct {
    "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"queue\":{\"deletemember\":[{\"extn\":\"203\"}]}}}"},
   {"{\"id\":\"d5\",\"action\":\"set_voicemail\",\"target\":{\"queue\":\"Sales\"},\"args\":{\"on\":true}}",
    "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"queue\":{\"setvoicemail\":{\"enabled\":true}}}}"},
+  /* issue 13: MakeCall's types, the park server, onbehalf, a teleworker login */
+  {"{\"id\":\"f1\",\"action\":\"page\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"5001\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":1073741824,\"makecall\":{\"target\":\"5001\",\"type\":104}}}}"},
+  {"{\"id\":\"f2\",\"action\":\"force_feed\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"202\",\"referencecallid\":8}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":8,\"makecall\":{\"target\":\"202\",\"type\":105}}}}"},
+  {"{\"id\":\"f3\",\"action\":\"intrude\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"202\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":1073741824,\"makecall\":{\"target\":\"202\",\"type\":106}}}}"},
+  {"{\"id\":\"f4\",\"action\":\"pickup\",\"target\":{\"user\":\"201\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":1073741824,\"makecall\":{\"type\":108}}}}"},
+  {"{\"id\":\"f5\",\"action\":\"camp_on\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"202\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":1073741824,\"makecall\":{\"target\":\"202\",\"type\":109}}}}"},
+  {"{\"id\":\"f6\",\"action\":\"meetme\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"600\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"callcontrol\":{\"referencecallid\":1073741824,\"makecall\":{\"target\":\"600\",\"type\":116}}}}"},
+  {"{\"id\":\"f7\",\"action\":\"shortcode\",\"target\":{\"user\":\"201\"},\"args\":{\"code\":7,\"onbehalf\":\"202\"}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"user\":{\"shortcodedata\":[{\"code\":7,\"onbehalf\":\"202\"}]}}}"},
+  {"{\"id\":\"f8\",\"action\":\"login_extn\",\"target\":{\"user\":\"201\"},\"args\":{\"extn\":\"201\",\"teleworker\":\"901707123456\",\"hold_line_open\":true,\"test_connection\":true}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"user\":{\"loginextn\":{\"extn\":\"201\",\"teleworkerconnection\":{\"number\":\"901707123456\",\"holdlineopen\":true,\"testconnection\":1}}}}}"},
+  {"{\"id\":\"f9\",\"action\":\"login_extn\",\"target\":{\"user\":\"201\"},\"args\":{\"extn\":\"201\",\"teleworker\":\"2005\",\"hold_line_open\":false}}",
+   "{\"subscribecmd\":{\"requestid\":1073741824,\"subscribe_id\":7000,\"user\":{\"loginextn\":{\"extn\":\"201\",\"teleworkerconnection\":{\"number\":\"2005\"}}}}}"},
   {"{\"id\":\"e1\",\"action\":\"get_version\"}",
    "{\"generalcmd\":{\"requestid\":1073741824,\"getversioninfo\":true}}"},
   {"{\"id\":\"e2\",\"action\":\"get_file\",\"args\":{\"name\":\"nasystem/AccountCode\"}}",
@@ -149,6 +168,23 @@ static void test_resolved_callid(void) {
   cmd_free(cmd);
 }
 
+static void test_park_server_call(void) {
+  /* On the park server the bridge resolves the slot to the parked call's callid (40). */
+  cmd_t *cmd = parse("{\"id\":\"p\",\"action\":\"blind_transfer\",\"target\":{\"parkserver\":\"3\"},"
+                     "\"args\":{\"to\":\"2002\"}}");
+  cmd_build_ctx_t ctx = {6, 7004, 40};
+  json_t *json;
+  char err[128], *text;
+
+  json = cmd ? cmd_build_json(cmd, &ctx, err, sizeof(err)) : NULL;
+  text = json ? json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+  CHECK_STR(text, "{\"subscribecmd\":{\"requestid\":6,\"subscribe_id\":7004,\"callcontrol\":"
+                  "{\"callid\":40,\"callfunction\":{\"action\":5,\"arg1\":\"2002\"}}}}");
+  free(text);
+  json_decref(json);
+  cmd_free(cmd);
+}
+
 static void test_referencecallid_default(void) {
   cmd_t *mc = parse("{\"id\":\"m\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"}}");
   cmd_t *mc2 = parse("{\"id\":\"m\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"},"
@@ -159,6 +195,11 @@ static void test_referencecallid_default(void) {
 
   CHECK(mc && cmd_build_referencecallid(mc, &ctx) == 1073741830);
   CHECK(mc2 && cmd_build_referencecallid(mc2, &ctx) == 77);
+  {
+    cmd_t *page = parse("{\"id\":\"p\",\"action\":\"page\",\"target\":{\"user\":\"201\"},\"args\":{\"to\":\"5001\"}}");
+    CHECK(page && cmd_build_referencecallid(page, &ctx) == 1073741830);
+    cmd_free(page);
+  }
   CHECK(drop && cmd_build_referencecallid(drop, &ctx) == 0);
   cmd_free(mc);
   cmd_free(mc2);
@@ -181,6 +222,7 @@ int main(void) {
   test_golden_json();
   test_exact_bytes();
   test_resolved_callid();
+  test_park_server_call();
   test_referencecallid_default();
   test_bridge_action_not_built();
   CHECK_DONE();

@@ -24,6 +24,12 @@
  *   09 Redis stopped (SIGSTOP): the loop never waits, commands wait for
  *      Redis and run once it answers
  *   10 a request the link refused: accepted again with a new requestid
+ *   11 the park server as a target (the call in the slot, on its
+ *      subscription); a short code on behalf of a user the policy forbids
+ *   12 a new call's outcome waits for its first report: reported (callid,
+ *      leg), lost at once before the PBX's SUCCESS (failed, the CallLost's
+ *      reason), refused by the PBX (failed at once), never reported
+ *      (succeeded at the deadline, with a reason)
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,7 +64,7 @@ typedef struct fake {
   int ready;
   int sends;
   int refuse_sends; /* the next n sends fail (the link went down under the request) */
-  int32_t last_requestid, last_subscribe_id;
+  int32_t last_requestid, last_subscribe_id, last_callid;
   int snapshots;
   char snapshot_tag[160], snapshot_line[64];
   size_t snapshot_topics;
@@ -86,7 +92,7 @@ static int fake_line_find(void *pbx, cmd_target_kind_t kind, const char *name, c
 
 static int32_t fake_line_subscription(void *pbx, const char *guid) {
   (void)pbx;
-  return strcmp(guid, "g-201") == 0 ? 5 : 0;
+  return strcmp(guid, "g-201") == 0 ? 5 : strcmp(guid, CMD_PARK_LINE) == 0 ? 9 : 0;
 }
 
 static int fake_call_find(void *pbx, const char *guid, cmd_call_kind_t by, int32_t value, int32_t *callid,
@@ -121,6 +127,7 @@ static int fake_send(void *pbx, const Message *msg, char *errstr, size_t errstr_
   } else if (msg->payload_case == MESSAGE__PAYLOAD_SUBSCRIBECMD) {
     f->last_requestid = msg->subscribecmd->requestid;
     f->last_subscribe_id = msg->subscribecmd->subscribe_id;
+    f->last_callid = msg->subscribecmd->callcontrol ? msg->subscribecmd->callcontrol->callid : 0;
   }
   return 0;
 }
@@ -135,8 +142,26 @@ static size_t fake_snapshot(void *pbx, const char *const *topics, size_t n, cons
   return 3;
 }
 
-static const cmd_pbx_ops_t fake_ops = {fake_ready, fake_line_find, fake_line_subscription, fake_call_find,
-                                       fake_user_features, fake_send, fake_snapshot};
+/* Slot "3" holds callid 40 (featuresavailable 0x202011: drop, blind transfer, tag, force clear). */
+static int fake_park_find(void *pbx, const char *slot, int32_t *callid, uint32_t *f, uint32_t *f2) {
+  (void)pbx;
+  if (strcmp(slot, "3") != 0)
+    return 0;
+  *callid = 40;
+  *f = 0x202011u;
+  *f2 = 0;
+  return 1;
+}
+
+/* User 201's line reports its calls. */
+static int fake_calls_reported(void *pbx, const char *guid) {
+  (void)pbx;
+  return strcmp(guid, "g-201") == 0;
+}
+
+static const cmd_pbx_ops_t fake_ops = {fake_ready,         fake_line_find, fake_line_subscription,
+                                       fake_call_find,     fake_user_features, fake_send,
+                                       fake_snapshot,      fake_park_find,  fake_calls_reported};
 
 static void fake_emit(void *opaque, const cmd_emit_t *msg, cmd_emit_done_cb *done, void *done_opaque) {
   fake_t *f = opaque;
@@ -766,6 +791,133 @@ static void s10_send_refused(void) {
   fake_clear(&f);
 }
 
+static void s11_park_and_onbehalf(void) {
+  fake_t f;
+  memset(&f, 0, sizeof(f));
+  fake_clear(&f);
+  const char *policy = "/tmp/test_cmd_exec_policy11.json";
+  FILE *fp = fopen(policy, "w");
+  fputs("{\"users\": [\"201\"]}", fp);
+  fclose(fp);
+  cmd_exec_t *exec = exec_new(&f, "p11", policy);
+  own(exec, 0);
+  /* the call parked in slot 3, on the park server's subscription */
+  submit(exec, 0, "k", "{\"id\":\"k1\",\"action\":\"drop\",\"target\":{\"parkserver\":\"3\"}}");
+  CHECK(wait_sends(exec, &f, 1, 3000));
+  CHECK_INT(f.last_subscribe_id, 9);
+  CHECK_INT(f.last_callid, 40);
+  answer_response(exec, f.last_requestid, 0);
+  CHECK(wait_outputs(exec, &f, 1, 3000));
+  CHECK_STR(str(f.out[0].value, "status"), "succeeded");
+  /* an empty slot; a call that is not the one in the slot; an action the park server does not take */
+  submit(exec, 1, "k", "{\"id\":\"k2\",\"action\":\"force_clear\",\"target\":{\"parkserver\":\"4\"}}");
+  CHECK(wait_outputs(exec, &f, 2, 3000));
+  CHECK_STR(str(f.out[1].value, "reason"), "no_call: no call parked in slot 4");
+  submit(exec, 2, "k", "{\"id\":\"k3\",\"action\":\"set_tag\",\"target\":{\"parkserver\":\"3\"},"
+                       "\"call\":{\"callid\":41},\"args\":{\"tag\":\"x\"}}");
+  CHECK(wait_outputs(exec, &f, 3, 3000));
+  CHECK_STR(str(f.out[2].value, "reason"), "no_call: no call with callid 41 parked in slot 3");
+  /* onbehalf: the policy's users must allow that user as well */
+  submit(exec, 3, "k", "{\"id\":\"k4\",\"action\":\"shortcode\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"code\":7,\"onbehalf\":\"202\"}}");
+  CHECK(wait_outputs(exec, &f, 4, 3000));
+  CHECK_STR(str(f.out[3].value, "reason"), "denied: onbehalf 202 is not in the policy's users");
+  CHECK_STR(str(f.out[3].value, "reason_code"), "denied");
+  submit(exec, 4, "k", "{\"id\":\"k5\",\"action\":\"shortcode\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"code\":7,\"onbehalf\":\"g-201\"}}");
+  CHECK(wait_sends(exec, &f, 2, 3000));
+  CHECK_INT(f.last_subscribe_id, 5);
+  CHECK_INT(f.sends, 2);
+  for (int i = 0; i < f.n_out; i++)
+    confirm(&f, i, 1);
+  cmd_exec_destroy(exec);
+  unlink(policy);
+  fake_clear(&f);
+}
+
+static void report(cmd_exec_t *exec, const char *line, int32_t ref, int32_t callid, const char *leg, int lost,
+                   int32_t reason, const char *description) {
+  cmd_call_report_t r = {line, ref, callid, leg, lost, reason, 0, description};
+  cmd_exec_on_call_report(exec, &r);
+}
+
+static void s12_new_call_reports(void) {
+  fake_t f;
+  memset(&f, 0, sizeof(f));
+  fake_clear(&f);
+  cmd_exec_t *exec = exec_new(&f, "p12", NULL);
+  own(exec, 0);
+  /* reported after the PBX's SUCCESS: succeeded then, with the call */
+  submit(exec, 0, "k", "{\"id\":\"m1\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"to\":\"202\",\"referencecallid\":77}}");
+  CHECK(wait_sends(exec, &f, 1, 3000));
+  answer_response(exec, f.last_requestid, 0);
+  test_loop_run_for(200);
+  CHECK_INT(f.n_out, 0);
+  report(exec, "g-999", 77, 3, "g-999:01:1", 0, 0, ""); /* another line's call */
+  test_loop_run_for(100);
+  CHECK_INT(f.n_out, 0);
+  report(exec, "g-201", 77, 12, "g-201:017f00000100000001:1700000000000", 0, 0, "");
+  CHECK(wait_outputs(exec, &f, 1, 3000));
+  json_t *v = f.out[0].value;
+  CHECK_STR(str(v, "status"), "succeeded");
+  CHECK_INT(num(v, "code"), 0);
+  CHECK(json_is_null(json_object_get(v, "reason")));
+  CHECK_INT(num(json_object_get(v, "data"), "referencecallid"), 77);
+  CHECK_INT(num(json_object_get(v, "data"), "callid"), 12);
+  CHECK_STR(str(json_object_get(v, "data"), "leg"), "g-201:017f00000100000001:1700000000000");
+  CHECK_INT(json_object_size(json_object_get(v, "data")), 3);
+  /* lost at once, before the PBX's SUCCESS: failed with the CallLost's reason */
+  submit(exec, 1, "k", "{\"id\":\"m2\",\"action\":\"page\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"to\":\"5001\",\"referencecallid\":78}}");
+  CHECK(wait_sends(exec, &f, 2, 3000));
+  report(exec, "g-201", 78, 31, NULL, 1, 41, "no route");
+  test_loop_run_for(100);
+  CHECK_INT(f.n_out, 1);
+  answer_response(exec, f.last_requestid, 0);
+  CHECK(wait_outputs(exec, &f, 2, 3000));
+  v = f.out[1].value;
+  CHECK_STR(str(v, "status"), "failed");
+  CHECK_INT(num(v, "code"), 0);
+  CHECK_STR(str(v, "code_name"), "MTCTISESS_SUCCESS");
+  CHECK_STR(str(v, "reason"), "the call failed at once: CallLost reason 41: no route");
+  char *data = json_dumps(json_object_get(v, "data"), JSON_COMPACT | JSON_SORT_KEYS);
+  CHECK_STR(data, "{\"calllost\":{\"callid\":31,\"description\":\"no route\",\"reason\":41,\"referencecallid\":78,"
+                  "\"thisenddropped\":false},\"referencecallid\":78}");
+  free(data);
+  CHECK_STR(hdr(&f.out[1], "ce_type"), "mtcti3.command.failed");
+  check_field("p12", "m2", "status", "failed");
+  /* refused by the PBX: failed at once, no waiting for a call */
+  submit(exec, 2, "k", "{\"id\":\"m3\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"referencecallid\":79}}");
+  CHECK(wait_sends(exec, &f, 3, 3000));
+  answer_response(exec, f.last_requestid, 5000);
+  CHECK(wait_outputs(exec, &f, 3, 3000));
+  CHECK_STR(str(f.out[2].value, "status"), "failed");
+  CHECK_INT(num(f.out[2].value, "code"), 5000);
+  CHECK_INT(json_object_size(json_object_get(f.out[2].value, "data")), 1);
+  /* a late report of it changes nothing */
+  report(exec, "g-201", 79, 40, "g-201:x:1", 0, 0, "");
+  /* accepted, never reported: succeeded at the deadline, saying so */
+  int64_t t0 = bclock_mono_ms();
+  submit(exec, 3, "k", "{\"id\":\"m4\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"},"
+                       "\"args\":{\"referencecallid\":80},\"timeout_ms\":400}");
+  CHECK(wait_sends(exec, &f, 4, 3000));
+  answer_response(exec, f.last_requestid, 0);
+  CHECK(wait_outputs(exec, &f, 4, 3000));
+  CHECK(bclock_mono_ms() - t0 >= 390);
+  CHECK_STR(str(f.out[3].value, "status"), "succeeded");
+  CHECK_STR(str(f.out[3].value, "reason"), "the PBX accepted it; the call was not reported by the deadline (400 ms)");
+  CHECK_INT(f.n_out, 4);
+  for (int i = 0; i < f.n_out; i++)
+    confirm(&f, i, 1);
+  for (int64_t o = 0; o < 4; o++)
+    CHECK(wait_settled(exec, &f, o, 3000));
+  CHECK_INT(cmd_exec_live(exec), 0);
+  cmd_exec_destroy(exec);
+  fake_clear(&f);
+}
+
 int main(void) {
   if (test_loop_init("test_cmd_exec") != 0)
     return 1;
@@ -797,6 +949,8 @@ int main(void) {
   s08_snapshot();
   s09_redis_stopped();
   s10_send_refused();
+  s11_park_and_onbehalf();
+  s12_new_call_reports();
   redis_client_destroy(client);
   redisFree(admin);
   test_redis_stop(server);

@@ -100,6 +100,29 @@ static void test_target_and_call(void) {
           CMD_REASON_BAD_TARGET, "bad_target: target: get_version acts on the PBX and takes none");
   refused("{\"id\":\"a\",\"action\":\"make_call\",\"target\":{\"user\":\"201\"},\"call\":{\"callid\":1}}",
           CMD_REASON_BAD_CALL, "bad_call: call: make_call acts on no existing call");
+  /* the park server: a slot names the line and the call; a call, if given, must be that one */
+  {
+    cmd_t *cmd = accepted("{\"id\":\"a\",\"action\":\"drop\",\"target\":{\"parkserver\":\"1#\"}}");
+    int32_t v = -1;
+    CHECK(cmd_target_kind(cmd) == CMD_TARGET_PARKSERVER && strcmp(cmd_target(cmd), "1#") == 0);
+    CHECK(cmd_call(cmd, &v) == CMD_CALL_NONE);
+    cmd_free(cmd);
+    cmd = accepted("{\"id\":\"a\",\"action\":\"force_clear\",\"target\":{\"parkserver\":\"2\"},"
+                   "\"call\":{\"callid\":9}}");
+    CHECK(cmd_call(cmd, &v) == CMD_CALL_CALLID && v == 9);
+    cmd_free(cmd);
+  }
+  refused("{\"id\":\"a\",\"action\":\"hold\",\"target\":{\"parkserver\":\"1\"}}", CMD_REASON_BAD_TARGET,
+          "bad_target: target.parkserver: hold cannot be done on a park server");
+  refused("{\"id\":\"a\",\"action\":\"drop\",\"target\":{\"parkserver\":\"1234567890\"}}",
+          CMD_REASON_BAD_TARGET, "bad_target: target.parkserver: must be a park slot, 1 to 9 of 0-9*#");
+  refused("{\"id\":\"a\",\"action\":\"drop\",\"target\":{\"parkserver\":\"A\"}}",
+          CMD_REASON_BAD_TARGET, "bad_target: target.parkserver: must be a park slot, 1 to 9 of 0-9*#");
+  refused("{\"id\":\"a\",\"action\":\"drop\",\"target\":{\"line\":\"1\"},\"call\":{\"callid\":1}}",
+          CMD_REASON_BAD_TARGET,
+          "bad_target: target.line: unknown; must be {\"user\": ...}, {\"queue\": ...} or {\"parkserver\": \"<slot>\"}");
+  refused("{\"id\":\"a\",\"action\":\"set_dnd\",\"target\":{\"parkserver\":\"1\"},\"args\":{\"on\":true}}",
+          CMD_REASON_BAD_TARGET, "bad_target: target.parkserver: set_dnd cannot be done on a park server");
 }
 
 static void test_args_limits(void) {
@@ -149,6 +172,20 @@ static void test_args_limits(void) {
           "bad_args: args.with: must be a callid (1 to 2147483647) or an array of 1 to 16 of them");
   refused(USER_DO("set_absence", "{\"text\":\"x\"}"), CMD_REASON_BAD_ARGS,
           "bad_args: args.msg: required unless clear is true");
+  /* issue 13: MakeCall types, onbehalf, a teleworker login */
+  refused(USER_DO("page", "{}"), CMD_REASON_BAD_ARGS, "bad_args: args.to: required by page");
+  refused(USER_DO("meetme", "{\"to\":\"60a\"}"), CMD_REASON_BAD_ARGS, "bad_args: args.to: must be 1 to 78 of 0-9*#");
+  refused(USER_DO("camp_on", "{\"to\":\"2002\",\"tag\":\"x\"}"), CMD_REASON_BAD_ARGS,
+          "bad_args: args.tag: not an argument of camp_on");
+  cmd_free(accepted(USER_DO("pickup", "{\"to\":\"\"}")));
+  refused(USER_DO("shortcode", "{\"code\":7,\"onbehalf\":\"\"}"), CMD_REASON_BAD_ARGS,
+          "bad_args: args.onbehalf: must be 1 to 64 characters, without control characters");
+  refused(USER_DO("login_extn", "{\"extn\":\"201\",\"teleworker\":\"0170 7123\"}"), CMD_REASON_BAD_ARGS,
+          "bad_args: args.teleworker: must be 1 to 31 of 0-9*#+");
+  refused(USER_DO("login_extn", "{\"extn\":\"201\",\"hold_line_open\":true}"), CMD_REASON_BAD_ARGS,
+          "bad_args: args.hold_line_open: only with teleworker");
+  refused(USER_DO("login_extn", "{\"extn\":\"201\",\"test_connection\":false}"), CMD_REASON_BAD_ARGS,
+          "bad_args: args.test_connection: only with teleworker");
   refused(USER_DO("set_absence", "{\"clear\":true,\"msg\":1}"), CMD_REASON_BAD_ARGS,
           "bad_args: args.clear: give either clear or msg and text, not both");
   refused(USER_DO("set_absence", "{\"msg\":1,\"text\":\"0123456789012345678901\"}"),

@@ -96,6 +96,19 @@ static void test_checks(void) {
   CHECK_STR(reason, "denied: queue Support is not in the policy's queues");
   CHECK(cmd_policy_check(policy, q2, "8000", reason, sizeof(reason)) == 1);
   CHECK(cmd_policy_check(policy, ver, NULL, reason, sizeof(reason)) == 1);
+  /* A parked call is nobody's line: the actions alone decide. */
+  {
+    cmd_t *park = parse("{\"id\":\"a\",\"action\":\"drop\",\"target\":{\"parkserver\":\"1\"}}");
+    CHECK(park && cmd_policy_check(policy, park, NULL, reason, sizeof(reason)) == 1);
+    cmd_free(park);
+  }
+  /* A short code run on behalf of another user needs that user in the list too. */
+  CHECK(cmd_policy_check_user(policy, "2005", "2005", "onbehalf", reason, sizeof(reason)) == 1);
+  CHECK(cmd_policy_check_user(policy, "401", "dc51ba00-08a3-11dd-8053-0050569f6ef8", "onbehalf", reason,
+                              sizeof(reason)) == 0);
+  CHECK_STR(reason, "denied: onbehalf 401 is not in the policy's users");
+  CHECK(cmd_policy_check_user(policy, NULL, "anna@example.com", "onbehalf", reason, sizeof(reason)) == 0);
+  CHECK_STR(reason, "denied: onbehalf anna@example.com is not in the policy's users");
   cmd_policy_free(policy);
 
   policy = policy_of("{\"actions\":[]}");

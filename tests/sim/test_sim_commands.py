@@ -224,3 +224,25 @@ def test_hot_desk_login_as_a_teleworker(sim, pb):
         assert (u["teleworker"], u["holdlineopen"]) == ("", False)
         await c.close()
     run(body())
+
+
+def test_request_log(sim, pb):
+    """GET /requests shows each SubscribeCmd and GeneralCmd handled, numbered,
+    with its connection, in proto3 JSON; nothing else (subscribes, acks)."""
+    async def body():
+        _, before = sim.ctl("GET", "/requests", expect=200)
+        assert before == {"requests": [], "total": 0}
+        c = await sim.client(pb)
+        await user_sub(sim, c, "2001", 1)
+        assert await update(c, 1, 10, sac={"set": 1}) == SUCCESS
+        await c.generalcmd(requestid=11, getversioninfo=True)
+        assert (await c.wait_kind("generaldata")).responseid == 11
+        _, got = sim.ctl("GET", "/requests", expect=200)
+        assert got["total"] == 2
+        first, second = got["requests"]
+        assert first["seq"] == 1 and second["seq"] == 2
+        assert first["system"] == "primary" and first["conn"] == second["conn"]
+        assert first["message"] == {"subscribecmd": {"requestid": 10, "subscribe_id": 1, "user": {"sac": {"set": 1}}}}
+        assert second["message"] == {"generalcmd": {"requestid": 11, "getversioninfo": True}}
+        await c.close()
+    run(body())
