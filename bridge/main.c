@@ -248,8 +248,9 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
   if (bridge->cmd) {
     bridge_cmd_poll(bridge);
     cmd_source_tick(bridge->cmd, bclock_wall_ms());
-    cmd_exec_tick(bridge->exec, bclock_wall_ms());
   }
+  if (bridge->exec) /* gone first when stopping, while the loop still turns */
+    cmd_exec_tick(bridge->exec, bclock_wall_ms());
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
 
