@@ -47,6 +47,7 @@ struct kafka_env {
   pthread_mutex_t lock; /* clients live on several threads: the fields below */
   int outage;           /* every broker unreachable, as last reported */
   int64_t outage_since_ms;
+  char outage_reason[256];
 };
 
 /* ---- logs, errors, statistics ---- */
@@ -68,6 +69,7 @@ static void kafka_env_outage_begin(kafka_env_t *env, const char *reason) {
   if (first) {
     env->outage = 1;
     env->outage_since_ms = bclock_mono_ms();
+    snprintf(env->outage_reason, sizeof(env->outage_reason), "%s", reason);
   }
   pthread_mutex_unlock(&env->lock);
   if (first)
@@ -83,6 +85,22 @@ static void kafka_env_outage_end(kafka_env_t *env) {
   pthread_mutex_unlock(&env->lock);
   if (was)
     BLOG_W(KAFKA, NULL, "Kafka reachable again after %.1f s", (double)(bclock_mono_ms() - since) / 1000.0);
+}
+
+void kafka_env_reachable(kafka_env_t *env) {
+  if (env)
+    kafka_env_outage_end(env);
+}
+
+int kafka_env_ready(void *opaque, char *why, size_t why_size) {
+  kafka_env_t *env = opaque;
+  pthread_mutex_lock(&env->lock);
+  int outage = env->outage;
+  if (outage)
+    snprintf(why, why_size, "every broker unreachable for %lld s: %s",
+             (long long)(bclock_mono_ms() - env->outage_since_ms) / 1000, env->outage_reason);
+  pthread_mutex_unlock(&env->lock);
+  return !outage;
 }
 
 int kafka_env_outage(kafka_env_t *env) {

@@ -41,6 +41,7 @@ typedef struct kafka_sink_fifo {
 
 struct kafka_sink {
   char name[128];
+  kafka_env_t *env; /* told when a broker answers (the end of an outage) */
   rd_kafka_t *rk;
   int transactional;
   kafka_sink_done_cb *done;
@@ -222,8 +223,10 @@ static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_batch_t *batch)
       if (kafka_sink_abandoned(sink))
         return -1;
     }
-    if (batch->failed == 0)
+    if (batch->failed == 0) {
+      kafka_env_reachable(sink->env);
       return 0;
+    }
     BLOG_E(KAFKA, sink->name, "%zu of %zu events not delivered (%s); producing them again", batch->failed,
            batch->len, rd_kafka_err2str(batch->last_err));
     for (int i = 0; i < 10 && !kafka_sink_abandoned(sink); i++)
@@ -281,6 +284,7 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
         rd_kafka_error_destroy(error);
       if (!error) {
         rd_kafka_poll(sink->rk, 0); /* the delivery reports, for the counts */
+        kafka_env_reachable(sink->env);
         return 0;
       }
       if (rd_kafka_error_is_retriable(error)) { /* abandoned mid-commit */
@@ -315,6 +319,7 @@ static int kafka_sink_init_txn(kafka_sink_t *sink) {
     if (!error) {
       BLOG_I(KAFKA, sink->name, "transactional producer ready in %lld ms",
              (long long)(bclock_mono_ms() - t0));
+      kafka_env_reachable(sink->env);
       return 0;
     }
     if (!rd_kafka_error_is_retriable(error)) {
@@ -411,6 +416,7 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
   pthread_mutex_init(&sink->lock, NULL);
   pthread_cond_init(&sink->cond, NULL);
   snprintf(sink->name, sizeof(sink->name), "%s", name);
+  sink->env = env;
   sink->done = done;
   sink->ctx = ctx;
   sink->transactional = transactional_id != NULL;
