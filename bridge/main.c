@@ -19,14 +19,18 @@
  * with clients/kafka_client.c (every Kafka client), clients/redis_client.c
  * (the asynchronous Redis client on this loop), ops/config.c (the
  * settings table), ops/blog.c (logs), ops/metrics.c and ops/loop.c (fd
- * watches) beside them.  This file builds the stages, wires them to the
- * loop, runs it until SIGINT or SIGTERM, and takes everything down through
- * one exit path.  Nothing here waits on the network: the HTTP endpoint
- * answers from the first second, topics are created, the producer
+ * watches, the stall detector), ops/signals.c (signals on the loop) and
+ * ops/ready.c (readiness, per component) beside them.  This file builds
+ * the stages, wires them to the loop, runs it until SIGINT or SIGTERM, and
+ * takes everything down through one exit path within BRIDGE_STOP_MS.
+ * Nothing here waits on the network: the HTTP endpoint is made first and
+ * answers from the loop's first turn, topics are created, the producer
  * initialised and the state read back while the loop runs, and each step
  * starts the next from the tick (bridge_tick): sink ready -> state read
- * back -> the PBX link connects.  Exit status: 0 after a signal, 1 on a
- * fatal runtime error, 2 on a bad configuration (before any connection).
+ * back -> the PBX link connects.  SIGHUP reopens the log and reloads the
+ * settings marked CONFIG_RELOAD (bridge_reload).  Exit status: 0 after a
+ * signal, 1 on a fatal runtime error, 2 on a bad configuration (before any
+ * connection; an http_listen that cannot be listened on included).
  * Under systemd (Type=notify, built with libsystemd) it tells READY once the
  * loop runs, STOPPING when it begins to stop, and pings the watchdog from the
  * loop's tick when WatchdogSec is set.
@@ -49,6 +53,7 @@
 #include "bclock.h"
 #include "blog.h"
 #include "cmd_exec.h"
+#include "cmd_policy.h"
 #include "cmd_source.h"
 #include "config.h"
 #include "http.h"
@@ -59,9 +64,25 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pbx_link.h"
+#include "ready.h"
 #include "redis_client.h"
+#include "signals.h"
 
 extern char **environ;
+
+/*
+ * From the signal to the exit: the commands whose outcome is decided get
+ * it recorded for BRIDGE_STOP_COMMANDS_MS, their results and offsets as
+ * long again; the batches of events already handed to the producer have
+ * until BRIDGE_STOP_SINK_MS, BRIDGE_STOP_OUTAGE_MS while every broker is
+ * unreachable (what Kafka commits by then is acknowledged to the PBX, the
+ * rest is not, and the PBX sends it again); then everything closes.
+ * Within 10 s in every state (Kafka, Redis or the PBX away, the state being
+ * read back): Kubernetes' default grace period is 30 s, systemd's 90 s.
+ */
+#define BRIDGE_STOP_COMMANDS_MS 2000
+#define BRIDGE_STOP_SINK_MS 6000
+#define BRIDGE_STOP_OUTAGE_MS 1000
 
 typedef struct bridge {
   config_t *config;
@@ -74,10 +95,11 @@ typedef struct bridge {
   cmd_exec_t *exec;  /* the PBX's command executor, with cmd */
   redis_client_t *redis; /* the command store's Redis, with cmd */
   http_t *http;
+  ready_t *ready;     /* what /readyz shows */
+  signals_t *signals; /* SIGINT, SIGTERM, SIGHUP on the loop */
   struct lws_context *context;
-  struct lws_vhost *pbx_vhost, *http_vhost;
+  struct lws_vhost *pbx_vhost;
   struct lws_protocols protocols[3];      /* pbx vhost: the PBX link, the fd watches */
-  struct lws_protocols http_protocols[2]; /* http vhost */
   loop_watch_t *w_sink, *w_reader, *w_admin, *w_cmd, *w_flush;
   lws_sorted_usec_list_t sul_tick;
   lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued (no flush timer) */
@@ -88,6 +110,13 @@ typedef struct bridge {
   int restore_started, link_started;
   int http_port;
   int fatal;
+  int bad_setting; /* bridge_start failed on a setting: exit 2 */
+  int argc;        /* for SIGHUP's new reading of the settings */
+  char **argv;
+  int64_t stall_ms;          /* loop_stall_ms, as last reloaded */
+  char log_file[1024];       /* log_file, as last reloaded */
+  char policy_file[1024];    /* commands_policy_file, as last reloaded */
+  int64_t stop_ms;           /* monotonic: when the stop began (the signal) */
   uint64_t watchdog_usec;   /* 0: no watchdog */
   int64_t watchdog_last_us; /* monotonic time of the last WATCHDOG=1 */
 } bridge_t;
@@ -111,15 +140,7 @@ static uint64_t bridge_watchdog_usec(void) {
   return 0;
 }
 
-static volatile sig_atomic_t bridge_stop;
-static struct lws_context *bridge_signal_context;
-
-static void bridge_on_signal(int sig) {
-  (void)sig;
-  bridge_stop = 1;
-  if (bridge_signal_context)
-    lws_cancel_service(bridge_signal_context);
-}
+static int bridge_stop; /* the loop ends after this turn (a signal, a fatal error) */
 
 static void bridge_fatal(bridge_t *bridge, blog_ctx_t ctx, const char *errstr) {
   blog_write(ctx, NULL, BLOG_ERROR, "%s", errstr);
@@ -238,6 +259,8 @@ static void bridge_steps(bridge_t *bridge) {
 
 static void bridge_tick(lws_sorted_usec_list_t *sul) {
   bridge_t *bridge = lws_container_of(sul, bridge_t, sul_tick);
+  if (!bridge_stop) /* the stop's own waits are no stall */
+    loop_stall_check(bridge->stall_ms);
   if (bridge->watchdog_usec && bclock_mono_us() - bridge->watchdog_last_us >= (int64_t)bridge->watchdog_usec / 2) {
     bridge_notify("WATCHDOG=1"); /* twice per interval: the loop turns */
     bridge->watchdog_last_us = bclock_mono_us();
@@ -251,6 +274,8 @@ static void bridge_tick(lws_sorted_usec_list_t *sul) {
   }
   if (bridge->exec) /* gone first when stopping, while the loop still turns */
     cmd_exec_tick(bridge->exec, bclock_wall_ms());
+  if (!bridge_stop)
+    ready_watch(bridge->ready);
   lws_sul_schedule(bridge->context, 0, &bridge->sul_tick, bridge_tick, 100 * LWS_US_PER_MS);
 }
 
@@ -290,17 +315,11 @@ static void bridge_flush_fd(void *arg) {
   ingest_flush(bridge->ingest);
 }
 
-/* ---- HTTP and the ready file ---- */
+/* ---- the command stage ---- */
 
-static int bridge_ready(void *opaque, char *why, size_t why_size) {
-  bridge_t *bridge = opaque;
-  if (!bridge->ingest) {
-    snprintf(why, why_size, "starting");
-    return 0;
-  }
-  if (!ingest_ready(bridge->ingest, why, why_size))
-    return 0;
-  return !bridge->exec || cmd_exec_ready(bridge->exec, why, why_size);
+/* The command stage's readiness probe (ready.h): Redis answers, the PBX's commands are owned. */
+static int bridge_commands_ready(void *exec, char *why, size_t why_size) {
+  return cmd_exec_ready(exec, why, why_size);
 }
 
 /* The command stage on the loop: the Redis client, the PBX's executor wired to the Kafka side and the PBX. */
@@ -336,20 +355,26 @@ static int bridge_start_commands(bridge_t *bridge, char *errstr, size_t errstr_s
     return -1;
   cmd_source_attach(bridge->cmd, bridge->exec);
   ingest_set_commands(bridge->ingest, bridge->exec);
+  ready_add(bridge->ready, NULL, READY_REDIS, redis_client_ready, bridge->redis);
+  ready_add(bridge->ready, config->pbx_id, READY_COMMANDS, bridge_commands_ready, bridge->exec);
   return 0;
 }
 
-/* Let the commands whose outcome is decided get it recorded and confirmed, stop reading, commit, leave. */
+/*
+ * Let the commands whose outcome is decided get it recorded and confirmed
+ * (for at most BRIDGE_STOP_COMMANDS_MS), stop reading, commit, leave.
+ */
 static void bridge_stop_commands(bridge_t *bridge) {
   if (!bridge->cmd)
     return;
   cmd_source_stopping(bridge->cmd);
-  int64_t end = bclock_mono_ms() + 3000;
+  int64_t end = bridge->stop_ms + BRIDGE_STOP_COMMANDS_MS;
   while (bridge->exec && bridge->context && cmd_exec_finishing(bridge->exec) && bclock_mono_ms() < end) {
     lws_service(bridge->context, 0);
     bridge_cmd_poll(bridge);
   }
-  cmd_source_stop(bridge->cmd, 3000);
+  end += BRIDGE_STOP_COMMANDS_MS; /* the results produced, the offsets committed */
+  cmd_source_stop(bridge->cmd, end > bclock_mono_ms() ? (int)(end - bclock_mono_ms()) : 0);
   cmd_source_attach(bridge->cmd, NULL);
   if (bridge->ingest)
     ingest_set_commands(bridge->ingest, NULL);
@@ -398,6 +423,87 @@ static int bridge_write_ready_file(bridge_t *bridge, char *errstr, size_t errstr
   return 0;
 }
 
+/* ---- signals: SIGINT and SIGTERM stop, SIGHUP reloads ---- */
+
+static void bridge_apply_log_settings(const config_t *config) {
+  blog_level_t level = BLOG_INFO;
+  unsigned debug_mask = 0;
+  blog_level_parse(config->log_level, &level);
+  blog_debug_parse(config->debug, &debug_mask, NULL, 0); /* checked by config_load's caller */
+  blog_setup(level, strcmp(config->log_format, "json") == 0, debug_mask);
+  /* libwebsockets' own lines through blog (JSON in JSON mode) */
+  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
+}
+
+/* A setting that differs from the running one: what SIGHUP does with it. */
+static void bridge_reload_change(void *opaque, const char *name, int reloadable) {
+  (void)opaque;
+  if (reloadable)
+    BLOG_I(CONFIG, NULL, "SIGHUP: %s changed: applied", name);
+  else
+    BLOG_W(CONFIG, NULL, "SIGHUP: %s changed: takes effect at the next start", name);
+}
+
+/*
+ * SIGHUP: read the settings again (file, environment, flags), reopen the
+ * log (log rotation), and apply what a running bridge can take
+ * (CONFIG_RELOAD: log_file, log_level, log_format, debug, loop_stall_ms,
+ * commands_policy_file; the policy file is read again even when its name
+ * did not change).  Settings that cannot be read, or a policy file that is
+ * bad, change nothing of what runs, and the log says why.
+ */
+static void bridge_reload(bridge_t *bridge) {
+  char errstr[512], debug_err[256];
+  config_t *fresh = NULL;
+  config_action_t action;
+  unsigned mask;
+  int loaded = config_load(bridge->argc, bridge->argv, environ, stdout, &fresh, &action, errstr, sizeof(errstr)) == 0;
+  if (loaded && blog_debug_parse(fresh->debug, &mask, debug_err, sizeof(debug_err)) != 0) {
+    snprintf(errstr, sizeof(errstr), "debug: %s", debug_err);
+    loaded = 0;
+  }
+  const char *log_file = loaded && fresh->log_file[0] ? fresh->log_file : bridge->log_file;
+  int reopened = blog_open(log_file, debug_err, sizeof(debug_err)) == 0;
+  if (!loaded) {
+    BLOG_E(CONFIG, NULL, "SIGHUP: settings not reloaded, the running ones stay: %s", errstr);
+  } else {
+    bridge_apply_log_settings(fresh);
+    config_changes(bridge->config, fresh, bridge_reload_change, NULL);
+    if (!fresh->log_file[0] && bridge->log_file[0])
+      BLOG_W(CONFIG, NULL, "SIGHUP: log_file emptied: the log stays in \"%s\" until the next start", bridge->log_file);
+    bridge->stall_ms = fresh->loop_stall_ms;
+    snprintf(bridge->policy_file, sizeof(bridge->policy_file), "%s", fresh->commands_policy_file);
+  }
+  if (!reopened)
+    BLOG_E(MAIN, NULL, "SIGHUP: %s; the log stays where it was", debug_err);
+  else if (log_file[0])
+    snprintf(bridge->log_file, sizeof(bridge->log_file), "%s", log_file);
+  BLOG_I(MAIN, NULL, "SIGHUP: settings %s, %s%s%s", loaded ? "reloaded" : "kept",
+         !log_file[0] ? "log on stderr" : reopened ? "log reopened" : "log not reopened", log_file[0] ? ": " : "",
+         log_file);
+  if (bridge->exec) {
+    if (cmd_exec_policy_reload(bridge->exec, bridge->policy_file, errstr, sizeof(errstr)) == 0)
+      BLOG_I(CMD, bridge->config->pbx_id, "SIGHUP: command policy reloaded%s%s",
+             bridge->policy_file[0] ? " from " : ": no policy file, every command allowed", bridge->policy_file);
+    else
+      BLOG_E(CMD, bridge->config->pbx_id, "SIGHUP: command policy not reloaded, the running one stays: %s", errstr);
+  }
+  config_destroy(fresh);
+}
+
+static void bridge_on_signal(void *opaque, const char *name, signals_action_t action) {
+  bridge_t *bridge = opaque;
+  if (action == SIGNALS_RELOAD) {
+    bridge_reload(bridge);
+    return;
+  }
+  if (!bridge_stop) {
+    BLOG_I(MAIN, bridge->config->pbx_id, "%s: stopping", name);
+    bridge->stop_ms = bclock_mono_ms();
+  }
+  bridge_stop = 1;
+}
+
 /*
  * The loop and the HTTP endpoint: up before anything talks to the network.
  * The PBX vhost comes first: libwebsockets asks the first vhost's first
@@ -405,14 +511,14 @@ static int bridge_write_ready_file(bridge_t *bridge, char *errstr, size_t errstr
  */
 static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size) {
   const config_t *config = bridge->config;
-  bridge->http = http_new(bridge_ready, bridge);
+  bridge->ready = ready_new();
+  bridge->http = bridge->ready ? http_new(bridge->ready) : NULL;
   if (!bridge->http) {
     snprintf(errstr, errstr_size, "http: out of memory");
     return -1;
   }
   pbx_link_protocol(bridge->link, &bridge->protocols[0]);
   loop_protocol(&bridge->protocols[1]);
-  http_protocol(bridge->http, &bridge->http_protocols[0]);
 
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof(info));
@@ -426,7 +532,6 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
     snprintf(errstr, errstr_size, "libwebsockets: cannot create the context");
     return -1;
   }
-  bridge_signal_context = bridge->context;
 
   memset(&info, 0, sizeof(info));
   info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -438,39 +543,37 @@ static int bridge_start_loop(bridge_t *bridge, char *errstr, size_t errstr_size)
   if (!bridge->pbx_vhost) {
     snprintf(errstr, errstr_size, "ipo_ca_file: cannot set up TLS with \"%s\"",
              config->ipo_ca_file[0] ? config->ipo_ca_file : "the system store");
+    bridge->bad_setting = 1;
     return -1;
   }
-  if (config->http_listen[0]) {
-    char host[256];
-    const char *colon = strrchr(config->http_listen, ':');
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - config->http_listen), config->http_listen);
-    memset(&info, 0, sizeof(info));
-    info.port = atoi(colon + 1);
-    info.iface = host[0] ? host : NULL;
-    info.protocols = bridge->http_protocols;
-    info.vhost_name = "http";
-    bridge->http_vhost = lws_create_vhost(bridge->context, &info);
-    if (!bridge->http_vhost) {
-      snprintf(errstr, errstr_size, "http_listen: cannot listen on %s", config->http_listen);
-      return -1;
-    }
-    bridge->http_port = lws_get_vhost_listen_port(bridge->http_vhost);
-    BLOG_I(HTTP, NULL, "serving /metrics, /healthz, /readyz on http://%s:%d/", host[0] ? host : "*",
-           bridge->http_port);
+  if (config->http_listen[0] &&
+      http_listen(bridge->http, bridge->context, config->http_listen, &bridge->http_port, errstr, errstr_size) != 0) {
+    bridge->bad_setting = 1;
+    return -1;
   }
-
-  return 0;
+  bridge->signals = signals_watch(bridge->pbx_vhost, bridge_on_signal, bridge, errstr, errstr_size);
+  return bridge->signals ? 0 : -1;
 }
 
-/* Build every stage; 0, or -1 with errstr (the caller tears down). */
+/*
+ * Build every stage; 0, or -1 with errstr (the caller tears down).  The
+ * loop and the HTTP endpoint first, before any client of Kafka, Redis or
+ * the PBX exists (the link and the pipeline are made before them, but
+ * start nothing).
+ */
 static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
   const config_t *config = bridge->config;
   char name[160], txn_id[300];
-  bridge->env = kafka_env_new(config, errstr, errstr_size);
-  if (!bridge->env)
-    return -1;
   bridge->ingest = ingest_new(config, errstr, errstr_size);
   if (!bridge->ingest)
+    return -1;
+  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
+  if (!bridge->link)
+    return -1;
+  if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
+    return -1;
+  bridge->env = kafka_env_new(config, errstr, errstr_size);
+  if (!bridge->env)
     return -1;
   const topics_t *topics = ingest_topics(bridge->ingest);
   if (kafka_env_embedded(bridge->env)) {
@@ -487,14 +590,11 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
                                 bridge->ingest, errstr, errstr_size);
   if (!bridge->sink)
     return -1;
-  bridge->link = pbx_link_new(config, &ingest_link_handlers, bridge->ingest, errstr, errstr_size);
-  if (!bridge->link)
-    return -1;
   if (cmd_source_new(config, bridge->env, topics, &bridge->cmd, errstr, errstr_size) != 0)
     return -1;
   ingest_attach(bridge->ingest, bridge->link, bridge->sink, bridge_request_flush, bridge);
-  if (bridge_start_loop(bridge, errstr, errstr_size) != 0)
-    return -1;
+  ready_add(bridge->ready, NULL, READY_KAFKA, kafka_env_ready, bridge->env);
+  ingest_ready_add(bridge->ingest, bridge->ready);
   if (bridge->cmd && bridge_start_commands(bridge, errstr, errstr_size) != 0)
     return -1;
 
@@ -533,12 +633,20 @@ static int bridge_start(bridge_t *bridge, char *errstr, size_t errstr_size) {
 
 /* Take everything down; safe on a half-built bridge. */
 static void bridge_stop_all(bridge_t *bridge) {
+  if (!bridge->stop_ms)
+    bridge->stop_ms = bclock_mono_ms();
+  if (bridge->ready) /* before the stages its probes read go */
+    ready_stop(bridge->ready, bridge->fatal ? "stopping (fatal error)" : "stopping");
   bridge_stop_commands(bridge);
   if (bridge->ingest && bridge->sink) {
-    ingest_lifecycle(bridge->ingest, "stopped", NULL);
+    if (ingest_is_restored(bridge->ingest) && kafka_sink_ready(bridge->sink)) /* "started" was said */
+      ingest_lifecycle(bridge->ingest, "stopped", NULL);
     ingest_flush(bridge->ingest);
-    /* what Kafka confirms now is still acknowledged to the PBX */
-    size_t left = kafka_sink_stop(bridge->sink, 5000);
+    /* what Kafka confirms now is still acknowledged to the PBX; with every broker away, nothing will be */
+    int64_t wait_ms = bridge->stop_ms + BRIDGE_STOP_SINK_MS - bclock_mono_ms();
+    if (kafka_env_outage(bridge->env) && wait_ms > BRIDGE_STOP_OUTAGE_MS)
+      wait_ms = BRIDGE_STOP_OUTAGE_MS;
+    size_t left = kafka_sink_stop(bridge->sink, wait_ms > 0 ? (int)wait_ms : 0);
     if (left)
       BLOG_W(KAFKA, NULL, "%zu events not confirmed at exit (the PBX sends them again: they were not acknowledged)",
              left);
@@ -548,6 +656,7 @@ static void bridge_stop_all(bridge_t *bridge) {
   if (bridge->context)
     for (int i = 0; i < 5; i++)
       lws_service(bridge->context, 0);
+  signals_destroy(bridge->signals);
   loop_unwatch(bridge->w_sink);
   loop_unwatch(bridge->w_reader);
   loop_unwatch(bridge->w_admin);
@@ -557,7 +666,6 @@ static void bridge_stop_all(bridge_t *bridge) {
     lws_sul_cancel(&bridge->sul_tick);
     lws_sul_cancel(&bridge->sul_flush);
     lws_sul_cancel(&bridge->sul_cmd);
-    bridge_signal_context = NULL;
     lws_context_destroy(bridge->context);
   }
   if (bridge->flush_fd >= 0)
@@ -569,7 +677,18 @@ static void bridge_stop_all(bridge_t *bridge) {
   ingest_destroy(bridge->ingest);
   kafka_env_destroy(bridge->env);
   http_destroy(bridge->http);
-  config_destroy(bridge->config);
+  ready_destroy(bridge->ready);
+}
+
+/* The command policy file, read once before anything starts: a bad one is a bad setting. */
+static int bridge_check_policy(const config_t *config, char *errstr, size_t errstr_size) {
+  cmd_policy_t *policy = NULL;
+  if (!config->commands_policy_file[0])
+    return 0;
+  if (cmd_policy_load(config->commands_policy_file, &policy, errstr, errstr_size) != 0)
+    return -1;
+  cmd_policy_free(policy);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -579,7 +698,13 @@ int main(int argc, char **argv) {
   int status = 0;
   memset(&bridge, 0, sizeof(bridge));
   bridge.flush_fd = -1;
+  bridge.argc = argc;
+  bridge.argv = argv;
 
+  if (signals_block(errstr, sizeof(errstr)) != 0) { /* before any thread: every thread inherits the mask */
+    fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
+    return 1;
+  }
   if (config_load(argc, argv, environ, stdout, &bridge.config, &action, errstr, sizeof(errstr)) != 0) {
     fprintf(stderr, "mtcti3-bridge: %s\n", errstr);
     return 2;
@@ -588,20 +713,17 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
-  blog_level_t level = BLOG_INFO;
   unsigned debug_mask = 0;
-  blog_level_parse(bridge.config->log_level, &level);
   int json = strcmp(bridge.config->log_format, "json") == 0;
-  blog_setup(level, json, 0);
+  blog_setup(BLOG_INFO, json, 0);
   if (blog_debug_parse(bridge.config->debug, &debug_mask, errstr, sizeof(errstr)) != 0) {
     bridge_config_error(json, "debug", errstr);
     config_destroy(bridge.config);
     return 2;
   }
-  blog_setup(level, json, debug_mask);
-  /* libwebsockets' own lines through blog from here on (JSON in JSON mode) */
-  lws_set_log_level(LLL_ERR | (blog_enabled(BLOG_CTX_PBX, BLOG_DEBUG) ? LLL_WARN : 0), bridge_lws_log);
-  if (kafka_client_check_config(bridge.config, errstr, sizeof(errstr)) != 0) {
+  bridge_apply_log_settings(bridge.config);
+  if (kafka_client_check_config(bridge.config, errstr, sizeof(errstr)) != 0 ||
+      bridge_check_policy(bridge.config, errstr, sizeof(errstr)) != 0) {
     bridge_config_error(json, NULL, errstr);
     config_destroy(bridge.config);
     return 2;
@@ -611,22 +733,23 @@ int main(int argc, char **argv) {
     config_destroy(bridge.config);
     return 0;
   }
+  if (blog_open(bridge.config->log_file, errstr, sizeof(errstr)) != 0) {
+    bridge_config_error(json, NULL, errstr);
+    config_destroy(bridge.config);
+    return 2;
+  }
+  snprintf(bridge.log_file, sizeof(bridge.log_file), "%s", bridge.config->log_file);
+  snprintf(bridge.policy_file, sizeof(bridge.policy_file), "%s", bridge.config->commands_policy_file);
+  bridge.stall_ms = bridge.config->loop_stall_ms;
   metrics_build_info("librdkafka", rd_kafka_version_str());
   metrics_build_info("libwebsockets", lws_get_library_version());
   metrics_build_info("openssl", OpenSSL_version(OPENSSL_VERSION_STRING));
   srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = bridge_on_signal;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
-  BLOG_I(MAIN, bridge.config->pbx_id, "mtcti3-bridge %s starting", MTCTI3_VERSION);
+  BLOG_I(MAIN, bridge.config->pbx_id, "mtcti3-bridge %s starting (pid %d)", MTCTI3_VERSION, (int)getpid());
   if (bridge_start(&bridge, errstr, sizeof(errstr)) != 0) {
     BLOG_E(MAIN, bridge.config->pbx_id, "%s", errstr);
-    status = 1;
+    status = bridge.bad_setting ? 2 : 1;
     goto done;
   }
   bridge.watchdog_usec = bridge_watchdog_usec();
@@ -637,10 +760,12 @@ int main(int argc, char **argv) {
       break;
   }
   status = bridge.fatal ? 1 : 0;
-  BLOG_I(MAIN, bridge.config->pbx_id, "stopping");
 done:
   bridge_notify("STOPPING=1\nSTATUS=stopping");
   bridge_stop_all(&bridge);
+  BLOG_I(MAIN, bridge.config->pbx_id, "stopped in %.1f s, exit status %d",
+         (double)(bclock_mono_ms() - bridge.stop_ms) / 1000.0, status);
+  config_destroy(bridge.config);
   metrics_reset();
   return status;
 }

@@ -512,35 +512,66 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   ingest_flush(ingest);
 }
 
-int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
-  if (ingest->fenced) {
+/* ---- readiness: this PBX's components (ready.h) ---- */
+
+static int ingest_ready_producer(void *opaque, char *why, size_t why_size) {
+  const ingest_t *ingest = opaque;
+  if (ingest->fenced || kafka_sink_fenced(ingest->sink)) {
     snprintf(why, why_size, "fenced: another instance publishes this PBX");
     return 0;
   }
-  if (!ingest->restored) {
-    snprintf(why, why_size, "reading the committed state back from Kafka");
-    return 0;
-  }
   if (!kafka_sink_ready(ingest->sink)) {
-    snprintf(why, why_size, "the Kafka producer is not ready");
+    snprintf(why, why_size, "initialising the producer (transactions: older instances fenced first)");
     return 0;
   }
-  if (!pbx_link_is_up(ingest->link)) {
-    snprintf(why, why_size, "not connected to the PBX");
-    return 0;
-  }
-  if (!subs_resynced(ingest->subs)) {
-    snprintf(why, why_size, "resync in progress");
-    return 0;
-  }
-  int64_t waited = kafka_sink_oldest_ms(ingest->sink);
-  if (waited > INGEST_KAFKA_LATE_MS) {
-    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
-             kafka_sink_pending(ingest->sink), (long long)waited);
-    return 0;
-  }
-  snprintf(why, why_size, "ok");
   return 1;
+}
+
+static int ingest_ready_state(void *opaque, char *why, size_t why_size) {
+  const ingest_t *ingest = opaque;
+  if (ingest->restored)
+    return 1;
+  if (!ingest->reader)
+    snprintf(why, why_size, "waiting for the producer before reading the committed state back");
+  else
+    snprintf(why, why_size, "reading the committed state back from Kafka (%llu messages so far)",
+             (unsigned long long)state_reader_count(ingest->reader));
+  return 0;
+}
+
+static int ingest_ready_link(void *opaque, char *why, size_t why_size) {
+  const ingest_t *ingest = opaque;
+  if (pbx_link_is_up(ingest->link))
+    return 1;
+  snprintf(why, why_size, "%s", ingest->restored ? "not connected to the PBX" : "waiting for the committed state");
+  return 0;
+}
+
+static int ingest_ready_resync(void *opaque, char *why, size_t why_size) {
+  const ingest_t *ingest = opaque;
+  if (pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs))
+    return 1;
+  snprintf(why, why_size, "%s", pbx_link_is_up(ingest->link) ? "resync in progress" : "not connected");
+  return 0;
+}
+
+static int ingest_ready_keeping_up(void *opaque, char *why, size_t why_size) {
+  const ingest_t *ingest = opaque;
+  int64_t waited = kafka_sink_oldest_ms(ingest->sink);
+  if (waited <= INGEST_KAFKA_LATE_MS)
+    return 1;
+  snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
+           kafka_sink_pending(ingest->sink), (long long)waited);
+  return 0;
+}
+
+void ingest_ready_add(ingest_t *ingest, ready_t *ready) {
+  const char *pbx = ingest->config->pbx_id;
+  ready_add(ready, pbx, READY_KAFKA_PRODUCER, ingest_ready_producer, ingest);
+  ready_add(ready, pbx, READY_STATE, ingest_ready_state, ingest);
+  ready_add(ready, pbx, READY_PBX_LINK, ingest_ready_link, ingest);
+  ready_add(ready, pbx, READY_RESYNC, ingest_ready_resync, ingest);
+  ready_add(ready, pbx, READY_KAFKA_KEEPING_UP, ingest_ready_keeping_up, ingest);
 }
 
 size_t ingest_acks_pending(const ingest_t *ingest) { return ingest->gates_open; }

@@ -32,6 +32,7 @@
 #include "kafka_client.h"
 #include "kafka_sink.h"
 #include "pbx_link.h"
+#include "ready.h"
 #include "snap.h"
 #include "subs.h"
 #include "topics.h"
@@ -82,8 +83,13 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stol
 void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec);
 extern const cmd_pbx_ops_t ingest_cmd_ops;
 
-/* For /readyz: connected, resynced, Kafka not blocked. */
-int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
+/*
+ * Add this PBX's components to the readiness registry (/readyz), named by
+ * its pbx_id: kafka_producer, state, pbx_link, resync, kafka_keeping_up;
+ * their probes read the ingest, which must outlive them
+ * (ready_remove_pbx before ingest_destroy).
+ */
+void ingest_ready_add(ingest_t *ingest, ready_t *ready);
 /* Notifies waiting for their events' delivery. */
 size_t ingest_acks_pending(const ingest_t *ingest);
 

@@ -169,6 +169,17 @@ class Bridge:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def readyz(self):
+        """/readyz: (status, {"ready": bool, "components": [...]}) -- the same body with 200 and 503."""
+        status, body = self.http("/readyz")
+        return status, json.loads(body)
+
+    def readiness(self):
+        """/readyz's components as {"<pbx>/<component>" or "<component>": (ready, reason or None)}."""
+        _, doc = self.readyz()
+        return {(f"{c['pbx']}/" if "pbx" in c else "") + c["component"]: (c["ready"], c.get("reason"))
+                for c in doc["components"]}
+
     def wait_ready(self, timeout=40):
         wait_for(lambda: self.http("/readyz")[0] == 200, timeout, 0.2, "bridge /readyz")
 

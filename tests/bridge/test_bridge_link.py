@@ -35,7 +35,9 @@ def test_tls_verification_refuses_unknown_ca(sim, make_bridge):
     bridge = make_bridge(sim, env={"MTCTI3_IPO_CA_FILE": ""}).start(wait_resync=False)
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_reconnects_total"] >= 2, 20)
     assert bridge.metrics()["mtcti3_bridge_pbx_connected"] == 0
-    assert bridge.http("/readyz") == (503, "not connected to the PBX\n")
+    status, doc = bridge.readyz()
+    assert status == 503 and doc["ready"] is False
+    assert bridge.readiness()[f"{bridge.pbx_id}/pbx_link"] == (False, "not connected to the PBX")
     assert "cannot connect" in bridge.log_path.read_text()
 
 
