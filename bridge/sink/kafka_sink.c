@@ -278,10 +278,13 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
       }
     }
     if (!perr) {
-      /* resumable: a timeout is retried, the commit goes on in the background */
+      /* resumable: a timeout is retried, the commit goes on in the background; meanwhile the client's
+         logs, errors (an outage) and statistics are served */
       while ((error = rd_kafka_commit_transaction(sink->rk, 1000)) != NULL &&
-             rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink))
+             rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink)) {
         rd_kafka_error_destroy(error);
+        rd_kafka_poll(sink->rk, 0);
+      }
       if (!error) {
         rd_kafka_poll(sink->rk, 0); /* the delivery reports, for the counts */
         kafka_env_reachable(sink->env);
@@ -301,8 +304,10 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_batch_t *batch) {
       BLOG_W(KAFKA, sink->name, "produce: %s; aborting the transaction", rd_kafka_err2str(perr));
     }
     while ((error = rd_kafka_abort_transaction(sink->rk, 1000)) != NULL && rd_kafka_error_is_retriable(error) &&
-           !kafka_sink_abandoned(sink))
+           !kafka_sink_abandoned(sink)) {
       rd_kafka_error_destroy(error);
+      rd_kafka_poll(sink->rk, 0);
+    }
     if (error) {
       if (kafka_sink_txn_error(sink, "abort", error))
         return 1;
