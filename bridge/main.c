@@ -105,6 +105,7 @@ typedef struct bridge {
   lws_sorted_usec_list_t sul_flush; /* the end of a loop turn with events queued (no flush timer) */
   int flush_fd;                     /* timerfd: events have waited BRIDGE_FLUSH_DELAY_US; -1: none */
   lws_sorted_usec_list_t sul_cmd;   /* the command source has more messages to serve */
+  lws_sorted_usec_list_t sul_wake;  /* while stopping: a loop turn never waits longer than this */
   int topics_ready;                 /* created (or left to the broker) */
   int64_t topics_retry_ms;
   int restore_started, link_started;
@@ -201,6 +202,8 @@ static void bridge_topics_done(bridge_t *bridge) {
   bridge->topics_ready = 1;
   loop_unwatch(bridge->w_admin);
   bridge->w_admin = NULL;
+  kafka_admin_destroy(bridge->admin); /* done: nobody would serve its queue any more */
+  bridge->admin = NULL;
   if (bridge->cmd) {
     char errstr[512];
     if (cmd_source_subscribe(bridge->cmd, errstr, sizeof(errstr)) != 0)
@@ -227,6 +230,8 @@ static void bridge_admin_fd(void *arg) {
 /* The committed state is known: the PBX link may connect. */
 static void bridge_restored(void *opaque) {
   bridge_t *bridge = opaque;
+  loop_unwatch(bridge->w_reader); /* the reader goes (ingest_reader_fd) */
+  bridge->w_reader = NULL;
   if (bridge->link_started || !bridge->context)
     return;
   bridge->link_started = 1;
@@ -360,6 +365,16 @@ static int bridge_start_commands(bridge_t *bridge, char *errstr, size_t errstr_s
   return 0;
 }
 
+static void bridge_wake(lws_sorted_usec_list_t *sul) { (void)sul; }
+
+/* One loop turn while stopping: what is ready is served, and it waits 20 ms at most (a half-built bridge has no tick). */
+static void bridge_service_briefly(bridge_t *bridge) {
+  if (!bridge->context)
+    return;
+  lws_sul_schedule(bridge->context, 0, &bridge->sul_wake, bridge_wake, 20 * LWS_US_PER_MS);
+  lws_service(bridge->context, 0);
+}
+
 /*
  * Let the commands whose outcome is decided get it recorded and confirmed
  * (for at most BRIDGE_STOP_COMMANDS_MS), stop reading, commit, leave.
@@ -370,7 +385,7 @@ static void bridge_stop_commands(bridge_t *bridge) {
   cmd_source_stopping(bridge->cmd);
   int64_t end = bridge->stop_ms + BRIDGE_STOP_COMMANDS_MS;
   while (bridge->exec && bridge->context && cmd_exec_finishing(bridge->exec) && bclock_mono_ms() < end) {
-    lws_service(bridge->context, 0);
+    bridge_service_briefly(bridge);
     bridge_cmd_poll(bridge);
   }
   end += BRIDGE_STOP_COMMANDS_MS; /* the results produced, the offsets committed */
@@ -653,9 +668,8 @@ static void bridge_stop_all(bridge_t *bridge) {
   }
   if (bridge->link)
     pbx_link_stop(bridge->link);
-  if (bridge->context)
-    for (int i = 0; i < 5; i++)
-      lws_service(bridge->context, 0);
+  for (int i = 0; i < 5; i++) /* the last acks and the close go out */
+    bridge_service_briefly(bridge);
   signals_destroy(bridge->signals);
   loop_unwatch(bridge->w_sink);
   loop_unwatch(bridge->w_reader);
@@ -666,6 +680,7 @@ static void bridge_stop_all(bridge_t *bridge) {
     lws_sul_cancel(&bridge->sul_tick);
     lws_sul_cancel(&bridge->sul_flush);
     lws_sul_cancel(&bridge->sul_cmd);
+    lws_sul_cancel(&bridge->sul_wake);
     lws_context_destroy(bridge->context);
   }
   if (bridge->flush_fd >= 0)
@@ -748,7 +763,10 @@ int main(int argc, char **argv) {
 
   BLOG_I(MAIN, bridge.config->pbx_id, "mtcti3-bridge %s starting (pid %d)", MTCTI3_VERSION, (int)getpid());
   if (bridge_start(&bridge, errstr, sizeof(errstr)) != 0) {
-    BLOG_E(MAIN, bridge.config->pbx_id, "%s", errstr);
+    if (bridge.bad_setting) /* the one line of a configuration error */
+      bridge_config_error(json, NULL, errstr);
+    else
+      BLOG_E(MAIN, bridge.config->pbx_id, "%s", errstr);
     status = bridge.bad_setting ? 2 : 1;
     goto done;
   }

@@ -493,6 +493,10 @@ void ingest_reader_poll(ingest_t *ingest) {
   restore_free(ingest->restore);
   ingest->restore = NULL;
   ingest_restored(ingest, n, calls, "topics");
+  /* it has read everything and follows nothing: its client goes now, while Kafka answers, rather than at exit
+     (nobody serves its queue from here on: its logs and errors would come out stale at the close) */
+  state_reader_destroy(ingest->reader);
+  ingest->reader = NULL;
 }
 
 int ingest_is_restored(const ingest_t *ingest) { return ingest->restored; }

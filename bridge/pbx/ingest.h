@@ -65,7 +65,7 @@ void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t
  */
 int ingest_restore_start(ingest_t *ingest, kafka_env_t *env, void (*on_restored)(void *opaque), void *opaque,
                          char *errstr, size_t errstr_size);
-/* The reader's fd (-1: none) and its service. */
+/* The reader's fd (-1: none; the reader goes once the state is restored: stop watching it then) and its service. */
 int ingest_reader_fd(const ingest_t *ingest);
 void ingest_reader_poll(ingest_t *ingest);
 int ingest_is_restored(const ingest_t *ingest);
