@@ -60,7 +60,7 @@
   X(COMMANDS_PAUSED, "mtcti3_bridge_commands_paused", "gauge",                                   \
     "1 while the command topic is paused (Redis unreachable)")                                    \
   X(LOOP_STALLS, "mtcti3_bridge_loop_stalls_total", "counter",                                   \
-    "Times the event loop did not turn for over loop_stall_ms (a stopped process, a paused machine)")
+    "Times the event loop stood still beyond its stall threshold (a stopped process, a paused machine)")
 
 typedef enum metrics_id {
 #define METRICS_X_ENUM(e, n, t, h) METRICS_##e,
