@@ -29,11 +29,11 @@
 
 /*
  * X(enum suffix, name, what it means when ready): the components, in the
- * order /readyz lists them.  PROCESS ones are added once (pbx NULL), the
- * others once per PBX.
+ * order /readyz lists them (docs/bridge.md, "Observability", has this
+ * table).  kafka, redis and bridge are the process's (pbx NULL), the others
+ * each PBX's.
  */
 #define READY_COMPONENTS(X)                                                                          \
-  X(BRIDGE, "bridge", "the bridge runs: it is not stopping (only listed once it stops)")           \
   X(KAFKA, "kafka", "some Kafka broker answers (every client's view; process-wide)")               \
   X(REDIS, "redis", "the Redis connection of the command store is up (process-wide)")              \
   X(KAFKA_PRODUCER, "kafka_producer", "the PBX's producer is initialised and not fenced")          \
@@ -41,7 +41,8 @@
   X(PBX_LINK, "pbx_link", "the websocket to the PBX is up")                                          \
   X(RESYNC, "resync", "every subscription is answered: the state is the PBX's")                    \
   X(KAFKA_KEEPING_UP, "kafka_keeping_up", "no batch of the PBX's events has waited for Kafka over 5 s") \
-  X(COMMANDS, "commands", "the PBX's command stage runs (Redis answers, the PBX's commands are owned)")
+  X(COMMANDS, "commands", "the PBX's command stage runs (Redis answers, the PBX's commands are owned)") \
+  X(BRIDGE, "bridge", "the bridge runs: it is not stopping (listed alone once it stops)")
 
 typedef enum ready_kind {
 #define READY_X_ENUM(e, n, w) READY_##e,

@@ -440,3 +440,15 @@ def test_event_loop_stall_logged(sim, make_bridge):
     assert bridge.http("/healthz") == (200, "ok\n")
     bridge.wait_ready()
     clean_stop(bridge)
+
+
+def test_docs_list_every_ready_component():
+    """docs/bridge.md's table of /readyz components is READY_COMPONENTS of
+    bridge/ops/ready.h, row for row, in order."""
+    from bridgelib import TOP
+    header = (TOP / "bridge" / "ops" / "ready.h").read_text()
+    names = re.findall(r'^\s*X\(\w+, "(\w+)",', header, re.M)
+    assert len(names) == 9, names
+    doc = (TOP / "docs" / "bridge.md").read_text()
+    rows = re.findall(r"^\s*\| `(\w+)` \| (?:the process|each PBX)", doc, re.M)
+    assert rows == names
