@@ -22,7 +22,7 @@
  * watches, the stall detector), ops/signals.c (signals on the loop) and
  * ops/ready.c (readiness, per component) beside them.  This file builds
  * the stages, wires them to the loop, runs it until SIGINT or SIGTERM, and
- * takes everything down through one exit path within BRIDGE_STOP_MS.
+ * takes everything down through one exit path within 10 s (BRIDGE_STOP_*).
  * Nothing here waits on the network: the HTTP endpoint is made first and
  * answers from the loop's first turn, topics are created, the producer
  * initialised and the state read back while the loop runs, and each step
@@ -698,10 +698,13 @@ static void bridge_stop_all(bridge_t *bridge) {
 /* The command policy file, read once before anything starts: a bad one is a bad setting. */
 static int bridge_check_policy(const config_t *config, char *errstr, size_t errstr_size) {
   cmd_policy_t *policy = NULL;
+  char why[400];
   if (!config->commands_policy_file[0])
     return 0;
-  if (cmd_policy_load(config->commands_policy_file, &policy, errstr, errstr_size) != 0)
+  if (cmd_policy_load(config->commands_policy_file, &policy, why, sizeof(why)) != 0) {
+    snprintf(errstr, errstr_size, "commands_policy_file: %s", why);
     return -1;
+  }
   cmd_policy_free(policy);
   return 0;
 }

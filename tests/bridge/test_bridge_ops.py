@@ -20,7 +20,8 @@ ipo-sim).  Every stop is timed from the signal to the exit.
   SIGHUP       reopens log_file (rotation), reloads the policy file; a bad
                policy file keeps the running one; a broken config file keeps
                every setting; changes needing a restart are named
-  log_file     a path that cannot be written: one line, exit 2, also at --check-config
+  bad files    a log_file that cannot be written, a policy file that does not
+               parse: one line, exit 2, also at --check-config
   outages      each Kafka outage and each Redis outage logged once when it
                starts and once when it ends, with its duration
   stall        the bridge stopped (SIGSTOP) for 20 s: one line, "stalled for ~20 s"
@@ -352,15 +353,21 @@ def test_sighup_reopens_the_log_and_reloads_the_policy(tmp_path, kafka, redis_se
         commands.close()
 
 
-def test_log_file_that_cannot_be_written(tmp_path, sim, kafka):
+def test_log_file_or_policy_file_unusable(tmp_path, sim, kafka):
+    """A log_file that cannot be written, a policy file that does not parse:
+    one line naming the setting, exit 2, at --check-config and at start."""
     bad = tmp_path / "no-such-dir" / "bridge.log"
-    bridge = Bridge(tmp_path / "b", sim, kafka.bootstrap, extra=[f"--log_file={bad}"])
-    for extra in (["--check-config"], []):
-        r = subprocess.run(bridge.command() + extra, env=bridge.environment(), capture_output=True, text=True,
-                           timeout=20)
-        assert r.returncode == 2
-        assert r.stderr.splitlines() == [
-            f'mtcti3-bridge: log_file: cannot create "{bad}": No such file or directory'], r.stderr
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"actions": ["dorp"]}')
+    for flag, line in ((f"--log_file={bad}", f'log_file: cannot create "{bad}": No such file or directory'),
+                       (f"--commands_policy_file={policy}",
+                        f'commands_policy_file: {policy}: actions[0]: "dorp" names no action')):
+        bridge = Bridge(tmp_path / "b", sim, kafka.bootstrap, extra=[flag])
+        for extra in (["--check-config"], []):
+            r = subprocess.run(bridge.command() + extra, env=bridge.environment(), capture_output=True, text=True,
+                               timeout=20)
+            assert r.returncode == 2
+            assert r.stderr.splitlines() == [f"mtcti3-bridge: {line}"], r.stderr
 
 
 # ---- the log tells what happened ----
