@@ -13,13 +13,15 @@ build_pkgs=(
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
   libwebsockets-dev libjansson-dev libhiredis-dev libssl-dev openssl
   libsystemd-dev                  # sd_notify (optional to the build; the tests expect it)
-  redis-server kcat
+  redis-server kcat tzdata
 )
 test_pkgs=(
   clang libclang-rt-14-dev        # libFuzzer and the sanitizer runtimes
   protobuf-compiler               # protoc: Python bindings, the independent proto3 side
   python3 python3-venv python3-pip
   default-jdk-headless maven      # the real Kafka broker from Maven Central jars
+  chromium chromium-driver        # the wallboard's browser test (headless, through Selenium)
+  tzdata                          # the queue statistics' time zones (unit tests use Europe/Berlin)
   systemd                         # systemd-analyze verify/security of the unit
   prometheus                      # promtool: alert rules, their unit tests, /metrics (the package
                                   # also ships a server; under systemd, apt enables it)

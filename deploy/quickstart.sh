@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The quickstart, from a fresh Debian 12 machine: installs the packages,
 # builds, then runs a demo IP Office (ipo-sim, with live call traffic),
-# redis-server and mtcti3-bridge on embedded Kafka, and prints the change
-# events as they arrive (kcat).  Everything listens on 127.0.0.1.
+# redis-server and mtcti3-bridge on embedded Kafka, and mtcti3-wallboard
+# (the queues' live statistics in a browser: it prints the URL), and prints
+# the change events as they arrive (kcat).  Everything listens on 127.0.0.1.
 #
 #   deploy/quickstart.sh                       # runs 60 s, then stops
 #   QUICKSTART_SECONDS=0 deploy/quickstart.sh  # until Ctrl-C
 #   QUICKSTART_CPS=5 deploy/quickstart.sh      # calls per second
+#   QUICKSTART_WALLBOARD=127.0.0.1:8088        # where the wallboard listens (port 0: any)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${MTCTI3_BUILD_DIR:-$top/build-release}
@@ -24,7 +26,7 @@ trap cleanup EXIT INT TERM
 "$top/deploy/install-deps.sh"
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
 cmake -S "$top" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" --target mtcti3-bridge ipo-sim mtcti3 -j"$(nproc)" >/dev/null
+cmake --build "$build" --target mtcti3-bridge ipo-sim mtcti3 mtcti3-wallboard -j"$(nproc)" >/dev/null
 
 echo "== the codec on the spec's golden vector (a Lines subscription)"
 echo 000000011a0c0801100118901cc202020807 | "$build/codec/mtcti3" decode --hex
@@ -54,12 +56,17 @@ export MTCTI3_PBX_ID=demo
 pids+=($!)
 wait_file "$work/bridge.json"
 bootstrap=$(json "$work/bridge.json" kafka_bootstrap)
+"$build/wallboard/mtcti3-wallboard" --kafka_bootstrap="$bootstrap" --title="Quickstart contact centre" \
+  --listen="${QUICKSTART_WALLBOARD:-127.0.0.1:8088}" --ready_file="$work/wallboard.json" >"$work/wallboard.log" 2>&1 &
+pids+=($!)
+wait_file "$work/wallboard.json"
 echo "ipo-sim control: http://127.0.0.1:$(json "$work/sim.json" control_port)/  (try: curl -XPOST .../trunk/call -d '{\"to\":\"2001\"}')"
 echo "bridge metrics:  http://127.0.0.1:$(json "$work/bridge.json" http_port)/metrics"
 echo "embedded Kafka:  $bootstrap  (kcat -C -b $bootstrap -t mtcti3.calls)"
+echo "wallboard:       http://127.0.0.1:$(json "$work/wallboard.json" http_port)/   <- open in a browser"
 echo "---- events for ${secs}s (topic key: op seq changed; 0 = until Ctrl-C) ----"
 run=(); [ "$secs" -gt 0 ] && run=(timeout "$secs")
-"${run[@]}" kcat -C -b "$bootstrap" -G "quickstart-$$" mtcti3.calls mtcti3.presence mtcti3.queues mtcti3.lines mtcti3.bridge \
+"${run[@]}" kcat -C -b "$bootstrap" -G "quickstart-$$" mtcti3.calls mtcti3.presence mtcti3.queues mtcti3.lines mtcti3.bridge mtcti3.queue-stats \
   -o beginning -q -f '%t %k: %s\n' -X topic.metadata.refresh.interval.ms=1000 2>/dev/null |
   python3 -u -c '
 import json, sys
@@ -69,7 +76,11 @@ for line in sys.stdin:
         e = json.loads(body)
     except ValueError:
         print(head, "(tombstone)" if not body.strip() else body.strip()[:80]); continue
-    if "op" in e:
+    if "waiting" in e:
+        w = e["window"]
+        print("%s: %s waiting=%s offered=%s answered=%s abandoned=%s" % (head, e["queue"]["name"], e["waiting"],
+              w["offered"], w["answered"], w["abandoned"]))
+    elif "op" in e:
         extra = " ".join(e["changed"]) if e["op"] == "u" else ""
         print("%s: %s seq=%s %s" % (head, e["op"], e["seq"], extra))
     else:

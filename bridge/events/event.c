@@ -233,3 +233,33 @@ oom:
   snprintf(errstr, errstr_size, "bridge event: out of memory");
   return -1;
 }
+
+int event_render_queue_stats(const event_ctx_t *ctx, const char *queue_guid, uint64_t seq, int64_t ts_ms,
+                             const char *text, size_t len, event_t *event, char *errstr, size_t errstr_size) {
+  memset(event, 0, sizeof(*event));
+  char ce_id[512], subject[300];
+  snprintf(subject, sizeof(subject), "queue-stats:%s", queue_guid);
+  snprintf(ce_id, sizeof(ce_id), "%s/%s/%llu%s", ctx->pbx_id, subject, (unsigned long long)seq,
+           text ? "" : "/tombstone");
+  event->topic = ctx->topics->name[TOPIC_QUEUE_STATS];
+  event->topic_id = TOPIC_QUEUE_STATS;
+  event->key = strdup(queue_guid);
+  event->ce_id = strdup(ce_id);
+  event->kind = -1;
+  if (!event->key || !event->ce_id)
+    goto oom;
+  if (text) {
+    if (!(event->value = malloc(len + 1)))
+      goto oom;
+    memcpy(event->value, text, len);
+    event->value[len] = '\0';
+    event->value_len = len;
+    if (event_ce_headers(ctx, event, "mtcti3.queue_stats.updated", subject, ts_ms) != 0)
+      goto oom;
+  }
+  return 0;
+oom:
+  event_clear(event);
+  snprintf(errstr, errstr_size, "queue statistics %s: out of memory", ce_id);
+  return -1;
+}

@@ -16,7 +16,8 @@
  * (/mtcti3/<pbx>), ce_type (mtcti3.<kind>.<created|updated|deleted|snapshot>),
  * ce_time, ce_subject (the entity), content-type.  On compacted topics a
  * delete is followed by a tombstone (event_render_tombstone).  The bridge's
- * own lifecycle goes to <prefix>bridge (event_render_bridge).  Fed by the
+ * own lifecycle goes to <prefix>bridge (event_render_bridge), the queue
+ * statistics to <prefix>queue-stats (event_render_queue_stats).  Fed by the
  * ingest stage; feeds the Kafka sink.
  */
 #ifndef EVENT_H
@@ -94,6 +95,15 @@ int event_render_tombstone(const event_ctx_t *ctx, topic_id_t topic, const snap_
 int event_render_bridge(const event_ctx_t *ctx, const char *type, int64_t boot_id, uint64_t seq,
                         int64_t ts_ms, const json_t *detail, event_t *event, char *errstr,
                         size_t errstr_size);
+
+/*
+ * A queue's statistics record (qstats) on <prefix>queue-stats, key the queue
+ * GUID, as it is (a NULL text: a tombstone), with CloudEvents headers:
+ * ce_type mtcti3.queue_stats.updated, ce_subject queue-stats:<guid>,
+ * ce_id <pbx>/queue-stats:<guid>/<seq>.
+ */
+int event_render_queue_stats(const event_ctx_t *ctx, const char *queue_guid, uint64_t seq, int64_t ts_ms,
+                             const char *text, size_t len, event_t *event, char *errstr, size_t errstr_size);
 
 void event_clear(event_t *event);
 

@@ -3,6 +3,7 @@
  * driven by it.  See config.h.
  */
 #include "config.h"
+#include "qstats.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -549,6 +550,11 @@ static int config_validate(config_t *config, char *errstr, size_t errstr_size) {
   if (config->reconnect_max_ms < config->reconnect_min_ms) {
     snprintf(errstr, errstr_size, "reconnect_max_ms: %ld is less than reconnect_min_ms (%ld)",
              config->reconnect_max_ms, config->reconnect_min_ms);
+    return -1;
+  }
+  char tz_err[256];
+  if (qstats_timezone_check(config->queue_stats_timezone, tz_err, sizeof(tz_err)) != 0) {
+    snprintf(errstr, errstr_size, "queue_stats_timezone: %s", tz_err);
     return -1;
   }
   if (config->ping_timeout <= config->ping_interval) {

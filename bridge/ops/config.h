@@ -122,6 +122,14 @@ typedef enum config_type {
     2592000000L, NULL, 0, "How long a command id is remembered: a repeat within it is a duplicate") \
   X(commands_max_bytes, CONFIG_INT, commands_max_bytes, "65536", 256, 1048576, NULL, 0,          \
     "Largest command message accepted (larger ones are rejected, too_big)")                     \
+  X(queue_stats, CONFIG_BOOL, queue_stats, "true", 0, 0, NULL, 0,                               \
+    "Publish per-queue statistics on <prefix>queue-stats (docs/wallboard.md)")                  \
+  X(queue_stats_service_level, CONFIG_INT, queue_stats_service_level, "20", 1, 3600, NULL, 0,    \
+    "Queue statistics: a call answered within this many seconds of its offer is in service level") \
+  X(queue_stats_window, CONFIG_INT, queue_stats_window, "900", 10, 86400, NULL, 0,               \
+    "Queue statistics: the sliding window, in seconds")                                         \
+  X(queue_stats_timezone, CONFIG_STR, queue_stats_timezone, "UTC", 0, 0, NULL, 0,                \
+    "Queue statistics: the time zone whose midnight starts `today` (UTC or a zoneinfo name)")   \
   X(http_listen, CONFIG_STR, http_listen, "127.0.0.1:9464", 0, 0, NULL, 0,                       \
     "Address of /metrics, /healthz, /readyz (host:port; port 0 picks one; empty disables)")     \
   X(ready_file, CONFIG_STR, ready_file, "", 0, 0, NULL, 0,                                       \
@@ -185,6 +193,10 @@ typedef struct config {
   long commands_result_ttl_ms;
   long commands_idempotency_ttl_ms;
   long commands_max_bytes;
+  int queue_stats;
+  long queue_stats_service_level;
+  long queue_stats_window;
+  char *queue_stats_timezone;
   char *http_listen;
   char *ready_file;
   char *log_level;

@@ -14,6 +14,7 @@
 #include "codec_tables.h"
 #include "event.h"
 #include "metrics.h"
+#include "qstats.h"
 #include "restore.h"
 #include "snap.h"
 #include "state_reader.h"
@@ -62,6 +63,8 @@ struct ingest {
   void (*on_restored)(void *opaque);
   void *restored_opaque;
   int fenced;
+  qstats_t *qstats; /* queue statistics (NULL: queue_stats off) */
+  size_t qstats_restored; /* queues whose last record came back */
 };
 
 /* ---- batches: render now, record in the store, produce after its flush ---- */
@@ -176,6 +179,8 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
   char errstr[256];
   topic_id_t topic = event_kind_topic(change->kind);
   BLOG_D(SNAPSHOT, change->entity_id, "op=%c seq=%llu", change->op, (unsigned long long)change->seq);
+  if (ingest->qstats)
+    qstats_change(ingest->qstats, change, ingest->origin.ts_ms);
   if (event_render(&ingest->event_ctx, topic, change, &ingest->origin, &event, errstr, sizeof(errstr)) != 0) {
     BLOG_E(EVENT, change->entity_id, "%s", errstr);
     return;
@@ -194,6 +199,43 @@ static void ingest_on_change(void *opaque, const snap_change_t *change) {
     else
       BLOG_E(EVENT, change->entity_id, "%s", errstr);
   }
+}
+
+/* ---- queue statistics: records produced like events, in the current Notify's gate ---- */
+
+static void ingest_on_queue_stats(void *opaque, const qstats_record_t *record) {
+  ingest_t *ingest = opaque;
+  event_t event;
+  char errstr[256];
+  if (event_render_queue_stats(&ingest->event_ctx, record->queue_guid, record->seq, record->ts_ms, record->text,
+                               record->len, &event, errstr, sizeof(errstr)) != 0) {
+    BLOG_E(EVENT, record->queue_guid, "%s", errstr);
+    return;
+  }
+  ingest_batch_add(ingest, &event);
+}
+
+static void ingest_stats_flush(ingest_t *ingest) {
+  if (ingest->qstats)
+    qstats_flush(ingest->qstats, bclock_wall_ms());
+}
+
+/* snap_walk's callback: the restored state, told to the statistics. */
+static void ingest_stats_walk(void *opaque, const snap_change_t *change) {
+  ingest_t *ingest = opaque;
+  qstats_change(ingest->qstats, change, bclock_wall_ms());
+}
+
+/* The state is restored: walk it into the statistics (restored from their own last records). */
+static void ingest_stats_restored(ingest_t *ingest) {
+  if (!ingest->qstats)
+    return;
+  if (ingest->reader)
+    BLOG_I(KAFKA, NULL, "queue statistics of %zu queue(s) restored", ingest->qstats_restored);
+  snap_walk(ingest->snap, ingest_stats_walk, ingest);
+  size_t pruned = qstats_prune(ingest->qstats);
+  if (pruned)
+    BLOG_I(KAFKA, NULL, "%zu queued call(s) ended while the bridge was away: not counted", pruned);
 }
 
 void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
@@ -358,6 +400,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   default:
     break; /* park server availability, refresh wrapper: nothing to report */
   }
+  ingest_stats_flush(ingest);
   ingest->cur_gate = NULL;
   ingest_gate_release(ingest, gate); /* the hold: acks now if nothing changed */
   if (ingest->batch && kafka_sink_batch_len(ingest->batch) >= 10000)
@@ -415,6 +458,12 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
   if (!ingest->snap || !ingest->subs)
     goto oom;
+  if (config->queue_stats) {
+    qstats_config_t qc = {config->pbx_id, config->queue_stats_service_level, config->queue_stats_window,
+                          config->queue_stats_timezone};
+    if (!(ingest->qstats = qstats_new(&qc, ingest_on_queue_stats, ingest, errstr, errstr_size)))
+      goto fail;
+  }
   return ingest;
 oom:
   snprintf(errstr, errstr_size, "ingest: out of memory");
@@ -440,6 +489,7 @@ void ingest_destroy(ingest_t *ingest) {
   state_reader_destroy(ingest->reader);
   restore_free(ingest->restore);
   subs_destroy(ingest->subs);
+  qstats_destroy(ingest->qstats);
   snap_destroy(ingest->snap);
   strmap_clear(&ingest->gates_by_sub, NULL);
   free(ingest);
@@ -448,6 +498,7 @@ void ingest_destroy(ingest_t *ingest) {
 /* The state is known (restored, or nothing to restore): say so, and let the link connect. */
 static void ingest_restored(ingest_t *ingest, size_t entities, size_t calls, const char *from) {
   ingest->restored = 1;
+  ingest_stats_restored(ingest);
   ingest_lifecycle(ingest, "started", json_pack("{s:I,s:I,s:I,s:s}", "restored_entities", (json_int_t)entities,
                                                 "restored_calls", (json_int_t)calls, "replayed_events",
                                                 (json_int_t)0, "state_from", from));
@@ -479,6 +530,16 @@ int ingest_reader_fd(const ingest_t *ingest) { return ingest->reader ? state_rea
 
 static void ingest_reader_msg(void *opaque, const state_reader_msg_t *msg) {
   ingest_t *ingest = opaque;
+  if (msg->topic == TOPIC_QUEUE_STATS) { /* the statistics' last record of each queue */
+    char err[256];
+    if (!ingest->qstats || !msg->value)
+      return;
+    if (qstats_restore(ingest->qstats, msg->value, msg->value_len, bclock_wall_ms(), err, sizeof(err)) == 0)
+      ingest->qstats_restored++;
+    else
+      BLOG_W(KAFKA, NULL, "queue statistics not restored: %s", err);
+    return;
+  }
   restore_add(ingest->restore, msg);
 }
 
@@ -511,6 +572,7 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
   metrics_entities(entities);
+  ingest_stats_flush(ingest); /* the window's expiry, midnight, resync deletes */
   metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
   metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
   ingest_flush(ingest);

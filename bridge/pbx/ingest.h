@@ -15,11 +15,16 @@
  * Every gate completes exactly once: on its last delivery report.  The
  * ingest stage also emits the bridge's lifecycle events (connected,
  * resync_started, resync_finished, disconnected) and turns a line's settled
- * resubscription into deletes for calls that ended meanwhile.  The PBX's
- * command executor (cmd_exec) plugs in beside it: RequestResponses subs does
- * not own (the commands' requestids, >= PBX_LINK_REQUESTID_LIMIT), every
- * GeneralData and every tagged snapshot's completion go to it
- * (ingest_set_commands); it sees the PBX only through ingest_cmd_ops.
+ * resubscription into deletes for calls that ended meanwhile.  Every change
+ * also feeds the queue statistics (qstats); their records are produced to
+ * <prefix>queue-stats in the same Notify's gate, at the end of the Notify
+ * (and at each tick: the window's expiry, midnight); at start their last
+ * records come back with the rest of the state (state_reader) and the
+ * restored state is walked into them.  The PBX's command executor (cmd_exec)
+ * plugs in beside it: RequestResponses subs does not own (the commands'
+ * requestids, >= PBX_LINK_REQUESTID_LIMIT), every GeneralData and every
+ * tagged snapshot's completion go to it (ingest_set_commands); it sees the
+ * PBX only through ingest_cmd_ops.
  */
 #ifndef INGEST_H
 #define INGEST_H

@@ -153,6 +153,13 @@ int snap_user_features(const snap_t *snap, const char *guid, uint32_t *features)
  */
 size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
 
+/*
+ * Every known entity's current state, as an 'r' change with its current seq
+ * and no `changed` names, to `cb` (not the snap's own callback); changes
+ * nothing.  For a stage that rebuilds its view from a restored state.
+ */
+void snap_walk(const snap_t *snap, snap_change_cb *cb, void *opaque);
+
 /* Counts, for metrics. */
 size_t snap_count(const snap_t *snap, snap_kind_t kind);
 

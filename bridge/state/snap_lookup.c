@@ -191,3 +191,25 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid) {
   }
   return n;
 }
+
+void snap_walk(const snap_t *snap, snap_change_cb *cb, void *opaque) {
+  for (int kind = 0; kind < SNAP__KIND_COUNT; kind++) { /* lines, users and queues before their calls */
+    for (strmap_iter_t it = strmap_iter(&snap->entities); strmap_iter_next(&it);) {
+      const snap_entity_t *e = it.value;
+      if ((int)e->kind != kind || !e->state)
+        continue;
+      snap_change_t change = {
+          .kind = e->kind,
+          .op = 'r',
+          .entity_id = e->id,
+          .key = e->key,
+          .seq = e->seq,
+          .after_text = e->state->text,
+          .after_len = e->state->len,
+          .line = {e->line_kind, e->line_guid, e->line_extn},
+          .partition_key = e->kind == SNAP_CALL && e->gcid && *e->gcid ? e->gcid : NULL,
+      };
+      cb(opaque, &change);
+    }
+  }
+}
