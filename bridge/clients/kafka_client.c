@@ -71,9 +71,10 @@ static kafka_env_t *kafka_client_env(rd_kafka_t *rk);
  * from ever counting every broker down), or a client's statistics with no
  * broker up after a connection failure, no client having seen one up for
  * KAFKA_ENV_UP_STALE_MS (the statistics come every 5 s); it started at the
- * first connection failure since a broker was last seen up.  Its end: a
- * client's statistics with a broker up, or a transaction committed.  Logged
- * once each, however many clients report them.
+ * first connection failure since a broker was last seen up (a connection
+ * that could not be made or set up: one closed for being idle is none).
+ * Its end: a client's statistics with a broker up, or a transaction
+ * committed.  Logged once each, however many clients report them.
  */
 #define KAFKA_ENV_UP_STALE_MS 6000
 #define KAFKA_ENV_ALL_DOWN_STALE_MS 2000 /* an ALL_BROKERS_DOWN queued before the end, served after it */
@@ -147,7 +148,8 @@ static void kafka_client_error(rd_kafka_t *rk, int err, const char *reason, void
     rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
     BLOG_E(KAFKA, rd_kafka_name(rk), "fatal: %s", fatal);
   } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
-    if (env)
+    /* a connection the client needs cannot be made (not a connection closed for being idle) */
+    if (env && (err == RD_KAFKA_RESP_ERR__RESOLVE || strstr(reason, "Connect to ") || strstr(reason, "timed out")))
       kafka_env_failure(env, reason);
     BLOG_D(KAFKA, rd_kafka_name(rk), "%s", reason); /* an outage is logged once, at its start */
   } else {
