@@ -47,6 +47,10 @@ struct kafka_env {
   pthread_mutex_t lock; /* clients live on several threads: the fields below */
   int outage;           /* every broker unreachable, as last reported */
   int64_t outage_since_ms;
+  char outage_reason[256];
+  int64_t last_up_ms;       /* a client last saw a broker up (statistics) or a commit went through; 0: never */
+  int64_t failing_since_ms; /* the first connection failure since then; 0: none */
+  char last_failure[256];
 };
 
 /* ---- logs, errors, statistics ---- */
@@ -61,28 +65,70 @@ static void kafka_client_log(const rd_kafka_t *rk, int level, const char *fac, c
 
 static kafka_env_t *kafka_client_env(rd_kafka_t *rk);
 
-/* An outage starts: logged once, however many clients report it. */
-static void kafka_env_outage_begin(kafka_env_t *env, const char *reason) {
+/*
+ * How an outage is seen.  Its start: a client's ALL_BROKERS_DOWN (not
+ * every client raises it: a transactional producer's coordinator keeps it
+ * from ever counting every broker down), or a client's statistics with no
+ * broker up after a connection failure, no client having seen one up for
+ * KAFKA_ENV_UP_STALE_MS (the statistics come every 5 s); it started at the
+ * first connection failure since a broker was last seen up (a connection
+ * that could not be made or set up: one closed for being idle is none).
+ * Its end: a client's statistics with a broker up, or a transaction
+ * committed.  Logged once each, however many clients report them.
+ */
+#define KAFKA_ENV_UP_STALE_MS 6000
+#define KAFKA_ENV_ALL_DOWN_STALE_MS 2000 /* an ALL_BROKERS_DOWN queued before the end, served after it */
+
+static void kafka_env_outage_begin(kafka_env_t *env, const char *reason, int64_t stale_ms) {
   pthread_mutex_lock(&env->lock);
-  int first = !env->outage;
+  int64_t now = bclock_mono_ms();
+  int first = !env->outage && (!env->last_up_ms || now - env->last_up_ms > stale_ms);
   if (first) {
     env->outage = 1;
-    env->outage_since_ms = bclock_mono_ms();
+    env->outage_since_ms = env->failing_since_ms ? env->failing_since_ms : now;
+    snprintf(env->outage_reason, sizeof(env->outage_reason), "%s", reason);
   }
   pthread_mutex_unlock(&env->lock);
   if (first)
     BLOG_E(KAFKA, NULL, "Kafka unreachable (%s): events and commands wait", reason);
 }
 
-/* Some broker answers again: the outage's end, with its duration. */
+/* A connection failed: the start of an outage, if one is found later. */
+static void kafka_env_failure(kafka_env_t *env, const char *reason) {
+  pthread_mutex_lock(&env->lock);
+  if (!env->failing_since_ms)
+    env->failing_since_ms = bclock_mono_ms();
+  snprintf(env->last_failure, sizeof(env->last_failure), "%s", reason);
+  pthread_mutex_unlock(&env->lock);
+}
+
+/* Some broker answers: the end of an outage, if there is one, with its duration. */
 static void kafka_env_outage_end(kafka_env_t *env) {
   pthread_mutex_lock(&env->lock);
   int was = env->outage;
-  int64_t since = env->outage_since_ms;
+  int64_t since = env->outage_since_ms, now = bclock_mono_ms();
   env->outage = 0;
+  env->last_up_ms = now;
+  env->failing_since_ms = 0;
   pthread_mutex_unlock(&env->lock);
   if (was)
-    BLOG_W(KAFKA, NULL, "Kafka reachable again after %.1f s", (double)(bclock_mono_ms() - since) / 1000.0);
+    BLOG_W(KAFKA, NULL, "Kafka reachable again after %.1f s", (double)(now - since) / 1000.0);
+}
+
+void kafka_env_reachable(kafka_env_t *env) {
+  if (env)
+    kafka_env_outage_end(env);
+}
+
+int kafka_env_ready(void *opaque, char *why, size_t why_size) {
+  kafka_env_t *env = opaque;
+  pthread_mutex_lock(&env->lock);
+  int outage = env->outage;
+  if (outage)
+    snprintf(why, why_size, "every broker unreachable for %lld s: %s",
+             (long long)(bclock_mono_ms() - env->outage_since_ms) / 1000, env->outage_reason);
+  pthread_mutex_unlock(&env->lock);
+  return !outage;
 }
 
 int kafka_env_outage(kafka_env_t *env) {
@@ -96,13 +142,16 @@ static void kafka_client_error(rd_kafka_t *rk, int err, const char *reason, void
   kafka_env_t *env = kafka_client_env(rk);
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
     if (env)
-      kafka_env_outage_begin(env, reason);
+      kafka_env_outage_begin(env, reason, KAFKA_ENV_ALL_DOWN_STALE_MS);
   } else if (err == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[256];
     rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
     BLOG_E(KAFKA, rd_kafka_name(rk), "fatal: %s", fatal);
   } else if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE) {
-    BLOG_D(KAFKA, rd_kafka_name(rk), "%s", reason); /* an outage is logged once, above */
+    /* a connection the client needs cannot be made (not a connection closed for being idle) */
+    if (env && (err == RD_KAFKA_RESP_ERR__RESOLVE || strstr(reason, "Connect to ") || strstr(reason, "timed out")))
+      kafka_env_failure(env, reason);
+    BLOG_D(KAFKA, rd_kafka_name(rk), "%s", reason); /* an outage is logged once, at its start */
   } else {
     BLOG_W(KAFKA, rd_kafka_name(rk), "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
   }
@@ -119,13 +168,16 @@ static int kafka_client_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, vo
   if (!root)
     return 0;
   const char *client = rd_kafka_name(rk);
-  int up = 0;
+  int up = 0, brokers = 0;
   const char *bname;
   json_t *b;
   json_object_foreach(json_object_get(root, "brokers"), bname, b) {
-    if (json_integer_value(json_object_get(b, "nodeid")) < 0)
-      continue; /* the bootstrap placeholder */
+    const char *source = json_string_value(json_object_get(b, "source"));
     const char *state = json_string_value(json_object_get(b, "state"));
+    if (!source || strcmp(source, "logical") != 0) /* not a coordinator's alias: a broker, or a bootstrap one */
+      brokers++;
+    if (json_integer_value(json_object_get(b, "nodeid")) < 0)
+      continue; /* a bootstrap placeholder, a coordinator's alias */
     if (state && strcmp(state, "UP") == 0) {
       up++;
       metrics_client_set(METRICS_CLIENT_KAFKA_BROKER_RTT, client, bname,
@@ -154,8 +206,17 @@ static int kafka_client_stats_cb(rd_kafka_t *rk, char *json, size_t json_len, vo
     }
   }
   json_decref(root);
-  if (up > 0)
+  if (up > 0) {
     kafka_env_outage_end(env);
+  } else if (brokers > 0) {
+    char reason[300];
+    pthread_mutex_lock(&env->lock);
+    int failing = env->failing_since_ms != 0;
+    snprintf(reason, sizeof(reason), "no broker up: %s", env->last_failure);
+    pthread_mutex_unlock(&env->lock);
+    if (failing)
+      kafka_env_outage_begin(env, reason, KAFKA_ENV_UP_STALE_MS);
+  }
   return 0; /* librdkafka frees json */
 }
 

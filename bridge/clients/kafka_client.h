@@ -87,6 +87,18 @@ const char *kafka_env_bootstrap(const kafka_env_t *env);
 int kafka_env_embedded(const kafka_env_t *env);
 /* Whether every broker is unreachable, as last reported by any client. */
 int kafka_env_outage(kafka_env_t *env);
+/*
+ * A client has just heard from a broker (a transaction committed): an
+ * outage, if any, ends now (else its end is seen in the clients' statistics,
+ * every 5 s).  Any thread.
+ */
+void kafka_env_reachable(kafka_env_t *env);
+/*
+ * The readiness probe of the process's Kafka (ready.h's ready_probe_cb;
+ * opaque is the kafka_env_t): 0 during an outage, with why
+ * ("every broker unreachable for 12 s: 1/1 brokers are down").
+ */
+int kafka_env_ready(void *env, char *why, size_t why_size);
 /* With the mock cluster: create a topic there (no admin API needed); 0 otherwise too. */
 void kafka_env_mock_topic(kafka_env_t *env, const char *topic, int partitions);
 

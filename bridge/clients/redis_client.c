@@ -635,6 +635,18 @@ void redis_client_health(const redis_client_t *client, redis_client_health_t *he
   snprintf(health->address, sizeof(health->address), "%s", client->address);
 }
 
+int redis_client_ready(void *opaque, char *why, size_t why_size) {
+  const redis_client_t *client = opaque;
+  if (client->state == REDIS_CLIENT_UP)
+    return 1;
+  if (client->last_error[0])
+    snprintf(why, why_size, "unreachable for %lld s: %s",
+             (long long)(bclock_wall_ms() - client->down_since_ms) / 1000, client->last_error);
+  else
+    snprintf(why, why_size, "connecting to %s", client->address);
+  return 0;
+}
+
 void redis_client_destroy(redis_client_t *client) {
   if (!client)
     return;

@@ -134,4 +134,11 @@ typedef struct redis_client_health {
 
 void redis_client_health(const redis_client_t *client, redis_client_health_t *health);
 
+/*
+ * The readiness probe (ready.h's ready_probe_cb; opaque is the client): 1
+ * while connected, else 0 with why ("unreachable for 4 s: redis
+ * 127.0.0.1:6379: no reply in 2000 ms", "connecting to 127.0.0.1:6379").
+ */
+int redis_client_ready(void *client, char *why, size_t why_size);
+
 #endif

@@ -1306,6 +1306,15 @@ int cmd_exec_new(const cmd_exec_config_t *conf, cmd_exec_t **out, char *errstr, 
   return 0;
 }
 
+int cmd_exec_policy_reload(cmd_exec_t *exec, const char *path, char *errstr, size_t errstr_size) {
+  cmd_policy_t *policy = NULL;
+  if (cmd_policy_load(path, &policy, errstr, errstr_size) != 0)
+    return -1; /* the running policy stays */
+  cmd_policy_free(exec->policy);
+  exec->policy = policy;
+  return 0;
+}
+
 void cmd_exec_destroy(cmd_exec_t *exec) {
   if (!exec)
     return;
@@ -1348,7 +1357,6 @@ int cmd_exec_ready(const cmd_exec_t *exec, char *why, size_t why_size) {
     snprintf(why, why_size, "taking over the PBX's commands");
     return 0;
   }
-  snprintf(why, why_size, "ok");
   return 1;
 }
 

@@ -163,6 +163,12 @@ typedef struct cmd_exec cmd_exec_t;
 
 /* 0 and *exec, or -1 with errstr (a bad policy file).  Not the owner until cmd_exec_own. */
 int cmd_exec_new(const cmd_exec_config_t *conf, cmd_exec_t **exec, char *errstr, size_t errstr_size);
+/*
+ * Read the policy file at `path` again (NULL or "": everything allowed) and
+ * check every command against it from now on (SIGHUP).  0, or -1 with
+ * errstr, the running policy kept: a bad file changes nothing.
+ */
+int cmd_exec_policy_reload(cmd_exec_t *exec, const char *path, char *errstr, size_t errstr_size);
 /* Every message not yet settled is settled 0; pending Redis work is abandoned.  Safe on NULL. */
 void cmd_exec_destroy(cmd_exec_t *exec);
 

@@ -3,11 +3,14 @@
  */
 #include "blog.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -82,6 +85,25 @@ void blog_setup(blog_level_t level, int json, unsigned debug_mask) {
     debug_mask = ~0u;
   blog.json = json;
   blog.debug_mask = debug_mask;
+}
+
+int blog_open(const char *path, char *errstr, size_t errstr_size) {
+  if (!path || !*path)
+    return 0;
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    snprintf(errstr, errstr_size, "log_file: cannot open \"%s\": %s", path, strerror(errno));
+    return -1;
+  }
+  fflush(stderr);
+  int rc = dup2(fd, STDERR_FILENO);
+  int err = errno;
+  close(fd);
+  if (rc < 0) {
+    snprintf(errstr, errstr_size, "log_file: cannot put \"%s\" in place of stderr: %s", path, strerror(err));
+    return -1;
+  }
+  return 0;
 }
 
 int blog_enabled(blog_ctx_t ctx, blog_level_t level) {

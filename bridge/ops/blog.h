@@ -7,8 +7,11 @@
  * Every line names its context (the stage: pbx, subs, snapshot, kafka, ...)
  * and the instance within it.  Debug lines are printed only for the contexts
  * named in the `debug` setting, as librdkafka's `debug` property does.
- * Single-threaded: called from the event loop only (librdkafka's own log
- * lines are forwarded through its main queue, so they arrive here too).
+ * Lines go to stderr, or to `log_file` (blog_open), one write each.
+ * Called from the loop thread, and from the producer and reader threads
+ * (librdkafka's own log lines are forwarded through each client's main
+ * queue, so they arrive here from whoever serves it); configured from the
+ * loop thread.
  */
 #ifndef BLOG_H
 #define BLOG_H
@@ -50,8 +53,17 @@ int blog_debug_parse(const char *list, unsigned *mask, char *errstr, size_t errs
 /* The comma-separated names of every context, for --help. */
 const char *blog_context_names(void);
 
-/* Configure once at start; json 1 selects JSON lines. */
+/* Configure at start (and again on SIGHUP); json 1 selects JSON lines. */
 void blog_setup(blog_level_t level, int json, unsigned debug_mask);
+/*
+ * Append the log to the file at `path` from now on ("" leaves it where it
+ * is: stderr): the file is opened (created 0640 if need be) and put in
+ * place of stderr (dup2), so that whatever else writes to stderr (a
+ * library, a sanitizer) lands there too and every thread switches at once.
+ * Called at start, and on SIGHUP to reopen a file that was rotated (moved
+ * away).  0, or -1 with errstr (the log stays where it was).
+ */
+int blog_open(const char *path, char *errstr, size_t errstr_size);
 /* Whether a line of this level and context would be printed. */
 int blog_enabled(blog_ctx_t ctx, blog_level_t level);
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -612,6 +613,29 @@ static int config_check_ca_file(const char *path, char *errstr, size_t errstr_si
   return 0;
 }
 
+/*
+ * log_file: a file that may be appended to, or a new one in a directory
+ * that may be written (checked without creating it: --check-config writes
+ * nothing).
+ */
+static int config_check_log_file(const char *path, char *errstr, size_t errstr_size) {
+  char dir[4096];
+  if (access(path, F_OK) == 0) {
+    if (access(path, W_OK) != 0) {
+      snprintf(errstr, errstr_size, "log_file: cannot write \"%s\": %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  const char *slash = strrchr(path, '/');
+  snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash == path ? 1 : slash - path) : 1, slash ? path : ".");
+  if (access(dir, W_OK | X_OK) != 0) {
+    snprintf(errstr, errstr_size, "log_file: cannot create \"%s\": %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 /* Checks across settings, after every source is applied. */
 /* What may differ per PBX: the link, its credentials, the subscriptions, the topic prefix. */
 static int config_validate_pbx(config_t *config, const char *where, char *errstr, size_t errstr_size) {
@@ -720,6 +744,8 @@ static int config_validate_global(config_t *config, char *errstr, size_t errstr_
   if (config_validate_redis(config, errstr, errstr_size) != 0)
     return -1;
   if (config->http_listen[0] && config_check_listen(config->http_listen, errstr, errstr_size) != 0)
+    return -1;
+  if (config->log_file[0] && config_check_log_file(config->log_file, errstr, errstr_size) != 0)
     return -1;
   return 0;
 }
@@ -855,6 +881,35 @@ void config_destroy(config_t *config) {
   free(config);
 }
 
+void config_changes(const config_t *a, const config_t *b,
+                    void (*cb)(void *opaque, const char *name, int reloadable), void *opaque) {
+  for (size_t i = 0; i < CONFIG_N; i++) {
+    const config_setting_t *s = &config_settings[i];
+    const char *fa = (const char *)a + s->offset, *fb = (const char *)b + s->offset;
+    int same;
+    switch (s->type) {
+    case CONFIG_INT:
+      same = *(const long *)fa == *(const long *)fb;
+      break;
+    case CONFIG_BOOL:
+      same = *(const int *)fa == *(const int *)fb;
+      break;
+    default: {
+      const char *va = *(char *const *)fa, *vb = *(char *const *)fb;
+      same = strcmp(va ? va : "", vb ? vb : "") == 0;
+      break;
+    }
+    }
+    if (!same)
+      cb(opaque, s->name, (s->flags & CONFIG_RELOAD) != 0);
+  }
+  int same = a->kafka_count == b->kafka_count;
+  for (size_t i = 0; same && i < a->kafka_count; i++)
+    same = strcmp(a->kafka[i].name, b->kafka[i].name) == 0 && strcmp(a->kafka[i].value, b->kafka[i].value) == 0;
+  if (!same)
+    cb(opaque, "kafka.*", 0);
+}
+
 void config_print_help(void *out, const char *prog) {
   FILE *fp = out;
   fprintf(fp,
@@ -873,8 +928,8 @@ void config_print_help(void *out, const char *prog) {
     const config_setting_t *s = &config_settings[i];
     char env[64];
     config_env_name(s, env, sizeof(env));
-    fprintf(fp, "  --%-20s %s%s\n", s->name, s->help,
-            (s->flags & CONFIG_SECRET) ? " [secret]" : "");
+    fprintf(fp, "  --%-20s %s%s%s\n", s->name, s->help, (s->flags & CONFIG_SECRET) ? " [secret]" : "",
+            (s->flags & CONFIG_RELOAD) ? " [reloaded on SIGHUP]" : "");
     fprintf(fp, "  %-22s env %s, default: %s%s%s\n", "", env, s->def[0] ? s->def : "(empty)",
             s->choices ? ", one of: " : "", s->choices ? s->choices : "");
   }
@@ -887,9 +942,10 @@ void config_print_markdown(void *out) {
     const config_setting_t *s = &config_settings[i];
     char env[64];
     config_env_name(s, env, sizeof(env));
-    fprintf(fp, "| `%s` | `%s` | %s%s%s | %s%s%s%s |\n", s->name, env, s->def[0] ? "`" : "",
+    fprintf(fp, "| `%s` | `%s` | %s%s%s | %s%s%s%s%s |\n", s->name, env, s->def[0] ? "`" : "",
             s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "", s->help,
-            s->choices ? " (one of: " : "", s->choices ? s->choices : "", s->choices ? ")" : "");
+            s->choices ? " (one of: " : "", s->choices ? s->choices : "", s->choices ? ")" : "",
+            (s->flags & CONFIG_RELOAD) ? "; reloaded on SIGHUP" : "");
   }
 }
 

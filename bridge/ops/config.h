@@ -29,6 +29,7 @@ typedef enum config_type {
 #define CONFIG_SECRET 0x2   /* never from the command line, never printed */
 #define CONFIG_NOENV 0x4    /* no environment variable */
 #define CONFIG_PBX 0x8      /* may differ per PBX: settable in a [pbx <id>] section */
+#define CONFIG_RELOAD 0x10  /* a running bridge takes a new value on SIGHUP (the others at the next start) */
 
 /*
  * X(name, type, field, default, min, max, choices, flags, help).  `field` is
@@ -119,7 +120,7 @@ typedef enum config_type {
     "After a (re)subscription, calls not reported again within this time are deleted")           \
   X(commands, CONFIG_BOOL, commands, "true", 0, 0, NULL, 0,                                      \
     "Consume <prefix>commands and run them on the PBX (needs redis_url)")                      \
-  X(commands_policy_file, CONFIG_STR, commands_policy_file, "", 0, 0, NULL, CONFIG_PBX,                   \
+  X(commands_policy_file, CONFIG_STR, commands_policy_file, "", 0, 0, NULL, CONFIG_PBX | CONFIG_RELOAD, \
     "Policy file of allow-lists (actions, users, queues); empty: everything allowed")            \
   X(commands_default_timeout_ms, CONFIG_INT, commands_default_timeout_ms, "10000", 100, 3600000, \
     NULL, 0, "Deadline of a command that names no timeout_ms")                                   \
@@ -143,10 +144,14 @@ typedef enum config_type {
     "Address of /metrics, /healthz, /readyz (host:port; port 0 picks one; empty disables)")     \
   X(ready_file, CONFIG_STR, ready_file, "", 0, 0, NULL, 0,                                       \
     "Write a JSON file with the HTTP port and Kafka bootstrap once running")                    \
-  X(log_level, CONFIG_ENUM, log_level, "info", 0, 0, "error|warn|info|debug", 0, "Log level")      \
-  X(log_format, CONFIG_ENUM, log_format, "text", 0, 0, "text|json", 0, "Log line format")         \
-  X(debug, CONFIG_STR, debug, "", 0, 0, NULL, 0,                                                  \
-    "Debug contexts, comma-separated: all,main,config,pbx,subs,snapshot,event,kafka,redis,http,cmd")
+  X(log_level, CONFIG_ENUM, log_level, "info", 0, 0, "error|warn|info|debug", CONFIG_RELOAD, "Log level") \
+  X(log_format, CONFIG_ENUM, log_format, "text", 0, 0, "text|json", CONFIG_RELOAD, "Log line format") \
+  X(log_file, CONFIG_STR, log_file, "", 0, 0, NULL, CONFIG_RELOAD,                                \
+    "File the log is appended to (reopened on SIGHUP, for log rotation); empty: stderr")         \
+  X(debug, CONFIG_STR, debug, "", 0, 0, NULL, CONFIG_RELOAD,                                      \
+    "Debug contexts, comma-separated: all,main,config,pbx,subs,snapshot,event,kafka,redis,http,cmd") \
+  X(loop_stall_ms, CONFIG_INT, loop_stall_ms, "5000", 100, 3600000, NULL, CONFIG_RELOAD,         \
+    "Log a line when the event loop did not turn for this long (a stopped process, a paused machine)")
 
 typedef struct config_kv {
   char *name; /* without the "kafka." prefix */
@@ -210,7 +215,9 @@ typedef struct config {
   char *ready_file;
   char *log_level;
   char *log_format;
+  char *log_file;
   char *debug;
+  long loop_stall_ms;
   /*
    * The PBXs this process serves, each a whole config_t (the top-level
    * settings with its section's on top; its pbx_id and topic_prefix its
@@ -243,6 +250,15 @@ typedef enum config_action {
 int config_load(int argc, char **argv, char **envp, void *out, config_t **config,
                 config_action_t *action, char *errstr, size_t errstr_size);
 void config_destroy(config_t *config);
+
+/*
+ * Each setting whose value differs between `a` and `b`, in table order
+ * (the kafka.<prop> settings as one, "kafka.*"): cb with its name and
+ * whether a running bridge takes it on SIGHUP (CONFIG_RELOAD).  Secrets
+ * are compared, never handed out.
+ */
+void config_changes(const config_t *a, const config_t *b,
+                    void (*cb)(void *opaque, const char *name, int reloadable), void *opaque);
 
 /* Print the --help text (FILE *out). */
 void config_print_help(void *out, const char *prog);

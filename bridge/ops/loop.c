@@ -7,7 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "blog.h"
+#include "metrics.h"
 
 #define LOOP_PROTOCOL "mtcti3-fd"
 
@@ -86,4 +90,21 @@ void loop_unwatch(loop_watch_t *watch) {
   }
   watch->cb = NULL;
   lws_set_timeout(watch->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+int64_t loop_stall_check(int64_t threshold_ms) {
+  static int64_t last_ms; /* one loop per process */
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  int64_t gap = last_ms ? now_ms - last_ms : 0;
+  last_ms = now_ms;
+  if (threshold_ms <= 0 || gap <= threshold_ms)
+    return 0;
+  metrics_add(METRICS_LOOP_STALLS, 1);
+  BLOG_W(MAIN, NULL,
+         "event loop stalled for %.1f s (loop_stall_ms=%lld): the process was stopped or starved of CPU, or the "
+         "machine paused",
+         (double)gap / 1000.0, (long long)threshold_ms);
+  return gap;
 }

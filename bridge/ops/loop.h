@@ -7,9 +7,10 @@
  * loop_watch with a callback; the loop calls it on the loop thread when the
  * fd is readable.  The loop adopts a dup() of the fd (libwebsockets closes
  * what it adopts), so the stage keeps its own and closes it itself.  Timers
- * are libwebsockets' sorted usec lists (lws_sul).  Signals only set a flag
- * and wake the loop (lws_cancel_service): the loop reads it on the next
- * turn.  Everything runs on the loop thread.
+ * are libwebsockets' sorted usec lists (lws_sul).  Signals arrive as one
+ * more watched fd (signals.h).  The loop's periodic tick asks the stall
+ * detector (loop_stall_check) whether the loop stood still.  Everything
+ * runs on the loop thread.
  */
 #ifndef LOOP_H
 #define LOOP_H
@@ -34,5 +35,15 @@ loop_watch_t *loop_watch(struct lws_vhost *vhost, int fd, loop_fd_cb *cb, void *
                          size_t errstr_size);
 /* Stop calling back (safe with NULL); the adopted dup closes soon after. */
 void loop_unwatch(loop_watch_t *watch);
+
+/*
+ * The stall detector, called from the loop's periodic tick: the time since
+ * its last call (CLOCK_BOOTTIME, so a suspended machine counts too); over
+ * threshold_ms, the loop did not turn meanwhile (the process was stopped
+ * or starved of CPU, a step blocked, the machine or VM paused): one line
+ * is logged and mtcti3_bridge_loop_stalls_total counted.  Returns the
+ * stall in ms, 0 when none (and at the first call).
+ */
+int64_t loop_stall_check(int64_t threshold_ms);
 
 #endif

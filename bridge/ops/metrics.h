@@ -62,7 +62,9 @@
   X(COMMANDS_INFLIGHT, "mtcti3_bridge_commands_inflight", "gauge",                               \
     "Commands read and not yet completed (claimed, waiting, sent or result unconfirmed)")        \
   X(COMMANDS_PAUSED, "mtcti3_bridge_commands_paused", "gauge",                                   \
-    "1 while the command topic is paused (Redis unreachable)")
+    "1 while the command topic is paused (Redis unreachable)")                                    \
+  X(LOOP_STALLS, "mtcti3_bridge_loop_stalls_total", "counter",                                   \
+    "Times the event loop stood still beyond its stall threshold (a stopped process, a paused machine)")
 
 typedef enum metrics_id {
 #define METRICS_X_ENUM(e, n, t, h) METRICS_##e,

@@ -701,27 +701,29 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   ingest_flush(ingest);
 }
 
-int ingest_ready(const ingest_t *ingest, char *why, size_t why_size) {
-  if (!ingest->publishing || !ingest->sink) {
-    snprintf(why, why_size, "not the owner");
-    return 0;
-  }
-  if (!pbx_link_is_up(ingest->link)) {
-    snprintf(why, why_size, "not connected to the PBX");
-    return 0;
-  }
-  if (!subs_resynced(ingest->subs)) {
-    snprintf(why, why_size, "resync in progress");
-    return 0;
-  }
-  int64_t waited = kafka_sink_oldest_ms(ingest->sink);
-  if (waited > INGEST_KAFKA_LATE_MS) {
-    snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
-             kafka_sink_pending(ingest->sink), (long long)waited);
-    return 0;
-  }
-  snprintf(why, why_size, "ok");
-  return 1;
+/* ---- readiness: pbx.c's components of this PBX (ready.h) ---- */
+
+int ingest_ready_link(const ingest_t *ingest, char *why, size_t why_size) {
+  if (ingest->link && pbx_link_is_up(ingest->link))
+    return 1;
+  snprintf(why, why_size, "not connected to the PBX");
+  return 0;
+}
+
+int ingest_ready_resync(const ingest_t *ingest, char *why, size_t why_size) {
+  if (ingest_view_synced(ingest))
+    return 1;
+  snprintf(why, why_size, "%s", ingest->link && pbx_link_is_up(ingest->link) ? "resync in progress" : "not connected");
+  return 0;
+}
+
+int ingest_ready_keeping_up(const ingest_t *ingest, char *why, size_t why_size) {
+  int64_t waited = ingest->sink ? kafka_sink_oldest_ms(ingest->sink) : 0;
+  if (waited <= INGEST_KAFKA_LATE_MS)
+    return 1;
+  snprintf(why, why_size, "Kafka is not keeping up (%zu events wait, the oldest for %lld ms)",
+           kafka_sink_pending(ingest->sink), (long long)waited);
+  return 0;
 }
 
 size_t ingest_acks_pending(const ingest_t *ingest) { return ingest->gates_open; }

@@ -110,8 +110,14 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail /* stol
 void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec);
 extern const cmd_pbx_ops_t ingest_cmd_ops;
 
-/* For /readyz: connected, resynced, Kafka keeping up (owner only). */
-int ingest_ready(const ingest_t *ingest, char *why, size_t why_size);
+/*
+ * For /readyz (pbx.c adds this PBX's components, ready.h): 1, or 0 with a
+ * one-line why.  The link is up; every subscription is answered; no batch
+ * has waited for Kafka over 5 s (always 1 when not publishing).
+ */
+int ingest_ready_link(const ingest_t *ingest, char *why, size_t why_size);
+int ingest_ready_resync(const ingest_t *ingest, char *why, size_t why_size);
+int ingest_ready_keeping_up(const ingest_t *ingest, char *why, size_t why_size);
 /* Notifies waiting for their events' delivery. */
 size_t ingest_acks_pending(const ingest_t *ingest);
 

@@ -59,6 +59,8 @@ struct pbx {
   int committed;           /* OWNER: the takeover's first events are committed (ready from then on) */
   int64_t lost_at_ms;      /* the token lost with the group's session, still publishing: since when (Kafka reachable) */
   int64_t state_since_ms;
+  int topics_ready;        /* pbx_topics_ready: the committed state can be read */
+  ready_t *ready; /* where its components are (pbx_ready_add), removed with it */
 };
 
 static const char *const pbx_state_names[] = {"standby", "fencing", "syncing", "owner"};
@@ -330,7 +332,7 @@ int pbx_start(pbx_t *pbx, char *errstr, size_t errstr_size) {
   if (!pbx->vhost) {
     snprintf(errstr, errstr_size, "ipo_ca_file: cannot set up TLS with \"%s\"",
              config->ipo_ca_file[0] ? config->ipo_ca_file : "the system store");
-    return -1;
+    return PBX_BAD_SETTING;
   }
   pbx->slot = cmd_source_add(pbx->shared.group, ingest_topics(pbx->ingest), pbx_own, pbx, errstr, errstr_size);
   if (pbx->slot < 0)
@@ -343,6 +345,7 @@ int pbx_start(pbx_t *pbx, char *errstr, size_t errstr_size) {
 }
 
 int pbx_topics_ready(pbx_t *pbx, char *errstr, size_t errstr_size) {
+  pbx->topics_ready = 1;
   return pbx_reader_start(pbx, errstr, errstr_size);
 }
 
@@ -361,35 +364,106 @@ void pbx_tick(pbx_t *pbx) {
 
 void pbx_flush(pbx_t *pbx) { ingest_flush(pbx->ingest); }
 
-int pbx_ready(const pbx_t *pbx, char *why, size_t why_size) {
-  char sub[300];
+/* ---- readiness: this PBX's components of /readyz (ready.h), each told by its role ---- */
+
+static int pbx_ready_ownership(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
   switch (pbx->state) {
-  case PBX_STANDBY: /* ready to take over: in sync with the PBX (warm) and with what is committed */
-    if (pbx->config->standby_warm && !ingest_view_synced(pbx->ingest)) {
-      snprintf(why, why_size, "%s: standby, not in sync with the PBX", pbx->config->pbx_id);
-      return 0;
-    }
-    if (pbx->reader && !state_reader_caught_up(pbx->reader)) {
-      snprintf(why, why_size, "%s: standby, reading the committed state back", pbx->config->pbx_id);
-      return 0;
-    }
+  case PBX_STANDBY: /* another instance's (or nobody's yet): ready to take over when the other checks are */
+    snprintf(why, why_size, "standby");
     return 1;
   case PBX_FENCING:
   case PBX_SYNCING:
-    snprintf(why, why_size, "%s: taking over (%s)", pbx->config->pbx_id, pbx_state_names[pbx->state]);
+    snprintf(why, why_size, "taking over (%s)", pbx_state_names[pbx->state]);
     return 0;
   case PBX_OWNER:
     if (!pbx->committed) { /* a reader of the topics must find the takeover's state there */
-      snprintf(why, why_size, "%s: taking over (committing the first events)", pbx->config->pbx_id);
+      snprintf(why, why_size, "taking over (committing the first events)");
       return 0;
     }
-    if (!ingest_ready(pbx->ingest, sub, sizeof(sub)) || (pbx->exec && !cmd_exec_ready(pbx->exec, sub, sizeof(sub)))) {
-      snprintf(why, why_size, "%s: %s", pbx->config->pbx_id, sub);
-      return 0;
-    }
+    snprintf(why, why_size, "owner");
     return 1;
   }
   return 0;
+}
+
+static int pbx_ready_producer(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  if (!pbx->sink) {
+    snprintf(why, why_size, "standby: none");
+    return 1;
+  }
+  if (kafka_sink_fenced(pbx->sink)) {
+    snprintf(why, why_size, "fenced: another instance publishes this PBX");
+    return 0;
+  }
+  if (!kafka_sink_ready(pbx->sink)) {
+    snprintf(why, why_size, "initialising the producer (transactions: older instances fenced first)");
+    return 0;
+  }
+  return 1;
+}
+
+static int pbx_ready_state(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  if (!pbx->topics_ready) {
+    snprintf(why, why_size, "waiting for the topics");
+    return 0;
+  }
+  if (!pbx->reader || state_reader_caught_up(pbx->reader))
+    return 1;
+  snprintf(why, why_size, "reading the committed state back from Kafka (%llu messages so far)",
+           (unsigned long long)state_reader_count(pbx->reader));
+  return 0;
+}
+
+/* A cold standby (standby_warm=false) keeps no connection: nothing to be ready. */
+static int pbx_ready_cold(const pbx_t *pbx, char *why, size_t why_size) {
+  if (pbx->link_started)
+    return 0;
+  snprintf(why, why_size, "standby: no connection (standby_warm=false)");
+  return 1;
+}
+
+static int pbx_ready_link(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  return pbx_ready_cold(pbx, why, why_size) || ingest_ready_link(pbx->ingest, why, why_size);
+}
+
+static int pbx_ready_resync(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  return pbx_ready_cold(pbx, why, why_size) || ingest_ready_resync(pbx->ingest, why, why_size);
+}
+
+static int pbx_ready_keeping_up(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  return ingest_ready_keeping_up(pbx->ingest, why, why_size);
+}
+
+static int pbx_ready_commands(void *opaque, char *why, size_t why_size) {
+  const pbx_t *pbx = opaque;
+  if (pbx->state != PBX_OWNER) { /* Redis matters to the owner only: a standby runs no command */
+    snprintf(why, why_size, "standby");
+    return 1;
+  }
+  return cmd_exec_ready(pbx->exec, why, why_size);
+}
+
+void pbx_ready_add(pbx_t *pbx, ready_t *ready) {
+  const char *id = pbx->config->pbx_id;
+  pbx->ready = ready;
+  ready_add(ready, id, READY_OWNERSHIP, pbx_ready_ownership, pbx);
+  ready_add(ready, id, READY_KAFKA_PRODUCER, pbx_ready_producer, pbx);
+  ready_add(ready, id, READY_STATE, pbx_ready_state, pbx);
+  ready_add(ready, id, READY_PBX_LINK, pbx_ready_link, pbx);
+  ready_add(ready, id, READY_RESYNC, pbx_ready_resync, pbx);
+  ready_add(ready, id, READY_KAFKA_KEEPING_UP, pbx_ready_keeping_up, pbx);
+  if (pbx->exec)
+    ready_add(ready, id, READY_COMMANDS, pbx_ready_commands, pbx);
+}
+
+int pbx_policy_reload(pbx_t *pbx, const char *path, char *errstr, size_t errstr_size) {
+  return pbx->exec ? cmd_exec_policy_reload(pbx->exec, path, errstr, errstr_size) : 0;
 }
 
 int pbx_settling(const pbx_t *pbx) { return pbx->exec && cmd_exec_finishing(pbx->exec) > 0; }
@@ -417,6 +491,8 @@ void pbx_stop(pbx_t *pbx, int timeout_ms) {
 void pbx_destroy(pbx_t *pbx) {
   if (!pbx)
     return;
+  if (pbx->ready) /* before what its probes read goes */
+    ready_remove_pbx(pbx->ready, pbx->config->pbx_id);
   if (pbx->exec) {
     ingest_set_commands(pbx->ingest, NULL);
     if (pbx->slot >= 0)

@@ -36,6 +36,7 @@
 #include "cmd_source.h"
 #include "config.h"
 #include "kafka_client.h"
+#include "ready.h"
 #include "redis_client.h"
 
 typedef struct pbx pbx_t;
@@ -54,7 +55,12 @@ typedef enum pbx_state { PBX_STANDBY, PBX_FENCING, PBX_SYNCING, PBX_OWNER } pbx_
 
 /* `config` is the PBX's own (config->pbx[i]); both borrowed.  NULL with errstr. */
 pbx_t *pbx_new(const config_t *config, const pbx_shared_t *shared, char *errstr, size_t errstr_size);
-/* Its vhost, its fd watches, its link (warm), its reader, its group slot.  0, or -1 with errstr. */
+/* A setting that cannot work (ipo_ca_file): pbx_start's answer, the process exits 2. */
+#define PBX_BAD_SETTING (-2)
+/*
+ * Its vhost, its fd watches, its link (warm), its reader, its group slot.
+ * 0, or -1 (PBX_BAD_SETTING for a setting) with errstr.
+ */
 int pbx_start(pbx_t *pbx, char *errstr, size_t errstr_size);
 /* The PBX's topics exist: its committed state can be followed.  0, or -1 with errstr. */
 int pbx_topics_ready(pbx_t *pbx, char *errstr, size_t errstr_size);
@@ -62,8 +68,16 @@ int pbx_topics_ready(pbx_t *pbx, char *errstr, size_t errstr_size);
 void pbx_tick(pbx_t *pbx);
 /* Hand this flush's events to the producer. */
 void pbx_flush(pbx_t *pbx);
-/* For /readyz: 1, or 0 and why ("hq: resync in progress"). */
-int pbx_ready(const pbx_t *pbx, char *why, size_t why_size);
+/*
+ * Add this PBX's components to /readyz's registry (ready.h), named by its
+ * pbx_id: ownership (detail owner or standby), kafka_producer, state,
+ * pbx_link, resync, kafka_keeping_up, commands; each answers for the PBX's
+ * role (a standby has no producer and runs no command: those are ready).
+ * pbx_destroy removes them.
+ */
+void pbx_ready_add(pbx_t *pbx, ready_t *ready);
+/* SIGHUP: the command policy read again from `path` (0, or -1 with errstr: the running one stays). */
+int pbx_policy_reload(pbx_t *pbx, const char *path, char *errstr, size_t errstr_size);
 const char *pbx_name(const pbx_t *pbx);
 pbx_state_t pbx_state(const pbx_t *pbx);
 /* Before exit: the commands settle (the caller drives the loop while pbx_settling). */

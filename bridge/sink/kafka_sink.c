@@ -51,6 +51,7 @@ typedef struct kafka_sink_fifo {
 
 struct kafka_sink {
   char name[128];
+  kafka_env_t *env; /* told when a broker answers (the end of an outage) */
   rd_kafka_t *rk;
   int transactional;
   kafka_sink_done_cb *done;
@@ -243,8 +244,10 @@ static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_round_t *round)
       if (kafka_sink_abandoned(sink))
         return -1;
     }
-    if (round->failed == 0)
+    if (round->failed == 0) {
+      kafka_env_reachable(sink->env);
       return 0;
+    }
     BLOG_E(KAFKA, sink->name, "%zu of %zu events not delivered (%s); producing them again", round->failed,
            round->events, rd_kafka_err2str(round->last_err));
     for (int i = 0; i < 10 && !kafka_sink_abandoned(sink); i++)
@@ -311,13 +314,17 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_round_t *round) {
     if (fatal)
       return 1;
     if (!perr) {
-      /* resumable: a timeout is retried, the commit goes on in the background */
+      /* resumable: a timeout is retried, the commit goes on in the background; meanwhile the client's
+         logs, errors (an outage) and statistics are served */
       sink->phase = "committing";
       while ((error = rd_kafka_commit_transaction(sink->rk, 1000)) != NULL &&
-             rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink))
+             rd_kafka_error_is_retriable(error) && !kafka_sink_abandoned(sink)) {
         rd_kafka_error_destroy(error);
+        rd_kafka_poll(sink->rk, 0);
+      }
       if (!error) {
         rd_kafka_poll(sink->rk, 0); /* the delivery reports, for the counts */
+        kafka_env_reachable(sink->env);
         return 0;
       }
       if (rd_kafka_error_is_retriable(error)) { /* abandoned mid-commit */
@@ -335,8 +342,10 @@ static int kafka_sink_write_txn(kafka_sink_t *sink, kafka_sink_round_t *round) {
     }
     sink->phase = "aborting";
     while ((error = rd_kafka_abort_transaction(sink->rk, 1000)) != NULL && rd_kafka_error_is_retriable(error) &&
-           !kafka_sink_abandoned(sink))
+           !kafka_sink_abandoned(sink)) {
       rd_kafka_error_destroy(error);
+      rd_kafka_poll(sink->rk, 0);
+    }
     if (error) {
       if (kafka_sink_txn_error(sink, "abort", error))
         return 1;
@@ -354,6 +363,7 @@ static int kafka_sink_init_txn(kafka_sink_t *sink) {
     if (!error) {
       BLOG_I(KAFKA, sink->name, "transactional producer ready in %lld ms",
              (long long)(bclock_mono_ms() - t0));
+      kafka_env_reachable(sink->env);
       return 0;
     }
     if (!rd_kafka_error_is_retriable(error)) {
@@ -462,6 +472,7 @@ kafka_sink_t *kafka_sink_new(kafka_env_t *env, const char *name, const char *tra
   pthread_mutex_init(&sink->lock, NULL);
   pthread_cond_init(&sink->cond, NULL);
   snprintf(sink->name, sizeof(sink->name), "%s", name);
+  sink->env = env;
   sink->done = done;
   sink->ctx = ctx;
   sink->transactional = transactional_id != NULL;
@@ -577,6 +588,7 @@ int kafka_sink_ready(const kafka_sink_t *sink) {
 static size_t kafka_sink_drop_todo(kafka_sink_t *sink) {
   size_t dropped = 0;
   kafka_sink_batch_t *batch;
+  sink->writing_last = NULL; /* an abandoned round's last batch goes with the rest (kafka_sink_queued reads it) */
   while ((batch = kafka_sink_fifo_pop(&sink->todo)) != NULL) {
     dropped += batch->len;
     sink->pending_events -= batch->len;

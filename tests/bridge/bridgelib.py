@@ -143,9 +143,9 @@ class Bridge:
                 "MTCTI3_KAFKA_BOOTSTRAP": self.bootstrap, "MTCTI3_REDIS_URL": self.redis_url,
                 "MTCTI3_PBX_ID": self.pbx_id, "MTCTI3_TOPIC_PREFIX": self.prefix, **self.env}
 
-    def start(self, wait_resync=True):
-        ready = self.workdir / "bridge-ready.json"
-        ready.unlink(missing_ok=True)
+    def spawn(self):
+        """Start the process and return at once (start() waits for it)."""
+        (self.workdir / "bridge-ready.json").unlink(missing_ok=True)
         self.log_path = self.workdir / "bridge.log"
         self.log = open(self.log_path, "ab")
         self.log.write(f"==== start {self.starts}\n".encode())
@@ -153,6 +153,39 @@ class Bridge:
         self.starts += 1
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.environment())
+        return self
+
+    def log_lines(self):
+        """The log of the current (or last) run, one string per line."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("==== start ")]
+        return lines[starts[-1] + 1:] if starts else lines
+
+    def wait_log(self, text, timeout=30):
+        """Wait for a line of the current run holding `text`; returns it."""
+        def found():
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"bridge exited {self.proc.returncode}:\n{tail(self.log_path)}")
+            return next((line for line in self.log_lines() if text in line), None)
+        return wait_for(found, timeout, 0.05, f"log line with {text!r}")
+
+    def signal_exit(self, sig=signal.SIGTERM, timeout=30):
+        """Send `sig` and wait for the exit: (exit status, seconds from the signal to the exit)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            rc = None
+        took = time.monotonic() - t0
+        self.proc = None
+        return rc, took
+
+    def start(self, wait_resync=True):
+        ready = self.workdir / "bridge-ready.json"
+        self.spawn()
         def up():
             if self.proc.poll() is not None:
                 raise AssertionError(f"bridge exited {self.proc.returncode}:\n{tail(self.log_path)}")
@@ -168,6 +201,19 @@ class Bridge:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+
+    def readyz(self):
+        """/readyz: (status, {"ready": bool, "components": [...]}) -- the same body with 200 and 503."""
+        status, body = self.http("/readyz")
+        return status, json.loads(body)
+
+    def readiness(self):
+        """/readyz's components as {"<pbx>/<component>" or "<component>": (ready, reason, or detail when
+        ready, or None)}."""
+        _, doc = self.readyz()
+        return {(f"{c['pbx']}/" if "pbx" in c else "") + c["component"]:
+                (c["ready"], c.get("reason") if not c["ready"] else c.get("detail"))
+                for c in doc["components"]}
 
     def wait_ready(self, timeout=40):
         wait_for(lambda: self.http("/readyz")[0] == 200, timeout, 0.2, "bridge /readyz")

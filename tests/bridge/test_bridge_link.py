@@ -40,8 +40,10 @@ def test_tls_verification_refuses_unknown_ca(sim, make_bridge):
     wait_for(lambda: bridge.metrics()["mtcti3_bridge_reconnects_total"] >= 2, 20)
     assert bridge.metrics()["mtcti3_bridge_pbx_connected"] == 0
     # once it owns the PBX (the group, fencing, the committed state: a few seconds), /readyz says why
-    wait_for(lambda: bridge.http("/readyz") == (503, f"{bridge.pbx_id}: not connected to the PBX\n"), 30,
+    wait_for(lambda: bridge.readiness().get(f"{bridge.pbx_id}/pbx_link") == (False, "not connected to the PBX"), 30,
              what="/readyz: not connected")
+    status, doc = bridge.readyz()
+    assert status == 503 and doc["ready"] is False
     assert "cannot connect" in bridge.log_path.read_text()
 
 

@@ -101,7 +101,8 @@ def test_systemd_unit_verifies(tmp_path, bridge_exe):
     text = UNIT.read_text()
     for line in ("Type=notify", "WatchdogSec=30s", "DynamicUser=yes", "ProtectSystem=strict", "NoNewPrivileges=yes",
                  "LoadCredential=ipo-password:/etc/mtcti3/credentials/ipo-password",
-                 "Environment=MTCTI3_IPO_PASSWORD_FILE=%d/ipo-password", "RestartPreventExitStatus=2"):
+                 "Environment=MTCTI3_IPO_PASSWORD_FILE=%d/ipo-password", "RestartPreventExitStatus=2",
+                 "ExecReload=/bin/kill -HUP $MAINPID"):
         assert line in text.splitlines(), line
 
 
@@ -132,7 +133,7 @@ def test_alert_rules():
     tool("promtool")
     r = run(["promtool", "check", "rules", str(RULES)])
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 9 rules found" in r.stdout
+    assert "SUCCESS: 10 rules found" in r.stdout
     r = run(["promtool", "test", "rules", "mtcti3-bridge.rules.test.yml"], cwd=RULES.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     assert [l.strip() for l in r.stdout.splitlines() if l.strip()][-1] == "SUCCESS"

@@ -513,6 +513,20 @@ class KafkaBroker(_Process):
                     and all(p.leader >= 0 for p in t.partitions.values()))
         wait_for(ready, timeout, 0.1, f"topic {name} to have leaders")
 
+    def client_quota(self, client_id: str, **rates):
+        """Set a client-id quota (consumer_byte_rate=..., producer_byte_rate=...)
+        with Kafka's own kafka-configs tool: the broker then throttles that
+        client (a slow Kafka, for tests)."""
+        if self._jars is None:
+            self._jars = kafka_jars()
+        cmd = self._java_cmd("kafka.admin.ConfigCommand", "--bootstrap-server", self.bootstrap, "--alter",
+                             "--add-config", ",".join(f"{k}={v}" for k, v in rates.items()),
+                             "--entity-type", "clients", "--entity-name", client_id)
+        cmd[1:1] = ["-XX:TieredStopAtLevel=1"]  # a short-lived tool: the C1 compiler alone starts faster
+        r = subprocess.run(cmd, cwd=self.workdir, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise ServiceError(f"kafka-configs failed ({r.returncode}): {r.stdout}{r.stderr}")
+
     def delete_topic(self, name: str, timeout: float = 30.0):
         self.admin().delete_topics([name], operation_timeout=timeout)[
             name].result(timeout)
