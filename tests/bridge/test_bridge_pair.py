@@ -40,7 +40,7 @@ def queue_legs(events, gcid):
 
 
 def test_pair_live_live_failover_and_failback(tmp_path, kafka, redis_server, make_bridge, make_events):
-    sim = Sim(tmp_path / "sim", users=6, queues=1, seed=5,
+    sim = Sim(tmp_path / "sim", users=9, queues=3, seed=5,
               extra=("--secondary", "127.0.0.1:0", "--ring-ms", "300")).start()
     results = None
     try:
