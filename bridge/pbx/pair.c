@@ -20,10 +20,13 @@ typedef struct pair_sys {
   int swept;               /* its stale view no longer counts: the published calls it alone had are swept */
 } pair_sys_t;
 
-/* A waiting queue call that a system stopped reporting: published until the other reports it, or the deadline. */
+/*
+ * A waiting queue call that a system stopped reporting: its published leg
+ * stays until the other reports it, or the deadline (then it is deleted
+ * with a synthetic calllost: the system's own CallLost may have been a move).
+ */
 typedef struct pair_hold {
   char *line_guid, *gcid;
-  json_t *lost;
   int64_t deadline_ms;
 } pair_hold_t;
 
@@ -53,7 +56,6 @@ static void pair_hold_free(void *p) {
     return;
   free(hold->line_guid);
   free(hold->gcid);
-  json_decref(hold->lost);
   free(hold);
 }
 
@@ -73,7 +75,7 @@ static int pair_keep(void *opaque, const char *line_guid, const char *gcid) {
 }
 
 /* The published leg stays, as it stands, until some system reports it again or the hold ends. */
-static void pair_hold(pair_t *pair, const char *key, const char *line_guid, const char *gcid, const json_t *lost) {
+static void pair_hold(pair_t *pair, const char *key, const char *line_guid, const char *gcid) {
   pair_unhold(pair, key);
   pair_hold_t *hold = calloc(1, sizeof(*hold));
   if (!hold || !(hold->line_guid = strdup(line_guid)) || !(hold->gcid = strdup(gcid)) ||
@@ -81,7 +83,6 @@ static void pair_hold(pair_t *pair, const char *key, const char *line_guid, cons
     pair_hold_free(hold);
     return;
   }
-  hold->lost = lost ? json_deep_copy(lost) : NULL;
   hold->deadline_ms = pair->now_ms + PAIR_HOLD_MS;
   BLOG_I(PBX, line_guid, "queue call %s no longer reported: held %d ms (moving to the other system?)", gcid,
          PAIR_HOLD_MS);
@@ -120,7 +121,7 @@ static void pair_on_change(void *opaque, const snap_change_t *change) {
     return;
   }
   if (gcid && !pair->sys[t].synced && snap_call_waiting(change->before_text)) {
-    pair_hold(pair, key, change->line.guid, gcid, change->lost);
+    pair_hold(pair, key, change->line.guid, gcid);
     return;
   }
   snap_replay_gone(dst, sys->view, change->entity_id, change->lost);
