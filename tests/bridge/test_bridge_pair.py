@@ -14,7 +14,7 @@ bridge with ipo_url = the primary and ipo_secondary_url = the secondary.
                     continuous per entity, no ce_id twice
 """
 import json
-import time
+import uuid
 
 from bridgelib import Sim, check_live_calls, check_sequences, validate_all
 from services import wait_for
@@ -37,6 +37,21 @@ def queue_legs(events, gcid):
         if row["line_kind"] == "queue":
             legs.setdefault(e.key, []).append(e.value)
     return legs
+
+
+def run_on_queue(results, queue, callid, action, args):
+    """A call command on a queue line (Results.run targets users); its result."""
+    cid = f"pair-{uuid.uuid4().hex[:10]}"
+    cmd = {"id": cid, "action": action, "target": {"queue": queue}, "call": {"callid": callid}, "args": args}
+    results.producer.produce(results.topic, key=cid, value=json.dumps(cmd))
+    results.producer.flush(10)
+
+    def result():
+        for m in results.consumer.consume(100, 0.3):
+            if not m.error():
+                results.got[m.key().decode()] = json.loads(m.value())
+        return results.got.get(cid)
+    return wait_for(result, 30, 0, f"the result of {action} on {queue}")
 
 
 def test_pair_live_live_failover_and_failback(tmp_path, kafka, redis_server, make_bridge, make_events):
@@ -122,9 +137,14 @@ def test_pair_live_live_failover_and_failback(tmp_path, kafka, redis_server, mak
         spurious = [e for e in events.all[on_secondary:after_failback] if e.topic != "bridge"]
         assert spurious == [], spurious
 
-        # after: a command on the primary
+        # after: a command on the primary; one on the answered queue call, which only the secondary follows
         assert results.run("set_dnd", c, {"on": True})["status"] == "succeeded"
         events.wait(lambda evs: presence(events, guid[c], snapshot), 20, f"{c}'s DND")
+        callid = queue_legs(events, gcid)[key][-1]["after"]["callid"]
+        res = run_on_queue(results, queue["extn"], callid, "set_tag", {"tag": "after-failback"})
+        assert res["status"] == "succeeded", res
+        events.wait(lambda evs: queue_legs(events, gcid)[key][-1]["after"]["tag"] == "after-failback", 20,
+                    "the tag on the queue leg")
         sim.ctl("POST", "/trunk/hangup", {"gcid": gcid})
         events.wait(lambda evs: queue_legs(events, gcid)[key][-1]["op"] == "d", 20, "the call's end")
         settle(events)
