@@ -771,6 +771,8 @@ int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t 
     snprintf(errstr, errstr_size, "takeover: out of memory");
     return -1;
   }
+  if (!ingest->pair) /* the commands hear of their new calls from the published state (a pair's: from its views) */
+    snap_set_call_report(live, ingest_on_call_report, ingest);
   size_t calls = 0, n = restore_apply(ingest->committed, live, &calls);
   snap_t *view = ingest->snap;
   int synced = ingest_view_synced(ingest);
