@@ -9,6 +9,7 @@
 #   QUICKSTART_SECONDS=0 deploy/quickstart.sh  # until Ctrl-C
 #   QUICKSTART_CPS=5 deploy/quickstart.sh      # calls per second
 #   QUICKSTART_WALLBOARD=127.0.0.1:8088        # where the wallboard listens (port 0: any)
+#   QUICKSTART_PAIR=1 deploy/quickstart.sh     # ipo-sim as a resilient pair (--secondary), the bridge live-live on both
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${MTCTI3_BUILD_DIR:-$top/build-release}
@@ -42,7 +43,8 @@ pids+=($!)
 
 export IPO_SIM_PASSWORD=demo-password
 "$build/sim/ipo-sim" --listen 127.0.0.1:0 --control 127.0.0.1:0 --ready-file "$work/sim.json" \
-  --tls-dir "$work/tls" --users 20 --queues 3 --calls-per-second "$cps" >"$work/sim.log" 2>&1 &
+  --tls-dir "$work/tls" --users 20 --queues 3 --calls-per-second "$cps" \
+  ${QUICKSTART_PAIR:+--secondary 127.0.0.1:0} >"$work/sim.log" 2>&1 &
 pids+=($!)
 wait_file "$work/sim.json"
 
@@ -51,6 +53,11 @@ export MTCTI3_IPO_USER=mtcti3 MTCTI3_IPO_PASSWORD=$IPO_SIM_PASSWORD
 export MTCTI3_IPO_CA_FILE=$(json "$work/sim.json" ca_file)
 export MTCTI3_KAFKA_BOOTSTRAP=embedded MTCTI3_REDIS_URL="redis://127.0.0.1:$redis_port/0"
 export MTCTI3_PBX_ID=demo
+if [ -n "${QUICKSTART_PAIR:-}" ]; then # a resilient pair: the bridge watches both systems live-live
+  export MTCTI3_IPO_SECONDARY_URL=$(python3 -c "import json,sys; print([s['url'] for s in json.load(open(sys.argv[1]))['systems'] if s['name'] == 'secondary'][0])" "$work/sim.json")
+  echo "resilient pair: primary $MTCTI3_IPO_URL, secondary $MTCTI3_IPO_SECONDARY_URL"
+  echo "  fail the primary: curl -XPOST http://127.0.0.1:$(json "$work/sim.json" control_port)/systems/primary/fail (restore: .../restore)"
+fi
 "$build/bridge/mtcti3-bridge" --ready_file="$work/bridge.json" --http_listen=127.0.0.1:0 \
   >"$work/bridge.out" 2>"$work/bridge.log" &
 pids+=($!)

@@ -50,6 +50,8 @@ struct pbx_link {
   pbx_frame_t *tx_head, *tx_tail;
   size_t tx_bytes;
   char inst[64];
+  int secondary;            /* a pair's secondary: the single-link gauges are the primary's */
+  pbx_link_t *companion;    /* a pair's secondary link, started and stopped with this one (borrowed) */
 };
 
 static void pbx_link_connect(lws_sorted_usec_list_t *sul);
@@ -187,7 +189,8 @@ static void pbx_link_down(pbx_link_t *link, const char *reason) {
   link->up = 0;
   link->rx_len = 0;
   pbx_link_tx_clear(link);
-  metrics_set(METRICS_CONNECTED, 0);
+  if (!link->secondary)
+    metrics_set(METRICS_CONNECTED, 0);
   if (was_up)
     BLOG_W(PBX, link->inst, "disconnected from %s: %s", link->urls[link->url_index], reason);
   else
@@ -256,7 +259,8 @@ static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
   if (link->stopping || link->wsi)
     return;
   const char *why = NULL;
-  metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+  if (!link->secondary)
+    metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
   if (!pbx_link_dial(link, link->urls[link->url_index], &link->wsi, "connecting to", &why)) {
     link->wsi = NULL;
     pbx_link_down(link, why);
@@ -279,8 +283,10 @@ static void pbx_link_established(pbx_link_t *link) {
   link->next_requestid = 1;
   clock_gettime(CLOCK_MONOTONIC, &link->up_since);
   link->generation++;
-  metrics_set(METRICS_CONNECTED, 1);
-  metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+  if (!link->secondary) {
+    metrics_set(METRICS_CONNECTED, 1);
+    metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+  }
   BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
   if (link->handlers.connected)
     link->handlers.connected(link->opaque, link->urls[link->url_index], link->generation);
@@ -454,8 +460,10 @@ void pbx_link_vhost_info(pbx_link_t *link, struct lws_context_creation_info *inf
   info->retry_and_idle_policy = &link->retry;
 }
 
-pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
-                         char *errstr, size_t errstr_size) {
+/* A link to the URLs of `url_list` (ipo_url, or a pair's ipo_secondary_url). */
+static pbx_link_t *pbx_link_create(const config_t *config, const char *url_list, int secondary,
+                                   const pbx_link_handlers_t *handlers, void *opaque, char *errstr,
+                                   size_t errstr_size) {
   pbx_link_t *link = calloc(1, sizeof(*link));
   if (!link) {
     snprintf(errstr, errstr_size, "pbx: out of memory");
@@ -466,12 +474,13 @@ pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *hand
   link->opaque = opaque;
   if (!(link->arena = codec_arena_new()))
     goto oom;
-  snprintf(link->inst, sizeof(link->inst), "%s", config->pbx_id);
+  link->secondary = secondary;
+  snprintf(link->inst, sizeof(link->inst), "%s%s", config->pbx_id, secondary ? "/secondary" : "");
   if (codec_framing_from_subprotocol(config->ipo_subprotocol, &link->framing) != 0) {
     snprintf(errstr, errstr_size, "ipo_subprotocol: unknown \"%s\"", config->ipo_subprotocol);
     goto fail;
   }
-  char *urls = strdup(config->ipo_url);
+  char *urls = strdup(url_list);
   if (!urls)
     goto oom;
   for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
@@ -523,7 +532,21 @@ fail:
   return NULL;
 }
 
+pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
+                         char *errstr, size_t errstr_size) {
+  return pbx_link_create(config, config->ipo_url, 0, handlers, opaque, errstr, errstr_size);
+}
+
+pbx_link_t *pbx_link_new_secondary(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
+                                   char *errstr, size_t errstr_size) {
+  return pbx_link_create(config, config->ipo_secondary_url, 1, handlers, opaque, errstr, errstr_size);
+}
+
+void pbx_link_set_companion(pbx_link_t *link, pbx_link_t *companion) { link->companion = companion; }
+
 void pbx_link_start(pbx_link_t *link, struct lws_context *context, struct lws_vhost *vhost) {
+  if (link->companion)
+    pbx_link_start(link->companion, context, vhost);
   link->context = context;
   link->vhost = vhost;
   link->stopping = 0; /* started again after a stop: a standby's link, for one */
@@ -535,6 +558,7 @@ void pbx_link_stop(pbx_link_t *link) {
   if (!link)
     return;
   link->stopping = 1;
+  pbx_link_stop(link->companion);
   if (link->context)
     lws_sul_cancel(&link->sul_reconnect);
   pbx_link_probe_cancel(link);

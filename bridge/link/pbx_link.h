@@ -55,9 +55,22 @@ void pbx_link_protocol(pbx_link_t *link, struct lws_protocols *protocol);
 
 pbx_link_t *pbx_link_new(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
                          char *errstr, size_t errstr_size);
-/* Start connecting, on `vhost` of a created context. */
+/*
+ * A resilient pair's secondary (config->ipo_secondary_url): the same
+ * credentials, CA and timers, its own websocket, reconnecting on its own;
+ * it leaves the single-link gauges (connected, url index) to the primary's.
+ */
+pbx_link_t *pbx_link_new_secondary(const config_t *config, const pbx_link_handlers_t *handlers, void *opaque,
+                                   char *errstr, size_t errstr_size);
+/*
+ * `companion` (borrowed, NULL: none) is started and stopped with `link`, on
+ * its vhost: a pair's secondary link follows the primary's, which is the
+ * one the PBX's owner starts and stops.
+ */
+void pbx_link_set_companion(pbx_link_t *link, pbx_link_t *companion);
+/* Start connecting, on `vhost` of a created context (the companion too). */
 void pbx_link_start(pbx_link_t *link, struct lws_context *context, struct lws_vhost *vhost);
-/* Close the connection and stop reconnecting. */
+/* Close the connection and stop reconnecting (the companion too). */
 void pbx_link_stop(pbx_link_t *link);
 /* Drop the connection (it reconnects); for tests of the bridge itself. */
 void pbx_link_drop(pbx_link_t *link);

@@ -672,6 +672,30 @@ static int config_validate_pbx(config_t *config, const char *where, char *errstr
   for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
     if (config_check_url(u, errstr, errstr_size) != 0)
       return -1;
+  /* a resilient pair: one URL each (a list of alternatives would blur which system is which) */
+  if (config->ipo_secondary_url[0]) {
+    size_t n_primary = 0, n_secondary = 0;
+    snprintf(urls, sizeof(urls), "%s", config->ipo_url);
+    for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save))
+      n_primary++;
+    snprintf(urls, sizeof(urls), "%s", config->ipo_secondary_url);
+    for (char *save = NULL, *u = strtok_r(urls, ", ", &save); u; u = strtok_r(NULL, ", ", &save)) {
+      if (config_check_url(u, errstr, errstr_size) != 0) {
+        char inner[512];
+        snprintf(inner, sizeof(inner), "%s", errstr);
+        snprintf(errstr, errstr_size, "ipo_secondary_url: %s", strncmp(inner, "ipo_url: ", 9) == 0 ? inner + 9 : inner);
+        return -1;
+      }
+      n_secondary++;
+    }
+    if (n_primary != 1 || n_secondary != 1) {
+      snprintf(errstr, errstr_size,
+               "%s: with ipo_secondary_url set (a resilient pair), ipo_url is the primary's one URL and "
+               "ipo_secondary_url the secondary's one URL (got %zu and %zu)",
+               n_primary != 1 ? "ipo_url" : "ipo_secondary_url", n_primary, n_secondary);
+      return -1;
+    }
+  }
   if (config->ipo_ca_file[0] && config_check_ca_file(config->ipo_ca_file, errstr, errstr_size) != 0)
     return -1;
   if (config->reconnect_max_ms < config->reconnect_min_ms) {

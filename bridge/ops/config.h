@@ -41,6 +41,9 @@ typedef enum config_type {
     "Config file: one `name = value` per line, # starts a comment")                              \
   X(ipo_url, CONFIG_STR, ipo_url, "", 0, 0, NULL, CONFIG_REQUIRED | CONFIG_PBX,                               \
     "IP Office websocket URLs, comma-separated, tried in turn (wss://host:port/path)")           \
+  X(ipo_secondary_url, CONFIG_STR, ipo_secondary_url, "", 0, 0, NULL, CONFIG_PBX,                      \
+    "Secondary IP Office of a resilient pair (one URL): watched live-live beside ipo_url, then the "   \
+    "primary's one URL; empty: no pair")                                                         \
   X(ipo_user, CONFIG_STR, ipo_user, "", 0, 0, NULL, CONFIG_REQUIRED | CONFIG_PBX,                             \
     "Service user name for HTTP Basic auth")                                                     \
   X(ipo_password, CONFIG_STR, ipo_password, "", 0, 0, NULL, CONFIG_SECRET | CONFIG_PBX,                       \
@@ -162,6 +165,7 @@ typedef struct config_kv {
 typedef struct config {
   char *config_file;
   char *ipo_url;
+  char *ipo_secondary_url;
   char *ipo_user;
   char *ipo_password;
   char *ipo_password_file;

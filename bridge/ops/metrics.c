@@ -166,10 +166,16 @@ static void metrics_header(FILE *fp, const char *name, const char *type, const c
 #define METRICS_PBX_MAX 256
 static const char *const metrics_ownership_changes[] = {"assigned", "revoked", "fenced", "failed"};
 #define METRICS_N_CHANGES (sizeof(metrics_ownership_changes) / sizeof(metrics_ownership_changes[0]))
+static const char *const metrics_pair_systems[] = {"primary", "secondary"};
+static const char *const metrics_pair_switches[] = {"failover", "failback"};
 static struct {
   char *pbx;
   int owned;
   uint64_t changes[METRICS_N_CHANGES];
+  int pair;              /* a resilient pair: the series below are rendered */
+  int system_up[2];      /* primary, secondary */
+  int active;            /* the system the published state follows */
+  uint64_t switches[2];  /* failover, failback */
 } metrics_pbx[METRICS_PBX_MAX];
 static size_t metrics_n_pbx;
 
@@ -195,7 +201,59 @@ void metrics_pbx_ownership_change(const char *pbx, const char *change) {
       metrics_pbx[i].changes[c]++;
 }
 
+void metrics_pair_system(const char *pbx, int system, int up) {
+  size_t i = metrics_pbx_index(pbx);
+  if (i < metrics_n_pbx) {
+    metrics_pbx[i].pair = 1;
+    metrics_pbx[i].system_up[system ? 1 : 0] = up;
+  }
+}
+
+void metrics_pair_active(const char *pbx, int system) {
+  size_t i = metrics_pbx_index(pbx);
+  if (i < metrics_n_pbx) {
+    metrics_pbx[i].pair = 1;
+    metrics_pbx[i].active = system ? 1 : 0;
+    metrics_pbx[i].switches[system ? 0 : 1]++; /* to the secondary: a failover; back to the primary: a fail-back */
+  }
+}
+
+/* A resilient pair's series (only PBXs configured as one). */
+static void metrics_render_pair(FILE *fp) {
+  int any = 0;
+  for (size_t i = 0; i < metrics_n_pbx; i++)
+    any |= metrics_pbx[i].pair;
+  if (!any)
+    return;
+  metrics_header(fp, "mtcti3_bridge_pbx_system_up", "gauge",
+                 "Resilient pair: 1 while the bridge's websocket to the system (primary, secondary) is up");
+  for (size_t i = 0; i < metrics_n_pbx; i++)
+    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
+      fprintf(fp, "mtcti3_bridge_pbx_system_up{pbx=\"");
+      metrics_label_value(fp, metrics_pbx[i].pbx);
+      fprintf(fp, "\",system=\"%s\"} %d\n", metrics_pair_systems[k], metrics_pbx[i].system_up[k]);
+    }
+  metrics_header(fp, "mtcti3_bridge_pbx_system_active", "gauge",
+                 "Resilient pair: 1 for the system whose lines, users, presence and user calls are published");
+  for (size_t i = 0; i < metrics_n_pbx; i++)
+    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
+      fprintf(fp, "mtcti3_bridge_pbx_system_active{pbx=\"");
+      metrics_label_value(fp, metrics_pbx[i].pbx);
+      fprintf(fp, "\",system=\"%s\"} %d\n", metrics_pair_systems[k], metrics_pbx[i].active == k);
+    }
+  metrics_header(fp, "mtcti3_bridge_pbx_system_switches_total", "counter",
+                 "Resilient pair: switches of the published state to the secondary (failover) and back (failback)");
+  for (size_t i = 0; i < metrics_n_pbx; i++)
+    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
+      fprintf(fp, "mtcti3_bridge_pbx_system_switches_total{pbx=\"");
+      metrics_label_value(fp, metrics_pbx[i].pbx);
+      fprintf(fp, "\",switch=\"%s\"} %llu\n", metrics_pair_switches[k],
+              (unsigned long long)metrics_pbx[i].switches[k]);
+    }
+}
+
 static void metrics_render_pbx(FILE *fp) {
+  metrics_render_pair(fp);
   metrics_header(fp, "mtcti3_bridge_pbx_owned", "gauge",
                  "1 while this instance owns the PBX: publishes its events and runs its commands");
   for (size_t i = 0; i < metrics_n_pbx; i++) {

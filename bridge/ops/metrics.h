@@ -167,6 +167,10 @@ void metrics_command_done(int status, const char *name, double round_trip_ms);
 void metrics_pbx_owned(const char *pbx, int owned);
 /* An ownership change of `pbx`: "assigned", "revoked", "fenced", "failed". */
 void metrics_pbx_ownership_change(const char *pbx, const char *change);
+/* A resilient pair's system (0 primary, 1 secondary): its websocket up (1) or not. */
+void metrics_pair_system(const char *pbx, int system, int up);
+/* A resilient pair's published state follows `system` now (counted as a failover or a fail-back). */
+void metrics_pair_active(const char *pbx, int system);
 
 /* The whole exposition text; malloc'd, caller frees. */
 char *metrics_render(size_t *len);

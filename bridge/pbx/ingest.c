@@ -15,6 +15,7 @@
 #include "codec_tables.h"
 #include "event.h"
 #include "metrics.h"
+#include "pair.h"
 #include "qstats.h"
 #include "restore.h"
 #include "snap.h"
@@ -30,6 +31,7 @@
 /* The events of one Notify, until Kafka has them all. */
 typedef struct ingest_gate {
   int32_t subscribe_id, notify_id;
+  int sys;             /* the system (connection) the Notify came on: 0, or a pair's secondary 1 */
   uint64_t generation; /* link connection the Notify came on */
   size_t pending;      /* events not yet delivered (+1 while still producing) */
   int64_t t0_us;       /* arrival, for the notify-to-ack latency */
@@ -38,13 +40,34 @@ typedef struct ingest_gate {
   size_t events, failed;
 } ingest_gate_t;
 
-struct ingest {
-  unsigned long link_failures; /* connections lost or refused since the start */
-  const config_t *config;
+/*
+ * One system the ingest watches, with its own connection and
+ * subscriptions: the PBX, or one of a resilient pair (then its Notifies go
+ * into its view, which pair.c merges into the published state).
+ */
+typedef struct ingest_sys {
+  ingest_t *ingest;
+  int index;           /* 0: the PBX or a pair's primary; 1: a pair's secondary */
   pbx_link_t *link;
-  kafka_sink_t *sink;
-  snap_t *snap;
   subs_t *subs;
+  uint64_t generation; /* current link connection, 0 when down */
+  strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
+  int resync_active;
+  int64_t resync_started_ms;
+} ingest_sys_t;
+
+struct ingest {
+  unsigned long link_failures; /* connections lost or refused since the start (every system) */
+  const config_t *config;
+  pbx_link_t *link; /* the active system's (a pair's follows its switches) */
+  kafka_sink_t *sink;
+  snap_t *snap;     /* the published state (a standby's warm view) */
+  subs_t *subs;     /* the active system's */
+  ingest_sys_t sys[2];
+  size_t n_sys;     /* 2 for a resilient pair */
+  pair_t *pair;     /* a resilient pair's merge; NULL for one system */
+  pbx_link_t *secondary_link; /* a pair's (owned; the primary's is the pbx's) */
+  int cmd_sys;      /* the system the command being sent goes to (-1: the active one) */
   topics_t topics;
   event_ctx_t event_ctx;
   uint64_t generation; /* current link connection, 0 when down */
@@ -55,11 +78,8 @@ struct ingest {
   cmd_exec_t *commands; /* the PBX's command executor, when there is one */
   event_origin_t origin;
   size_t gates_open;
-  strmap_t gates_by_sub; /* "<subscribe_id>" -> count of open gates (as intptr) */
   int64_t boot_id;
   uint64_t lifecycle_seq;
-  int resync_active;
-  int64_t resync_started_ms;
   /* ownership: publishing only as the owner; as a standby, a warm view and the committed records */
   int publishing;
   char instance[160]; /* <host>/<pid>, in the owner events */
@@ -102,14 +122,26 @@ static void ingest_batch_add(ingest_t *ingest, event_t *event) {
   }
 }
 
-static void ingest_gate_sub_adjust(ingest_t *ingest, int32_t subscribe_id, int delta) {
+static void ingest_gate_sub_adjust(ingest_sys_t *sys, int32_t subscribe_id, int delta) {
   char k[16];
   snprintf(k, sizeof(k), "%d", subscribe_id);
-  intptr_t n = (intptr_t)strmap_get(&ingest->gates_by_sub, k) + delta;
+  intptr_t n = (intptr_t)strmap_get(&sys->gates_by_sub, k) + delta;
   if (n > 0)
-    strmap_put(&ingest->gates_by_sub, k, (void *)n);
+    strmap_put(&sys->gates_by_sub, k, (void *)n);
   else
-    strmap_del(&ingest->gates_by_sub, k);
+    strmap_del(&sys->gates_by_sub, k);
+}
+
+/* The state a system's Notifies go into: its view in a pair, else the published one. */
+static snap_t *ingest_sys_snap(ingest_sys_t *sys) {
+  return sys->ingest->pair ? pair_view(sys->ingest->pair, sys->index) : sys->ingest->snap;
+}
+
+/* "primary"/"secondary" in a pair's lifecycle details (nothing for one system). */
+static json_t *ingest_sys_detail(ingest_sys_t *sys, json_t *detail) {
+  if (sys->ingest->pair && detail)
+    json_object_set_new(detail, "system", json_string(pair_system_name(sys->index)));
+  return detail;
 }
 
 /* A snapshot's events are all settled: tell the command executor (if it is still there), once. */
@@ -120,13 +152,14 @@ static void ingest_snapshot_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
   free(gate);
 }
 
-/* The gate's events are all in Kafka: acknowledge the Notify, once. */
+/* The gate's events are all in Kafka: acknowledge the Notify, once, on the connection it came on. */
 static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
   if (gate->snapshot_tag) {
     ingest_snapshot_gate_done(ingest, gate);
     return;
   }
-  if (gate->notify_id && gate->generation == ingest->generation && pbx_link_is_up(ingest->link)) {
+  ingest_sys_t *sys = &ingest->sys[gate->sys];
+  if (gate->notify_id && gate->generation == sys->generation && pbx_link_is_up(sys->link)) {
     Message msg = MESSAGE__INIT;
     NotifyAck ack = NOTIFY_ACK__INIT;
     msg.payload_case = MESSAGE__PAYLOAD_NOTIFYACK;
@@ -134,8 +167,8 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     ack.subscribe_id = gate->subscribe_id;
     ack.notify_id = gate->notify_id;
     char errstr[256];
-    if (pbx_link_send(ingest->link, &msg, errstr, sizeof(errstr)) == 0) {
-      subs_notify_acked(ingest->subs, gate->subscribe_id, gate->notify_id, bclock_mono_ms());
+    if (pbx_link_send(sys->link, &msg, errstr, sizeof(errstr)) == 0) {
+      subs_notify_acked(sys->subs, gate->subscribe_id, gate->notify_id, bclock_mono_ms());
       metrics_add(METRICS_NOTIFY_ACKS, 1);
       metrics_notify_acked((double)(bclock_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);
@@ -144,7 +177,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
              gate->notify_id, errstr);
     }
   }
-  ingest_gate_sub_adjust(ingest, gate->subscribe_id, -1);
+  ingest_gate_sub_adjust(sys, gate->subscribe_id, -1);
   ingest->gates_open--;
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
   free(gate);
@@ -278,12 +311,12 @@ void ingest_lifecycle(ingest_t *ingest, const char *type, json_t *detail) {
   json_decref(detail);
 }
 
-/* ---- subs handlers ---- */
+/* ---- subs handlers (opaque: the system) ---- */
 
 static int ingest_subs_send(void *opaque, const Message *msg) {
-  ingest_t *ingest = opaque;
+  ingest_sys_t *sys = opaque;
   char errstr[256];
-  if (pbx_link_send(ingest->link, msg, errstr, sizeof(errstr)) != 0) {
+  if (pbx_link_send(sys->link, msg, errstr, sizeof(errstr)) != 0) {
     BLOG_D(SUBS, NULL, "not sent: %s", errstr);
     return -1;
   }
@@ -291,23 +324,24 @@ static int ingest_subs_send(void *opaque, const Message *msg) {
 }
 
 static int32_t ingest_subs_requestid(void *opaque) {
-  ingest_t *ingest = opaque;
-  return pbx_link_requestid(ingest->link);
+  ingest_sys_t *sys = opaque;
+  return pbx_link_requestid(sys->link);
 }
 
 static void ingest_line_fresh(void *opaque, const char *line_guid) {
-  ingest_t *ingest = opaque;
-  snap_line_resync_begin(ingest->snap, line_guid);
+  ingest_sys_t *sys = opaque;
+  snap_line_resync_begin(ingest_sys_snap(sys), line_guid);
 }
 
 static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subscribe_id) {
-  ingest_t *ingest = opaque;
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
   char k[16];
   snprintf(k, sizeof(k), "%d", subscribe_id);
-  if (strmap_get(&ingest->gates_by_sub, k))
+  if (strmap_get(&sys->gates_by_sub, k))
     return 1; /* a Notify of it still waits for Kafka; its successor may list more calls */
   ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
-  size_t n = snap_line_resync_end(ingest->snap, line_guid);
+  size_t n = snap_line_resync_end(ingest_sys_snap(sys), line_guid);
   if (n) {
     metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
     BLOG_I(SNAPSHOT, line_guid, "%zu call(s) ended while not connected: deleted", n);
@@ -315,21 +349,36 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
   return 0;
 }
 
-static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
-  ingest_t *ingest = opaque;
-  if (!ingest->resync_active)
+/* A pair's system changed (link up or down, resynced): the pair decides which one the published state follows. */
+static void ingest_pair_system(ingest_sys_t *sys) {
+  ingest_t *ingest = sys->ingest;
+  if (!ingest->pair)
     return;
-  ingest->resync_active = 0;
-  metrics_link_state(METRICS_LINK_SYNCED);
-  int64_t took = bclock_mono_ms() - ingest->resync_started_ms;
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
+  pair_system(ingest->pair, sys->index, pbx_link_is_up(sys->link), pbx_link_is_up(sys->link) && subs_resynced(sys->subs),
+              bclock_mono_ms());
+  metrics_pair_system(ingest->config->pbx_id, sys->index, pbx_link_is_up(sys->link));
+}
+
+static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
+  if (!sys->resync_active)
+    return;
+  sys->resync_active = 0;
+  if (sys->index == 0)
+    metrics_link_state(METRICS_LINK_SYNCED);
+  int64_t took = bclock_mono_ms() - sys->resync_started_ms;
   BLOG_I(SUBS, NULL, "resync finished in %lld ms: %zu subscriptions active, %zu failed", (long long)took,
          active, failed);
+  snap_t *snap = ingest_sys_snap(sys);
   ingest_lifecycle(ingest, "resync_finished",
-                   json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "duration_ms", (json_int_t)took, "active",
-                             (json_int_t)active, "failed", (json_int_t)failed, "users",
-                             (json_int_t)snap_count(ingest->snap, SNAP_USER), "queues",
-                             (json_int_t)snap_count(ingest->snap, SNAP_QUEUE), "calls",
-                             (json_int_t)snap_count(ingest->snap, SNAP_CALL)));
+                   ingest_sys_detail(sys, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "duration_ms", (json_int_t)took,
+                                                    "active", (json_int_t)active, "failed", (json_int_t)failed,
+                                                    "users", (json_int_t)snap_count(snap, SNAP_USER), "queues",
+                                                    (json_int_t)snap_count(snap, SNAP_QUEUE), "calls",
+                                                    (json_int_t)snap_count(snap, SNAP_CALL))));
+  ingest_pair_system(sys);
 }
 
 static const subs_handlers_t ingest_subs_handlers = {
@@ -340,35 +389,45 @@ static const subs_handlers_t ingest_subs_handlers = {
     .resync_done = ingest_resync_done,
 };
 
-/* ---- link handlers ---- */
+/* ---- link handlers (opaque: the system) ---- */
 
 static void ingest_connected(void *opaque, const char *url, uint64_t generation) {
-  ingest_t *ingest = opaque;
-  ingest->generation = generation;
-  ingest->resync_active = 1;
-  ingest->resync_started_ms = bclock_mono_ms();
-  metrics_link_state(METRICS_LINK_RESYNCING);
-  ingest_lifecycle(ingest, "connected", json_pack("{s:s,s:I}", "url", url, "connection", (json_int_t)generation));
-  ingest_lifecycle(ingest, "resync_started", NULL);
-  subs_connected(ingest->subs, bclock_mono_ms());
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
+  sys->generation = generation;
+  sys->resync_active = 1;
+  sys->resync_started_ms = bclock_mono_ms();
+  if (sys->index == 0)
+    metrics_link_state(METRICS_LINK_RESYNCING);
+  ingest_lifecycle(ingest, "connected",
+                   ingest_sys_detail(sys, json_pack("{s:s,s:I}", "url", url, "connection", (json_int_t)generation)));
+  ingest_lifecycle(ingest, "resync_started", ingest->pair ? ingest_sys_detail(sys, json_object()) : NULL);
+  subs_connected(sys->subs, bclock_mono_ms());
+  ingest_pair_system(sys);
 }
 
 static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
-  ingest_t *ingest = opaque;
-  ingest->generation = 0;
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
+  sys->generation = 0;
   ingest->link_failures++;
-  metrics_link_state(METRICS_LINK_CONNECTING);
-  subs_disconnected(ingest->subs);
+  if (sys->index == 0)
+    metrics_link_state(METRICS_LINK_CONNECTING);
+  subs_disconnected(sys->subs);
   if (was_up)
-    ingest_lifecycle(ingest, "disconnected", json_pack("{s:s}", "reason", reason));
+    ingest_lifecycle(ingest, "disconnected", ingest_sys_detail(sys, json_pack("{s:s}", "reason", reason)));
+  ingest_pair_system(sys);
 }
 
 static void ingest_failback(void *opaque, const char *from, const char *to, int64_t fallback_ms) {
-  ingest_lifecycle(opaque, "failback",
+  ingest_sys_t *sys = opaque;
+  ingest_lifecycle(sys->ingest, "failback",
                    json_pack("{s:s,s:s,s:I}", "from", from, "to", to, "fallback_ms", (json_int_t)fallback_ms));
 }
 
-static void ingest_notify(ingest_t *ingest, const Notify *notify) {
+static void ingest_notify(ingest_sys_t *sys, const Notify *notify) {
+  ingest_t *ingest = sys->ingest;
+  snap_t *snap = ingest_sys_snap(sys);
   subs_target_t target;
   int64_t now = bclock_mono_ms();
   metrics_add(METRICS_NOTIFIES, 1);
@@ -379,14 +438,15 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   }
   gate->subscribe_id = notify->subscribe_id;
   gate->notify_id = notify->notify_id;
-  gate->generation = ingest->generation;
+  gate->sys = sys->index;
+  gate->generation = sys->generation;
   gate->pending = 1; /* held while producing */
   gate->t0_us = bclock_mono_us();
   ingest->gates_open++;
-  ingest_gate_sub_adjust(ingest, notify->subscribe_id, +1);
+  ingest_gate_sub_adjust(sys, notify->subscribe_id, +1);
   metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
 
-  if (subs_notify(ingest->subs, notify, now, &target) != 0) {
+  if (subs_notify(sys->subs, notify, now, &target) != 0) {
     BLOG_D(PBX, NULL, "Notify for unknown subscribe_id=%d ignored", notify->subscribe_id);
     ingest_gate_release(ingest, gate);
     return;
@@ -397,27 +457,27 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
   switch (notify->payload_case) {
   case NOTIFY__PAYLOAD_LINES:
     if (target.kind == SUBS_LINES) {
-      snap_lines_apply(ingest->snap, notify->lines, target.first);
-      subs_lines(ingest->subs, notify->lines, target.first, now);
+      snap_lines_apply(snap, notify->lines, target.first);
+      subs_lines(sys->subs, notify->lines, target.first, now);
     }
     break;
   case NOTIFY__PAYLOAD_USER:
     if (target.kind == SUBS_USER)
-      snap_user_apply(ingest->snap, target.guid, notify->user, target.snapshot);
+      snap_user_apply(snap, target.guid, notify->user, target.snapshot);
     break;
   case NOTIFY__PAYLOAD_QUEUE:
     if (target.kind == SUBS_QUEUE)
-      snap_queue_apply(ingest->snap, target.guid, notify->queue, target.snapshot);
+      snap_queue_apply(snap, target.guid, notify->queue, target.snapshot);
     break;
   case NOTIFY__PAYLOAD_PRESENCE:
     for (size_t i = 0; i < notify->presence->n_entry; i++) {
       const NotifyPresentity *entry = notify->presence->entry[i];
-      const char *guid = subs_presence_user(ingest->subs, entry->lref, entry->presentity, NULL);
-      const char *other = guid ? NULL : subs_presence_entity(ingest->subs, entry->lref, entry->presentity);
+      const char *guid = subs_presence_user(sys->subs, entry->lref, entry->presentity, NULL);
+      const char *other = guid ? NULL : subs_presence_entity(sys->subs, entry->lref, entry->presentity);
       if (guid)
-        snap_presence_apply(ingest->snap, guid, entry, target.snapshot);
+        snap_presence_apply(snap, guid, entry, target.snapshot);
       else if (other)
-        snap_presentity_apply(ingest->snap, other, entry, target.snapshot);
+        snap_presentity_apply(snap, other, entry, target.snapshot);
       else
         BLOG_D(SNAPSHOT, NULL, "presence entry lref=%d %s: no such user", entry->lref,
                entry->presentity ? entry->presentity : "");
@@ -429,7 +489,7 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
                                                          : SNAP_LINE_USER,
                         target.guid, target.extn};
     if (target.kind == SUBS_USER || target.kind == SUBS_QUEUE || target.kind == SUBS_PARKSERVER)
-      snap_calls_apply(ingest->snap, &line, notify->callcontrol, target.snapshot);
+      snap_calls_apply(snap, &line, notify->callcontrol, target.snapshot);
     break;
   }
   default:
@@ -443,15 +503,16 @@ static void ingest_notify(ingest_t *ingest, const Notify *notify) {
 }
 
 static void ingest_message(void *opaque, const Message *msg) {
-  ingest_t *ingest = opaque;
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
   int64_t now = bclock_mono_ms();
   switch (msg->payload_case) {
   case MESSAGE__PAYLOAD_NOTIFY:
-    ingest_notify(ingest, msg->notify);
+    ingest_notify(sys, msg->notify);
     break;
   case MESSAGE__PAYLOAD_RESPONSE:
     /* a response subs does not know belongs to another stage (issue #5's commands) */
-    if (subs_response(ingest->subs, msg->response, now) == 0)
+    if (subs_response(sys->subs, msg->response, now) == 0)
       break;
     if (ingest->commands)
       cmd_exec_on_message(ingest->commands, msg);
@@ -464,7 +525,7 @@ static void ingest_message(void *opaque, const Message *msg) {
       cmd_exec_on_message(ingest->commands, msg);
     break;
   case MESSAGE__PAYLOAD_SUBSCRIBETERMINATED:
-    subs_terminated(ingest->subs, msg->subscribeterminated, now);
+    subs_terminated(sys->subs, msg->subscribeterminated, now);
     break;
   default:
     BLOG_D(PBX, NULL, "%s message ignored", codec_message_kind(msg));
@@ -472,12 +533,64 @@ static void ingest_message(void *opaque, const Message *msg) {
   }
 }
 
+/* pbx.c's link (the PBX, or a pair's primary) and a pair's secondary link: opaque = the ingest, each its system. */
+static void ingest_connected_0(void *o, const char *url, uint64_t g) { ingest_connected(&((ingest_t *)o)->sys[0], url, g); }
+static void ingest_message_0(void *o, const Message *msg) { ingest_message(&((ingest_t *)o)->sys[0], msg); }
+static void ingest_disconnected_0(void *o, const char *reason, int was_up) {
+  ingest_disconnected(&((ingest_t *)o)->sys[0], reason, was_up);
+}
+static void ingest_failback_0(void *o, const char *from, const char *to, int64_t ms) {
+  ingest_failback(&((ingest_t *)o)->sys[0], from, to, ms);
+}
+static void ingest_connected_1(void *o, const char *url, uint64_t g) { ingest_connected(&((ingest_t *)o)->sys[1], url, g); }
+static void ingest_message_1(void *o, const Message *msg) { ingest_message(&((ingest_t *)o)->sys[1], msg); }
+static void ingest_disconnected_1(void *o, const char *reason, int was_up) {
+  ingest_disconnected(&((ingest_t *)o)->sys[1], reason, was_up);
+}
+
 const pbx_link_handlers_t ingest_link_handlers = {
-    .connected = ingest_connected,
-    .message = ingest_message,
-    .disconnected = ingest_disconnected,
-    .failback = ingest_failback,
+    .connected = ingest_connected_0,
+    .message = ingest_message_0,
+    .disconnected = ingest_disconnected_0,
+    .failback = ingest_failback_0,
 };
+
+static const pbx_link_handlers_t ingest_secondary_handlers = {
+    .connected = ingest_connected_1,
+    .message = ingest_message_1,
+    .disconnected = ingest_disconnected_1,
+    .failback = NULL, /* one URL: no fallback */
+};
+
+/* ---- a resilient pair ---- */
+
+/* The published state follows another system of the pair: the commands and /readyz too; said on the bridge topic. */
+static void ingest_pair_switched(void *opaque, int from, int to) {
+  ingest_t *ingest = opaque;
+  ingest->link = ingest->sys[to].link;
+  ingest->subs = ingest->sys[to].subs;
+  metrics_pair_active(ingest->config->pbx_id, to);
+  ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
+  ingest_lifecycle(ingest, to == PAIR_SECONDARY ? "system_failover" : "system_failback",
+                   json_pack("{s:s,s:s,s:b,s:b}", "active", pair_system_name(to), "from", pair_system_name(from),
+                             "primary_up", pbx_link_is_up(ingest->sys[0].link), "secondary_up",
+                             pbx_link_is_up(ingest->sys[1].link)));
+}
+
+static const pair_handlers_t ingest_pair_handlers = {.switched = ingest_pair_switched};
+
+/* A system's call reports (calls made with a referencecallid): the active one's, with the published leg's key. */
+static void ingest_on_view_call_report(void *opaque, const snap_call_report_t *r) {
+  ingest_sys_t *sys = opaque;
+  ingest_t *ingest = sys->ingest;
+  if (sys->index != pair_active(ingest->pair))
+    return; /* the same call, reported by both systems: told once */
+  snap_call_report_t published = *r;
+  if (r->leg)
+    published.leg = snap_call_leg(ingest->snap, r->line_guid, r->callid);
+  if (!r->leg || published.leg)
+    ingest_on_call_report(ingest, &published);
+}
 
 /* ---- life ---- */
 
@@ -494,11 +607,33 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   gethostname(host, sizeof(host) - 1);
   snprintf(ingest->instance, sizeof(ingest->instance), "%s/%d", host, (int)getpid());
   ingest->snap = snap_new(ingest_on_view_change, ingest); /* a standby's warm view, until the takeover */
-  ingest->subs = subs_new(config, &ingest_subs_handlers, ingest);
   ingest->committed = restore_new(config->pbx_id);
-  if (!ingest->snap || !ingest->subs || !ingest->committed)
+  ingest->cmd_sys = -1;
+  ingest->n_sys = config->ipo_secondary_url && config->ipo_secondary_url[0] ? 2 : 1;
+  for (size_t i = 0; i < ingest->n_sys; i++) {
+    ingest->sys[i].ingest = ingest;
+    ingest->sys[i].index = (int)i;
+    if (!(ingest->sys[i].subs = subs_new(config, &ingest_subs_handlers, &ingest->sys[i])))
+      goto oom;
+  }
+  ingest->subs = ingest->sys[0].subs;
+  if (!ingest->snap || !ingest->committed)
     goto oom;
-  snap_set_call_report(ingest->snap, ingest_on_call_report, ingest);
+  if (ingest->n_sys == 2) { /* a resilient pair: a view per system, merged into the published state */
+    if (!(ingest->pair = pair_new(&ingest_pair_handlers, ingest)))
+      goto oom;
+    pair_set_published(ingest->pair, ingest->snap);
+    for (int i = 0; i < 2; i++)
+      snap_set_call_report(pair_view(ingest->pair, i), ingest_on_view_call_report, &ingest->sys[i]);
+    ingest->secondary_link = pbx_link_new_secondary(config, &ingest_secondary_handlers, ingest, errstr, errstr_size);
+    if (!ingest->secondary_link)
+      goto fail;
+    ingest->sys[1].link = ingest->secondary_link;
+    for (int i = 0; i < 2; i++)
+      metrics_pair_system(config->pbx_id, i, 0);
+  } else {
+    snap_set_call_report(ingest->snap, ingest_on_call_report, ingest);
+  }
   if (config->queue_stats) { /* the time zone, checked now: the module is made at the takeover */
     qstats_config_t qc = {config->pbx_id, config->queue_stats_service_level, config->queue_stats_window,
                           config->queue_stats_timezone};
@@ -519,6 +654,9 @@ const topics_t *ingest_topics(const ingest_t *ingest) { return &ingest->topics; 
 
 void ingest_attach(ingest_t *ingest, pbx_link_t *link, void (*request_flush)(void *opaque), void *opaque) {
   ingest->link = link;
+  ingest->sys[0].link = link;
+  if (ingest->secondary_link) /* the secondary's websocket comes and goes with the primary's */
+    pbx_link_set_companion(link, ingest->secondary_link);
   ingest->request_flush = request_flush;
   ingest->flush_opaque = opaque;
 }
@@ -538,10 +676,14 @@ void ingest_destroy(ingest_t *ingest) {
   strmap_clear(&ingest->committed_stats, ingest_stats_free);
   for (size_t i = 0; i < ingest->n_life; i++)
     json_decref(ingest->life[i].detail);
-  subs_destroy(ingest->subs);
+  for (size_t i = 0; i < 2; i++) {
+    subs_destroy(ingest->sys[i].subs);
+    strmap_clear(&ingest->sys[i].gates_by_sub, NULL);
+  }
   qstats_destroy(ingest->qstats);
+  pair_destroy(ingest->pair);
+  pbx_link_destroy(ingest->secondary_link);
   snap_destroy(ingest->snap);
-  strmap_clear(&ingest->gates_by_sub, NULL);
   free(ingest);
 }
 
@@ -629,6 +771,8 @@ int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t 
     snprintf(errstr, errstr_size, "takeover: out of memory");
     return -1;
   }
+  if (!ingest->pair) /* the commands hear of their new calls from the published state (a pair's: from its views) */
+    snap_set_call_report(live, ingest_on_call_report, ingest);
   size_t calls = 0, n = restore_apply(ingest->committed, live, &calls);
   snap_t *view = ingest->snap;
   int synced = ingest_view_synced(ingest);
@@ -655,7 +799,11 @@ int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t 
   ingest->n_life = 0;
   ingest_lifecycle(ingest, "owner", json_pack("{s:s,s:s,s:b}", "state", "assigned", "instance", ingest->instance, "warm",
                                                synced));
-  if (synced) { /* the warm view, as a fresh snapshot against what consumers have */
+  if (ingest->pair) { /* the systems' views, merged afresh against what consumers have */
+    ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
+    pair_set_published(ingest->pair, live);
+    pair_replay(ingest->pair);
+  } else if (synced) { /* the warm view, as a fresh snapshot against what consumers have */
     ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
     snap_replay(live, view);
   } else if (ingest->link && pbx_link_is_up(ingest->link)) {
@@ -685,10 +833,19 @@ void ingest_hand_over(ingest_t *ingest, const char *why) {
 
 void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   (void)now_ms;
-  subs_tick(ingest->subs, bclock_mono_ms());
-  size_t counts[4];
-  subs_counts(ingest->subs, counts);
+  size_t counts[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < ingest->n_sys; i++) { /* a pair's subscriptions: both systems' */
+    size_t one[4];
+    subs_tick(ingest->sys[i].subs, bclock_mono_ms());
+    subs_counts(ingest->sys[i].subs, one);
+    for (int k = 0; k < 4; k++)
+      counts[k] += one[k];
+  }
   metrics_subscriptions(subs_state_names(), counts);
+  if (ingest->pair) { /* a switch, or held queue calls no system took */
+    ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
+    pair_tick(ingest->pair, bclock_mono_ms());
+  }
   size_t entities[4];
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
@@ -761,6 +918,7 @@ static size_t ingest_snapshot(ingest_t *ingest, unsigned kind_mask, const char *
 
 static int ingest_cmd_ready(void *pbx) {
   ingest_t *ingest = pbx;
+  ingest->cmd_sys = -1; /* a new command: the active system's, unless its line says otherwise */
   return ingest->publishing && pbx_link_is_up(ingest->link) && subs_resynced(ingest->subs);
 }
 
@@ -776,6 +934,14 @@ static int ingest_cmd_line_find(void *pbx, cmd_target_kind_t kind, const char *n
 
 static int32_t ingest_cmd_line_subscription(void *pbx, const char *line_guid) {
   ingest_t *ingest = pbx;
+  if (ingest->pair) { /* a queue's calls are controlled on the system where they queue */
+    snap_line_t queue;
+    int sys = pair_active(ingest->pair);
+    if (snap_line_find(ingest->snap, SNAP_LINE_QUEUE, line_guid, &queue))
+      sys = pair_queue_system(ingest->pair, queue.guid);
+    ingest->cmd_sys = sys;
+    return subs_line_subscription(ingest->sys[sys].subs, line_guid, NULL);
+  }
   return subs_line_subscription(ingest->subs, line_guid, NULL);
 }
 
@@ -793,7 +959,9 @@ static int ingest_cmd_user_features(void *pbx, const char *user_guid, uint32_t *
 
 static int ingest_cmd_send(void *pbx, const Message *msg, char *errstr, size_t errstr_size) {
   ingest_t *ingest = pbx;
-  return pbx_link_send(ingest->link, msg, errstr, errstr_size);
+  pbx_link_t *link = ingest->cmd_sys >= 0 ? ingest->sys[ingest->cmd_sys].link : ingest->link;
+  ingest->cmd_sys = -1;
+  return pbx_link_send(link, msg, errstr, errstr_size);
 }
 
 static size_t ingest_cmd_snapshot(void *pbx, const char *const *topics, size_t n_topics, const char *line_guid,

@@ -226,6 +226,45 @@ size_t snap_reemit(snap_t *snap, unsigned kind_mask, const char *line_guid);
 size_t snap_replay(snap_t *dst, const snap_t *src);
 
 /*
+ * ---- a resilient pair (snap_replay.c) ----
+ *
+ * Two views (one per system, whose changes nobody publishes) merged into
+ * one published state.  Call legs of different snaps are the same leg when
+ * they share line and gcid (line and callid for a call without gcid): the
+ * two systems number a queue's calls each their own way; the published leg
+ * keeps its key and seq whichever system reports it.
+ */
+/* Whether to keep a call of dst that the sources lack (a call moving between systems); 1 keeps it. */
+typedef int(snap_replay_keep_cb)(void *opaque, const char *line_guid, const char *gcid);
+/*
+ * `active`'s entities, plus `extra`'s queue-line calls (NULL: none) that
+ * active does not have, replayed into dst as a fresh snapshot (only the
+ * differences, new entities 'r'); dst's calls neither has are deleted
+ * (synthetic calllost) unless `keep` (may be NULL) keeps them, its lines
+ * active lacks with their user or queue.  Returns how many were applied.
+ */
+size_t snap_replay_pair(snap_t *dst, const snap_t *active, const snap_t *extra, snap_replay_keep_cb *keep,
+                        void *opaque);
+/* src's live entity `id` into dst as it stands: new ('r' when snapshot, else 'c') or only what differs.  1 when applied. */
+int snap_replay_one(snap_t *dst, const snap_t *src, const char *id, int snapshot);
+/*
+ * src is deleting its entity `id` (call it from src's change callback, while
+ * the entity is still known): dst's copy goes too (a call with `lost`, a line
+ * with its user or queue).  1 when dst had it.
+ */
+int snap_replay_gone(snap_t *dst, const snap_t *src, const char *id, const json_t *lost);
+/* The id of `other`'s live leg that is src's call `id` (see above), or NULL. */
+const char *snap_leg_twin(const snap_t *other, const snap_t *src, const char *id);
+/* Whether a call's state text (a change's before or after) waits for an answer (QUEUEING, RINGING, RETARGETING): a call a pair may move. */
+int snap_call_waiting(const char *state_text);
+/* The key of the live leg with callid `callid` on the line (borrowed until the next change), or NULL. */
+const char *snap_call_leg(const snap_t *snap, const char *line_guid, int32_t callid);
+/* How many live calls the line `line_guid` has (a scan: for the commands' routing). */
+size_t snap_line_calls(const snap_t *snap, const char *line_guid);
+/* dst's queue-line calls that neither a nor b (each may be NULL) has are deleted, but those `keep` keeps; how many. */
+size_t snap_replay_orphans(snap_t *dst, const snap_t *a, const snap_t *b, snap_replay_keep_cb *keep, void *opaque);
+
+/*
  * Every known entity's current state, as an 'r' change with its current seq
  * and no `changed` names, to `cb` (not the snap's own callback); changes
  * nothing.  For a stage that rebuilds its view from a restored state.
