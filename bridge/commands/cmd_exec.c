@@ -91,6 +91,7 @@ struct cmd_job {
 
 struct cmd_exec {
   cmd_exec_config_t conf;
+  metrics_pbx_t *metrics; /* the PBX's series (owned by the metrics) */
   cmd_policy_t *policy;
   char pbx_id[128];
   char results_topic[256];
@@ -132,7 +133,7 @@ static cmd_job_t *cmd_job_new(cmd_exec_t *exec, void *token) {
     exec->head = job;
   exec->tail = job;
   exec->live++;
-  metrics_set(METRICS_COMMANDS_INFLIGHT, (int64_t)exec->live);
+  metrics_pbx_set(exec->metrics, METRICS_COMMANDS_INFLIGHT, (int64_t)exec->live);
   return job;
 }
 
@@ -200,7 +201,7 @@ static void cmd_job_settle(cmd_exec_t *exec, cmd_job_t *job, int ok) {
     exec->tail = job->prev;
   job->prev = job->next = NULL;
   exec->live--;
-  metrics_set(METRICS_COMMANDS_INFLIGHT, (int64_t)exec->live);
+  metrics_pbx_set(exec->metrics, METRICS_COMMANDS_INFLIGHT, (int64_t)exec->live);
   if (job->token && exec->conf.settled)
     exec->conf.settled(exec->conf.settled_opaque, job->token, ok);
   job->token = NULL;
@@ -311,7 +312,7 @@ static void cmd_exec_outcome(cmd_exec_t *exec, cmd_job_t *job, cmd_status_t stat
                       job->result.latency_ms >= 0
                   ? (double)job->result.latency_ms
                   : -1;
-  metrics_command_done((int)status, cmd_status_name(status), rt);
+  metrics_pbx_command_done(exec->metrics, (int)status, cmd_status_name(status), rt);
   if (status == CMD_STATUS_REJECTED)
     BLOG_I(CMD, job->id[0] ? job->id : "-", "rejected: %s", reason ? reason : "");
   else
@@ -778,7 +779,7 @@ static void cmd_exec_duplicate(cmd_exec_t *exec, cmd_job_t *job, const json_t *r
   job->duplicate = 1;
   job->done_ms = bclock_wall_ms();
   snprintf(job->status_name, sizeof(job->status_name), "duplicate");
-  metrics_command_done(CMD_STATUS_DUPLICATE, "duplicate", -1);
+  metrics_pbx_command_done(exec->metrics, CMD_STATUS_DUPLICATE, "duplicate", -1);
   BLOG_I(CMD, job->id, "duplicate (first outcome: %s): not executed again", status ? status : "unknown");
   if (!job->result_text) {
     cmd_job_settle(exec, job, 1);
@@ -873,7 +874,7 @@ void cmd_exec_submit(cmd_exec_t *exec, const cmd_exec_input_t *in, void *token) 
     BLOG_E(CMD, NULL, "out of memory: command left unsettled");
     return;
   }
-  metrics_add(METRICS_COMMANDS_RECEIVED, 1);
+  metrics_pbx_add(exec->metrics, METRICS_COMMANDS_RECEIVED, 1);
   cmd_store_src_t src = {in->topic, in->partition, in->offset};
   cmd_store_src_text(&src, job->src, sizeof(job->src));
   snprintf(job->topic, sizeof(job->topic), "%s", in->topic ? in->topic : "");
@@ -1281,6 +1282,7 @@ int cmd_exec_new(const cmd_exec_config_t *conf, cmd_exec_t **out, char *errstr, 
     return -1;
   }
   exec->conf = *conf;
+  exec->metrics = metrics_pbx(conf->pbx_id);
   snprintf(exec->pbx_id, sizeof(exec->pbx_id), "%s", conf->pbx_id);
   snprintf(exec->results_topic, sizeof(exec->results_topic), "%s", conf->results_topic);
   snprintf(exec->ce_source, sizeof(exec->ce_source), "/mtcti3/%s", conf->pbx_id);

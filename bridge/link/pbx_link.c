@@ -23,6 +23,7 @@ typedef struct pbx_frame {
 
 struct pbx_link {
   const config_t *config;
+  metrics_pbx_t *metrics; /* its PBX's series (owned by the metrics) */
   pbx_link_handlers_t handlers;
   void *opaque;
   struct lws_context *context;
@@ -190,7 +191,7 @@ static void pbx_link_down(pbx_link_t *link, const char *reason) {
   link->rx_len = 0;
   pbx_link_tx_clear(link);
   if (!link->secondary)
-    metrics_set(METRICS_CONNECTED, 0);
+    metrics_pbx_set(link->metrics, METRICS_CONNECTED, 0);
   if (was_up)
     BLOG_W(PBX, link->inst, "disconnected from %s: %s", link->urls[link->url_index], reason);
   else
@@ -245,7 +246,7 @@ static struct lws *pbx_link_dial(pbx_link_t *link, const char *url, struct lws *
   } else {
     BLOG_W(PBX, link->inst, "%s is not TLS (ws://): credentials and events travel in clear", url);
   }
-  metrics_add(METRICS_RECONNECTS, 1);
+  metrics_pbx_add(link->metrics, METRICS_RECONNECTS, 1);
   BLOG_I(PBX, link->inst, "%s %s://%s:%d%s (subprotocol %s)", doing, prot, address, port, full_path,
          info.protocol);
   struct lws *wsi = lws_client_connect_via_info(&info);
@@ -260,7 +261,7 @@ static void pbx_link_connect(lws_sorted_usec_list_t *sul) {
     return;
   const char *why = NULL;
   if (!link->secondary)
-    metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+    metrics_pbx_set(link->metrics, METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
   if (!pbx_link_dial(link, link->urls[link->url_index], &link->wsi, "connecting to", &why)) {
     link->wsi = NULL;
     pbx_link_down(link, why);
@@ -284,8 +285,8 @@ static void pbx_link_established(pbx_link_t *link) {
   clock_gettime(CLOCK_MONOTONIC, &link->up_since);
   link->generation++;
   if (!link->secondary) {
-    metrics_set(METRICS_CONNECTED, 1);
-    metrics_set(METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
+    metrics_pbx_set(link->metrics, METRICS_CONNECTED, 1);
+    metrics_pbx_set(link->metrics, METRICS_PBX_URL_INDEX, (int64_t)link->url_index);
   }
   BLOG_I(PBX, link->inst, "connected to %s", link->urls[link->url_index]);
   if (link->handlers.connected)
@@ -318,7 +319,7 @@ static void pbx_link_failback(pbx_link_t *link, struct lws *wsi) {
   link->up = 0;
   link->rx_len = 0;
   pbx_link_tx_clear(link);
-  metrics_add(METRICS_PBX_FAILBACKS, 1);
+  metrics_pbx_add(link->metrics, METRICS_PBX_FAILBACKS, 1);
   BLOG_I(PBX, link->inst, "the first URL %s is back: failing back to it from %s (on it %lld ms)", link->urls[0], from,
          (long long)fallback_ms);
   if (link->handlers.failback)
@@ -357,7 +358,7 @@ static int pbx_link_rx(pbx_link_t *link, struct lws *wsi, const void *in, size_t
   char errstr[256];
   if (codec_frame_decode_into(link->arena, link->rx, link->rx_len, link->framing, 0, &msg, errstr,
                               sizeof(errstr)) != 0) {
-    metrics_add(METRICS_DECODE_ERRORS, 1);
+    metrics_pbx_add(link->metrics, METRICS_DECODE_ERRORS, 1);
     BLOG_W(PBX, link->inst, "undecodable frame of %zu bytes ignored: %s", link->rx_len, errstr);
     link->rx_len = 0;
     return 0;
@@ -470,6 +471,7 @@ static pbx_link_t *pbx_link_create(const config_t *config, const char *url_list,
     return NULL;
   }
   link->config = config;
+  link->metrics = metrics_pbx(config->pbx_id);
   link->handlers = *handlers;
   link->opaque = opaque;
   if (!(link->arena = codec_arena_new()))

@@ -55,6 +55,7 @@ typedef struct subs_entry {
 
 struct subs {
   const config_t *config;
+  metrics_pbx_t *metrics; /* its PBX's series (owned by the metrics); a pair's two systems share them */
   subs_handlers_t handlers;
   void *opaque;
   strmap_t by_id;   /* "<subscribe_id>" -> entry */
@@ -115,6 +116,7 @@ subs_t *subs_new(const config_t *config, const subs_handlers_t *handlers, void *
   if (!subs)
     return NULL;
   subs->config = config;
+  subs->metrics = metrics_pbx(config->pbx_id);
   subs->handlers = *handlers;
   subs->opaque = opaque;
   subs->next_subscribe_id = 1;
@@ -134,7 +136,7 @@ static void subs_clear(subs_t *subs) {
   subs->lines = subs->presence = subs->park = NULL;
   subs->fifo_head = subs->fifo_tail = NULL;
   subs->inflight = 0;
-  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, 0);
+  metrics_pbx_set(subs->metrics, METRICS_SUBSCRIBE_INFLIGHT, 0);
   subs->lines_seen = subs->resync_reported = 0;
 }
 
@@ -188,7 +190,7 @@ static void subs_request_forget(subs_t *subs, subs_entry_t *entry) {
     strmap_del(&subs->requests, k);
   entry->doing = SUBS_REQ_NONE;
   subs->inflight--;
-  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
+  metrics_pbx_set(subs->metrics, METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
 }
 
 static subs_entry_t *subs_entry_new(subs_t *subs, subs_kind_t kind) {
@@ -328,9 +330,9 @@ static int subs_send(subs_t *subs, subs_entry_t *entry, subs_req_t req, int64_t 
   if (req == SUBS_REQ_SUBSCRIBE)
     entry->state = SUBS_REQUESTED;
   subs->inflight++;
-  metrics_set(METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
-  if ((int64_t)subs->inflight > metrics_get(METRICS_SUBSCRIBE_INFLIGHT_PEAK))
-    metrics_set(METRICS_SUBSCRIBE_INFLIGHT_PEAK, (int64_t)subs->inflight);
+  metrics_pbx_set(subs->metrics, METRICS_SUBSCRIBE_INFLIGHT, (int64_t)subs->inflight);
+  if ((int64_t)subs->inflight > metrics_pbx_get(subs->metrics, METRICS_SUBSCRIBE_INFLIGHT_PEAK))
+    metrics_pbx_set(subs->metrics, METRICS_SUBSCRIBE_INFLIGHT_PEAK, (int64_t)subs->inflight);
   BLOG_D(SUBS, subs_kind_name[entry->kind], "%s subscribe_id=%d requestid=%d %s",
          req == SUBS_REQ_SUBSCRIBE ? "subscribe" : "refresh", entry->subscribe_id, sub.requestid,
          entry->guid);
@@ -658,7 +660,7 @@ static void subs_failed(subs_t *subs, subs_entry_t *entry, int code, const char 
   subs_req_t doing = entry->doing;
   subs_request_forget(subs, entry);
   entry->failures++;
-  metrics_add(METRICS_REQUEST_ERRORS, 1);
+  metrics_pbx_add(subs->metrics, METRICS_REQUEST_ERRORS, 1);
   if (code == MTCTISESS_SUBSCRIPTION_INVALID_ID && doing == SUBS_REQ_REFRESH) {
     BLOG_W(SUBS, subs_kind_name[entry->kind], "refresh of subscribe_id=%d %s refused (%s): subscribing afresh",
            entry->subscribe_id, entry->guid, codec_result_name(code));
@@ -720,7 +722,7 @@ void subs_terminated(subs_t *subs, const SubscribeTerminated *terminated, int64_
   char k[16];
   subs_key(k, sizeof(k), terminated->subscribe_id);
   subs_entry_t *entry = strmap_get(&subs->by_id, k);
-  metrics_add(METRICS_SUBSCRIBE_TERMINATED, 1);
+  metrics_pbx_add(subs->metrics, METRICS_SUBSCRIBE_TERMINATED, 1);
   if (!entry) {
     BLOG_W(SUBS, NULL, "SubscribeTerminated for unknown subscribe_id=%d", terminated->subscribe_id);
     return;
@@ -792,7 +794,7 @@ void subs_counts(const subs_t *subs, size_t counts[4]) {
   size_t queued = 0;
   for (const subs_entry_t *e = subs->fifo_head; e; e = e->fifo_next)
     queued++;
-  metrics_set(METRICS_SUBSCRIBE_QUEUED, (int64_t)queued);
+  metrics_pbx_set(subs->metrics, METRICS_SUBSCRIBE_QUEUED, (int64_t)queued);
   memset(counts, 0, 4 * sizeof(size_t));
   for (strmap_iter_t it = strmap_iter(&subs->by_id); strmap_iter_next(&it);)
     counts[((subs_entry_t *)it.value)->state]++;

@@ -1,5 +1,6 @@
 /*
- * metrics: Prometheus text exposition of the tables in metrics.h.
+ * metrics: Prometheus text exposition of the tables in metrics.h: the
+ * process's series and one block per registered PBX.
  */
 #include "metrics.h"
 
@@ -16,14 +17,15 @@
 
 static const struct {
   const char *name, *type, *help;
+  metrics_scope_t scope;
 } metrics_rows[] = {
-#define METRICS_X_ROW(e, n, t, h) {n, t, h},
+#define METRICS_X_ROW(e, n, t, s, h) {n, t, h, METRICS_SCOPE_##s},
     METRICS_TABLE(METRICS_X_ROW)
 #undef METRICS_X_ROW
 };
 
 enum {
-#define METRICS_X_HIST_ENUM(e, n, h) METRICS_HIST_##e,
+#define METRICS_X_HIST_ENUM(e, n, s, h) METRICS_HIST_##e,
   METRICS_HISTOGRAMS(METRICS_X_HIST_ENUM)
 #undef METRICS_X_HIST_ENUM
   METRICS_HIST__COUNT
@@ -31,8 +33,9 @@ enum {
 
 static const struct {
   const char *name, *help;
+  metrics_scope_t scope;
 } metrics_hist_rows[] = {
-#define METRICS_X_HIST_ROW(e, n, h) {n, h},
+#define METRICS_X_HIST_ROW(e, n, s, h) {n, h, METRICS_SCOPE_##s},
     METRICS_HISTOGRAMS(METRICS_X_HIST_ROW)
 #undef METRICS_X_HIST_ROW
 };
@@ -72,24 +75,105 @@ typedef struct metrics_client_series {
   double value;
 } metrics_client_series_t;
 
-static struct {
+/* Ownership changes and a resilient pair's systems and switches, by name. */
+static const char *const metrics_ownership_changes[] = {"assigned", "revoked", "fenced", "failed"};
+#define METRICS_N_CHANGES (sizeof(metrics_ownership_changes) / sizeof(metrics_ownership_changes[0]))
+static const char *const metrics_pair_systems[] = {"primary", "secondary"};
+static const char *const metrics_pair_switches[] = {"failover", "failback"};
+
+/*
+ * One PBX's series: the PBX rows of the tables (the PROCESS rows' slots stay
+ * 0; indexing by metrics_id_t keeps a bump one add), its label sets, its
+ * ownership and pair state.
+ */
+struct metrics_pbx {
+  char *pbx_id;
+  char *label; /* pbx="<pbx_id escaped>", made once: every scrape writes it many times */
   int64_t values[METRICS__COUNT];
   uint64_t produced[METRICS_TOPICS];
   metrics_histogram_t hist[METRICS_HIST__COUNT];
-  const char *sub_states[METRICS_SUB_STATES];
   size_t sub_counts[METRICS_SUB_STATES];
   size_t entities[4];
-  const char *cmd_status_names[METRICS_CMD_STATUSES];
   uint64_t cmd_done[METRICS_CMD_STATUSES];
   metrics_link_state_t link_state;
+  int owned;
+  uint64_t changes[METRICS_N_CHANGES];
+  int pair;             /* a resilient pair: the pair series are rendered */
+  int system_up[2];     /* primary, secondary */
+  int active;           /* the system the published state follows */
+  uint64_t switches[2]; /* failover, failback */
+};
+
+static struct {
+  int64_t values[METRICS__COUNT];                /* the PROCESS rows */
+  metrics_histogram_t hist[METRICS_HIST__COUNT]; /* the PROCESS histograms (none today) */
+  /* label values shared by every PBX: the names are static, the counts per PBX */
+  const char *sub_states[METRICS_SUB_STATES];
+  const char *cmd_status_names[METRICS_CMD_STATUSES];
+  metrics_pbx_t **pbx; /* in registration order: the order of the samples */
+  size_t n_pbx;
   char *build_names[METRICS_BUILD_LABELS], *build_values[METRICS_BUILD_LABELS];
   metrics_client_series_t *clients;
   size_t n_clients;
 } metrics;
 
-void metrics_add(metrics_id_t id, int64_t delta) { metrics.values[id] += delta; }
-void metrics_set(metrics_id_t id, int64_t value) { metrics.values[id] = value; }
-int64_t metrics_get(metrics_id_t id) { return metrics.values[id]; }
+static void metrics_label_value(FILE *fp, const char *value);
+static void metrics_header(FILE *fp, const char *name, const char *type, const char *help);
+
+metrics_pbx_t *metrics_pbx(const char *pbx_id) {
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    if (strcmp(metrics.pbx[i]->pbx_id, pbx_id) == 0)
+      return metrics.pbx[i];
+  metrics_pbx_t **grown = realloc(metrics.pbx, (metrics.n_pbx + 1) * sizeof(*grown));
+  if (!grown)
+    return NULL;
+  metrics.pbx = grown;
+  metrics_pbx_t *p = calloc(1, sizeof(*p));
+  char *label = NULL;
+  size_t label_len = 0;
+  FILE *fp = open_memstream(&label, &label_len);
+  if (fp) {
+    fputs("pbx=\"", fp);
+    metrics_label_value(fp, pbx_id);
+    fputc('"', fp);
+    fclose(fp);
+  }
+  if (!p || !label || !(p->pbx_id = strdup(pbx_id))) {
+    free(label);
+    free(p);
+    return NULL;
+  }
+  p->label = label;
+  metrics.pbx[metrics.n_pbx++] = p;
+  return p;
+}
+
+/* A misplaced call (a row of the other scope) is dropped: nobody would render what it wrote. */
+static int metrics_scoped(metrics_id_t id, metrics_scope_t scope) {
+  return (unsigned)id < METRICS__COUNT && metrics_rows[id].scope == scope;
+}
+
+void metrics_add(metrics_id_t id, int64_t delta) {
+  if (metrics_scoped(id, METRICS_SCOPE_PROCESS))
+    metrics.values[id] += delta;
+}
+void metrics_set(metrics_id_t id, int64_t value) {
+  if (metrics_scoped(id, METRICS_SCOPE_PROCESS))
+    metrics.values[id] = value;
+}
+int64_t metrics_get(metrics_id_t id) { return metrics_scoped(id, METRICS_SCOPE_PROCESS) ? metrics.values[id] : 0; }
+
+void metrics_pbx_add(metrics_pbx_t *pbx, metrics_id_t id, int64_t delta) {
+  if (pbx && metrics_scoped(id, METRICS_SCOPE_PBX))
+    pbx->values[id] += delta;
+}
+void metrics_pbx_set(metrics_pbx_t *pbx, metrics_id_t id, int64_t value) {
+  if (pbx && metrics_scoped(id, METRICS_SCOPE_PBX))
+    pbx->values[id] = value;
+}
+int64_t metrics_pbx_get(const metrics_pbx_t *pbx, metrics_id_t id) {
+  return pbx && metrics_scoped(id, METRICS_SCOPE_PBX) ? pbx->values[id] : 0;
+}
 
 static void metrics_observe(metrics_histogram_t *h, double ms) {
   double seconds = ms / 1000.0;
@@ -102,36 +186,53 @@ static void metrics_observe(metrics_histogram_t *h, double ms) {
   h->sum += seconds;
 }
 
-void metrics_event_delivered(int topic_index, double latency_ms) {
+/* A histogram of the PBX's or the process's, by the histogram's scope. */
+static metrics_histogram_t *metrics_hist_of(metrics_pbx_t *pbx, int hist) {
+  return metrics_hist_rows[hist].scope == METRICS_SCOPE_PBX ? &pbx->hist[hist] : &metrics.hist[hist];
+}
+
+void metrics_pbx_event_delivered(metrics_pbx_t *pbx, int topic_index, double latency_ms) {
+  if (!pbx)
+    return;
   if (topic_index >= 0 && topic_index < METRICS_TOPICS)
-    metrics.produced[topic_index]++;
-  metrics_observe(&metrics.hist[METRICS_HIST_DELIVERY], latency_ms);
+    pbx->produced[topic_index]++;
+  metrics_observe(metrics_hist_of(pbx, METRICS_HIST_DELIVERY), latency_ms);
 }
 
-void metrics_notify_acked(double latency_ms) { metrics_observe(&metrics.hist[METRICS_HIST_NOTIFY_ACK], latency_ms); }
-
-void metrics_link_state(metrics_link_state_t state) {
-  if (state < METRICS_LINK__COUNT)
-    metrics.link_state = state;
+void metrics_pbx_notify_acked(metrics_pbx_t *pbx, double latency_ms) {
+  if (pbx)
+    metrics_observe(metrics_hist_of(pbx, METRICS_HIST_NOTIFY_ACK), latency_ms);
 }
 
-void metrics_subscriptions(const char *const state_names[METRICS_SUB_STATES],
-                           const size_t counts[METRICS_SUB_STATES]) {
+void metrics_pbx_link_state(metrics_pbx_t *pbx, metrics_link_state_t state) {
+  if (pbx && state < METRICS_LINK__COUNT)
+    pbx->link_state = state;
+}
+
+void metrics_pbx_subscriptions(metrics_pbx_t *pbx, const char *const state_names[METRICS_SUB_STATES],
+                               const size_t counts[METRICS_SUB_STATES]) {
+  if (!pbx)
+    return;
   for (int i = 0; i < METRICS_SUB_STATES; i++) {
     metrics.sub_states[i] = state_names[i];
-    metrics.sub_counts[i] = counts[i];
+    pbx->sub_counts[i] = counts[i];
   }
 }
 
-void metrics_entities(const size_t counts[4]) { memcpy(metrics.entities, counts, sizeof(metrics.entities)); }
+void metrics_pbx_entities(metrics_pbx_t *pbx, const size_t counts[4]) {
+  if (pbx)
+    memcpy(pbx->entities, counts, sizeof(pbx->entities));
+}
 
-void metrics_command_done(int status, const char *name, double round_trip_ms) {
+void metrics_pbx_command_done(metrics_pbx_t *pbx, int status, const char *name, double round_trip_ms) {
+  if (!pbx)
+    return;
   if (status >= 0 && status < METRICS_CMD_STATUSES) {
     metrics.cmd_status_names[status] = name;
-    metrics.cmd_done[status]++;
+    pbx->cmd_done[status]++;
   }
   if (round_trip_ms >= 0)
-    metrics_observe(&metrics.hist[METRICS_HIST_COMMAND_ROUND_TRIP], round_trip_ms);
+    metrics_observe(metrics_hist_of(pbx, METRICS_HIST_COMMAND_ROUND_TRIP), round_trip_ms);
 }
 
 void metrics_build_info(const char *name, const char *value) {
@@ -159,118 +260,71 @@ void metrics_build_info(const char *name, const char *value) {
   }
 }
 
-static void metrics_label_value(FILE *fp, const char *value);
-static void metrics_header(FILE *fp, const char *name, const char *type, const char *help);
-
-/* Ownership per PBX (loop thread). */
-#define METRICS_PBX_MAX 256
-static const char *const metrics_ownership_changes[] = {"assigned", "revoked", "fenced", "failed"};
-#define METRICS_N_CHANGES (sizeof(metrics_ownership_changes) / sizeof(metrics_ownership_changes[0]))
-static const char *const metrics_pair_systems[] = {"primary", "secondary"};
-static const char *const metrics_pair_switches[] = {"failover", "failback"};
-static struct {
-  char *pbx;
-  int owned;
-  uint64_t changes[METRICS_N_CHANGES];
-  int pair;              /* a resilient pair: the series below are rendered */
-  int system_up[2];      /* primary, secondary */
-  int active;            /* the system the published state follows */
-  uint64_t switches[2];  /* failover, failback */
-} metrics_pbx[METRICS_PBX_MAX];
-static size_t metrics_n_pbx;
-
-static size_t metrics_pbx_index(const char *pbx) {
-  size_t i = 0;
-  while (i < metrics_n_pbx && strcmp(metrics_pbx[i].pbx, pbx) != 0)
-    i++;
-  if (i == metrics_n_pbx && i < METRICS_PBX_MAX && (metrics_pbx[i].pbx = strdup(pbx)) != NULL)
-    metrics_n_pbx++;
-  return i;
+void metrics_pbx_owned(metrics_pbx_t *pbx, int owned) {
+  if (pbx)
+    pbx->owned = owned;
 }
 
-void metrics_pbx_owned(const char *pbx, int owned) {
-  size_t i = metrics_pbx_index(pbx);
-  if (i < metrics_n_pbx)
-    metrics_pbx[i].owned = owned;
-}
-
-void metrics_pbx_ownership_change(const char *pbx, const char *change) {
-  size_t i = metrics_pbx_index(pbx);
-  for (size_t c = 0; i < metrics_n_pbx && c < METRICS_N_CHANGES; c++)
+void metrics_pbx_ownership_change(metrics_pbx_t *pbx, const char *change) {
+  for (size_t c = 0; pbx && c < METRICS_N_CHANGES; c++)
     if (strcmp(metrics_ownership_changes[c], change) == 0)
-      metrics_pbx[i].changes[c]++;
+      pbx->changes[c]++;
 }
 
-void metrics_pair_system(const char *pbx, int system, int up) {
-  size_t i = metrics_pbx_index(pbx);
-  if (i < metrics_n_pbx) {
-    metrics_pbx[i].pair = 1;
-    metrics_pbx[i].system_up[system ? 1 : 0] = up;
+void metrics_pbx_pair_system(metrics_pbx_t *pbx, int system, int up) {
+  if (pbx) {
+    pbx->pair = 1;
+    pbx->system_up[system ? 1 : 0] = up;
   }
 }
 
-void metrics_pair_active(const char *pbx, int system) {
-  size_t i = metrics_pbx_index(pbx);
-  if (i < metrics_n_pbx) {
-    metrics_pbx[i].pair = 1;
-    metrics_pbx[i].active = system ? 1 : 0;
-    metrics_pbx[i].switches[system ? 0 : 1]++; /* to the secondary: a failover; back to the primary: a fail-back */
+void metrics_pbx_pair_active(metrics_pbx_t *pbx, int system) {
+  if (pbx) {
+    pbx->pair = 1;
+    pbx->active = system ? 1 : 0;
+    pbx->switches[system ? 0 : 1]++; /* to the secondary: a failover; back to the primary: a fail-back */
   }
 }
 
 /* A resilient pair's series (only PBXs configured as one). */
 static void metrics_render_pair(FILE *fp) {
   int any = 0;
-  for (size_t i = 0; i < metrics_n_pbx; i++)
-    any |= metrics_pbx[i].pair;
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    any |= metrics.pbx[i]->pair;
   if (!any)
     return;
   metrics_header(fp, "mtcti3_bridge_pbx_system_up", "gauge",
                  "Resilient pair: 1 while the bridge's websocket to the system (primary, secondary) is up");
-  for (size_t i = 0; i < metrics_n_pbx; i++)
-    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
-      fprintf(fp, "mtcti3_bridge_pbx_system_up{pbx=\"");
-      metrics_label_value(fp, metrics_pbx[i].pbx);
-      fprintf(fp, "\",system=\"%s\"} %d\n", metrics_pair_systems[k], metrics_pbx[i].system_up[k]);
-    }
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    for (int k = 0; metrics.pbx[i]->pair && k < 2; k++)
+      fprintf(fp, "mtcti3_bridge_pbx_system_up{%s,system=\"%s\"} %d\n", metrics.pbx[i]->label,
+              metrics_pair_systems[k], metrics.pbx[i]->system_up[k]);
   metrics_header(fp, "mtcti3_bridge_pbx_system_active", "gauge",
                  "Resilient pair: 1 for the system whose lines, users, presence and user calls are published");
-  for (size_t i = 0; i < metrics_n_pbx; i++)
-    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
-      fprintf(fp, "mtcti3_bridge_pbx_system_active{pbx=\"");
-      metrics_label_value(fp, metrics_pbx[i].pbx);
-      fprintf(fp, "\",system=\"%s\"} %d\n", metrics_pair_systems[k], metrics_pbx[i].active == k);
-    }
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    for (int k = 0; metrics.pbx[i]->pair && k < 2; k++)
+      fprintf(fp, "mtcti3_bridge_pbx_system_active{%s,system=\"%s\"} %d\n", metrics.pbx[i]->label,
+              metrics_pair_systems[k], metrics.pbx[i]->active == k);
   metrics_header(fp, "mtcti3_bridge_pbx_system_switches_total", "counter",
                  "Resilient pair: switches of the published state to the secondary (failover) and back (failback)");
-  for (size_t i = 0; i < metrics_n_pbx; i++)
-    for (int k = 0; metrics_pbx[i].pair && k < 2; k++) {
-      fprintf(fp, "mtcti3_bridge_pbx_system_switches_total{pbx=\"");
-      metrics_label_value(fp, metrics_pbx[i].pbx);
-      fprintf(fp, "\",switch=\"%s\"} %llu\n", metrics_pair_switches[k],
-              (unsigned long long)metrics_pbx[i].switches[k]);
-    }
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    for (int k = 0; metrics.pbx[i]->pair && k < 2; k++)
+      fprintf(fp, "mtcti3_bridge_pbx_system_switches_total{%s,switch=\"%s\"} %llu\n", metrics.pbx[i]->label,
+              metrics_pair_switches[k], (unsigned long long)metrics.pbx[i]->switches[k]);
 }
 
-static void metrics_render_pbx(FILE *fp) {
+static void metrics_render_ownership(FILE *fp) {
   metrics_render_pair(fp);
   metrics_header(fp, "mtcti3_bridge_pbx_owned", "gauge",
                  "1 while this instance owns the PBX: publishes its events and runs its commands");
-  for (size_t i = 0; i < metrics_n_pbx; i++) {
-    fprintf(fp, "mtcti3_bridge_pbx_owned{pbx=\"");
-    metrics_label_value(fp, metrics_pbx[i].pbx);
-    fprintf(fp, "\"} %d\n", metrics_pbx[i].owned);
-  }
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    fprintf(fp, "mtcti3_bridge_pbx_owned{%s} %d\n", metrics.pbx[i]->label, metrics.pbx[i]->owned);
   metrics_header(fp, "mtcti3_bridge_pbx_ownership_changes_total", "counter",
                  "Ownership changes of the PBX in this instance: assigned, revoked, fenced, failed");
-  for (size_t i = 0; i < metrics_n_pbx; i++) {
-    for (size_t c = 0; c < METRICS_N_CHANGES; c++) {
-      fprintf(fp, "mtcti3_bridge_pbx_ownership_changes_total{pbx=\"");
-      metrics_label_value(fp, metrics_pbx[i].pbx);
-      fprintf(fp, "\",change=\"%s\"} %llu\n", metrics_ownership_changes[c],
-              (unsigned long long)metrics_pbx[i].changes[c]);
-    }
-  }
+  for (size_t i = 0; i < metrics.n_pbx; i++)
+    for (size_t c = 0; c < METRICS_N_CHANGES; c++)
+      fprintf(fp, "mtcti3_bridge_pbx_ownership_changes_total{%s,change=\"%s\"} %llu\n", metrics.pbx[i]->label,
+              metrics_ownership_changes[c], (unsigned long long)metrics.pbx[i]->changes[c]);
 }
 
 /* The client series are set from the threads that serve each Kafka client's statistics. */
@@ -344,10 +398,14 @@ void metrics_reset(void) {
   }
   free(metrics.clients);
   metrics.clients = NULL;
-  for (size_t i = 0; i < metrics_n_pbx; i++)
-    free(metrics_pbx[i].pbx);
-  metrics_n_pbx = 0;
-  metrics.n_clients = 0;
+  for (size_t i = 0; i < metrics.n_pbx; i++) {
+    free(metrics.pbx[i]->pbx_id);
+    free(metrics.pbx[i]->label);
+    free(metrics.pbx[i]);
+  }
+  free(metrics.pbx);
+  /* every series from zero: a unit test starts afresh, nothing outlives it at exit */
+  memset(&metrics, 0, sizeof(metrics));
 }
 
 /* A label value, escaped as the text format wants (backslash, quote, newline). */
@@ -368,16 +426,21 @@ static void metrics_header(FILE *fp, const char *name, const char *type, const c
   fprintf(fp, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void metrics_render_histogram(FILE *fp, const char *name, const char *help,
-                                     const metrics_histogram_t *h) {
-  metrics_header(fp, name, "histogram", help);
+/* One histogram's samples; `labels` ("" or pbx="...") before le. */
+static void metrics_render_histogram(FILE *fp, const char *name, const char *labels, const metrics_histogram_t *h) {
+  const char *sep = labels[0] ? "," : "";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < METRICS_NB; i++) {
     cumulative += h->buckets[i];
-    fprintf(fp, "%s_bucket{le=\"%g\"} %llu\n", name, metrics_buckets[i], (unsigned long long)cumulative);
+    fprintf(fp, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, metrics_buckets[i],
+            (unsigned long long)cumulative);
   }
-  fprintf(fp, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)h->count);
-  fprintf(fp, "%s_sum %.15g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
+  fprintf(fp, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)h->count);
+  if (labels[0])
+    fprintf(fp, "%s_sum{%s} %.15g\n%s_count{%s} %llu\n", name, labels, h->sum, name, labels,
+            (unsigned long long)h->count);
+  else
+    fprintf(fp, "%s_sum %.15g\n%s_count %llu\n", name, h->sum, name, (unsigned long long)h->count);
 }
 
 /* The process_* series of the Prometheus client libraries, from /proc (Linux). */
@@ -452,7 +515,12 @@ char *metrics_render(size_t *len) {
     return NULL;
   for (int i = 0; i < METRICS__COUNT; i++) {
     metrics_header(fp, metrics_rows[i].name, metrics_rows[i].type, metrics_rows[i].help);
-    fprintf(fp, "%s %lld\n", metrics_rows[i].name, (long long)metrics.values[i]);
+    if (metrics_rows[i].scope == METRICS_SCOPE_PROCESS)
+      fprintf(fp, "%s %lld\n", metrics_rows[i].name, (long long)metrics.values[i]);
+    else
+      for (size_t p = 0; p < metrics.n_pbx; p++)
+        fprintf(fp, "%s{%s} %lld\n", metrics_rows[i].name, metrics.pbx[p]->label,
+                (long long)metrics.pbx[p]->values[i]);
   }
   metrics_header(fp, "mtcti3_bridge_build_info", "gauge",
                  "The bridge's version and the versions of the libraries it runs with; always 1");
@@ -469,30 +537,41 @@ char *metrics_render(size_t *len) {
   fprintf(fp, "} 1\n");
   metrics_header(fp, "mtcti3_bridge_pbx_link_state", "gauge",
                  "The PBX link's state: 1 for the current one (connecting, resyncing, synced)");
-  for (int i = 0; i < METRICS_LINK__COUNT; i++)
-    fprintf(fp, "mtcti3_bridge_pbx_link_state{state=\"%s\"} %d\n", metrics_link_state_names[i],
-            (int)metrics.link_state == i);
+  for (size_t p = 0; p < metrics.n_pbx; p++)
+    for (int i = 0; i < METRICS_LINK__COUNT; i++)
+      fprintf(fp, "mtcti3_bridge_pbx_link_state{%s,state=\"%s\"} %d\n", metrics.pbx[p]->label,
+              metrics_link_state_names[i], (int)metrics.pbx[p]->link_state == i);
   metrics_header(fp, "mtcti3_bridge_events_produced_total", "counter", "Events confirmed by Kafka, per topic");
-  for (int i = 0; i < METRICS_TOPICS; i++)
-    fprintf(fp, "mtcti3_bridge_events_produced_total{topic=\"%s\"} %llu\n", metrics_topic_name(i),
-            (unsigned long long)metrics.produced[i]);
-  for (int i = 0; i < METRICS_HIST__COUNT; i++)
-    metrics_render_histogram(fp, metrics_hist_rows[i].name, metrics_hist_rows[i].help, &metrics.hist[i]);
+  for (size_t p = 0; p < metrics.n_pbx; p++)
+    for (int i = 0; i < METRICS_TOPICS; i++)
+      fprintf(fp, "mtcti3_bridge_events_produced_total{%s,topic=\"%s\"} %llu\n", metrics.pbx[p]->label,
+              metrics_topic_name(i), (unsigned long long)metrics.pbx[p]->produced[i]);
+  for (int i = 0; i < METRICS_HIST__COUNT; i++) {
+    metrics_header(fp, metrics_hist_rows[i].name, "histogram", metrics_hist_rows[i].help);
+    if (metrics_hist_rows[i].scope == METRICS_SCOPE_PROCESS)
+      metrics_render_histogram(fp, metrics_hist_rows[i].name, "", &metrics.hist[i]);
+    else
+      for (size_t p = 0; p < metrics.n_pbx; p++)
+        metrics_render_histogram(fp, metrics_hist_rows[i].name, metrics.pbx[p]->label, &metrics.pbx[p]->hist[i]);
+  }
   metrics_header(fp, "mtcti3_bridge_subscriptions", "gauge", "Subscriptions to the PBX, per state");
-  for (int i = 0; i < METRICS_SUB_STATES; i++)
-    if (metrics.sub_states[i])
-      fprintf(fp, "mtcti3_bridge_subscriptions{state=\"%s\"} %zu\n", metrics.sub_states[i],
-              metrics.sub_counts[i]);
+  for (size_t p = 0; p < metrics.n_pbx; p++)
+    for (int i = 0; i < METRICS_SUB_STATES; i++)
+      if (metrics.sub_states[i])
+        fprintf(fp, "mtcti3_bridge_subscriptions{%s,state=\"%s\"} %zu\n", metrics.pbx[p]->label,
+                metrics.sub_states[i], metrics.pbx[p]->sub_counts[i]);
   metrics_header(fp, "mtcti3_bridge_entities", "gauge", "Entities in the last known state, per topic");
-  for (int i = 0; i < 4; i++)
-    fprintf(fp, "mtcti3_bridge_entities{topic=\"%s\"} %zu\n", metrics_topic_name(metrics_kind_topics[i]),
-            metrics.entities[i]);
+  for (size_t p = 0; p < metrics.n_pbx; p++)
+    for (int i = 0; i < 4; i++)
+      fprintf(fp, "mtcti3_bridge_entities{%s,topic=\"%s\"} %zu\n", metrics.pbx[p]->label,
+              metrics_topic_name(metrics_kind_topics[i]), metrics.pbx[p]->entities[i]);
   metrics_header(fp, "mtcti3_bridge_commands_total", "counter", "Commands completed, per final status");
-  for (int i = 0; i < METRICS_CMD_STATUSES; i++)
-    if (metrics.cmd_status_names[i])
-      fprintf(fp, "mtcti3_bridge_commands_total{status=\"%s\"} %llu\n", metrics.cmd_status_names[i],
-              (unsigned long long)metrics.cmd_done[i]);
-  metrics_render_pbx(fp);
+  for (size_t p = 0; p < metrics.n_pbx; p++)
+    for (int i = 0; i < METRICS_CMD_STATUSES; i++)
+      if (metrics.cmd_status_names[i])
+        fprintf(fp, "mtcti3_bridge_commands_total{%s,status=\"%s\"} %llu\n", metrics.pbx[p]->label,
+                metrics.cmd_status_names[i], (unsigned long long)metrics.pbx[p]->cmd_done[i]);
+  metrics_render_ownership(fp);
   pthread_mutex_lock(&metrics_clients_lock);
   for (int g = 0; g < METRICS_CLIENT__COUNT; g++) {
     /* the family is always there, its series once a client has reported */

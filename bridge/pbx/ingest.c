@@ -59,6 +59,7 @@ typedef struct ingest_sys {
 struct ingest {
   unsigned long link_failures; /* connections lost or refused since the start (every system) */
   const config_t *config;
+  metrics_pbx_t *metrics; /* the PBX's series (owned by the metrics) */
   pbx_link_t *link; /* the active system's (a pair's follows its switches) */
   kafka_sink_t *sink;
   snap_t *snap;     /* the published state (a standby's warm view) */
@@ -169,8 +170,8 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
     char errstr[256];
     if (pbx_link_send(sys->link, &msg, errstr, sizeof(errstr)) == 0) {
       subs_notify_acked(sys->subs, gate->subscribe_id, gate->notify_id, bclock_mono_ms());
-      metrics_add(METRICS_NOTIFY_ACKS, 1);
-      metrics_notify_acked((double)(bclock_mono_us() - gate->t0_us) / 1000.0);
+      metrics_pbx_add(ingest->metrics, METRICS_NOTIFY_ACKS, 1);
+      metrics_pbx_notify_acked(ingest->metrics, (double)(bclock_mono_us() - gate->t0_us) / 1000.0);
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d", gate->subscribe_id, gate->notify_id);
     } else {
       BLOG_D(PBX, NULL, "NotifyAck subscribe_id=%d notify_id=%d not sent: %s", gate->subscribe_id,
@@ -179,7 +180,7 @@ static void ingest_gate_done(ingest_t *ingest, ingest_gate_t *gate) {
   }
   ingest_gate_sub_adjust(sys, gate->subscribe_id, -1);
   ingest->gates_open--;
-  metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
+  metrics_pbx_set(ingest->metrics, METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
   free(gate);
 }
 
@@ -210,7 +211,7 @@ void ingest_batch_done(void *ctx, kafka_sink_batch_t *batch, kafka_sink_status_t
   for (size_t i = 0; i < kafka_sink_batch_len(batch); i++) {
     ingest_gate_t *gate = kafka_sink_batch_opaque(batch, i);
     if (status == KAFKA_SINK_DONE)
-      metrics_event_delivered(kafka_sink_batch_topic(batch, i), seconds * 1000.0);
+      metrics_pbx_event_delivered(ingest->metrics, kafka_sink_batch_topic(batch, i), seconds * 1000.0);
     else if (gate)
       gate->failed++;
     ingest_gate_release(ingest, gate);
@@ -343,7 +344,7 @@ static int ingest_line_settled(void *opaque, const char *line_guid, int32_t subs
   ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   size_t n = snap_line_resync_end(ingest_sys_snap(sys), line_guid);
   if (n) {
-    metrics_add(METRICS_RESYNC_DELETES, (int64_t)n);
+    metrics_pbx_add(ingest->metrics, METRICS_RESYNC_DELETES, (int64_t)n);
     BLOG_I(SNAPSHOT, line_guid, "%zu call(s) ended while not connected: deleted", n);
   }
   return 0;
@@ -357,7 +358,7 @@ static void ingest_pair_system(ingest_sys_t *sys) {
   ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   pair_system(ingest->pair, sys->index, pbx_link_is_up(sys->link), pbx_link_is_up(sys->link) && subs_resynced(sys->subs),
               bclock_mono_ms());
-  metrics_pair_system(ingest->config->pbx_id, sys->index, pbx_link_is_up(sys->link));
+  metrics_pbx_pair_system(ingest->metrics, sys->index, pbx_link_is_up(sys->link));
 }
 
 static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
@@ -367,7 +368,7 @@ static void ingest_resync_done(void *opaque, size_t active, size_t failed) {
     return;
   sys->resync_active = 0;
   if (sys->index == 0)
-    metrics_link_state(METRICS_LINK_SYNCED);
+    metrics_pbx_link_state(ingest->metrics, METRICS_LINK_SYNCED);
   int64_t took = bclock_mono_ms() - sys->resync_started_ms;
   BLOG_I(SUBS, NULL, "resync finished in %lld ms: %zu subscriptions active, %zu failed", (long long)took,
          active, failed);
@@ -398,7 +399,7 @@ static void ingest_connected(void *opaque, const char *url, uint64_t generation)
   sys->resync_active = 1;
   sys->resync_started_ms = bclock_mono_ms();
   if (sys->index == 0)
-    metrics_link_state(METRICS_LINK_RESYNCING);
+    metrics_pbx_link_state(ingest->metrics, METRICS_LINK_RESYNCING);
   ingest_lifecycle(ingest, "connected",
                    ingest_sys_detail(sys, json_pack("{s:s,s:I}", "url", url, "connection", (json_int_t)generation)));
   ingest_lifecycle(ingest, "resync_started", ingest->pair ? ingest_sys_detail(sys, json_object()) : NULL);
@@ -412,7 +413,7 @@ static void ingest_disconnected(void *opaque, const char *reason, int was_up) {
   sys->generation = 0;
   ingest->link_failures++;
   if (sys->index == 0)
-    metrics_link_state(METRICS_LINK_CONNECTING);
+    metrics_pbx_link_state(ingest->metrics, METRICS_LINK_CONNECTING);
   subs_disconnected(sys->subs);
   if (was_up)
     ingest_lifecycle(ingest, "disconnected", ingest_sys_detail(sys, json_pack("{s:s}", "reason", reason)));
@@ -430,7 +431,7 @@ static void ingest_notify(ingest_sys_t *sys, const Notify *notify) {
   snap_t *snap = ingest_sys_snap(sys);
   subs_target_t target;
   int64_t now = bclock_mono_ms();
-  metrics_add(METRICS_NOTIFIES, 1);
+  metrics_pbx_add(ingest->metrics, METRICS_NOTIFIES, 1);
   ingest_gate_t *gate = calloc(1, sizeof(*gate));
   if (!gate) {
     BLOG_E(PBX, NULL, "out of memory: Notify subscribe_id=%d dropped, not acknowledged", notify->subscribe_id);
@@ -444,7 +445,7 @@ static void ingest_notify(ingest_sys_t *sys, const Notify *notify) {
   gate->t0_us = bclock_mono_us();
   ingest->gates_open++;
   ingest_gate_sub_adjust(sys, notify->subscribe_id, +1);
-  metrics_set(METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
+  metrics_pbx_set(ingest->metrics, METRICS_ACKS_PENDING, (int64_t)ingest->gates_open);
 
   if (subs_notify(sys->subs, notify, now, &target) != 0) {
     BLOG_D(PBX, NULL, "Notify for unknown subscribe_id=%d ignored", notify->subscribe_id);
@@ -569,7 +570,7 @@ static void ingest_pair_switched(void *opaque, int from, int to) {
   ingest_t *ingest = opaque;
   ingest->link = ingest->sys[to].link;
   ingest->subs = ingest->sys[to].subs;
-  metrics_pair_active(ingest->config->pbx_id, to);
+  metrics_pbx_pair_active(ingest->metrics, to);
   ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
   ingest_lifecycle(ingest, to == PAIR_SECONDARY ? "system_failover" : "system_failback",
                    json_pack("{s:s,s:s,s:b,s:b}", "active", pair_system_name(to), "from", pair_system_name(from),
@@ -599,6 +600,7 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
   if (!ingest)
     goto oom;
   ingest->config = config;
+  ingest->metrics = metrics_pbx(config->pbx_id);
   if (topics_init(&ingest->topics, config->topic_prefix, errstr, errstr_size) != 0)
     goto fail;
   ingest->event_ctx = (event_ctx_t){config->pbx_id, &ingest->topics, MTCTI3_VERSION, event_lean_flags(config->event_lean)};
@@ -630,7 +632,7 @@ ingest_t *ingest_new(const config_t *config, char *errstr, size_t errstr_size) {
       goto fail;
     ingest->sys[1].link = ingest->secondary_link;
     for (int i = 0; i < 2; i++)
-      metrics_pair_system(config->pbx_id, i, 0);
+      metrics_pbx_pair_system(ingest->metrics, i, 0);
   } else {
     snap_set_call_report(ingest->snap, ingest_on_call_report, ingest);
   }
@@ -841,7 +843,7 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
     for (int k = 0; k < 4; k++)
       counts[k] += one[k];
   }
-  metrics_subscriptions(subs_state_names(), counts);
+  metrics_pbx_subscriptions(ingest->metrics, subs_state_names(), counts);
   if (ingest->pair) { /* a switch, or held queue calls no system took */
     ingest->origin = (event_origin_t){0, 0, 1, bclock_wall_ms(), 0};
     pair_tick(ingest->pair, bclock_mono_ms());
@@ -849,11 +851,11 @@ void ingest_tick(ingest_t *ingest, int64_t now_ms) {
   size_t entities[4];
   for (int k = 0; k < 4; k++)
     entities[k] = snap_count(ingest->snap, (snap_kind_t)k);
-  metrics_entities(entities);
+  metrics_pbx_entities(ingest->metrics, entities);
   ingest_stats_flush(ingest); /* the window's expiry, midnight, resync deletes */
   if (ingest->sink) {
-    metrics_set(METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
-    metrics_set(METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
+    metrics_pbx_set(ingest->metrics, METRICS_EVENTS_INFLIGHT, (int64_t)kafka_sink_pending(ingest->sink));
+    metrics_pbx_set(ingest->metrics, METRICS_EVENTS_BACKLOG, (int64_t)kafka_sink_queued(ingest->sink));
   }
   ingest_flush(ingest);
 }

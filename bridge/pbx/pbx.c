@@ -61,6 +61,7 @@ struct pbx {
   int64_t state_since_ms;
   int topics_ready;        /* pbx_topics_ready: the committed state can be read */
   ready_t *ready; /* where its components are (pbx_ready_add), removed with it */
+  metrics_pbx_t *metrics; /* its series (label pbx), owned by the metrics */
 };
 
 static const char *const pbx_state_names[] = {"standby", "fencing", "syncing", "owner"};
@@ -74,7 +75,7 @@ static void pbx_set_state(pbx_t *pbx, pbx_state_t state) {
   BLOG_I(MAIN, pbx->config->pbx_id, "%s -> %s", pbx_state_names[pbx->state], pbx_state_names[state]);
   pbx->state = state;
   pbx->state_since_ms = bclock_mono_ms();
-  metrics_pbx_owned(pbx->config->pbx_id, state == PBX_OWNER);
+  metrics_pbx_owned(pbx->metrics, state == PBX_OWNER);
 }
 
 /* ---- the committed state, read back while not the owner ---- */
@@ -143,7 +144,7 @@ static void pbx_hand_over(pbx_t *pbx, const char *why) {
   BLOG_I(MAIN, pbx->config->pbx_id, "handing over (%s)", why);
   ingest_hand_over(pbx->ingest, strcmp(why, "fenced") == 0 ? "fenced" : "revoked");
   pbx_sink_stop(pbx);
-  metrics_pbx_ownership_change(pbx->config->pbx_id, why);
+  metrics_pbx_ownership_change(pbx->metrics, why);
   char errstr[256];
   if (pbx_reader_start(pbx, errstr, sizeof(errstr)) != 0)
     BLOG_E(KAFKA, pbx->config->pbx_id, "%s", errstr);
@@ -162,7 +163,7 @@ static void pbx_begin_takeover(pbx_t *pbx) {
     pbx->fenced_at_ms = bclock_mono_ms(); /* retried by the tick */
     return;
   }
-  metrics_pbx_ownership_change(pbx->config->pbx_id, "assigned");
+  metrics_pbx_ownership_change(pbx->metrics, "assigned");
   pbx_set_state(pbx, PBX_FENCING);
 }
 
@@ -276,6 +277,8 @@ pbx_t *pbx_new(const config_t *config, const pbx_shared_t *shared, char *errstr,
   pbx->config = config;
   pbx->shared = *shared;
   pbx->slot = -1;
+  /* registered before its stages (each looks its handle up too): the PBXs' samples keep the config's order */
+  pbx->metrics = metrics_pbx(config->pbx_id);
   pbx->ingest = ingest_new(config, errstr, errstr_size);
   if (!pbx->ingest)
     goto fail;
@@ -308,7 +311,7 @@ pbx_t *pbx_new(const config_t *config, const pbx_shared_t *shared, char *errstr,
       goto fail;
     ingest_set_commands(pbx->ingest, pbx->exec);
   }
-  metrics_pbx_owned(config->pbx_id, 0);
+  metrics_pbx_owned(pbx->metrics, 0);
   return pbx;
 fail:
   pbx_destroy(pbx);
