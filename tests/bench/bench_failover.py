@@ -69,7 +69,7 @@ def instance(bridge):
 
 def owned(bridge):
     try:
-        return bridge.metrics().get(f'mtcti3_bridge_pbx_owned{{pbx="{bridge.pbx_id}"}}') == 1.0
+        return bridge.metrics().get("mtcti3_bridge_pbx_owned") == 1.0
     except OSError:
         return False
 

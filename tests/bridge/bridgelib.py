@@ -111,6 +111,26 @@ class Sim:
         self.proc = None
 
 
+def label_pair(name, value):
+    """name="value", the value escaped as the Prometheus text format wants."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'{name}="{escaped}"'
+
+
+def strip_label(series, pair):
+    """`series` without the label `pair` (name="value"), the first of its set
+    (the bridge writes pbx first); `{}` dropped when nothing else remains."""
+    base, brace, labels = series.partition("{")
+    if not brace:
+        return series
+    labels = labels[:-1]
+    if labels == pair:
+        return base
+    if labels.startswith(pair + ","):
+        return f"{base}{{{labels[len(pair) + 1:]}}}"
+    return series
+
+
 class Bridge:
     """mtcti3-bridge against a Sim, on a topic prefix of its own."""
 
@@ -218,11 +238,18 @@ class Bridge:
     def wait_ready(self, timeout=40):
         wait_for(lambda: self.http("/readyz")[0] == 200, timeout, 0.2, "bridge /readyz")
 
-    def metrics(self) -> dict:
+    def metrics(self, raw=False) -> dict:
+        """/metrics as {series text: value}.  The series of this bridge's own
+        PBX (self.pbx_id) lose their pbx label, so a single-PBX test reads
+        m["mtcti3_bridge_pbx_connected"] or m['mtcti3_bridge_subscriptions{state="active"}'];
+        other PBXs' series keep theirs.  `raw`: every series as exported."""
+        own = label_pair("pbx", self.pbx_id)
         out = {}
         for line in self.http("/metrics")[1].splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.rpartition(" ")
+                if not raw:
+                    name = strip_label(name, own)
                 out[name] = float(value)
         return out
 

@@ -37,6 +37,7 @@ from bridgelib import Bridge, Events, Sim, check_sequences, validate_all
 from services import RedisServer, tail, wait_for
 from test_bridge_commands import FINAL, Commands, record, stats
 
+# read with metrics(raw=True): the series as exported, the own PBX's pbx label kept
 OWNED = 'mtcti3_bridge_pbx_owned{{pbx="{}"}}'
 CHANGES = 'mtcti3_bridge_pbx_ownership_changes_total{{pbx="{}",change="{}"}}'
 
@@ -46,7 +47,7 @@ def owned(bridge, pbx):
     if bridge.proc is None or bridge.proc.poll() is not None:
         return None
     try:
-        return bridge.metrics().get(OWNED.format(pbx))
+        return bridge.metrics(raw=True).get(OWNED.format(pbx))
     except OSError:
         return None
 
@@ -187,7 +188,7 @@ def test_owner_killed_standby_takes_over(pair, redis_server):
     assert b_life.count("started") == 2, b_life
     # the standby's connection story is told by it, after its started
     assert b_life[b_life.index("started", 1):][-1] == "owner", b_life
-    m = b.metrics()
+    m = b.metrics(raw=True)
     assert m[CHANGES.format(pbx, "assigned")] == 1 and m[CHANGES.format(pbx, "fenced")] == 0
     quiesce(sim, events, 90)
     events.poll(3)
@@ -216,7 +217,7 @@ def test_stalled_owner_fenced_then_standby(pair):
     # a wakes up believing it owns the PBX: Kafka refuses its writes (fenced,
     # or its membership gone), and it goes back to standing by
     wait_for(lambda: owned(a, pbx) == 0.0, 30, 0.2, "a hands over")
-    m = a.metrics()
+    m = a.metrics(raw=True)
     assert m[CHANGES.format(pbx, "fenced")] + m[CHANGES.format(pbx, "revoked")] >= 1, m
     a.wait_ready(40)  # a standby in sync again
     assert owned(b, pbx) == 1.0 and owned(a, pbx) == 0.0
@@ -292,7 +293,7 @@ def owners(instances, n):
     for x in instances:
         if x.proc is None:
             continue
-        m = x.metrics()
+        m = x.metrics(raw=True)
         for p in out:
             if m.get(OWNED.format(p)) == 1.0:
                 out[p].append(x)
@@ -360,6 +361,62 @@ def test_six_pbxs_three_instances(tmp_path, kafka):
     finally:
         for x in made:
             x.stop()
+        for s in sims:
+            s.stop()
+
+
+def test_two_pbxs_one_instance_metrics_per_pbx(tmp_path, kafka):
+    """One instance owning two PBXs: /metrics has each PBX's series apart
+    (label pbx), each with its own value; a Notify of one counts for it only."""
+    sims = [Sim(tmp_path / "sim0", users=3, queues=1, seed=60).start(),
+            Sim(tmp_path / "sim1", users=2, queues=1, seed=61).start()]
+    x = Multi(tmp_path / "i0", sims, kafka.bootstrap, f"t{uuid.uuid4().hex[:8]}.")
+    try:
+        x.start(wait_resync=False)
+        x.wait_ready(60)
+
+        def series(name, pbx, **labels):
+            return name + "{" + ",".join([f'pbx="{pbx}"'] + [f'{k}="{v}"' for k, v in labels.items()]) + "}"
+
+        m = x.metrics()  # neither is the instance's own pbx_id: both labels kept
+        assert m[series("mtcti3_bridge_pbx_connected", "p0")] == 1
+        assert m[series("mtcti3_bridge_pbx_connected", "p1")] == 1
+        assert "mtcti3_bridge_pbx_connected" not in m
+        for p in ("p0", "p1"):
+            assert m[series("mtcti3_bridge_pbx_owned", p)] == 1
+            assert [m[series("mtcti3_bridge_pbx_link_state", p, state=s)]
+                    for s in ("connecting", "resyncing", "synced")] == [0, 0, 1]
+            assert m[series("mtcti3_bridge_acks_pending", p)] == 0
+        # a line per user and per queue; a subscription for lines, each user and queue, presence, the park server
+        assert m[series("mtcti3_bridge_entities", "p0", topic="lines")] == 3 + 1
+        assert m[series("mtcti3_bridge_entities", "p1", topic="lines")] == 2 + 1
+        assert m[series("mtcti3_bridge_subscriptions", "p0", state="active")] == 1 + 3 + 1 + 1 + 1
+        assert m[series("mtcti3_bridge_subscriptions", "p1", state="active")] == 1 + 2 + 1 + 1 + 1
+        assert m[series("mtcti3_bridge_notifies_received_total", "p0")] > 0
+        assert m[series("mtcti3_bridge_notifies_received_total", "p1")] > 0
+        # HELP and TYPE once per family, one sample per PBX
+        text = x.http("/metrics")[1].splitlines()
+        assert text.count("# TYPE mtcti3_bridge_pbx_connected gauge") == 1
+        assert [l for l in text if l.startswith("mtcti3_bridge_pbx_connected")] == [
+            'mtcti3_bridge_pbx_connected{pbx="p0"} 1', 'mtcti3_bridge_pbx_connected{pbx="p1"} 1']
+
+        # a Notify of p0's only: p0's counters move, p1's stay
+        time.sleep(1.5)
+        m0 = x.metrics()
+        dnd = sims[0].model_user("2002")["dnd"]
+        sims[0].ctl("PATCH", "/users/2002", {"dnd": dnd})  # the PBX notifies, nothing changed
+        wait_for(lambda: x.metrics()[series("mtcti3_bridge_notifies_received_total", "p0")]
+                 > m0[series("mtcti3_bridge_notifies_received_total", "p0")], 10, what="p0's Notify")
+        wait_for(lambda: x.metrics()[series("mtcti3_bridge_acks_pending", "p0")] == 0, 10, what="its ack")
+        m1 = x.metrics()
+        got = {k: m1[series(k, "p0")] - m0[series(k, "p0")]
+               for k in ("mtcti3_bridge_notifies_received_total", "mtcti3_bridge_notify_acks_sent_total")}
+        assert got["mtcti3_bridge_notify_acks_sent_total"] == got["mtcti3_bridge_notifies_received_total"] > 0
+        for k in ("mtcti3_bridge_notifies_received_total", "mtcti3_bridge_notify_acks_sent_total",
+                  "mtcti3_bridge_notify_ack_latency_seconds_count"):
+            assert m1[series(k, "p1")] == m0[series(k, "p1")], k
+    finally:
+        x.stop()
         for s in sims:
             s.stop()
 

@@ -78,7 +78,7 @@ def test_pair_live_live_failover_and_failback(tmp_path, kafka, redis_server, mak
         pbx = bridge.pbx_id
 
         def metric(name, system):
-            return bridge.metrics()[f'{name}{{pbx="{pbx}",system="{system}"}}']
+            return bridge.metrics(raw=True)[f'{name}{{pbx="{pbx}",system="{system}"}}']
         assert [metric("mtcti3_bridge_pbx_system_up", s) for s in ("primary", "secondary")] == [1, 1]
         assert [metric("mtcti3_bridge_pbx_system_active", s) for s in ("primary", "secondary")] == [1, 0]
         # one of each user, though both systems report them all
@@ -130,7 +130,7 @@ def test_pair_live_live_failover_and_failback(tmp_path, kafka, redis_server, mak
         after_failback = settle(events, quiet=2.0)
         assert [metric("mtcti3_bridge_pbx_system_up", s) for s in ("primary", "secondary")] == [1, 1]
         assert [metric("mtcti3_bridge_pbx_system_active", s) for s in ("primary", "secondary")] == [1, 0]
-        m = bridge.metrics()
+        m = bridge.metrics(raw=True)
         assert [m[f'mtcti3_bridge_pbx_system_switches_total{{pbx="{pbx}",switch="{k}"}}']
                 for k in ("failover", "failback")] == [1, 1]
         # nothing changed in the model across the fail-back: nothing but lifecycle events published
