@@ -286,13 +286,12 @@ void metrics_pbx_pair_active(metrics_pbx_t *pbx, int system) {
   }
 }
 
-/* A resilient pair's series (only PBXs configured as one). */
+/*
+ * A resilient pair's series (only PBXs configured as one).  The families are
+ * always there, like the per-client gauges': the docs' table of families
+ * matches any scrape.
+ */
 static void metrics_render_pair(FILE *fp) {
-  int any = 0;
-  for (size_t i = 0; i < metrics.n_pbx; i++)
-    any |= metrics.pbx[i]->pair;
-  if (!any)
-    return;
   metrics_header(fp, "mtcti3_bridge_pbx_system_up", "gauge",
                  "Resilient pair: 1 while the bridge's websocket to the system (primary, secondary) is up");
   for (size_t i = 0; i < metrics.n_pbx; i++)

@@ -246,7 +246,8 @@ static void s07_label_sets(void) {
   HAS_LINE("mtcti3_bridge_commands_total{pbx=\"branch \\\"2\\\"\\\\\",status=\"failed\"} 1");
   HAS_LINE("mtcti3_bridge_command_round_trip_seconds_sum{pbx=\"branch \\\"2\\\"\\\\\"} 1");
   /* ownership and a pair's series, through the same handles */
-  CHECK(strstr(text, "mtcti3_bridge_pbx_system_up") == NULL); /* no pair */
+  HAS_LINE("# TYPE mtcti3_bridge_pbx_system_up gauge"); /* the family, without a pair */
+  CHECK(strstr(text, "mtcti3_bridge_pbx_system_up{") == NULL);
   metrics_pbx_owned(branch, 1);
   metrics_pbx_ownership_change(branch, "assigned");
   metrics_pbx_pair_system(hq, 1, 1);

@@ -155,7 +155,7 @@ def test_dashboard_queries_are_promql(tmp_path):
     assert len(exprs) >= 30
     rules = {"groups": [{"name": "dashboard", "rules": [
         {"record": f"dashboard:query{i}",
-         "expr": e.replace("$__rate_interval", "5m").replace("$instance", ".*")}
+         "expr": e.replace("$__rate_interval", "5m").replace("$instance", ".*").replace("$pbx", ".*")}
         for i, e in enumerate(exprs)]}]}
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump(rules))
@@ -221,9 +221,24 @@ def test_dashboard_and_rules_use_exported_metrics(scrape):
     used = used_metric_names()
     assert len(used) >= 25, sorted(used)
     assert sorted(used - exported) == []
-    # and the samples the rules select by label exist as such
-    assert 'mtcti3_bridge_pbx_link_state{state="resyncing"} 0' in scrape.splitlines()
-    assert 'mtcti3_bridge_commands_total{status="succeeded"} 1' in scrape.splitlines()
+    # and the samples the rules select by label exist as such, with the pbx label the
+    # rules group by (the one PBX of the scraped bridge)
+    (pbx,) = re.findall(r'^mtcti3_bridge_pbx_connected\{pbx="([^"]+)"\} 1$', scrape, re.M)
+    assert f'mtcti3_bridge_pbx_link_state{{pbx="{pbx}",state="resyncing"}} 0' in scrape.splitlines()
+    assert f'mtcti3_bridge_commands_total{{pbx="{pbx}",status="succeeded"}} 1' in scrape.splitlines()
+    # the process's own series carry none
+    assert "mtcti3_bridge_redis_connected 1" in scrape.splitlines()
+    assert "mtcti3_bridge_commands_paused 0" in scrape.splitlines()
+
+
+def test_dashboard_filters_pbx_series():
+    """Each panel of a PBX's series filters by the dashboard's $pbx; those of the
+    process (Redis, paused command topics, process_*, build_info) do not."""
+    process = {"mtcti3_bridge_redis_errors_total", "mtcti3_bridge_commands_paused", "mtcti3_bridge_build_info"}
+    for e in dashboard_exprs():
+        for name, labels in re.findall(r"\b((?:mtcti3_bridge|process)_[a-z0-9_]+)\{([^}]*)\}", e):
+            want = not (name in process or name.startswith("process_"))
+            assert ('pbx=~"$pbx"' in labels) == want, e
 
 
 def test_docs_table_lists_exactly_the_families(scrape):
