@@ -125,7 +125,7 @@ done
 [ "$ready" = 200 ] || { P logs "$bridge" | tail -20; fail "/readyz: $ready"; }
 curl -s "http://127.0.0.1:$http/metrics" >"$work/metrics.txt"
 promtool check metrics <"$work/metrics.txt" || fail "promtool check metrics"
-grep -q '^mtcti3_bridge_pbx_link_state{state="synced"} 1$' "$work/metrics.txt" || fail "not synced"
+grep -q '^mtcti3_bridge_pbx_link_state{pbx="[^"]*",state="synced"} 1$' "$work/metrics.txt" || fail "not synced"
 P stop -t 15 "$bridge" >/dev/null
 status=$(P wait "$bridge" 2>/dev/null || P inspect -f '{{.State.ExitCode}}' "$bridge")
 [ "$status" = 0 ] || fail "bridge exit status after SIGTERM: $status"
