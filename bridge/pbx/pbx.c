@@ -62,6 +62,7 @@ struct pbx {
   int topics_ready;        /* pbx_topics_ready: the committed state can be read */
   ready_t *ready; /* where its components are (pbx_ready_add), removed with it */
   metrics_pbx_t *metrics; /* its series (label pbx), owned by the metrics */
+  size_t sink_errors;     /* the sink's delivery errors already counted */
 };
 
 static const char *const pbx_state_names[] = {"standby", "fencing", "syncing", "owner"};
@@ -131,6 +132,7 @@ static int pbx_sink_start(pbx_t *pbx, char *errstr, size_t errstr_size) {
                              ingest_batch_done, pbx->ingest, errstr, errstr_size);
   if (!pbx->sink)
     return -1;
+  pbx->sink_errors = 0;
   pbx->w_sink = loop_watch(pbx->vhost, kafka_sink_fd(pbx->sink), pbx_sink_fd, pbx, errstr, errstr_size);
   return pbx->w_sink ? 0 : -1;
 }
@@ -353,8 +355,12 @@ int pbx_topics_ready(pbx_t *pbx, char *errstr, size_t errstr_size) {
 }
 
 void pbx_tick(pbx_t *pbx) {
-  if (pbx->sink)
+  if (pbx->sink) {
     kafka_sink_poll(pbx->sink);
+    size_t errors = kafka_sink_delivery_errors(pbx->sink);
+    metrics_pbx_add(pbx->metrics, METRICS_KAFKA_ERRORS, (int64_t)(errors - pbx->sink_errors));
+    pbx->sink_errors = errors;
+  }
   pbx_steps(pbx);
   if (pbx->state == PBX_OWNER && pbx->sink && kafka_sink_fenced(pbx->sink))
     pbx_fenced_now(pbx);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ struct kafka_sink {
   int fenced;
   int ready;
   size_t pending_events; /* submitted and not yet completed (loop thread's view) */
+  atomic_size_t delivery_errors; /* delivery reports with an error, and produce calls refused (sink thread) */
   const char *_Atomic phase;     /* what the sink thread does now (a static string), for the exit's log */
   const char *stop_phase;        /* its phase when kafka_sink_stop gave up waiting (loop thread) */
   kafka_sink_batch_t *writing_last; /* the last batch of the round being written, NULL: none */
@@ -154,6 +156,7 @@ static void kafka_sink_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     return;
   round->reported++;
   if (m->err) {
+    atomic_fetch_add(&sink->delivery_errors, 1);
     round->failed++;
     round->last_err = m->err;
   } else if (m->_private) {
@@ -234,6 +237,7 @@ static int kafka_sink_write_plain(kafka_sink_t *sink, kafka_sink_round_t *round)
           BLOG_E(KAFKA, sink->name, "produce to %s: %s; trying again", batch->items[i].event.topic,
                  rd_kafka_err2str(err));
           round->failed++;
+          atomic_fetch_add(&sink->delivery_errors, 1);
           continue;
         }
         expected++;
@@ -549,6 +553,10 @@ size_t kafka_sink_pending(const kafka_sink_t *sink) {
   size_t n = sink->pending_events;
   pthread_mutex_unlock((pthread_mutex_t *)&sink->lock);
   return n;
+}
+
+size_t kafka_sink_delivery_errors(const kafka_sink_t *sink) {
+  return atomic_load(&((kafka_sink_t *)sink)->delivery_errors);
 }
 
 size_t kafka_sink_queued(const kafka_sink_t *sink) {

@@ -85,6 +85,12 @@ int kafka_sink_fd(const kafka_sink_t *sink);
 void kafka_sink_poll(kafka_sink_t *sink);
 /* Events submitted and not yet completed. */
 size_t kafka_sink_pending(const kafka_sink_t *sink);
+/*
+ * Events Kafka refused so far (a delivery report with an error, a produce
+ * call refused): each is produced again, but the count is what an operator
+ * alerts on (mtcti3_bridge_kafka_delivery_errors_total).  Any thread.
+ */
+size_t kafka_sink_delivery_errors(const kafka_sink_t *sink);
 /* Events in batches waiting behind the one being written (Kafka slower than the PBX). */
 size_t kafka_sink_queued(const kafka_sink_t *sink);
 /* How long the oldest batch not yet completed has waited, in ms (0: none). */

@@ -227,6 +227,25 @@ def test_sigterm_with_redis_stopped_and_a_command_waiting(kafka, redis_server, s
         commands.close()
 
 
+def test_kafka_refusing_events_counts_delivery_errors(kafka, sim, make_bridge):
+    """A topic whose broker refuses every record batch (max.message.bytes below
+    any batch of events, above a transaction marker's): each refusal counts in mtcti3_bridge_kafka_delivery_errors_total
+    (the alert on failing deliveries reads it), nothing is acknowledged as
+    committed, the bridge is not ready, and it still stops cleanly."""
+    bridge = make_bridge(sim)
+    kafka.create_topic(bridge.prefix + "lines", partitions=1, compacted=True, config={"max.message.bytes": 200})
+    bridge.start(wait_resync=False)
+    pbx = bridge.pbx_id
+    first = wait_for(lambda: bridge.metrics()["mtcti3_bridge_kafka_delivery_errors_total"] or None, 60,
+                     what="a delivery error counted")
+    assert first >= 1
+    wait_for(lambda: bridge.metrics()["mtcti3_bridge_kafka_delivery_errors_total"] > first, 30,
+             what="the refused events produced again, and refused again")
+    assert bridge.readiness()[f"{pbx}/ownership"] == (False, "taking over (committing the first events)")
+    assert bridge.http("/readyz")[0] == 503
+    clean_stop(bridge)
+
+
 def test_sigterm_with_the_pbx_unreachable(kafka, sim, make_bridge):
     bridge = make_bridge(sim, env={"MTCTI3_IPO_URL": f"wss://127.0.0.1:{free_port()}/tpkt/openapi"})
     bridge.start(wait_resync=False)
