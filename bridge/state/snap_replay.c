@@ -292,23 +292,8 @@ size_t snap_replay(snap_t *dst, const snap_t *src) {
         applied += (size_t)snap_replay_entity(dst, v, 0, 'r');
     }
   }
-  /* what the view does not have: calls that ended, lines deleted (with their user or queue) */
-  size_t n;
-  snap_entity_t **gone = snap_replay_unconfirmed(dst, SNAP_CALL, &n);
-  for (size_t i = 0; i < n; i++) {
-    json_t *lost = json_pack("{s:i,s:i,s:i,s:b,s:s,s:b}", "callid", gone[i]->callid, "referencecallid", 0,
-                             "reason", 0, "thisenddropped", 0, "description",
-                             SNAP_CALL_ENDED_AWAY, "synthetic", 1);
-    snap_delete(dst, gone[i], lost);
-    json_decref(lost);
-  }
-  free(gone);
-  gone = snap_replay_unconfirmed(dst, SNAP_LINE, &n);
-  for (size_t i = 0; i < n; i++)
-    snap_line_remove(dst, gone[i]);
-  free(gone);
-  /* users and queues left unconfirmed with their line alive: the view has not had their Notify yet */
-  for (strmap_iter_t it = strmap_iter(&dst->entities); strmap_iter_next(&it);)
-    ((snap_entity_t *)it.value)->unconfirmed = 0;
+  /* what the view does not have: calls that ended, lines deleted (with their user or queue); users and
+     queues left unconfirmed with their line alive have not had their Notify in the view yet: kept */
+  snap_replay_sweep(dst, NULL, NULL);
   return applied;
 }

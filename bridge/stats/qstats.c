@@ -337,22 +337,10 @@ static int qs_span_is(int found, const char *v, size_t n, const char *literal) {
 
 /* A string field, decoded; malloc'd ("" when absent or not a string); NULL when out of memory. */
 static char *qs_field_str(const char *text, size_t len, const char *name) {
-  const char *v;
-  size_t n;
-  if (!qs_field(text, len, name, &v, &n) || n < 2 || v[0] != '"')
-    return strdup("");
-  if (!memchr(v, '\\', n)) {
-    char *s = malloc(n - 1);
-    if (s) {
-      memcpy(s, v + 1, n - 2);
-      s[n - 2] = '\0';
-    }
-    return s;
-  }
-  json_t *j = json_loadb(v, n, JSON_DECODE_ANY, NULL);
-  char *s = strdup(json_is_string(j) ? json_string_value(j) : "");
-  json_decref(j);
-  return s;
+  const char *v = NULL;
+  size_t n = 0;
+  int found = qs_field(text, len, name, &v, &n);
+  return qs_span_str(found, v, n);
 }
 
 /* A string field compared with a plain ASCII word, without decoding. */
