@@ -3,6 +3,8 @@
  */
 #include "wb_config.h"
 
+#include "cfgtext.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -34,25 +36,6 @@ static const wb_setting_t *wb_find(const char *name) {
   return NULL;
 }
 
-static void wb_env_name(const wb_setting_t *s, char *out, size_t size) {
-  size_t n = (size_t)snprintf(out, size, "MTCTI3_WALLBOARD_");
-  for (const char *p = s->name; *p && n + 1 < size; p++)
-    out[n++] = (char)toupper((unsigned char)*p);
-  out[n] = '\0';
-}
-
-static int wb_choice_ok(const char *choices, const char *value) {
-  size_t len = strlen(value);
-  for (const char *p = choices; p && *p;) {
-    const char *bar = strchr(p, '|');
-    size_t n = bar ? (size_t)(bar - p) : strlen(p);
-    if (n == len && strncmp(p, value, n) == 0)
-      return 1;
-    p = bar ? bar + 1 : NULL;
-  }
-  return 0;
-}
-
 static int wb_set(wb_config_t *config, const wb_setting_t *s, const char *value, char *errstr, size_t errstr_size) {
   char *field = (char *)config + s->offset;
   if (s->type == WB_INT) {
@@ -70,7 +53,7 @@ static int wb_set(wb_config_t *config, const wb_setting_t *s, const char *value,
     *(long *)field = v;
     return 0;
   }
-  if (s->type == WB_ENUM && !wb_choice_ok(s->choices, value)) {
+  if (s->type == WB_ENUM && !cfgtext_choice_ok(s->choices, value)) {
     snprintf(errstr, errstr_size, "%s: \"%s\" is not one of %s", s->name, value, s->choices);
     return -1;
   }
@@ -120,15 +103,6 @@ static int wb_apply(wb_config_t *config, const char *name, const char *value, in
   return wb_set(config, s, value, errstr, errstr_size);
 }
 
-static char *wb_trim(char *s) {
-  while (isspace((unsigned char)*s))
-    s++;
-  char *e = s + strlen(s);
-  while (e > s && isspace((unsigned char)e[-1]))
-    *--e = '\0';
-  return s;
-}
-
 static int wb_read_file(wb_config_t *config, const char *path, char *errstr, size_t errstr_size) {
   FILE *fp = fopen(path, "r");
   if (!fp) {
@@ -139,20 +113,14 @@ static int wb_read_file(wb_config_t *config, const char *path, char *errstr, siz
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof(line), fp)) {
     lineno++;
-    char *s = wb_trim(line), *eq = strchr(s, '=');
-    if (!*s || *s == '#')
+    char *name, *value;
+    cfgtext_line_t kind = cfgtext_line(line, &name, &value);
+    if (kind == CFGTEXT_LINE_EMPTY)
       continue;
-    if (!eq) {
+    if (kind != CFGTEXT_LINE_SETTING) { /* no sections here */
       snprintf(errstr, errstr_size, "config: %s:%d: expected `name = value`", path, lineno);
       rc = -1;
       break;
-    }
-    *eq = '\0';
-    char *name = wb_trim(s), *value = wb_trim(eq + 1);
-    size_t vlen = strlen(value);
-    if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-      value[vlen - 1] = '\0';
-      value++;
     }
     if (strcmp(name, "config") != 0 && wb_apply(config, name, value, 0, sub, sizeof(sub)) != 0) {
       snprintf(errstr, errstr_size, "%s (%s:%d)", sub, path, lineno);
@@ -177,7 +145,7 @@ static void wb_print_help(FILE *fp, const char *prog) {
   for (size_t i = 0; i < WB_N; i++) {
     const wb_setting_t *s = &wb_settings[i];
     char env[80];
-    wb_env_name(s, env, sizeof(env));
+    cfgtext_env_name("MTCTI3_WALLBOARD_", s->name, env, sizeof(env));
     fprintf(fp, "  --%-20s %s\n  %-22s env %s, default: %s%s%s\n", s->name, s->help, "", env,
             s->def[0] ? s->def : "(empty)", s->choices ? ", one of: " : "", s->choices ? s->choices : "");
   }
@@ -188,19 +156,11 @@ static void wb_print_markdown(FILE *fp) {
   for (size_t i = 0; i < WB_N; i++) {
     const wb_setting_t *s = &wb_settings[i];
     char env[80];
-    wb_env_name(s, env, sizeof(env));
+    cfgtext_env_name("MTCTI3_WALLBOARD_", s->name, env, sizeof(env));
     fprintf(fp, "| `%s` | `%s` | %s%s%s | %s%s%s%s |\n", s->name, env, s->def[0] ? "`" : "",
             s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "", s->help, s->choices ? " (one of: " : "",
             s->choices ? s->choices : "", s->choices ? ")" : "");
   }
-}
-
-static const char *wb_env_get(char **envp, const char *name) {
-  size_t len = strlen(name);
-  for (char **e = envp; e && *e; e++)
-    if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-      return *e + len + 1;
-  return NULL;
 }
 
 static int wb_validate(wb_config_t *c, char *errstr, size_t errstr_size) {
@@ -209,7 +169,7 @@ static int wb_validate(wb_config_t *c, char *errstr, size_t errstr_size) {
     const char *v = *(char **)((char *)c + s->offset);
     if ((s->flags & WB_REQUIRED) && (!v || !*v)) {
       char env[80];
-      wb_env_name(s, env, sizeof(env));
+      cfgtext_env_name("MTCTI3_WALLBOARD_", s->name, env, sizeof(env));
       snprintf(errstr, errstr_size, "%s: missing (set %s, --%s or %s in the config file)", s->name, env, s->name,
                s->name);
       return -1;
@@ -273,28 +233,22 @@ int wb_config_load(int argc, char **argv, char **envp, void *out, wb_config_t **
       goto fail;
 
   /* the special flags first, and where the config file is */
-  const char *file = wb_env_get(envp, "MTCTI3_WALLBOARD_CONFIG");
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      wb_print_help(out, argv[0]);
-      *action = WB_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--help-markdown") == 0) {
-      wb_print_markdown(out);
-      *action = WB_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--version") == 0) {
-      fprintf(out, "mtcti3-wallboard %s\n", MTCTI3_VERSION);
-      *action = WB_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--config") == 0 && i + 1 < argc)
-      file = argv[i + 1];
-    else if (strncmp(a, "--config=", 9) == 0)
-      file = a + 9;
+  const char *file = cfgtext_env_get(envp, "MTCTI3_WALLBOARD_CONFIG");
+  switch (cfgtext_first_pass(argc, argv, &file)) {
+  case CFGTEXT_HELP:
+    wb_print_help(out, argv[0]);
+    *action = WB_EXIT_OK;
+    goto done;
+  case CFGTEXT_MARKDOWN:
+    wb_print_markdown(out);
+    *action = WB_EXIT_OK;
+    goto done;
+  case CFGTEXT_VERSION:
+    fprintf(out, "mtcti3-wallboard %s\n", MTCTI3_VERSION);
+    *action = WB_EXIT_OK;
+    goto done;
+  case CFGTEXT_RUN:
+    break;
   }
   if (file && *file &&
       (wb_set(config, wb_find("config"), file, errstr, errstr_size) != 0 ||
@@ -305,8 +259,8 @@ int wb_config_load(int argc, char **argv, char **envp, void *out, wb_config_t **
     char env[80];
     if (strcmp(wb_settings[i].name, "config") == 0)
       continue;
-    wb_env_name(&wb_settings[i], env, sizeof(env));
-    const char *v = wb_env_get(envp, env);
+    cfgtext_env_name("MTCTI3_WALLBOARD_", wb_settings[i].name, env, sizeof(env));
+    const char *v = cfgtext_env_get(envp, env);
     if (v && wb_set(config, &wb_settings[i], v, errstr, errstr_size) != 0)
       goto fail;
   }

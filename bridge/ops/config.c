@@ -3,6 +3,8 @@
  * driven by it.  See config.h.
  */
 #include "config.h"
+
+#include "cfgtext.h"
 #include "qstats.h"
 
 #include <ctype.h>
@@ -48,47 +50,13 @@ static const config_setting_t *config_find(const char *name, size_t len) {
   return NULL;
 }
 
-static void config_env_name(const config_setting_t *setting, char *out, size_t size) {
-  size_t n = (size_t)snprintf(out, size, "MTCTI3_");
-  for (const char *p = setting->name; *p && n + 1 < size; p++)
-    out[n++] = (char)toupper((unsigned char)*p);
-  out[n] = '\0';
-}
-
-static int config_parse_bool(const char *text, int *out) {
-  static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-  for (size_t i = 0; i < 4; i++) {
-    if (strcasecmp(text, yes[i]) == 0) {
-      *out = 1;
-      return 0;
-    }
-    if (strcasecmp(text, no[i]) == 0) {
-      *out = 0;
-      return 0;
-    }
-  }
-  return -1;
-}
-
-static int config_choice_ok(const char *choices, const char *value) {
-  size_t len = strlen(value);
-  for (const char *p = choices; p && *p;) {
-    const char *bar = strchr(p, '|');
-    size_t n = bar ? (size_t)(bar - p) : strlen(p);
-    if (n == len && strncmp(p, value, n) == 0)
-      return 1;
-    p = bar ? bar + 1 : NULL;
-  }
-  return 0;
-}
-
 /* Store `value` into the setting's field; -1 with errstr on a bad value. */
 static int config_set(config_t *config, const config_setting_t *setting, const char *value,
                       char *errstr, size_t errstr_size) {
   char *field = (char *)config + setting->offset;
   switch (setting->type) {
   case CONFIG_ENUM:
-    if (!config_choice_ok(setting->choices, value)) {
+    if (!cfgtext_choice_ok(setting->choices, value)) {
       snprintf(errstr, errstr_size, "%s: \"%s\" is not one of %s", setting->name, value,
                setting->choices);
       return -1;
@@ -121,7 +89,7 @@ static int config_set(config_t *config, const config_setting_t *setting, const c
     return 0;
   }
   case CONFIG_BOOL:
-    if (config_parse_bool(value, (int *)field) != 0) {
+    if (cfgtext_parse_bool(value, (int *)field) != 0) {
       snprintf(errstr, errstr_size, "%s: \"%s\" is not a boolean (true/false)", setting->name, value);
       return -1;
     }
@@ -231,7 +199,7 @@ static int config_apply(config_t *config, const char *name, size_t name_len, con
   }
   if ((setting->flags & CONFIG_SECRET) && origin == ORIGIN_FLAG) {
     char env[64];
-    config_env_name(setting, env, sizeof(env));
+    cfgtext_env_name("MTCTI3_", setting->name, env, sizeof(env));
     snprintf(errstr, errstr_size,
              "%s: not accepted on the command line (use %s, %s_FILE or the config file)",
              setting->name, env, env);
@@ -299,15 +267,6 @@ static int config_kafka_env(config_t *config, char **envp, char *errstr, size_t 
   return 0;
 }
 
-static char *config_trim(char *s) {
-  while (isspace((unsigned char)*s))
-    s++;
-  char *e = s + strlen(s);
-  while (e > s && isspace((unsigned char)e[-1]))
-    *--e = '\0';
-  return s;
-}
-
 /* A [pbx <id>] section of the config file: its lines, applied once the top level is known. */
 typedef struct config_section_kv {
   char *name, *value;
@@ -350,12 +309,12 @@ static int config_section_open(config_t *config, char *line, const char *path, i
     return -1;
   }
   *close = '\0';
-  body = config_trim(body);
+  body = cfgtext_trim(body);
   if (strncmp(body, "pbx", 3) != 0 || (body[3] && !isspace((unsigned char)body[3]))) {
     snprintf(errstr, errstr_size, "config: %s:%d: unknown section [%s] (only [pbx <id>])", path, lineno, body);
     return -1;
   }
-  char *id = config_trim(body + 3);
+  char *id = cfgtext_trim(body + 3);
   if (!*id) {
     snprintf(errstr, errstr_size, "config: %s:%d: [pbx] needs an id: [pbx <id>]", path, lineno);
     return -1;
@@ -433,28 +392,21 @@ static int config_read_file(config_t *config, const char *path, char *errstr, si
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof(line), fp)) {
     lineno++;
-    char *s = config_trim(line);
-    if (!*s || *s == '#')
+    char *name, *value;
+    cfgtext_line_t kind = cfgtext_line(line, &name, &value);
+    if (kind == CFGTEXT_LINE_EMPTY)
       continue;
-    if (*s == '[') {
-      if (config_section_open(config, s, path, lineno, errstr, errstr_size) != 0) {
+    if (kind == CFGTEXT_LINE_SECTION) {
+      if (config_section_open(config, name, path, lineno, errstr, errstr_size) != 0) {
         rc = -1;
         break;
       }
       continue;
     }
-    char *eq = strchr(s, '=');
-    if (!eq) {
+    if (kind == CFGTEXT_LINE_BAD) {
       snprintf(errstr, errstr_size, "config: %s:%d: expected `name = value`", path, lineno);
       rc = -1;
       break;
-    }
-    *eq = '\0';
-    char *name = config_trim(s), *value = config_trim(eq + 1);
-    size_t vlen = strlen(value);
-    if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
-      value[vlen - 1] = '\0';
-      value++;
     }
     char sub[512];
     if (config->section_count) { /* inside the last [pbx] section */
@@ -646,7 +598,7 @@ static int config_validate_pbx(config_t *config, const char *where, char *errstr
     const char *v = *(char **)((char *)config + setting->offset);
     if (!v || !*v) {
       char env[64];
-      config_env_name(setting, env, sizeof(env));
+      cfgtext_env_name("MTCTI3_", setting->name, env, sizeof(env));
       if (where[0])
         snprintf(errstr, errstr_size, "%s: missing in %s", setting->name, where);
       else
@@ -742,7 +694,7 @@ static int config_validate_global(config_t *config, char *errstr, size_t errstr_
     const char *v = *(char **)((char *)config + setting->offset);
     if (!v || !*v) {
       char env[64];
-      config_env_name(setting, env, sizeof(env));
+      cfgtext_env_name("MTCTI3_", setting->name, env, sizeof(env));
       snprintf(errstr, errstr_size, "%s: missing (set %s, --%s or %s in the config file)", setting->name, env,
                setting->name, setting->name);
       return -1;
@@ -951,7 +903,7 @@ void config_print_help(void *out, const char *prog) {
   for (size_t i = 0; i < CONFIG_N; i++) {
     const config_setting_t *s = &config_settings[i];
     char env[64];
-    config_env_name(s, env, sizeof(env));
+    cfgtext_env_name("MTCTI3_", s->name, env, sizeof(env));
     fprintf(fp, "  --%-20s %s%s%s\n", s->name, s->help, (s->flags & CONFIG_SECRET) ? " [secret]" : "",
             (s->flags & CONFIG_RELOAD) ? " [reloaded on SIGHUP]" : "");
     fprintf(fp, "  %-22s env %s, default: %s%s%s\n", "", env, s->def[0] ? s->def : "(empty)",
@@ -965,21 +917,12 @@ void config_print_markdown(void *out) {
   for (size_t i = 0; i < CONFIG_N; i++) {
     const config_setting_t *s = &config_settings[i];
     char env[64];
-    config_env_name(s, env, sizeof(env));
+    cfgtext_env_name("MTCTI3_", s->name, env, sizeof(env));
     fprintf(fp, "| `%s` | `%s` | %s%s%s | %s%s%s%s%s |\n", s->name, env, s->def[0] ? "`" : "",
             s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "", s->help,
             s->choices ? " (one of: " : "", s->choices ? s->choices : "", s->choices ? ")" : "",
             (s->flags & CONFIG_RELOAD) ? "; reloaded on SIGHUP" : "");
   }
-}
-
-static const char *config_env_get(char **envp, const char *name) {
-  size_t len = strlen(name);
-  for (char **e = envp; e && *e; e++) {
-    if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
-      return *e + len + 1;
-  }
-  return NULL;
 }
 
 int config_load(int argc, char **argv, char **envp, void *out, config_t **configp,
@@ -998,28 +941,22 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
   }
 
   /* First pass over the flags: the special ones, and where the config file is. */
-  const char *file = config_env_get(envp, "MTCTI3_CONFIG");
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      config_print_help(out, argv[0]);
-      *action = CONFIG_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--help-markdown") == 0) {
-      config_print_markdown(out);
-      *action = CONFIG_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--version") == 0) {
-      fprintf(out, "mtcti3-bridge %s\n", MTCTI3_VERSION);
-      *action = CONFIG_EXIT_OK;
-      goto done;
-    }
-    if (strcmp(a, "--config") == 0 && i + 1 < argc)
-      file = argv[i + 1];
-    else if (strncmp(a, "--config=", 9) == 0)
-      file = a + 9;
+  const char *file = cfgtext_env_get(envp, "MTCTI3_CONFIG");
+  switch (cfgtext_first_pass(argc, argv, &file)) {
+  case CFGTEXT_HELP:
+    config_print_help(out, argv[0]);
+    *action = CONFIG_EXIT_OK;
+    goto done;
+  case CFGTEXT_MARKDOWN:
+    config_print_markdown(out);
+    *action = CONFIG_EXIT_OK;
+    goto done;
+  case CFGTEXT_VERSION:
+    fprintf(out, "mtcti3-bridge %s\n", MTCTI3_VERSION);
+    *action = CONFIG_EXIT_OK;
+    goto done;
+  case CFGTEXT_RUN:
+    break;
   }
   if (file && *file) {
     if (config_set(config, config_find("config", 6), file, errstr, errstr_size) != 0 ||
@@ -1033,8 +970,8 @@ int config_load(int argc, char **argv, char **envp, void *out, config_t **config
     char env[64];
     if (s->flags & CONFIG_NOENV || strcmp(s->name, "config") == 0)
       continue;
-    config_env_name(s, env, sizeof(env));
-    const char *v = config_env_get(envp, env);
+    cfgtext_env_name("MTCTI3_", s->name, env, sizeof(env));
+    const char *v = cfgtext_env_get(envp, env);
     if (v && config_set(config, s, v, errstr, errstr_size) != 0)
       goto fail;
   }
