@@ -588,9 +588,9 @@ static void bridge_service_briefly(bridge_t *bridge) {
   lws_service(bridge->context, 0);
 }
 
-/* Milliseconds left until `stop_ms + budget_ms`, never below 0. */
-static int bridge_stop_left(const bridge_t *bridge, int64_t budget_ms) {
-  int64_t left = bridge->stop_ms + budget_ms - bclock_mono_ms();
+/* Milliseconds from now until `end_ms` (monotonic), never below 0. */
+static int bridge_ms_until(int64_t end_ms) {
+  int64_t left = end_ms - bclock_mono_ms();
   return left > 0 ? (int)left : 0;
 }
 
@@ -611,7 +611,7 @@ static void bridge_stop_all(bridge_t *bridge) {
       int settling = 0;
       for (size_t i = 0; i < bridge->n_pbx; i++)
         settling |= pbx_settling(bridge->pbx[i]);
-      if (!settling || !bridge_stop_left(bridge, BRIDGE_STOP_COMMANDS_MS))
+      if (!settling || !bridge_ms_until(bridge->stop_ms + BRIDGE_STOP_COMMANDS_MS))
         break;
       bridge_service_briefly(bridge);
       bridge_group_poll(bridge);
@@ -622,8 +622,8 @@ static void bridge_stop_all(bridge_t *bridge) {
   if (bridge->env && kafka_env_outage(bridge->env) && sink_end > bclock_mono_ms() + BRIDGE_STOP_OUTAGE_MS)
     sink_end = bclock_mono_ms() + BRIDGE_STOP_OUTAGE_MS;
   for (size_t i = 0; i < bridge->n_pbx; i++)
-    pbx_stop(bridge->pbx[i], bridge_stop_left(bridge, sink_end - bridge->stop_ms));
-  int group_left = bridge_stop_left(bridge, sink_end + BRIDGE_STOP_GROUP_MS - bridge->stop_ms);
+    pbx_stop(bridge->pbx[i], bridge_ms_until(sink_end));
+  int group_left = bridge_ms_until(sink_end + BRIDGE_STOP_GROUP_MS);
   cmd_source_stop(bridge->group, group_left > 500 ? group_left : 500);
   for (int i = 0; i < 5; i++) /* the last acks and the close go out */
     bridge_service_briefly(bridge);

@@ -737,7 +737,6 @@ int ingest_view_coming(const ingest_t *ingest) {
   return ingest->link && !ingest_view_synced(ingest) && (pbx_link_is_up(ingest->link) || ingest->link_failures == 0);
 }
 
-int ingest_publishing(const ingest_t *ingest) { return ingest->publishing; }
 
 /* The queue statistics for a new owner: their last records, then the restored state walked into them. */
 static int ingest_stats_take_over(ingest_t *ingest, char *errstr, size_t errstr_size) {
@@ -885,7 +884,6 @@ int ingest_ready_keeping_up(const ingest_t *ingest, char *why, size_t why_size) 
   return 0;
 }
 
-size_t ingest_acks_pending(const ingest_t *ingest) { return ingest->gates_open; }
 
 void ingest_set_commands(ingest_t *ingest, cmd_exec_t *exec) { ingest->commands = exec; }
 

@@ -85,7 +85,6 @@ void ingest_committed_reset(ingest_t *ingest);
 int ingest_take_over(ingest_t *ingest, kafka_sink_t *sink, char *errstr, size_t errstr_size);
 /* Stop publishing (why: "revoked", "fenced"; the sink is being taken away, its batches complete as dropped). */
 void ingest_hand_over(ingest_t *ingest, const char *why);
-int ingest_publishing(const ingest_t *ingest);
 /* Whether the warm view is in sync with the PBX (connected, every subscription answered). */
 int ingest_view_synced(const ingest_t *ingest);
 /*
@@ -118,7 +117,5 @@ extern const cmd_pbx_ops_t ingest_cmd_ops;
 int ingest_ready_link(const ingest_t *ingest, char *why, size_t why_size);
 int ingest_ready_resync(const ingest_t *ingest, char *why, size_t why_size);
 int ingest_ready_keeping_up(const ingest_t *ingest, char *why, size_t why_size);
-/* Notifies waiting for their events' delivery. */
-size_t ingest_acks_pending(const ingest_t *ingest);
 
 #endif

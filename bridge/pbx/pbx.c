@@ -68,7 +68,6 @@ struct pbx {
 static const char *const pbx_state_names[] = {"standby", "fencing", "syncing", "owner"};
 
 const char *pbx_name(const pbx_t *pbx) { return pbx->config->pbx_id; }
-pbx_state_t pbx_state(const pbx_t *pbx) { return pbx->state; }
 
 static void pbx_set_state(pbx_t *pbx, pbx_state_t state) {
   if (pbx->state == state)

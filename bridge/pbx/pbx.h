@@ -79,7 +79,6 @@ void pbx_ready_add(pbx_t *pbx, ready_t *ready);
 /* SIGHUP: the command policy read again from `path` (0, or -1 with errstr: the running one stays). */
 int pbx_policy_reload(pbx_t *pbx, const char *path, char *errstr, size_t errstr_size);
 const char *pbx_name(const pbx_t *pbx);
-pbx_state_t pbx_state(const pbx_t *pbx);
 /* Before exit: the commands settle (the caller drives the loop while pbx_settling). */
 int pbx_settling(const pbx_t *pbx);
 /* Before exit: publish what is decided, wait up to timeout_ms for it to commit, close the link. */
